@@ -1,0 +1,52 @@
+"""fastact: activation functions and their derivatives, compiled with Numba.
+
+Elementwise ops (``sigmoid``, ``relu``) are callable objects with ``grad``,
+``value_and_grad`` and a fused ``backward``; ``softmax`` and ``log_softmax``
+normalise over an axis and have ``backward``.  Every op has a NumPy fallback
+with the same semantics (``set_backend("numpy")``).
+
+Importing fastact compiles nothing: each kernel compiles on first use and is
+cached on disk.
+"""
+
+from __future__ import annotations
+
+from ._activations import ELEMENTWISE as _ELEMENTWISE
+from ._api import ElementwiseOp, RowOp
+from ._backend import get_backend, get_num_threads, set_backend, set_num_threads, use_backend
+
+__version__ = "0.1.0"
+
+sigmoid = ElementwiseOp(_ELEMENTWISE["sigmoid"])
+relu = ElementwiseOp(_ELEMENTWISE["relu"])
+
+softmax = RowOp(
+    "softmax",
+    "softmax(x, axis=-1, out=None): exp(x - max) / sum(exp(x - max)) along ``axis``.\n\n"
+    "The row maximum is subtracted first, so no finite input overflows.  A row that is\n"
+    "all -inf, or holds +inf or NaN, gives NaN.",
+    "softmax.backward(grad_out, y, axis=-1, out=None) = y * (g - sum(g * y, axis)).",
+)
+log_softmax = RowOp(
+    "log_softmax",
+    "log_softmax(x, axis=-1, out=None): x - max - log(sum(exp(x - max))) along ``axis``.",
+    "log_softmax.backward(grad_out, y, axis=-1, out=None) = g - exp(y) * sum(g, axis).",
+)
+
+#: Every elementwise activation by name.
+ACTIVATIONS: dict[str, ElementwiseOp] = {"sigmoid": sigmoid, "relu": relu}
+
+__all__ = [
+    "ACTIVATIONS",
+    "ElementwiseOp",
+    "RowOp",
+    "get_backend",
+    "get_num_threads",
+    "log_softmax",
+    "relu",
+    "set_backend",
+    "set_num_threads",
+    "sigmoid",
+    "softmax",
+    "use_backend",
+]

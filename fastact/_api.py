@@ -1,0 +1,254 @@
+"""The public op objects: argument handling around the kernels and fallbacks.
+
+Every call goes through the same steps: check and convert the arguments (dtype
+rules, broadcasting, ``out=``), bring the data to the few layouts the kernels
+are compiled for (1-D C-contiguous for elementwise ops, 2-D C-contiguous rows
+for softmax), run the Numba kernel or the NumPy fallback, and put the result
+where the caller expects it.  Inputs are never written to unless they are also
+passed as ``out``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _activations, _backend, _config, _numpy_backend
+from ._validation import (
+    as_real_array,
+    broadcast_shape,
+    check_out,
+    check_out_pair,
+    compute_dtype,
+    normalize_axis,
+    result_dtype,
+)
+
+ArrayLike = Any
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+        and a.shape == b.shape
+    )
+
+
+def _writable_view(out: np.ndarray | None, view: np.ndarray | None, dtype: np.dtype,
+                   inputs: Sequence[np.ndarray], allow_identical: bool) -> bool:
+    """Whether the kernel may write straight into ``view`` (a view of ``out``)."""
+    if out is None or view is None or view.dtype != dtype:
+        return False
+    for arr in inputs:
+        if np.may_share_memory(view, arr) and not (allow_identical and _same_memory(view, arr)):
+            return False
+    return True
+
+
+def _kernel(name: str, kind: str, n: int):
+    from . import _kernels  # imported on first use: importing fastact compiles nothing
+
+    parallel = n >= _config.PARALLEL_MIN_ELEMENTS and _backend.numba.get_num_threads() > 1
+    return _kernels.elementwise_kernel(name, kind, parallel)
+
+
+def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
+    """A 1-D view of ``arr`` in memory order, or None if there is none."""
+    contiguous = arr.flags.c_contiguous if order == "C" else arr.flags.f_contiguous
+    return arr.reshape(-1, order=order) if contiguous else None
+
+
+def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]],
+                     out: object, n_out: int) -> Any:
+    arrays = [as_real_array(value, name) for value, name in inputs]
+    res_dt = result_dtype(*arrays)
+    comp_dt = compute_dtype(res_dt)
+    if len(arrays) == 1:
+        shape = arrays[0].shape
+    else:
+        shape = broadcast_shape(arrays[0], arrays[1], inputs[0][1], inputs[1][1])
+    if n_out == 1:
+        user_outs = [None if out is None else check_out(out, shape, res_dt, "out")]
+    else:
+        pair = check_out_pair(out, shape, res_dt)
+        user_outs = [None, None] if pair is None else list(pair)
+
+    ins = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays]
+    ins = [a if a.dtype == comp_dt else a.astype(comp_dt) for a in ins]
+    size = int(np.prod(shape))
+
+    if _backend.get_backend() == "numba":
+        order = "F" if all(a.flags.f_contiguous for a in ins) and not all(a.flags.c_contiguous for a in ins) else "C"
+        flat_ins = [_flat(a, order) for a in ins]
+        flat_ins = [f if f is not None else np.ascontiguousarray(a).reshape(-1) for f, a in zip(flat_ins, ins)]
+        bufs = []
+        for user in user_outs:
+            view = None if user is None else _flat(user, order)
+            bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
+                        else np.empty(size, comp_dt))
+        if size:
+            _kernel(act.name, kind, size)(*flat_ins, *bufs)
+        shaped = [b.reshape(shape, order=order) for b in bufs]
+    else:
+        order = "C"
+        shaped = [user if _writable_view(user, user, comp_dt, ins, allow_identical=False)
+                  else np.empty(shape, comp_dt) for user in user_outs]
+        with np.errstate(all="ignore"):
+            _numpy_elementwise(act, kind, ins, shaped)
+
+    results = []
+    for user, buf in zip(user_outs, shaped):
+        if user is not None:
+            if buf is not user and not np.shares_memory(buf, user):
+                np.copyto(user, buf, casting="same_kind")
+            results.append(user)
+        else:
+            res = buf if comp_dt == res_dt else buf.astype(res_dt)
+            results.append(res[()] if res.ndim == 0 else res)
+    return results[0] if n_out == 1 else tuple(results)
+
+
+def _numpy_elementwise(act: _activations.Activation, kind: str, ins: list[np.ndarray],
+                       outs: list[np.ndarray]) -> None:
+    if kind == "forward":
+        act.numpy_f(ins[0], outs[0])
+    elif kind == "grad":
+        act.numpy_df(ins[0], outs[0])
+    elif kind == "value_and_grad":
+        act.numpy_f(ins[0], outs[0])
+        act.numpy_df(ins[0], outs[1])
+    else:
+        g, v = ins
+        derivative = act.numpy_df if kind == "backward_x" else act.numpy_df_from_y
+        t = np.empty(v.shape, v.dtype)
+        derivative(v, t)
+        np.multiply(g, t, out=outs[0])
+
+
+class ElementwiseOp:
+    """An elementwise activation: ``op(x)``, ``op.grad(x)``, ``op.value_and_grad(x)``,
+    ``op.backward(grad_out, x=x)`` or ``op.backward(grad_out, y=y)``."""
+
+    def __init__(self, act: _activations.Activation):
+        self._act = act
+        self.__name__ = act.name
+        self.__qualname__ = act.name
+        self.__doc__ = f"{act.doc}\n\n{ElementwiseOp.__call__.__doc__}"
+
+    @property
+    def name(self) -> str:
+        return self._act.name
+
+    @property
+    def supports_y(self) -> bool:
+        """Whether ``backward`` accepts the forward output ``y`` instead of ``x``."""
+        return self._act.df_from_y is not None
+
+    def __repr__(self) -> str:
+        return f"<fastact op {self._act.name}>"
+
+    def __call__(self, x: ArrayLike, out: np.ndarray | None = None) -> Any:
+        """f(x), elementwise.  float32/float64 keep their dtype, float16 is computed
+        in float32, integers and bools in float64.  ``out`` must have the
+        result's shape and dtype; it may be ``x`` itself."""
+        return _run_elementwise(self._act, "forward", [(x, "x")], out, 1)
+
+    def grad(self, x: ArrayLike, out: np.ndarray | None = None) -> Any:
+        """f'(x), elementwise."""
+        return _run_elementwise(self._act, "grad", [(x, "x")], out, 1)
+
+    def value_and_grad(self, x: ArrayLike, out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Any, Any]:
+        """``(f(x), f'(x))`` in one pass over ``x``; ``out`` is None or a pair of arrays."""
+        return _run_elementwise(self._act, "value_and_grad", [(x, "x")], out, 2)
+
+    def backward(self, grad_out: ArrayLike, x: ArrayLike | None = None, *, y: ArrayLike | None = None,
+                 out: np.ndarray | None = None) -> Any:
+        """``grad_out * f'(x)`` in one pass, from ``x`` or from the forward output ``y``
+        (exactly one of them).  ``grad_out`` broadcasts against it like a ufunc."""
+        if (x is None) == (y is None):
+            raise TypeError(f"{self.name}.backward needs exactly one of x or y")
+        if y is not None:
+            if not self.supports_y:
+                raise TypeError(f"{self.name}.backward cannot use y; pass x")
+            return _run_elementwise(self._act, "backward_y", [(grad_out, "grad_out"), (y, "y")], out, 1)
+        return _run_elementwise(self._act, "backward_x", [(grad_out, "grad_out"), (x, "x")], out, 1)
+
+
+def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
+    arrays = [as_real_array(value, argname) for value, argname in inputs]
+    res_dt = result_dtype(*arrays)
+    comp_dt = compute_dtype(res_dt)
+    if len(arrays) == 1:
+        shape = arrays[0].shape
+    else:
+        shape = broadcast_shape(arrays[0], arrays[1], inputs[0][1], inputs[1][1])
+    ax = normalize_axis(axis, len(shape))
+    user = None if out is None else check_out(out, shape, res_dt, "out")
+
+    work_shape = shape or (1,)  # a 0-d array is one row of length 1
+    ins = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays]
+    moved = [np.moveaxis(a.reshape(work_shape), ax, -1) for a in ins]
+    moved_shape = moved[0].shape
+    n = moved_shape[-1]
+    size = int(np.prod(moved_shape))
+    user_moved = None if user is None else np.moveaxis(user.reshape(work_shape), ax, -1)
+
+    if size == 0:
+        if user is not None:
+            return user
+        return np.empty(shape, res_dt)
+
+    if _backend.get_backend() == "numba":
+        from . import _kernels
+
+        rows = size // n
+        flat_ins = [np.ascontiguousarray(m, dtype=comp_dt).reshape(rows, n) for m in moved]
+        view = None
+        if user_moved is not None and user_moved.flags.c_contiguous:
+            view = user_moved.reshape(rows, n)
+        buf = view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True) else np.empty((rows, n), comp_dt)
+        parallel = rows > 1 and size >= _config.ROW_PARALLEL_MIN_ELEMENTS and _backend.numba.get_num_threads() > 1
+        _kernels.row_kernel(name, parallel)(*flat_ins, buf)
+        result_moved = buf.reshape(moved_shape)
+    else:
+        ins_c = [m.astype(comp_dt, copy=False) for m in moved]
+        result_moved = (user_moved if _writable_view(user, user_moved, comp_dt, ins_c, allow_identical=False)
+                        else np.empty(moved_shape, comp_dt))
+        with np.errstate(all="ignore"):
+            _numpy_backend.ROW_FALLBACKS[name](*ins_c, -1, result_moved)
+
+    if user is not None:
+        if not np.shares_memory(result_moved, user):
+            np.copyto(user_moved, result_moved, casting="same_kind")
+        return user
+    res = np.moveaxis(result_moved, -1, ax).reshape(shape)
+    res = res if comp_dt == res_dt else res.astype(res_dt)
+    return res[()] if res.ndim == 0 else res
+
+
+class RowOp:
+    """A normalisation over one axis: ``op(x, axis=-1)`` and ``op.backward(grad_out, y, axis=-1)``."""
+
+    def __init__(self, name: str, doc: str, backward_doc: str):
+        self._name = name
+        self.__name__ = name
+        self.__qualname__ = name
+        self.__doc__ = doc
+        self._backward_doc = backward_doc
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<fastact op {self._name}>"
+
+    def __call__(self, x: ArrayLike, axis: int = -1, out: np.ndarray | None = None) -> Any:
+        return _run_rows(self._name, [(x, "x")], axis, out)
+
+    def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: int = -1, out: np.ndarray | None = None) -> Any:
+        """The gradient with respect to x, from ``grad_out`` and the forward output ``y``."""
+        return _run_rows(f"{self._name}_backward", [(grad_out, "grad_out"), (y, "y")], axis, out)

@@ -1,0 +1,97 @@
+"""Which backend runs the ops (Numba kernels or NumPy fallbacks) and how many threads.
+
+The backend is chosen, in order of precedence, by ``use_backend`` (a context
+manager, local to the thread or task), ``set_backend``, the environment variable
+``FASTACT_BACKEND`` read at import, and otherwise "numba".  Without an
+importable Numba, the NumPy backend is used and one warning says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import warnings
+from collections.abc import Iterator
+
+from . import _scalar
+
+BACKENDS = ("numba", "numpy")
+
+try:
+    import numba
+
+    from . import _vmath
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    numba = None
+    NUMBA_IMPORT_ERROR: ImportError | None = exc
+    scalar_function = _scalar.scalar_function
+else:
+    NUMBA_IMPORT_ERROR = None
+    scalar_function = _vmath.scalar_function
+
+
+def _check_name(name: object, argname: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"{argname} must be one of {BACKENDS!r}, got {name!r}")
+    if name == "numba" and numba is None:
+        raise ValueError(f"{argname}='numba' is unavailable: numba cannot be imported ({NUMBA_IMPORT_ERROR})")
+    return name  # type: ignore[return-value]
+
+
+def _initial_backend() -> str:
+    requested = os.environ.get("FASTACT_BACKEND", "").strip().lower()
+    if numba is None:
+        warnings.warn(
+            f"fastact: numba cannot be imported ({NUMBA_IMPORT_ERROR}); using the NumPy backend",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return "numpy"
+    if requested:
+        return _check_name(requested, "FASTACT_BACKEND")
+    return "numba"
+
+
+_default_backend = _initial_backend()
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastact_backend", default=None)
+
+
+def get_backend() -> str:
+    """The backend that ops called here and now will use: "numba" or "numpy"."""
+    return _override.get() or _default_backend
+
+
+def set_backend(name: str) -> None:
+    """Set the process-wide backend: "numba" or "numpy"."""
+    global _default_backend
+    _default_backend = _check_name(name, "name")
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[str]:
+    """Use backend ``name`` inside a ``with`` block (this thread or task only)."""
+    token = _override.set(_check_name(name, "name"))
+    try:
+        yield name
+    finally:
+        _override.reset(token)
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by parallel Numba kernels (1 .. the number Numba started with)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if numba is None:
+        if n != 1:
+            raise ValueError("n must be 1 without numba: the NumPy backend runs on one thread")
+        return
+    limit = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= limit:
+        raise ValueError(f"n must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}")
+    numba.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads that parallel Numba kernels use now."""
+    return 1 if numba is None else numba.get_num_threads()

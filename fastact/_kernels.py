@@ -1,0 +1,227 @@
+"""Numba kernels, generated from the definitions in ``_activations``.
+
+Nothing here compiles at import.  ``elementwise_kernel(name, kind, parallel)``
+builds (once, memoised) a loop over 1-D contiguous arrays around the scalar
+formula of one activation; Numba compiles it on first call for the dtype it
+sees (float32 or float64) and caches the machine code on disk.  The wrappers
+in ``_api`` hand every kernel 1-D C-contiguous float32/float64 arrays, so each
+kernel has at most two signatures.
+
+The row kernels for softmax / log_softmax work on 2-D C-contiguous arrays,
+one row per softmax.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from pathlib import Path
+
+from numba import njit, prange
+from numba.extending import register_jitable
+
+from . import _activations
+from ._config import LOOP_MATH, STRICT_MATH
+from ._vmath import exp, fma, maximum, scalar_function
+
+# Numba's cache checks only the timestamp of the file that defines a kernel.
+# The kernels here close over formulas from other files, so a digest of those
+# sources rides along in every kernel's closure, which Numba hashes into the
+# cache key: editing a formula invalidates the kernels built from it.
+_SOURCE_TOKEN = hashlib.sha256(
+    b"".join(
+        (Path(__file__).parent / name).read_bytes()
+        for name in ("_activations.py", "_vmath.py", "_kernels.py", "_config.py")
+    )
+).hexdigest()
+
+
+def _jit(fn, *, parallel: bool, fastmath=STRICT_MATH):
+    options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
+    try:
+        return njit(cache=True, **options)(fn)
+    except RuntimeError:  # no writable cache location: compile in memory only
+        return njit(**options)(fn)
+
+
+# --- elementwise loop templates ----------------------------------------------
+# prange is plain range when compiled with parallel=False, so each template
+# serves both the serial and the parallel kernel.
+
+
+def _map_1_1(fn, token=_SOURCE_TOKEN):
+    def kernel(x, out):
+        token  # noqa: B018 - keeps the source digest in the closure
+        for i in prange(x.shape[0]):
+            out[i] = fn(x[i])
+
+    return kernel
+
+
+def _map_1_2(fn1, fn2, token=_SOURCE_TOKEN):
+    def kernel(x, out1, out2):
+        token  # noqa: B018
+        for i in prange(x.shape[0]):
+            v = x[i]
+            out1[i] = fn1(v)
+            out2[i] = fn2(v)
+
+    return kernel
+
+
+def _map_2_1(fn, token=_SOURCE_TOKEN):
+    def kernel(a, b, out):
+        token  # noqa: B018
+        for i in prange(a.shape[0]):
+            out[i] = fn(a[i], b[i])
+
+    return kernel
+
+
+def _map_2_mul(fn, token=_SOURCE_TOKEN):
+    def kernel(a, b, out):
+        token  # noqa: B018
+        for i in prange(a.shape[0]):
+            out[i] = a[i] * fn(b[i])
+
+    return kernel
+
+
+ELEMENTWISE_KINDS = ("forward", "grad", "value_and_grad", "backward_x", "backward_y")
+
+
+def _template(act: _activations.Activation, kind: str):
+    if kind == "forward":
+        return _map_1_1(act.f)
+    if kind == "grad":
+        return _map_1_1(act.df)
+    if kind == "value_and_grad":
+        return _map_1_2(act.f, act.df)
+    if kind == "backward_x":
+        return _map_2_1(act.backward_x) if act.backward_x else _map_2_mul(act.df)
+    if kind == "backward_y":
+        if act.df_from_y is None:
+            raise ValueError(f"{act.name} has no derivative from y")
+        return _map_2_mul(act.df_from_y)
+    raise ValueError(f"unknown kernel kind {kind!r}")
+
+
+@functools.cache
+def elementwise_kernel(name: str, kind: str, parallel: bool):
+    """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs)``."""
+    return _jit(_template(_activations.ELEMENTWISE[name], kind), parallel=parallel)
+
+
+# --- softmax rows ----------------------------------------------------------------
+# Three passes per row (max; exp and sum; scale): computing exp once beats the
+# two-pass "online" softmax, which needs it twice.  Sums run in float64.  The
+# exponent x - max is formed exactly (two-sum), since its rounding error would
+# be multiplied by up to |x - max| in exp.
+
+
+@scalar_function
+def exp_of_difference(a, b):
+    """exp(a - b) without the rounding error of a - b (a <= b)."""
+    s = a - b
+    bb = s - a
+    err = (a - (s - bb)) + (-b - bb)
+    e = exp(s)
+    return e if e == 0 else fma(e, err, e)
+
+
+def _row_function(fn):
+    """A per-row helper: reductions may be split over vector lanes (LOOP_MATH)."""
+    register_jitable(fastmath=set(LOOP_MATH), error_model="numpy")(fn)
+    return fn
+
+
+@_row_function
+def row_max(x):
+    m = x[0]
+    for i in range(1, x.shape[0]):
+        m = maximum(m, x[i])
+    return m
+
+
+@_row_function
+def row_softmax(x, out):
+    m = row_max(x)
+    total = 0.0
+    for i in range(x.shape[0]):
+        e = exp_of_difference(x[i], m)
+        out[i] = e
+        total += float(e)
+    scale = 1.0 / total
+    for i in range(x.shape[0]):
+        out[i] = float(out[i]) * scale
+
+
+@_row_function
+def row_log_softmax(x, out):
+    # log(sum) is taken as log1p(sum of the terms below the maximum) when the
+    # maximum is unique: the sum is then 1 + tiny, and the log of the rounded
+    # sum would lose the tiny part, which is the whole answer there.
+    m = row_max(x)
+    below = 0.0
+    ties = 0.0
+    for i in range(x.shape[0]):
+        at_max = x[i] == m
+        e = exp_of_difference(x[i], m)
+        below += 0.0 if at_max else float(e)
+        ties += 1.0 if at_max else 0.0
+    log_total = math.log1p(below) if ties == 1.0 else math.log(ties + below)
+    mf = float(m)
+    for i in range(x.shape[0]):
+        out[i] = (float(x[i]) - mf) - log_total
+
+
+@_row_function
+def row_softmax_backward(g, y, out):
+    dot = 0.0
+    for i in range(g.shape[0]):
+        dot += float(g[i]) * float(y[i])
+    for i in range(g.shape[0]):
+        out[i] = float(y[i]) * (float(g[i]) - dot)
+
+
+@_row_function
+def row_log_softmax_backward(g, y, out):
+    total = 0.0
+    for i in range(g.shape[0]):
+        total += float(g[i])
+    for i in range(g.shape[0]):
+        out[i] = float(g[i]) - float(exp(y[i])) * total
+
+
+def _rows_1_1(fn, token=_SOURCE_TOKEN):
+    def kernel(x, out):
+        token  # noqa: B018
+        for r in prange(x.shape[0]):
+            fn(x[r], out[r])
+
+    return kernel
+
+
+def _rows_2_1(fn, token=_SOURCE_TOKEN):
+    def kernel(a, b, out):
+        token  # noqa: B018
+        for r in prange(a.shape[0]):
+            fn(a[r], b[r], out[r])
+
+    return kernel
+
+
+ROW_KERNELS = {
+    "softmax": (_rows_1_1, row_softmax),
+    "log_softmax": (_rows_1_1, row_log_softmax),
+    "softmax_backward": (_rows_2_1, row_softmax_backward),
+    "log_softmax_backward": (_rows_2_1, row_log_softmax_backward),
+}
+
+
+@functools.cache
+def row_kernel(name: str, parallel: bool):
+    """The row kernel ``name`` over 2-D C-contiguous arrays, one row per softmax."""
+    template, fn = ROW_KERNELS[name]
+    return _jit(template(fn), parallel=parallel, fastmath=LOOP_MATH)

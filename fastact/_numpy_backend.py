@@ -1,0 +1,44 @@
+"""NumPy fallbacks for the row ops (softmax, log_softmax and their backward).
+
+The elementwise fallbacks live beside their formulas in ``_activations``.
+Each function writes ``out`` (same shape as the inputs, compute dtype) and is
+called inside ``np.errstate(all="ignore")``: inf - inf in a row is a NaN in
+the result, never a warning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    np.exp(t, out=t)
+    np.divide(t, np.sum(t, axis=axis, keepdims=True), out=out)
+
+
+def log_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    log_total = np.log(np.sum(np.exp(t), axis=axis, keepdims=True))
+    np.subtract(t, log_total, out=out)
+
+
+def softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.multiply(g, y)
+    dot = np.sum(t, axis=axis, keepdims=True)
+    np.subtract(g, dot, out=t)
+    np.multiply(y, t, out=out)
+
+
+def log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.exp(y)
+    np.multiply(t, np.sum(g, axis=axis, keepdims=True), out=t)
+    np.subtract(g, t, out=out)
+
+
+ROW_FALLBACKS = {
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "softmax_backward": softmax_backward,
+    "log_softmax_backward": log_softmax_backward,
+}

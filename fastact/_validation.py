@@ -1,0 +1,85 @@
+"""Argument checks shared by every op: clear errors that name the argument."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+_FLOAT64 = np.dtype(np.float64)
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT16 = np.dtype(np.float16)
+_FLOATS = (_FLOAT16, _FLOAT32, _FLOAT64)
+
+
+def as_real_array(value: object, name: str) -> np.ndarray:
+    """``value`` as an ndarray of a real dtype (float16/32/64, integer or bool)."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if value is None:
+            raise TypeError(f"{name} must be an array of real numbers, got None")
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name} could not be converted to an array of real numbers: {exc}") from None
+    dtype = arr.dtype
+    if not (dtype in _FLOATS or dtype.kind in "iub"):
+        raise TypeError(
+            f"{name} must have a real dtype (float16, float32, float64, integer or bool), got {dtype}"
+        )
+    return arr
+
+
+def result_dtype(*arrays: np.ndarray) -> np.dtype:
+    """float16/32/64 stay as they are; integers and bools give float64."""
+    return np.result_type(*(a.dtype if a.dtype.kind == "f" else _FLOAT64 for a in arrays))
+
+
+def compute_dtype(result: np.dtype) -> np.dtype:
+    """The dtype kernels run in: float16 is computed in float32."""
+    return _FLOAT32 if result == _FLOAT16 else result
+
+
+def check_out(out: object, shape: tuple[int, ...], dtype: np.dtype, name: str) -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return out
+
+
+def check_out_pair(out: object, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+    if out is None:
+        return None
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise TypeError("out must be None or a tuple of two arrays (value, grad)")
+    first = check_out(out[0], shape, dtype, "out[0]")
+    second = check_out(out[1], shape, dtype, "out[1]")
+    if np.may_share_memory(first, second):
+        raise ValueError("out[0] and out[1] must not overlap")
+    return first, second
+
+
+def broadcast_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{name_a} with shape {a.shape} does not broadcast against {name_b} with shape {b.shape}"
+        ) from None
+
+
+def normalize_axis(axis: object, ndim: int) -> int:
+    try:
+        index = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be an int, got {type(axis).__name__}") from None
+    span = max(ndim, 1)  # a 0-d array is treated as one row of length 1, as PyTorch does
+    if not -span <= index < span:
+        raise ValueError(f"axis {index} is out of range for an array with {ndim} dimension(s)")
+    return index % span
