@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import exp, fma, like
+from ._scalar import exp_nonpositive, fma, like
 
 NumpyFn = Callable[[np.ndarray, np.ndarray], None]
 
@@ -47,43 +47,44 @@ class Activation:
 
 # --- sigmoid -----------------------------------------------------------------
 # With e = exp(-|x|): sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) for x < 0,
-# and sigmoid'(x) = e/(1+e)**2 for all x.  No input overflows.  The reciprocal
-# 1/(1+e) is carried as an unevaluated sum r + r_lo (the rounding of 1+e and of
-# the division corrected with one FMA each), so only exp's error and one final
-# rounding remain: <= 2 ULP forward and <= 4 ULP for the derivative, also in the
-# far negative tail where y*(1-y) loses every digit.
+# and sigmoid'(x) = e/(1+e)**2 = sigmoid(|x|) * sigmoid(-|x|).  No input
+# overflows.  Each quotient num/(1+e) is refined by one Newton step on the
+# exact residual num - q*(1+e) = (num - q) - q*e (the subtraction is exact,
+# the product is fused), so neither the rounding of 1+e nor of 1/(1+e)
+# survives: what remains is exp's error and one final rounding.  That gives
+# <= 2 ULP forward and <= 4 ULP for the derivative, also in the far negative
+# tail where y*(1-y) loses every digit.
 
 
 @scalar_function
-def _sigmoid_terms(x):
+def _quotient(num, e, r):
+    """num / (1 + e), given r ~ 1/(1 + e) and num - q within a factor 2 of num."""
+    q = num * r
+    residual = fma(-q, e, num - q)
+    return fma(residual, r, q)
+
+
+@scalar_function
+def _sigmoid_halves(x):
+    """(sigmoid(|x|), sigmoid(-|x|))."""
     one = like(x, 1.0)
-    e = exp(-abs(x))
-    d = one + e
-    d_lo = (one - d) + e  # exact, since 1 >= e
-    r = one / d
-    r_lo = r * (fma(-r, d, one) - r * d_lo)  # 1/(d + d_lo) - r, to first order
-    return e, r, r_lo
-
-
-@scalar_function
-def _sigmoid_square_terms(x):
-    e, r, r_lo = _sigmoid_terms(x)
-    r2 = r * r
-    r2_lo = fma(r, r, -r2) + like(x, 2.0) * r * r_lo
-    return e, r2, r2_lo
+    e = exp_nonpositive(-abs(x))
+    r = one / (one + e)
+    return _quotient(one, e, r), _quotient(e, e, r)
 
 
 @scalar_function
 def sigmoid_f(x):
-    e, r, r_lo = _sigmoid_terms(x)
-    num = e if x < 0 else like(x, 1.0)
-    return fma(num, r, num * r_lo)
+    one = like(x, 1.0)
+    e = exp_nonpositive(-abs(x))
+    r = one / (one + e)
+    return _quotient(e if x < 0 else one, e, r)
 
 
 @scalar_function
 def sigmoid_df(x):
-    e, r2, r2_lo = _sigmoid_square_terms(x)
-    return fma(e, r2, e * r2_lo)
+    upper, lower = _sigmoid_halves(x)
+    return upper * lower
 
 
 @scalar_function
@@ -93,10 +94,8 @@ def sigmoid_df_from_y(y):
 
 @scalar_function
 def sigmoid_backward_x(g, x):
-    e, r2, r2_lo = _sigmoid_square_terms(x)
-    ge = g * e
-    ge_lo = fma(g, e, -ge)
-    return fma(ge, r2, ge * r2_lo + ge_lo * r2)
+    upper, lower = _sigmoid_halves(x)
+    return (g * upper) * lower
 
 
 def _numpy_exp_neg_abs(x: np.ndarray) -> np.ndarray:
@@ -176,8 +175,8 @@ RELU = Activation(
     numpy_f=_relu_numpy,
     numpy_df=_relu_grad_numpy,
     numpy_df_from_y=_relu_grad_numpy,
-    reference=lambda mp, x: x if x > 0 else mp.zero,
-    reference_df=lambda mp, x: mp.one if x > 0 else mp.zero,
+    reference=lambda mp, x: x if x > 0 else mp.mpf(0),
+    reference_df=lambda mp, x: mp.mpf(1) if x > 0 else mp.mpf(0),
 )
 
 

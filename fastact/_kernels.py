@@ -23,7 +23,7 @@ from numba.extending import register_jitable
 
 from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
-from ._vmath import exp, fma, maximum, scalar_function
+from ._vmath import exp, exp_nonpositive, fma, maximum, scalar_function
 
 # Numba's cache checks only the timestamp of the file that defines a kernel.
 # The kernels here close over formulas from other files, so a digest of those
@@ -126,8 +126,15 @@ def exp_of_difference(a, b):
     s = a - b
     bb = s - a
     err = (a - (s - bb)) + (-b - bb)
-    e = exp(s)
+    e = exp_nonpositive(s)
     return e if e == 0 else fma(e, err, e)
+
+
+@scalar_function
+def log_softmax_value(x, m, log_total):
+    """(x - m) - log_total, in this order: reassociated as x - (m + log_total) it
+    would round the answer away where log_total is tiny."""
+    return (x - m) - log_total
 
 
 def _row_function(fn):
@@ -173,7 +180,7 @@ def row_log_softmax(x, out):
     log_total = math.log1p(below) if ties == 1.0 else math.log(ties + below)
     mf = float(m)
     for i in range(x.shape[0]):
-        out[i] = (float(x[i]) - mf) - log_total
+        out[i] = log_softmax_value(float(x[i]), mf, log_total)
 
 
 @_row_function
@@ -225,3 +232,14 @@ def row_kernel(name: str, parallel: bool):
     """The row kernel ``name`` over 2-D C-contiguous arrays, one row per softmax."""
     template, fn = ROW_KERNELS[name]
     return _jit(template(fn), parallel=parallel, fastmath=LOOP_MATH)
+
+
+def _copy(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = x[i]
+
+
+@functools.cache
+def copy_kernel(parallel: bool):
+    """A plain copy loop: with np.copyto, the memory roofline that ops are measured against."""
+    return _jit(_copy, parallel=parallel)

@@ -18,8 +18,16 @@ def softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
 
 
 def log_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
+    # Where the row maximum is unique, log(sum) = log1p(sum of the other
+    # terms): the rounded sum 1 + tiny would lose the tiny part, which is the
+    # whole answer for the maximum's entry.
     t = np.subtract(x, np.max(x, axis=axis, keepdims=True))
-    log_total = np.log(np.sum(np.exp(t), axis=axis, keepdims=True))
+    at_max = t == 0
+    e = np.exp(t)
+    e[at_max] = 0
+    below = np.sum(e, axis=axis, keepdims=True)
+    ties = np.count_nonzero(at_max, axis=axis, keepdims=True)
+    log_total = np.where(ties == 1, np.log1p(below), np.log(ties + below)).astype(x.dtype, copy=False)
     np.subtract(t, log_total, out=out)
 
 

@@ -19,6 +19,11 @@ def exp(x):
         return type(x)(math.inf)
 
 
+def exp_nonpositive(x):
+    """exp for x <= 0 (or NaN); a cheaper 2**k scaling than ``exp`` under Numba."""
+    return exp(x)
+
+
 def fma(a, b, c):
     """``a*b + c`` with a single rounding (approximated outside Numba)."""
     return a * b + c

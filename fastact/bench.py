@@ -1,0 +1,235 @@
+"""``python -m fastact bench``: fastact against NumPy, SciPy and PyTorch on this machine.
+
+For each op, dtype and size it times fastact (with a preallocated ``out``),
+the fastest plain-NumPy formulation with ``out=``, and the peers that are
+importable (SciPy, PyTorch on ``torch.from_numpy`` views with its thread count
+matched), next to the copy roofline: the faster of ``np.copyto`` and a
+parallel Numba copy loop over the same arrays.  Compilation is excluded
+(every implementation runs once before timing), and the implementations
+alternate within each repeat so drift on a noisy machine hits all alike.
+Reported times are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+import fastact
+
+ELEMENTWISE_OPS = ("sigmoid", "relu")
+ROW_OPS = ("softmax", "log_softmax")
+ALL_CASES = (
+    "sigmoid", "sigmoid.backward", "relu", "relu.backward", "softmax", "softmax.backward", "log_softmax",
+)
+ROW_LENGTH = 1024  # row ops run on (N // ROW_LENGTH, ROW_LENGTH)
+
+
+@dataclass
+class Result:
+    case: str
+    dtype: str
+    n: int
+    shape: tuple[int, ...]
+    threads: int
+    times_ms: dict[str, float] = field(default_factory=dict)  # implementation -> median ms
+
+    def speedup(self, peer: str) -> float:
+        return self.times_ms[peer] / self.times_ms["fastact"]
+
+    @property
+    def roofline_fraction(self) -> float:
+        return self.times_ms["copy roofline"] / self.times_ms["fastact"]
+
+
+def _median_times(impls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    for fn in impls.values():  # warm-up: compilation, page faults, thread start
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in impls}
+    for _ in range(repeats):
+        for name, fn in impls.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) * 1e3 for name, s in samples.items()}
+
+
+def _numpy_sigmoid_exp(x, out):
+    with np.errstate(over="ignore"):
+        np.negative(x, out=out)
+        np.exp(out, out=out)
+        np.add(out, 1, out=out)
+        np.reciprocal(out, out=out)
+
+
+def _numpy_sigmoid_tanh(x, out):
+    np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    np.multiply(out, 0.5, out=out)
+    np.add(out, 0.5, out=out)
+
+
+def _numpy_softmax(x, out, row_buf):
+    np.max(x, axis=-1, keepdims=True, out=row_buf)
+    np.subtract(x, row_buf, out=out)
+    np.exp(out, out=out)
+    np.sum(out, axis=-1, keepdims=True, out=row_buf)
+    np.divide(out, row_buf, out=out)
+
+
+def _numpy_log_softmax(x, out, row_buf, tmp):
+    np.max(x, axis=-1, keepdims=True, out=row_buf)
+    np.subtract(x, row_buf, out=out)
+    np.exp(out, out=tmp)
+    np.sum(tmp, axis=-1, keepdims=True, out=row_buf)
+    np.log(row_buf, out=row_buf)
+    np.subtract(out, row_buf, out=out)
+
+
+def _optional(name: str):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int) -> dict[str, Callable]:
+    op_name, _, kind = case.partition(".")
+    op = getattr(fastact, op_name)
+    impls: dict[str, Callable] = {}
+    torch = _optional("torch")
+    special = _optional("scipy.special") and sys.modules.get("scipy.special")
+    tx, tg, tout = (torch.from_numpy(a) for a in (x, g, out)) if torch else (None, None, None)
+    if torch:
+        torch.set_num_threads(threads)
+    y = op(x) if kind == "backward" and op_name in ELEMENTWISE_OPS else None
+    row_buf = np.empty(x.shape[:-1] + (1,), x.dtype)
+    tmp = np.empty_like(x)
+
+    if op_name in ELEMENTWISE_OPS and not kind:
+        impls["fastact"] = lambda: op(x, out=out)
+        if op_name == "sigmoid":
+            impls["numpy (exp)"] = lambda: _numpy_sigmoid_exp(x, out)
+            impls["numpy (tanh)"] = lambda: _numpy_sigmoid_tanh(x, out)
+            if special:
+                impls["scipy"] = lambda: special.expit(x, out=out)
+            if torch:
+                impls["torch"] = lambda: torch.sigmoid(tx, out=tout)
+        else:
+            impls["numpy"] = lambda: np.maximum(x, 0, out=out)
+            if torch:
+                impls["torch"] = lambda: torch.relu(tx)  # torch.relu has no out=
+    elif op_name in ELEMENTWISE_OPS:  # backward
+        impls["fastact"] = lambda: op.backward(g, x=x, out=out)
+        impls["fastact 2-pass"] = lambda: (op(x, out=tmp), op.backward(g, y=tmp, out=out))
+        if op_name == "sigmoid":
+            impls["numpy"] = lambda: (_numpy_sigmoid_tanh(x, tmp), np.subtract(1, tmp, out=out),
+                                      np.multiply(out, tmp, out=out), np.multiply(out, g, out=out))
+            if torch:
+                aten = torch.ops.aten
+                impls["torch"] = lambda: aten.sigmoid_backward(tg, torch.sigmoid(tx, out=torch.from_numpy(tmp)))
+        else:
+            impls["numpy"] = lambda: (np.greater(x, 0, out=tmp), np.multiply(g, tmp, out=out))
+            if torch:
+                impls["torch"] = lambda: torch.ops.aten.threshold_backward(tg, tx, 0)
+    elif not kind:
+        impls["fastact"] = lambda: op(x, out=out)
+        if op_name == "softmax":
+            impls["numpy"] = lambda: _numpy_softmax(x, out, row_buf)
+            if special:
+                impls["scipy"] = lambda: special.softmax(x, axis=-1)
+            if torch:
+                impls["torch"] = lambda: torch.softmax(tx, -1)
+        else:
+            impls["numpy"] = lambda: _numpy_log_softmax(x, out, row_buf, tmp)
+            if special:
+                impls["scipy"] = lambda: special.log_softmax(x, axis=-1)
+            if torch:
+                impls["torch"] = lambda: torch.log_softmax(tx, -1)
+    else:  # softmax.backward
+        y = fastact.softmax(x)
+        impls["fastact"] = lambda: op.backward(g, y, out=out)
+        impls["numpy"] = lambda: (np.multiply(g, y, out=tmp), np.sum(tmp, axis=-1, keepdims=True, out=row_buf),
+                                  np.subtract(g, row_buf, out=out), np.multiply(out, y, out=out))
+        if torch:
+            ty = torch.from_numpy(y)
+            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(tg, ty, -1, ty.dtype)
+
+    from . import _kernels
+
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    parallel_copy = _kernels.copy_kernel(True)
+    impls["np.copyto"] = lambda: np.copyto(out, x)
+    impls["numba copy"] = lambda: parallel_copy(flat_x, flat_out)
+    return impls
+
+
+def run_case(case: str, dtype: str, n: int, threads: int, repeats: int, seed: int = 0) -> Result:
+    op_name = case.partition(".")[0]
+    shape = (max(n // ROW_LENGTH, 1), min(n, ROW_LENGTH)) if op_name in ROW_OPS else (n,)
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    out = np.empty_like(x)
+    fastact.set_num_threads(threads)
+    with fastact.use_backend("numba"):
+        times = _median_times(_implementations(case, x, g, out, threads), repeats)
+    times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy"))
+    return Result(case, dtype, int(np.prod(shape)), shape, threads, times)
+
+
+def format_results(results: list[Result]) -> str:
+    lines = [f"{'case':<18}{'dtype':<9}{'N':>10}  {'implementation':<16}{'median ms':>11}{'Melem/s':>10}"
+             f"{'fastact speedup':>17}{'% of roofline':>15}"]
+    for r in results:
+        for impl, ms in r.times_ms.items():
+            speed = f"{r.speedup(impl):.2f}x" if impl not in ("fastact", "copy roofline") else ""
+            roof = f"{100 * r.times_ms['copy roofline'] / ms:.0f}%"
+            lines.append(f"{r.case:<18}{r.dtype:<9}{r.n:>10}  {impl:<16}{ms:>11.3f}{r.n / ms / 1e3:>10.0f}"
+                         f"{speed:>17}{roof:>15}")
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, str]:
+    import numba
+
+    info = {"python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
+            "numpy": np.__version__, "numba": numba.__version__, "fastact": fastact.__version__}
+    for name in ("scipy", "torch"):
+        module = _optional(name)
+        if module is not None:
+            info[name] = module.__version__
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fastact bench", description="Time fastact against its peers.")
+    parser.add_argument("--ops", default=",".join(ALL_CASES), help=f"comma-separated, from {', '.join(ALL_CASES)}")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--sizes", default="1e3,1e5,1e7", help="element counts, comma-separated")
+    parser.add_argument("--threads", type=int, default=fastact.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    cases = [c.strip() for c in args.ops.split(",") if c.strip()]
+    unknown = sorted(set(cases) - set(ALL_CASES))
+    if unknown:
+        parser.error(f"unknown ops {unknown}; choose from {', '.join(ALL_CASES)}")
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    dtypes = [d.strip() for d in args.dtypes.split(",")]
+    results = [run_case(c, d, n, args.threads, args.repeats) for c in cases for d in dtypes for n in sizes]
+    print(f"threads={args.threads}, repeats={args.repeats}, " + ", ".join(f"{k} {v}" for k, v in environment().items()))
+    print(format_results(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"environment": environment(), "threads": args.threads, "repeats": args.repeats,
+                       "results": [asdict(r) for r in results]}, fh, indent=1)
+    return 0
