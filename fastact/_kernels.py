@@ -171,13 +171,12 @@ def row_log_softmax(x, out):
     # sum would lose the tiny part, which is the whole answer there.
     m = row_max(x)
     below = 0.0
-    ties = 0.0
+    ties = 0
     for i in range(x.shape[0]):
-        at_max = x[i] == m
-        e = exp_of_difference(x[i], m)
-        below += 0.0 if at_max else float(e)
-        ties += 1.0 if at_max else 0.0
-    log_total = math.log1p(below) if ties == 1.0 else math.log(ties + below)
+        below_max = x[i] != m  # a multiply by it, not a branch, keeps the loop vectorised
+        below += float(exp_of_difference(x[i], m)) * below_max
+        ties += 1 - below_max
+    log_total = math.log1p(below) if ties == 1 else math.log(ties + below)
     mf = float(m)
     for i in range(x.shape[0]):
         out[i] = log_softmax_value(float(x[i]), mf, log_total)
