@@ -93,11 +93,13 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             _kernel(act.name, kind, size)(*flat_ins, *bufs)
         shaped = [b.reshape(shape, order=order) for b in bufs]
     else:
-        order = "C"
+        # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
+        work_shape = shape or (1,)
         shaped = [user if _writable_view(user, user, comp_dt, ins, allow_identical=False)
                   else np.empty(shape, comp_dt) for user in user_outs]
         with np.errstate(all="ignore"):
-            _numpy_elementwise(act, kind, ins, shaped)
+            _numpy_elementwise(act, kind, [a.reshape(work_shape) for a in ins],
+                               [o.reshape(work_shape) for o in shaped])
 
     results = []
     for user, buf in zip(user_outs, shaped):

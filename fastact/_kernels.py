@@ -37,12 +37,14 @@ _SOURCE_TOKEN = hashlib.sha256(
 ).hexdigest()
 
 
-def _jit(fn, *, parallel: bool, fastmath=STRICT_MATH):
+def _jit(fn, *, parallel: bool, fastmath=STRICT_MATH, cache: bool = True):
     options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
-    try:
-        return njit(cache=True, **options)(fn)
-    except RuntimeError:  # no writable cache location: compile in memory only
-        return njit(**options)(fn)
+    if cache:
+        try:
+            return njit(cache=True, **options)(fn)
+        except RuntimeError:  # no writable cache location: compile in memory only
+            pass
+    return njit(**options)(fn)
 
 
 # --- elementwise loop templates ----------------------------------------------
@@ -108,9 +110,12 @@ def _template(act: _activations.Activation, kind: str):
 
 
 @functools.cache
-def elementwise_kernel(name: str, kind: str, parallel: bool):
-    """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs)``."""
-    return _jit(_template(_activations.ELEMENTWISE[name], kind), parallel=parallel)
+def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
+    """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs)``.
+
+    ``cache=False`` gives an uncached twin, whose machine code can be inspected.
+    """
+    return _jit(_template(_activations.ELEMENTWISE[name], kind), parallel=parallel, cache=cache)
 
 
 # --- softmax rows ----------------------------------------------------------------
@@ -154,11 +159,13 @@ def row_max(x):
 @_row_function
 def row_softmax(x, out):
     m = row_max(x)
+    for i in range(x.shape[0]):
+        out[i] = exp_of_difference(x[i], m)
+    # A separate pass for the sum: fused with the stores above, LLVM would run
+    # a scalar loop (another summation order) whenever out aliases x.
     total = 0.0
     for i in range(x.shape[0]):
-        e = exp_of_difference(x[i], m)
-        out[i] = e
-        total += float(e)
+        total += float(out[i])
     scale = 1.0 / total
     for i in range(x.shape[0]):
         out[i] = float(out[i]) * scale
@@ -227,10 +234,10 @@ ROW_KERNELS = {
 
 
 @functools.cache
-def row_kernel(name: str, parallel: bool):
+def row_kernel(name: str, parallel: bool, cache: bool = True):
     """The row kernel ``name`` over 2-D C-contiguous arrays, one row per softmax."""
     template, fn = ROW_KERNELS[name]
-    return _jit(template(fn), parallel=parallel, fastmath=LOOP_MATH)
+    return _jit(template(fn), parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
 def _copy(x, out):

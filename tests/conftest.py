@@ -1,0 +1,58 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import fastact
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+BACKENDS = ("numba", "numpy")
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    with fastact.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+def dtype(request):
+    return request.param
+
+
+def ulp_distance(a, b):
+    """Elementwise distance in ULPs between two float arrays of one dtype
+    (0 where both are NaN, inf where only one is)."""
+    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+    assert a.dtype == b.dtype and a.dtype.kind == "f"
+    itype = {4: np.int32, 8: np.int64}[a.dtype.itemsize]
+    # sign-magnitude bit patterns onto one monotonic integer line (-0.0 and 0.0 meet at 0)
+    ia, ib = a.view(itype).astype(np.int64), b.view(itype).astype(np.int64)
+    low = np.int64(np.iinfo(itype).min)
+    ia = np.where(ia < 0, low - ia, ia)
+    ib = np.where(ib < 0, low - ib, ib)
+    same_side = (ia >= 0) == (ib >= 0)
+    exact = np.abs(np.where(same_side, ia - ib, 0)).astype(np.float64)
+    across = np.abs(ia.astype(np.float64)) + np.abs(ib.astype(np.float64))
+    dist = np.where(same_side, exact, across)
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    dist = np.where(nan_a & nan_b, 0.0, dist)
+    return np.where(nan_a ^ nan_b, np.inf, dist)
+
+
+def assert_ulp_close(actual, desired, max_ulp):
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    dist = ulp_distance(actual, desired.astype(actual.dtype))
+    worst = np.unravel_index(np.argmax(dist), dist.shape) if dist.size else None
+    assert dist.size == 0 or dist.max() <= max_ulp, (
+        f"{dist.max()} ULP > {max_ulp} at {worst}: {actual[worst]!r} vs {desired[worst]!r}"
+    )

@@ -1,0 +1,289 @@
+"""Semantics at the edges: NaN/inf, dtypes, shapes and strides, out=, aliasing."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import fastact
+
+def assert_same(actual, desired, backend, err_msg=""):
+    """Bit-identical on the numba backend, whatever the layout (every layout is copied to
+    one the kernels take).  NumPy's own loops round differently per layout (SIMD or not,
+    summation order), so the numpy backend agrees to a few rounding errors."""
+    if backend == "numba":
+        np.testing.assert_array_equal(actual, desired, err_msg=err_msg)
+    else:
+        eps = np.finfo(np.asarray(desired).dtype).eps
+        scale = np.nanmax(np.abs(desired)) if np.size(desired) else 0.0
+        np.testing.assert_allclose(actual, desired, rtol=8 * eps, atol=8 * eps * scale, err_msg=err_msg)
+
+
+ELEMENTWISE = list(fastact.ACTIVATIONS.values())
+ROW_OPS = [fastact.softmax, fastact.log_softmax]
+
+
+def _all_entry_points(op):
+    """Every elementwise entry point as a function of x alone (g = x + 1)."""
+    return {
+        "f": lambda x: op(x),
+        "grad": lambda x: op.grad(x),
+        "value": lambda x: op.value_and_grad(x)[0],
+        "value_grad": lambda x: op.value_and_grad(x)[1],
+        "backward_x": lambda x: op.backward(np.ones_like(x), x=x),
+        "backward_y": lambda x: op.backward(np.ones_like(x), y=op(x)),
+    }
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_nan_in_gives_nan_out(backend, dtype, op):
+    x = np.array([np.nan, 1.0, np.nan], dtype)
+    for name, fn in _all_entry_points(op).items():
+        out = fn(x)
+        assert np.isnan(out[0]) and np.isnan(out[2]) and not np.isnan(out[1]), name
+    g = np.array([np.nan, 1.0], dtype)
+    assert np.isnan(op.backward(g, x=np.array([0.5, 0.5], dtype))[0])
+
+
+def test_sigmoid_limits(backend, dtype):
+    x = np.array([-np.inf, np.inf, -1000.0, 1000.0, 0.0, -0.0], dtype)
+    np.testing.assert_array_equal(fastact.sigmoid(x), [0, 1, 0, 1, 0.5, 0.5])
+    np.testing.assert_array_equal(fastact.sigmoid.grad(x), [0, 0, 0, 0, 0.25, 0.25])
+    assert fastact.sigmoid(np.array(-np.inf, dtype)) == 0.0  # exactly 0, not a clamped tiny value
+
+
+def test_sigmoid_of_large_negative_float_no_warning(backend):
+    # pytest runs with -W error (pyproject filterwarnings), so any overflow warning fails here
+    assert fastact.sigmoid(-1000.0) == 0.0
+    assert fastact.sigmoid.grad(-1000.0) == 0.0
+    assert fastact.sigmoid(np.float32(-1000.0)) == 0.0
+
+
+def test_relu_edges(backend, dtype):
+    x = np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf], dtype)
+    np.testing.assert_array_equal(fastact.relu(x), [0, 0, 0, 0, 2, np.inf])
+    np.testing.assert_array_equal(fastact.relu.grad(x), [0, 0, 0, 0, 1, 1])
+    assert not np.signbit(fastact.relu(x)).any()  # relu(-0.0) is +0.0
+    assert np.isnan(fastact.relu(np.array(np.nan, dtype)))
+    assert np.isnan(fastact.relu.grad(np.array(np.nan, dtype)))
+
+
+def test_subnormal_inputs(backend, dtype):
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([tiny, -tiny], dtype)
+    np.testing.assert_array_equal(fastact.sigmoid(x), [0.5, 0.5])
+    np.testing.assert_array_equal(fastact.relu(x), [tiny, 0])
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE + ROW_OPS, ids=lambda o: o.name)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_float_dtypes_are_kept(backend, op, dt):
+    x = np.linspace(-3, 3, 12, dtype=dt).reshape(3, 4)
+    assert op(x).dtype == dt
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE + ROW_OPS, ids=lambda o: o.name)
+def test_float16_computes_in_float32(backend, op):
+    x = np.linspace(-3, 3, 12, dtype=np.float16).reshape(3, 4)
+    y = op(x)
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y, op(x.astype(np.float32)).astype(np.float16))
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE + ROW_OPS, ids=lambda o: o.name)
+@pytest.mark.parametrize("value", [np.arange(-3, 4), np.arange(-3, 4).astype(np.uint8), np.array([True, False])])
+def test_integers_and_bools_compute_in_float64(backend, op, value):
+    y = op(value)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, op(value.astype(np.float64)))
+
+
+def test_python_scalars_and_lists(backend):
+    assert isinstance(fastact.sigmoid(0.0), np.float64)
+    assert fastact.relu(-3) == 0.0
+    np.testing.assert_array_equal(fastact.relu([[-1, 2], [3, -4]]), [[0, 2], [3, 0]])
+    np.testing.assert_array_equal(fastact.sigmoid.backward([1.0, 2.0], x=[0.0, 0.0]), [0.25, 0.5])
+
+
+def test_zero_dimensional_arrays(backend, dtype):
+    y = fastact.sigmoid(np.array(0.0, dtype))
+    assert y.shape == () and y == 0.5 and y.dtype == dtype
+    v, d = fastact.sigmoid.value_and_grad(np.array(0.0, dtype))
+    assert (v, d) == (0.5, 0.25)
+    # softmax of a 0-d array is a one-element row, as in PyTorch
+    assert fastact.softmax(np.array(3.0, dtype)) == 1.0
+    assert fastact.log_softmax(np.array(3.0, dtype)) == 0.0
+    out = np.empty((), dtype)
+    assert fastact.relu(np.array(-2.0, dtype), out=out) is out and out == 0
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 4), (2, 0, 3)])
+def test_empty_arrays(backend, dtype, shape):
+    x = np.empty(shape, dtype)
+    for op in ELEMENTWISE:
+        assert op(x).shape == shape
+        assert op.backward(x, x=x).shape == shape
+        v, d = op.value_and_grad(x)
+        assert v.shape == d.shape == shape
+    for op in ROW_OPS:
+        assert op(x).shape == shape
+        assert op(x, axis=0).shape == shape
+        assert op.backward(x, x).shape == shape
+
+
+def _layouts(base):
+    return {
+        "strided": base[::2, ::3],
+        "negative": base[::-1, ::-2],
+        "fortran": np.asfortranarray(base),
+        "transposed": base.T,
+        "3d-permuted": base.reshape(6, 5, 8).transpose(2, 0, 1),
+    }
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_any_strides_elementwise(backend, dtype, op):
+    base = np.random.default_rng(0).normal(0, 3, (30, 8)).astype(dtype)
+    for name, x in _layouts(base).items():
+        c = np.ascontiguousarray(x)
+        assert_same(op(x), op(c), backend, name)
+        assert_same(op.grad(x), op.grad(c), backend, name)
+        assert_same(op.backward(x, x=x), op.backward(c, x=c), backend, name)
+        out = np.empty_like(x)  # keeps the layout
+        op(x, out=out)
+        assert_same(out, op(c), backend, name)
+        strided_out = np.empty((x.shape[0] * 2,) + x.shape[1:], dtype)[::2]
+        op(x, out=strided_out)
+        assert_same(strided_out, op(c), backend, name)
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda o: o.name)
+def test_any_strides_rows(backend, dtype, op):
+    base = np.random.default_rng(0).normal(0, 3, (30, 8)).astype(dtype)
+    for name, x in _layouts(base).items():
+        c = np.ascontiguousarray(x)
+        for axis in range(-x.ndim, x.ndim):
+            expected = op(c, axis=axis)
+            assert_same(op(x, axis=axis), expected, backend, f"{name} axis {axis}")
+            out = np.empty_like(x)
+            assert op(x, axis=axis, out=out) is out
+            assert_same(out, expected, backend, f"{name} axis {axis}")
+            assert_same(op.backward(x, expected, axis=axis), op.backward(c, expected, axis=axis), backend)
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_in_place(backend, dtype, op):
+    x0 = np.random.default_rng(1).normal(0, 3, 1000).astype(dtype)
+    for method in ("__call__", "grad"):
+        x = x0.copy()
+        assert getattr(op, method)(x, out=x) is x
+        np.testing.assert_array_equal(x, getattr(op, method)(x0))
+    x, g = x0.copy(), np.ones_like(x0)
+    op.backward(g, x=x, out=x)
+    np.testing.assert_array_equal(x, op.backward(np.ones_like(x0), x=x0))
+    x, g = x0.copy(), x0 * 2
+    op.backward(g, x=x, out=g)
+    np.testing.assert_array_equal(g, op.backward(x0 * 2, x=x0))
+    x = x0.copy()
+    d = np.empty_like(x)
+    op.value_and_grad(x, out=(x, d))
+    np.testing.assert_array_equal(x, op(x0))
+    np.testing.assert_array_equal(d, op.grad(x0))
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda o: o.name)
+def test_in_place_rows(backend, dtype, op):
+    x0 = np.random.default_rng(2).normal(0, 3, (20, 30)).astype(dtype)
+    for axis in (0, 1):
+        x = x0.copy()
+        op(x, axis=axis, out=x)
+        np.testing.assert_array_equal(x, op(x0, axis=axis))
+        y = op(x0, axis=axis)
+        g = x0.copy()
+        op.backward(g, y, axis=axis, out=g)
+        np.testing.assert_array_equal(g, op.backward(x0, y, axis=axis))
+
+
+def test_overlapping_out_gives_the_right_answer(backend, dtype):
+    buf = np.random.default_rng(3).normal(0, 3, 1001).astype(dtype)
+    expected = fastact.sigmoid(buf[:-1])
+    fastact.sigmoid(buf[:-1], out=buf[1:])  # out shifted one element against x
+    np.testing.assert_array_equal(buf[1:], expected)
+    buf = np.random.default_rng(3).normal(0, 3, (11, 10)).astype(dtype)
+    expected = fastact.softmax(buf[:-1])
+    fastact.softmax(buf[:-1], out=buf[1:])
+    np.testing.assert_array_equal(buf[1:], expected)
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_backward_broadcasts_grad_out(backend, dtype, op):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1, 5)).astype(dtype)
+    g = rng.normal(size=(4, 1)).astype(dtype)
+    expected = g * op.grad(x)
+    np.testing.assert_allclose(op.backward(g, x=x), expected, rtol=4 * np.finfo(dtype).eps)
+    assert op.backward(dtype(2.0), x=x).shape == x.shape
+    np.testing.assert_allclose(op.backward(dtype(2.0), y=op(x)), 2 * op.grad(x), rtol=4 * np.finfo(dtype).eps)
+
+
+def test_softmax_special_rows(backend, dtype):
+    inf = np.inf
+    x = np.array([[-inf, -inf, -inf], [1.0, inf, 0.0], [0.0, -inf, 0.0], [np.nan, 1.0, 2.0]], dtype)
+    y = fastact.softmax(x)
+    assert np.isnan(y[0]).all()  # all -inf: 0/0
+    assert np.isnan(y[1]).all()  # inf - inf in the row
+    np.testing.assert_array_equal(y[2], [0.5, 0.0, 0.5])
+    assert np.isnan(y[3]).all()
+    ly = fastact.log_softmax(x)
+    assert np.isnan(ly[0]).all() and np.isnan(ly[1]).all() and np.isnan(ly[3]).all()
+    np.testing.assert_allclose(ly[2], [-np.log(2), -inf, -np.log(2)], rtol=1e-6)
+
+
+def test_softmax_of_large_values_does_not_overflow(backend, dtype):
+    big = np.finfo(dtype).max
+    x = np.array([big, big / 2, -big], dtype)
+    np.testing.assert_array_equal(fastact.softmax(x), [1.0, 0.0, 0.0])
+    assert fastact.log_softmax(x)[0] == 0.0
+
+
+def test_softmax_sums_to_one_along_the_axis(backend, dtype):
+    x = np.random.default_rng(5).normal(0, 10, (7, 300, 3)).astype(dtype)
+    for axis in (0, 1, 2):
+        np.testing.assert_allclose(fastact.softmax(x, axis=axis).sum(axis=axis), 1.0,
+                                   rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+def _digest(arrays):
+    return [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in arrays]
+
+
+def test_inputs_are_never_modified(backend, dtype):
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 3, (9, 13)).astype(dtype)
+    g = rng.normal(size=(9, 13)).astype(dtype)
+    xs = [x, x[::2], x.T, np.asfortranarray(x)]
+    before = _digest(xs + [g])
+    for op in ELEMENTWISE:
+        for a in xs:
+            op(a), op.grad(a), op.value_and_grad(a), op.backward(g[: a.shape[0]] if a.shape[1] == 13 else g.T, x=a)
+            op.backward(np.ones_like(a), y=a)
+    for op in ROW_OPS:
+        for a in xs:
+            op(a), op(a, axis=0), op.backward(np.ones_like(a), a)
+    assert _digest(xs + [g]) == before
+    fastact.sigmoid(x.astype(np.float16))
+    fastact.sigmoid([1, 2, 3])
+    assert _digest(xs + [g]) == before
+
+
+def test_out_is_returned_and_filled(backend, dtype):
+    x = np.linspace(-2, 2, 9, dtype=dtype)
+    out = np.empty_like(x)
+    assert fastact.sigmoid(x, out=out) is out
+    np.testing.assert_array_equal(out, fastact.sigmoid(x))
+    pair = (np.empty_like(x), np.empty_like(x))
+    res = fastact.sigmoid.value_and_grad(x, out=pair)
+    assert res[0] is pair[0] and res[1] is pair[1]
+    half = np.empty(9, np.float16)
+    fastact.relu(x.astype(np.float16), out=half)
+    np.testing.assert_array_equal(half, fastact.relu(x).astype(np.float16))

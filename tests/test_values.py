@@ -1,0 +1,124 @@
+"""Values against references: the tutorial's figures, SciPy and mpmath (in ULPs)."""
+
+import numpy as np
+import pytest
+import scipy.special
+
+import fastact
+from fastact import accuracy
+
+from .conftest import FLOAT_DTYPES, assert_ulp_close
+
+TUTORIAL_SCORES = [2, 10, 1, 4]
+TUTORIAL_SOFTMAX = [0.000334, 0.997071, 0.000123, 0.002471]
+
+
+def test_tutorial_softmax_table(backend):
+    y = fastact.softmax(TUTORIAL_SCORES)
+    np.testing.assert_array_equal(np.round(y, 6), TUTORIAL_SOFTMAX)
+    assert y.sum() == pytest.approx(1.0, abs=1e-15)
+    assert int(np.argmax(y)) == 1  # "cat"
+
+
+def test_tutorial_softmax_float32(backend):
+    y = fastact.softmax(np.array(TUTORIAL_SCORES, np.float32))
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, TUTORIAL_SOFTMAX, atol=5e-7)
+
+
+def test_tutorial_sigmoid_threshold_and_peak_derivative(backend):
+    assert fastact.sigmoid(0.0) == 0.5
+    x = np.linspace(-8, 8, 1601)
+    d = fastact.sigmoid.grad(x)
+    assert d.max() == 0.25
+    assert x[np.argmax(d)] == 0.0
+    assert np.all(d <= 0.25)
+    y = fastact.sigmoid(x)
+    np.testing.assert_array_equal(y >= 0.5, x >= 0)  # the binary-classification threshold
+
+
+def test_tutorial_relu(backend):
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(fastact.relu(x), [0, 0, 0, 0.5, 2.0])
+    np.testing.assert_array_equal(fastact.relu.grad(x), [0, 0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES)
+def test_sigmoid_against_scipy(backend, dt):
+    x = np.random.default_rng(1).normal(0, 20, 20000).astype(dt)
+    assert_ulp_close(fastact.sigmoid(x), scipy.special.expit(x.astype(np.float64)).astype(dt), 3)
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_and_log_softmax_against_scipy(backend, dt, axis):
+    x = np.random.default_rng(2).normal(0, 5, (37, 53)).astype(dt)
+    ref = x.astype(np.float64)
+    tol = 1e-5 if dt == np.float32 else 1e-12
+    y = fastact.softmax(x, axis=axis)
+    assert y.dtype == dt
+    np.testing.assert_allclose(y, scipy.special.softmax(ref, axis=axis), rtol=tol, atol=0)
+    np.testing.assert_allclose(fastact.log_softmax(x, axis=axis), scipy.special.log_softmax(ref, axis=axis),
+                               rtol=tol, atol=0)
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES)
+def test_softmax_backward_against_formula(backend, dt):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(8, 40)).astype(dt)
+    g = rng.normal(size=(8, 40)).astype(dt)
+    y = fastact.softmax(x).astype(np.float64)
+    ref = y * (g - np.sum(g * y, axis=-1, keepdims=True))
+    np.testing.assert_allclose(fastact.softmax.backward(g, y.astype(dt)), ref, rtol=1e-4 if dt == np.float32 else 1e-11,
+                               atol=1e-6 if dt == np.float32 else 1e-14)
+    ly = fastact.log_softmax(x)
+    lref = g - np.exp(ly.astype(np.float64)) * np.sum(g, axis=-1, keepdims=True)
+    np.testing.assert_allclose(fastact.log_softmax.backward(g, ly), lref, rtol=1e-4 if dt == np.float32 else 1e-11,
+                               atol=1e-5 if dt == np.float32 else 1e-13)
+
+
+def test_softmax_backward_is_the_jacobian_product():
+    # against finite differences of sum(g * softmax(x))
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=6)
+    g = rng.normal(size=6)
+    h = 1e-6
+    numeric = np.array([(np.dot(g, fastact.softmax(x + h * e)) - np.dot(g, fastact.softmax(x - h * e))) / (2 * h)
+                        for e in np.eye(6)])
+    np.testing.assert_allclose(fastact.softmax.backward(g, fastact.softmax(x)), numeric, rtol=1e-6, atol=1e-9)
+    numeric_log = np.array([(np.dot(g, fastact.log_softmax(x + h * e)) - np.dot(g, fastact.log_softmax(x - h * e)))
+                            / (2 * h) for e in np.eye(6)])
+    np.testing.assert_allclose(fastact.log_softmax.backward(g, fastact.log_softmax(x)), numeric_log, rtol=1e-6,
+                               atol=1e-9)
+
+
+# --- ULP bounds against mpmath on the numba backend (the full sweep is python -m fastact.accuracy) ---
+_BOUNDED_CASES = [c for c in accuracy.elementwise_cases() + accuracy.row_cases() if c.bound is not None]
+
+
+@pytest.mark.parametrize("case", _BOUNDED_CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_ulp_bound_against_mpmath(case, dt):
+    worst = accuracy.measure(case, dt, "numba", points=1500, seed=7, quick=True)
+    assert worst <= case.bound, f"{case.name} {np.dtype(dt).name}: {worst:.2f} ULP > {case.bound}"
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_log_softmax_of_a_dominant_entry_keeps_the_tiny_answer(backend, dt):
+    # log_softmax of the maximum is -log1p(tiny): the log of the rounded sum would give 0
+    x = np.array([0.0, -30.0], dt)
+    expected = -np.log1p(np.exp(-30.0))
+    assert_ulp_close(fastact.log_softmax(x)[0], np.array(expected, dt), 4)
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_sigmoid_derivative_far_tail_is_relative_exact(dt):
+    # sigmoid'(x) = e^x / (1 + e^x)^2 ~ e^x for very negative x, down to the subnormals;
+    # y * (1 - y) would give 0 or lose every digit there.
+    x = np.array([-20.0, -50.0, -80.0, -90.0, -100.0] if dt == np.float32 else [-40.0, -300.0, -700.0, -740.0], dt)
+    import mpmath
+
+    mpmath.mp.prec = 120
+    exact = np.array([float(mpmath.exp(v) / (1 + mpmath.exp(v)) ** 2) for v in x.tolist()]).astype(dt)
+    assert_ulp_close(fastact.sigmoid.grad(x), exact, 4)
+    assert np.all(fastact.sigmoid.grad(x) > 0)
