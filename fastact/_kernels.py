@@ -16,9 +16,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 from pathlib import Path
 
 from numba import njit, prange
+from numba.core.caching import FunctionCache
 from numba.extending import register_jitable
 
 from . import _activations
@@ -37,13 +39,41 @@ _SOURCE_TOKEN = hashlib.sha256(
 ).hexdigest()
 
 
+class _TolerantCache(FunctionCache):
+    """An on-disk cache whose unreadable entries (truncated, corrupt, written by
+    another build) are recompiled instead of failing the call, and whose write
+    failures (disk full, permissions changed) leave the kernel in memory."""
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception:
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except OSError:
+            pass
+        except Exception:  # the index itself is unreadable: start it afresh
+            try:
+                os.remove(self._cache_file._index_path)
+                super().save_overload(sig, data)
+            except Exception:
+                pass
+
+
 def _jit(fn, *, parallel: bool, fastmath=STRICT_MATH, cache: bool = True):
     options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
     if cache:
         try:
-            return njit(cache=True, **options)(fn)
+            dispatcher = njit(cache=True, **options)(fn)
         except RuntimeError:  # no writable cache location: compile in memory only
             pass
+        else:
+            if type(dispatcher._cache) is FunctionCache:
+                dispatcher._cache.__class__ = _TolerantCache
+            return dispatcher
     return njit(**options)(fn)
 
 

@@ -1,0 +1,116 @@
+"""Compilation: nothing at import, on-disk cache, read-only caches, vectorised machine code."""
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastact import _activations, _kernels
+
+
+def _run(code, **env):
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_import_compiles_nothing():
+    out = _run("""
+        import sys, fastact
+        print(sorted(m for m in sys.modules if m.startswith("fastact")))
+    """)
+    loaded = eval(out)
+    assert "fastact._kernels" not in loaded  # the module that builds kernels is not even imported
+    assert "fastact" in loaded
+
+
+_CALL_AND_REPORT = """
+    import json, numpy as np, fastact
+    from fastact import _kernels
+    y = fastact.sigmoid(np.linspace(-5, 5, 11, dtype=np.float32))
+    k = _kernels.elementwise_kernel("sigmoid", "forward", False)
+    print(json.dumps({"hits": sum(k.stats.cache_hits.values()), "misses": sum(k.stats.cache_misses.values()),
+                      "y5": float(y[5])}))
+"""
+
+
+def test_kernels_are_cached_on_disk(tmp_path):
+    first = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    second = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert first["misses"] == 1 and first["hits"] == 0
+    assert second["hits"] == 1 and second["misses"] == 0
+    assert first["y5"] == second["y5"] == 0.5
+    assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
+
+
+def test_works_when_no_cache_location_is_writable():
+    # Every Numba cache locator reports that it cannot write (as for a read-only
+    # install with a read-only NUMBA_CACHE_DIR): kernels compile in memory.
+    out = _run("""
+        from numba.core import caching
+        def refuse(self):
+            raise OSError("read-only")
+        caching._CacheLocator.ensure_cache_path = refuse
+        import numpy as np, fastact
+        print(fastact.sigmoid(0.0), fastact.softmax([0.0, 0.0])[0])
+    """)
+    assert out.split() == ["0.5", "0.5"]
+
+
+def test_works_with_an_unusable_cache_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = _run("import fastact; print(fastact.relu(-1.0), fastact.sigmoid(0.0))",
+               NUMBA_CACHE_DIR=str(blocker / "cache"))
+    assert out.split() == ["0.0", "0.5"]
+
+
+@pytest.mark.parametrize("suffix", [".nbc", ".nbi"])
+def test_corrupt_cache_entries_are_recompiled(tmp_path, suffix):
+    _run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path))
+    damaged = list(tmp_path.rglob("*" + suffix))
+    assert damaged
+    for path in damaged:
+        path.write_bytes(path.read_bytes()[:20])  # truncated, as by a crash mid-write
+    out = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert out["y5"] == 0.5
+    again = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert again["hits"] == 1  # the entry was written anew
+
+
+def _vector_code(asm: str) -> bool:
+    return re.search(r"\bv?\w+p[sd]\s+%[xyz]mm", asm) is not None
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+@pytest.mark.parametrize("name", sorted(_activations.ELEMENTWISE))
+@pytest.mark.parametrize("kind", _kernels.ELEMENTWISE_KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_elementwise_kernels_are_vectorised_without_libm_calls(name, kind, dtype):
+    kernel = _kernels.elementwise_kernel(name, kind, False, cache=False)
+    n_in = 2 if kind.startswith("backward") else 1
+    n_out = 2 if kind == "value_and_grad" else 1
+    arrays = [np.ones(64, dtype) for _ in range(n_in + n_out)]
+    kernel(*arrays)
+    asm = kernel.inspect_asm(kernel.signatures[-1])
+    assert not re.search(r"call\w*\s+.*\b(exp|expf|log|logf|log1p)\b", asm), "a scalar libm call in the loop"
+    assert _vector_code(asm), "no packed SIMD instructions"
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+@pytest.mark.parametrize("name", sorted(_kernels.ROW_KERNELS))
+def test_row_kernels_are_vectorised(name):
+    kernel = _kernels.row_kernel(name, False, cache=False)
+    n_in = 2 if name.endswith("backward") else 1
+    arrays = [np.ones((2, 64), np.float32) for _ in range(n_in + 1)]
+    kernel(*arrays)
+    ir = kernel.inspect_llvm(kernel.signatures[-1])
+    assert ir.count("vector.body") >= 2
+    assert not re.search(r"call [^\n]*@(expf?|exp)\(", ir)

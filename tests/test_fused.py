@@ -1,0 +1,81 @@
+"""Fused entry points equal the unfused ones."""
+
+import numpy as np
+import pytest
+
+import fastact
+
+from .conftest import assert_ulp_close
+
+ELEMENTWISE = list(fastact.ACTIVATIONS.values())
+
+
+def _sample(dtype, n=20000, seed=0):
+    rng = np.random.default_rng(seed)
+    span = 100 if dtype == np.float32 else 700
+    x = np.concatenate([rng.normal(0, 5, n // 2), rng.uniform(-span, span, n // 2)]).astype(dtype)
+    return x, rng.uniform(-2, 2, n).astype(dtype)
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_value_and_grad_equals_op_and_grad(backend, dtype, op):
+    x, _ = _sample(dtype)
+    value, grad = op.value_and_grad(x)
+    np.testing.assert_array_equal(value, op(x))
+    np.testing.assert_array_equal(grad, op.grad(x))
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_backward_from_x_equals_grad_out_times_grad(backend, dtype, op):
+    x, g = _sample(dtype)
+    fused = op.backward(g, x=x)
+    # g * f'(x) with f'(x) rounded first: one rounding apart from the fused result
+    assert_ulp_close(fused, g * op.grad(x), 3)
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_backward_from_y_agrees_with_backward_from_x(backend, dtype, op):
+    x, g = _sample(dtype)
+    from_x = op.backward(g, x=x)
+    from_y = op.backward(g, y=op(x))
+    y = op(x).astype(np.float64)
+    eps = np.finfo(dtype).eps
+    # Where y is close to 1, 1 - y cancels: y carries only an absolute error of
+    # about eps there, so the bound is absolute (scaled by |g|); elsewhere relative.
+    near_one = y > 0.5
+    far = ~near_one
+    np.testing.assert_allclose(from_y[far], from_x[far], rtol=8 * eps, atol=np.finfo(dtype).tiny * 8)
+    assert np.all(np.abs(from_y[near_one] - from_x[near_one]) <= 2 * eps * np.abs(g[near_one]))
+
+
+def test_relu_backward_passes_grad_where_positive(backend, dtype):
+    x = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0], dtype)
+    g = np.array([5.0, 5.0, 5.0, 5.0, 5.0], dtype)
+    np.testing.assert_array_equal(fastact.relu.backward(g, x=x), [0, 0, 0, 5, 5])
+    np.testing.assert_array_equal(fastact.relu.backward(g, y=fastact.relu(x)), [0, 0, 0, 5, 5])
+
+
+def test_sigmoid_backward_far_tail(dtype):
+    # exact value g * e^x / (1 + e^x)^2, far into the tail where y * (1 - y) is useless
+    import mpmath
+
+    mpmath.mp.prec = 120
+    x = np.array([-30.0, -60.0, -85.0] if dtype == np.float32 else [-60.0, -500.0, -700.0], dtype)
+    g = np.array([1.5, -0.75, 1.25], dtype)
+    exact = np.array([float(gi * mpmath.exp(xi) / (1 + mpmath.exp(xi)) ** 2) for gi, xi in zip(g.tolist(), x.tolist())])
+    assert_ulp_close(fastact.sigmoid.backward(g, x=x), exact.astype(dtype), 4)
+
+
+@pytest.mark.parametrize("op", [fastact.softmax, fastact.log_softmax], ids=lambda o: o.name)
+def test_row_backward_matches_unfused_numpy(backend, dtype, op):
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 3, (50, 70)).astype(dtype)
+    g = rng.normal(size=(50, 70)).astype(dtype)
+    y = op(x)
+    y64, g64 = y.astype(np.float64), g.astype(np.float64)
+    if op is fastact.softmax:
+        expected = y64 * (g64 - np.sum(g64 * y64, axis=-1, keepdims=True))
+    else:
+        expected = g64 - np.exp(y64) * np.sum(g64, axis=-1, keepdims=True)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(op.backward(g, y), expected, rtol=64 * eps, atol=64 * eps * np.abs(expected).max())
