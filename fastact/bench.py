@@ -30,7 +30,7 @@ ROW_OPS = ("softmax", "log_softmax")
 ALL_CASES = (
     "sigmoid", "sigmoid.backward", "relu", "relu.backward", "softmax", "softmax.backward", "log_softmax",
 )
-ROW_LENGTH = 1024  # row ops run on (N // ROW_LENGTH, ROW_LENGTH)
+DEFAULT_ROW_SHAPES = "4096x4096,65536x128,512x32768,1000000x10"
 
 
 @dataclass
@@ -172,9 +172,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     return impls
 
 
-def run_case(case: str, dtype: str, n: int, threads: int, repeats: int, seed: int = 0) -> Result:
-    op_name = case.partition(".")[0]
-    shape = (max(n // ROW_LENGTH, 1), min(n, ROW_LENGTH)) if op_name in ROW_OPS else (n,)
+def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeats: int, seed: int = 0) -> Result:
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
@@ -214,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastact bench", description="Time fastact against its peers.")
     parser.add_argument("--ops", default=",".join(ALL_CASES), help=f"comma-separated, from {', '.join(ALL_CASES)}")
     parser.add_argument("--dtypes", default="float32,float64")
-    parser.add_argument("--sizes", default="1e3,1e5,1e7", help="element counts, comma-separated")
+    parser.add_argument("--sizes", default="1e3,1e5,1e7", help="element counts of elementwise ops, comma-separated")
+    parser.add_argument("--shapes", default=DEFAULT_ROW_SHAPES, help="ROWSxCOLS shapes of the softmax ops")
     parser.add_argument("--threads", type=int, default=fastact.get_num_threads())
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -225,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown ops {unknown}; choose from {', '.join(ALL_CASES)}")
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     dtypes = [d.strip() for d in args.dtypes.split(",")]
-    results = [run_case(c, d, n, args.threads, args.repeats) for c in cases for d in dtypes for n in sizes]
+    row_shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",")]
+    results = [run_case(c, d, shape, args.threads, args.repeats) for c in cases for d in dtypes
+               for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
     print(f"threads={args.threads}, repeats={args.repeats}, " + ", ".join(f"{k} {v}" for k, v in environment().items()))
     print(format_results(results))
     if args.json:

@@ -24,7 +24,7 @@ def test_demo_prints_the_tutorial_figures():
 
 def test_bench_writes_json(tmp_path):
     path = tmp_path / "bench.json"
-    out = _run("fastact", "bench", "--ops", "sigmoid,sigmoid.backward,softmax", "--sizes", "1000",
+    out = _run("fastact", "bench", "--ops", "sigmoid,sigmoid.backward,softmax", "--sizes", "1000", "--shapes", "8x128",
                "--dtypes", "float32", "--repeats", "2", "--json", str(path))
     assert "copy roofline" in out
     data = json.loads(path.read_text())
