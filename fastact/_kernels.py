@@ -25,7 +25,7 @@ from numba.extending import register_jitable
 
 from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
-from ._vmath import exp, exp_nonpositive, fma, maximum, scalar_function
+from ._vmath import exp, exp_nonpositive, fma, like, maximum, scalar_function
 
 # Numba's cache checks only the timestamp of the file that defines a kernel.
 # The kernels here close over formulas from other files, so a digest of those
@@ -196,9 +196,9 @@ def row_softmax(x, out):
     total = 0.0
     for i in range(x.shape[0]):
         total += float(out[i])
-    scale = 1.0 / total
+    scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
     for i in range(x.shape[0]):
-        out[i] = float(out[i]) * scale
+        out[i] = out[i] * scale
 
 
 @_row_function
@@ -214,9 +214,11 @@ def row_log_softmax(x, out):
         below += float(exp_of_difference(x[i], m)) * below_max
         ties += 1 - below_max
     log_total = math.log1p(below) if ties == 1 else math.log(ties + below)
-    mf = float(m)
+    # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
+    # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
+    log_total_t = like(m, log_total)
     for i in range(x.shape[0]):
-        out[i] = log_softmax_value(float(x[i]), mf, log_total)
+        out[i] = log_softmax_value(x[i], m, log_total_t)
 
 
 @_row_function
