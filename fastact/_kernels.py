@@ -27,10 +27,13 @@ from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
 from ._vmath import exp, exp_nonpositive, fma, like, maximum, scalar_function
 
-# Numba's cache checks only the timestamp of the file that defines a kernel.
-# The kernels here close over formulas from other files, so a digest of those
-# sources rides along in every kernel's closure, which Numba hashes into the
-# cache key: editing a formula invalidates the kernels built from it.
+# Numba's on-disk cache key holds the signature, the bytecode and a hash of the
+# closure, but neither the jit options (parallel, fastmath) nor the sources of
+# called functions, and it checks only the timestamp of the defining file.  So
+# each kernel's closure carries a token made of a digest of the sources its
+# formulas come from and its jit options: editing a formula invalidates the
+# kernels built from it, and the serial and parallel builds of one template
+# never load each other's machine code.
 _SOURCE_TOKEN = hashlib.sha256(
     b"".join(
         (Path(__file__).parent / name).read_bytes()
@@ -63,7 +66,10 @@ class _TolerantCache(FunctionCache):
                 pass
 
 
-def _jit(fn, *, parallel: bool, fastmath=STRICT_MATH, cache: bool = True):
+def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = True):
+    """Compile ``template(*fns)`` lazily, with its cache token in the closure."""
+    token = f"{_SOURCE_TOKEN}:parallel={parallel}:fastmath={','.join(sorted(fastmath))}"
+    fn = template(*fns, token=token)
     options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
     if cache:
         try:
@@ -82,16 +88,16 @@ def _jit(fn, *, parallel: bool, fastmath=STRICT_MATH, cache: bool = True):
 # serves both the serial and the parallel kernel.
 
 
-def _map_1_1(fn, token=_SOURCE_TOKEN):
+def _map_1_1(fn, *, token):
     def kernel(x, out):
-        token  # noqa: B018 - keeps the source digest in the closure
+        token  # noqa: B018 - part of the on-disk cache key (see _SOURCE_TOKEN)
         for i in prange(x.shape[0]):
             out[i] = fn(x[i])
 
     return kernel
 
 
-def _map_1_2(fn1, fn2, token=_SOURCE_TOKEN):
+def _map_1_2(fn1, fn2, *, token):
     def kernel(x, out1, out2):
         token  # noqa: B018
         for i in prange(x.shape[0]):
@@ -102,7 +108,7 @@ def _map_1_2(fn1, fn2, token=_SOURCE_TOKEN):
     return kernel
 
 
-def _map_2_1(fn, token=_SOURCE_TOKEN):
+def _map_2_1(fn, *, token):
     def kernel(a, b, out):
         token  # noqa: B018
         for i in prange(a.shape[0]):
@@ -111,7 +117,7 @@ def _map_2_1(fn, token=_SOURCE_TOKEN):
     return kernel
 
 
-def _map_2_mul(fn, token=_SOURCE_TOKEN):
+def _map_2_mul(fn, *, token):
     def kernel(a, b, out):
         token  # noqa: B018
         for i in prange(a.shape[0]):
@@ -124,18 +130,19 @@ ELEMENTWISE_KINDS = ("forward", "grad", "value_and_grad", "backward_x", "backwar
 
 
 def _template(act: _activations.Activation, kind: str):
+    """The loop template and the scalar functions it is built around."""
     if kind == "forward":
-        return _map_1_1(act.f)
+        return _map_1_1, (act.f,)
     if kind == "grad":
-        return _map_1_1(act.df)
+        return _map_1_1, (act.df,)
     if kind == "value_and_grad":
-        return _map_1_2(act.f, act.df)
+        return _map_1_2, (act.f, act.df)
     if kind == "backward_x":
-        return _map_2_1(act.backward_x) if act.backward_x else _map_2_mul(act.df)
+        return (_map_2_1, (act.backward_x,)) if act.backward_x else (_map_2_mul, (act.df,))
     if kind == "backward_y":
         if act.df_from_y is None:
             raise ValueError(f"{act.name} has no derivative from y")
-        return _map_2_mul(act.df_from_y)
+        return _map_2_mul, (act.df_from_y,)
     raise ValueError(f"unknown kernel kind {kind!r}")
 
 
@@ -145,7 +152,8 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True)
 
     ``cache=False`` gives an uncached twin, whose machine code can be inspected.
     """
-    return _jit(_template(_activations.ELEMENTWISE[name], kind), parallel=parallel, cache=cache)
+    template, fns = _template(_activations.ELEMENTWISE[name], kind)
+    return _jit(template, *fns, parallel=parallel, cache=cache)
 
 
 # --- softmax rows ----------------------------------------------------------------
@@ -239,7 +247,7 @@ def row_log_softmax_backward(g, y, out):
         out[i] = float(g[i]) - float(exp(y[i])) * total
 
 
-def _rows_1_1(fn, token=_SOURCE_TOKEN):
+def _rows_1_1(fn, *, token):
     def kernel(x, out):
         token  # noqa: B018
         for r in prange(x.shape[0]):
@@ -248,7 +256,7 @@ def _rows_1_1(fn, token=_SOURCE_TOKEN):
     return kernel
 
 
-def _rows_2_1(fn, token=_SOURCE_TOKEN):
+def _rows_2_1(fn, *, token):
     def kernel(a, b, out):
         token  # noqa: B018
         for r in prange(a.shape[0]):
@@ -269,12 +277,16 @@ ROW_KERNELS = {
 def row_kernel(name: str, parallel: bool, cache: bool = True):
     """The row kernel ``name`` over 2-D C-contiguous arrays, one row per softmax."""
     template, fn = ROW_KERNELS[name]
-    return _jit(template(fn), parallel=parallel, fastmath=LOOP_MATH, cache=cache)
+    return _jit(template, fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
-def _copy(x, out):
-    for i in prange(x.shape[0]):
-        out[i] = x[i]
+def _copy(*, token):
+    def kernel(x, out):
+        token  # noqa: B018
+        for i in prange(x.shape[0]):
+            out[i] = x[i]
+
+    return kernel
 
 
 @functools.cache

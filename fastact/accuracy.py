@@ -56,8 +56,12 @@ def sample_points(dtype, n: int, seed: int = 0) -> np.ndarray:
     return np.concatenate([extremes, grid, random_bits]).astype(dtype)
 
 
-def ulp_errors(computed: np.ndarray, exact: Iterable, dtype) -> np.ndarray:
-    """|computed - exact| in ULPs of ``dtype`` at ``exact`` (mpmath numbers)."""
+def ulp_errors(computed: np.ndarray, exact: Iterable, dtype, normal_only: bool = False) -> np.ndarray:
+    """|computed - exact| in ULPs of ``dtype`` at ``exact`` (mpmath numbers).
+
+    ``normal_only``: count only exact values in the normal range (0 elsewhere),
+    for libraries that flush subnormal results to zero.
+    """
     mp = _mpmath()
     info = np.finfo(dtype)
     lowest_exp = int(info.minexp) - int(info.nmant)
@@ -69,6 +73,9 @@ def ulp_errors(computed: np.ndarray, exact: Iterable, dtype) -> np.ndarray:
             continue
         if abs(v) >= overflow:  # the exact value rounds to +-inf
             errors[k] = 0.0 if math.isinf(c) and (c > 0) == (v > 0) else math.inf
+            continue
+        if normal_only and abs(v) < info.tiny:
+            errors[k] = 0.0
             continue
         if math.isinf(c):
             errors[k] = math.inf
@@ -160,7 +167,7 @@ def _torch_runs() -> dict[str, Callable] | None:
     }
 
 
-def measure(case: Case, dtype, backend: str, points: int, seed: int, quick: bool) -> float:
+def measure(case: Case, dtype, backend: str, points: int, seed: int, quick: bool, normal_only: bool = False) -> float:
     """Max ULP error of ``case`` on ``backend`` ("numba", "numpy", or "torch")."""
     mp = _mpmath()
     if backend == "torch":
@@ -173,17 +180,21 @@ def measure(case: Case, dtype, backend: str, points: int, seed: int, quick: bool
                 computed = case.run(dtype, rows, None)
                 for row, crow in zip(rows, computed):
                     exact = case.exact(mp, [mp.mpf(float(v)) for v in row])
-                    worst = max(worst, float(ulp_errors(crow, exact, dtype).max()))
+                    worst = max(worst, float(ulp_errors(crow, exact, dtype, normal_only).max()))
             return worst
         x = sample_points(dtype, points, seed)
         g = np.random.default_rng(seed + 1).uniform(-2, 2, x.shape).astype(dtype)
         computed = case.run(dtype, x, g)
         exact = (case.exact(mp, mp.mpf(float(xi)), mp.mpf(float(gi))) for xi, gi in zip(x, g))
-        return float(ulp_errors(computed, exact, dtype).max())
+        return float(ulp_errors(computed, exact, dtype, normal_only).max())
 
 
 def available_backends() -> tuple[str, ...]:
     return ("numba", "numpy") + (("torch",) if _torch_runs() is not None else ())
+
+
+def table_columns(backends) -> tuple[str, ...]:
+    return tuple(backends) + (("torch, normal results",) if "torch" in backends else ())
 
 
 def sweep(points: int = 20000, seed: int = 0, quick: bool = False, backends=("numba", "numpy")) -> list[dict]:
@@ -193,16 +204,19 @@ def sweep(points: int = 20000, seed: int = 0, quick: bool = False, backends=("nu
             row = {"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound}
             for backend in backends:
                 row[backend] = measure(case, dtype, backend, points, seed, quick)
+                if backend == "torch":
+                    row["torch, normal results"] = measure(case, dtype, backend, points, seed, quick, normal_only=True)
             results.append(row)
     return results
 
 
 def format_table(results: list[dict], backends=("numba", "numpy")) -> str:
+    backends = table_columns(backends)
     head = "| op | dtype | " + " | ".join(f"{b} (max ULP)" for b in backends) + " | required |"
     lines = [head, "|" + "---|" * (3 + len(backends))]
     for r in results:
         bound = "reported" if r["bound"] is None else f"<= {r['bound']:g}"
-        cells = " | ".join(f"{r[b]:.2f}" for b in backends)
+        cells = " | ".join(f"{r[b]:.3g}" if r[b] >= 1000 else f"{r[b]:.2f}" for b in backends)
         lines.append(f"| {r['op']} | {r['dtype']} | {cells} | {bound} |")
     return "\n".join(lines)
 

@@ -114,3 +114,20 @@ def test_row_kernels_are_vectorised(name):
     ir = kernel.inspect_llvm(kernel.signatures[-1])
     assert ir.count("vector.body") >= 2
     assert not re.search(r"call [^\n]*@(expf?|exp)\(", ir)
+
+
+def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
+    # Numba's cache key ignores jit options: without the token in the closure the
+    # serial and the parallel kernel of one template would load each other's code.
+    out = _run("""
+        import numpy as np
+        from fastact import _kernels
+        x = np.zeros(8, np.float32)
+        keys = set()
+        for parallel in (False, True):
+            k = _kernels.elementwise_kernel("sigmoid", "forward", parallel)
+            k(x, x.copy())
+            keys.update(k._cache._cache_file._load_index())
+        print(len(keys))
+    """, NUMBA_CACHE_DIR=str(tmp_path))
+    assert out.split() == ["2"]
