@@ -35,12 +35,18 @@ DEFAULT_ROW_SHAPES = "4096x4096,65536x128,512x32768,1000000x10"
 
 @dataclass
 class Result:
+    """The median times of every implementation on one case."""
+
     case: str
     dtype: str
     n: int
     shape: tuple[int, ...]
     threads: int
     times_ms: dict[str, float] = field(default_factory=dict)  # implementation -> median ms
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Result:
+        return cls(d["case"], d["dtype"], d["n"], tuple(d["shape"]), d["threads"], d["times_ms"])
 
     def speedup(self, peer: str) -> float:
         return self.times_ms[peer] / self.times_ms["fastact"]
@@ -196,6 +202,20 @@ def format_results(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(results: list[Result]) -> str:
+    """One row per case: fastact against the best of each peer, and the roofline."""
+    lines = ["| case | dtype | shape | fastact ms | NumPy best ms | PyTorch ms | copy roofline ms "
+             "| vs NumPy | vs PyTorch | of roofline |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        numpy_ms = min((ms for impl, ms in r.times_ms.items() if impl.startswith("numpy")), default=float("nan"))
+        torch_ms = r.times_ms.get("torch", float("nan"))
+        shape = "x".join(str(d) for d in r.shape)
+        lines.append(f"| {r.case} | {r.dtype} | {shape} | {r.times_ms['fastact']:.2f} | {numpy_ms:.2f} | "
+                     f"{torch_ms:.2f} | {r.times_ms['copy roofline']:.2f} | {numpy_ms / r.times_ms['fastact']:.2f}x | "
+                     f"{torch_ms / r.times_ms['fastact']:.2f}x | {100 * r.roofline_fraction:.0f}% |")
+    return "\n".join(lines)
+
+
 def environment() -> dict[str, str]:
     import numba
 
@@ -217,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=fastact.get_num_threads())
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--markdown", action="store_true", help="also print a one-row-per-case markdown table")
     args = parser.parse_args(argv)
     cases = [c.strip() for c in args.ops.split(",") if c.strip()]
     unknown = sorted(set(cases) - set(ALL_CASES))
@@ -229,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
     print(f"threads={args.threads}, repeats={args.repeats}, " + ", ".join(f"{k} {v}" for k, v in environment().items()))
     print(format_results(results))
+    if args.markdown:
+        print()
+        print(format_markdown(results))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"environment": environment(), "threads": args.threads, "repeats": args.repeats,
