@@ -1,0 +1,104 @@
+"""Elementwise ops: forward over sizes and threads; the fused entry points at one size."""
+
+import numpy as np
+
+import fastact
+
+from .common import BACKENDS, DTYPES, FUSED_SIZE, SIZES, THREADS, copy_seconds, median_seconds, prepare, random_array
+
+OPS = sorted(fastact.ACTIVATIONS)
+
+
+class Forward:
+    params = [OPS, DTYPES, SIZES, BACKENDS, THREADS]
+    param_names = ["op", "dtype", "n", "backend", "threads"]
+    timeout = 300
+
+    def setup(self, op, dtype, n, backend, threads):
+        prepare(backend, threads)
+        self.op = fastact.ACTIVATIONS[op]
+        self.x = random_array(n, dtype)
+        self.out = np.empty_like(self.x)
+        self.op(self.x, out=self.out)  # Numba compilation (or cache load), page faults
+
+    def teardown(self, *params):
+        fastact.set_backend("numba")
+
+    def time_forward(self, *params):
+        self.op(self.x, out=self.out)
+
+    def track_gbytes_per_second(self, *params):
+        seconds = median_seconds(lambda: self.op(self.x, out=self.out))
+        return 2 * self.x.nbytes / seconds / 1e9
+
+    track_gbytes_per_second.unit = "GB/s"
+
+    def track_fraction_of_copy_roofline(self, *params):
+        seconds = median_seconds(lambda: self.op(self.x, out=self.out))
+        return copy_seconds(self.x, self.out) / seconds
+
+    track_fraction_of_copy_roofline.unit = "fraction"
+
+
+class Fused:
+    params = [OPS, DTYPES, BACKENDS, THREADS]
+    param_names = ["op", "dtype", "backend", "threads"]
+    timeout = 300
+
+    def setup(self, op, dtype, backend, threads):
+        prepare(backend, threads)
+        self.op = fastact.ACTIVATIONS[op]
+        self.x = random_array(FUSED_SIZE, dtype)
+        self.g = random_array(FUSED_SIZE, dtype, seed=1, scale=1.0)
+        self.y = self.op(self.x)
+        self.out = np.empty_like(self.x)
+        self.pair = (np.empty_like(self.x), np.empty_like(self.x))
+        # Numba compilation of every kernel timed below
+        self.op.grad(self.x, out=self.out)
+        self.op.value_and_grad(self.x, out=self.pair)
+        self.op.backward(self.g, x=self.x, out=self.out)
+        self.op.backward(self.g, y=self.y, out=self.out)
+
+    def teardown(self, *params):
+        fastact.set_backend("numba")
+
+    def time_grad(self, *params):
+        self.op.grad(self.x, out=self.out)
+
+    def time_value_and_grad(self, *params):
+        self.op.value_and_grad(self.x, out=self.pair)
+
+    def time_backward_from_x(self, *params):
+        self.op.backward(self.g, x=self.x, out=self.out)
+
+    def time_backward_from_y(self, *params):
+        self.op.backward(self.g, y=self.y, out=self.out)
+
+    def time_forward_then_backward_from_y(self, *params):
+        # the unfused alternative to time_backward_from_x
+        self.op(self.x, out=self.y)
+        self.op.backward(self.g, y=self.y, out=self.out)
+
+
+class Allocating:
+    """Calls without out=: a fused op allocates its outputs and nothing the size of its input besides."""
+
+    params = [OPS, ["float32"]]
+    param_names = ["op", "dtype"]
+
+    def setup(self, op, dtype):
+        fastact.set_backend("numba")
+        self.op = fastact.ACTIVATIONS[op]
+        self.x = random_array(FUSED_SIZE, dtype)
+        self.g = random_array(FUSED_SIZE, dtype, seed=1, scale=1.0)
+        self.op.backward(self.g, x=self.x)
+        self.op(self.x)
+
+    def peakmem_forward(self, *params):
+        self.op(self.x)
+
+    def peakmem_backward_from_x(self, *params):
+        self.op.backward(self.g, x=self.x)
+
+    def time_forward(self, *params):
+        self.op(self.x)

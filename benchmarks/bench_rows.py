@@ -1,0 +1,58 @@
+"""softmax and log_softmax over rows, and their backward."""
+
+import numpy as np
+
+import fastact
+
+from .common import BACKENDS, DTYPES, ROW_SHAPES, copy_seconds, median_seconds, prepare, random_array
+
+OPS = ["softmax", "log_softmax"]
+
+
+class Rows:
+    params = [OPS, DTYPES, [f"{r}x{c}" for r, c in ROW_SHAPES], BACKENDS]
+    param_names = ["op", "dtype", "shape", "backend"]
+    timeout = 300
+
+    def setup(self, op, dtype, shape, backend):
+        prepare(backend, 1 if backend == "numpy" else 2)
+        rows, cols = (int(v) for v in shape.split("x"))
+        self.op = getattr(fastact, op)
+        self.x = random_array((rows, cols), dtype)
+        self.g = random_array((rows, cols), dtype, seed=1, scale=1.0)
+        self.out = np.empty_like(self.x)
+        self.y = self.op(self.x)
+        self.op(self.x, out=self.out)  # Numba compilation
+        self.op.backward(self.g, self.y, out=self.out)
+
+    def teardown(self, *params):
+        fastact.set_backend("numba")
+
+    def time_forward(self, *params):
+        self.op(self.x, out=self.out)
+
+    def time_backward(self, *params):
+        self.op.backward(self.g, self.y, out=self.out)
+
+    def track_fraction_of_copy_roofline(self, *params):
+        seconds = median_seconds(lambda: self.op(self.x, out=self.out))
+        return copy_seconds(self.x, self.out) / seconds
+
+    track_fraction_of_copy_roofline.unit = "fraction"
+
+
+class OtherAxis:
+    """softmax over the first axis of a C-ordered array (the last-axis case is Rows)."""
+
+    params = [DTYPES]
+    param_names = ["dtype"]
+
+    def setup(self, dtype):
+        fastact.set_backend("numba")
+        shape = ROW_SHAPES[0]
+        self.x = random_array(shape[::-1], dtype)
+        self.out = np.empty_like(self.x)
+        fastact.softmax(self.x, axis=0, out=self.out)
+
+    def time_softmax_axis0(self, dtype):
+        fastact.softmax(self.x, axis=0, out=self.out)

@@ -1,0 +1,53 @@
+"""Shared set-up for the asv benchmarks.
+
+``FASTACT_ASV_QUICK=1`` shrinks every grid to tiny arrays: CI uses it to check
+that each benchmark imports and runs once, in seconds.
+"""
+
+import os
+import time
+
+import numpy as np
+
+import fastact
+
+QUICK = os.environ.get("FASTACT_ASV_QUICK") == "1"
+
+SIZES = [10_000] if QUICK else [1_000_000, 10_000_000, 40_000_000]
+FUSED_SIZE = 10_000 if QUICK else 10_000_000
+ROW_SHAPES = [(64, 128)] if QUICK else [(4096, 4096), (65536, 128), (512, 32768), (1_000_000, 10)]
+DTYPES = ["float32", "float64"]
+BACKENDS = ["numba", "numpy"]
+THREADS = [1, 2]
+
+
+def prepare(backend, threads):
+    """Select backend and threads; the NumPy backend has one thread, so its 2-thread
+    case would duplicate the 1-thread one and is skipped."""
+    if backend == "numpy" and threads != 1:
+        raise NotImplementedError("the NumPy backend is single-threaded")
+    fastact.set_backend(backend)
+    fastact.set_num_threads(min(threads, fastact.get_num_threads() if threads == 1 else threads))
+
+
+def random_array(shape, dtype, seed=0, scale=4.0):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+def median_seconds(fn, repeats=7):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def copy_seconds(x, out):
+    """The copy roofline: the faster of np.copyto and a parallel Numba copy loop."""
+    from fastact import _kernels
+
+    parallel_copy = _kernels.copy_kernel(True)
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    return min(median_seconds(lambda: np.copyto(out, x)), median_seconds(lambda: parallel_copy(flat_x, flat_out)))
