@@ -18,7 +18,24 @@ from ._backend import get_backend, get_num_threads, set_backend, set_num_threads
 __version__ = "0.1.0"
 
 sigmoid = ElementwiseOp(_ELEMENTWISE["sigmoid"])
+tanh = ElementwiseOp(_ELEMENTWISE["tanh"])
+log_sigmoid = ElementwiseOp(_ELEMENTWISE["log_sigmoid"])
 relu = ElementwiseOp(_ELEMENTWISE["relu"])
+leaky_relu = ElementwiseOp(_ELEMENTWISE["leaky_relu"])
+relu6 = ElementwiseOp(_ELEMENTWISE["relu6"])
+hardtanh = ElementwiseOp(_ELEMENTWISE["hardtanh"])
+elu = ElementwiseOp(_ELEMENTWISE["elu"])
+selu = ElementwiseOp(_ELEMENTWISE["selu"])
+celu = ElementwiseOp(_ELEMENTWISE["celu"])
+gelu = ElementwiseOp(_ELEMENTWISE["gelu"], {"none": _ELEMENTWISE["gelu"], "tanh": _ELEMENTWISE["gelu_tanh"]},
+                     "approximate")
+silu = ElementwiseOp(_ELEMENTWISE["silu"])
+swish = silu
+mish = ElementwiseOp(_ELEMENTWISE["mish"])
+softplus = ElementwiseOp(_ELEMENTWISE["softplus"])
+softsign = ElementwiseOp(_ELEMENTWISE["softsign"])
+hardsigmoid = ElementwiseOp(_ELEMENTWISE["hardsigmoid"])
+hardswish = ElementwiseOp(_ELEMENTWISE["hardswish"])
 
 softmax = RowOp(
     "softmax",
@@ -33,11 +50,31 @@ log_softmax = RowOp(
     "log_softmax.backward(grad_out, y, axis=-1, out=None) = g - exp(y) * sum(g, axis).",
 )
 
-#: Every elementwise activation by name.
-ACTIVATIONS: dict[str, ElementwiseOp] = {"sigmoid": sigmoid, "relu": relu}
+#: Every elementwise activation by name (``swish`` is another name of ``silu``, not listed twice).
+ACTIVATIONS: dict[str, ElementwiseOp] = {
+    op.name: op
+    for op in (sigmoid, tanh, log_sigmoid, relu, leaky_relu, relu6, hardtanh, elu, selu, celu, gelu, silu, mish,
+               softplus, softsign, hardsigmoid, hardswish)
+}
 
 __all__ = [
     "ACTIVATIONS",
+    "celu",
+    "elu",
+    "gelu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "leaky_relu",
+    "log_sigmoid",
+    "mish",
+    "relu6",
+    "selu",
+    "silu",
+    "softplus",
+    "softsign",
+    "swish",
+    "tanh",
     "ElementwiseOp",
     "RowOp",
     "get_backend",

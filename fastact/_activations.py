@@ -1,30 +1,43 @@
 """One definition per activation.
 
-Each entry holds everything fastact knows about one activation: the scalar
-formulas (f, f', and f' from the output y where that is possible), which the
-Numba kernels in ``_kernels`` are generated from; the NumPy fallback for each;
-and the high-precision reference the tests and the accuracy sweep use.
+Each entry holds everything fastact knows about one activation: its
+parameters, the scalar formulas (f, f', and f' from the output y where that
+is possible), which the Numba kernels in ``_kernels`` are generated from; the
+NumPy fallback for each; and the high-precision reference the tests and the
+accuracy sweep use.
 
-Scalar formulas are plain Python over one float32 or float64 value.  They call
-``exp``/``fma``/``like`` from ``_scalar`` (vectorisable versions under Numba).
-Constants go through ``like(x, c)``: a bare ``1.0`` is float64 in Numba and
-would promote float32 arithmetic to float64.
+Scalar formulas are plain Python over one float32 or float64 value ``x`` and
+the tuple ``p`` of the op's parameters (float64; empty for most ops).  They
+call ``exp``/``expm1``/``log1p``/``fma``/``like`` from ``_scalar``
+(vectorisable versions under Numba).  Constants go through ``like(x, c)``: a
+bare ``1.0`` is float64 in Numba and would promote float32 arithmetic to
+float64.
 
-NumPy fallbacks take ``(x, out)`` and write ``out`` (which may be ``x``): they
-read everything they need from ``x`` before the last write.
+NumPy fallbacks take ``(x, out, p)`` and write ``out``; the wrapper never
+passes an ``out`` that overlaps ``x``.  References take ``(mpmath, x, p)``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import exp_nonpositive, fma, like
+from ._scalar import exp, exp_nonpositive, exp_times, expm1, fma, like, log1p, normal_cdf, normal_cdf_times, normal_pdf_times
 
-NumpyFn = Callable[[np.ndarray, np.ndarray], None]
+NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A float parameter of an activation, with its default and a check of its value."""
+
+    name: str
+    default: float
+    check: Callable[[float], str | None] | None = None  # a message when the value is refused
 
 
 @dataclass(frozen=True)
@@ -33,35 +46,93 @@ class Activation:
 
     name: str
     doc: str
-    f: Callable  # scalar x -> f(x)
-    df: Callable  # scalar x -> f'(x)
+    formula: str  # for the README: f and f'
+    f: Callable  # scalar (x, p) -> f(x)
+    df: Callable  # scalar (x, p) -> f'(x)
     numpy_f: NumpyFn
     numpy_df: NumpyFn
-    reference: Callable  # (mpmath, mpf x) -> f(x)
-    reference_df: Callable  # (mpmath, mpf x) -> f'(x)
-    df_from_y: Callable | None = None  # scalar y = f(x) -> f'(x)
+    reference: Callable  # (mpmath, mpf x, p) -> f(x)
+    reference_df: Callable  # (mpmath, mpf x, p) -> f'(x)
+    params: tuple[Param, ...] = ()
+    df_from_y: Callable | None = None  # scalar (y = f(x), p) -> f'(x)
     numpy_df_from_y: NumpyFn | None = None
-    # scalar (g, x) -> g * f'(x), where a dedicated formula rounds better
+    y_check: Callable[[tuple], str | None] | None = None  # when f' from y holds only for some p
+    params_check: Callable[[tuple], str | None] | None = None  # a check across parameters
+    # scalar (g, x, p) -> g * f'(x), where a dedicated formula rounds better
     backward_x: Callable | None = None
+    piecewise_linear: bool = False  # exact (correctly rounded) rather than within a few ULP
+
+
+# --- shared scalar helpers ------------------------------------------------------
+
+
+@scalar_function
+def _quotient(num, e, r):
+    """num / (1 + e) to about half an ULP, given r ~ 1/(1 + e), with num - q
+    within a factor 2 of num (Sterbenz): one Newton step on the exact residual
+    num - q*(1 + e) = (num - q) - q*e."""
+    q = num * r
+    residual = fma(-q, e, num - q)
+    return fma(residual, r, q)
+
+
+@scalar_function
+def _times(x, t):
+    """x * t, with 0 where t is 0 (so x = +-inf times a vanishing factor gives the limit 0)."""
+    return t if t == 0 else x * t
+
+
+@scalar_function
+def _scaled(c, v):
+    """c * v for a float64 constant c, with c split into two floats of v's type
+    so that a float32 v gets the product of the exact c, rounded once."""
+    hi = like(v, c)
+    lo = like(v, c - float(hi))
+    return hi * v if abs(v) == math.inf else fma(hi, v, lo * v)
+
+
+@scalar_function
+def _exact_div6(s, s_lo):
+    """(s + s_lo) / 6, correctly rounded but for ties."""
+    six = like(s, 6.0)
+    q = s / six
+    return fma(fma(-six, q, s) + s_lo, like(s, 1.0 / 6.0), q)
+
+
+@scalar_function
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+# Below TAIL, sigmoid(x) = e^x and 1 - sigmoid(x) = 1 to the last bit in both
+# dtypes (e^-40 < 2**-57), and products like x sigmoid(x) are formed as
+# ``exp_times(x, x)``: x e^x rounded once, not x times an already-rounded
+# subnormal (which would carry |x| half-ULPs of error).
+TAIL = -40.0
+
+
+def _positive(name: str) -> Callable[[float], str | None]:
+    return lambda v: None if v > 0 else f"{name} must be > 0, got {v!r}"
+
+
+def _nonzero(name: str) -> Callable[[float], str | None]:
+    return lambda v: None if v != 0 else f"{name} must not be 0"
+
+
+def _where_x_le_0(x, out, inside, outside):
+    """out = inside(x) where x <= 0 (or NaN), else outside(x)."""
+    np.copyto(out, np.where(x > 0, outside, inside))
 
 
 # --- sigmoid -----------------------------------------------------------------
 # With e = exp(-|x|): sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) for x < 0,
 # and sigmoid'(x) = e/(1+e)**2 = sigmoid(|x|) * sigmoid(-|x|).  No input
-# overflows.  Each quotient num/(1+e) is refined by one Newton step on the
-# exact residual num - q*(1+e) = (num - q) - q*e (the subtraction is exact,
-# the product is fused), so neither the rounding of 1+e nor of 1/(1+e)
-# survives: what remains is exp's error and one final rounding.  That gives
-# <= 2 ULP forward and <= 4 ULP for the derivative, also in the far negative
-# tail where y*(1-y) loses every digit.
-
-
-@scalar_function
-def _quotient(num, e, r):
-    """num / (1 + e), given r ~ 1/(1 + e) and num - q within a factor 2 of num."""
-    q = num * r
-    residual = fma(-q, e, num - q)
-    return fma(residual, r, q)
+# overflows.  Each quotient is refined by ``_quotient``, so neither the
+# rounding of 1+e nor of 1/(1+e) survives: what remains is exp's error and one
+# final rounding.  That gives <= 2 ULP forward and <= 4 ULP for the
+# derivative, also in the far negative tail where y*(1-y) loses every digit.
 
 
 @scalar_function
@@ -74,7 +145,7 @@ def _sigmoid_halves(x):
 
 
 @scalar_function
-def sigmoid_f(x):
+def _sigmoid(x):
     one = like(x, 1.0)
     e = exp_nonpositive(-abs(x))
     r = one / (one + e)
@@ -82,18 +153,30 @@ def sigmoid_f(x):
 
 
 @scalar_function
-def sigmoid_df(x):
+def _sigmoid_pair(x):
+    """(sigmoid(x), sigmoid(-x))."""
+    upper, lower = _sigmoid_halves(x)
+    return (lower, upper) if x < 0 else (upper, lower)
+
+
+@scalar_function
+def sigmoid_f(x, p):
+    return _sigmoid(x)
+
+
+@scalar_function
+def sigmoid_df(x, p):
     upper, lower = _sigmoid_halves(x)
     return upper * lower
 
 
 @scalar_function
-def sigmoid_df_from_y(y):
+def sigmoid_df_from_y(y, p):
     return y * (like(y, 1.0) - y)
 
 
 @scalar_function
-def sigmoid_backward_x(g, x):
+def sigmoid_backward_x(g, x, p):
     upper, lower = _sigmoid_halves(x)
     return (g * upper) * lower
 
@@ -104,80 +187,862 @@ def _numpy_exp_neg_abs(x: np.ndarray) -> np.ndarray:
     return np.exp(t, out=t)
 
 
-def _sigmoid_numpy(x, out):
+def _numpy_sigmoid(x, out, p=()):
     e = _numpy_exp_neg_abs(x)
     d = e + 1
     np.copyto(e, 1, where=~(x < 0))
     np.divide(e, d, out=out)
 
 
-def _sigmoid_grad_numpy(x, out):
+def _numpy_sigmoid_grad(x, out, p=()):
     e = _numpy_exp_neg_abs(x)
     d = e + 1
     np.multiply(d, d, out=d)
     np.divide(e, d, out=out)
 
 
-def _sigmoid_grad_from_y_numpy(y, out):
+def _numpy_sigmoid_grad_from_y(y, out, p=()):
     t = np.subtract(1, y)
     np.multiply(y, t, out=out)
+
+
+def _mp_sigmoid(mp, x):
+    return 1 / (1 + mp.exp(-x))
 
 
 SIGMOID = Activation(
     name="sigmoid",
     doc="Logistic sigmoid 1 / (1 + exp(-x)); f' = f (1 - f), at most 0.25 (at x = 0).",
+    formula="1 / (1 + e^-x); f' = f (1 - f)",
     f=sigmoid_f,
     df=sigmoid_df,
     df_from_y=sigmoid_df_from_y,
     backward_x=sigmoid_backward_x,
-    numpy_f=_sigmoid_numpy,
-    numpy_df=_sigmoid_grad_numpy,
-    numpy_df_from_y=_sigmoid_grad_from_y_numpy,
-    reference=lambda mp, x: 1 / (1 + mp.exp(-x)),
-    reference_df=lambda mp, x: mp.exp(-x) / (1 + mp.exp(-x)) ** 2,
+    numpy_f=_numpy_sigmoid,
+    numpy_df=_numpy_sigmoid_grad,
+    numpy_df_from_y=_numpy_sigmoid_grad_from_y,
+    reference=lambda mp, x, p: _mp_sigmoid(mp, x),
+    reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * _mp_sigmoid(mp, -x),
 )
 
 
-# --- relu ----------------------------------------------------------------------
-# relu(x) = max(x, 0), relu'(x) = 1 for x > 0, else 0 (relu'(0) = 0, as in
-# PyTorch).  NaN propagates through both: the comparisons are written so that
-# NaN fails them and falls through to x.
+# --- tanh ----------------------------------------------------------------------
+# tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) (no cancellation near 0),
+# refined like sigmoid; tanh'(x) = 1 - tanh**2 = 4 sigmoid'(2x).
 
 
 @scalar_function
-def relu_f(x):
+def tanh_f(x, p):
+    two = like(x, 2.0)
+    m = expm1(-two * abs(x))
+    num = -m
+    r = like(x, 1.0) / (two + m)
+    q = num * r
+    residual = fma(-q, m, num - two * q)  # num - q*(2 + m); num - 2q is exact
+    return math.copysign(fma(residual, r, q), x)
+
+
+@scalar_function
+def tanh_df(x, p):
+    upper, lower = _sigmoid_halves(like(x, 2.0) * x)
+    return like(x, 4.0) * (upper * lower)
+
+
+@scalar_function
+def tanh_df_from_y(y, p):
+    return fma(-y, y, like(y, 1.0))
+
+
+def _numpy_tanh(x, out, p=()):
+    np.tanh(x, out=out)
+
+
+def _numpy_tanh_grad(x, out, p=()):
+    _numpy_sigmoid_grad(2 * x, out)
+    np.multiply(out, 4, out=out)
+
+
+def _numpy_tanh_grad_from_y(y, out, p=()):
+    t = np.multiply(y, y)
+    np.subtract(1, t, out=out)
+
+
+TANH = Activation(
+    name="tanh",
+    doc="Hyperbolic tangent; f' = 1 - f**2.",
+    formula="tanh(x); f' = 1 - f^2",
+    f=tanh_f,
+    df=tanh_df,
+    df_from_y=tanh_df_from_y,
+    numpy_f=_numpy_tanh,
+    numpy_df=_numpy_tanh_grad,
+    numpy_df_from_y=_numpy_tanh_grad_from_y,
+    reference=lambda mp, x, p: mp.tanh(x),
+    reference_df=lambda mp, x, p: 1 / mp.cosh(x) ** 2,
+)
+
+
+# --- log_sigmoid ---------------------------------------------------------------
+# log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)); its derivative is sigmoid(-x).
+
+
+@scalar_function
+def log_sigmoid_f(x, p):
+    t = log1p(exp_nonpositive(-abs(x)))
+    return x - t if x < 0 else -t
+
+
+@scalar_function
+def log_sigmoid_df(x, p):
+    return _sigmoid(-x)
+
+
+def _numpy_log_sigmoid(x, out, p=()):
+    t = np.log1p(_numpy_exp_neg_abs(x))
+    np.subtract(np.minimum(x, 0), t, out=out)
+
+
+def _numpy_log_sigmoid_grad(x, out, p=()):
+    _numpy_sigmoid(-x, out)
+
+
+LOG_SIGMOID = Activation(
+    name="log_sigmoid",
+    doc="log(sigmoid(x)) = -softplus(-x); f' = sigmoid(-x).",
+    formula="log(1 / (1 + e^-x)); f' = sigmoid(-x)",
+    f=log_sigmoid_f,
+    df=log_sigmoid_df,
+    numpy_f=_numpy_log_sigmoid,
+    numpy_df=_numpy_log_sigmoid_grad,
+    reference=lambda mp, x, p: -mp.log1p(mp.exp(-x)),
+    reference_df=lambda mp, x, p: _mp_sigmoid(mp, -x),
+)
+
+
+# --- relu and its piecewise-linear relatives -------------------------------------
+# Comparisons are written so that NaN fails them and falls through to x (or to
+# a NaN-producing arithmetic branch): NaN in gives NaN out.
+
+
+@scalar_function
+def relu_f(x, p):
     return like(x, 0.0) if x <= 0 else x
 
 
 @scalar_function
-def relu_df(x):
+def relu_df(x, p):
     if x > 0:
         return like(x, 1.0)
     return like(x, 0.0) if x <= 0 else x
 
 
-def _relu_numpy(x, out):
+def _numpy_relu(x, out, p=()):
     np.maximum(x, 0, out=out)  # maximum propagates NaN and maps -0.0 to 0.0
 
 
-def _relu_grad_numpy(x, out):
-    nan = np.isnan(x)
-    np.greater(x, 0, out=out)
-    np.copyto(out, np.nan, where=nan)
+def _numpy_step(x, out, lo=0.0, hi=None, inside=1.0, outside=0.0):
+    """out = inside on the open interval (lo, hi) (hi None: no upper end), outside elsewhere, NaN at NaN."""
+    np.copyto(out, np.where((x > lo) if hi is None else (x > lo) & (x < hi), inside, outside))
+    np.copyto(out, x, where=np.isnan(x))
+
+
+def _numpy_relu_grad(x, out, p=()):
+    _numpy_step(x, out)
 
 
 RELU = Activation(
     name="relu",
     doc="Rectified linear unit max(x, 0); f' = 1 for x > 0, else 0 (relu'(0) = 0).",
+    formula="max(x, 0); f' = 1 for x > 0, else 0",
     f=relu_f,
     df=relu_df,
     df_from_y=relu_df,  # y > 0 exactly where x > 0, and y is NaN where x is
-    numpy_f=_relu_numpy,
-    numpy_df=_relu_grad_numpy,
-    numpy_df_from_y=_relu_grad_numpy,
-    reference=lambda mp, x: x if x > 0 else mp.mpf(0),
-    reference_df=lambda mp, x: mp.mpf(1) if x > 0 else mp.mpf(0),
+    numpy_f=_numpy_relu,
+    numpy_df=_numpy_relu_grad,
+    numpy_df_from_y=_numpy_relu_grad,
+    reference=lambda mp, x, p: x if x > 0 else mp.mpf(0),
+    reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(0),
+    piecewise_linear=True,
 )
 
 
-ELEMENTWISE: dict[str, Activation] = {a.name: a for a in (SIGMOID, RELU)}
+@scalar_function
+def leaky_relu_f(x, p):
+    return x if x > 0 else _scaled(p[0], x)
+
+
+@scalar_function
+def leaky_relu_df(x, p):
+    if x > 0:
+        return like(x, 1.0)
+    return like(x, p[0]) if x <= 0 else x
+
+
+@scalar_function
+def leaky_relu_backward_x(g, x, p):
+    if x > 0:
+        return g
+    return _scaled(p[0], g) if x <= 0 else x
+
+
+def _numpy_leaky_relu(x, out, p):
+    np.copyto(out, np.where(x > 0, x, x * p[0]))
+
+
+def _numpy_leaky_relu_grad(x, out, p):
+    _numpy_step(x, out, inside=1.0, outside=p[0])
+
+
+LEAKY_RELU = Activation(
+    name="leaky_relu",
+    doc="x for x > 0, else negative_slope * x; f'(0) = negative_slope.",
+    formula="x if x > 0 else negative_slope x; f' = 1 or negative_slope (at 0: negative_slope)",
+    params=(Param("negative_slope", 0.01),),
+    f=leaky_relu_f,
+    df=leaky_relu_df,
+    backward_x=leaky_relu_backward_x,
+    df_from_y=leaky_relu_df,  # for slope >= 0, y > 0 exactly where x > 0
+    numpy_df_from_y=_numpy_leaky_relu_grad,
+    y_check=lambda p: None if p[0] >= 0 else f"backward from y needs negative_slope >= 0, got {p[0]!r}",
+    numpy_f=_numpy_leaky_relu,
+    numpy_df=_numpy_leaky_relu_grad,
+    reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * x,
+    reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]),
+    piecewise_linear=True,
+)
+
+
+@scalar_function
+def _clamp(x, lo, hi):
+    if x <= lo:
+        return lo
+    return hi if x >= hi else x
+
+
+@scalar_function
+def _open_interval_step(x, lo, hi):
+    """1 on the open interval (lo, hi), 0 outside, NaN at NaN."""
+    if x > lo and x < hi:
+        return like(x, 1.0)
+    return x if x != x else like(x, 0.0)
+
+
+@scalar_function
+def relu6_f(x, p):
+    return _clamp(x, like(x, 0.0), like(x, 6.0))
+
+
+@scalar_function
+def relu6_df(x, p):
+    return _open_interval_step(x, like(x, 0.0), like(x, 6.0))
+
+
+RELU6 = Activation(
+    name="relu6",
+    doc="min(max(x, 0), 6); f' = 1 on the open interval (0, 6), else 0.",
+    formula="min(max(x, 0), 6); f' = 1 on (0, 6), else 0",
+    f=relu6_f,
+    df=relu6_df,
+    numpy_f=lambda x, out, p: np.copyto(out, np.where(np.isnan(x), x, np.clip(x, 0, 6))),
+    numpy_df=lambda x, out, p: _numpy_step(x, out, 0.0, 6.0),
+    reference=lambda mp, x, p: min(max(x, mp.mpf(0)), mp.mpf(6)),
+    reference_df=lambda mp, x, p: mp.mpf(1) if 0 < x < 6 else mp.mpf(0),
+    piecewise_linear=True,
+)
+
+
+@scalar_function
+def hardtanh_f(x, p):
+    return _clamp(x, like(x, p[0]), like(x, p[1]))
+
+
+@scalar_function
+def hardtanh_df(x, p):
+    return _open_interval_step(x, like(x, p[0]), like(x, p[1]))
+
+
+HARDTANH = Activation(
+    name="hardtanh",
+    doc="min(max(x, min_val), max_val); f' = 1 on the open interval (min_val, max_val), else 0.",
+    formula="min(max(x, min_val), max_val); f' = 1 on (min_val, max_val), else 0",
+    params=(Param("min_val", -1.0), Param("max_val", 1.0)),
+    params_check=lambda p: None if p[1] >= p[0] else f"max_val must be >= min_val, got min_val={p[0]!r}, max_val={p[1]!r}",
+    f=hardtanh_f,
+    df=hardtanh_df,
+    numpy_f=lambda x, out, p: np.copyto(out, np.where(np.isnan(x), x, np.clip(x, p[0], p[1]))),
+    numpy_df=lambda x, out, p: _numpy_step(x, out, p[0], p[1]),
+    reference=lambda mp, x, p: min(max(x, mp.mpf(p[0])), mp.mpf(p[1])),
+    reference_df=lambda mp, x, p: mp.mpf(1) if p[0] < x < p[1] else mp.mpf(0),
+    piecewise_linear=True,
+)
+
+
+# hardsigmoid = relu6(x + 3) / 6 and hardswish = x relu6(x + 3) / 6, each
+# rounded once: x + 3 and x (x + 3) are carried exactly (two-sum, two-product)
+# into the division by 6.
+
+
+@scalar_function
+def hardsigmoid_f(x, p):
+    if x <= -3:
+        return like(x, 0.0)
+    if x >= 3:
+        return like(x, 1.0)
+    s, s_lo = _two_sum(x, like(x, 3.0))
+    return _exact_div6(s, s_lo)
+
+
+@scalar_function
+def hardsigmoid_df(x, p):
+    return _open_interval_step(x, like(x, -3.0), like(x, 3.0)) * like(x, 1.0 / 6.0)
+
+
+@scalar_function
+def hardsigmoid_backward_x(g, x, p):
+    if x > -3 and x < 3:
+        return _exact_div6(g, like(g, 0.0))
+    return g * _open_interval_step(x, like(x, -3.0), like(x, 3.0))
+
+
+@scalar_function
+def hardswish_f(x, p):
+    if x <= -3:
+        return like(x, 0.0)
+    if x >= 3:
+        return x
+    sq = x * x  # x*x + 3x, exactly, as a double-word
+    sq_lo = fma(x, x, -sq)
+    tx = like(x, 3.0) * x
+    tx_lo = fma(like(x, 3.0), x, -tx)
+    s, s_lo = _two_sum(sq, tx)
+    return _exact_div6(s, s_lo + (sq_lo + tx_lo))
+
+
+@scalar_function
+def hardswish_df(x, p):
+    if x >= 3:
+        return like(x, 1.0)
+    if x <= -3:
+        return like(x, 0.0)
+    s, s_lo = _two_sum(like(x, 2.0) * x, like(x, 3.0))  # (2x + 3) / 6 = x/3 + 1/2
+    return _exact_div6(s, s_lo)
+
+
+@scalar_function
+def hardswish_backward_x(g, x, p):
+    if x > -3 and x < 3:  # g (2x + 3) / 6, the product carried exactly into the division
+        s, s_lo = _two_sum(like(x, 2.0) * x, like(x, 3.0))
+        gs = g * s
+        return _exact_div6(gs, fma(g, s, -gs) + g * s_lo)
+    return g * hardswish_df(x, p)
+
+
+def _numpy_hardsigmoid(x, out, p=()):
+    np.copyto(out, np.where(np.isnan(x), x, np.clip(x + 3, 0, 6) / 6))
+
+
+def _numpy_hardswish(x, out, p=()):
+    np.copyto(out, np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3) / 6)))
+
+
+def _numpy_hardswish_grad(x, out, p=()):
+    np.copyto(out, np.where(x >= 3, 1.0, np.where(x <= -3, 0.0, (2 * x + 3) / 6)))
+    np.copyto(out, x, where=np.isnan(x))
+
+
+HARDSIGMOID = Activation(
+    name="hardsigmoid",
+    doc="relu6(x + 3) / 6; f' = 1/6 on the open interval (-3, 3), else 0.",
+    formula="relu6(x + 3) / 6; f' = 1/6 on (-3, 3), else 0",
+    f=hardsigmoid_f,
+    df=hardsigmoid_df,
+    backward_x=hardsigmoid_backward_x,
+    numpy_f=_numpy_hardsigmoid,
+    numpy_df=lambda x, out, p: _numpy_step(x, out, -3.0, 3.0, inside=1.0 / 6.0),
+    reference=lambda mp, x, p: min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
+    reference_df=lambda mp, x, p: mp.mpf(1) / 6 if -3 < x < 3 else mp.mpf(0),
+    piecewise_linear=True,
+)
+
+HARDSWISH = Activation(
+    name="hardswish",
+    doc="x relu6(x + 3) / 6; f' = x/3 + 1/2 on (-3, 3), 0 at and below -3, 1 at and above 3.",
+    formula="x relu6(x + 3) / 6; f' = x/3 + 1/2 on (-3, 3), 0 at and below -3, 1 at and above 3",
+    f=hardswish_f,
+    df=hardswish_df,
+    backward_x=hardswish_backward_x,
+    numpy_f=_numpy_hardswish,
+    numpy_df=_numpy_hardswish_grad,
+    reference=lambda mp, x, p: x * min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
+    reference_df=lambda mp, x, p: mp.mpf(1) if x >= 3 else (mp.mpf(0) if x <= -3 else x / 3 + mp.mpf(1) / 2),
+    piecewise_linear=True,
+)
+
+
+# --- the exponential linear units -----------------------------------------------
+# x for x > 0, else alpha * expm1(x) (x <= 0 takes the exponential branch, so
+# f'(0) = alpha, as in PyTorch).  From the output: f' = y + alpha for y <= 0.
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+@scalar_function
+def elu_f(x, p):
+    return x if x > 0 else _scaled(p[0], expm1(x))
+
+
+@scalar_function
+def elu_df(x, p):
+    return like(x, 1.0) if x > 0 else _scaled(p[0], exp(x))
+
+
+@scalar_function
+def elu_df_from_y(y, p):
+    return like(y, 1.0) if y > 0 else y + like(y, p[0])
+
+
+def _numpy_elu(x, out, p):
+    _where_x_le_0(x, out, p[0] * np.expm1(np.minimum(x, 0)), x)
+
+
+def _numpy_elu_grad(x, out, p):
+    _where_x_le_0(x, out, p[0] * np.exp(np.minimum(x, 0)), 1.0)
+
+
+def _numpy_elu_grad_from_y(y, out, p):
+    np.copyto(out, np.where(y > 0, 1.0, y + p[0]))
+
+
+ELU = Activation(
+    name="elu",
+    doc="x for x > 0, else alpha (exp(x) - 1); f'(0) = alpha.",
+    formula="x if x > 0 else alpha (e^x - 1); f' = 1 or alpha e^x",
+    params=(Param("alpha", 1.0),),
+    f=elu_f,
+    df=elu_df,
+    df_from_y=elu_df_from_y,
+    numpy_df_from_y=_numpy_elu_grad_from_y,
+    y_check=lambda p: None if p[0] >= 0 else f"backward from y needs alpha >= 0, got {p[0]!r}",
+    numpy_f=_numpy_elu,
+    numpy_df=_numpy_elu_grad,
+    reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x),
+    reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]) * mp.exp(x),
+)
+
+
+@scalar_function
+def selu_f(x, p):
+    if x > 0:
+        return _scaled(SELU_SCALE, x)
+    return _scaled(SELU_SCALE * SELU_ALPHA, expm1(x))
+
+
+@scalar_function
+def selu_df(x, p):
+    return like(x, SELU_SCALE) if x > 0 else _scaled(SELU_SCALE * SELU_ALPHA, exp(x))
+
+
+@scalar_function
+def selu_df_from_y(y, p):
+    return like(y, SELU_SCALE) if y > 0 else y + like(y, SELU_SCALE * SELU_ALPHA)
+
+
+SELU = Activation(
+    name="selu",
+    doc=f"scale * elu(x, alpha) with alpha = {SELU_ALPHA}, scale = {SELU_SCALE}.",
+    formula="scale (x if x > 0 else alpha (e^x - 1)), alpha = 1.6732632423543772, scale = 1.0507009873554805",
+    f=selu_f,
+    df=selu_df,
+    df_from_y=selu_df_from_y,
+    numpy_df_from_y=lambda y, out, p: np.copyto(out, np.where(y > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA)),
+    numpy_f=lambda x, out, p: _where_x_le_0(x, out, SELU_SCALE * SELU_ALPHA * np.expm1(np.minimum(x, 0)),
+                                            SELU_SCALE * x),
+    numpy_df=lambda x, out, p: _where_x_le_0(x, out, SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0)),
+                                             SELU_SCALE),
+    reference=lambda mp, x, p: mp.mpf(SELU_SCALE) * (x if x > 0 else mp.mpf(SELU_ALPHA) * mp.expm1(x)),
+    reference_df=lambda mp, x, p: mp.mpf(SELU_SCALE) * (1 if x > 0 else mp.mpf(SELU_ALPHA) * mp.exp(x)),
+)
+
+
+@scalar_function
+def celu_f(x, p):
+    return x if x > 0 else _scaled(p[0], expm1(x / like(x, p[0])))
+
+
+@scalar_function
+def celu_df(x, p):
+    return like(x, 1.0) if x > 0 else exp(x / like(x, p[0]))
+
+
+@scalar_function
+def celu_df_from_y(y, p):
+    return like(y, 1.0) if y > 0 else y / like(y, p[0]) + like(y, 1.0)
+
+
+CELU = Activation(
+    name="celu",
+    doc="x for x > 0, else alpha (exp(x / alpha) - 1); f'(0) = 1.",
+    formula="x if x > 0 else alpha (e^(x/alpha) - 1); f' = 1 or e^(x/alpha)",
+    params=(Param("alpha", 1.0, _nonzero("alpha")),),
+    f=celu_f,
+    df=celu_df,
+    df_from_y=celu_df_from_y,
+    numpy_df_from_y=lambda y, out, p: np.copyto(out, np.where(y > 0, 1.0, y / p[0] + 1)),
+    numpy_f=lambda x, out, p: _where_x_le_0(x, out, p[0] * np.expm1(np.minimum(x, 0) / p[0]), x),
+    numpy_df=lambda x, out, p: _where_x_le_0(x, out, np.exp(np.minimum(x, 0) / p[0]), 1.0),
+    reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x / mp.mpf(p[0])),
+    reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.exp(x / mp.mpf(p[0])),
+)
+
+
+# --- softplus --------------------------------------------------------------------
+# log(1 + exp(beta x)) / beta, linear where beta x > threshold (strictly);
+# f' = sigmoid(beta x), 1 where linear.  Stable form: max(z, 0) + log1p(exp(-|z|)).
+
+
+@scalar_function
+def softplus_f(x, p):
+    z = x * like(x, p[0])
+    if z > like(x, p[1]):
+        return x
+    t = log1p(exp_nonpositive(-abs(z)))
+    return (z + t if z > 0 else t) / like(x, p[0])
+
+
+@scalar_function
+def softplus_df(x, p):
+    z = x * like(x, p[0])
+    return like(x, 1.0) if z > like(x, p[1]) else _sigmoid(z)
+
+
+def _numpy_softplus(x, out, p):
+    z = x * p[0]
+    soft = (np.maximum(z, 0) + np.log1p(_numpy_exp_neg_abs(z))) / p[0]
+    np.copyto(out, np.where(z > p[1], x, soft))
+
+
+def _numpy_softplus_grad(x, out, p):
+    z = x * p[0]
+    _numpy_sigmoid(z, out)
+    np.copyto(out, 1, where=z > p[1])
+
+
+SOFTPLUS = Activation(
+    name="softplus",
+    doc="log(1 + exp(beta x)) / beta, and x where beta x > threshold; f' = sigmoid(beta x) (1 where linear).",
+    formula="log(1 + e^(beta x)) / beta, x where beta x > threshold; f' = sigmoid(beta x)",
+    params=(Param("beta", 1.0, _nonzero("beta")), Param("threshold", 20.0)),
+    f=softplus_f,
+    df=softplus_df,
+    numpy_f=_numpy_softplus,
+    numpy_df=_numpy_softplus_grad,
+    reference=lambda mp, x, p: x if x * p[0] > p[1] else mp.log1p(mp.exp(x * mp.mpf(p[0]))) / mp.mpf(p[0]),
+    reference_df=lambda mp, x, p: mp.mpf(1) if x * p[0] > p[1] else _mp_sigmoid(mp, x * mp.mpf(p[0])),
+)
+
+
+# --- silu, mish, softsign ---------------------------------------------------------
+
+
+@scalar_function
+def silu_f(x, p):
+    if x < TAIL:
+        return exp_times(x, x)
+    return _times(x, _sigmoid(x))
+
+
+@scalar_function
+def silu_df(x, p):
+    # sigmoid(x) (1 + x sigmoid(-x))
+    one = like(x, 1.0)
+    if x < TAIL:
+        return exp_times(x + one, x)
+    s, s_neg = _sigmoid_pair(x)
+    return _times(fma(x, s_neg, one) if s_neg != 0 else one, s)
+
+
+def _numpy_silu(x, out, p=()):
+    _numpy_sigmoid(x, out)
+    np.multiply(out, x, out=out)
+    np.copyto(out, 0, where=np.isneginf(x))
+
+
+def _numpy_silu_grad(x, out, p=()):
+    s, s_neg = np.empty_like(x), np.empty_like(x)
+    _numpy_sigmoid(x, s)
+    _numpy_sigmoid(-x, s_neg)
+    np.multiply(s, np.where(s_neg == 0, 1.0, 1 + x * s_neg), out=out)
+    np.copyto(out, 0, where=np.isneginf(x))
+
+
+SILU = Activation(
+    name="silu",
+    doc="x sigmoid(x) (also called swish); f' = sigmoid(x) (1 + x (1 - sigmoid(x))).",
+    formula="x sigmoid(x); f' = sigmoid(x) (1 + x sigmoid(-x))",
+    f=silu_f,
+    df=silu_df,
+    numpy_f=_numpy_silu,
+    numpy_df=_numpy_silu_grad,
+    reference=lambda mp, x, p: x * _mp_sigmoid(mp, x),
+    reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * (1 + x * _mp_sigmoid(mp, -x)),
+)
+
+
+@scalar_function
+def _mish_terms(x):
+    """(tanh(softplus(x)), 1 - tanh(softplus(x))**2) from u = exp(-|x|), no overflow.
+
+    With n = e^x (e^x + 2), tanh(softplus(x)) = n / (n + 2) and
+    1 - tanh**2 = 4 (n + 1) / (n + 2)**2; written in u for either sign of x.
+    The denominator is carried as a double-word and the quotient refined on
+    its exact residual, so only the numerator's rounding remains.
+    """
+    one, two = like(x, 1.0), like(x, 2.0)
+    u = exp_nonpositive(-abs(x))
+    if x >= 0:
+        num = fma(two, u, one)  # 1 + 2u
+        tu = two * u
+        den = fma(tu, u, num)  # 1 + 2u + 2u^2
+        den_lo = fma(tu, u, num - den)  # num - den is exact (Sterbenz)
+        w = u * (one + u)  # u (1 + u): sech^2 = 4 w^2 / den^2
+    else:
+        num = fma(u, u, two * u)  # u^2 + 2u
+        den, den_lo = _two_sum(two, num)
+        w = one + u
+    r = one / den
+    q = num * r
+    t = fma(fma(-q, den, num) - q * den_lo, r, q)
+    sech2 = like(x, 4.0) * (w * r) * (w * r)
+    return t, sech2
+
+
+@scalar_function
+def mish_f(x, p):
+    if x < TAIL:  # tanh(softplus(x)) = e^x (1 - e^x / 2 ...) = e^x
+        return exp_times(x, x)
+    t, sech2 = _mish_terms(x)
+    return _times(x, t)
+
+
+@scalar_function
+def mish_df(x, p):
+    if x < TAIL:  # t + x sech^2 sigmoid(x) = e^x (1 + x)
+        return exp_times(x + like(x, 1.0), x)
+    t, sech2 = _mish_terms(x)
+    return t + _times(x, sech2 * _sigmoid(x))
+
+
+def _numpy_mish(x, out, p=()):
+    u = _numpy_exp_neg_abs(x)
+    t = np.where(x >= 0, (1 + 2 * u) / (1 + 2 * u + 2 * u * u), u * (u + 2) / (u * (u + 2) + 2))
+    np.copyto(out, np.where(t == 0, 0.0, x * t))
+
+
+def _numpy_mish_grad(x, out, p=()):
+    u = _numpy_exp_neg_abs(x)
+    pos = x >= 0
+    den = np.where(pos, 1 + 2 * u + 2 * u * u, u * (u + 2) + 2)
+    t = np.where(pos, 1 + 2 * u, u * (u + 2)) / den
+    w = np.where(pos, u * (1 + u), 1 + u) / den
+    s = np.empty_like(x)
+    _numpy_sigmoid(x, s)
+    term = 4 * w * w * s
+    np.copyto(out, t + np.where(term == 0, 0.0, x * term))
+
+
+def _mp_mish_t(mp, x):
+    return mp.tanh(mp.log1p(mp.exp(x)))
+
+
+MISH = Activation(
+    name="mish",
+    doc="x tanh(softplus(x)).",
+    formula="x tanh(log(1 + e^x)); f' = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))",
+    f=mish_f,
+    df=mish_df,
+    numpy_f=_numpy_mish,
+    numpy_df=_numpy_mish_grad,
+    reference=lambda mp, x, p: x * _mp_mish_t(mp, x),
+    reference_df=lambda mp, x, p: _mp_mish_t(mp, x) + x * (1 - _mp_mish_t(mp, x) ** 2) * _mp_sigmoid(mp, x),
+)
+
+
+@scalar_function
+def _softsign_reciprocal(x):
+    """1 / (1 + |x|) to about half an ULP: 1 + |x| is carried as a two-sum."""
+    one = like(x, 1.0)
+    d, d_lo = _two_sum(one, abs(x))
+    r = one / d
+    refined = fma(r, fma(-r, d, one) - r * d_lo, r)
+    return r if abs(x) == math.inf else refined  # at +-inf: 1 / inf = 0 (the two-sum error is NaN)
+
+
+@scalar_function
+def softsign_f(x, p):
+    one = like(x, 1.0)
+    d, d_lo = _two_sum(one, abs(x))
+    r = one / d
+    q = x * r
+    residual = fma(-q, d, x) - q * d_lo  # x - q (d + d_lo)
+    f = fma(residual, r, q)
+    return math.copysign(one, x) if abs(x) == math.inf else f
+
+
+@scalar_function
+def softsign_df(x, p):
+    r = _softsign_reciprocal(x)
+    return r * r
+
+
+SOFTSIGN = Activation(
+    name="softsign",
+    doc="x / (1 + |x|); f' = 1 / (1 + |x|)**2.",
+    formula="x / (1 + |x|); f' = 1 / (1 + |x|)^2",
+    f=softsign_f,
+    df=softsign_df,
+    numpy_f=lambda x, out, p: np.copyto(out, np.where(np.isinf(x), np.sign(x), x / (1 + np.abs(x)))),
+    numpy_df=lambda x, out, p: np.square(np.divide(1, 1 + np.abs(x)), out=out),
+    reference=lambda mp, x, p: x / (1 + abs(x)),
+    reference_df=lambda mp, x, p: 1 / (1 + abs(x)) ** 2,
+)
+
+
+# --- gelu ------------------------------------------------------------------------
+# Exact: x Phi(x) with the normal CDF Phi computed from erfc, so the far
+# negative tail keeps its relative accuracy; f' = Phi(x) + x phi(x).
+# "tanh": 0.5 x (1 + tanh(v/2)) = x sigmoid(v), v = x (a + b x^2),
+# a = 2 sqrt(2/pi), b = 0.044715 a; f' = sigmoid(v) + x sigmoid'(v) (a + 3 b x^2).
+
+GELU_A = 2.0 * math.sqrt(2.0 / math.pi)
+GELU_B = 0.044715 * GELU_A
+
+
+@scalar_function
+def gelu_f(x, p):
+    return normal_cdf_times(x, x)
+
+
+@scalar_function
+def gelu_df(x, p):
+    return normal_cdf(x) + normal_pdf_times(x, x)
+
+
+@scalar_function
+def _gelu_tanh_v(x):
+    """v = x (a + b x^2) as a double-word (v, v_lo): the rounding of v would be
+    multiplied by |v| in exp(v), up to 100 ULP in the tail."""
+    a = like(x, GELU_A)
+    a_lo = like(x, GELU_A - float(a))
+    b = like(x, GELU_B)
+    b_lo = like(x, GELU_B - float(b))
+    x2 = x * x
+    x2_lo = fma(x, x, -x2)
+    bx2 = b * x2
+    bx2_lo = fma(b, x2, -bx2) + (b * x2_lo + b_lo * x2)
+    w, w_lo = _two_sum(a, bx2)
+    w_lo = w_lo + (bx2_lo + a_lo)
+    v = x * w
+    v_lo = fma(x, w, -v) + x * w_lo
+    inf = like(x, math.inf)
+    if not (abs(v) < inf and abs(v_lo) < inf):  # overflow (or NaN): v alone carries the answer
+        v_lo = like(x, 0.0)
+    return v, v_lo
+
+
+@scalar_function
+def gelu_tanh_f(x, p):
+    v, v_lo = _gelu_tanh_v(x)
+    if v < TAIL:  # x sigmoid(v + v_lo) = x e^v (1 + v_lo)
+        return exp_times(x * (like(x, 1.0) + v_lo), v)
+    s, s_neg = _sigmoid_pair(v)
+    return _times(x, fma(s * s_neg, v_lo, s))  # sigmoid(v + v_lo) to first order
+
+
+@scalar_function
+def gelu_tanh_df(x, p):
+    v, v_lo = _gelu_tanh_v(x)
+    upper, lower = _sigmoid_halves(v)
+    s, s_neg = _sigmoid_pair(v)
+    slope = fma(like(x, 3.0 * GELU_B), x * x, like(x, GELU_A))
+    ds = upper * lower
+    return fma(ds, v_lo, s) + (ds if ds == 0 else x * (ds * slope))
+
+
+def _numpy_normal_cdf(x):
+    from math import erfc as _erfc  # NumPy has no erfc; a vectorised scalar one is fine for a fallback
+
+    return np.vectorize(lambda v: 0.5 * _erfc(-v / math.sqrt(2.0)), otypes=[x.dtype])(x) if x.size else x.copy()
+
+
+def _numpy_gelu(x, out, p=()):
+    phi = _numpy_normal_cdf(x)
+    np.copyto(out, np.where(phi == 0, 0.0, x * phi))
+
+
+def _numpy_gelu_grad(x, out, p=()):
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    np.copyto(out, _numpy_normal_cdf(x) + np.where(pdf == 0, 0.0, x * pdf))
+
+
+def _numpy_gelu_tanh(x, out, p=()):
+    v = x * (GELU_A + GELU_B * x * x)
+    _numpy_sigmoid(v, out)
+    np.copyto(out, np.where(out == 0, 0.0, x * out))
+
+
+def _numpy_gelu_tanh_grad(x, out, p=()):
+    v = x * (GELU_A + GELU_B * x * x)
+    s = np.empty_like(x)
+    _numpy_sigmoid(v, s)
+    ds = np.empty_like(x)
+    _numpy_sigmoid_grad(v, ds)
+    term = np.where(ds == 0, 0.0, ds * (GELU_A + 3 * GELU_B * x * x))
+    np.copyto(out, s + np.where(term == 0, 0.0, x * term))
+
+
+def _mp_ncdf(mp, x):
+    return mp.mpf(0) if x < -1e4 else (mp.mpf(1) if x > 1e4 else mp.ncdf(x))
+
+
+def _mp_npdf(mp, x):
+    return mp.mpf(0) if abs(x) > 1e4 else mp.npdf(x)
+
+
+def _mp_gelu_tanh_v(mp, x):
+    return x * (mp.mpf(GELU_A) + mp.mpf(GELU_B) * x * x)
+
+
+GELU = Activation(
+    name="gelu",
+    doc="x Phi(x), Phi the standard normal CDF (approximate='none').",
+    formula="x Phi(x) = x (1 + erf(x / sqrt 2)) / 2; f' = Phi(x) + x phi(x)",
+    f=gelu_f,
+    df=gelu_df,
+    numpy_f=_numpy_gelu,
+    numpy_df=_numpy_gelu_grad,
+    reference=lambda mp, x, p: x * _mp_ncdf(mp, x),
+    reference_df=lambda mp, x, p: _mp_ncdf(mp, x) + x * _mp_npdf(mp, x),
+)
+
+GELU_TANH = Activation(
+    name="gelu_tanh",
+    doc="0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate='tanh').",
+    formula="x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2",
+    f=gelu_tanh_f,
+    df=gelu_tanh_df,
+    numpy_f=_numpy_gelu_tanh,
+    numpy_df=_numpy_gelu_tanh_grad,
+    reference=lambda mp, x, p: x * _mp_sigmoid(mp, _mp_gelu_tanh_v(mp, x)),
+    reference_df=lambda mp, x, p: (_mp_sigmoid(mp, _mp_gelu_tanh_v(mp, x))
+                                   + x * _mp_sigmoid(mp, _mp_gelu_tanh_v(mp, x))
+                                   * _mp_sigmoid(mp, -_mp_gelu_tanh_v(mp, x))
+                                   * (mp.mpf(GELU_A) + 3 * mp.mpf(GELU_B) * x * x)),
+)
+
+
+ELEMENTWISE: dict[str, Activation] = {
+    a.name: a
+    for a in (SIGMOID, TANH, LOG_SIGMOID, RELU, LEAKY_RELU, RELU6, HARDTANH, ELU, SELU, CELU, GELU, GELU_TANH,
+              SILU, MISH, SOFTPLUS, SOFTSIGN, HARDSIGMOID, HARDSWISH)
+}

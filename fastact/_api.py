@@ -10,6 +10,8 @@ passed as ``out``.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,7 +64,7 @@ def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
 
 
 def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]],
-                     out: object, n_out: int) -> Any:
+                     out: object, n_out: int, params: tuple = ()) -> Any:
     arrays = [as_real_array(value, name) for value, name in inputs]
     res_dt = result_dtype(*arrays)
     comp_dt = compute_dtype(res_dt)
@@ -90,7 +92,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
                         else np.empty(size, comp_dt))
         if size:
-            _kernel(act.name, kind, size)(*flat_ins, *bufs)
+            _kernel(act.name, kind, size)(*flat_ins, *bufs, params)
         shaped = [b.reshape(shape, order=order) for b in bufs]
     else:
         # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
@@ -99,7 +101,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
                   else np.empty(shape, comp_dt) for user in user_outs]
         with np.errstate(all="ignore"):
             _numpy_elementwise(act, kind, [a.reshape(work_shape) for a in ins],
-                               [o.reshape(work_shape) for o in shaped])
+                               [o.reshape(work_shape) for o in shaped], params)
 
     results = []
     for user, buf in zip(user_outs, shaped):
@@ -114,69 +116,138 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
 
 
 def _numpy_elementwise(act: _activations.Activation, kind: str, ins: list[np.ndarray],
-                       outs: list[np.ndarray]) -> None:
+                       outs: list[np.ndarray], params: tuple) -> None:
     if kind == "forward":
-        act.numpy_f(ins[0], outs[0])
+        act.numpy_f(ins[0], outs[0], params)
     elif kind == "grad":
-        act.numpy_df(ins[0], outs[0])
+        act.numpy_df(ins[0], outs[0], params)
     elif kind == "value_and_grad":
-        act.numpy_f(ins[0], outs[0])
-        act.numpy_df(ins[0], outs[1])
+        act.numpy_f(ins[0], outs[0], params)
+        act.numpy_df(ins[0], outs[1], params)
     else:
         g, v = ins
         derivative = act.numpy_df if kind == "backward_x" else act.numpy_df_from_y
         t = np.empty(v.shape, v.dtype)
-        derivative(v, t)
+        derivative(v, t, params)
         np.multiply(g, t, out=outs[0])
 
 
-class ElementwiseOp:
-    """An elementwise activation: ``op(x)``, ``op.grad(x)``, ``op.value_and_grad(x)``,
-    ``op.backward(grad_out, x=x)`` or ``op.backward(grad_out, y=y)``."""
+def _check_param(op_name: str, param: _activations.Param, value: object) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{param.name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{param.name} must be finite, got {value!r}")
+    message = param.check(value) if param.check else None
+    if message:
+        raise ValueError(message)
+    return value
 
-    def __init__(self, act: _activations.Activation):
+
+class ElementwiseOp:
+    """An elementwise activation: ``op(x, ...)``, ``op.grad(x, ...)``, ``op.value_and_grad(x, ...)``,
+    ``op.backward(grad_out, x=x, ...)`` or ``op.backward(grad_out, y=y, ...)``; ``...`` are the
+    op's parameters (as in ``torch.nn.functional``), then ``out=``."""
+
+    def __init__(self, act: _activations.Activation, variants: dict[str, _activations.Activation] | None = None,
+                 variant_param: str | None = None):
+        # variants: one definition per value of a string parameter (gelu's approximate)
         self._act = act
+        self._variants = variants or {}
+        self._variant_param = variant_param
+        self._variant_default = next((k for k, v in self._variants.items() if v is act), None)
+        self._names = tuple(p.name for p in act.params) + ((variant_param,) if variant_param else ())
         self.__name__ = act.name
         self.__qualname__ = act.name
-        self.__doc__ = f"{act.doc}\n\n{ElementwiseOp.__call__.__doc__}"
+        self.__doc__ = f"{act.doc}\n\nSignature: {self.signature}"
+        self._default_params = tuple(p.default for p in act.params)
 
     @property
     def name(self) -> str:
         return self._act.name
 
     @property
-    def supports_y(self) -> bool:
-        """Whether ``backward`` accepts the forward output ``y`` instead of ``x``."""
-        return self._act.df_from_y is not None
+    def signature(self) -> str:
+        params = [f"{p.name}={p.default!r}" for p in self._act.params]
+        if self._variant_param:
+            params.append(f"{self._variant_param}={self._variant_default!r}")
+        return f"{self.name}(x, {''.join(p + ', ' for p in params)}out=None)"
+
+    @property
+    def params(self) -> dict[str, object]:
+        """The parameters and their defaults."""
+        defaults: dict[str, object] = {p.name: p.default for p in self._act.params}
+        if self._variant_param:
+            defaults[self._variant_param] = self._variant_default
+        return defaults
+
+    def supports_y(self, **params: object) -> bool:
+        """Whether ``backward`` accepts the forward output ``y`` (for these parameters)."""
+        act, p = self._bind((), params)
+        return act.df_from_y is not None and (act.y_check is None or act.y_check(p) is None)
 
     def __repr__(self) -> str:
-        return f"<fastact op {self._act.name}>"
+        return f"<fastact op {self.signature}>"
 
-    def __call__(self, x: ArrayLike, out: np.ndarray | None = None) -> Any:
+    def _bind(self, args: tuple, kwargs: dict) -> tuple[_activations.Activation, tuple]:
+        if not args and not kwargs:
+            return self._act, self._default_params
+        if len(args) > len(self._names):
+            raise TypeError(f"{self.name}() takes {len(self._names)} parameter(s) after x "
+                            f"({', '.join(self._names) or 'none'}), got {len(args)}")
+        values = dict(zip(self._names, args))
+        for key, value in kwargs.items():
+            if key not in self._names:
+                raise TypeError(f"{self.name}() got an unexpected keyword argument {key!r}")
+            if key in values:
+                raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
+            values[key] = value
+        act = self._act
+        if self._variant_param and self._variant_param in values:
+            choice = values.pop(self._variant_param)
+            if not isinstance(choice, str) or choice not in self._variants:
+                raise ValueError(f"{self._variant_param} must be one of {tuple(self._variants)!r}, got {choice!r}")
+            act = self._variants[choice]
+        p = tuple(_check_param(self.name, param, values.get(param.name, param.default)) for param in act.params)
+        message = act.params_check(p) if act.params_check else None
+        if message:
+            raise ValueError(message)
+        return act, p
+
+    def __call__(self, x: ArrayLike, *args: Any, out: np.ndarray | None = None, **kwargs: Any) -> Any:
         """f(x), elementwise.  float32/float64 keep their dtype, float16 is computed
-        in float32, integers and bools in float64.  ``out`` must have the
-        result's shape and dtype; it may be ``x`` itself."""
-        return _run_elementwise(self._act, "forward", [(x, "x")], out, 1)
+        in float32, integers and bools in float64.  ``out`` must have the result's
+        shape and dtype; it may be ``x`` itself."""
+        act, p = self._bind(args, kwargs)
+        return _run_elementwise(act, "forward", [(x, "x")], out, 1, p)
 
-    def grad(self, x: ArrayLike, out: np.ndarray | None = None) -> Any:
+    def grad(self, x: ArrayLike, *args: Any, out: np.ndarray | None = None, **kwargs: Any) -> Any:
         """f'(x), elementwise."""
-        return _run_elementwise(self._act, "grad", [(x, "x")], out, 1)
+        act, p = self._bind(args, kwargs)
+        return _run_elementwise(act, "grad", [(x, "x")], out, 1, p)
 
-    def value_and_grad(self, x: ArrayLike, out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Any, Any]:
+    def value_and_grad(self, x: ArrayLike, *args: Any, out: tuple[np.ndarray, np.ndarray] | None = None,
+                       **kwargs: Any) -> tuple[Any, Any]:
         """``(f(x), f'(x))`` in one pass over ``x``; ``out`` is None or a pair of arrays."""
-        return _run_elementwise(self._act, "value_and_grad", [(x, "x")], out, 2)
+        act, p = self._bind(args, kwargs)
+        return _run_elementwise(act, "value_and_grad", [(x, "x")], out, 2, p)
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike | None = None, *, y: ArrayLike | None = None,
-                 out: np.ndarray | None = None) -> Any:
+                 out: np.ndarray | None = None, **kwargs: Any) -> Any:
         """``grad_out * f'(x)`` in one pass, from ``x`` or from the forward output ``y``
-        (exactly one of them).  ``grad_out`` broadcasts against it like a ufunc."""
+        (exactly one of them).  ``grad_out`` broadcasts against it like a ufunc.
+        The op's parameters are keyword arguments here."""
         if (x is None) == (y is None):
             raise TypeError(f"{self.name}.backward needs exactly one of x or y")
+        act, p = self._bind((), kwargs)
         if y is not None:
-            if not self.supports_y:
+            if act.df_from_y is None:
                 raise TypeError(f"{self.name}.backward cannot use y; pass x")
-            return _run_elementwise(self._act, "backward_y", [(grad_out, "grad_out"), (y, "y")], out, 1)
-        return _run_elementwise(self._act, "backward_x", [(grad_out, "grad_out"), (x, "x")], out, 1)
+            message = act.y_check(p) if act.y_check else None
+            if message:
+                raise ValueError(message)
+            return _run_elementwise(act, "backward_y", [(grad_out, "grad_out"), (y, "y")], out, 1, p)
+        return _run_elementwise(act, "backward_x", [(grad_out, "grad_out"), (x, "x")], out, 1, p)
 
 
 def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:

@@ -89,39 +89,39 @@ def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = Tru
 
 
 def _map_1_1(fn, *, token):
-    def kernel(x, out):
+    def kernel(x, out, p):
         token  # noqa: B018 - part of the on-disk cache key (see _SOURCE_TOKEN)
         for i in prange(x.shape[0]):
-            out[i] = fn(x[i])
+            out[i] = fn(x[i], p)
 
     return kernel
 
 
 def _map_1_2(fn1, fn2, *, token):
-    def kernel(x, out1, out2):
+    def kernel(x, out1, out2, p):
         token  # noqa: B018
         for i in prange(x.shape[0]):
             v = x[i]
-            out1[i] = fn1(v)
-            out2[i] = fn2(v)
+            out1[i] = fn1(v, p)
+            out2[i] = fn2(v, p)
 
     return kernel
 
 
 def _map_2_1(fn, *, token):
-    def kernel(a, b, out):
+    def kernel(a, b, out, p):
         token  # noqa: B018
         for i in prange(a.shape[0]):
-            out[i] = fn(a[i], b[i])
+            out[i] = fn(a[i], b[i], p)
 
     return kernel
 
 
 def _map_2_mul(fn, *, token):
-    def kernel(a, b, out):
+    def kernel(a, b, out, p):
         token  # noqa: B018
         for i in prange(a.shape[0]):
-            out[i] = a[i] * fn(b[i])
+            out[i] = a[i] * fn(b[i], p)
 
     return kernel
 
@@ -148,7 +148,8 @@ def _template(act: _activations.Activation, kind: str):
 
 @functools.cache
 def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
-    """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs)``.
+    """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs, params)``,
+    ``params`` a tuple of floats (empty for ops without parameters).
 
     ``cache=False`` gives an uncached twin, whose machine code can be inspected.
     """

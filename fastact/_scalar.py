@@ -24,6 +24,67 @@ def exp_nonpositive(x):
     return exp(x)
 
 
+def expm1(x):
+    """exp(x) - 1, accurate near 0."""
+    try:
+        return type(x)(math.expm1(x))
+    except OverflowError:
+        return type(x)(math.inf)
+
+
+def log(x):
+    """Natural log: NaN for x < 0, -inf at 0."""
+    if x != x or x < 0:
+        return type(x)(math.nan)
+    return type(x)(-math.inf) if x == 0 else type(x)(math.log(x))
+
+
+def log1p(x):
+    """log(1 + x), accurate near 0."""
+    if x != x or x < -1:
+        return type(x)(math.nan)
+    return type(x)(-math.inf) if x == -1 else type(x)(math.log1p(x))
+
+
+# erfc(z) = t exp(-z**2 + P(t)), t = 2 / (2 + z), z >= 0, with
+# P(t) = sum c_k T_k(2t - 1): the coefficients from tools/fit_erfc.py, cut
+# where |c_k| < 2**-56.
+ERFC_CHEBYSHEV = (
+    -0.6513268598908547, 0.6419697923564902, 0.019476473204185836, -0.009561514786808632,
+    -0.0009465953444820369, 0.00036683949785276145, 4.252332480690777e-05, -2.0278578112534242e-05,
+    -1.6242900046470256e-06, 1.3036558355805232e-06, 1.5626441722066142e-08, -8.523809591492654e-08,
+    6.5290544390988515e-09, 5.059343495551469e-09, -9.91364156493033e-10, -2.273651222931836e-10,
+    9.646791102015527e-11, 2.3940380830391146e-12, -6.886027526497553e-12, 8.944879273090725e-13,
+    3.130921399342958e-13, -1.1270822361367252e-13, 3.810905255189232e-16, 7.106097613609237e-15,
+    -1.5230282014571043e-15, -9.457494571291233e-17, 1.210237189224279e-16, -2.816663087747177e-17,
+)
+
+
+def normal_cdf(x):
+    """The standard normal CDF Phi(x), accurate in the far negative tail."""
+    return type(x)(0.5 * math.erfc(-float(x) / math.sqrt(2.0)))
+
+
+def normal_cdf_times(a, x):
+    """a * Phi(x), rounded once."""
+    return type(x)(float(a) * 0.5 * math.erfc(-float(x) / math.sqrt(2.0)))
+
+
+def normal_pdf_times(a, x):
+    """a * phi(x), rounded once."""
+    return type(x)(float(a) * math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi))
+
+
+def normal_pdf(x):
+    """The standard normal density phi(x) = exp(-x**2 / 2) / sqrt(2 pi)."""
+    return type(x)(math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi))
+
+
+def exp_times(a, x):
+    """a * exp(x) for x <= 0 (or NaN), rounded once even where the result is subnormal."""
+    return type(x)(a * math.exp(x))
+
+
 def fma(a, b, c):
     """``a*b + c`` with a single rounding (approximated outside Numba)."""
     return a * b + c

@@ -27,9 +27,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
 from ._config import STRICT_MATH
-from ._scalar import exp, exp_nonpositive, fma, like, maximum
+from ._scalar import (ERFC_CHEBYSHEV, exp, exp_nonpositive, exp_times, expm1, fma, like, log, log1p, maximum,
+                      normal_cdf, normal_cdf_times, normal_pdf, normal_pdf_times)
 
-__all__ = ["exp", "exp_nonpositive", "fma", "like", "maximum", "scalar_function"]
+__all__ = ["exp", "exp_nonpositive", "exp_times", "expm1", "fma", "like", "log", "log1p", "maximum", "normal_cdf",
+           "normal_cdf_times", "normal_pdf", "normal_pdf_times", "scalar_function"]
 
 _JIT_OPTIONS = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
 
@@ -142,12 +144,13 @@ _E32 = _exp_constants(np.float32, -104.0, 89.0, _EXP_Q_FLOAT32)
 _E64 = _exp_constants(np.float64, -746.0, 710.0, _EXP_Q_FLOAT64)
 
 
-def _make_exp(constants, nonpositive: bool):
+def _make_exp(constants, nonpositive: bool, times: bool = False):
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
 
-    def exp_impl(x):
+    def reduced(x):
+        """(p, shifted_k) with exp(x) = p * 2**k."""
         xc = x
         if xc < lo:
             xc = lo
@@ -162,6 +165,41 @@ def _make_exp(constants, nonpositive: bool):
             p = _fma(p, r, c)
         p = _fma(p, r, one)
         p = _fma(p, r, one)
+        return p, shifted_k
+
+    reduced = register_jitable(**_JIT_OPTIONS)(reduced)
+
+    if times:
+        # a * exp(x) for |a| <= 2**20: the product is formed before the 2**k
+        # scaling, so it rounds into the subnormals once.  The clamp is lower
+        # than exp's (a can lift a result out of underflow), and below it the
+        # result is 0 (also for an infinite a: the limits of x e^x and the like).
+        lo_times = type(lo)(-125.0 if isinstance(lo, np.float32) else -760.0)
+        zero = type(lo)(0.0)
+
+        def exp_times_impl(a, x):
+            xc = x if not (x < lo_times) else lo_times
+            p, shifted_k = reduced_times(xc)
+            result = scale(a * p, shifted_k)
+            return zero if x < lo_times else result
+
+        def reduced_times(x):
+            shifted_k = _fma(x, log2e, shifter)
+            k = shifted_k - shifter
+            r = _fma(-k, ln2_hi, x)
+            r = _fma(-k, ln2_lo, r)
+            p = coefs[0]
+            for c in coefs[1:]:
+                p = _fma(p, r, c)
+            p = _fma(p, r, one)
+            p = _fma(p, r, one)
+            return p, shifted_k
+
+        reduced_times = register_jitable(**_JIT_OPTIONS)(reduced_times)
+        return exp_times_impl
+
+    def exp_impl(x):
+        p, shifted_k = reduced(x)
         return scale(p, shifted_k)
 
     return exp_impl
@@ -207,6 +245,321 @@ def _exp(x):
 @overload(exp_nonpositive, jit_options=_JIT_OPTIONS)
 def _exp_nonpositive(x):
     return _EXP.get((x, True))
+
+
+_EXP_TIMES = {types.float32: _make_exp(_E32, True, times=True), types.float64: _make_exp(_E64, True, times=True)}
+
+
+@overload(exp_times, jit_options=_JIT_OPTIONS)
+def _exp_times(a, x):
+    if a == x:
+        return _EXP_TIMES.get(x)
+    return None
+
+
+# --- expm1 -----------------------------------------------------------------
+# expm1(x) = 2**k * expm1(r) + (2**k - 1) with the reduction of exp.  For
+# |k| <= mantissa bits + 2, 2**k - 1 is exact, expm1(r) is carried as a
+# double-word and the sum is formed with a two-sum, so only the last rounding
+# remains; above, expm1 is exp (the -1 is below half an ULP); below
+# -(mantissa bits + 3) * ln 2 the result rounds to -1, so x is clamped there.
+
+
+@intrinsic
+def _pow2(typingctx, shifted_k):
+    """2**k as a float, k read from ``shifted_k`` as in ``_scale_by_pow2`` (|k| within the normal range)."""
+    if not isinstance(shifted_k, types.Float):
+        return None
+    width = shifted_k.bitwidth
+    mant, bias = (23, 127) if width == 32 else (52, 1023)
+    np_float = np.float32 if width == 32 else np.float64
+    shifter_bits = int(np.array(1.5 * 2.0**mant, dtype=np_float).view(f"i{width // 8}"))
+
+    def codegen(context, builder, sig, args):
+        ity = ir.IntType(width)
+        exponent = builder.add(builder.bitcast(args[0], ity), ity(bias - shifter_bits))
+        return builder.bitcast(builder.shl(exponent, ity(mant)), _llvm_float(sig.return_type))
+
+    return shifted_k(shifted_k), codegen
+
+
+def _make_expm1(constants, mant):
+    lo_exp, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
+    ftype = type(hi)
+    one = ftype(1.0)
+    lo = ftype(-(mant + 3) * math.log(2.0))
+    k_limit = ftype(mant + 2)
+
+    def expm1_impl(x):
+        xc = x
+        if xc < lo:
+            xc = lo
+        if xc > hi:
+            xc = hi
+        shifted_k = _fma(xc, log2e, shifter)
+        k = shifted_k - shifter
+        r = _fma(-k, ln2_hi, xc)
+        r = _fma(-k, ln2_lo, r)
+        q = coefs[0]
+        for c in coefs[1:]:
+            q = _fma(q, r, c)
+        r2 = r * r
+        p = _fma(r2, q, r)  # expm1(r), and its rounding error (r - p is exact):
+        p_lo = _fma(r2, q, r - p)
+        small_k = k <= k_limit
+        two_k = _pow2(shifted_k if small_k else shifter)
+        # 2**k * (p + p_lo) + (2**k - 1): a two-sum of the exact terms, then the small ones
+        scaled = two_k * p
+        minus_one = two_k - one
+        total = scaled + minus_one
+        back = total - scaled
+        err = (scaled - (total - back)) + (minus_one - back)
+        mid = total + _fma(two_k, p_lo, err)
+        big = _scale_by_pow2(p + one, shifted_k)
+        return mid if small_k else big
+
+    return expm1_impl
+
+
+_EXPM1 = {
+    types.float32: _make_expm1(_E32, 23),
+    types.float64: _make_expm1(_E64, 52),
+}
+
+
+@overload(expm1, jit_options=_JIT_OPTIONS)
+def _expm1(x):
+    return _EXPM1.get(x)
+
+
+# --- log, log1p ---------------------------------------------------------------
+# log(x) = k ln 2 + log(m), m in [sqrt(2)/2, sqrt(2)), with log(m) = log(1+f)
+# from s = f / (2 + f) and a polynomial in s**2 (the fdlibm / musl scheme,
+# their coefficients).  Subnormal x is scaled into the normal range first.
+
+
+@intrinsic
+def _split_log(typingctx, x):
+    """(m, k) with x = m * 2**k, m in [sqrt(2)/2, sqrt(2)) (k as a float); x > 0 finite."""
+    if not isinstance(x, types.Float):
+        return None
+    width = x.bitwidth
+    if width == 32:
+        mant, bias, top_bits, sqrt_half_bits, one_bits = 23, 127, 0x7FFFFF, 0x3F3504F3, 0x3F800000
+    else:
+        mant, bias, top_bits, sqrt_half_bits, one_bits = (
+            52, 1023, 0x000FFFFFFFFFFFFF, 0x3FE6A09E667F3BCD, 0x3FF0000000000000)
+    scale_up = mant + 2
+    tiny = float(np.finfo(np.float32 if width == 32 else np.float64).tiny)
+    tuple_type = types.UniTuple(x, 2)
+
+    def codegen(context, builder, sig, args):
+        (value,) = args
+        lty = _llvm_float(x)
+        ity = ir.IntType(width)
+        subnormal = builder.fcmp_ordered("<", value, lty(tiny))
+        scaled = builder.select(subnormal, builder.fmul(value, lty(2.0**scale_up)), value)
+        bits = builder.add(builder.bitcast(scaled, ity), ity(one_bits - sqrt_half_bits))
+        k = builder.sub(builder.ashr(bits, ity(mant)), ity(bias))
+        k = builder.select(subnormal, builder.sub(k, ity(scale_up)), k)
+        m_bits = builder.add(builder.and_(bits, ity(top_bits)), ity(sqrt_half_bits))
+        m = builder.bitcast(m_bits, lty)
+        kf = builder.sitofp(k, lty)
+        return context.make_tuple(builder, tuple_type, [m, kf])
+
+    return tuple_type(x), codegen
+
+
+_LOG32 = tuple(np.float32(v) for v in (
+    0.69313812256, 9.0580006145e-06,  # ln2 hi, lo
+    0.66666662693, 0.40000972152, 0.28498786688, 0.24279078841))
+_LOG64 = (6.93147180369123816490e-01, 1.90821492927058770002e-10,
+          6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+          2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+          1.479819860511658591e-01)
+
+
+def _make_log(constants):
+    ln2_hi, ln2_lo = constants[0], constants[1]
+    lg = constants[2:]
+    ftype = type(ln2_hi)
+    one, two, half = ftype(1.0), ftype(2.0), ftype(0.5)
+    nan, inf = ftype(np.nan), ftype(np.inf)
+    even, odd = lg[1::2], lg[0::2]  # coefficients of w-polynomials (w = z*z)
+
+    def log_impl(x):
+        m, k = _split_log(x)
+        f = m - one
+        s = f / (two + f)
+        z = s * s
+        w = z * z
+        t1 = even[-1]
+        for c in even[-2::-1]:
+            t1 = _fma(t1, w, c)
+        t1 = t1 * w
+        t2 = odd[-1]
+        for c in odd[-2::-1]:
+            t2 = _fma(t2, w, c)
+        t2 = t2 * z
+        hfsq = half * f * f
+        r = s * (hfsq + (t1 + t2)) + k * ln2_lo - hfsq + f + k * ln2_hi
+        if x == inf:
+            r = inf
+        if x == 0:
+            r = -inf
+        if not (x >= 0):  # negative or NaN
+            r = nan
+        return r
+
+    return log_impl
+
+
+_LOG = {types.float32: _make_log(_LOG32), types.float64: _make_log(_LOG64)}
+
+
+@overload(log, jit_options=_JIT_OPTIONS)
+def _log(x):
+    return _LOG.get(x)
+
+
+def _make_log1p(ftype):
+    one = ftype(1.0)
+    inf = ftype(np.inf)
+
+    def log1p_impl(x):
+        # log(1 + x) = log(u) + c / u with u = fl(1 + x) and c = 1 + x - u exactly
+        u = one + x
+        c = ((one - u) + x) if abs(x) <= one else ((x - u) + one)
+        r = log(u) + c / u
+        if x == inf:
+            r = inf
+        if u == 0:
+            r = -inf
+        return r
+
+    return log1p_impl
+
+
+_LOG1P = {types.float32: _make_log1p(np.float32), types.float64: _make_log1p(np.float64)}
+
+
+@overload(log1p, jit_options=_JIT_OPTIONS)
+def _log1p(x):
+    return _LOG1P.get(x)
+
+
+# --- the normal distribution ----------------------------------------------------
+# Phi(x) = erfc(-x / sqrt 2) / 2 with erfc(z) = t exp(-z**2 + P(t)), t = 2/(2+z)
+# (P's Chebyshev series in ``_scalar``).  Computed in float64 (float32 input is
+# converted): z**2 = x**2 / 2 is carried exactly as a double-word into exp, t
+# is refined by a Newton step, so the far tail keeps its relative accuracy.
+
+_INV_SQRT2_HI = 0.7071067811865476
+_INV_SQRT2_LO = -4.833646656726457e-17
+_INV_SQRT_2PI_HI = 0.3989422804014327
+_INV_SQRT_2PI_LO = -2.49232720227773e-17
+
+
+@register_jitable(**_JIT_OPTIONS)
+def _phi_upper_tail(w):
+    """(c, e) with Phi(-w) = erfc(w / sqrt 2) / 2 = c * exp(e), e <= 0, for w >= 0 (float64).
+
+    Kept as a factor and an exponent so that a caller can multiply before the
+    result underflows into the subnormals (``exp_times``)."""
+    z = w * _INV_SQRT2_HI
+    z_lo = _fma(w, _INV_SQRT2_HI, -z) + w * _INV_SQRT2_LO
+    d = 2.0 + z
+    d_lo = ((2.0 - d) + z) + z_lo
+    r = 1.0 / d
+    t = 2.0 * _fma(r, _fma(-r, d, 1.0) - r * d_lo, r)  # 2 / (d + d_lo)
+    u = 2.0 * t - 1.0
+    b1 = 0.0
+    b2 = 0.0
+    for c in ERFC_CHEBYSHEV[:0:-1]:  # Clenshaw
+        b1, b2 = _fma(2.0 * u, b1, c - b2), b1
+    p = _fma(u, b1, ERFC_CHEBYSHEV[0] - b2)
+    w2 = w * w
+    w2_lo = _fma(w, w, -w2)
+    a = -0.5 * w2  # -z**2 + P(t) as a double-word: a two-sum (0.5 * w2 is exact)
+    hi = a + p
+    back = hi - a
+    lo = ((a - (hi - back)) + (p - back)) - 0.5 * w2_lo
+    return 0.5 * t * (1.0 + lo), hi
+
+
+@register_jitable(**_JIT_OPTIONS)
+def _normal_cdf_times64(a, x):
+    """a * Phi(x), rounded once also where it is subnormal (float64)."""
+    w = abs(x)
+    if w > 40.0:  # Phi(-40) underflows to 0; clamping by comparison lets NaN through
+        w = 40.0
+    c, e = _phi_upper_tail(w)
+    if x > 0:
+        return a * (1.0 - c * exp(e))
+    return exp_times(a * c, e)
+
+
+@register_jitable(**_JIT_OPTIONS)
+def _normal_cdf64(x):
+    return _normal_cdf_times64(1.0, x)
+
+
+@register_jitable(**_JIT_OPTIONS)
+def _normal_pdf_times64(a, x):
+    """a * phi(x), rounded once also where it is subnormal (float64)."""
+    x = abs(x)
+    if x > 40.0:  # phi(40) underflows to 0
+        x = 40.0
+    x2 = x * x
+    x2_lo = _fma(x, x, -x2)
+    c = _fma(a, _INV_SQRT_2PI_HI, a * _INV_SQRT_2PI_LO) * (1.0 - 0.5 * x2_lo)
+    return exp_times(c, -0.5 * x2)
+
+
+@register_jitable(**_JIT_OPTIONS)
+def _normal_pdf64(x):
+    return _normal_pdf_times64(1.0, x)
+
+
+def _in_float64(fn64):
+    """The float32 version of a float64 function: computed in float64, rounded once."""
+    return lambda a, x: np.float32(fn64(np.float64(a), np.float64(x)))
+
+
+@overload(normal_cdf_times, jit_options=_JIT_OPTIONS)
+def _normal_cdf_times(a, x):
+    if a == x == types.float64:
+        return _normal_cdf_times64
+    if a == x == types.float32:
+        return _in_float64(_normal_cdf_times64)
+    return None
+
+
+@overload(normal_pdf_times, jit_options=_JIT_OPTIONS)
+def _normal_pdf_times(a, x):
+    if a == x == types.float64:
+        return _normal_pdf_times64
+    if a == x == types.float32:
+        return _in_float64(_normal_pdf_times64)
+    return None
+
+
+@overload(normal_cdf, jit_options=_JIT_OPTIONS)
+def _normal_cdf(x):
+    if x == types.float64:
+        return _normal_cdf64
+    if x == types.float32:
+        return lambda x: np.float32(_normal_cdf64(np.float64(x)))
+    return None
+
+
+@overload(normal_pdf, jit_options=_JIT_OPTIONS)
+def _normal_pdf(x):
+    if x == types.float64:
+        return _normal_pdf64
+    if x == types.float32:
+        return lambda x: np.float32(_normal_pdf64(np.float64(x)))
+    return None
 
 
 @overload(fma, jit_options=_JIT_OPTIONS)

@@ -53,14 +53,27 @@ def test_elementwise_backends_agree(op, dtype, data):
     x = data.draw(_arrays(dtype), label="x")
     g = data.draw(hnp.arrays(dtype, x.shape, elements=st.floats(-4, 4, width=32 if dtype == np.float32 else 64)),
                   label="g")
-    _assert_agree(*_both(lambda: op(x)), 4, dtype)
-    _assert_agree(*_both(lambda: op.grad(x)), 4, dtype)
-    _assert_agree(*_both(lambda: op.backward(g, x=x)), 6, dtype)
-    y = op(x)
-    _assert_agree(*_both(lambda: op.backward(g, y=y)), 4, dtype)
+    eps = np.finfo(dtype).eps
+    # gelu's NumPy fallback rounds x / sqrt(2) before erfc, which costs about x**2 / 2 ULP
+    # in the negative tail (55 ULP at x = -6); the numba kernel carries x**2 exactly.
+    forward_ulp = 128 if op.name == "gelu" else 4
+    _assert_agree(*_both(lambda: op(x)), forward_ulp, dtype)
+    # derivatives that cross zero (silu, mish, gelu) cancel there: a few ULPs of the
+    # terms' size (~1/4), so the agreement of derivatives is mixed absolute/relative
+    a, b = _both(lambda: op.grad(x))
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a, b, rtol=8 * eps, atol=2 * eps)
+    a, b = _both(lambda: op.backward(g, x=x))
+    np.testing.assert_allclose(a, b, rtol=8 * eps, atol=2 * eps * float(np.max(np.abs(g), initial=0)) + 4 * np.finfo(dtype).smallest_subnormal)
+    if op.supports_y():
+        # f' from y cancels where y saturates (1 - y**2, y (1 - y)): agreement there is
+        # absolute, a few ULPs of |g|
+        y = op(x)
+        a, b = _both(lambda: op.backward(g, y=y))
+        np.testing.assert_allclose(a, b, rtol=8 * eps, atol=8 * eps * float(np.max(np.abs(g), initial=0)) + 4 * np.finfo(dtype).smallest_subnormal)
     (va, ga), (vb, gb) = _both(lambda: op.value_and_grad(x))
-    _assert_agree(va, vb, 4, dtype)
-    _assert_agree(ga, gb, 4, dtype)
+    _assert_agree(va, vb, forward_ulp, dtype)
+    np.testing.assert_allclose(ga, gb, rtol=8 * eps, atol=2 * eps)
 
 
 @pytest.mark.parametrize("op", [fastact.softmax, fastact.log_softmax], ids=lambda o: o.name)

@@ -33,8 +33,9 @@ def test_bad_x_elementwise(backend, op, value, error):
     if value is not None:  # x=None / y=None mean "not given" (test_backward_argument_rules)
         with pytest.raises(error, match=r"^x "):
             op.backward(np.ones(1), x=value)
-        with pytest.raises(error, match=r"^y "):
-            op.backward(np.ones(1), y=value)
+        if op.supports_y():
+            with pytest.raises(error, match=r"^y "):
+                op.backward(np.ones(1), y=value)
 
 
 @pytest.mark.parametrize("value,error", BAD_DTYPES)
@@ -109,8 +110,9 @@ def test_backward_argument_rules(backend, op):
         op.backward(g, x=g, y=g)
     with pytest.raises(ValueError, match=r"grad_out with shape \(3,\) does not broadcast against x with shape \(4,\)"):
         op.backward(g, x=np.ones(4))
-    with pytest.raises(ValueError, match="grad_out with shape .* against y"):
-        op.backward(g, y=np.ones(4))
+    if op.supports_y():
+        with pytest.raises(ValueError, match="grad_out with shape .* against y"):
+            op.backward(g, y=np.ones(4))
     with pytest.raises(TypeError):
         op.backward(g, g, g)  # y is keyword-only
 
@@ -128,3 +130,37 @@ def test_bad_axis(backend, op):
             op(x, axis=axis)
     with pytest.raises(ValueError, match="grad_out with shape"):
         op.backward(np.zeros((2, 4)), x)
+
+
+@pytest.mark.parametrize("op", [op for op in ELEMENTWISE if not op.supports_y()], ids=lambda o: o.name)
+def test_backward_from_y_where_f_prime_needs_x(backend, op):
+    with pytest.raises(TypeError, match=f"{op.name}.backward cannot use y; pass x"):
+        op.backward(np.ones(3), y=np.ones(3))
+
+
+def test_y_backward_refused_for_parameters_that_make_it_ambiguous(backend):
+    with pytest.raises(ValueError, match="negative_slope >= 0"):
+        fastact.leaky_relu.backward(np.ones(2), y=np.ones(2), negative_slope=-0.1)
+    with pytest.raises(ValueError, match="alpha >= 0"):
+        fastact.elu.backward(np.ones(2), y=np.ones(2), alpha=-1.0)
+    assert not fastact.elu.supports_y(alpha=-1.0) and fastact.elu.supports_y()
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda: fastact.gelu(np.ones(2), approximate="fast"), ValueError, "approximate must be one of"),
+    (lambda: fastact.gelu(np.ones(2), approximate=None), ValueError, "approximate must be one of"),
+    (lambda: fastact.celu(np.ones(2), alpha=0.0), ValueError, "alpha must not be 0"),
+    (lambda: fastact.softplus(np.ones(2), beta=0), ValueError, "beta must not be 0"),
+    (lambda: fastact.hardtanh(np.ones(2), min_val=1.0, max_val=-1.0), ValueError, "max_val must be >= min_val"),
+    (lambda: fastact.elu(np.ones(2), alpha="1"), TypeError, "alpha must be a real number"),
+    (lambda: fastact.elu(np.ones(2), alpha=np.nan), ValueError, "alpha must be finite"),
+    (lambda: fastact.leaky_relu(np.ones(2), negative_slope=[0.1]), TypeError, "negative_slope must be a real number"),
+    (lambda: fastact.leaky_relu(np.ones(2), slope=0.1), TypeError, "unexpected keyword argument 'slope'"),
+    (lambda: fastact.leaky_relu(np.ones(2), 0.1, 0.2), TypeError, "takes 1 parameter"),
+    (lambda: fastact.sigmoid(np.ones(2), 0.5), TypeError, "takes 0 parameter"),
+    (lambda: fastact.elu.grad(np.ones(2), 1.0, alpha=2.0), TypeError, "multiple values for argument 'alpha'"),
+    (lambda: fastact.elu.backward(np.ones(2), x=np.ones(2), beta=1.0), TypeError, "unexpected keyword argument 'beta'"),
+])
+def test_bad_parameters(backend, call, error, message):
+    with pytest.raises(error, match=message):
+        call()

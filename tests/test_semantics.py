@@ -24,15 +24,17 @@ ROW_OPS = [fastact.softmax, fastact.log_softmax]
 
 
 def _all_entry_points(op):
-    """Every elementwise entry point as a function of x alone (g = x + 1)."""
-    return {
+    """Every elementwise entry point as a function of x alone (g = 1)."""
+    points = {
         "f": lambda x: op(x),
         "grad": lambda x: op.grad(x),
         "value": lambda x: op.value_and_grad(x)[0],
         "value_grad": lambda x: op.value_and_grad(x)[1],
         "backward_x": lambda x: op.backward(np.ones_like(x), x=x),
-        "backward_y": lambda x: op.backward(np.ones_like(x), y=op(x)),
     }
+    if op.supports_y():
+        points["backward_y"] = lambda x: op.backward(np.ones_like(x), y=op(x))
+    return points
 
 
 @pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
@@ -223,7 +225,8 @@ def test_backward_broadcasts_grad_out(backend, dtype, op):
     expected = g * op.grad(x)
     np.testing.assert_allclose(op.backward(g, x=x), expected, rtol=4 * np.finfo(dtype).eps)
     assert op.backward(dtype(2.0), x=x).shape == x.shape
-    np.testing.assert_allclose(op.backward(dtype(2.0), y=op(x)), 2 * op.grad(x), rtol=4 * np.finfo(dtype).eps)
+    if op.supports_y():
+        np.testing.assert_allclose(op.backward(dtype(2.0), y=op(x)), 2 * op.grad(x), rtol=8 * np.finfo(dtype).eps)
 
 
 def test_softmax_special_rows(backend, dtype):
@@ -266,7 +269,8 @@ def test_inputs_are_never_modified(backend, dtype):
     for op in ELEMENTWISE:
         for a in xs:
             op(a), op.grad(a), op.value_and_grad(a), op.backward(g[: a.shape[0]] if a.shape[1] == 13 else g.T, x=a)
-            op.backward(np.ones_like(a), y=a)
+            if op.supports_y():
+                op.backward(np.ones_like(a), y=a)
     for op in ROW_OPS:
         for a in xs:
             op(a), op(a, axis=0), op.backward(np.ones_like(a), a)
