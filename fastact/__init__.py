@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._activations import ELEMENTWISE as _ELEMENTWISE
 from ._api import ElementwiseOp, RowOp
+from ._losses import binary_cross_entropy_with_logits, softmax_cross_entropy
 from ._backend import get_backend, get_num_threads, set_backend, set_num_threads, use_backend
 
 __version__ = "0.1.0"
@@ -59,6 +60,8 @@ ACTIVATIONS: dict[str, ElementwiseOp] = {
 
 __all__ = [
     "ACTIVATIONS",
+    "binary_cross_entropy_with_logits",
+    "softmax_cross_entropy",
     "celu",
     "elu",
     "gelu",

@@ -24,8 +24,9 @@ from numba.core.caching import FunctionCache
 from numba.extending import register_jitable
 
 from . import _activations
+from ._activations import _sigmoid
 from ._config import LOOP_MATH, STRICT_MATH
-from ._vmath import exp, exp_nonpositive, fma, like, maximum, scalar_function
+from ._vmath import exp, exp_nonpositive, fma, like, log1p, maximum, scalar_function
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
 # closure, but neither the jit options (parallel, fastmath) nor the sources of
@@ -294,3 +295,103 @@ def _copy(*, token):
 def copy_kernel(parallel: bool):
     """A plain copy loop: with np.copyto, the memory roofline that ops are measured against."""
     return _jit(_copy, parallel=parallel)
+
+
+# --- fused losses ----------------------------------------------------------------
+# softmax cross-entropy per row: loss = (max - x[label]) + log(sum exp(x - max)),
+# both terms >= 0, so nothing cancels; the gradient row is
+# scale * (softmax(x) * sum(p) - p) for targets p (one-hot for class indices).
+
+
+@_row_function
+def _row_log_sum_exp_terms(x):
+    """(max, sum of exp(x - max) in float64)."""
+    m = row_max(x)
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += float(exp_of_difference(x[i], m))
+    return m, total
+
+
+@_row_function
+def row_xent_index(x, label, want_grad, grad, scale):
+    m, total = _row_log_sum_exp_terms(x)
+    loss = (float(m) - float(x[label])) + math.log(total)
+    if want_grad:
+        inv = scale / total
+        for i in range(x.shape[0]):
+            grad[i] = float(exp_of_difference(x[i], m)) * inv
+        grad[label] = grad[label] - scale
+    return loss
+
+
+@_row_function
+def row_xent_prob(x, p, want_grad, grad, scale):
+    m, total = _row_log_sum_exp_terms(x)
+    log_total = math.log(total)
+    loss = 0.0
+    mass = 0.0
+    mf = float(m)
+    for i in range(x.shape[0]):
+        pi = float(p[i])
+        loss += pi * ((mf - float(x[i])) + log_total)
+        mass += pi
+    if want_grad:
+        inv = scale * mass / total
+        for i in range(x.shape[0]):
+            grad[i] = float(exp_of_difference(x[i], m)) * inv - scale * float(p[i])
+    return loss
+
+
+def _rows_loss(fn, *, token):
+    def kernel(x, labels, want_grad, grad, scale, losses):
+        token  # noqa: B018
+        for r in prange(x.shape[0]):
+            losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale)
+
+    return kernel
+
+
+@scalar_function
+def bce_with_logits_terms(x, t):
+    """(loss, d loss / dx) of binary cross-entropy on a logit x and a target t:
+    (max(x, 0) - x t) + log1p(exp(-|x|)) and sigmoid(x) - t (formed from
+    sigmoid(-|x|) so that 1 - t - sigmoid(-x) keeps its small values)."""
+    zero = like(x, 0.0)
+    e = exp_nonpositive(-abs(x))
+    loss = ((x if x > zero else zero) - x * t) + log1p(e)
+    one = like(x, 1.0)
+    lower = _sigmoid(-abs(x))  # sigmoid(-|x|)
+    grad = ((one - t) - lower) if x > zero else (lower - t)
+    return loss, grad
+
+
+def _bce(*, token):
+    def kernel(x, t, want_grad, grad, scale, losses, want_each):
+        token  # noqa: B018
+        total = 0.0
+        for i in prange(x.shape[0]):
+            loss, d = bce_with_logits_terms(x[i], t[i])
+            if want_grad:
+                grad[i] = d * scale
+            if want_each:
+                losses[i] = loss
+            total += float(loss)
+        return total
+
+    return kernel
+
+
+LOSS_KERNELS = {
+    "xent_index": (_rows_loss, row_xent_index),
+    "xent_prob": (_rows_loss, row_xent_prob),
+}
+
+
+@functools.cache
+def loss_kernel(name: str, parallel: bool):
+    """The kernels of the fused losses (see ``_losses``)."""
+    if name == "bce":
+        return _jit(_bce, parallel=parallel, fastmath=LOOP_MATH)
+    template, fn = LOSS_KERNELS[name]
+    return _jit(template, fn, parallel=parallel, fastmath=LOOP_MATH)

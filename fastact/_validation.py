@@ -12,6 +12,11 @@ _FLOAT16 = np.dtype(np.float16)
 _FLOATS = (_FLOAT16, _FLOAT32, _FLOAT64)
 
 
+def _is_bfloat16(dtype: np.dtype) -> bool:
+    # ml_dtypes' bfloat16 (optional): stored in 16 bits, computed in float32 like float16
+    return dtype.name == "bfloat16"
+
+
 def as_real_array(value: object, name: str) -> np.ndarray:
     """``value`` as an ndarray of a real dtype (float16/32/64, integer or bool)."""
     if isinstance(value, np.ndarray):
@@ -24,7 +29,7 @@ def as_real_array(value: object, name: str) -> np.ndarray:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name} could not be converted to an array of real numbers: {exc}") from None
     dtype = arr.dtype
-    if not (dtype in _FLOATS or dtype.kind in "iub"):
+    if not (dtype in _FLOATS or dtype.kind in "iub" or _is_bfloat16(dtype)):
         raise TypeError(
             f"{name} must have a real dtype (float16, float32, float64, integer or bool), got {dtype}"
         )
@@ -32,13 +37,16 @@ def as_real_array(value: object, name: str) -> np.ndarray:
 
 
 def result_dtype(*arrays: np.ndarray) -> np.dtype:
-    """float16/32/64 stay as they are; integers and bools give float64."""
-    return np.result_type(*(a.dtype if a.dtype.kind == "f" else _FLOAT64 for a in arrays))
+    """float16/32/64 and bfloat16 stay as they are; integers and bools give float64."""
+    dtypes = [a.dtype for a in arrays]
+    if all(_is_bfloat16(d) for d in dtypes):
+        return dtypes[0]
+    return np.result_type(*(_FLOAT32 if _is_bfloat16(d) else d if d.kind == "f" else _FLOAT64 for d in dtypes))
 
 
 def compute_dtype(result: np.dtype) -> np.dtype:
-    """The dtype kernels run in: float16 is computed in float32."""
-    return _FLOAT32 if result == _FLOAT16 else result
+    """The dtype kernels run in: float16 and bfloat16 are computed in float32."""
+    return _FLOAT32 if result == _FLOAT16 or _is_bfloat16(result) else result
 
 
 def check_out(out: object, shape: tuple[int, ...], dtype: np.dtype, name: str) -> np.ndarray:

@@ -291,3 +291,13 @@ def test_out_is_returned_and_filled(backend, dtype):
     half = np.empty(9, np.float16)
     fastact.relu(x.astype(np.float16), out=half)
     np.testing.assert_array_equal(half, fastact.relu(x).astype(np.float16))
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE + ROW_OPS, ids=lambda o: o.name)
+def test_bfloat16_computes_in_float32(backend, op):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = np.linspace(-3, 3, 12).astype(ml_dtypes.bfloat16).reshape(3, 4)
+    y = op(x)
+    assert y.dtype == ml_dtypes.bfloat16
+    np.testing.assert_array_equal(y.astype(np.float32),
+                                  op(x.astype(np.float32)).astype(ml_dtypes.bfloat16).astype(np.float32))

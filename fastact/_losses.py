@@ -1,0 +1,198 @@
+"""Fused losses: softmax cross-entropy and binary cross-entropy with logits.
+
+``loss(logits, labels)`` gives the loss; ``loss.value_and_grad(logits, labels)``
+gives ``(loss, d loss / d logits)`` in one pass over the logits.  Reductions
+follow PyTorch: "mean" (over rows for softmax cross-entropy, over elements for
+the binary one), "sum", or "none" (one loss per row or element; the gradient
+is then that of their sum).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _backend, _config
+from ._validation import as_real_array, compute_dtype, normalize_axis, result_dtype
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: object) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS!r}, got {reduction!r}")
+    return reduction  # type: ignore[return-value]
+
+
+def _reduce(losses: np.ndarray, reduction: str, count: int, dtype: np.dtype) -> Any:
+    if reduction == "none":
+        return losses.astype(dtype, copy=False)
+    total = float(np.sum(losses, dtype=np.float64))
+    return dtype.type(total / count if reduction == "mean" else total)
+
+
+def _labels_kind(logits: np.ndarray, labels: object, ax: int) -> tuple[str, np.ndarray]:
+    """("index", int64 array of the logits' shape without axis) or ("prob", float array of the logits' shape)."""
+    arr = labels if isinstance(labels, np.ndarray) else None
+    if arr is None:
+        if labels is None:
+            raise TypeError("labels must be class indices or class probabilities, got None")
+        try:
+            arr = np.asarray(labels)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"labels could not be converted to an array: {exc}") from None
+    row_shape = logits.shape[:ax] + logits.shape[ax + 1:]
+    if arr.dtype.kind in "iu":
+        if arr.shape != row_shape:
+            raise ValueError(f"labels as class indices must have shape {row_shape} (logits without axis {ax}), "
+                             f"got {arr.shape}")
+        n = logits.shape[ax]
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            bad = arr[(arr < 0) | (arr >= n)].flat[0]
+            raise IndexError(f"labels must be class indices in [0, {n}), got {bad}")
+        return "index", arr.astype(np.int64, copy=False)
+    arr = as_real_array(arr, "labels")
+    if arr.shape != logits.shape:
+        raise ValueError(f"labels as class probabilities must have the logits' shape {logits.shape}, got {arr.shape}")
+    return "prob", arr
+
+
+class SoftmaxCrossEntropy:
+    """softmax_cross_entropy(logits, labels, axis=-1, reduction="mean").
+
+    ``labels`` are integer class indices (the logits' shape without ``axis``) or
+    class probabilities (the logits' shape; soft targets are taken as given, as in
+    PyTorch).  Stable for any finite logits: log-sum-exp with the row maximum.
+    """
+
+    __name__ = "softmax_cross_entropy"
+
+    def __repr__(self) -> str:
+        return "<fastact loss softmax_cross_entropy>"
+
+    def __call__(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean") -> Any:
+        return self._run(logits, labels, axis, reduction, want_grad=False)[0]
+
+    def value_and_grad(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean") -> tuple[Any, Any]:
+        """``(loss, d loss / d logits)`` in one pass over the logits."""
+        return self._run(logits, labels, axis, reduction, want_grad=True)
+
+    def _run(self, logits, labels, axis, reduction, want_grad):
+        reduction = _check_reduction(reduction)
+        x = as_real_array(logits, "logits")
+        if x.ndim == 0:
+            raise ValueError("logits must have at least one dimension (the classes)")
+        ax = normalize_axis(axis, x.ndim)
+        kind, lab = _labels_kind(x, labels, ax)
+        res_dt = result_dtype(x, lab) if kind == "prob" else result_dtype(x)
+        comp_dt = compute_dtype(res_dt)
+        moved = np.moveaxis(x, ax, -1)
+        n = moved.shape[-1]
+        rows = moved.size // n if n else int(np.prod(moved.shape[:-1]))
+        lab_moved = np.moveaxis(lab, ax, -1) if kind == "prob" else lab
+        x2 = np.ascontiguousarray(moved, dtype=comp_dt).reshape(rows, n)
+        lab2 = (np.ascontiguousarray(lab_moved, dtype=comp_dt).reshape(rows, n) if kind == "prob"
+                else np.ascontiguousarray(lab_moved).reshape(rows))
+        count = rows
+        scale = 1.0 / count if (reduction == "mean" and count) else 1.0
+        losses = np.empty(rows, np.float64)
+        grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
+        if rows and n:
+            if _backend.get_backend() == "numba":
+                from . import _kernels
+
+                parallel = rows > 1 and rows * n >= _config.ROW_PARALLEL_MIN_ELEMENTS and \
+                    _backend.numba.get_num_threads() > 1
+                _kernels.loss_kernel(f"xent_{kind}", parallel)(x2, lab2, want_grad, grad, scale, losses)
+            else:
+                with np.errstate(all="ignore"):
+                    _numpy_xent(x2, lab2, kind, want_grad, grad, scale, losses)
+        elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
+            losses[:] = np.nan
+        value = _reduce(losses.reshape(moved.shape[:-1]), reduction, count, res_dt)
+        if not want_grad:
+            return value, None
+        g = np.moveaxis(grad.reshape(moved.shape), -1, ax)
+        return value, g.astype(res_dt, copy=False)
+
+
+def _numpy_xent(x, lab, kind, want_grad, grad, scale, losses):
+    m = np.max(x, axis=1, keepdims=True)
+    shifted = x - m
+    e = np.exp(shifted)
+    total = np.sum(e, axis=1, keepdims=True)
+    log_total = np.log(total)
+    if kind == "index":
+        rows = np.arange(x.shape[0])
+        losses[:] = (log_total[:, 0] - shifted[rows, lab])
+        if want_grad:
+            np.multiply(e, scale / total, out=grad)
+            grad[rows, lab] -= scale
+    else:
+        losses[:] = np.sum(lab * (log_total - shifted), axis=1)
+        if want_grad:
+            mass = np.sum(lab, axis=1, keepdims=True)
+            np.copyto(grad, e * (scale * mass / total) - scale * lab)
+
+
+class BinaryCrossEntropyWithLogits:
+    """binary_cross_entropy_with_logits(logits, targets, reduction="mean").
+
+    loss = max(x, 0) - x t + log(1 + exp(-|x|)), stable for large |x|;
+    d loss / dx = sigmoid(x) - t.  ``targets`` has the logits' shape.
+    """
+
+    __name__ = "binary_cross_entropy_with_logits"
+
+    def __repr__(self) -> str:
+        return "<fastact loss binary_cross_entropy_with_logits>"
+
+    def __call__(self, logits: Any, targets: Any, reduction: str = "mean") -> Any:
+        return self._run(logits, targets, reduction, want_grad=False)[0]
+
+    def value_and_grad(self, logits: Any, targets: Any, reduction: str = "mean") -> tuple[Any, Any]:
+        """``(loss, d loss / d logits)`` in one pass over the logits."""
+        return self._run(logits, targets, reduction, want_grad=True)
+
+    def _run(self, logits, targets, reduction, want_grad):
+        reduction = _check_reduction(reduction)
+        x = as_real_array(logits, "logits")
+        t = as_real_array(targets, "targets")
+        if t.shape != x.shape:
+            raise ValueError(f"targets must have the logits' shape {x.shape}, got {t.shape}")
+        res_dt = result_dtype(x, t)
+        comp_dt = compute_dtype(res_dt)
+        xf = np.ascontiguousarray(x, dtype=comp_dt).reshape(-1)
+        tf = np.ascontiguousarray(t, dtype=comp_dt).reshape(-1)
+        count = xf.size
+        scale = 1.0 / count if (reduction == "mean" and count) else 1.0
+        each = reduction == "none"
+        grad = np.empty(count if want_grad else 0, comp_dt)
+        losses = np.empty(count if each else 0, comp_dt)
+        if _backend.get_backend() == "numba" and count:
+            from . import _kernels
+
+            parallel = count >= _config.PARALLEL_MIN_ELEMENTS and _backend.numba.get_num_threads() > 1
+            total = _kernels.loss_kernel("bce", parallel)(xf, tf, want_grad, grad, scale, losses, each)
+        else:
+            with np.errstate(all="ignore"):
+                loss = (np.maximum(xf, 0) - xf * tf) + np.log1p(np.exp(-np.abs(xf)))
+                total = float(np.sum(loss, dtype=np.float64))
+                if each:
+                    losses[:] = loss
+                if want_grad:
+                    s = 1 / (1 + np.exp(-xf))
+                    np.multiply(s - tf, scale, out=grad)
+        if each:
+            value = losses.reshape(x.shape).astype(res_dt, copy=False)
+        else:
+            value = res_dt.type(total / count if reduction == "mean" else total) if count or reduction == "sum" \
+                else res_dt.type(np.nan)
+        if not want_grad:
+            return value, None
+        return value, grad.reshape(x.shape).astype(res_dt, copy=False)
+
+
+softmax_cross_entropy = SoftmaxCrossEntropy()
+binary_cross_entropy_with_logits = BinaryCrossEntropyWithLogits()

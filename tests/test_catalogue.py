@@ -1,0 +1,101 @@
+"""The catalogue beyond sigmoid/relu: PyTorch's switch points, parameters, formulas."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact import _activations
+
+SELU_ALPHA, SELU_SCALE = _activations.SELU_ALPHA, _activations.SELU_SCALE
+
+
+@pytest.mark.parametrize("op,x,expected", [
+    (fastact.hardswish, [-3.0, 3.0, -3.5, 3.5, 0.0], [0.0, 1.0, 0.0, 1.0, 0.5]),
+    (fastact.hardsigmoid, [-3.0, 3.0, 0.0], [0.0, 0.0, 1 / 6]),
+    (fastact.hardtanh, [-1.0, 1.0, 0.0, 2.0], [0.0, 0.0, 1.0, 0.0]),
+    (fastact.relu6, [0.0, 6.0, 3.0, 7.0], [0.0, 0.0, 1.0, 0.0]),
+    (fastact.leaky_relu, [0.0, -1.0, 1.0], [0.01, 0.01, 1.0]),
+    (fastact.elu, [0.0, 1.0], [1.0, 1.0]),
+    (fastact.celu, [0.0, 1.0], [1.0, 1.0]),
+    (fastact.selu, [0.0, 1.0], [SELU_SCALE * SELU_ALPHA, SELU_SCALE]),
+    (fastact.relu, [0.0, 1.0], [0.0, 1.0]),
+])
+def test_derivatives_at_switch_points_match_pytorch_autograd(backend, dtype, op, x, expected):
+    x = np.array(x, dtype)
+    np.testing.assert_allclose(op.grad(x), np.array(expected, dtype), rtol=2 * np.finfo(dtype).eps)
+
+
+def test_softplus_switches_to_linear_strictly_above_threshold(backend, dtype):
+    beta, threshold = 2.0, 10.0
+    x = np.array([5.0, np.nextafter(dtype(5.0), dtype(6.0)), 4.0], dtype)  # beta x = 10 exactly, just above, below
+    y = fastact.softplus(x, beta=beta, threshold=threshold)
+    assert y[0] == pytest.approx(math.log1p(math.exp(10.0)) / 2, rel=4 * float(np.finfo(dtype).eps))
+    assert y[1] == x[1]  # linear
+    d = fastact.softplus.grad(x, beta, threshold)
+    assert d[1] == 1.0 and d[0] < 1.0
+    assert d[0] == pytest.approx(1 / (1 + math.exp(-10.0)), rel=4 * float(np.finfo(dtype).eps))
+
+
+@pytest.mark.parametrize("name,kwargs,f,df", [
+    ("leaky_relu", {"negative_slope": 0.2}, lambda x: np.where(x > 0, x, 0.2 * x), lambda x: np.where(x > 0, 1, 0.2)),
+    ("elu", {"alpha": 0.5}, lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)), lambda x: np.where(x > 0, 1, 0.5 * np.exp(x))),
+    ("celu", {"alpha": 2.0}, lambda x: np.where(x > 0, x, 2 * np.expm1(x / 2)), lambda x: np.where(x > 0, 1, np.exp(x / 2))),
+    ("hardtanh", {"min_val": -2.0, "max_val": 0.5}, lambda x: np.clip(x, -2, 0.5),
+     lambda x: ((x > -2) & (x < 0.5)).astype(float)),
+    ("softplus", {"beta": 0.5, "threshold": 3.0}, lambda x: np.where(0.5 * x > 3, x, np.log1p(np.exp(0.5 * x)) / 0.5),
+     lambda x: np.where(0.5 * x > 3, 1, 1 / (1 + np.exp(-0.5 * x)))),
+    ("gelu", {"approximate": "tanh"}, lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+     None),
+])
+def test_parameters_against_pytorch_formulas(backend, name, kwargs, f, df):
+    op = fastact.ACTIVATIONS[name]
+    x = np.linspace(-7, 7, 1401)
+    np.testing.assert_allclose(op(x, **kwargs), f(x), rtol=1e-12, atol=1e-14)
+    if df is not None:
+        np.testing.assert_allclose(op.grad(x, **kwargs), df(x), rtol=1e-12, atol=1e-14)
+    # positional parameters, as torch.nn.functional takes them
+    np.testing.assert_array_equal(op(x, *kwargs.values()), op(x, **kwargs))
+
+
+@pytest.mark.parametrize("name", sorted(fastact.ACTIVATIONS))
+def test_gradient_against_finite_differences(backend, name):
+    op = fastact.ACTIVATIONS[name]
+    x = np.linspace(-5, 5, 97) + 0.013  # away from the switch points
+    h = 1e-6
+    numeric = (op(x + h) - op(x - h)) / (2 * h)
+    np.testing.assert_allclose(op.grad(x), numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_gelu_exact_far_tail_is_relative_exact():
+    import mpmath
+
+    mpmath.mp.prec = 120
+    for dtype, xs in ((np.float32, [-8.0, -12.0, -13.5]), (np.float64, [-20.0, -30.0, -37.0])):
+        x = np.array(xs, dtype)
+        exact = np.array([float(mpmath.mpf(v) * mpmath.ncdf(v)) for v in xs]).astype(dtype)
+        y = fastact.gelu(x)
+        np.testing.assert_allclose(y, exact, rtol=8 * np.finfo(dtype).eps)
+        assert np.all(y < 0)
+
+
+def test_swish_is_silu():
+    assert fastact.swish is fastact.silu
+    assert "swish" not in fastact.ACTIVATIONS and "silu" in fastact.ACTIVATIONS
+
+
+def test_activations_registry_lists_every_op_once():
+    expected = {"sigmoid", "tanh", "log_sigmoid", "relu", "leaky_relu", "relu6", "hardtanh", "elu", "selu", "celu",
+                "gelu", "silu", "mish", "softplus", "softsign", "hardsigmoid", "hardswish"}
+    assert set(fastact.ACTIVATIONS) == expected
+    for name, op in fastact.ACTIVATIONS.items():
+        assert op.name == name and getattr(fastact, name) is op
+
+
+@pytest.mark.parametrize("name", sorted(fastact.ACTIVATIONS))
+def test_limits_at_infinity(backend, name):
+    op = fastact.ACTIVATIONS[name]
+    x = np.array([-np.inf, np.inf])
+    y, d = op.value_and_grad(x)
+    assert not np.isnan(y).any() and not np.isnan(d).any(), (y, d)

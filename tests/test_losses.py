@@ -1,0 +1,124 @@
+"""Fused losses against PyTorch's formulas (in NumPy) and finite differences."""
+
+import numpy as np
+import pytest
+
+import fastact
+
+XENT = fastact.softmax_cross_entropy
+BCE = fastact.binary_cross_entropy_with_logits
+
+
+def _xent_reference(x, labels, axis, reduction):
+    """torch.nn.functional.cross_entropy's definition, in float64 NumPy."""
+    x = np.moveaxis(x.astype(np.float64), axis, -1)
+    lse = np.log(np.sum(np.exp(x - x.max(-1, keepdims=True)), -1)) + x.max(-1)
+    if labels.dtype.kind in "iu":
+        losses = lse - np.take_along_axis(x, labels[..., None], -1)[..., 0]
+    else:
+        p = np.moveaxis(labels.astype(np.float64), axis, -1)
+        losses = np.sum(p * (lse[..., None] - x), -1)
+    return {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
+
+
+def _bce_reference(x, t, reduction):
+    x, t = x.astype(np.float64), t.astype(np.float64)
+    losses = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+    return {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_cross_entropy_against_formula(backend, dtype, reduction, soft, axis):
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 4, (30, 9)).astype(dtype)
+    n_classes = x.shape[axis]
+    if soft:
+        labels = np.moveaxis(rng.dirichlet(np.ones(n_classes), x.shape[1 - axis % 2]).astype(dtype), -1, axis)
+    else:
+        labels = rng.integers(0, n_classes, x.shape[1 - axis % 2])
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    value, grad = XENT.value_and_grad(x, labels, axis=axis, reduction=reduction)
+    np.testing.assert_allclose(value, _xent_reference(x, labels, axis, reduction), rtol=rtol)
+    np.testing.assert_allclose(XENT(x, labels, axis=axis, reduction=reduction), value, rtol=rtol)
+    assert grad.shape == x.shape and grad.dtype == dtype
+    # the gradient of the (reduced) loss, by finite differences in float64
+    x64 = x.astype(np.float64)
+    h = 1e-6
+    for i, j in [(0, 0), (3, 5), (29, 8), (7, 2)]:
+        e = np.zeros_like(x64)
+        e[i, j] = h
+        total = (lambda v: np.sum(_xent_reference(v, labels, axis, reduction)))
+        numeric = (total(x64 + e) - total(x64 - e)) / (2 * h)
+        assert grad[i, j] == pytest.approx(numeric, rel=1e-4, abs=1e-6)  # h = 1e-6 on a sum of ~150
+
+
+def test_softmax_cross_entropy_is_stable_for_large_logits(backend, dtype):
+    x = np.array([[1e4, 0.0, -1e4], [-1e30, 1e30, 0.0]], dtype)
+    loss, grad = XENT.value_and_grad(x, np.array([0, 0]), reduction="none")
+    np.testing.assert_allclose(loss, [0.0, 2e30], rtol=1e-6)
+    assert np.isfinite(grad).all()
+    np.testing.assert_allclose(grad, [[0, 0, 0], [-1, 1, 0]], atol=1e-6)
+
+
+def test_soft_targets_are_taken_as_given(backend):
+    x = np.array([[1.0, 2.0, 3.0]])
+    p = np.array([[0.5, -0.25, 1.0]])  # negative and not summing to 1, as PyTorch accepts
+    loss, grad = XENT.value_and_grad(x, p, reduction="sum")
+    assert loss == pytest.approx(_xent_reference(x, p, -1, "sum"))
+    s = np.exp(x) / np.exp(x).sum()
+    np.testing.assert_allclose(grad, s * p.sum() - p)
+
+
+def test_nan_propagates_through_the_losses(backend):
+    x = np.array([[np.nan, 1.0], [0.0, 1.0]])
+    loss, grad = XENT.value_and_grad(x, np.array([1, 0]), reduction="none")
+    assert np.isnan(loss[0]) and not np.isnan(loss[1]) and np.isnan(grad[0]).all()
+    loss, grad = BCE.value_and_grad(np.array([np.nan, 1.0]), np.array([1.0, 1.0]), reduction="none")
+    assert np.isnan(loss[0]) and np.isnan(grad[0]) and not np.isnan(loss[1])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_against_formula_and_finite_differences(backend, dtype, reduction):
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 10, (40, 5)).astype(dtype)
+    t = rng.uniform(0, 1, (40, 5)).astype(dtype)
+    value, grad = BCE.value_and_grad(x, t, reduction=reduction)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(value, _bce_reference(x, t, reduction), rtol=rtol)
+    np.testing.assert_allclose(BCE(x, t, reduction=reduction), value, rtol=rtol)
+    scale = 1 / x.size if reduction == "mean" else 1.0
+    np.testing.assert_allclose(grad, scale * (1 / (1 + np.exp(-x.astype(np.float64))) - t), rtol=1e-4, atol=1e-7 * scale)
+
+
+def test_bce_with_logits_is_stable_for_large_logits(backend):
+    x = np.array([1000.0, -1000.0, 40.0, -40.0])
+    t = np.array([1.0, 0.0, 1.0, 0.0])
+    loss = BCE(x, t, reduction="none")
+    np.testing.assert_allclose(loss, [0.0, 0.0, np.exp(-40.0), np.exp(-40.0)], rtol=1e-12)
+    assert loss[2] > 0  # log1p(exp(-40)), not 0
+
+
+def test_loss_errors(backend):
+    x = np.zeros((3, 4))
+    with pytest.raises(IndexError, match="labels must be class indices in \\[0, 4\\), got 4"):
+        XENT(x, np.array([0, 1, 4]))
+    with pytest.raises(IndexError, match="labels"):
+        XENT(x, np.array([0, -1, 2]))
+    with pytest.raises(ValueError, match="labels as class indices must have shape \\(3,\\)"):
+        XENT(x, np.array([0, 1]))
+    with pytest.raises(ValueError, match="labels as class probabilities must have the logits' shape"):
+        XENT(x, np.ones((3, 3)))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        XENT(x, np.array([0, 1, 2]), reduction="avg")
+    with pytest.raises(TypeError, match="labels"):
+        XENT(x, None)
+    with pytest.raises(TypeError, match="logits"):
+        XENT(np.array(["a"]), np.array([0]))
+    with pytest.raises(ValueError, match="axis"):
+        XENT(x, np.array([0, 1, 2]), axis=2)
+    with pytest.raises(ValueError, match="targets must have the logits' shape"):
+        BCE(x, np.ones(4))
+    with pytest.raises(TypeError, match="targets"):
+        BCE(x, np.full((3, 4), "a"))
