@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import exp, exp_nonpositive, exp_times, expm1, fma, like, log1p, normal_cdf, normal_cdf_times, normal_pdf_times
+from ._scalar import exp, exp_nonpositive, exp_times, expm1, fma, like, log1p, normal_cdf, normal_cdf_times, normal_pdf_times, tanh
 
 NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
 
@@ -227,19 +227,12 @@ SIGMOID = Activation(
 
 
 # --- tanh ----------------------------------------------------------------------
-# tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) (no cancellation near 0),
-# refined like sigmoid; tanh'(x) = 1 - tanh**2 = 4 sigmoid'(2x).
+# tanh itself is in _vmath; tanh'(x) = 1 - tanh**2 = 4 sigmoid'(2x).
 
 
 @scalar_function
 def tanh_f(x, p):
-    two = like(x, 2.0)
-    m = expm1(-two * abs(x))
-    num = -m
-    r = like(x, 1.0) / (two + m)
-    q = num * r
-    residual = fma(-q, m, num - two * q)  # num - q*(2 + m); num - 2q is exact
-    return math.copysign(fma(residual, r, q), x)
+    return tanh(x)
 
 
 @scalar_function

@@ -32,6 +32,11 @@ def expm1(x):
         return type(x)(math.inf)
 
 
+def tanh(x):
+    """Hyperbolic tangent."""
+    return type(x)(math.tanh(x))
+
+
 def log(x):
     """Natural log: NaN for x < 0, -inf at 0."""
     if x != x or x < 0:
