@@ -165,7 +165,7 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True)
 # be multiplied by up to |x - max| in exp.
 
 
-@scalar_function
+@scalar_function(inline=False)  # called from LOOP_MATH row kernels: keep its own strict flags
 def exp_of_difference(a, b):
     """exp(a - b) without the rounding error of a - b (a <= b)."""
     s = a - b
@@ -175,7 +175,13 @@ def exp_of_difference(a, b):
     return e if e == 0 else fma(e, err, e)
 
 
-@scalar_function
+@scalar_function(inline=False)
+def strict_exp(x):
+    """exp, kept a separate function with its own strict flags (for LOOP_MATH callers)."""
+    return exp(x)
+
+
+@scalar_function(inline=False)
 def log_softmax_value(x, m, log_total):
     """(x - m) - log_total, in this order: reassociated as x - (m + log_total) it
     would round the answer away where log_total is tiny."""
@@ -246,7 +252,7 @@ def row_log_softmax_backward(g, y, out):
     for i in range(g.shape[0]):
         total += float(g[i])
     for i in range(g.shape[0]):
-        out[i] = float(g[i]) - float(exp(y[i])) * total
+        out[i] = float(g[i]) - float(strict_exp(y[i])) * total
 
 
 def _rows_1_1(fn, *, token):
@@ -352,7 +358,7 @@ def _rows_loss(fn, *, token):
     return kernel
 
 
-@scalar_function
+@scalar_function(inline=False)
 def bce_with_logits_terms(x, t):
     """(loss, d loss / dx) of binary cross-entropy on a logit x and a target t:
     (max(x, 0) - x t) + log1p(exp(-|x|)) and sigmoid(x) - t (formed from
@@ -391,7 +397,7 @@ LOSS_KERNELS = {
 @functools.cache
 def loss_kernel(name: str, parallel: bool):
     """The kernels of the fused losses (see ``_losses``)."""
-    if name == "bce":
-        return _jit(_bce, parallel=parallel, fastmath=LOOP_MATH)
+    if name == "bce":  # strict: the loop body is the sigmoid and log1p formulas (the sum is not vectorised)
+        return _jit(_bce, parallel=parallel, fastmath=STRICT_MATH)
     template, fn = LOSS_KERNELS[name]
     return _jit(template, fn, parallel=parallel, fastmath=LOOP_MATH)

@@ -107,6 +107,6 @@ def like(x, value):
     return type(x)(value)
 
 
-def scalar_function(fn):
+def scalar_function(fn=None, *, inline: bool = True):
     """Without Numba a scalar formula is just a Python function."""
-    return fn
+    return (lambda f: f) if fn is None else fn

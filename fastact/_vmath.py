@@ -167,7 +167,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False):
         p = _fma(p, r, one)
         return p, shifted_k
 
-    reduced = register_jitable(**_JIT_OPTIONS)(reduced)
+    reduced = register_jitable(**_JIT_OPTIONS, inline="always")(reduced)
 
     if times:
         # a * exp(x) for |a| <= 2**20: the product is formed before the 2**k
@@ -195,7 +195,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False):
             p = _fma(p, r, one)
             return p, shifted_k
 
-        reduced_times = register_jitable(**_JIT_OPTIONS)(reduced_times)
+        reduced_times = register_jitable(**_JIT_OPTIONS, inline="always")(reduced_times)
         return exp_times_impl
 
     def exp_impl(x):
@@ -237,12 +237,12 @@ _EXP = {
 }
 
 
-@overload(exp, jit_options=_JIT_OPTIONS)
+@overload(exp, jit_options=_JIT_OPTIONS, inline="always")
 def _exp(x):
     return _EXP.get((x, False))
 
 
-@overload(exp_nonpositive, jit_options=_JIT_OPTIONS)
+@overload(exp_nonpositive, jit_options=_JIT_OPTIONS, inline="always")
 def _exp_nonpositive(x):
     return _EXP.get((x, True))
 
@@ -250,7 +250,7 @@ def _exp_nonpositive(x):
 _EXP_TIMES = {types.float32: _make_exp(_E32, True, times=True), types.float64: _make_exp(_E64, True, times=True)}
 
 
-@overload(exp_times, jit_options=_JIT_OPTIONS)
+@overload(exp_times, jit_options=_JIT_OPTIONS, inline="always")
 def _exp_times(a, x):
     if a == x:
         return _EXP_TIMES.get(x)
@@ -498,13 +498,25 @@ def _log1p(x):
 # converted): z**2 = x**2 / 2 is carried exactly as a double-word into exp, t
 # is refined by a Newton step, so the far tail keeps its relative accuracy.
 
+def _unrolled_clenshaw(coefs):
+    """sum c_k T_k(u) by Clenshaw's recurrence, written out term by term: Numba
+    turns a loop over a tuple into indexed loads that block vectorisation."""
+    lines = ["def series(u):", "    b1 = 0.0", "    b2 = 0.0"]
+    lines += [f"    b1, b2 = _fma(2.0 * u, b1, {c!r} - b2), b1" for c in coefs[:0:-1]]
+    lines.append(f"    return _fma(u, b1, {coefs[0]!r} - b2)")
+    namespace = {"_fma": _fma}
+    exec("\n".join(lines), namespace)  # noqa: S102 - generated from the constant coefficients above
+    return register_jitable(**_JIT_OPTIONS, inline="always")(namespace["series"])
+
+
+_erfc_series = _unrolled_clenshaw(ERFC_CHEBYSHEV)
 _INV_SQRT2_HI = 0.7071067811865476
 _INV_SQRT2_LO = -4.833646656726457e-17
 _INV_SQRT_2PI_HI = 0.3989422804014327
 _INV_SQRT_2PI_LO = -2.49232720227773e-17
 
 
-@register_jitable(**_JIT_OPTIONS)
+@register_jitable(**_JIT_OPTIONS, inline="always")
 def _phi_upper_tail(w):
     """(c, e) with Phi(-w) = erfc(w / sqrt 2) / 2 = c * exp(e), e <= 0, for w >= 0 (float64).
 
@@ -516,12 +528,7 @@ def _phi_upper_tail(w):
     d_lo = ((2.0 - d) + z) + z_lo
     r = 1.0 / d
     t = 2.0 * _fma(r, _fma(-r, d, 1.0) - r * d_lo, r)  # 2 / (d + d_lo)
-    u = 2.0 * t - 1.0
-    b1 = 0.0
-    b2 = 0.0
-    for c in ERFC_CHEBYSHEV[:0:-1]:  # Clenshaw
-        b1, b2 = _fma(2.0 * u, b1, c - b2), b1
-    p = _fma(u, b1, ERFC_CHEBYSHEV[0] - b2)
+    p = _erfc_series(2.0 * t - 1.0)
     w2 = w * w
     w2_lo = _fma(w, w, -w2)
     a = -0.5 * w2  # -z**2 + P(t) as a double-word: a two-sum (0.5 * w2 is exact)
@@ -531,7 +538,7 @@ def _phi_upper_tail(w):
     return 0.5 * t * (1.0 + lo), hi
 
 
-@register_jitable(**_JIT_OPTIONS)
+@register_jitable(**_JIT_OPTIONS, inline="always")
 def _normal_cdf_times64(a, x):
     """a * Phi(x), rounded once also where it is subnormal (float64)."""
     w = abs(x)
@@ -543,12 +550,12 @@ def _normal_cdf_times64(a, x):
     return exp_times(a * c, e)
 
 
-@register_jitable(**_JIT_OPTIONS)
+@register_jitable(**_JIT_OPTIONS, inline="always")
 def _normal_cdf64(x):
     return _normal_cdf_times64(1.0, x)
 
 
-@register_jitable(**_JIT_OPTIONS)
+@register_jitable(**_JIT_OPTIONS, inline="always")
 def _normal_pdf_times64(a, x):
     """a * phi(x), rounded once also where it is subnormal (float64)."""
     x = abs(x)
@@ -560,7 +567,7 @@ def _normal_pdf_times64(a, x):
     return exp_times(c, -0.5 * x2)
 
 
-@register_jitable(**_JIT_OPTIONS)
+@register_jitable(**_JIT_OPTIONS, inline="always")
 def _normal_pdf64(x):
     return _normal_pdf_times64(1.0, x)
 
@@ -570,7 +577,7 @@ def _in_float64(fn64):
     return lambda a, x: np.float32(fn64(np.float64(a), np.float64(x)))
 
 
-@overload(normal_cdf_times, jit_options=_JIT_OPTIONS)
+@overload(normal_cdf_times, jit_options=_JIT_OPTIONS, inline="always")
 def _normal_cdf_times(a, x):
     if a == x == types.float64:
         return _normal_cdf_times64
@@ -579,7 +586,7 @@ def _normal_cdf_times(a, x):
     return None
 
 
-@overload(normal_pdf_times, jit_options=_JIT_OPTIONS)
+@overload(normal_pdf_times, jit_options=_JIT_OPTIONS, inline="always")
 def _normal_pdf_times(a, x):
     if a == x == types.float64:
         return _normal_pdf_times64
@@ -588,7 +595,7 @@ def _normal_pdf_times(a, x):
     return None
 
 
-@overload(normal_cdf, jit_options=_JIT_OPTIONS)
+@overload(normal_cdf, jit_options=_JIT_OPTIONS, inline="always")
 def _normal_cdf(x):
     if x == types.float64:
         return _normal_cdf64
@@ -597,7 +604,7 @@ def _normal_cdf(x):
     return None
 
 
-@overload(normal_pdf, jit_options=_JIT_OPTIONS)
+@overload(normal_pdf, jit_options=_JIT_OPTIONS, inline="always")
 def _normal_pdf(x):
     if x == types.float64:
         return _normal_pdf64
@@ -620,12 +627,21 @@ def _maximum_overload(a, b):
     return None
 
 
-def scalar_function(fn):
+def scalar_function(fn=None, *, inline: bool = True):
     """Make a scalar formula callable from Numba kernels (compiled only when used).
 
     The formula stays a plain module-level Python function, so the kernels
     that close over it have a closure that pickles by reference and their
     on-disk cache entries are found again by the next process.
+
+    ``inline=True`` inlines it into its caller in Numba's IR, so that LLVM sees
+    one loop body to vectorise even when the formula is too big for LLVM's own
+    inliner.  The instructions then take the caller's fast-math flags: use
+    ``inline=False`` for helpers that row kernels (compiled with ``reassoc``)
+    call and whose error terms must be evaluated as written.
     """
-    register_jitable(**_JIT_OPTIONS)(fn)
+    if fn is None:
+        return lambda f: scalar_function(f, inline=inline)
+    options = dict(_JIT_OPTIONS, inline="always") if inline else _JIT_OPTIONS
+    register_jitable(**options)(fn)
     return fn

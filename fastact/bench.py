@@ -25,10 +25,9 @@ import numpy as np
 
 import fastact
 
-ELEMENTWISE_OPS = ("sigmoid", "relu")
 ROW_OPS = ("softmax", "log_softmax")
-ALL_CASES = (
-    "sigmoid", "sigmoid.backward", "relu", "relu.backward", "softmax", "softmax.backward", "log_softmax",
+ALL_CASES = tuple(c for name in fastact.ACTIVATIONS for c in (name, f"{name}.backward")) + (
+    "softmax", "softmax.backward", "log_softmax",
 )
 DEFAULT_ROW_SHAPES = "4096x4096,65536x128,512x32768,1000000x10"
 
@@ -53,7 +52,8 @@ class Result:
 
     @property
     def roofline_fraction(self) -> float:
-        return self.times_ms["copy roofline"] / self.times_ms["fastact"]
+        """Roofline time over fastact's: the two-input roofline for backward cases."""
+        return self.times_ms.get("2-input roofline", self.times_ms["copy roofline"]) / self.times_ms["fastact"]
 
 
 def _median_times(impls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -107,6 +107,66 @@ def _optional(name: str):
         return None
 
 
+_TORCH_FUNCTIONAL = {"log_sigmoid": "logsigmoid"}
+_SCIPY = {"sigmoid": "expit", "log_sigmoid": "log_expit"}
+
+
+def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
+    impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
+    if op.name == "sigmoid":
+        impls["numpy (exp)"] = lambda: _numpy_sigmoid_exp(x, out)
+        impls["numpy (tanh)"] = lambda: _numpy_sigmoid_tanh(x, out)
+    elif op.name == "relu":
+        impls["numpy"] = lambda: np.maximum(x, 0, out=out)
+    elif op.name == "tanh":
+        impls["numpy"] = lambda: np.tanh(x, out=out)
+    else:
+        impls["numpy (fastact fallback)"] = lambda: _with_numpy_backend(lambda: op(x, out=out))
+    if special and op.name in _SCIPY:
+        scipy_fn = getattr(special, _SCIPY[op.name])
+        impls["scipy"] = lambda: scipy_fn(x, out=out)
+    if torch:
+        if op.name in ("sigmoid", "tanh"):
+            torch_fn = getattr(torch, op.name)
+            impls["torch"] = lambda: torch_fn(tx, out=tout)
+        else:
+            torch_fn = getattr(torch.nn.functional, _TORCH_FUNCTIONAL.get(op.name, op.name))
+            impls["torch"] = lambda: torch_fn(tx)  # no out= in torch.nn.functional
+    return impls
+
+
+def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callable]:
+    impls: dict[str, Callable] = {"fastact": lambda: op.backward(g, x=x, out=out)}
+    if op.supports_y():
+        impls["fastact 2-pass"] = lambda: (op(x, out=tmp), op.backward(g, y=tmp, out=out))
+    else:
+        impls["fastact 2-pass"] = lambda: (op.grad(x, out=tmp), np.multiply(g, tmp, out=out))
+    impls["numpy (fastact fallback)"] = lambda: _with_numpy_backend(lambda: op.backward(g, x=x, out=out))
+    if torch:
+        aten = torch.ops.aten
+        ttmp = torch.from_numpy(tmp)
+        if op.name == "sigmoid":
+            impls["torch"] = lambda: aten.sigmoid_backward(tg, torch.sigmoid(tx, out=ttmp))
+        elif op.name == "tanh":
+            impls["torch"] = lambda: aten.tanh_backward(tg, torch.tanh(tx, out=ttmp))
+        elif op.name == "relu":
+            impls["torch"] = lambda: aten.threshold_backward(tg, tx, 0)
+        else:  # the forward and its backward kernel through autograd
+            fn = getattr(torch.nn.functional, _TORCH_FUNCTIONAL.get(op.name, op.name))
+
+            def torch_backward():
+                leaf = tx.detach().requires_grad_(True)
+                return torch.autograd.grad(fn(leaf), leaf, tg)
+
+            impls["torch"] = torch_backward
+    return impls
+
+
+def _with_numpy_backend(fn):
+    with fastact.use_backend("numpy"):
+        return fn()
+
+
 def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int) -> dict[str, Callable]:
     op_name, _, kind = case.partition(".")
     op = getattr(fastact, op_name)
@@ -116,36 +176,13 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     tx, tg, tout = (torch.from_numpy(a) for a in (x, g, out)) if torch else (None, None, None)
     if torch:
         torch.set_num_threads(threads)
-    y = op(x) if kind == "backward" and op_name in ELEMENTWISE_OPS else None
     row_buf = np.empty(x.shape[:-1] + (1,), x.dtype)
     tmp = np.empty_like(x)
 
-    if op_name in ELEMENTWISE_OPS and not kind:
-        impls["fastact"] = lambda: op(x, out=out)
-        if op_name == "sigmoid":
-            impls["numpy (exp)"] = lambda: _numpy_sigmoid_exp(x, out)
-            impls["numpy (tanh)"] = lambda: _numpy_sigmoid_tanh(x, out)
-            if special:
-                impls["scipy"] = lambda: special.expit(x, out=out)
-            if torch:
-                impls["torch"] = lambda: torch.sigmoid(tx, out=tout)
-        else:
-            impls["numpy"] = lambda: np.maximum(x, 0, out=out)
-            if torch:
-                impls["torch"] = lambda: torch.relu(tx)  # torch.relu has no out=
-    elif op_name in ELEMENTWISE_OPS:  # backward
-        impls["fastact"] = lambda: op.backward(g, x=x, out=out)
-        impls["fastact 2-pass"] = lambda: (op(x, out=tmp), op.backward(g, y=tmp, out=out))
-        if op_name == "sigmoid":
-            impls["numpy"] = lambda: (_numpy_sigmoid_tanh(x, tmp), np.subtract(1, tmp, out=out),
-                                      np.multiply(out, tmp, out=out), np.multiply(out, g, out=out))
-            if torch:
-                aten = torch.ops.aten
-                impls["torch"] = lambda: aten.sigmoid_backward(tg, torch.sigmoid(tx, out=torch.from_numpy(tmp)))
-        else:
-            impls["numpy"] = lambda: (np.greater(x, 0, out=tmp), np.multiply(g, tmp, out=out))
-            if torch:
-                impls["torch"] = lambda: torch.ops.aten.threshold_backward(tg, tx, 0)
+    if op_name in fastact.ACTIVATIONS and not kind:
+        impls = _elementwise_forward(op, x, out, tx, tout, torch, special)
+    elif op_name in fastact.ACTIVATIONS:
+        impls = _elementwise_backward(op, x, g, out, tmp, tx, tg, torch)
     elif not kind:
         impls["fastact"] = lambda: op(x, out=out)
         if op_name == "softmax":
@@ -175,6 +212,8 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     parallel_copy = _kernels.copy_kernel(True)
     impls["np.copyto"] = lambda: np.copyto(out, x)
     impls["numba copy"] = lambda: parallel_copy(flat_x, flat_out)
+    if kind == "backward":  # two inputs, one output: the roofline of a fused backward
+        impls["np.add (2 inputs)"] = lambda: np.add(g, x, out=out)
     return impls
 
 
@@ -187,6 +226,8 @@ def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeat
     with fastact.use_backend("numba"):
         times = _median_times(_implementations(case, x, g, out, threads), repeats)
     times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy"))
+    if "np.add (2 inputs)" in times:
+        times["2-input roofline"] = times.pop("np.add (2 inputs)")
     return Result(case, dtype, int(np.prod(shape)), shape, threads, times)
 
 
@@ -195,8 +236,8 @@ def format_results(results: list[Result]) -> str:
              f"{'fastact speedup':>17}{'% of roofline':>15}"]
     for r in results:
         for impl, ms in r.times_ms.items():
-            speed = f"{r.speedup(impl):.2f}x" if impl not in ("fastact", "copy roofline") else ""
-            roof = f"{100 * r.times_ms['copy roofline'] / ms:.0f}%"
+            speed = f"{r.speedup(impl):.2f}x" if impl not in ("fastact", "copy roofline", "2-input roofline") else ""
+            roof = f"{100 * r.times_ms.get('2-input roofline', r.times_ms['copy roofline']) / ms:.0f}%"
             lines.append(f"{r.case:<18}{r.dtype:<9}{r.n:>10}  {impl:<16}{ms:>11.3f}{r.n / ms / 1e3:>10.0f}"
                          f"{speed:>17}{roof:>15}")
     return "\n".join(lines)
@@ -204,15 +245,16 @@ def format_results(results: list[Result]) -> str:
 
 def format_markdown(results: list[Result]) -> str:
     """One row per case: fastact against the best of each peer, and the roofline."""
-    lines = ["| case | dtype | shape | fastact ms | NumPy best ms | PyTorch ms | copy roofline ms "
+    lines = ["| case | dtype | shape | fastact ms | NumPy best ms | PyTorch ms | roofline ms "
              "| vs NumPy | vs PyTorch | of roofline |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         numpy_ms = min((ms for impl, ms in r.times_ms.items() if impl.startswith("numpy")), default=float("nan"))
         torch_ms = r.times_ms.get("torch", float("nan"))
         shape = "x".join(str(d) for d in r.shape)
+        roof = r.times_ms.get("2-input roofline", r.times_ms["copy roofline"])
         lines.append(f"| {r.case} | {r.dtype} | {shape} | {r.times_ms['fastact']:.2f} | {numpy_ms:.2f} | "
-                     f"{torch_ms:.2f} | {r.times_ms['copy roofline']:.2f} | {numpy_ms / r.times_ms['fastact']:.2f}x | "
-                     f"{torch_ms / r.times_ms['fastact']:.2f}x | {100 * r.roofline_fraction:.0f}% |")
+                     f"{torch_ms:.2f} | {roof:.2f} | {numpy_ms / r.times_ms['fastact']:.2f}x | "
+                     f"{torch_ms / r.times_ms['fastact']:.2f}x | {100 * roof / r.times_ms['fastact']:.0f}% |")
     return "\n".join(lines)
 
 

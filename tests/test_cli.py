@@ -35,7 +35,7 @@ def test_bench_writes_json(tmp_path):
 
 
 def test_bench_rejects_unknown_ops():
-    result = subprocess.run([sys.executable, "-m", "fastact", "bench", "--ops", "gelu"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "fastact", "bench", "--ops", "swoosh"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "unknown ops" in result.stderr
 
