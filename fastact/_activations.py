@@ -88,7 +88,12 @@ def _scaled(c, v):
     so that a float32 v gets the product of the exact c, rounded once."""
     hi = like(v, c)
     lo = like(v, c - float(hi))
-    return hi * v if abs(v) == math.inf else fma(hi, v, lo * v)
+    if abs(v) == math.inf:
+        return hi * v
+    if abs(v) < like(v, 2.0**-60):  # keep lo * v out of the subnormals: scale by 2**120 and back
+        up = v * like(v, 2.0**120)
+        return fma(hi, up, lo * up) * like(v, 2.0**-120)
+    return fma(hi, v, lo * v)
 
 
 @scalar_function
@@ -806,12 +811,13 @@ def _mish_terms(x):
     r = one / den
     q = num * r
     t = fma(fma(-q, den, num) - q * den_lo, r, q)
-    sech2 = like(x, 4.0) * (w * r) * (w * r)
-    return t, sech2
+    r = fma(r, fma(-r, den, one) - r * den_lo, r)  # 1 / (den + den_lo), refined
+    wr = w * r
+    return t, like(x, 4.0) * wr * wr
 
 
 @scalar_function
-def mish_f(x, p):
+def _mish64(x):
     if x < TAIL:  # tanh(softplus(x)) = e^x (1 - e^x / 2 ...) = e^x
         return exp_times(x, x)
     t, sech2 = _mish_terms(x)
@@ -819,11 +825,23 @@ def mish_f(x, p):
 
 
 @scalar_function
-def mish_df(x, p):
+def _mish_df64(x):
     if x < TAIL:  # t + x sech^2 sigmoid(x) = e^x (1 + x)
-        return exp_times(x + like(x, 1.0), x)
+        return exp_times(x + 1.0, x)
     t, sech2 = _mish_terms(x)
     return t + _times(x, sech2 * _sigmoid(x))
+
+
+# mish is computed in float64 for either dtype: its terms are three rounded
+# quotients and float32 arithmetic ends above 2 ULP.
+@scalar_function
+def mish_f(x, p):
+    return like(x, _mish64(np.float64(x)))
+
+
+@scalar_function
+def mish_df(x, p):
+    return like(x, _mish_df64(np.float64(x)))
 
 
 def _numpy_mish(x, out, p=()):
@@ -891,7 +909,7 @@ def softsign_df(x, p):
 SOFTSIGN = Activation(
     name="softsign",
     doc="x / (1 + |x|); f' = 1 / (1 + |x|)**2.",
-    formula="x / (1 + |x|); f' = 1 / (1 + |x|)^2",
+    formula="x / (1 + abs(x)); f' = 1 / (1 + abs(x))^2",
     f=softsign_f,
     df=softsign_df,
     numpy_f=lambda x, out, p: np.copyto(out, np.where(np.isinf(x), np.sign(x), x / (1 + np.abs(x)))),

@@ -63,8 +63,33 @@ def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
     return arr.reshape(-1, order=order) if contiguous else None
 
 
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fast_unary(act: _activations.Activation, kind: str, x: object, out: object, params: tuple) -> Any:
+    """The common call, without the general machinery: a C-contiguous float32/float64
+    ndarray on the numba backend, and no out or a C-contiguous out of its dtype and shape
+    that is x itself or does not overlap it.  None where that does not hold."""
+    if type(x) is not np.ndarray or x.dtype not in _FAST_DTYPES or not x.flags.c_contiguous or not x.ndim:
+        return None
+    if out is None:
+        result = np.empty_like(x)
+    elif (type(out) is np.ndarray and out.dtype == x.dtype and out.shape == x.shape and out.flags.c_contiguous
+          and out.flags.writeable and (out is x or not np.may_share_memory(out, x))):
+        result = out
+    else:
+        return None
+    if x.size:
+        _kernel(act.name, kind, x.size)(x.reshape(-1), result.reshape(-1), params)
+    return result
+
+
 def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]],
                      out: object, n_out: int, params: tuple = ()) -> Any:
+    if n_out == 1 and len(inputs) == 1 and _backend.get_backend() == "numba":
+        result = _fast_unary(act, kind, inputs[0][0], out, params)
+        if result is not None:
+            return result
     arrays = [as_real_array(value, name) for value, name in inputs]
     res_dt = result_dtype(*arrays)
     comp_dt = compute_dtype(res_dt)

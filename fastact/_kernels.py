@@ -19,6 +19,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 from numba import njit, prange
 from numba.core.caching import FunctionCache
 from numba.extending import register_jitable
@@ -211,7 +212,7 @@ def row_softmax(x, out):
     # a scalar loop (another summation order) whenever out aliases x.
     total = 0.0
     for i in range(x.shape[0]):
-        total += float(out[i])
+        total += np.float64(out[i])
     scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
     for i in range(x.shape[0]):
         out[i] = out[i] * scale
@@ -227,7 +228,7 @@ def row_log_softmax(x, out):
     ties = 0
     for i in range(x.shape[0]):
         below_max = x[i] != m  # a multiply by it, not a branch, keeps the loop vectorised
-        below += float(exp_of_difference(x[i], m)) * below_max
+        below += np.float64(exp_of_difference(x[i], m)) * below_max
         ties += 1 - below_max
     log_total = math.log1p(below) if ties == 1 else math.log(ties + below)
     # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
@@ -241,18 +242,18 @@ def row_log_softmax(x, out):
 def row_softmax_backward(g, y, out):
     dot = 0.0
     for i in range(g.shape[0]):
-        dot += float(g[i]) * float(y[i])
+        dot += np.float64(g[i]) * np.float64(y[i])
     for i in range(g.shape[0]):
-        out[i] = float(y[i]) * (float(g[i]) - dot)
+        out[i] = np.float64(y[i]) * (np.float64(g[i]) - dot)
 
 
 @_row_function
 def row_log_softmax_backward(g, y, out):
     total = 0.0
     for i in range(g.shape[0]):
-        total += float(g[i])
+        total += np.float64(g[i])
     for i in range(g.shape[0]):
-        out[i] = float(g[i]) - float(strict_exp(y[i])) * total
+        out[i] = np.float64(g[i]) - np.float64(strict_exp(y[i])) * total
 
 
 def _rows_1_1(fn, *, token):
@@ -315,18 +316,18 @@ def _row_log_sum_exp_terms(x):
     m = row_max(x)
     total = 0.0
     for i in range(x.shape[0]):
-        total += float(exp_of_difference(x[i], m))
+        total += np.float64(exp_of_difference(x[i], m))
     return m, total
 
 
 @_row_function
 def row_xent_index(x, label, want_grad, grad, scale):
     m, total = _row_log_sum_exp_terms(x)
-    loss = (float(m) - float(x[label])) + math.log(total)
+    loss = (np.float64(m) - np.float64(x[label])) + math.log(total)
     if want_grad:
         inv = scale / total
         for i in range(x.shape[0]):
-            grad[i] = float(exp_of_difference(x[i], m)) * inv
+            grad[i] = np.float64(exp_of_difference(x[i], m)) * inv
         grad[label] = grad[label] - scale
     return loss
 
@@ -337,15 +338,15 @@ def row_xent_prob(x, p, want_grad, grad, scale):
     log_total = math.log(total)
     loss = 0.0
     mass = 0.0
-    mf = float(m)
+    mf = np.float64(m)
     for i in range(x.shape[0]):
-        pi = float(p[i])
-        loss += pi * ((mf - float(x[i])) + log_total)
+        pi = np.float64(p[i])
+        loss += pi * ((mf - np.float64(x[i])) + log_total)
         mass += pi
     if want_grad:
         inv = scale * mass / total
         for i in range(x.shape[0]):
-            grad[i] = float(exp_of_difference(x[i], m)) * inv - scale * float(p[i])
+            grad[i] = np.float64(exp_of_difference(x[i], m)) * inv - scale * np.float64(p[i])
     return loss
 
 
@@ -382,7 +383,7 @@ def _bce(*, token):
                 grad[i] = d * scale
             if want_each:
                 losses[i] = loss
-            total += float(loss)
+            total += np.float64(loss)
         return total
 
     return kernel

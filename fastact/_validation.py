@@ -29,7 +29,7 @@ def as_real_array(value: object, name: str) -> np.ndarray:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name} could not be converted to an array of real numbers: {exc}") from None
     dtype = arr.dtype
-    if not (dtype in _FLOATS or dtype.kind in "iub" or _is_bfloat16(dtype)):
+    if not (dtype in _FLOATS or dtype.kind in "iub" or (dtype.kind == "V" and _is_bfloat16(dtype))):
         raise TypeError(
             f"{name} must have a real dtype (float16, float32, float64, integer or bool), got {dtype}"
         )
@@ -39,14 +39,19 @@ def as_real_array(value: object, name: str) -> np.ndarray:
 def result_dtype(*arrays: np.ndarray) -> np.dtype:
     """float16/32/64 and bfloat16 stay as they are; integers and bools give float64."""
     dtypes = [a.dtype for a in arrays]
-    if all(_is_bfloat16(d) for d in dtypes):
+    if all(d.kind == "f" for d in dtypes):
+        return dtypes[0] if len(dtypes) == 1 else np.result_type(*dtypes)
+    bfloat16 = [d.kind == "V" and _is_bfloat16(d) for d in dtypes]
+    if all(bfloat16):
         return dtypes[0]
-    return np.result_type(*(_FLOAT32 if _is_bfloat16(d) else d if d.kind == "f" else _FLOAT64 for d in dtypes))
+    return np.result_type(*(_FLOAT32 if b else d if d.kind == "f" else _FLOAT64 for d, b in zip(dtypes, bfloat16)))
 
 
 def compute_dtype(result: np.dtype) -> np.dtype:
     """The dtype kernels run in: float16 and bfloat16 are computed in float32."""
-    return _FLOAT32 if result == _FLOAT16 or _is_bfloat16(result) else result
+    if result.kind == "f":
+        return _FLOAT32 if result == _FLOAT16 else result
+    return _FLOAT32  # bfloat16
 
 
 def check_out(out: object, shape: tuple[int, ...], dtype: np.dtype, name: str) -> np.ndarray:
