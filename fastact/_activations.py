@@ -90,9 +90,8 @@ def _scaled(c, v):
     lo = like(v, c - float(hi))
     if abs(v) == math.inf:
         return hi * v
-    if abs(v) < like(v, 2.0**-60):  # keep lo * v out of the subnormals: scale by 2**120 and back
-        up = v * like(v, 2.0**120)
-        return fma(hi, up, lo * up) * like(v, 2.0**-120)
+    if abs(v) < like(v, 2.0**-60):  # near the subnormals: one float64 product (lo * v would underflow)
+        return like(v, c * np.float64(v))
     return fma(hi, v, lo * v)
 
 
