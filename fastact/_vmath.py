@@ -150,10 +150,15 @@ def _make_exp(constants, nonpositive: bool, times: bool = False):
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
 
     def reduced(x):
-        """(p, shifted_k) with exp(x) = p * 2**k, for x already clamped."""
-        shifted_k = _fma(x, log2e, shifter)
+        """(p, shifted_k) with exp(x) = p * 2**k."""
+        xc = x
+        if xc < lo:
+            xc = lo
+        if not nonpositive and xc > hi:
+            xc = hi
+        shifted_k = _fma(xc, log2e, shifter)
         k = shifted_k - shifter
-        r = _fma(-k, ln2_hi, x)
+        r = _fma(-k, ln2_hi, xc)
         r = _fma(-k, ln2_lo, r)
         p = coefs[0]
         for c in coefs[1:]:
@@ -174,19 +179,27 @@ def _make_exp(constants, nonpositive: bool, times: bool = False):
 
         def exp_times_impl(a, x):
             xc = x if not (x < lo_times) else lo_times
-            p, shifted_k = reduced(xc)
+            p, shifted_k = reduced_times(xc)
             result = scale(a * p, shifted_k)
             return zero if x < lo_times else result
 
+        def reduced_times(x):
+            shifted_k = _fma(x, log2e, shifter)
+            k = shifted_k - shifter
+            r = _fma(-k, ln2_hi, x)
+            r = _fma(-k, ln2_lo, r)
+            p = coefs[0]
+            for c in coefs[1:]:
+                p = _fma(p, r, c)
+            p = _fma(p, r, one)
+            p = _fma(p, r, one)
+            return p, shifted_k
+
+        reduced_times = register_jitable(**_JIT_OPTIONS, inline="always")(reduced_times)
         return exp_times_impl
 
     def exp_impl(x):
-        xc = x
-        if xc < lo:
-            xc = lo
-        if not nonpositive and xc > hi:
-            xc = hi
-        p, shifted_k = reduced(xc)
+        p, shifted_k = reduced(x)
         return scale(p, shifted_k)
 
     return exp_impl
