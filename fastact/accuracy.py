@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import math
 import sys
 from collections.abc import Callable, Iterable
@@ -191,11 +192,11 @@ def row_cases() -> list[Case]:
 
 
 def _torch_module():
+    """PyTorch if installed (an optional peer, never a dependency)."""
     try:
-        import torch
+        return importlib.import_module("torch")
     except ImportError:
         return None
-    return torch
 
 
 def _torch_run(case: Case) -> Callable:
