@@ -14,7 +14,8 @@ from __future__ import annotations
 from ._activations import ELEMENTWISE as _ELEMENTWISE
 from ._api import ElementwiseOp, RowOp
 from ._losses import binary_cross_entropy_with_logits, softmax_cross_entropy
-from ._backend import get_backend, get_num_threads, set_backend, set_num_threads, use_backend
+from ._backend import get_backend, set_backend, use_backend
+from ._threads import get_num_threads, set_num_threads, threading_layer
 
 __version__ = "0.1.0"
 
@@ -88,5 +89,6 @@ __all__ = [
     "set_num_threads",
     "sigmoid",
     "softmax",
+    "threading_layer",
     "use_backend",
 ]

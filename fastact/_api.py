@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _activations, _backend, _config, _numpy_backend
+from . import _activations, _backend, _config, _numpy_backend, _threads
 from ._validation import (
     as_real_array,
     broadcast_shape,
     check_out,
     check_out_pair,
+    check_real_dtype,
     compute_dtype,
     normalize_axis,
     result_dtype,
@@ -53,7 +54,7 @@ def _writable_view(out: np.ndarray | None, view: np.ndarray | None, dtype: np.dt
 def _kernel(name: str, kind: str, n: int):
     from . import _kernels  # imported on first use: importing fastact compiles nothing
 
-    parallel = n >= _config.PARALLEL_MIN_ELEMENTS and _backend.numba.get_num_threads() > 1
+    parallel = n >= _config.PARALLEL_MIN_ELEMENTS and _threads.call_threads() > 1
     return _kernels.elementwise_kernel(name, kind, parallel)
 
 
@@ -84,12 +85,64 @@ def _fast_unary(act: _activations.Activation, kind: str, x: object, out: object,
     return result
 
 
+def _is_duck_array(value: object) -> bool:
+    """An array that is not an ndarray but applies ufuncs itself (dask, xarray)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return False
+    return getattr(type(value), "__array_ufunc__", None) is not None
+
+
+def _duck_inputs(inputs: list[tuple[object, str]], out: object) -> tuple[list, np.dtype, np.dtype]:
+    """The inputs cast to the compute dtype, the result dtype and the compute dtype.
+    Duck arrays keep their type (dask stays lazy); the rest become ndarrays."""
+    if _backend.numba is None:
+        raise TypeError(f"{inputs[0][1]}: fastact applies its ufuncs to {_duck_name(inputs)} only with numba")
+    if out is not None:
+        raise TypeError(f"out must be None when an input is a {_duck_name(inputs)}: the result is a new array of that type")
+    values = []
+    for value, name in inputs:
+        if _is_duck_array(value):
+            dtype = getattr(value, "dtype", None)
+            if dtype is None:
+                raise TypeError(f"{name} must have a dtype, got {type(value).__name__}")
+            check_real_dtype(np.dtype(dtype), name)
+            values.append(value)
+        else:
+            values.append(as_real_array(value, name))
+    res_dt = result_dtype(*(np.empty(0, np.dtype(v.dtype)) for v in values))
+    comp_dt = compute_dtype(res_dt)
+    values = [v if np.dtype(v.dtype) == comp_dt else v.astype(comp_dt) for v in values]
+    return values, res_dt, comp_dt
+
+
+def _duck_name(inputs: list[tuple[object, str]]) -> str:
+    kind = next(type(v) for v, _ in inputs if _is_duck_array(v))
+    return f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+
+
+def _run_duck(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]], out: object,
+              params: tuple) -> Any:
+    """Hand duck arrays to their own ``__array_ufunc__`` with fastact's ufunc: a dask array
+    gives a lazy dask array, an xarray DataArray keeps its coordinates."""
+    from . import _kernels
+
+    values, res_dt, comp_dt = _duck_inputs(inputs, out)
+    kinds = ("forward", "grad") if kind == "value_and_grad" else (kind,)
+    results = []
+    for k in kinds:
+        result = _kernels.elementwise_ufunc(act.name, k)(*values, *params)
+        results.append(result if comp_dt == res_dt else result.astype(res_dt))
+    return tuple(results) if kind == "value_and_grad" else results[0]
+
+
 def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]],
                      out: object, n_out: int, params: tuple = ()) -> Any:
     if n_out == 1 and len(inputs) == 1 and _backend.get_backend() == "numba":
         result = _fast_unary(act, kind, inputs[0][0], out, params)
         if result is not None:
             return result
+    if any(_is_duck_array(value) for value, _ in inputs):
+        return _run_duck(act, kind, inputs, out, params)
     arrays = [as_real_array(value, name) for value, name in inputs]
     res_dt = result_dtype(*arrays)
     comp_dt = compute_dtype(res_dt)
@@ -214,6 +267,29 @@ class ElementwiseOp:
     def __repr__(self) -> str:
         return f"<fastact op {self.signature}>"
 
+    @property
+    def ufunc(self) -> np.ufunc:
+        """f as a NumPy ufunc, ``ufunc(x, *params)`` with every parameter given (Numba
+        ``@vectorize``, float32 and float64 loops).  ``op(x)`` uses it for dask arrays,
+        xarray objects and other arrays that apply ufuncs through ``__array_ufunc__``."""
+        return self.get_ufunc("forward")
+
+    def get_ufunc(self, kind: str = "forward", **variant: str) -> np.ufunc:
+        """The ufunc of ``kind``: "forward" ``(x, *params)``, "grad" ``(x, *params)``,
+        "backward_x" ``(grad_out, x, *params)`` or "backward_y" ``(grad_out, y, *params)``.
+        ``variant`` picks a definition by its string parameter (gelu's ``approximate``)."""
+        if _backend.numba is None:
+            raise RuntimeError(f"{self.name}.get_ufunc needs numba, which cannot be imported")
+        if set(variant) - {self._variant_param}:
+            raise TypeError(f"{self.name}.get_ufunc() got an unexpected keyword argument {next(iter(variant))!r}")
+        act, _ = self._bind((), variant)
+        if kind == "backward_y" and (act.df_from_y is None or act.y_check is not None):
+            # with y_check, f' from y holds only for some parameters, which a ufunc cannot check
+            raise ValueError(f"{self.name} has no derivative from y for every parameter: use kind='backward_x'")
+        from . import _kernels
+
+        return _kernels.elementwise_ufunc(act.name, kind)
+
     def _bind(self, args: tuple, kwargs: dict) -> tuple[_activations.Activation, tuple]:
         if not args and not kwargs:
             return self._act, self._default_params
@@ -275,7 +351,35 @@ class ElementwiseOp:
         return _run_elementwise(act, "backward_x", [(grad_out, "grad_out"), (x, "x")], out, 1, p)
 
 
+def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
+    """Rows of duck arrays through the row gufunc.  The axis must be one chunk for a
+    gufunc, so a chunked axis (dask) is rechunked into one chunk first."""
+    from . import _kernels
+
+    values, res_dt, comp_dt = _duck_inputs(inputs, out)
+    ndim = max(np.ndim(v) for v in values)
+    if ndim == 0:
+        raise ValueError(f"{inputs[0][1]} must have at least one dimension, got a 0-d {_duck_name(inputs)}")
+    ax = normalize_axis(axis, ndim)
+    gufunc = _kernels.row_gufunc(name)
+    first = values[0]
+    if type(first).__module__.split(".")[0] == "xarray":  # xarray applies no gufunc itself
+        import xarray
+
+        dim = first.dims[ax]
+        values = [v.chunk({dim: -1}) if getattr(v, "chunks", None) else v for v in values]
+        result = xarray.apply_ufunc(gufunc, *values, input_core_dims=[[dim]] * len(values),
+                                    output_core_dims=[[dim]], dask="allowed", keep_attrs=True)
+        result = result.transpose(*first.dims)  # apply_ufunc puts the core dimension last
+    else:
+        values = [v.rechunk({ax: -1}) if hasattr(v, "rechunk") and np.ndim(v) == ndim else v for v in values]
+        result = gufunc(*values, axes=[(ax,)] * (len(values) + 1))
+    return result if comp_dt == res_dt else result.astype(res_dt)
+
+
 def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
+    if any(_is_duck_array(value) for value, _ in inputs):
+        return _run_rows_duck(name, inputs, axis, out)
     arrays = [as_real_array(value, argname) for value, argname in inputs]
     res_dt = result_dtype(*arrays)
     comp_dt = compute_dtype(res_dt)
@@ -308,7 +412,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         if user_moved is not None and user_moved.flags.c_contiguous:
             view = user_moved.reshape(rows, n)
         buf = view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True) else np.empty((rows, n), comp_dt)
-        parallel = rows > 1 and size >= _config.ROW_PARALLEL_MIN_ELEMENTS and _backend.numba.get_num_threads() > 1
+        parallel = rows > 1 and size >= _config.ROW_PARALLEL_MIN_ELEMENTS and _threads.call_threads() > 1
         _kernels.row_kernel(name, parallel)(*flat_ins, buf)
         result_moved = buf.reshape(moved_shape)
     else:
@@ -343,6 +447,21 @@ class RowOp:
 
     def __repr__(self) -> str:
         return f"<fastact op {self._name}>"
+
+    @property
+    def gufunc(self) -> np.ufunc:
+        """The op as a NumPy gufunc with signature ``(n)->(n)`` over the last axis
+        (``axes=`` picks another).  ``op(x)`` uses it for dask arrays and xarray objects."""
+        from . import _kernels
+
+        return _kernels.row_gufunc(self._name)
+
+    @property
+    def backward_gufunc(self) -> np.ufunc:
+        """``backward`` as a gufunc ``(n),(n)->(n)``: ``(grad_out, y) -> grad_x``."""
+        from . import _kernels
+
+        return _kernels.row_gufunc(f"{self._name}_backward")
 
     def __call__(self, x: ArrayLike, axis: int = -1, out: np.ndarray | None = None) -> Any:
         return _run_rows(self._name, [(x, "x")], axis, out)

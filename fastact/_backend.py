@@ -1,4 +1,4 @@
-"""Which backend runs the ops (Numba kernels or NumPy fallbacks) and how many threads.
+"""Which backend runs the ops: Numba kernels or NumPy fallbacks.
 
 The backend is chosen, in order of precedence, by ``use_backend`` (a context
 manager, local to the thread or task), ``set_backend``, the environment variable
@@ -77,21 +77,3 @@ def use_backend(name: str) -> Iterator[str]:
     finally:
         _override.reset(token)
 
-
-def set_num_threads(n: int) -> None:
-    """Threads used by parallel Numba kernels (1 .. the number Numba started with)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if numba is None:
-        if n != 1:
-            raise ValueError("n must be 1 without numba: the NumPy backend runs on one thread")
-        return
-    limit = numba.config.NUMBA_NUM_THREADS
-    if not 1 <= n <= limit:
-        raise ValueError(f"n must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}")
-    numba.set_num_threads(n)
-
-
-def get_num_threads() -> int:
-    """Threads that parallel Numba kernels use now."""
-    return 1 if numba is None else numba.get_num_threads()

@@ -28,12 +28,15 @@ def as_real_array(value: object, name: str) -> np.ndarray:
             arr = np.asarray(value)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name} could not be converted to an array of real numbers: {exc}") from None
-    dtype = arr.dtype
+    check_real_dtype(arr.dtype, name)
+    return arr
+
+
+def check_real_dtype(dtype: np.dtype, name: str) -> None:
     if not (dtype in _FLOATS or dtype.kind in "iub" or (dtype.kind == "V" and _is_bfloat16(dtype))):
         raise TypeError(
             f"{name} must have a real dtype (float16, float32, float64, integer or bool), got {dtype}"
         )
-    return arr
 
 
 def result_dtype(*arrays: np.ndarray) -> np.dtype:

@@ -1,0 +1,130 @@
+"""The thread policy: when a call may run its kernel on several threads.
+
+- The main thread runs large calls on ``get_num_threads()`` threads.
+- Any other thread (a thread pool, a dask worker) runs each call on that one
+  thread, so that N busy threads use N cores and not N times the pool.  A
+  thread that calls ``fastact.set_num_threads(n)`` itself opts in: its large
+  calls then use n threads, where the threading layer allows calls from many
+  threads at once (tbb, omp).  Numba's ``workqueue`` layer aborts the process
+  on concurrent use, so under it only the main thread runs parallel kernels.
+- A child forked after its parent ran GNU OpenMP kernels runs every call on
+  one thread: libgomp is not fork-safe, and Numba terminates such a child on
+  its first parallel kernel.
+- If the ``tbb`` wheel is installed and nothing has chosen a threading layer
+  yet, its library is loaded before Numba picks one.  Numba prefers tbb (safe
+  with threads and forks) but does not search the wheel's ``<prefix>/lib``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+import threading
+
+from . import _backend
+
+_local = threading.local()
+_state = {"prepared": False, "forked_after_omp": False}
+_lock = threading.Lock()
+_TBB_LIBRARIES = ("libtbb.so.12", "libtbb.12.dylib", "tbb12.dll")
+_THREAD_SAFE_LAYERS = ("tbb", "omp")
+
+
+def _layer_started() -> str | None:
+    """The threading layer Numba runs, or None before it has started one."""
+    try:
+        return _backend.numba.threading_layer()
+    except ValueError:
+        return None
+
+
+def _load_tbb() -> bool:
+    """Load the tbb wheel's library globally, so that Numba's tbb layer finds it."""
+    try:
+        files = importlib.metadata.files("tbb") or ()
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    for file in files:
+        if file.name in _TBB_LIBRARIES:
+            try:
+                ctypes.CDLL(str(file.locate()), mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                return False
+            return True
+    return False
+
+
+def prepare() -> None:
+    """Before Numba's first parallel launch: make tbb loadable if the user has not
+    chosen a layer (NUMBA_THREADING_LAYER) and no one has started one."""
+    if _state["prepared"]:
+        return
+    with _lock:
+        if _state["prepared"] or _backend.numba is None:
+            _state["prepared"] = True
+            return
+        if _backend.numba.config.THREADING_LAYER in ("default", "safe", "threadsafe", "forksafe", "tbb"):
+            if _layer_started() is None:
+                _load_tbb()
+        _state["prepared"] = True
+
+
+def threading_layer() -> str | None:
+    """Numba's threading layer for parallel kernels ("tbb", "omp" or "workqueue"),
+    started if it was not; None without numba."""
+    if _backend.numba is None:
+        return None
+    prepare()
+    _backend.numba.get_num_threads()  # starts the layer
+    return _layer_started()
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for large calls from this thread (1 .. NUMBA_NUM_THREADS).
+
+    Off the main thread this also opts the thread in to parallel kernels (see
+    the thread policy in the README); Numba's thread count is per thread."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    numba = _backend.numba
+    if numba is None:
+        if n != 1:
+            raise ValueError("n must be 1 without numba: the NumPy backend runs on one thread")
+        return
+    limit = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= limit:
+        raise ValueError(f"n must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}")
+    prepare()
+    numba.set_num_threads(n)
+    if threading.current_thread() is not threading.main_thread():
+        _local.opted_in = True
+
+
+def get_num_threads() -> int:
+    """Threads that a large call from this thread runs on, under the thread policy."""
+    return call_threads()
+
+
+def call_threads() -> int:
+    """How many threads a large call from this thread uses, under the policy above."""
+    if _backend.numba is None or _state["forked_after_omp"]:
+        return 1
+    prepare()
+    n = _backend.numba.get_num_threads()
+    if n <= 1:
+        return 1
+    if threading.current_thread() is threading.main_thread():
+        return n
+    if getattr(_local, "opted_in", False) and _layer_started() in _THREAD_SAFE_LAYERS:
+        return n
+    return 1
+
+
+def _after_fork_in_child() -> None:
+    if _backend.numba is not None and _layer_started() == "omp":
+        _state["forked_after_omp"] = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

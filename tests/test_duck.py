@@ -1,0 +1,148 @@
+"""Arrays that are not ndarrays: the ufuncs, dask arrays (lazy, any chunking) and xarray."""
+
+import numpy as np
+import pytest
+
+import fastact
+
+da = pytest.importorskip("dask.array")
+xr = pytest.importorskip("xarray")
+
+ELEMENTWISE = list(fastact.ACTIVATIONS.values())
+CHUNKINGS = [(600, 50), (100, 20), (37, 13), (600, 1)]
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(0).normal(0, 4, (600, 50))
+
+
+def _args(op):
+    return tuple(0.5 + 0.25 * i for i in range(len(op.get_ufunc().types[0]) - 3))
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_every_op_is_a_real_ufunc(op, x):
+    ufunc = op.ufunc
+    assert isinstance(ufunc, np.ufunc) and ufunc.__name__ == op.name
+    assert ufunc.nin == 1 + len(op.params) - ("approximate" in op.params) and ufunc.nout == 1
+    assert ufunc.types == [f"f{'d' * len(op._act.params)}->f", f"d{'d' * len(op._act.params)}->d"]
+    params = [v for k, v in op.params.items() if k != "approximate"]
+    for dtype in (np.float32, np.float64):
+        xs = x[:4].astype(dtype)
+        result = ufunc(xs, *params)
+        assert result.dtype == dtype
+        np.testing.assert_array_equal(result, op(xs))
+
+
+@pytest.mark.parametrize("kind", ["grad", "backward_x", "backward_y"])
+@pytest.mark.parametrize("op", [fastact.sigmoid, fastact.leaky_relu, fastact.hardtanh], ids=lambda o: o.name)
+def test_derivative_ufuncs(op, kind, x):
+    params = list(op.params.values())
+    g = np.cos(x)
+    if kind == "grad":
+        np.testing.assert_array_equal(op.get_ufunc(kind)(x, *params), op.grad(x))
+    elif kind == "backward_x":
+        np.testing.assert_array_equal(op.get_ufunc(kind)(g, x, *params), op.backward(g, x=x))
+    elif op is fastact.sigmoid:
+        y = op(x)
+        np.testing.assert_array_equal(op.get_ufunc(kind)(g, y), op.backward(g, y=y))
+    else:  # hardtanh has no f' from y; leaky_relu's holds only for positive slopes
+        with pytest.raises(ValueError, match="no derivative from y"):
+            op.get_ufunc(kind)
+
+
+def test_get_ufunc_picks_the_variant():
+    tanh_form = fastact.gelu.get_ufunc(approximate="tanh")
+    assert tanh_form.__name__ == "gelu_tanh" and tanh_form is not fastact.gelu.ufunc
+    x = np.linspace(-3, 3, 7)
+    np.testing.assert_array_equal(tanh_form(x), fastact.gelu(x, approximate="tanh"))
+    with pytest.raises(ValueError, match="approximate must be one of"):
+        fastact.gelu.get_ufunc(approximate="erf")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'alpha'"):
+        fastact.sigmoid.get_ufunc(alpha=1.0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        fastact.sigmoid.get_ufunc("value_and_grad")
+
+
+def test_row_gufuncs(x):
+    assert fastact.softmax.gufunc.signature == "(n)->(n)"
+    assert fastact.log_softmax.backward_gufunc.signature == "(n),(n)->(n)"
+    np.testing.assert_array_equal(fastact.softmax.gufunc(x), fastact.softmax(x))
+    np.testing.assert_array_equal(fastact.softmax.gufunc(x, axes=[(0,), (0,)]), fastact.softmax(x, axis=0))
+    np.testing.assert_allclose(fastact.softmax.gufunc([2.0, 10.0, 1.0, 4.0]),
+                               [0.000334, 0.997071, 0.000123, 0.002471], atol=5e-7)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS, ids=str)
+def test_dask_elementwise_is_lazy_and_matches_numpy(x, chunks):
+    dx = da.from_array(x, chunks=chunks)
+    g = np.sin(x)
+    dg = da.from_array(g, chunks=chunks)
+    y = fastact.sigmoid(dx)
+    assert isinstance(y, da.Array) and y.chunks == dx.chunks
+    np.testing.assert_array_equal(y.compute(), fastact.sigmoid(x))
+    value, grad = fastact.elu.value_and_grad(dx, 0.7)
+    assert isinstance(value, da.Array) and isinstance(grad, da.Array)
+    np.testing.assert_array_equal(value.compute(), fastact.elu(x, 0.7))
+    np.testing.assert_array_equal(grad.compute(), fastact.elu.grad(x, alpha=0.7))
+    np.testing.assert_array_equal(fastact.silu.backward(dg, x=dx).compute(), fastact.silu.backward(g, x=x))
+    s = fastact.sigmoid(x)
+    np.testing.assert_array_equal(fastact.sigmoid.backward(dg, y=da.from_array(s, chunks=chunks)).compute(),
+                                  fastact.sigmoid.backward(g, y=s))
+    # an ndarray beside a dask array
+    np.testing.assert_array_equal(fastact.tanh.backward(g, x=dx).compute(), fastact.tanh.backward(g, x=x))
+
+
+def test_dask_keeps_the_dtype_rules(x):
+    assert fastact.sigmoid(da.from_array(x.astype(np.float16), chunks=100)).dtype == np.float16
+    assert fastact.relu(da.arange(10, chunks=3)).dtype == np.float64
+    assert fastact.relu(da.from_array(np.array([True, False]))).dtype == np.float64
+    half = fastact.gelu(da.from_array(x[:3].astype(np.float32), chunks=1)).compute()
+    assert half.dtype == np.float32
+    np.testing.assert_array_equal(half, fastact.gelu(x[:3].astype(np.float32)))
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS, ids=str)
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("op", [fastact.softmax, fastact.log_softmax], ids=lambda o: o.name)
+def test_dask_rows_whatever_the_chunking(x, op, axis, chunks):
+    dx = da.from_array(x, chunks=chunks)
+    y = op(dx, axis=axis)
+    assert isinstance(y, da.Array)
+    expected = op(x, axis=axis)
+    np.testing.assert_array_equal(y.compute(), expected)
+    g = np.cos(x)
+    back = op.backward(da.from_array(g, chunks=chunks), da.from_array(expected, chunks=chunks), axis=axis)
+    np.testing.assert_allclose(back.compute(), op.backward(g, expected, axis=axis), rtol=1e-12, atol=1e-13)
+
+
+def test_xarray_keeps_coordinates(x):
+    arr = xr.DataArray(x, dims=("sample", "feature"),
+                       coords={"sample": np.arange(600), "feature": np.arange(50) * 10}, attrs={"units": "V"})
+    for data in (arr, arr.chunk({"sample": 100})):
+        y = fastact.gelu(data, approximate="tanh")
+        assert isinstance(y, xr.DataArray) and y.dims == arr.dims
+        xr.testing.assert_identical(y.coords.to_dataset(), arr.coords.to_dataset())
+        np.testing.assert_array_equal(y.values, fastact.gelu(x, approximate="tanh"))
+        value, grad = fastact.softplus.value_and_grad(data, beta=2.0)
+        np.testing.assert_array_equal(grad.values, fastact.softplus.grad(x, beta=2.0))
+        assert grad.coords["feature"].values[3] == 30
+    s = fastact.softmax(arr.chunk({"feature": 7}), axis=-1)
+    assert isinstance(s, xr.DataArray) and s.dims == arr.dims
+    np.testing.assert_array_equal(s.values, fastact.softmax(x))
+    s0 = fastact.log_softmax(arr, axis=0)
+    assert s0.dims == arr.dims
+    np.testing.assert_array_equal(s0.values, fastact.log_softmax(x, axis=0))
+
+
+def test_duck_array_errors(x):
+    dx = da.from_array(x, chunks=100)
+    with pytest.raises(TypeError, match=r"^x must have a real dtype"):
+        fastact.sigmoid(dx.astype(np.complex128))
+    with pytest.raises(TypeError, match=r"^out must be None when an input is a dask.Array"):
+        fastact.sigmoid(dx, out=np.empty_like(x))
+    with pytest.raises(ValueError, match="negative_slope"):
+        fastact.leaky_relu(dx, negative_slope=float("nan"))
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        fastact.softmax(dx, axis=2)
