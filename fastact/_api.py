@@ -124,13 +124,13 @@ def _run_duck(act: _activations.Activation, kind: str, inputs: list[tuple[object
               params: tuple) -> Any:
     """Hand duck arrays to their own ``__array_ufunc__`` with fastact's ufunc: a dask array
     gives a lazy dask array, an xarray DataArray keeps its coordinates."""
-    from . import _kernels
+    from . import _ufuncs
 
     values, res_dt, comp_dt = _duck_inputs(inputs, out)
     kinds = ("forward", "grad") if kind == "value_and_grad" else (kind,)
     results = []
     for k in kinds:
-        result = _kernels.elementwise_ufunc(act.name, k)(*values, *params)
+        result = _ufuncs.elementwise_ufunc(act.name, k)(*values, *params)
         results.append(result if comp_dt == res_dt else result.astype(res_dt))
     return tuple(results) if kind == "value_and_grad" else results[0]
 
@@ -286,9 +286,9 @@ class ElementwiseOp:
         if kind == "backward_y" and (act.df_from_y is None or act.y_check is not None):
             # with y_check, f' from y holds only for some parameters, which a ufunc cannot check
             raise ValueError(f"{self.name} has no derivative from y for every parameter: use kind='backward_x'")
-        from . import _kernels
+        from . import _ufuncs
 
-        return _kernels.elementwise_ufunc(act.name, kind)
+        return _ufuncs.elementwise_ufunc(act.name, kind)
 
     def _bind(self, args: tuple, kwargs: dict) -> tuple[_activations.Activation, tuple]:
         if not args and not kwargs:
@@ -354,14 +354,14 @@ class ElementwiseOp:
 def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
     """Rows of duck arrays through the row gufunc.  The axis must be one chunk for a
     gufunc, so a chunked axis (dask) is rechunked into one chunk first."""
-    from . import _kernels
+    from . import _ufuncs
 
     values, res_dt, comp_dt = _duck_inputs(inputs, out)
     ndim = max(np.ndim(v) for v in values)
     if ndim == 0:
         raise ValueError(f"{inputs[0][1]} must have at least one dimension, got a 0-d {_duck_name(inputs)}")
     ax = normalize_axis(axis, ndim)
-    gufunc = _kernels.row_gufunc(name)
+    gufunc = _ufuncs.row_gufunc(name)
     first = values[0]
     if type(first).__module__.split(".")[0] == "xarray":  # xarray applies no gufunc itself
         import xarray
@@ -452,16 +452,16 @@ class RowOp:
     def gufunc(self) -> np.ufunc:
         """The op as a NumPy gufunc with signature ``(n)->(n)`` over the last axis
         (``axes=`` picks another).  ``op(x)`` uses it for dask arrays and xarray objects."""
-        from . import _kernels
+        from . import _ufuncs
 
-        return _kernels.row_gufunc(self._name)
+        return _ufuncs.row_gufunc(self._name)
 
     @property
     def backward_gufunc(self) -> np.ufunc:
         """``backward`` as a gufunc ``(n),(n)->(n)``: ``(grad_out, y) -> grad_x``."""
-        from . import _kernels
+        from . import _ufuncs
 
-        return _kernels.row_gufunc(f"{self._name}_backward")
+        return _ufuncs.row_gufunc(f"{self._name}_backward")
 
     def __call__(self, x: ArrayLike, axis: int = -1, out: np.ndarray | None = None) -> Any:
         return _run_rows(self._name, [(x, "x")], axis, out)

@@ -1,0 +1,140 @@
+"""The thread policy under load: many Python threads, forked workers, each threading layer."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastact
+
+LAYERS = ["default", "omp", "workqueue"]
+
+
+def _run(code, timeout=300, **env):
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _in_thread(fn):
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def test_policy_off_the_main_thread():
+    n = fastact.get_num_threads()
+    assert threading.current_thread() is threading.main_thread()
+    assert n == fastact._threads._backend.numba.config.NUMBA_NUM_THREADS
+    assert _in_thread(fastact.get_num_threads) == 1  # a pool thread runs each call on itself
+
+    def opted_in():
+        fastact.set_num_threads(n)
+        return fastact.get_num_threads()
+
+    expected = n if fastact.threading_layer() in ("tbb", "omp") else 1
+    assert _in_thread(opted_in) == expected
+    assert fastact.get_num_threads() == n  # the main thread is unchanged
+
+
+def test_tbb_wheel_is_used_when_installed():
+    try:
+        import importlib.metadata
+
+        importlib.metadata.version("tbb")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the tbb wheel is not installed")
+    out = _run("""
+        import numpy as np, fastact
+        fastact.sigmoid(np.ones(1 << 20))
+        print(fastact.threading_layer())
+    """, NUMBA_THREADING_LAYER="default")
+    assert out.split() == ["tbb"]
+
+
+# 8 threads, half of them opted in to parallel kernels, and the main thread,
+# all calling at once; every result must equal the serial one.
+_CONCURRENT = """
+    import threading, numpy as np, fastact
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(0, 5, (600, 400)).astype(dt) for dt in (np.float32, np.float64)]
+    grads = [np.cos(a) for a in arrays]
+
+    def work():
+        out = []
+        for x, g in zip(arrays, grads):
+            out += [fastact.sigmoid(x), fastact.gelu.backward(g, x=x), fastact.softmax(x),
+                    fastact.log_softmax.backward(g, fastact.log_softmax(x)), *fastact.silu.value_and_grad(x)]
+        return out
+
+    n = fastact.get_num_threads()
+    fastact.set_num_threads(1)
+    expected = work()
+    fastact.set_num_threads(n)
+    failures = []
+
+    def thread_main(index):
+        if index % 2:
+            fastact.set_num_threads(n)
+        for _ in range(4):
+            for a, b in zip(work(), expected):
+                if not np.array_equal(a, b):
+                    failures.append(index)
+
+    threads = [threading.Thread(target=thread_main, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for _ in range(4):
+        for a, b in zip(work(), expected):
+            if not np.array_equal(a, b):
+                failures.append("main")
+    for t in threads:
+        t.join()
+    print(fastact.threading_layer(), "failures", len(failures))
+"""
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_concurrent_calls_from_many_threads(layer):
+    out = _run(_CONCURRENT, NUMBA_THREADING_LAYER=layer)
+    name, _, failures = out.split()
+    assert failures == "0"
+    if layer != "default":
+        assert name == layer
+
+
+# A fork pool created after the parent ran parallel kernels.
+_FORK = """
+    import multiprocessing as mp, numpy as np, fastact
+
+    def child(seed):
+        x = np.random.default_rng(seed).normal(size=(700, 300))
+        return fastact.sigmoid(x), fastact.softmax(x), fastact.get_num_threads()
+
+    if __name__ == "__main__":
+        parent = [child(seed) for seed in range(4)]  # parallel kernels in the parent
+        assert parent[0][2] > 1
+        with mp.get_context("fork").Pool(2) as pool:
+            children = pool.map(child, range(4), chunksize=1)
+        for (a, b, _), (c, d, threads) in zip(parent, children):
+            assert np.array_equal(a, c) and np.array_equal(b, d)
+        print(fastact.threading_layer(), children[0][2])
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+@pytest.mark.parametrize("layer", LAYERS)
+def test_fork_pool_after_parallel_kernels(layer, tmp_path):
+    script = tmp_path / "fork_pool.py"
+    script.write_text(textwrap.dedent(_FORK))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "NUMBA_THREADING_LAYER": layer})
+    assert result.returncode == 0, result.stdout + result.stderr
+    name, child_threads = result.stdout.split()
+    if name == "omp":  # libgomp is not fork-safe: children run serial kernels
+        assert child_threads == "1"
