@@ -27,6 +27,16 @@ def _arrays(dtype, max_dims=3):
     return hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=max_dims, max_side=7), elements=_floats(dtype))
 
 
+def _layout(data, x):
+    """x as it may come: C order, transposed (F order) or strided (every other element)."""
+    layout = data.draw(st.sampled_from(["C", "T", "strided"]), label="layout")
+    if layout == "T":
+        return x.T
+    if layout == "strided" and x.ndim:
+        return np.repeat(x, 2, axis=-1)[..., ::2]
+    return x
+
+
 def _both(fn):
     with fastact.use_backend("numba"):
         a = fn()
@@ -50,7 +60,7 @@ def _assert_agree(a, b, max_ulp, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @given(data=st.data())
 def test_elementwise_backends_agree(op, dtype, data):
-    x = data.draw(_arrays(dtype), label="x")
+    x = _layout(data, data.draw(_arrays(dtype), label="x"))
     g = data.draw(hnp.arrays(dtype, x.shape, elements=st.floats(-4, 4, width=32 if dtype == np.float32 else 64)),
                   label="g")
     eps = np.finfo(dtype).eps
@@ -95,6 +105,7 @@ def test_row_backends_agree(op, dtype, data):
     width = 32 if dtype == np.float32 else 64
     x = data.draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=1, max_dims=3, max_side=9),
                              elements=st.floats(-50, 50, width=width)), label="x")
+    x = _layout(data, x)
     axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis")
     a, b = _both(lambda: op(x, axis=axis))
     eps = np.finfo(dtype).eps

@@ -85,6 +85,34 @@ def test_corrupt_cache_entries_are_recompiled(tmp_path, suffix):
     assert again["hits"] == 1  # the entry was written anew
 
 
+def test_stale_entries_in_a_read_only_cache_dir(tmp_path):
+    # A copy of the package fills a cache; editing its kernel module makes every
+    # entry stale; then the cache is made read-only.  fastact must ignore the stale entries and compute correctly.
+    # (Run as root, the permissions do not stop writes; the stale entries still count.)
+    import shutil
+
+    import fastact
+
+    # under another name: the editable install's import hook would find the original first
+    package = tmp_path / "src" / "fastact_copy"
+    shutil.copytree(os.path.dirname(fastact.__file__), package, ignore=shutil.ignore_patterns("__pycache__"))
+    code = _CALL_AND_REPORT.replace("fastact", "fastact_copy")
+    cache = tmp_path / "cache"
+    env = dict(NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(package.parent))
+    first = json.loads(_run(code, **env))
+    assert first["misses"] == 1
+    kernels = package / "_kernels.py"
+    kernels.write_text(kernels.read_text() + "\n# edited\n")  # Numba stamps sources by content
+    for path in [cache, *cache.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        out = json.loads(_run(code, **env))
+    finally:
+        for path in [cache, *cache.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert out["y5"] == 0.5 and out["hits"] == 0  # the stale entry was not loaded
+
+
 def _vector_code(asm: str) -> bool:
     return re.search(r"\bv?\w+p[sd]\s+%[xyz]mm", asm) is not None
 

@@ -164,3 +164,31 @@ def test_y_backward_refused_for_parameters_that_make_it_ambiguous(backend):
 def test_bad_parameters(backend, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+LOSS_CALLS = [
+    ("logits", lambda v: fastact.softmax_cross_entropy(v, np.array([0])), lambda v: fastact.softmax_cross_entropy.value_and_grad(v, np.array([0]))),
+    ("labels", lambda v: fastact.softmax_cross_entropy(np.zeros((1, 3)), v), lambda v: fastact.softmax_cross_entropy.value_and_grad(np.zeros((1, 3)), v)),
+    ("logits", lambda v: fastact.binary_cross_entropy_with_logits(v, np.zeros(1)), lambda v: fastact.binary_cross_entropy_with_logits.value_and_grad(v, np.zeros(1))),
+    ("targets", lambda v: fastact.binary_cross_entropy_with_logits(np.zeros(1), v), lambda v: fastact.binary_cross_entropy_with_logits.value_and_grad(np.zeros(1), v)),
+]
+
+
+@pytest.mark.parametrize("value,error", BAD_DTYPES)
+@pytest.mark.parametrize("argname,call,call_grad", LOSS_CALLS, ids=[f"{c[0]}{i}" for i, c in enumerate(LOSS_CALLS)])
+def test_bad_inputs_of_the_losses(backend, argname, call, call_grad, value, error):
+    for fn in (call, call_grad):
+        with pytest.raises((TypeError, ValueError, IndexError), match=rf"^{argname}"):
+            fn(value)
+
+
+def test_losses_do_not_modify_their_inputs(backend):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 5))
+    labels = np.array([0, 4, 2, 2, 1, 3])
+    p = rng.uniform(size=(6, 5))
+    before = [a.tobytes() for a in (x, labels, p)]
+    fastact.softmax_cross_entropy.value_and_grad(x, labels, reduction="none")
+    fastact.softmax_cross_entropy.value_and_grad(x.T, p.T, axis=0)
+    fastact.binary_cross_entropy_with_logits.value_and_grad(x, p)
+    assert [a.tobytes() for a in (x, labels, p)] == before

@@ -1,4 +1,6 @@
-"""Fused entry points equal the unfused ones."""
+"""Fused entry points equal the unfused ones, and allocate nothing but their outputs."""
+
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -77,3 +79,48 @@ def test_row_backward_matches_unfused_numpy(backend, dtype, op):
         expected = g64 - np.exp(y64) * np.sum(g64, axis=-1, keepdims=True)
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(op.backward(g, y), expected, rtol=64 * eps, atol=64 * eps * np.abs(expected).max())
+
+
+def _peak_allocation(fn):
+    """Bytes NumPy allocated at the peak of ``fn()`` (NumPy reports its buffers to tracemalloc)."""
+    fn()  # compile and warm up outside the measurement
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_fused_ops_allocate_only_their_outputs(dtype):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 500)).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    y = fastact.softmax(x)
+    labels = rng.integers(0, 500, 1000)
+    nbytes = x.nbytes
+    slack = 64 * 1024  # small Python objects, views and the per-row losses
+    out_buf = np.empty_like(x)
+    with fastact.use_backend("numba"):
+        cases = {
+            "sigmoid.backward(x=)": (lambda: fastact.sigmoid.backward(g, x=x), 1),
+            "sigmoid.backward(y=)": (lambda: fastact.sigmoid.backward(g, y=x), 1),
+            "gelu.backward": (lambda: fastact.gelu.backward(g, x=x), 1),
+            "silu.value_and_grad": (lambda: fastact.silu.value_and_grad(x), 2),
+            "softmax": (lambda: fastact.softmax(x), 1),
+            "softmax.backward": (lambda: fastact.softmax.backward(g, y), 1),
+            "log_softmax.backward": (lambda: fastact.log_softmax.backward(g, y), 1),
+            "softmax_cross_entropy.value_and_grad": (
+                lambda: fastact.softmax_cross_entropy.value_and_grad(x, labels), 1),
+            "binary_cross_entropy_with_logits.value_and_grad": (
+                lambda: fastact.binary_cross_entropy_with_logits.value_and_grad(x, g), 1),
+            "sigmoid(out=)": (lambda: fastact.sigmoid(x, out=out_buf), 0),
+        }
+        for name, (fn, outputs) in cases.items():
+            peak = _peak_allocation(fn)
+            assert peak <= outputs * nbytes + slack, f"{name}: {peak} bytes for {outputs} output(s) of {nbytes}"
