@@ -1,8 +1,9 @@
-"""``python -m fastact bench``: fastact against NumPy, SciPy and PyTorch on this machine.
+"""``python -m fastact bench``: fastact against NumPy, SciPy, PyTorch, JAX and numexpr.
 
 For each op, dtype and size it times fastact (with a preallocated ``out``),
 the fastest plain-NumPy formulation with ``out=``, and the peers that are
-importable (SciPy, PyTorch on ``torch.from_numpy`` views with its thread count
+importable (SciPy; PyTorch on ``torch.from_numpy`` views with its thread count
+matched; JAX jitted, with ``block_until_ready``; numexpr with its thread count
 matched), next to the copy roofline: the faster of ``np.copyto`` and a
 parallel Numba copy loop over the same arrays.  Compilation is excluded
 (every implementation runs once before timing), and the implementations
@@ -164,6 +165,50 @@ def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callab
     return impls
 
 
+# jax.nn names where they differ from fastact's; gelu is given approximate=False
+_JAX = {"hardtanh": "hard_tanh", "softsign": "soft_sign", "hardsigmoid": "hard_sigmoid",
+        "hardswish": "hard_swish"}
+_NUMEXPR = {"sigmoid": "1 / (1 + exp(-x))", "tanh": "tanh(x)", "relu": "where(x > 0, x, 0)",
+            "silu": "x / (1 + exp(-x))", "softsign": "x / (1 + abs(x))"}
+
+
+def _jax_function(op_name: str):
+    jax = _optional("jax")
+    if jax is None:
+        return None, None
+    jax.config.update("jax_enable_x64", True)  # float64 stays float64
+    if op_name == "tanh":
+        fn = jax.numpy.tanh
+    elif op_name == "gelu":
+        fn = lambda v: jax.nn.gelu(v, approximate=False)  # noqa: E731
+    elif op_name in ROW_OPS:
+        fn = lambda v: getattr(jax.nn, op_name)(v, axis=-1)  # noqa: E731
+    else:
+        fn = getattr(jax.nn, _JAX.get(op_name, op_name))
+    return jax, fn
+
+
+def _peer_implementations(op_name: str, kind: str, x: np.ndarray, g: np.ndarray, out: np.ndarray,
+                          threads: int) -> dict[str, Callable]:
+    """JAX (jitted forward, or forward plus backward through jax.vjp) and numexpr."""
+    impls: dict[str, Callable] = {}
+    jax, fn = _jax_function(op_name)
+    if jax is not None:
+        jx, jg = jax.device_put(x), jax.device_put(g)
+        if not kind:
+            jitted = jax.jit(fn)
+            impls["jax"] = lambda: jitted(jx).block_until_ready()
+        else:
+            backward = jax.jit(lambda v, w: jax.vjp(fn, v)[1](w)[0])
+            impls["jax"] = lambda: backward(jx, jg).block_until_ready()
+    numexpr = _optional("numexpr")
+    if numexpr is not None and not kind and op_name in _NUMEXPR:
+        numexpr.set_num_threads(threads)
+        expr = _NUMEXPR[op_name]
+        impls["numexpr"] = lambda: numexpr.evaluate(expr, local_dict={"x": x}, out=out, casting="same_kind")
+    return impls
+
+
 def _with_numpy_backend(fn):
     with fastact.use_backend("numpy"):
         return fn()
@@ -208,6 +253,9 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
             ty = torch.from_numpy(y)
             impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(tg, ty, -1, ty.dtype)
 
+    if not (op_name in ROW_OPS and kind):  # softmax.backward: no peer beyond NumPy and torch
+        impls.update(_peer_implementations(op_name, kind, x, g, out, threads))
+
     from . import _kernels
 
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
@@ -247,16 +295,18 @@ def format_results(results: list[Result]) -> str:
 
 def format_markdown(results: list[Result]) -> str:
     """One row per case: fastact against the best of each peer, and the roofline."""
-    lines = ["| case | dtype | shape | fastact ms | NumPy best ms | PyTorch ms | roofline ms "
-             "| vs NumPy | vs PyTorch | of roofline |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | dtype | shape | fastact ms | NumPy best ms | PyTorch ms | JAX ms | roofline ms "
+             "| vs NumPy | vs PyTorch | vs JAX | of roofline |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         numpy_ms = min((ms for impl, ms in r.times_ms.items() if impl.startswith("numpy")), default=float("nan"))
         torch_ms = r.times_ms.get("torch", float("nan"))
+        jax_ms = r.times_ms.get("jax", float("nan"))
         shape = "x".join(str(d) for d in r.shape)
         roof = r.times_ms.get("2-input roofline", r.times_ms["copy roofline"])
         lines.append(f"| {r.case} | {r.dtype} | {shape} | {r.times_ms['fastact']:.2f} | {numpy_ms:.2f} | "
-                     f"{torch_ms:.2f} | {roof:.2f} | {numpy_ms / r.times_ms['fastact']:.2f}x | "
-                     f"{torch_ms / r.times_ms['fastact']:.2f}x | {100 * roof / r.times_ms['fastact']:.0f}% |")
+                     f"{torch_ms:.2f} | {jax_ms:.2f} | {roof:.2f} | {numpy_ms / r.times_ms['fastact']:.2f}x | "
+                     f"{torch_ms / r.times_ms['fastact']:.2f}x | {jax_ms / r.times_ms['fastact']:.2f}x | "
+                     f"{100 * roof / r.times_ms['fastact']:.0f}% |")
     return "\n".join(lines)
 
 
@@ -277,11 +327,21 @@ def environment() -> dict[str, str]:
     info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": _cpu_name(),
             "cores": str(os.cpu_count()), "numpy": np.__version__, "numba": numba.__version__,
             "fastact": fastact.__version__}
-    for name in ("scipy", "torch"):
+    for name in ("scipy", "torch", "jax", "numexpr"):
         module = _optional(name)
         if module is not None:
             info[name] = module.__version__
     return info
+
+
+def _progress(jobs: list) -> list:
+    """``jobs`` with a progress bar on stderr (rich, where installed and stderr is a terminal)."""
+    rich_progress = _optional("rich.progress") and sys.modules.get("rich.progress")
+    if rich_progress is None or not sys.stderr.isatty() or len(jobs) < 2:
+        return jobs
+    from rich.console import Console
+
+    return rich_progress.track(jobs, description="benchmarking", console=Console(stderr=True), transient=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     dtypes = [d.strip() for d in args.dtypes.split(",")]
     row_shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",")]
-    results = [run_case(c, d, shape, args.threads, args.repeats) for c in cases for d in dtypes
-               for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
+    jobs = [(c, d, shape) for c in cases for d in dtypes
+            for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
+    results = [run_case(c, d, shape, args.threads, args.repeats) for c, d, shape in _progress(jobs)]
     print(f"threads={args.threads}, repeats={args.repeats}, " + ", ".join(f"{k} {v}" for k, v in environment().items()))
     print(format_results(results))
     if args.markdown:
