@@ -4,9 +4,8 @@ import numpy as np
 
 import fastact
 
-from .common import BACKENDS, DTYPES, FUSED_SIZE, SIZES, THREADS, copy_seconds, median_seconds, prepare, random_array
-
-from .common import GATE
+from .common import (BACKENDS, DTYPES, FUSED_SIZE, GATE, SIZES, THREADS, LargeArrays, copy_seconds, median_seconds,
+                     prepare, random_array)
 
 # The full size / backend / thread grid for a few representative ops (cheap, memory
 # bound: relu, sigmoid; transcendental: tanh, gelu); every op at one size in
@@ -15,13 +14,12 @@ OPS = ["relu", "sigmoid"] if GATE else ["gelu", "relu", "sigmoid", "tanh"]
 CATALOGUE = sorted(fastact.ACTIVATIONS)
 
 
-class Forward:
+class Forward(LargeArrays):
     params = [OPS, DTYPES, SIZES, BACKENDS, THREADS]
     param_names = ["op", "dtype", "n", "backend", "threads"]
-    timeout = 300
 
     def setup(self, op, dtype, n, backend, threads):
-        prepare(backend, threads)
+        prepare(backend, threads, op)
         self.op = fastact.ACTIVATIONS[op]
         self.x = random_array(n, dtype)
         self.out = np.empty_like(self.x)
@@ -46,12 +44,11 @@ class Forward:
     track_fraction_of_copy_roofline.unit = "fraction"
 
 
-class Catalogue:
+class Catalogue(LargeArrays):
     """Every op, forward and fused backward, at 1e7 elements, numba backend, 2 threads."""
 
     params = [CATALOGUE, DTYPES]
     param_names = ["op", "dtype"]
-    timeout = 300
 
     def setup(self, op, dtype):
         prepare("numba", 2)
@@ -69,13 +66,12 @@ class Catalogue:
         self.op.backward(self.g, x=self.x, out=self.out)
 
 
-class Fused:
+class Fused(LargeArrays):
     params = [OPS, DTYPES, BACKENDS, THREADS]
     param_names = ["op", "dtype", "backend", "threads"]
-    timeout = 300
 
     def setup(self, op, dtype, backend, threads):
-        prepare(backend, threads)
+        prepare(backend, threads, op)
         self.op = fastact.ACTIVATIONS[op]
         self.x = random_array(FUSED_SIZE, dtype)
         self.g = random_array(FUSED_SIZE, dtype, seed=1, scale=1.0)
@@ -110,7 +106,7 @@ class Fused:
             np.multiply(self.g, self.y, out=self.out)
 
 
-class Allocating:
+class Allocating(LargeArrays):
     """Calls without out=: a fused op allocates its outputs and nothing the size of its input besides."""
 
     params = [OPS, ["float32"]]

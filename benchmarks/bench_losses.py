@@ -4,16 +4,15 @@ import numpy as np
 
 import fastact
 
-from .common import BACKENDS, DTYPES, QUICK, prepare, random_array
+from .common import BACKENDS, DTYPES, QUICK, LargeArrays, prepare, random_array
 
 XENT_SHAPE = (64, 128) if QUICK else (65536, 128)
 BCE_SIZE = 10_000 if QUICK else 10_000_000
 
 
-class Losses:
+class Losses(LargeArrays):
     params = [DTYPES, BACKENDS]
     param_names = ["dtype", "backend"]
-    timeout = 300
 
     def setup(self, dtype, backend):
         prepare(backend, 1 if backend == "numpy" else 2)

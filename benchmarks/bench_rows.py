@@ -4,15 +4,14 @@ import numpy as np
 
 import fastact
 
-from .common import BACKENDS, DTYPES, ROW_SHAPES, copy_seconds, median_seconds, prepare, random_array
+from .common import BACKENDS, DTYPES, ROW_SHAPES, LargeArrays, copy_seconds, median_seconds, prepare, random_array
 
 OPS = ["softmax", "log_softmax"]
 
 
-class Rows:
+class Rows(LargeArrays):
     params = [OPS, DTYPES, [f"{r}x{c}" for r, c in ROW_SHAPES], BACKENDS]
     param_names = ["op", "dtype", "shape", "backend"]
-    timeout = 300
 
     def setup(self, op, dtype, shape, backend):
         prepare(backend, 1 if backend == "numpy" else 2)
@@ -41,7 +40,7 @@ class Rows:
     track_fraction_of_copy_roofline.unit = "fraction"
 
 
-class OtherAxis:
+class OtherAxis(LargeArrays):
     """softmax over the first axis of a C-ordered array (the last-axis case is Rows)."""
 
     params = [DTYPES]

@@ -25,11 +25,29 @@ BACKENDS = ["numba"] if GATE else ["numba", "numpy"]
 THREADS = [2] if GATE else [1, 2]
 
 
-def prepare(backend, threads):
+class LargeArrays:
+    """asv settings for calls of milliseconds to seconds on large arrays: one call per
+    sample and a few samples (asv's defaults aim at microsecond calls and would take
+    minutes here).  Compilation and page faults are taken in setup(), so no warm-up."""
+
+    number = 1
+    repeat = (3, 7, 4.0)  # at least 3 and at most 7 samples, or 4 s, per round
+    warmup_time = 0.0
+    timeout = 300
+
+
+# gelu's NumPy fallback calls math.erfc element by element (seconds per 1e7): timing it
+# on large arrays would take most of a run and show nothing about fastact.
+SLOW_FALLBACKS = {"gelu"}
+
+
+def prepare(backend, threads, op=None):
     """Select backend and threads; the NumPy backend has one thread, so its 2-thread
     case would duplicate the 1-thread one and is skipped."""
     if backend == "numpy" and threads != 1:
         raise NotImplementedError("the NumPy backend is single-threaded")
+    if backend == "numpy" and op in SLOW_FALLBACKS:
+        raise NotImplementedError(f"{op}'s NumPy fallback is elementwise Python")
     fastact.set_backend(backend)
     fastact.set_num_threads(min(threads, fastact.get_num_threads() if threads == 1 else threads))
 
