@@ -31,6 +31,21 @@ class Forward(LargeArrays):
     def time_forward(self, *params):
         self.op(self.x, out=self.out)
 
+
+class Roofline(LargeArrays):
+    """Achieved bandwidth and the fraction of the copy roofline, measured in the same
+    process: numba backend, 2 threads (the NumPy backend's figures add nothing)."""
+
+    params = [OPS, DTYPES, SIZES]
+    param_names = ["op", "dtype", "n"]
+
+    def setup(self, op, dtype, n):
+        prepare("numba", 2)
+        self.op = fastact.ACTIVATIONS[op]
+        self.x = random_array(n, dtype)
+        self.out = np.empty_like(self.x)
+        self.op(self.x, out=self.out)
+
     def track_gbytes_per_second(self, *params):
         seconds = median_seconds(lambda: self.op(self.x, out=self.out))
         return 2 * self.x.nbytes / seconds / 1e9
