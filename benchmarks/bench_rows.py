@@ -33,6 +33,21 @@ class Rows(LargeArrays):
     def time_backward(self, *params):
         self.op.backward(self.g, self.y, out=self.out)
 
+
+class RowsRoofline(LargeArrays):
+    """The fraction of the copy roofline that the numba row kernels reach (2 threads)."""
+
+    params = [OPS, DTYPES, [f"{r}x{c}" for r, c in ROW_SHAPES]]
+    param_names = ["op", "dtype", "shape"]
+
+    def setup(self, op, dtype, shape):
+        prepare("numba", 2)
+        rows, cols = (int(v) for v in shape.split("x"))
+        self.op = getattr(fastact, op)
+        self.x = random_array((rows, cols), dtype)
+        self.out = np.empty_like(self.x)
+        self.op(self.x, out=self.out)
+
     def track_fraction_of_copy_roofline(self, *params):
         seconds = median_seconds(lambda: self.op(self.x, out=self.out))
         return copy_seconds(self.x, self.out) / seconds
