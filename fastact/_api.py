@@ -54,7 +54,7 @@ def _writable_view(out: np.ndarray | None, view: np.ndarray | None, dtype: np.dt
 def _kernel(name: str, kind: str, n: int):
     from . import _kernels  # imported on first use: importing fastact compiles nothing
 
-    parallel = n >= _config.PARALLEL_MIN_ELEMENTS and _threads.call_threads() > 1
+    parallel = n >= _config.PARALLEL_MIN_ELEMENTS and _threads.get_num_threads() > 1
     return _kernels.elementwise_kernel(name, kind, parallel)
 
 
@@ -109,7 +109,7 @@ def _duck_inputs(inputs: list[tuple[object, str]], out: object) -> tuple[list, n
             values.append(value)
         else:
             values.append(as_real_array(value, name))
-    res_dt = result_dtype(*(np.empty(0, np.dtype(v.dtype)) for v in values))
+    res_dt = result_dtype(*values)  # reads only .dtype, which duck arrays have
     comp_dt = compute_dtype(res_dt)
     values = [v if np.dtype(v.dtype) == comp_dt else v.astype(comp_dt) for v in values]
     return values, res_dt, comp_dt
@@ -412,7 +412,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         if user_moved is not None and user_moved.flags.c_contiguous:
             view = user_moved.reshape(rows, n)
         buf = view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True) else np.empty((rows, n), comp_dt)
-        parallel = rows > 1 and size >= _config.ROW_PARALLEL_MIN_ELEMENTS and _threads.call_threads() > 1
+        parallel = rows > 1 and size >= _config.ROW_PARALLEL_MIN_ELEMENTS and _threads.get_num_threads() > 1
         _kernels.row_kernel(name, parallel)(*flat_ins, buf)
         result_moved = buf.reshape(moved_shape)
     else:

@@ -68,9 +68,15 @@ class _TolerantCache(FunctionCache):
                 pass
 
 
+def cache_token(build: str, fastmath) -> str:
+    """The token a kernel's closure carries: the formula sources, how it is built
+    and its fast-math flags (see _SOURCE_TOKEN)."""
+    return f"{_SOURCE_TOKEN}:{build}:fastmath={','.join(sorted(fastmath))}"
+
+
 def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = True):
     """Compile ``template(*fns)`` lazily, with its cache token in the closure."""
-    token = f"{_SOURCE_TOKEN}:parallel={parallel}:fastmath={','.join(sorted(fastmath))}"
+    token = cache_token(f"parallel={parallel}", fastmath)
     fn = template(*fns, token=token)
     options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
     if cache:

@@ -103,7 +103,7 @@ class SoftmaxCrossEntropy:
                 from . import _kernels
 
                 parallel = rows > 1 and rows * n >= _config.ROW_PARALLEL_MIN_ELEMENTS and \
-                    _threads.call_threads() > 1
+                    _threads.get_num_threads() > 1
                 _kernels.loss_kernel(f"xent_{kind}", parallel)(x2, lab2, want_grad, grad, scale, losses)
             else:
                 with np.errstate(all="ignore"):
@@ -173,7 +173,7 @@ class BinaryCrossEntropyWithLogits:
         if _backend.get_backend() == "numba" and count:
             from . import _kernels
 
-            parallel = count >= _config.PARALLEL_MIN_ELEMENTS and _threads.call_threads() > 1
+            parallel = count >= _config.PARALLEL_MIN_ELEMENTS and _threads.get_num_threads() > 1
             total = _kernels.loss_kernel("bce", parallel)(xf, tf, want_grad, grad, scale, losses, each)
         else:
             with np.errstate(all="ignore"):

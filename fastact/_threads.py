@@ -102,12 +102,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads that a large call from this thread runs on, under the thread policy."""
-    return call_threads()
-
-
-def call_threads() -> int:
-    """How many threads a large call from this thread uses, under the policy above."""
+    """Threads that a large call from this thread runs on, under the policy above."""
     if _backend.numba is None or _state["forked_after_omp"]:
         return 1
     prepare()

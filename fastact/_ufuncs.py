@@ -19,7 +19,7 @@ from numba import guvectorize, vectorize
 
 from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
-from ._kernels import _SOURCE_TOKEN, ROW_KERNELS, _map_1_1, _map_2_1, _map_2_mul, _rows_1_1, _template
+from ._kernels import ROW_KERNELS, _map_1_1, _map_2_1, _map_2_mul, _rows_1_1, _template, cache_token
 
 # Numba has no variadic kernels, hence one template per arity.
 
@@ -138,7 +138,7 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
     loop, fns = _template(act, kind)
     n_arrays, by_params = _UFUNC_TEMPLATES[loop]
     nparams = len(act.params)
-    token = f"{_SOURCE_TOKEN}:ufunc:fastmath={','.join(sorted(STRICT_MATH))}"
+    token = cache_token("ufunc", STRICT_MATH)
     kernel = by_params[nparams](*fns, token=token)
     kernel.__name__ = _ufunc_name(name, kind)
     arrays = ["x"] if n_arrays == 1 else ["grad_out", "y" if kind == "backward_y" else "x"]
@@ -180,7 +180,7 @@ def _gufunc_2_1(fn, *, token):
 def row_gufunc(name: str) -> np.ufunc:
     """The gufunc of row kernel ``name``: ``(n)->(n)`` (forward) or ``(n),(n)->(n)`` (backward)."""
     template, fn = ROW_KERNELS[name]
-    token = f"{_SOURCE_TOKEN}:gufunc:fastmath={','.join(sorted(LOOP_MATH))}"
+    token = cache_token("gufunc", LOOP_MATH)
     if template is _rows_1_1:
         kernel, layout = _gufunc_1_1(fn, token=token), "(n)->(n)"
         signatures = [f"void({t}[:], {t}[:])" for t in ("float32", "float64")]
