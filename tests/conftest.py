@@ -1,4 +1,7 @@
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -56,3 +59,11 @@ def assert_ulp_close(actual, desired, max_ulp):
     assert dist.size == 0 or dist.max() <= max_ulp, (
         f"{dist.max()} ULP > {max_ulp} at {worst}: {actual[worst]!r} vs {desired[worst]!r}"
     )
+
+
+def run_python(code, timeout=600, **env):
+    """Run ``code`` in a fresh interpreter with ``env`` added; its stdout (it must succeed)."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout

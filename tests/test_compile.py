@@ -4,25 +4,17 @@ import json
 import os
 import platform
 import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 
 from fastact import _activations, _kernels
 
-
-def _run(code, **env):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            env={**os.environ, **env}, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+from .conftest import run_python
 
 
 def test_import_compiles_nothing():
-    out = _run("""
+    out = run_python("""
         import sys, fastact
         print(sorted(m for m in sys.modules if m.startswith("fastact")))
     """)
@@ -42,8 +34,8 @@ _CALL_AND_REPORT = """
 
 
 def test_kernels_are_cached_on_disk(tmp_path):
-    first = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
-    second = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    first = json.loads(run_python(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    second = json.loads(run_python(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
     assert first["misses"] == 1 and first["hits"] == 0
     assert second["hits"] == 1 and second["misses"] == 0
     assert first["y5"] == second["y5"] == 0.5
@@ -53,7 +45,7 @@ def test_kernels_are_cached_on_disk(tmp_path):
 def test_works_when_no_cache_location_is_writable():
     # Every Numba cache locator reports that it cannot write (as for a read-only
     # install with a read-only NUMBA_CACHE_DIR): kernels compile in memory.
-    out = _run("""
+    out = run_python("""
         from numba.core import caching
         def refuse(self):
             raise OSError("read-only")
@@ -67,21 +59,21 @@ def test_works_when_no_cache_location_is_writable():
 def test_works_with_an_unusable_cache_dir(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    out = _run("import fastact; print(fastact.relu(-1.0), fastact.sigmoid(0.0))",
+    out = run_python("import fastact; print(fastact.relu(-1.0), fastact.sigmoid(0.0))",
                NUMBA_CACHE_DIR=str(blocker / "cache"))
     assert out.split() == ["0.0", "0.5"]
 
 
 @pytest.mark.parametrize("suffix", [".nbc", ".nbi"])
 def test_corrupt_cache_entries_are_recompiled(tmp_path, suffix):
-    _run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path))
+    run_python(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path))
     damaged = list(tmp_path.rglob("*" + suffix))
     assert damaged
     for path in damaged:
         path.write_bytes(path.read_bytes()[:20])  # truncated, as by a crash mid-write
-    out = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    out = json.loads(run_python(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
     assert out["y5"] == 0.5
-    again = json.loads(_run(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    again = json.loads(run_python(_CALL_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
     assert again["hits"] == 1  # the entry was written anew
 
 
@@ -99,14 +91,14 @@ def test_stale_entries_in_a_read_only_cache_dir(tmp_path):
     code = _CALL_AND_REPORT.replace("fastact", "fastact_copy")
     cache = tmp_path / "cache"
     env = dict(NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(package.parent))
-    first = json.loads(_run(code, **env))
+    first = json.loads(run_python(code, **env))
     assert first["misses"] == 1
     kernels = package / "_kernels.py"
     kernels.write_text(kernels.read_text() + "\n# edited\n")  # Numba stamps sources by content
     for path in [cache, *cache.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     try:
-        out = json.loads(_run(code, **env))
+        out = json.loads(run_python(code, **env))
     finally:
         for path in [cache, *cache.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
@@ -154,7 +146,7 @@ def test_row_kernels_are_vectorised(name):
 def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
     # Numba's cache key ignores jit options: without the token in the closure the
     # serial and the parallel kernel of one template would load each other's code.
-    out = _run("""
+    out = run_python("""
         import numpy as np
         from fastact import _kernels
         x = np.zeros(8, np.float32)

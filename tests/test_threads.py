@@ -7,19 +7,13 @@ import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 import fastact
 
+from .conftest import run_python
+
 LAYERS = ["default", "omp", "workqueue"]
-
-
-def _run(code, timeout=300, **env):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            env={**os.environ, **env}, timeout=timeout)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def _in_thread(fn):
@@ -49,11 +43,11 @@ def test_tbb_wheel_is_used_when_installed():
         importlib.metadata.version("tbb")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("the tbb wheel is not installed")
-    out = _run("""
+    out = run_python("""
         import numpy as np, fastact
         fastact.sigmoid(np.ones(1 << 20))
         print(fastact.threading_layer())
-    """, NUMBA_THREADING_LAYER="default")
+    """, timeout=300, NUMBA_THREADING_LAYER="default")
     assert out.split() == ["tbb"]
 
 
@@ -101,7 +95,7 @@ _CONCURRENT = """
 
 @pytest.mark.parametrize("layer", LAYERS)
 def test_concurrent_calls_from_many_threads(layer):
-    out = _run(_CONCURRENT, NUMBA_THREADING_LAYER=layer)
+    out = run_python(_CONCURRENT, timeout=300, NUMBA_THREADING_LAYER=layer)
     name, _, failures = out.split()
     assert failures == "0"
     if layer != "default":
