@@ -18,6 +18,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -26,7 +27,7 @@ from numba.extending import register_jitable
 
 from . import _activations
 from ._activations import _sigmoid
-from ._config import LOOP_MATH, STRICT_MATH
+from ._config import LANE_BLOCK, LOOP_MATH, SHORT_ROW_MAX, STRICT_MATH
 from ._vmath import exp, exp_nonpositive, fma, like, log1p, maximum, scalar_function
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
@@ -201,6 +202,46 @@ def _row_function(fn):
     return fn
 
 
+@scalar_function(inline=False)  # strict flags: reassociated, the error term is zero
+def compensated_add(total, err, v):
+    """(total + v, err + the rounding error of total + v)  (Knuth's two-sum)."""
+    s = total + v
+    vv = s - total
+    return s, err + ((total - (s - vv)) + (v - vv))
+
+
+ROW_SUM_BLOCK = 256
+
+
+@_row_function
+def row_sum(a):
+    """The float64 sum of a row.  Within blocks of ROW_SUM_BLOCK the sum is split
+    over vector lanes; the block sums are added with their rounding errors
+    carried along.  One split sum over a whole long row loses too much: 24 ULP
+    in softmax at 65536 float64 terms, against 2 ULP now."""
+    total, err = 0.0, 0.0
+    for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK  # not range(0, n, step): LLVM vectorises neither loop then
+        block = 0.0
+        for i in range(min(ROW_SUM_BLOCK, a.shape[0] - start)):
+            block += np.float64(a[start + i])
+        total, err = compensated_add(total, err, block)
+    return total + err
+
+
+@_row_function
+def row_dot(a, b):
+    """The float64 dot product of two rows, summed as in row_sum."""
+    total, err = 0.0, 0.0
+    for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK
+        block = 0.0
+        for i in range(min(ROW_SUM_BLOCK, a.shape[0] - start)):
+            block += np.float64(a[start + i]) * np.float64(b[start + i])
+        total, err = compensated_add(total, err, block)
+    return total + err
+
+
 @_row_function
 def row_max(x):
     m = x[0]
@@ -216,48 +257,59 @@ def row_softmax(x, out):
         out[i] = exp_of_difference(x[i], m)
     # A separate pass for the sum: fused with the stores above, LLVM would run
     # a scalar loop (another summation order) whenever out aliases x.
-    total = 0.0
-    for i in range(x.shape[0]):
-        total += np.float64(out[i])
+    total = row_sum(out)
     scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
     for i in range(x.shape[0]):
         out[i] = out[i] * scale
 
 
+@scalar_function(inline=False)
+def log_of_total(below, ties):
+    """log(sum of exp(x - max)) from the sum of the terms below the maximum and the
+    count of terms equal to it.  With a unique maximum the sum is 1 + below, and
+    log1p keeps the tiny part that the log of the rounded sum would lose (it is
+    the whole answer for the maximum's own entry)."""
+    return math.log1p(below) if ties == 1 else math.log(ties + below)
+
+
+@_row_function
+def row_exp_sum_below(x, m):
+    """(sum of exp(x - m) over the entries below m, count of entries equal to m),
+    summed as in row_sum.  m is the row's maximum: the whole sum is ties + below."""
+    below, err, ties = 0.0, 0.0, 0
+    for blk in range((x.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK
+        block = 0.0
+        for k in range(min(ROW_SUM_BLOCK, x.shape[0] - start)):
+            v = x[start + k]
+            below_max = v != m  # a multiply by it, not a branch, keeps the loop vectorised
+            block += np.float64(exp_of_difference(v, m)) * below_max
+            ties += 1 - below_max
+        below, err = compensated_add(below, err, block)
+    return below + err, ties
+
+
 @_row_function
 def row_log_softmax(x, out):
-    # log(sum) is taken as log1p(sum of the terms below the maximum) when the
-    # maximum is unique: the sum is then 1 + tiny, and the log of the rounded
-    # sum would lose the tiny part, which is the whole answer there.
     m = row_max(x)
-    below = 0.0
-    ties = 0
-    for i in range(x.shape[0]):
-        below_max = x[i] != m  # a multiply by it, not a branch, keeps the loop vectorised
-        below += np.float64(exp_of_difference(x[i], m)) * below_max
-        ties += 1 - below_max
-    log_total = math.log1p(below) if ties == 1 else math.log(ties + below)
+    below, ties = row_exp_sum_below(x, m)
     # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
     # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
-    log_total_t = like(m, log_total)
+    log_total = like(m, log_of_total(below, ties))
     for i in range(x.shape[0]):
-        out[i] = log_softmax_value(x[i], m, log_total_t)
+        out[i] = log_softmax_value(x[i], m, log_total)
 
 
 @_row_function
 def row_softmax_backward(g, y, out):
-    dot = 0.0
-    for i in range(g.shape[0]):
-        dot += np.float64(g[i]) * np.float64(y[i])
+    dot = row_dot(g, y)
     for i in range(g.shape[0]):
         out[i] = np.float64(y[i]) * (np.float64(g[i]) - dot)
 
 
 @_row_function
 def row_log_softmax_backward(g, y, out):
-    total = 0.0
-    for i in range(g.shape[0]):
-        total += np.float64(g[i])
+    total = row_sum(g)
     for i in range(g.shape[0]):
         out[i] = np.float64(g[i]) - np.float64(strict_exp(y[i])) * total
 
@@ -280,18 +332,220 @@ def _rows_2_1(fn, *, token):
     return kernel
 
 
+# --- the same rows, vectorised across rows ------------------------------------
+# A softmax over short rows (1e6 rows of 10) or over an axis that is not the
+# last runs each step above for many rows at once: the data is viewed as
+# (outer, n, inner) with the softmax along the middle axis, and a "lanes"
+# function handles lanes c0..c1 of the inner axis of one outer index, every
+# loop running along the contiguous inner axis.  The scalar formulas are the
+# row functions'.  The sums are not: a lane adds its terms one after another,
+# carrying the rounding error of its sum along (compensated summation), where
+# a row function adds vector partial sums over blocks.  Both are accurate to
+# about an ULP of the sum; results of the two may differ by a few ULP.  _api
+# never hands a kernel an out that overlaps an input: LLVM vectorises no loop
+# whose output may overlap its input.
+
+
+@_row_function
+def lanes_add(total, err, v):
+    for b in range(total.shape[0]):
+        total[b], err[b] = compensated_add(total[b], err[b], v[b])
+
+
+@_row_function
+def lanes_max(x, o, c0, c1):
+    m = x[o, 0, c0:c1].copy()
+    for j in range(1, x.shape[1]):
+        xj = x[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            m[b] = maximum(m[b], xj[b])
+    return m
+
+
+@_row_function
+def lanes_softmax(x, out, o, c0, c1):
+    m = lanes_max(x, o, c0, c1)
+    total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    for j in range(x.shape[1]):
+        xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            outj[b] = exp_of_difference(xj[b], m[b])
+        for b in range(m.shape[0]):
+            e[b] = outj[b]
+        lanes_add(total, err, e)
+    scale = np.empty_like(m)
+    for b in range(m.shape[0]):
+        scale[b] = like(m[b], 1.0 / (total[b] + err[b]))
+    for j in range(x.shape[1]):
+        outj = out[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            outj[b] = outj[b] * scale[b]
+
+
+@_row_function
+def lanes_log_softmax(x, out, o, c0, c1):
+    m = lanes_max(x, o, c0, c1)
+    below, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    ties = np.zeros(c1 - c0, np.int64)
+    for j in range(x.shape[1]):
+        xj = x[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            below_max = xj[b] != m[b]
+            e[b] = np.float64(exp_of_difference(xj[b], m[b])) * below_max
+            ties[b] += 1 - below_max
+        lanes_add(below, err, e)
+    log_total = np.empty_like(m)
+    for b in range(m.shape[0]):
+        log_total[b] = like(m[b], log_of_total(below[b] + err[b], ties[b]))
+    for j in range(x.shape[1]):
+        xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            outj[b] = log_softmax_value(xj[b], m[b], log_total[b])
+
+
+@_row_function
+def lanes_softmax_backward(g, y, out, o, c0, c1):
+    dot, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    for j in range(g.shape[1]):
+        gj, yj = g[o, j, c0:c1], y[o, j, c0:c1]
+        for b in range(dot.shape[0]):
+            e[b] = np.float64(gj[b]) * np.float64(yj[b])
+        lanes_add(dot, err, e)
+    for b in range(dot.shape[0]):
+        dot[b] += err[b]
+    for j in range(g.shape[1]):
+        gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(dot.shape[0]):
+            outj[b] = np.float64(yj[b]) * (np.float64(gj[b]) - dot[b])
+
+
+@_row_function
+def lanes_log_softmax_backward(g, y, out, o, c0, c1):
+    total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    for j in range(g.shape[1]):
+        gj = g[o, j, c0:c1]
+        for b in range(total.shape[0]):
+            e[b] = gj[b]
+        lanes_add(total, err, e)
+    for b in range(total.shape[0]):
+        total[b] += err[b]
+    for j in range(g.shape[1]):
+        gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(total.shape[0]):
+            outj[b] = np.float64(gj[b]) - np.float64(strict_exp(yj[b])) * total[b]
+
+
+def _lanes_1_1(fn, *, token):
+    def kernel(x, out):
+        token  # noqa: B018
+        outer, n, inner = x.shape
+        width = LANE_BLOCK
+        blocks = (inner + width - 1) // width
+        for t in prange(outer * blocks):
+            o, c0 = t // blocks, (t % blocks) * width
+            fn(x, out, o, c0, min(c0 + width, inner))
+
+    return kernel
+
+
+def _lanes_2_1(fn, *, token):
+    def kernel(a, b, out):
+        token  # noqa: B018
+        outer, n, inner = a.shape
+        width = LANE_BLOCK
+        blocks = (inner + width - 1) // width
+        for t in prange(outer * blocks):
+            o, c0 = t // blocks, (t % blocks) * width
+            fn(a, b, out, o, c0, min(c0 + width, inner))
+
+    return kernel
+
+
+# Short rows of a C-contiguous (rows, n) array: each task transposes a block of
+# rows into a (1, n, width) buffer, runs the lanes function on it and
+# transposes the result back.  The transposes cost about as much as the
+# softmax, but the exps then run vectorised instead of one by one.
+
+
+def _short_rows_1_1(fn, *, token):
+    def kernel(x, out):
+        token  # noqa: B018
+        rows, n = x.shape
+        width = LANE_BLOCK
+        blocks = (rows + width - 1) // width
+        for t in prange(blocks):
+            r0 = t * width
+            w = min(width, rows - r0)
+            xt = np.empty((1, n, w), x.dtype)
+            for j in range(n):
+                for b in range(w):
+                    xt[0, j, b] = x[r0 + b, j]
+            ot = np.empty_like(xt)
+            fn(xt, ot, 0, 0, w)
+            for j in range(n):
+                for b in range(w):
+                    out[r0 + b, j] = ot[0, j, b]
+
+    return kernel
+
+
+def _short_rows_2_1(fn, *, token):
+    def kernel(g, y, out):
+        token  # noqa: B018
+        rows, n = g.shape
+        width = LANE_BLOCK
+        blocks = (rows + width - 1) // width
+        for t in prange(blocks):
+            r0 = t * width
+            w = min(width, rows - r0)
+            gt = np.empty((1, n, w), g.dtype)
+            yt = np.empty((1, n, w), g.dtype)
+            for j in range(n):
+                for b in range(w):
+                    gt[0, j, b] = g[r0 + b, j]
+                    yt[0, j, b] = y[r0 + b, j]
+            ot = np.empty_like(gt)
+            fn(gt, yt, ot, 0, 0, w)
+            for j in range(n):
+                for b in range(w):
+                    out[r0 + b, j] = ot[0, j, b]
+
+    return kernel
+
+
+class RowOp(NamedTuple):
+    """One normalisation over rows, in both formulations."""
+
+    inputs: int  # 1: x; 2: grad_out and y
+    row: Callable  # fn(*inputs, out), vectorised along one contiguous row
+    lanes: Callable  # fn(*inputs, out, o, c0, c1) over (outer, n, inner) arrays
+    short_row_max: tuple[int, int]  # (float32, float64): rows up to this long use lanes
+
+    def uses_lanes(self, n: int, dtype) -> bool:
+        return n <= self.short_row_max[np.dtype(dtype) == np.float64]
+
+
 ROW_KERNELS = {
-    "softmax": (_rows_1_1, row_softmax),
-    "log_softmax": (_rows_1_1, row_log_softmax),
-    "softmax_backward": (_rows_2_1, row_softmax_backward),
-    "log_softmax_backward": (_rows_2_1, row_log_softmax_backward),
+    "softmax": RowOp(1, row_softmax, lanes_softmax, SHORT_ROW_MAX["softmax"]),
+    "log_softmax": RowOp(1, row_log_softmax, lanes_log_softmax, SHORT_ROW_MAX["log_softmax"]),
+    "softmax_backward": RowOp(2, row_softmax_backward, lanes_softmax_backward, SHORT_ROW_MAX["softmax_backward"]),
+    "log_softmax_backward": RowOp(2, row_log_softmax_backward, lanes_log_softmax_backward,
+                                  SHORT_ROW_MAX["log_softmax_backward"]),
+}
+
+ROW_FORMS = {  # form -> (template for one input, for two), the arrays they take
+    "rows": (_rows_1_1, _rows_2_1),  # (rows, n) C-contiguous, one row per softmax
+    "short_rows": (_short_rows_1_1, _short_rows_2_1),  # the same arrays, in blocks of rows
+    "lanes": (_lanes_1_1, _lanes_2_1),  # (outer, n, inner) C-contiguous, along axis 1
 }
 
 
 @functools.cache
-def row_kernel(name: str, parallel: bool, cache: bool = True):
-    """The row kernel ``name`` over 2-D C-contiguous arrays, one row per softmax."""
-    template, fn = ROW_KERNELS[name]
+def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"):
+    """The kernel of row op ``name`` in ``form`` (see ROW_FORMS)."""
+    op = ROW_KERNELS[name]
+    template = ROW_FORMS[form][op.inputs - 1]
+    fn = op.row if form == "rows" else op.lanes
     return _jit(template, fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
@@ -320,10 +574,8 @@ def copy_kernel(parallel: bool):
 def _row_log_sum_exp_terms(x):
     """(max, sum of exp(x - max) in float64)."""
     m = row_max(x)
-    total = 0.0
-    for i in range(x.shape[0]):
-        total += np.float64(exp_of_difference(x[i], m))
-    return m, total
+    below, ties = row_exp_sum_below(x, m)
+    return m, ties + below
 
 
 @_row_function

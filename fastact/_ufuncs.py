@@ -19,7 +19,7 @@ from numba import guvectorize, vectorize
 
 from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
-from ._kernels import ROW_KERNELS, _map_1_1, _map_2_1, _map_2_mul, _rows_1_1, _template, cache_token
+from ._kernels import ROW_KERNELS, _map_1_1, _map_2_1, _map_2_mul, _template, cache_token
 
 # Numba has no variadic kernels, hence one template per arity.
 
@@ -152,25 +152,39 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
 # A gufunc's rows may be strided (axes=, or a transposed block).  The row function
 # runs on contiguous copies, as in the row kernels: over strided rows its loops
 # are not vectorised and its row sums, with fewer partial sums, lose up to 20 ULP.
+# Short rows take the lanes formulation (with one lane), longer rows the row
+# one, as the kernels do along the last axis: the gufunc gives their bits.
 
 
-def _gufunc_1_1(fn, *, token):
+def _gufunc_1_1(op, *, token):
+    row_fn, lanes_fn, (short_f32, short_f64) = op.row, op.lanes, op.short_row_max
+
     def kernel(x, out):
         token  # noqa: B018
         row = np.ascontiguousarray(x)
         result = np.empty_like(row)
-        fn(row, result)
+        n = row.shape[0]
+        if n <= (short_f32 if row.itemsize == 4 else short_f64):
+            lanes_fn(row.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1)
+        else:
+            row_fn(row, result)
         out[:] = result
 
     return kernel
 
 
-def _gufunc_2_1(fn, *, token):
+def _gufunc_2_1(op, *, token):
+    row_fn, lanes_fn, (short_f32, short_f64) = op.row, op.lanes, op.short_row_max
+
     def kernel(a, b, out):
         token  # noqa: B018
-        row_a = np.ascontiguousarray(a)
+        row_a, row_b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         result = np.empty_like(row_a)
-        fn(row_a, np.ascontiguousarray(b), result)
+        n = row_a.shape[0]
+        if n <= (short_f32 if row_a.itemsize == 4 else short_f64):
+            lanes_fn(row_a.reshape(1, n, 1), row_b.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1)
+        else:
+            row_fn(row_a, row_b, result)
         out[:] = result
 
     return kernel
@@ -179,13 +193,13 @@ def _gufunc_2_1(fn, *, token):
 @functools.cache
 def row_gufunc(name: str) -> np.ufunc:
     """The gufunc of row kernel ``name``: ``(n)->(n)`` (forward) or ``(n),(n)->(n)`` (backward)."""
-    template, fn = ROW_KERNELS[name]
+    op = ROW_KERNELS[name]
     token = cache_token("gufunc", LOOP_MATH)
-    if template is _rows_1_1:
-        kernel, layout = _gufunc_1_1(fn, token=token), "(n)->(n)"
+    if op.inputs == 1:
+        kernel, layout = _gufunc_1_1(op, token=token), "(n)->(n)"
         signatures = [f"void({t}[:], {t}[:])" for t in ("float32", "float64")]
     else:
-        kernel, layout = _gufunc_2_1(fn, token=token), "(n),(n)->(n)"
+        kernel, layout = _gufunc_2_1(op, token=token), "(n),(n)->(n)"
         signatures = [f"void({t}[:], {t}[:], {t}[:])" for t in ("float32", "float64")]
     kernel.__name__ = name
     return _by_reference(guvectorize(signatures, layout, cache=True, fastmath=set(LOOP_MATH))(kernel).ufunc)

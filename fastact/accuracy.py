@@ -8,7 +8,7 @@ Elementwise ops are measured on a dense sample of the whole float range:
 random bit patterns (every exponent equally likely), a uniform grid over the
 region where the function changes, and the extremes (0, -0.0, the smallest
 subnormal, the largest finite value).  Softmax and log_softmax are measured
-on rows of up to 65536 elements.  The error of a result c against the exact
+on rows of up to 65536 elements, along the last axis and along axis 0.  The error of a result c against the exact
 value v is |c - v| / ulp(v), with ulp(v) the spacing of the dtype's floats at
 v (the subnormal spacing below the normal range).
 """
@@ -165,7 +165,7 @@ def _random_rows(dtype, seed: int, quick: bool) -> list[np.ndarray]:
     shapes = [(64, 4), (16, 100), (4, 1000), (1, 65536)] if not quick else [(16, 4), (4, 100), (1, 2000)]
     rows = []
     for rows_n, n in shapes:
-        for scale in (1.0, 30.0):
+        for scale in (1.0, 4.0, 30.0):
             rows.append((rng.standard_normal((rows_n, n)) * scale).astype(dtype))
     rows.append(np.array([[2, 10, 1, 4]], dtype))
     return rows
@@ -184,10 +184,18 @@ def _log_softmax_exact(mp, row):
     return [(mp.mpf(v) - m) - log_s for v in row]
 
 
+def _along_axis_0(op):
+    """``op`` over the rows of x laid out as the columns of a C-contiguous array
+    (each twice, so that there are at least two): the kernels' lanes formulation."""
+    return lambda dt, x, g: op(np.repeat(x.T, 2, axis=1), axis=0)[:, ::2].T
+
+
 def row_cases() -> list[Case]:
     return [
         Case("softmax", 8.0, lambda dt, x, g: fastact.softmax(x), _softmax_exact, rows=True),
         Case("log_softmax", 8.0, lambda dt, x, g: fastact.log_softmax(x), _log_softmax_exact, rows=True),
+        Case("softmax(axis=0)", 8.0, _along_axis_0(fastact.softmax), _softmax_exact, rows=True),
+        Case("log_softmax(axis=0)", 8.0, _along_axis_0(fastact.log_softmax), _log_softmax_exact, rows=True),
     ]
 
 
@@ -204,7 +212,7 @@ def _torch_run(case: Case) -> Callable:
     torch = _torch_module()
     F = torch.nn.functional
     if case.rows:
-        fn = torch.softmax if case.name == "softmax" else torch.log_softmax
+        fn = torch.softmax if case.name.startswith("softmax") else torch.log_softmax
         return lambda dt, x, g: fn(torch.from_numpy(x), -1).numpy()
     fn = getattr(F, case.torch_name) if hasattr(F, case.torch_name) else getattr(torch, case.torch_name)
     kwargs = case.torch_kwargs or {}
@@ -228,19 +236,24 @@ def measure(case: Case, dtype, backend: str, points: int, seed: int, quick: bool
         backend = "numba"  # only selects fastact's backend, which torch does not use
     with fastact.use_backend(backend):
         if case.rows:
-            worst = 0.0
-            for rows in _random_rows(dtype, seed, quick):
-                computed = case.run(dtype, rows, None)
-                for row, crow in zip(rows, computed):
-                    exact = case.exact(mp, [mp.mpf(float(v)) for v in row])
-                    worst = max(worst, float(ulp_errors(crow, exact, dtype, normal_only, case.floor).max()))
-            return worst
+            return max(max_row_error(case, rows, normal_only) for rows in _random_rows(dtype, seed, quick))
         x = sample_points(dtype, points, seed)
         g = np.random.default_rng(seed + 1).uniform(-2, 2, x.shape).astype(dtype)
         computed = case.run(dtype, x, g)
         exact = (case.exact(mp, mp.mpf(float(xi)), mp.mpf(float(gi))) for xi, gi in zip(x, g))
         floor = case.floor * np.abs(g.astype(np.float64)) if case.floor_times_g else case.floor
         return float(ulp_errors(computed, exact, dtype, normal_only, floor).max())
+
+
+def max_row_error(case: Case, rows: np.ndarray, normal_only: bool = False) -> float:
+    """Max ULP error of row case ``case`` over the rows of the 2-D array ``rows``."""
+    mp = _mpmath()
+    computed = case.run(rows.dtype.type, rows, None)
+    worst = 0.0
+    for row, crow in zip(rows, computed):
+        exact = case.exact(mp, [mp.mpf(float(v)) for v in row])
+        worst = max(worst, float(ulp_errors(crow, exact, rows.dtype.type, normal_only, case.floor).max()))
+    return worst
 
 
 def available_backends() -> tuple[str, ...]:

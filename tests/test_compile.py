@@ -132,11 +132,13 @@ def test_elementwise_kernels_are_vectorised_without_libm_calls(name, kind, dtype
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+@pytest.mark.parametrize("form", sorted(_kernels.ROW_FORMS))
 @pytest.mark.parametrize("name", sorted(_kernels.ROW_KERNELS))
-def test_row_kernels_are_vectorised(name):
-    kernel = _kernels.row_kernel(name, False, cache=False)
-    n_in = 2 if name.endswith("backward") else 1
-    arrays = [np.ones((2, 64), np.float32) for _ in range(n_in + 1)]
+def test_row_kernels_are_vectorised(name, form):
+    kernel = _kernels.row_kernel(name, False, cache=False, form=form)
+    n_in = _kernels.ROW_KERNELS[name].inputs
+    shape = (2, 16, 64) if form == "lanes" else (2, 64)
+    arrays = [np.ones(shape, np.float32) for _ in range(n_in + 1)]
     kernel(*arrays)
     ir = kernel.inspect_llvm(kernel.signatures[-1])
     assert ir.count("vector.body") >= 2

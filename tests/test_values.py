@@ -104,6 +104,47 @@ def test_ulp_bound_against_mpmath(case, dt):
     assert worst <= bound, f"{case.name} {np.dtype(dt).name}: {worst:.2f} ULP > {bound}"
 
 
+@pytest.mark.parametrize("case", accuracy.row_cases(), ids=lambda c: c.name)
+def test_softmax_of_a_long_float64_row(case):
+    # 65536 terms at scale 4: one sum split over vector lanes, as the row kernels
+    # had, lost 15 ULP on this row; blocked and compensated sums keep under 3.
+    row = np.random.default_rng(0).normal(0, 4, (1, 65536))
+    worst = accuracy.max_row_error(case, row)
+    assert worst <= case.bound, f"{case.name}: {worst:.2f} ULP > {case.bound}"
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("n", [2, 5, 6, 7, 12, 13, 100, 1000])
+@pytest.mark.parametrize("op", [fastact.softmax, fastact.log_softmax], ids=lambda o: o.name)
+def test_softmax_rows_agree_on_every_axis(op, dt, n):
+    # Short rows (per op and dtype: _config.SHORT_ROW_MAX) run the lanes formulation
+    # on every axis and in the gufuncs, bit for bit.  Longer rows run the row
+    # formulation along the last axis and in the gufuncs, the lanes one along
+    # other axes: the sums differ in order, so results differ by a few ULP.
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((3, n, 40)) * 6).astype(dt)
+    g = rng.standard_normal(x.shape).astype(dt)
+    x_last, g_last = (np.ascontiguousarray(np.moveaxis(a, 1, -1)) for a in (x, g))
+    y_last = op(x_last)
+    y = np.moveaxis(y_last, -1, 1)
+    results = {  # name: (along axis 1, along the last axis, from the gufunc on the last axis)
+        op.name: (op(x, axis=1), op(x_last), op.gufunc(x_last)),
+        f"{op.name}_backward": (op.backward(g, y, axis=1), op.backward(g_last, y_last),
+                                op.backward_gufunc(g_last, y_last)),
+    }
+    np.testing.assert_array_equal(op(np.moveaxis(x_last, -1, 1), axis=1), results[op.name][0])  # a strided x
+    for name, (along_1, along_last, from_gufunc) in results.items():
+        np.testing.assert_array_equal(from_gufunc, along_last, err_msg=name)
+        along_last = np.moveaxis(along_last, -1, 1)
+        if n <= fastact._kernels.ROW_KERNELS[name].short_row_max[dt == np.float64]:
+            np.testing.assert_array_equal(along_1, along_last, err_msg=name)
+        elif name == op.name:
+            assert_ulp_close(along_1, along_last, 8)
+        else:  # g - sum(...) cancels: the sums' last bits show up in absolute terms
+            atol = 8 * np.finfo(dt).eps * np.abs(g).sum(axis=1, keepdims=True)
+            assert np.all(np.abs(along_1.astype(np.float64) - along_last) <= atol), name
+
+
 @pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
 def test_log_softmax_of_a_dominant_entry_keeps_the_tiny_answer(backend, dt):
     # log_softmax of the maximum is -log1p(tiny): the log of the rounded sum would give 0
