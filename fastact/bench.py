@@ -44,10 +44,15 @@ class Result:
     shape: tuple[int, ...]
     threads: int
     times_ms: dict[str, float] = field(default_factory=dict)  # implementation -> median ms
+    axis: int = -1  # of the softmax ops
 
     @classmethod
     def from_dict(cls, d: dict) -> Result:
-        return cls(d["case"], d["dtype"], d["n"], tuple(d["shape"]), d["threads"], d["times_ms"])
+        return cls(d["case"], d["dtype"], d["n"], tuple(d["shape"]), d["threads"], d["times_ms"], d.get("axis", -1))
+
+    @property
+    def label(self) -> str:
+        return self.case if self.axis == -1 else f"{self.case} (axis {self.axis})"
 
     def speedup(self, peer: str) -> float:
         return self.times_ms[peer] / self.times_ms["fastact"]
@@ -85,19 +90,19 @@ def _numpy_sigmoid_tanh(x, out):
     np.add(out, 0.5, out=out)
 
 
-def _numpy_softmax(x, out, row_buf):
-    np.max(x, axis=-1, keepdims=True, out=row_buf)
+def _numpy_softmax(x, out, row_buf, axis):
+    np.max(x, axis=axis, keepdims=True, out=row_buf)
     np.subtract(x, row_buf, out=out)
     np.exp(out, out=out)
-    np.sum(out, axis=-1, keepdims=True, out=row_buf)
+    np.sum(out, axis=axis, keepdims=True, out=row_buf)
     np.divide(out, row_buf, out=out)
 
 
-def _numpy_log_softmax(x, out, row_buf, tmp):
-    np.max(x, axis=-1, keepdims=True, out=row_buf)
+def _numpy_log_softmax(x, out, row_buf, tmp, axis):
+    np.max(x, axis=axis, keepdims=True, out=row_buf)
     np.subtract(x, row_buf, out=out)
     np.exp(out, out=tmp)
-    np.sum(tmp, axis=-1, keepdims=True, out=row_buf)
+    np.sum(tmp, axis=axis, keepdims=True, out=row_buf)
     np.log(row_buf, out=row_buf)
     np.subtract(out, row_buf, out=out)
 
@@ -172,7 +177,7 @@ _NUMEXPR = {"sigmoid": "1 / (1 + exp(-x))", "tanh": "tanh(x)", "relu": "where(x 
             "silu": "x / (1 + exp(-x))", "softsign": "x / (1 + abs(x))"}
 
 
-def _jax_function(op_name: str):
+def _jax_function(op_name: str, axis: int = -1):
     jax = _optional("jax")
     if jax is None:
         return None, None
@@ -182,17 +187,17 @@ def _jax_function(op_name: str):
     elif op_name == "gelu":
         fn = lambda v: jax.nn.gelu(v, approximate=False)  # noqa: E731
     elif op_name in ROW_OPS:
-        fn = lambda v: getattr(jax.nn, op_name)(v, axis=-1)  # noqa: E731
+        fn = lambda v: getattr(jax.nn, op_name)(v, axis=axis)  # noqa: E731
     else:
         fn = getattr(jax.nn, _JAX.get(op_name, op_name))
     return jax, fn
 
 
 def _peer_implementations(op_name: str, kind: str, x: np.ndarray, g: np.ndarray, out: np.ndarray,
-                          threads: int) -> dict[str, Callable]:
+                          threads: int, axis: int = -1) -> dict[str, Callable]:
     """JAX (jitted forward, or forward plus backward through jax.vjp) and numexpr."""
     impls: dict[str, Callable] = {}
-    jax, fn = _jax_function(op_name)
+    jax, fn = _jax_function(op_name, axis)
     if jax is not None:
         jx, jg = jax.device_put(x), jax.device_put(g)
         if not kind:
@@ -214,7 +219,8 @@ def _with_numpy_backend(fn):
         return fn()
 
 
-def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int) -> dict[str, Callable]:
+def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int,
+                     axis: int = -1) -> dict[str, Callable]:
     op_name, _, kind = case.partition(".")
     op = getattr(fastact, op_name)
     impls: dict[str, Callable] = {}
@@ -223,7 +229,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     tx, tg, tout = (torch.from_numpy(a) for a in (x, g, out)) if torch else (None, None, None)
     if torch:
         torch.set_num_threads(threads)
-    row_buf = np.empty(x.shape[:-1] + (1,), x.dtype)
+    row_buf = np.empty_like(x, shape=tuple(1 if d == axis % x.ndim else n for d, n in enumerate(x.shape)))
     tmp = np.empty_like(x)
 
     if op_name in fastact.ACTIVATIONS and not kind:
@@ -231,30 +237,30 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     elif op_name in fastact.ACTIVATIONS:
         impls = _elementwise_backward(op, x, g, out, tmp, tx, tg, torch)
     elif not kind:
-        impls["fastact"] = lambda: op(x, out=out)
+        impls["fastact"] = lambda: op(x, axis=axis, out=out)
         if op_name == "softmax":
-            impls["numpy"] = lambda: _numpy_softmax(x, out, row_buf)
+            impls["numpy"] = lambda: _numpy_softmax(x, out, row_buf, axis)
             if special:
-                impls["scipy"] = lambda: special.softmax(x, axis=-1)
+                impls["scipy"] = lambda: special.softmax(x, axis=axis)
             if torch:
-                impls["torch"] = lambda: torch.softmax(tx, -1)
+                impls["torch"] = lambda: torch.softmax(tx, axis)
         else:
-            impls["numpy"] = lambda: _numpy_log_softmax(x, out, row_buf, tmp)
+            impls["numpy"] = lambda: _numpy_log_softmax(x, out, row_buf, tmp, axis)
             if special:
-                impls["scipy"] = lambda: special.log_softmax(x, axis=-1)
+                impls["scipy"] = lambda: special.log_softmax(x, axis=axis)
             if torch:
-                impls["torch"] = lambda: torch.log_softmax(tx, -1)
+                impls["torch"] = lambda: torch.log_softmax(tx, axis)
     else:  # softmax.backward
-        y = fastact.softmax(x)
-        impls["fastact"] = lambda: op.backward(g, y, out=out)
-        impls["numpy"] = lambda: (np.multiply(g, y, out=tmp), np.sum(tmp, axis=-1, keepdims=True, out=row_buf),
+        y = fastact.softmax(x, axis=axis)
+        impls["fastact"] = lambda: op.backward(g, y, axis=axis, out=out)
+        impls["numpy"] = lambda: (np.multiply(g, y, out=tmp), np.sum(tmp, axis=axis, keepdims=True, out=row_buf),
                                   np.subtract(g, row_buf, out=out), np.multiply(out, y, out=out))
         if torch:
             ty = torch.from_numpy(y)
-            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(tg, ty, -1, ty.dtype)
+            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(tg, ty, axis, ty.dtype)
 
     if not (op_name in ROW_OPS and kind):  # softmax.backward: no peer beyond NumPy and torch
-        impls.update(_peer_implementations(op_name, kind, x, g, out, threads))
+        impls.update(_peer_implementations(op_name, kind, x, g, out, threads, axis))
 
     from . import _kernels
 
@@ -267,28 +273,29 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     return impls
 
 
-def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeats: int, seed: int = 0) -> Result:
+def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeats: int, seed: int = 0,
+             axis: int = -1) -> Result:
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     out = np.empty_like(x)
     fastact.set_num_threads(threads)
     with fastact.use_backend("numba"):
-        times = _median_times(_implementations(case, x, g, out, threads), repeats)
+        times = _median_times(_implementations(case, x, g, out, threads, axis), repeats)
     times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy"))
     if "np.add (2 inputs)" in times:
         times["2-input roofline"] = times.pop("np.add (2 inputs)")
-    return Result(case, dtype, int(np.prod(shape)), shape, threads, times)
+    return Result(case, dtype, int(np.prod(shape)), shape, threads, times, axis if case.partition(".")[0] in ROW_OPS else -1)
 
 
 def format_results(results: list[Result]) -> str:
-    lines = [f"{'case':<18}{'dtype':<9}{'N':>10}  {'implementation':<16}{'median ms':>11}{'Melem/s':>10}"
+    lines = [f"{'case':<26}{'dtype':<9}{'N':>10}  {'implementation':<16}{'median ms':>11}{'Melem/s':>10}"
              f"{'fastact speedup':>17}{'% of roofline':>15}"]
     for r in results:
         for impl, ms in r.times_ms.items():
             speed = f"{r.speedup(impl):.2f}x" if impl not in ("fastact", "copy roofline", "2-input roofline") else ""
             roof = f"{100 * r.times_ms.get('2-input roofline', r.times_ms['copy roofline']) / ms:.0f}%"
-            lines.append(f"{r.case:<18}{r.dtype:<9}{r.n:>10}  {impl:<16}{ms:>11.3f}{r.n / ms / 1e3:>10.0f}"
+            lines.append(f"{r.label:<26}{r.dtype:<9}{r.n:>10}  {impl:<16}{ms:>11.3f}{r.n / ms / 1e3:>10.0f}"
                          f"{speed:>17}{roof:>15}")
     return "\n".join(lines)
 
@@ -303,7 +310,7 @@ def format_markdown(results: list[Result]) -> str:
         jax_ms = r.times_ms.get("jax", float("nan"))
         shape = "x".join(str(d) for d in r.shape)
         roof = r.times_ms.get("2-input roofline", r.times_ms["copy roofline"])
-        lines.append(f"| {r.case} | {r.dtype} | {shape} | {r.times_ms['fastact']:.2f} | {numpy_ms:.2f} | "
+        lines.append(f"| {r.label} | {r.dtype} | {shape} | {r.times_ms['fastact']:.2f} | {numpy_ms:.2f} | "
                      f"{torch_ms:.2f} | {jax_ms:.2f} | {roof:.2f} | {numpy_ms / r.times_ms['fastact']:.2f}x | "
                      f"{torch_ms / r.times_ms['fastact']:.2f}x | {jax_ms / r.times_ms['fastact']:.2f}x | "
                      f"{100 * roof / r.times_ms['fastact']:.0f}% |")
@@ -350,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--sizes", default="1e3,1e5,1e7", help="element counts of elementwise ops, comma-separated")
     parser.add_argument("--shapes", default=DEFAULT_ROW_SHAPES, help="ROWSxCOLS shapes of the softmax ops")
+    parser.add_argument("--axis", type=int, default=-1, help="the axis of the softmax ops (default -1)")
     parser.add_argument("--threads", type=int, default=fastact.get_num_threads())
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -365,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     row_shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",")]
     jobs = [(c, d, shape) for c in cases for d in dtypes
             for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
-    results = [run_case(c, d, shape, args.threads, args.repeats) for c, d, shape in _progress(jobs)]
+    results = [run_case(c, d, shape, args.threads, args.repeats, axis=args.axis) for c, d, shape in _progress(jobs)]
     print(f"threads={args.threads}, repeats={args.repeats}, " + ", ".join(f"{k} {v}" for k, v in environment().items()))
     print(format_results(results))
     if args.markdown:
