@@ -572,6 +572,29 @@ def _normal_pdf64(x):
     return _normal_pdf_times64(1.0, x)
 
 
+# float32 needs far less: Phi to a relative 2**-30 from the first terms of the
+# series (the rest sum to under 1.4e-9) and no double-word corrections (their
+# largest effect, at the float32 tail w = 14, is 2e-14 relative).  About 1.4x
+# faster than the float64 path.
+ERFC_TERMS_FLOAT32 = 14
+_erfc_series_for32 = _unrolled_clenshaw(ERFC_CHEBYSHEV[:ERFC_TERMS_FLOAT32])
+
+
+@register_jitable(**_JIT_OPTIONS, inline="always")
+def _normal_cdf_times_for32(a, x):
+    """a * Phi(x) in float64 to the accuracy float32 needs, for float32 a and x."""
+    w = abs(x)
+    if w > 40.0:
+        w = 40.0
+    t = 2.0 / (2.0 + w * _INV_SQRT2_HI)
+    r = 0.5 * t * exp(_fma(-0.5 * w, w, _erfc_series_for32(2.0 * t - 1.0)))  # Phi(-w)
+    if x > 0:
+        return a * (1.0 - r)
+    if r == 0.0 and abs(a) == math.inf:  # the limit 0, not inf * 0
+        return 0.0
+    return a * r
+
+
 def _in_float64(fn64):
     """The float32 version of a float64 function: computed in float64, rounded once."""
     return lambda a, x: np.float32(fn64(np.float64(a), np.float64(x)))
@@ -582,7 +605,7 @@ def _normal_cdf_times(a, x):
     if a == x == types.float64:
         return _normal_cdf_times64
     if a == x == types.float32:
-        return _in_float64(_normal_cdf_times64)
+        return _in_float64(_normal_cdf_times_for32)
     return None
 
 
@@ -600,7 +623,7 @@ def _normal_cdf(x):
     if x == types.float64:
         return _normal_cdf64
     if x == types.float32:
-        return lambda x: np.float32(_normal_cdf64(np.float64(x)))
+        return lambda x: np.float32(_normal_cdf_times_for32(1.0, np.float64(x)))
     return None
 
 
