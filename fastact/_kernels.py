@@ -348,6 +348,7 @@ def _rows_2_1(fn, *, token):
 
 @_row_function
 def lanes_add(total, err, v):
+    """total, err += v lane by lane, compensated (v of either float dtype)."""
     for b in range(total.shape[0]):
         total[b], err[b] = compensated_add(total[b], err[b], v[b])
 
@@ -365,14 +366,12 @@ def lanes_max(x, o, c0, c1):
 @_row_function
 def lanes_softmax(x, out, o, c0, c1):
     m = lanes_max(x, o, c0, c1)
-    total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
     for j in range(x.shape[1]):
         xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
         for b in range(m.shape[0]):
             outj[b] = exp_of_difference(xj[b], m[b])
-        for b in range(m.shape[0]):
-            e[b] = outj[b]
-        lanes_add(total, err, e)
+        lanes_add(total, err, outj)
     scale = np.empty_like(m)
     for b in range(m.shape[0]):
         scale[b] = like(m[b], 1.0 / (total[b] + err[b]))
@@ -421,12 +420,9 @@ def lanes_softmax_backward(g, y, out, o, c0, c1):
 
 @_row_function
 def lanes_log_softmax_backward(g, y, out, o, c0, c1):
-    total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
     for j in range(g.shape[1]):
-        gj = g[o, j, c0:c1]
-        for b in range(total.shape[0]):
-            e[b] = gj[b]
-        lanes_add(total, err, e)
+        lanes_add(total, err, g[o, j, c0:c1])
     for b in range(total.shape[0]):
         total[b] += err[b]
     for j in range(g.shape[1]):
@@ -467,24 +463,36 @@ def _lanes_2_1(fn, *, token):
 # softmax, but the exps then run vectorised instead of one by one.
 
 
+@_row_function
+def rows_to_lanes(a, r0, w):
+    """Rows r0..r0+w of a, transposed into a (1, n, w) buffer."""
+    t = np.empty((1, a.shape[1], w), a.dtype)
+    for j in range(a.shape[1]):
+        for b in range(w):
+            t[0, j, b] = a[r0 + b, j]
+    return t
+
+
+@_row_function
+def lanes_to_rows(t, out, r0):
+    """The (1, n, w) buffer t back into rows r0..r0+w of out."""
+    for j in range(t.shape[1]):
+        for b in range(t.shape[2]):
+            out[r0 + b, j] = t[0, j, b]
+
+
 def _short_rows_1_1(fn, *, token):
     def kernel(x, out):
         token  # noqa: B018
-        rows, n = x.shape
-        width = LANE_BLOCK
-        blocks = (rows + width - 1) // width
+        rows = x.shape[0]
+        blocks = (rows + LANE_BLOCK - 1) // LANE_BLOCK
         for t in prange(blocks):
-            r0 = t * width
-            w = min(width, rows - r0)
-            xt = np.empty((1, n, w), x.dtype)
-            for j in range(n):
-                for b in range(w):
-                    xt[0, j, b] = x[r0 + b, j]
+            r0 = t * LANE_BLOCK
+            w = min(LANE_BLOCK, rows - r0)
+            xt = rows_to_lanes(x, r0, w)
             ot = np.empty_like(xt)
             fn(xt, ot, 0, 0, w)
-            for j in range(n):
-                for b in range(w):
-                    out[r0 + b, j] = ot[0, j, b]
+            lanes_to_rows(ot, out, r0)
 
     return kernel
 
@@ -492,25 +500,23 @@ def _short_rows_1_1(fn, *, token):
 def _short_rows_2_1(fn, *, token):
     def kernel(g, y, out):
         token  # noqa: B018
-        rows, n = g.shape
-        width = LANE_BLOCK
-        blocks = (rows + width - 1) // width
+        rows = g.shape[0]
+        blocks = (rows + LANE_BLOCK - 1) // LANE_BLOCK
         for t in prange(blocks):
-            r0 = t * width
-            w = min(width, rows - r0)
-            gt = np.empty((1, n, w), g.dtype)
-            yt = np.empty((1, n, w), g.dtype)
-            for j in range(n):
-                for b in range(w):
-                    gt[0, j, b] = g[r0 + b, j]
-                    yt[0, j, b] = y[r0 + b, j]
+            r0 = t * LANE_BLOCK
+            w = min(LANE_BLOCK, rows - r0)
+            gt = rows_to_lanes(g, r0, w)
             ot = np.empty_like(gt)
-            fn(gt, yt, ot, 0, 0, w)
-            for j in range(n):
-                for b in range(w):
-                    out[r0 + b, j] = ot[0, j, b]
+            fn(gt, rows_to_lanes(y, r0, w), ot, 0, 0, w)
+            lanes_to_rows(ot, out, r0)
 
     return kernel
+
+
+@register_jitable
+def is_short_row(n, itemsize, short_row_max):
+    """Whether rows of n elements take the lanes formulation (short_row_max: RowOp's)."""
+    return n <= (short_row_max[0] if itemsize == 4 else short_row_max[1])
 
 
 class RowOp(NamedTuple):
@@ -522,7 +528,7 @@ class RowOp(NamedTuple):
     short_row_max: tuple[int, int]  # (float32, float64): rows up to this long use lanes
 
     def uses_lanes(self, n: int, dtype) -> bool:
-        return n <= self.short_row_max[np.dtype(dtype) == np.float64]
+        return is_short_row(n, np.dtype(dtype).itemsize, self.short_row_max)
 
 
 ROW_KERNELS = {

@@ -19,7 +19,7 @@ from numba import guvectorize, vectorize
 
 from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
-from ._kernels import ROW_KERNELS, _map_1_1, _map_2_1, _map_2_mul, _template, cache_token
+from ._kernels import ROW_KERNELS, _map_1_1, _map_2_1, _map_2_mul, _template, cache_token, is_short_row
 
 # Numba has no variadic kernels, hence one template per arity.
 
@@ -157,14 +157,14 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
 
 
 def _gufunc_1_1(op, *, token):
-    row_fn, lanes_fn, (short_f32, short_f64) = op.row, op.lanes, op.short_row_max
+    row_fn, lanes_fn, short_row_max = op.row, op.lanes, op.short_row_max
 
     def kernel(x, out):
         token  # noqa: B018
         row = np.ascontiguousarray(x)
         result = np.empty_like(row)
         n = row.shape[0]
-        if n <= (short_f32 if row.itemsize == 4 else short_f64):
+        if is_short_row(n, row.itemsize, short_row_max):
             lanes_fn(row.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1)
         else:
             row_fn(row, result)
@@ -174,14 +174,14 @@ def _gufunc_1_1(op, *, token):
 
 
 def _gufunc_2_1(op, *, token):
-    row_fn, lanes_fn, (short_f32, short_f64) = op.row, op.lanes, op.short_row_max
+    row_fn, lanes_fn, short_row_max = op.row, op.lanes, op.short_row_max
 
     def kernel(a, b, out):
         token  # noqa: B018
         row_a, row_b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         result = np.empty_like(row_a)
         n = row_a.shape[0]
-        if n <= (short_f32 if row_a.itemsize == 4 else short_f64):
+        if is_short_row(n, row_a.itemsize, short_row_max):
             lanes_fn(row_a.reshape(1, n, 1), row_b.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1)
         else:
             row_fn(row_a, row_b, result)

@@ -572,10 +572,11 @@ def _normal_pdf64(x):
     return _normal_pdf_times64(1.0, x)
 
 
-# float32 needs far less: Phi to a relative 2**-30 from the first terms of the
-# series (the rest sum to under 1.4e-9) and no double-word corrections (their
-# largest effect, at the float32 tail w = 14, is 2e-14 relative).  About 1.4x
-# faster than the float64 path.
+# float32 needs far less: the first terms of the series give Phi to 1.4e-9
+# relative (the rest sum to less; half a float32 ULP is 3e-8), and the
+# double-word corrections are dropped (their largest effect, at the float32
+# tail w = 14, is 2e-14 relative).  gelu float32 runs 2.2x faster than on the
+# float64 path (1e7 elements: 15.3 against 33.9 ms).
 ERFC_TERMS_FLOAT32 = 14
 _erfc_series_for32 = _unrolled_clenshaw(ERFC_CHEBYSHEV[:ERFC_TERMS_FLOAT32])
 

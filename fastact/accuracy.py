@@ -8,9 +8,10 @@ Elementwise ops are measured on a dense sample of the whole float range:
 random bit patterns (every exponent equally likely), a uniform grid over the
 region where the function changes, and the extremes (0, -0.0, the smallest
 subnormal, the largest finite value).  Softmax and log_softmax are measured
-on rows of up to 65536 elements, along the last axis and along axis 0.  The error of a result c against the exact
-value v is |c - v| / ulp(v), with ulp(v) the spacing of the dtype's floats at
-v (the subnormal spacing below the normal range).
+on rows of up to 65536 elements, along the last axis and along axis 0.  The
+error of a result c against the exact value v is |c - v| / ulp(v), with ulp(v)
+the spacing of the dtype's floats at v (the subnormal spacing below the normal
+range).
 """
 
 from __future__ import annotations
