@@ -527,8 +527,8 @@ class RowOp(NamedTuple):
     lanes: Callable  # fn(*inputs, out, o, c0, c1) over (outer, n, inner) arrays
     short_row_max: tuple[int, int]  # (float32, float64): rows up to this long use lanes
 
-    def uses_lanes(self, n: int, dtype) -> bool:
-        return is_short_row(n, np.dtype(dtype).itemsize, self.short_row_max)
+    def uses_lanes(self, n: int, itemsize: int) -> bool:
+        return is_short_row(n, itemsize, self.short_row_max)
 
 
 ROW_KERNELS = {

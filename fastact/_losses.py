@@ -9,6 +9,7 @@ is then that of their sum).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,7 @@ class SoftmaxCrossEntropy:
         comp_dt = compute_dtype(res_dt)
         moved = np.moveaxis(x, ax, -1)
         n = moved.shape[-1]
-        rows = moved.size // n if n else int(np.prod(moved.shape[:-1]))
+        rows = moved.size // n if n else math.prod(moved.shape[:-1])
         lab_moved = np.moveaxis(lab, ax, -1) if kind == "prob" else lab
         x2 = np.ascontiguousarray(moved, dtype=comp_dt).reshape(rows, n)
         lab2 = (np.ascontiguousarray(lab_moved, dtype=comp_dt).reshape(rows, n) if kind == "prob"

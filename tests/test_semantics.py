@@ -211,6 +211,10 @@ def test_overlapping_out_gives_the_right_answer(backend, dtype):
     expected = fastact.sigmoid(buf[:-1])
     fastact.sigmoid(buf[:-1], out=buf[1:])  # out shifted one element against x
     np.testing.assert_array_equal(buf[1:], expected)
+    x = np.random.default_rng(4).normal(0, 3, 1000).astype(dtype)
+    expected = fastact.sigmoid.backward(buf[:-1], x=x)
+    fastact.sigmoid.backward(buf[:-1], x=x, out=buf[1:])  # out shifted against grad_out
+    np.testing.assert_array_equal(buf[1:], expected)
     buf = np.random.default_rng(3).normal(0, 3, (11, 10)).astype(dtype)
     expected = fastact.softmax(buf[:-1])
     fastact.softmax(buf[:-1], out=buf[1:])
