@@ -61,6 +61,10 @@ class Activation:
     # scalar (g, x, p) -> g * f'(x), where a dedicated formula rounds better
     backward_x: Callable | None = None
     piecewise_linear: bool = False  # exact (correctly rounded) rather than within a few ULP
+    # ns per element of the serial forward kernel (float32, float64), from
+    # tools/serial_cost.py: a call goes parallel where n * serial_ns reaches
+    # _config.PARALLEL_MIN_NS, so the heavy formulas go parallel on smaller arrays
+    serial_ns: tuple[float, float] = (1.0, 1.0)
 
 
 # --- shared scalar helpers ------------------------------------------------------
@@ -227,6 +231,7 @@ SIGMOID = Activation(
     numpy_df_from_y=_numpy_sigmoid_grad_from_y,
     reference=lambda mp, x, p: _mp_sigmoid(mp, x),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * _mp_sigmoid(mp, -x),
+    serial_ns=(0.37, 1.1),
 )
 
 
@@ -276,6 +281,7 @@ TANH = Activation(
     numpy_df_from_y=_numpy_tanh_grad_from_y,
     reference=lambda mp, x, p: mp.tanh(x),
     reference_df=lambda mp, x, p: 1 / mp.cosh(x) ** 2,
+    serial_ns=(0.55, 1.9),
 )
 
 
@@ -313,6 +319,7 @@ LOG_SIGMOID = Activation(
     numpy_df=_numpy_log_sigmoid_grad,
     reference=lambda mp, x, p: -mp.log1p(mp.exp(-x)),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, -x),
+    serial_ns=(1.2, 3.3),
 )
 
 
@@ -360,6 +367,7 @@ RELU = Activation(
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(0),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(0),
     piecewise_linear=True,
+    serial_ns=(0.084, 0.21),
 )
 
 
@@ -406,6 +414,7 @@ LEAKY_RELU = Activation(
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * x,
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]),
     piecewise_linear=True,
+    serial_ns=(0.19, 0.25),
 )
 
 
@@ -445,6 +454,7 @@ RELU6 = Activation(
     reference=lambda mp, x, p: min(max(x, mp.mpf(0)), mp.mpf(6)),
     reference_df=lambda mp, x, p: mp.mpf(1) if 0 < x < 6 else mp.mpf(0),
     piecewise_linear=True,
+    serial_ns=(0.087, 0.21),
 )
 
 
@@ -471,6 +481,7 @@ HARDTANH = Activation(
     reference=lambda mp, x, p: min(max(x, mp.mpf(p[0])), mp.mpf(p[1])),
     reference_df=lambda mp, x, p: mp.mpf(1) if p[0] < x < p[1] else mp.mpf(0),
     piecewise_linear=True,
+    serial_ns=(0.09, 0.2),
 )
 
 
@@ -559,6 +570,7 @@ HARDSIGMOID = Activation(
     reference=lambda mp, x, p: min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
     reference_df=lambda mp, x, p: mp.mpf(1) / 6 if -3 < x < 3 else mp.mpf(0),
     piecewise_linear=True,
+    serial_ns=(0.15, 0.35),
 )
 
 HARDSWISH = Activation(
@@ -573,6 +585,7 @@ HARDSWISH = Activation(
     reference=lambda mp, x, p: x * min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
     reference_df=lambda mp, x, p: mp.mpf(1) if x >= 3 else (mp.mpf(0) if x <= -3 else x / 3 + mp.mpf(1) / 2),
     piecewise_linear=True,
+    serial_ns=(0.21, 0.44),
 )
 
 
@@ -625,6 +638,7 @@ ELU = Activation(
     numpy_df=_numpy_elu_grad,
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]) * mp.exp(x),
+    serial_ns=(0.78, 1.6),
 )
 
 
@@ -659,6 +673,7 @@ SELU = Activation(
                                              SELU_SCALE),
     reference=lambda mp, x, p: mp.mpf(SELU_SCALE) * (x if x > 0 else mp.mpf(SELU_ALPHA) * mp.expm1(x)),
     reference_df=lambda mp, x, p: mp.mpf(SELU_SCALE) * (1 if x > 0 else mp.mpf(SELU_ALPHA) * mp.exp(x)),
+    serial_ns=(0.97, 1.6),
 )
 
 
@@ -690,6 +705,7 @@ CELU = Activation(
     numpy_df=lambda x, out, p: _where_x_le_0(x, out, np.exp(np.minimum(x, 0) / p[0]), 1.0),
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x / mp.mpf(p[0])),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.exp(x / mp.mpf(p[0])),
+    serial_ns=(0.98, 2.1),
 )
 
 
@@ -736,6 +752,7 @@ SOFTPLUS = Activation(
     numpy_df=_numpy_softplus_grad,
     reference=lambda mp, x, p: x if x * p[0] > p[1] else mp.log1p(mp.exp(x * mp.mpf(p[0]))) / mp.mpf(p[0]),
     reference_df=lambda mp, x, p: mp.mpf(1) if x * p[0] > p[1] else _mp_sigmoid(mp, x * mp.mpf(p[0])),
+    serial_ns=(1.3, 3.5),
 )
 
 
@@ -783,6 +800,7 @@ SILU = Activation(
     numpy_df=_numpy_silu_grad,
     reference=lambda mp, x, p: x * _mp_sigmoid(mp, x),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * (1 + x * _mp_sigmoid(mp, -x)),
+    serial_ns=(0.67, 2),
 )
 
 
@@ -875,6 +893,7 @@ MISH = Activation(
     numpy_df=_numpy_mish_grad,
     reference=lambda mp, x, p: x * _mp_mish_t(mp, x),
     reference_df=lambda mp, x, p: _mp_mish_t(mp, x) + x * (1 - _mp_mish_t(mp, x) ** 2) * _mp_sigmoid(mp, x),
+    serial_ns=(2.7, 2.6),
 )
 
 
@@ -915,6 +934,7 @@ SOFTSIGN = Activation(
     numpy_df=lambda x, out, p: np.square(np.divide(1, 1 + np.abs(x)), out=out),
     reference=lambda mp, x, p: x / (1 + abs(x)),
     reference_df=lambda mp, x, p: 1 / (1 + abs(x)) ** 2,
+    serial_ns=(0.16, 0.4),
 )
 
 
@@ -1033,6 +1053,7 @@ GELU = Activation(
     numpy_df=_numpy_gelu_grad,
     reference=lambda mp, x, p: x * _mp_ncdf(mp, x),
     reference_df=lambda mp, x, p: _mp_ncdf(mp, x) + x * _mp_npdf(mp, x),
+    serial_ns=(3, 6.7),
 )
 
 GELU_TANH = Activation(
@@ -1048,6 +1069,7 @@ GELU_TANH = Activation(
                                    + x * _mp_sigmoid(mp, _mp_gelu_tanh_v(mp, x))
                                    * _mp_sigmoid(mp, -_mp_gelu_tanh_v(mp, x))
                                    * (mp.mpf(GELU_A) + 3 * mp.mpf(GELU_B) * x * x)),
+    serial_ns=(1.2, 2.7),
 )
 
 

@@ -69,10 +69,13 @@ def _serial_kernel(name: str, kind: str):
     return _kernels_module().elementwise_kernel(name, kind, False)
 
 
-def _kernel(name: str, kind: str, n: int):
-    if n < _config.PARALLEL_MIN_ELEMENTS:
-        return _serial_kernel(name, kind)
-    return _kernels_module().elementwise_kernel(name, kind, _threads.get_num_threads() > 1)
+def _kernel(act: _activations.Activation, kind: str, n: int, itemsize: int):
+    """The serial kernel, or the parallel one where the serial would take longer than
+    _config.PARALLEL_MIN_NS (the threads' start-up then pays).  The cost is the
+    forward's for every kind; a derivative costs about as much."""
+    if n * act.serial_ns[itemsize == 8] < _config.PARALLEL_MIN_NS:
+        return _serial_kernel(act.name, kind)
+    return _kernels_module().elementwise_kernel(act.name, kind, _threads.get_num_threads() > 1)
 
 
 def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
@@ -122,7 +125,7 @@ def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: 
             results = (result, np.empty(x.shape, x.dtype)) if kind == "value_and_grad" else (result,)
             n = x.size
             if n:
-                kernel = _kernel(act.name, kind, n)
+                kernel = _kernel(act, kind, n, x.itemsize)
                 if x.ndim == 1:
                     kernel(*values, *results, params)
                 else:
@@ -213,7 +216,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
                         else np.empty(size, comp_dt))
         if size:
-            _kernel(act.name, kind, size)(*flat_ins, *bufs, params)
+            _kernel(act, kind, size, comp_dt.itemsize)(*flat_ins, *bufs, params)
         shaped = [b.reshape(shape, order=order) for b in bufs]
     else:
         # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
