@@ -479,17 +479,25 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     The last axis (inner == 1) runs the row formulation, vectorised along each
     row, or for short rows the lanes formulation on blocks of transposed rows.
     Any other axis runs the lanes formulation in place, vectorised along the
-    inner axis: no transposed copies (NumPy's take 130 ms for 4096x4096).
-    Short rows give the same bits on every axis and in the gufuncs.
+    inner axis: no transposed copies (NumPy's take 130 ms for 4096x4096); with
+    few lanes and long rows, grouped lanes.  Short rows give the same bits on
+    every axis and in the gufuncs.
     """
     outer, n, inner = dest.shape
     parallel = (dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS and outer * inner > 1
                 and _threads.get_num_threads() > 1)
-    if inner > 1:
-        _row_kernel(name, parallel, "lanes")(*ins, dest)
+    short = _kernels_module().ROW_KERNELS[name].uses_lanes(n, dest.itemsize)
+    if inner == 1:
+        _row_kernel(name, parallel, "short_rows" if short else "rows")(*[a.reshape(outer, n) for a in ins],
+                                                                       dest.reshape(outer, n))
+        return
+    group = 1
+    if inner < _config.GROUPED_LANES_MAX and not short:
+        group = next((g for g in _config.LANE_GROUPS if n % g == 0), 1)
+    if group > 1:
+        _row_kernel(name, parallel, "grouped_lanes")(*ins, dest, group)
     else:
-        form = "short_rows" if _kernels_module().ROW_KERNELS[name].uses_lanes(n, dest.itemsize) else "rows"
-        _row_kernel(name, parallel, form)(*[a.reshape(outer, n) for a in ins], dest.reshape(outer, n))
+        _row_kernel(name, parallel, "lanes")(*ins, dest)
 
 
 @functools.cache

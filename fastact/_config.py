@@ -40,6 +40,12 @@ ROW_PARALLEL_MIN_ELEMENTS = 1 << 16
 # 18.8 ms (float32), 256 in 23.9 and 128 in 24.0; memory streams best in long runs.
 LANE_BLOCK = 1024
 
+# Along an axis with fewer than GROUPED_LANES_MAX elements after it (axis 0 of
+# (1e6, 10)), the row ops run grouped lanes (see _kernels) with the largest of
+# LANE_GROUPS that divides the axis length.
+GROUPED_LANES_MAX = 16
+LANE_GROUPS = (16, 8, 4, 2)
+
 # Rows up to this long are computed across rows (the "lanes" formulation in
 # _kernels); longer rows along the row.  Per op and (float32, float64): the
 # crossovers measured on 1e7 elements with 2 threads.  Each backward row is one

@@ -364,14 +364,51 @@ def lanes_max(x, o, c0, c1):
 
 
 @_row_function
-def lanes_softmax(x, out, o, c0, c1):
+def fold_max(m, period):
+    """Lanes b, b + period, b + 2 period, ... are parts of one softmax (grouped
+    lanes): give each of them the maximum of all.  No-op for period = width."""
+    for b in range(period):
+        v = m[b]
+        for k in range(b + period, m.shape[0], period):
+            v = maximum(v, m[k])
+        for k in range(b + period, m.shape[0], period):
+            m[k] = v
+        m[b] = v
+
+
+@_row_function
+def fold_sum(total, err, period):
+    """As fold_max, for compensated sums: each part gets the sum of all parts."""
+    for b in range(period):
+        t, e = total[b], err[b]
+        for k in range(b + period, total.shape[0], period):
+            t, e = compensated_add(t, e, total[k])
+            e += err[k]
+        for k in range(b, total.shape[0], period):
+            total[k], err[k] = t, e
+
+
+@_row_function
+def fold_count(count, period):
+    for b in range(period):
+        c = count[b]
+        for k in range(b + period, count.shape[0], period):
+            c += count[k]
+        for k in range(b, count.shape[0], period):
+            count[k] = c
+
+
+@_row_function
+def lanes_softmax(x, out, o, c0, c1, period):
     m = lanes_max(x, o, c0, c1)
+    fold_max(m, period)
     total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
     for j in range(x.shape[1]):
         xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
         for b in range(m.shape[0]):
             outj[b] = exp_of_difference(xj[b], m[b])
         lanes_add(total, err, outj)
+    fold_sum(total, err, period)
     scale = np.empty_like(m)
     for b in range(m.shape[0]):
         scale[b] = like(m[b], 1.0 / (total[b] + err[b]))
@@ -382,8 +419,9 @@ def lanes_softmax(x, out, o, c0, c1):
 
 
 @_row_function
-def lanes_log_softmax(x, out, o, c0, c1):
+def lanes_log_softmax(x, out, o, c0, c1, period):
     m = lanes_max(x, o, c0, c1)
+    fold_max(m, period)
     below, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
     ties = np.zeros(c1 - c0, np.int64)
     for j in range(x.shape[1]):
@@ -393,6 +431,8 @@ def lanes_log_softmax(x, out, o, c0, c1):
             e[b] = np.float64(exp_of_difference(xj[b], m[b])) * below_max
             ties[b] += 1 - below_max
         lanes_add(below, err, e)
+    fold_sum(below, err, period)
+    fold_count(ties, period)
     log_total = np.empty_like(m)
     for b in range(m.shape[0]):
         log_total[b] = like(m[b], log_of_total(below[b] + err[b], ties[b]))
@@ -403,13 +443,14 @@ def lanes_log_softmax(x, out, o, c0, c1):
 
 
 @_row_function
-def lanes_softmax_backward(g, y, out, o, c0, c1):
+def lanes_softmax_backward(g, y, out, o, c0, c1, period):
     dot, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
     for j in range(g.shape[1]):
         gj, yj = g[o, j, c0:c1], y[o, j, c0:c1]
         for b in range(dot.shape[0]):
             e[b] = np.float64(gj[b]) * np.float64(yj[b])
         lanes_add(dot, err, e)
+    fold_sum(dot, err, period)
     for b in range(dot.shape[0]):
         dot[b] += err[b]
     for j in range(g.shape[1]):
@@ -419,10 +460,11 @@ def lanes_softmax_backward(g, y, out, o, c0, c1):
 
 
 @_row_function
-def lanes_log_softmax_backward(g, y, out, o, c0, c1):
+def lanes_log_softmax_backward(g, y, out, o, c0, c1, period):
     total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
     for j in range(g.shape[1]):
         lanes_add(total, err, g[o, j, c0:c1])
+    fold_sum(total, err, period)
     for b in range(total.shape[0]):
         total[b] += err[b]
     for j in range(g.shape[1]):
@@ -439,7 +481,8 @@ def _lanes_1_1(fn, *, token):
         blocks = (inner + width - 1) // width
         for t in prange(outer * blocks):
             o, c0 = t // blocks, (t % blocks) * width
-            fn(x, out, o, c0, min(c0 + width, inner))
+            c1 = min(c0 + width, inner)
+            fn(x, out, o, c0, c1, c1 - c0)
 
     return kernel
 
@@ -452,7 +495,40 @@ def _lanes_2_1(fn, *, token):
         blocks = (inner + width - 1) // width
         for t in prange(outer * blocks):
             o, c0 = t // blocks, (t % blocks) * width
-            fn(a, b, out, o, c0, min(c0 + width, inner))
+            c1 = min(c0 + width, inner)
+            fn(a, b, out, o, c0, c1, c1 - c0)
+
+    return kernel
+
+
+# Grouped lanes: along an axis with few elements after it (axis 0 of (1e6, 10)
+# has 10 lanes), the lanes loops are too short to vectorise.  With n divisible
+# by a group size G, the array is viewed as (outer, n / G, G * inner): every
+# G consecutive rows become one row of G * inner lanes, and lane b + k * inner
+# holds part of lane b's softmax.  The lanes functions fold those parts
+# together (fold_max, fold_sum) between their passes.
+
+
+def _grouped_lanes_1_1(fn, *, token):
+    def kernel(x, out, group):
+        token  # noqa: B018
+        outer, n, inner = x.shape
+        shape = (outer, n // group, group * inner)
+        xg, og = x.reshape(shape), out.reshape(shape)
+        for o in prange(outer):
+            fn(xg, og, o, 0, group * inner, inner)
+
+    return kernel
+
+
+def _grouped_lanes_2_1(fn, *, token):
+    def kernel(a, b, out, group):
+        token  # noqa: B018
+        outer, n, inner = a.shape
+        shape = (outer, n // group, group * inner)
+        ag, bg, og = a.reshape(shape), b.reshape(shape), out.reshape(shape)
+        for o in prange(outer):
+            fn(ag, bg, og, o, 0, group * inner, inner)
 
     return kernel
 
@@ -491,7 +567,7 @@ def _short_rows_1_1(fn, *, token):
             w = min(LANE_BLOCK, rows - r0)
             xt = rows_to_lanes(x, r0, w)
             ot = np.empty_like(xt)
-            fn(xt, ot, 0, 0, w)
+            fn(xt, ot, 0, 0, w, w)
             lanes_to_rows(ot, out, r0)
 
     return kernel
@@ -507,7 +583,7 @@ def _short_rows_2_1(fn, *, token):
             w = min(LANE_BLOCK, rows - r0)
             gt = rows_to_lanes(g, r0, w)
             ot = np.empty_like(gt)
-            fn(gt, rows_to_lanes(y, r0, w), ot, 0, 0, w)
+            fn(gt, rows_to_lanes(y, r0, w), ot, 0, 0, w, w)
             lanes_to_rows(ot, out, r0)
 
     return kernel
@@ -543,6 +619,7 @@ ROW_FORMS = {  # form -> (template for one input, for two), the arrays they take
     "rows": (_rows_1_1, _rows_2_1),  # (rows, n) C-contiguous, one row per softmax
     "short_rows": (_short_rows_1_1, _short_rows_2_1),  # the same arrays, in blocks of rows
     "lanes": (_lanes_1_1, _lanes_2_1),  # (outer, n, inner) C-contiguous, along axis 1
+    "grouped_lanes": (_grouped_lanes_1_1, _grouped_lanes_2_1),  # the same with few lanes; takes group too
 }
 
 

@@ -165,7 +165,7 @@ def _gufunc_1_1(op, *, token):
         result = np.empty_like(row)
         n = row.shape[0]
         if is_short_row(n, row.itemsize, short_row_max):
-            lanes_fn(row.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1)
+            lanes_fn(row.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1, 1)
         else:
             row_fn(row, result)
         out[:] = result
@@ -182,7 +182,7 @@ def _gufunc_2_1(op, *, token):
         result = np.empty_like(row_a)
         n = row_a.shape[0]
         if is_short_row(n, row_a.itemsize, short_row_max):
-            lanes_fn(row_a.reshape(1, n, 1), row_b.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1)
+            lanes_fn(row_a.reshape(1, n, 1), row_b.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1, 1)
         else:
             row_fn(row_a, row_b, result)
         out[:] = result

@@ -187,7 +187,8 @@ def _log_softmax_exact(mp, row):
 
 def _along_axis_0(op):
     """``op`` over the rows of x laid out as the columns of a C-contiguous array
-    (each twice, so that there are at least two): the kernels' lanes formulation."""
+    (each twice, so that there are at least two): the kernels' lanes formulation,
+    grouped where there are under 16 columns and a group size divides the rows."""
     return lambda dt, x, g: op(np.repeat(x.T, 2, axis=1), axis=0)[:, ::2].T
 
 

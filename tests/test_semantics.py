@@ -246,6 +246,18 @@ def test_softmax_special_rows(backend, dtype):
     np.testing.assert_allclose(ly[2], [-np.log(2), -inf, -np.log(2)], rtol=1e-6)
 
 
+def test_softmax_special_rows_along_axis_0(backend, dtype):
+    # the rows above as 64-element columns (padded with -inf, which leaves them as
+    # they are): along axis 0 with 4 lanes the kernels run grouped lanes
+    inf = np.inf
+    rows = np.full((4, 64), -inf, dtype)
+    rows[:, :3] = [[-inf, -inf, -inf], [1.0, inf, 0.0], [0.0, -inf, 0.0], [np.nan, 1.0, 2.0]]
+    for op in (fastact.softmax, fastact.log_softmax):
+        along_0 = op(np.ascontiguousarray(rows.T), axis=0)
+        np.testing.assert_array_equal(along_0, op(rows).T, err_msg=op.name)
+    np.testing.assert_array_equal(fastact.softmax(np.ascontiguousarray(rows.T), axis=0)[:3, 2], [0.5, 0.0, 0.5])
+
+
 def test_softmax_of_large_values_does_not_overflow(backend, dtype):
     big = np.finfo(dtype).max
     x = np.array([big, big / 2, -big], dtype)
