@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import exp, exp_nonpositive, exp_times, expm1, fma, like, log1p, normal_cdf, normal_cdf_times, normal_pdf_times, tanh
+from ._scalar import (exp, exp_nonpositive, exp_times, expm1, fma, like, log1p, normal_cdf_plus_x_pdf, normal_cdf_times,
+                      tanh)
 
 NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
 
@@ -955,7 +956,7 @@ def gelu_f(x, p):
 
 @scalar_function
 def gelu_df(x, p):
-    return normal_cdf(x) + normal_pdf_times(x, x)
+    return normal_cdf_plus_x_pdf(x)
 
 
 @scalar_function

@@ -65,6 +65,20 @@ ERFC_CHEBYSHEV = (
 )
 
 
+# Q(t) = exp(P(t)), for erfc(z) = t exp(-z**2) Q(t): one exp then gives both
+# Phi and phi (gelu' in float32).  Also from tools/fit_erfc.py, cut where
+# |c_k| < 2**-56.
+ERFC_Q_CHEBYSHEV = (
+    0.5770337386164697, 0.3554369212704985, 0.06509515882878653, 0.003671142395836639, -0.0011128447433526325,
+    -0.0001607582991537808, 3.278031574173137e-05, 5.442441645505016e-06, -1.5154665553171482e-06,
+    -1.4297608181169865e-07, 8.234608827419493e-08, -1.2962846852306563e-09, -4.154721631015199e-09,
+    6.347058278362811e-10, 1.4320822712256225e-10, -6.160390105204585e-11, 2.0612138554721698e-12,
+    3.5714931488477042e-12, -8.586422843251796e-13, -6.14560021379063e-14, 7.418725748596617e-14,
+    -1.2895042755032325e-14, -2.358726385710632e-15, 1.5729349381685912e-15, -2.2782966239546465e-16,
+    -6.31233045075643e-17, 3.5916763531814925e-17,
+)
+
+
 def normal_cdf(x):
     """The standard normal CDF Phi(x), accurate in the far negative tail."""
     return type(x)(0.5 * math.erfc(-float(x) / math.sqrt(2.0)))
@@ -78,6 +92,13 @@ def normal_cdf_times(a, x):
 def normal_pdf_times(a, x):
     """a * phi(x), rounded once."""
     return type(x)(float(a) * math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi))
+
+
+def normal_cdf_plus_x_pdf(x):
+    """Phi(x) + x phi(x), the derivative of x Phi(x) (gelu')."""
+    pdf = math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi)
+    cdf = 0.5 * math.erfc(-float(x) / math.sqrt(2.0))
+    return type(x)(cdf if pdf == 0 else cdf + float(x) * pdf)
 
 
 def normal_pdf(x):

@@ -1,8 +1,10 @@
-"""Chebyshev coefficients of P(t) in erfc(z) = t exp(-z^2 + P(t)), t = 2 / (2 + z).
+"""Chebyshev coefficients of P(t) in erfc(z) = t exp(-z^2 + P(t)), t = 2 / (2 + z),
+and of Q(t) = exp(P(t)) in erfc(z) = t exp(-z^2) Q(t).
 
-P is smooth on t in [0, 1] (z from infinity to 0).  Prints the coefficients
-c_k of P(t) = sum c_k T_k(2t - 1), truncated where they drop below 2**-60,
-for fastact/_vmath.py.  Needs mpmath.  Run: python tools/fit_erfc.py
+P and Q are smooth on t in [0, 1] (z from infinity to 0).  Prints the
+coefficients c_k of P(t) = sum c_k T_k(2t - 1), then Q's, each truncated where
+they drop below 2**-60, for fastact/_scalar.py (ERFC_CHEBYSHEV,
+ERFC_Q_CHEBYSHEV).  Needs mpmath.  Run: python tools/fit_erfc.py
 """
 
 import mpmath as mp
@@ -27,10 +29,14 @@ def chebyshev_coefficients(f, n):
     return coefs
 
 
+def q_of_t(t):
+    return mp.exp(p_of_t(t))
+
+
 if __name__ == "__main__":
-    coefs = chebyshev_coefficients(p_of_t, 64)
-    kept = [c for c in coefs]
-    while abs(kept[-1]) < mp.mpf(2) ** -60:
-        kept.pop()
-    print(f"# {len(kept)} terms, first dropped |c| < 2**-60")
-    print("(" + ", ".join(repr(float(c)) for c in kept) + ")")
+    for name, fn in (("P", p_of_t), ("Q", q_of_t)):
+        kept = chebyshev_coefficients(fn, 64)
+        while abs(kept[-1]) < mp.mpf(2) ** -60:
+            kept.pop()
+        print(f"# {name}: {len(kept)} terms, first dropped |c| < 2**-60")
+        print("(" + ", ".join(repr(float(c)) for c in kept) + ")")
