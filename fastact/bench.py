@@ -9,7 +9,8 @@ parallel Numba copy loop over the same arrays.  Compilation is excluded
 (every implementation runs once before timing), and the implementations
 alternate within each repeat so drift on a noisy machine hits all alike.
 A sample times as many calls as last about 0.2 ms (one call of a large
-array).  Reported times are medians of the samples, per call.
+array), after about 2 ms of untimed calls that let the previous library's
+spinning threads settle.  Reported times are medians of the samples, per call.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ class Result:
         return self.times_ms.get("2-input roofline", self.times_ms["copy roofline"]) / self.times_ms["fastact"]
 
 
+# Before each sample the implementation runs, untimed, for about this long:
+# thread pools spin after a call (PyTorch's OpenMP, XLA's, Numba's tbb) and
+# slow whichever library runs next.  Timed straight after torch's turn,
+# sigmoid on 1e5 float32 took fastact 55 us against 30 us with torch's threads
+# told to sleep (OMP_WAIT_POLICY=PASSIVE).
+SETTLE_SECONDS = 2e-3
+
 # Each sample times enough calls to last about this long: a single call of a few
 # microseconds is mostly timer and cold cache (sigmoid on 1e4 float32 elements:
 # 15 us timed alone, 5.8 us in a loop, as timeit reports).
@@ -74,17 +82,20 @@ MIN_SAMPLE_SECONDS = 2e-4
 def _median_times(impls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds per call (in ms) of each implementation.  Implementations take
     turns sample by sample, so that drift hits them all alike."""
-    calls = {}
+    calls, settle = {}, {}
     for name, fn in impls.items():  # warm-up: compilation, page faults, thread start
         fn()
         start = time.perf_counter()
         fn()
         once = time.perf_counter() - start
         calls[name] = max(1, min(1000, math.ceil(MIN_SAMPLE_SECONDS / max(once, 1e-9))))
+        settle[name] = max(1, min(10000, math.ceil(SETTLE_SECONDS / max(once, 1e-9))))
     samples: dict[str, list[float]] = {name: [] for name in impls}
     for _ in range(repeats):
         for name, fn in impls.items():
             number = calls[name]
+            for _ in range(settle[name]):
+                fn()
             start = time.perf_counter()
             for _ in range(number):
                 fn()
