@@ -79,19 +79,9 @@ ERFC_Q_CHEBYSHEV = (
 )
 
 
-def normal_cdf(x):
-    """The standard normal CDF Phi(x), accurate in the far negative tail."""
-    return type(x)(0.5 * math.erfc(-float(x) / math.sqrt(2.0)))
-
-
 def normal_cdf_times(a, x):
     """a * Phi(x), rounded once."""
     return type(x)(float(a) * 0.5 * math.erfc(-float(x) / math.sqrt(2.0)))
-
-
-def normal_pdf_times(a, x):
-    """a * phi(x), rounded once."""
-    return type(x)(float(a) * math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi))
 
 
 def normal_cdf_plus_x_pdf(x):
@@ -99,11 +89,6 @@ def normal_cdf_plus_x_pdf(x):
     pdf = math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi)
     cdf = 0.5 * math.erfc(-float(x) / math.sqrt(2.0))
     return type(x)(cdf if pdf == 0 else cdf + float(x) * pdf)
-
-
-def normal_pdf(x):
-    """The standard normal density phi(x) = exp(-x**2 / 2) / sqrt(2 pi)."""
-    return type(x)(math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi))
 
 
 def exp_times(a, x):

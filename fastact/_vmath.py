@@ -28,11 +28,10 @@ from numba.extending import intrinsic, overload, register_jitable
 
 from ._config import STRICT_MATH
 from ._scalar import (ERFC_CHEBYSHEV, ERFC_Q_CHEBYSHEV, exp, exp_nonpositive, exp_times, expm1, fma, like, log,
-                      log1p, maximum, normal_cdf, normal_cdf_plus_x_pdf, normal_cdf_times, normal_pdf,
-                      normal_pdf_times, tanh)
+                      log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
-__all__ = ["exp", "exp_nonpositive", "exp_times", "expm1", "fma", "like", "log", "log1p", "maximum", "normal_cdf",
-           "normal_cdf_plus_x_pdf", "normal_cdf_times", "normal_pdf", "normal_pdf_times", "scalar_function", "tanh"]
+__all__ = ["exp", "exp_nonpositive", "exp_times", "expm1", "fma", "like", "log", "log1p", "maximum",
+           "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
 
 _JIT_OPTIONS = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
 
@@ -568,11 +567,6 @@ def _normal_pdf_times64(a, x):
     return exp_times(c, -0.5 * x2)
 
 
-@register_jitable(**_JIT_OPTIONS, inline="always")
-def _normal_pdf64(x):
-    return _normal_pdf_times64(1.0, x)
-
-
 # float32 needs far less.  Phi(-w) = (t / 2) E Q(t), with E = exp(-w**2 / 2)
 # and Q = exp(P) fitted directly: the first 14 terms of Q's series leave 2e-10
 # (relative 8e-10; half a float32 ULP is 3e-8), and the double-word
@@ -587,13 +581,21 @@ _erfc_q_series_for32 = _unrolled_clenshaw(ERFC_Q_CHEBYSHEV[:ERFC_TERMS_FLOAT32])
 
 
 @register_jitable(**_JIT_OPTIONS, inline="always")
-def _normal_cdf_times_for32(a, x):
-    """a * Phi(x) in float64 to the accuracy float32 needs, for float32 a and x."""
+def _phi_upper_tail_for32(x):
+    """(Phi(-w), E) for w = |x|, E = exp(-w**2 / 2), in float64 to the accuracy
+    float32 needs (see ERFC_TERMS_FLOAT32)."""
     w = abs(x)
     if w > 40.0:
         w = 40.0
     t = 2.0 / (2.0 + w * _INV_SQRT2_HI)
-    r = 0.5 * t * exp(-0.5 * w * w) * _erfc_q_series_for32(2.0 * t - 1.0)  # Phi(-w)
+    e = exp(-0.5 * w * w)
+    return 0.5 * t * e * _erfc_q_series_for32(2.0 * t - 1.0), e
+
+
+@register_jitable(**_JIT_OPTIONS, inline="always")
+def _normal_cdf_times_for32(a, x):
+    """a * Phi(x) in float64 to the accuracy float32 needs, for float32 a and x."""
+    r, _ = _phi_upper_tail_for32(x)
     if x > 0:
         return a * (1.0 - r)
     if r == 0.0 and abs(a) == math.inf:  # the limit 0, not inf * 0
@@ -604,13 +606,8 @@ def _normal_cdf_times_for32(a, x):
 @register_jitable(**_JIT_OPTIONS, inline="always")
 def _normal_cdf_plus_x_pdf_for32(x):
     """Phi(x) + x phi(x) (gelu') in float64 to the accuracy float32 needs, for a
-    float32 x, from one exp (see ERFC_TERMS_FLOAT32)."""
-    w = abs(x)
-    if w > 40.0:
-        w = 40.0
-    t = 2.0 / (2.0 + w * _INV_SQRT2_HI)
-    e = exp(-0.5 * w * w)
-    tail = 0.5 * t * e * _erfc_q_series_for32(2.0 * t - 1.0)  # Phi(-w)
+    float32 x, from one exp."""
+    tail, e = _phi_upper_tail_for32(x)
     cdf = 1.0 - tail if x > 0 else tail
     if e == 0.0:  # x phi(x) -> 0 for x -> +-inf, not inf * 0
         return cdf
@@ -628,33 +625,6 @@ def _normal_cdf_times(a, x):
         return _normal_cdf_times64
     if a == x == types.float32:
         return _in_float64(_normal_cdf_times_for32)
-    return None
-
-
-@overload(normal_pdf_times, jit_options=_JIT_OPTIONS, inline="always")
-def _normal_pdf_times(a, x):
-    if a == x == types.float64:
-        return _normal_pdf_times64
-    if a == x == types.float32:
-        return _in_float64(_normal_pdf_times64)
-    return None
-
-
-@overload(normal_cdf, jit_options=_JIT_OPTIONS, inline="always")
-def _normal_cdf(x):
-    if x == types.float64:
-        return _normal_cdf64
-    if x == types.float32:
-        return lambda x: np.float32(_normal_cdf_times_for32(1.0, np.float64(x)))
-    return None
-
-
-@overload(normal_pdf, jit_options=_JIT_OPTIONS, inline="always")
-def _normal_pdf(x):
-    if x == types.float64:
-        return _normal_pdf64
-    if x == types.float32:
-        return lambda x: np.float32(_normal_pdf64(np.float64(x)))
     return None
 
 
