@@ -444,7 +444,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
 
     if _backend.get_backend() == "numba":
         # The kernels see the arrays as (outer, n, inner), the softmax along n.
-        dims = (math.prod(work_shape[:ax]), work_shape[ax], math.prod(work_shape[ax + 1:]))
+        dims = _row_dims(work_shape, ax)
         ins_c = [np.ascontiguousarray(a, dtype=comp_dt).reshape(dims) for a in ins]
         view = user.reshape(dims) if user is not None and user.flags.c_contiguous else None
         # Not in place even where that would be safe: LLVM vectorises no loop whose
@@ -471,6 +471,11 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         res = np.moveaxis(result_moved, -1, ax).reshape(shape)
     res = res if comp_dt == res_dt else res.astype(res_dt)
     return res[()] if res.ndim == 0 else res
+
+
+def _row_dims(shape: tuple[int, ...], ax: int) -> tuple[int, int, int]:
+    """The (outer, n, inner) view of ``shape`` with the rows along axis ``ax``."""
+    return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
 
 
 def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
@@ -508,13 +513,14 @@ def _row_kernel(name: str, parallel: bool, form: str):
 def _rows(name: str, values: tuple, names: tuple, axis: object, out: object) -> Any:
     """Row op ``name`` on ``values`` along ``axis``.  Plain arrays (``_plain_arrays``)
     with no out, or an out that overlaps none of them, go straight to the kernels;
-    as ``_elementwise``, for small arrays (16 us a call before, 2 us now)."""
+    as ``_elementwise``, for small arrays (softmax on 16 elements: 16 us a call
+    before, 3.4 us now)."""
     if type(axis) is int and _plain_arrays(values):
         x = values[-1]
         shape = x.shape
         ax = axis + len(shape) if axis < 0 else axis
         if 0 <= ax < len(shape) and x.size:
-            dims = (math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:]))
+            dims = _row_dims(shape, ax)
             if out is None:
                 dest = np.empty(dims, x.dtype)
             elif (type(out) is np.ndarray and out.dtype == x.dtype and out.shape == shape and out.flags.c_contiguous
