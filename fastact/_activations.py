@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import (exp, exp_nonpositive, exp_times, expm1, fma, like, log1p, normal_cdf_plus_x_pdf, normal_cdf_times,
-                      tanh)
+from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_scaled, exp_times, expm1, fma, like, log1p,
+                      normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
 NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
 
@@ -147,8 +147,13 @@ def _where_x_le_0(x, out, inside, outside):
 @scalar_function
 def _sigmoid_halves(x):
     """(sigmoid(|x|), sigmoid(-|x|))."""
-    one = like(x, 1.0)
-    e = exp_nonpositive(-abs(x))
+    return _sigmoid_halves_of(exp_nonpositive(-abs(x)))
+
+
+@scalar_function
+def _sigmoid_halves_of(e):
+    """(1 / (1 + e), e / (1 + e)): sigmoid(|x|) and sigmoid(-|x|) from e = exp(-|x|)."""
+    one = like(e, 1.0)
     r = one / (one + e)
     return _quotient(one, e, r), _quotient(e, e, r)
 
@@ -237,7 +242,13 @@ SIGMOID = Activation(
 
 
 # --- tanh ----------------------------------------------------------------------
-# tanh itself is in _vmath; tanh'(x) = 1 - tanh**2 = 4 sigmoid'(2x).
+# tanh itself is in _vmath; tanh'(x) = 1 - tanh**2 = 4 sigmoid'(2x).  Below
+# -2|x| = TAIL, tanh'(x) = 4 e^(-2|x|) to the last bit, and g tanh' is formed
+# from s = 2**B e^(-2|x|) (exp_nonpositive_scaled, normal wherever the result
+# is not 0) times 4 g 2**-B, so that a subnormal result rounds once: 4 g times
+# an e^(-2|x|) already rounded into the subnormals would multiply that rounding
+# by up to 8 (4.4 ULP for float64 at x = 371).  4 g 2**-B loses bits only below
+# the result's last place.
 
 
 @scalar_function
@@ -247,8 +258,17 @@ def tanh_f(x, p):
 
 @scalar_function
 def tanh_df(x, p):
-    upper, lower = _sigmoid_halves(like(x, 2.0) * x)
-    return like(x, 4.0) * (upper * lower)
+    return tanh_backward_x(like(x, 1.0), x, p)
+
+
+@scalar_function
+def tanh_backward_x(g, x, p):
+    v = like(x, -2.0) * abs(x)
+    scaled = exp_nonpositive_scaled(v)
+    if v < TAIL:
+        return (g * like(x, 4.0 * 2.0**-EXP_SCALED_BITS)) * scaled
+    upper, lower = _sigmoid_halves_of(scaled * like(x, 2.0**-EXP_SCALED_BITS))
+    return g * (like(x, 4.0) * (upper * lower))
 
 
 @scalar_function
@@ -277,6 +297,7 @@ TANH = Activation(
     f=tanh_f,
     df=tanh_df,
     df_from_y=tanh_df_from_y,
+    backward_x=tanh_backward_x,
     numpy_f=_numpy_tanh,
     numpy_df=_numpy_tanh_grad,
     numpy_df_from_y=_numpy_tanh_grad_from_y,
@@ -986,8 +1007,20 @@ def gelu_tanh_f(x, p):
     v, v_lo = _gelu_tanh_v(x)
     if v < TAIL:  # x sigmoid(v + v_lo) = x e^v (1 + v_lo)
         return exp_times(x * (like(x, 1.0) + v_lo), v)
-    s, s_neg = _sigmoid_pair(v)
-    return _times(x, fma(s * s_neg, v_lo, s))  # sigmoid(v + v_lo) to first order
+    # x sigmoid(v) = x / (1 + e) or x e / (1 + e), e = exp(-|v|), as one
+    # quotient refined on its exact numerator: x times a rounded sigmoid
+    # would round twice (2.05 ULP)
+    one = like(x, 1.0)
+    e = exp_nonpositive(-abs(v))
+    if e == 0:  # sigmoid(v) rounds to 1 (also x = inf)
+        return x
+    r = one / (one + e)
+    num = x * e if v < 0 else x
+    num_lo = fma(x, e, -num) if v < 0 else like(x, 0.0)
+    q = num * r
+    q = fma(fma(-q, e, num - q) + num_lo, r, q)
+    s_neg = r if v < 0 else e * r  # sigmoid(-v)
+    return fma(q * s_neg, v_lo, q)  # x sigmoid(v + v_lo) to first order
 
 
 @scalar_function

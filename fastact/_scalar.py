@@ -24,6 +24,16 @@ def exp_nonpositive(x):
     return exp(x)
 
 
+# exp_nonpositive_scaled(x) = 2**EXP_SCALED_BITS exp(x): normal (unrounded by
+# the scaling) wherever exp(x) rounds to a nonzero float of either dtype.
+EXP_SCALED_BITS = 56
+
+
+def exp_nonpositive_scaled(x):
+    """2**EXP_SCALED_BITS * exp(x) for x <= 0 (or NaN): exp(x) before any rounding into the subnormals."""
+    return type(x)(math.ldexp(math.exp(x), EXP_SCALED_BITS))
+
+
 def expm1(x):
     """exp(x) - 1, accurate near 0."""
     try:

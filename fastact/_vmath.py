@@ -27,10 +27,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
 from ._config import STRICT_MATH
-from ._scalar import (ERFC_CHEBYSHEV, ERFC_Q_CHEBYSHEV, exp, exp_nonpositive, exp_times, expm1, fma, like, log,
-                      log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
+from ._scalar import (ERFC_CHEBYSHEV, ERFC_Q_CHEBYSHEV, EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_scaled,
+                      exp_times, expm1, fma, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
-__all__ = ["exp", "exp_nonpositive", "exp_times", "expm1", "fma", "like", "log", "log1p", "maximum",
+__all__ = ["exp", "exp_nonpositive", "exp_nonpositive_scaled", "exp_times", "expm1", "fma", "like", "log", "log1p",
+           "maximum",
            "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
 
 _JIT_OPTIONS = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
@@ -140,11 +141,15 @@ def _exp_constants(dtype, lo, hi, q_coefs):
 
 # Clamps: below lo the result is 0 (exp(lo) is under half the smallest
 # subnormal), above hi it is inf.  Clamping by comparison lets NaN through.
-_E32 = _exp_constants(np.float32, -104.0, 89.0, _EXP_Q_FLOAT32)
+# float32's lo is low enough that 8 exp(lo) rounds to 0 too (for the factors
+# exp_nonpositive_scaled feeds); float64's cannot go lower with B = 56 (2**(k + B)
+# is built from its exponent bits), so there 8 exp(x) for x just under lo gives 0
+# where it would be one or two subnormal spacings.
+_E32 = _exp_constants(np.float32, -110.0, 89.0, _EXP_Q_FLOAT32)
 _E64 = _exp_constants(np.float64, -746.0, 710.0, _EXP_Q_FLOAT64)
 
 
-def _make_exp(constants, nonpositive: bool, times: bool = False):
+def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False):
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
@@ -180,7 +185,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False):
         def exp_times_impl(a, x):
             xc = x if not (x < lo_times) else lo_times
             p, shifted_k = reduced_times(xc)
-            result = scale(a * p, shifted_k)
+            result = _scale_nonpositive_times(a * p, shifted_k)
             return zero if x < lo_times else result
 
         def reduced_times(x):
@@ -198,6 +203,15 @@ def _make_exp(constants, nonpositive: bool, times: bool = False):
         reduced_times = register_jitable(**_JIT_OPTIONS, inline="always")(reduced_times)
         return exp_times_impl
 
+    if scaled:
+        zero_scaled = type(lo)(0.0)
+
+        def exp_scaled_impl(x):
+            p, shifted_k = reduced(x)
+            return zero_scaled if x < lo else _scale_nonpositive_up(p, shifted_k)
+
+        return exp_scaled_impl
+
     def exp_impl(x):
         p, shifted_k = reduced(x)
         return scale(p, shifted_k)
@@ -205,28 +219,45 @@ def _make_exp(constants, nonpositive: bool, times: bool = False):
     return exp_impl
 
 
-@intrinsic
-def _scale_nonpositive(typingctx, p, shifted_k):
-    """``p * 2**k`` for k <= 0 (see ``_scale_by_pow2``), cheaper: ``p * 2**(k + B)``
-    is exact and normal for every k the clamp allows, and one multiply by
-    ``2**-B`` then rounds once, into the subnormals where the result is one."""
-    if not _same_float_types(p, shifted_k):
-        return None
-    width = p.bitwidth
-    mant, bias, offset = (23, 127, 64) if width == 32 else (52, 1023, 512)
-    np_float = np.float32 if width == 32 else np.float64
-    shifter_bits = int(np.array(1.5 * 2.0**mant, dtype=np_float).view(f"i{width // 8}"))
-    undo = float(2.0**-offset)
+def _make_scale_nonpositive(offsets: dict[int, int], unscale: bool):
+    """An intrinsic ``(p, shifted_k) -> p * 2**(k + B)`` for k <= 0, B = ``offsets[bit width]``:
+    exact and normal for every k its exp's clamp allows.  With ``unscale`` it then
+    multiplies by ``2**-B``, giving ``p * 2**k`` (see ``_scale_by_pow2``) more
+    cheaply: that one multiply rounds once, into the subnormals where the result
+    is one."""
 
-    def codegen(context, builder, sig, args):
-        value, shifted = args
-        ity = ir.IntType(width)
-        lty = _llvm_float(sig.return_type)
-        exponent = builder.add(builder.bitcast(shifted, ity), ity(bias + offset - shifter_bits))
-        pow2 = builder.bitcast(builder.shl(exponent, ity(mant)), lty)
-        return builder.fmul(builder.fmul(value, pow2), lty(undo))
+    @intrinsic
+    def scale(typingctx, p, shifted_k):
+        if not _same_float_types(p, shifted_k):
+            return None
+        width = p.bitwidth
+        mant, bias = (23, 127) if width == 32 else (52, 1023)
+        offset = offsets[width]
+        np_float = np.float32 if width == 32 else np.float64
+        shifter_bits = int(np.array(1.5 * 2.0**mant, dtype=np_float).view(f"i{width // 8}"))
+        undo = float(2.0**-offset)
 
-    return p(p, shifted_k), codegen
+        def codegen(context, builder, sig, args):
+            value, shifted = args
+            ity = ir.IntType(width)
+            lty = _llvm_float(sig.return_type)
+            exponent = builder.add(builder.bitcast(shifted, ity), ity(bias + offset - shifter_bits))
+            pow2 = builder.bitcast(builder.shl(exponent, ity(mant)), lty)
+            scaled = builder.fmul(value, pow2)
+            return builder.fmul(scaled, lty(undo)) if unscale else scaled
+
+        return p(p, shifted_k), codegen
+
+    return scale
+
+
+# exp_nonpositive and exp_nonpositive_scaled share B = EXP_SCALED_BITS, so a kernel
+# calling both on one x computes p * 2**(k + B) once.  exp_times clamps lower
+# (its factor can lift a result out of underflow), which needs a larger B.
+_SHARED_OFFSETS = {32: EXP_SCALED_BITS, 64: EXP_SCALED_BITS}
+_scale_nonpositive = _make_scale_nonpositive(_SHARED_OFFSETS, unscale=True)
+_scale_nonpositive_up = _make_scale_nonpositive(_SHARED_OFFSETS, unscale=False)
+_scale_nonpositive_times = _make_scale_nonpositive({32: 64, 64: 512}, unscale=True)
 
 
 _EXP = {
@@ -248,6 +279,12 @@ def _exp_nonpositive(x):
 
 
 _EXP_TIMES = {types.float32: _make_exp(_E32, True, times=True), types.float64: _make_exp(_E64, True, times=True)}
+_EXP_SCALED = {types.float32: _make_exp(_E32, True, scaled=True), types.float64: _make_exp(_E64, True, scaled=True)}
+
+
+@overload(exp_nonpositive_scaled, jit_options=_JIT_OPTIONS, inline="always")
+def _exp_nonpositive_scaled(x):
+    return _EXP_SCALED.get(x)
 
 
 @overload(exp_times, jit_options=_JIT_OPTIONS, inline="always")

@@ -232,7 +232,6 @@ def _torch_run(case: Case) -> Callable:
 
 def measure(case: Case, dtype, backend: str, points: int, seed: int, quick: bool, normal_only: bool = False) -> float:
     """Max ULP error of ``case`` on ``backend`` ("numba", "numpy", or "torch")."""
-    mp = _mpmath()
     if backend == "torch":
         case = dataclasses.replace(case, run=_torch_run(case))
         backend = "numba"  # only selects fastact's backend, which torch does not use
@@ -241,10 +240,16 @@ def measure(case: Case, dtype, backend: str, points: int, seed: int, quick: bool
             return max(max_row_error(case, rows, normal_only) for rows in _random_rows(dtype, seed, quick))
         x = sample_points(dtype, points, seed)
         g = np.random.default_rng(seed + 1).uniform(-2, 2, x.shape).astype(dtype)
-        computed = case.run(dtype, x, g)
-        exact = (case.exact(mp, mp.mpf(float(xi)), mp.mpf(float(gi))) for xi, gi in zip(x, g))
-        floor = case.floor * np.abs(g.astype(np.float64)) if case.floor_times_g else case.floor
-        return float(ulp_errors(computed, exact, dtype, normal_only, floor).max())
+        return float(elementwise_errors(case, x, g, normal_only).max())
+
+
+def elementwise_errors(case: Case, x: np.ndarray, g: np.ndarray, normal_only: bool = False) -> np.ndarray:
+    """The ULP error of elementwise ``case`` at each point of ``x`` (with ``g`` for backward)."""
+    mp = _mpmath()
+    computed = case.run(x.dtype.type, x, g)
+    exact = (case.exact(mp, mp.mpf(float(xi)), mp.mpf(float(gi))) for xi, gi in zip(x, g))
+    floor = case.floor * np.abs(g.astype(np.float64)) if case.floor_times_g else case.floor
+    return ulp_errors(computed, exact, x.dtype.type, normal_only, floor)
 
 
 def max_row_error(case: Case, rows: np.ndarray, normal_only: bool = False) -> float:
