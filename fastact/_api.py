@@ -485,8 +485,9 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     row, or for short rows the lanes formulation on blocks of transposed rows.
     Any other axis runs the lanes formulation in place, vectorised along the
     inner axis: no transposed copies (NumPy's take 130 ms for 4096x4096); with
-    few lanes and long rows, grouped lanes.  Short rows give the same bits on
-    every axis and in the gufuncs.
+    few lanes and long rows, grouped lanes; with fewer outer indices and lane
+    blocks than threads, split lanes.  Short rows give the same bits on every
+    axis and in the gufuncs.
     """
     outer, n, inner = dest.shape
     parallel = (dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS and outer * inner > 1
@@ -499,7 +500,11 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     group = 1
     if inner < _config.GROUPED_LANES_MAX and not short:
         group = next((g for g in _config.LANE_GROUPS if n % g == 0), 1)
-    if group > 1:
+    threads = _threads.get_num_threads()
+    tasks = outer * (1 if group > 1 else -(-inner // _config.LANE_BLOCK))
+    if parallel and tasks < threads and n // group >= _config.SPLIT_LANES_MIN_ROWS * threads:
+        _row_kernel(name, parallel, "split_lanes")(*ins, dest, group, threads)
+    elif group > 1:
         _row_kernel(name, parallel, "grouped_lanes")(*ins, dest, group)
     else:
         _row_kernel(name, parallel, "lanes")(*ins, dest)

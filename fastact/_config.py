@@ -46,6 +46,11 @@ LANE_BLOCK = 1024
 GROUPED_LANES_MAX = 16
 LANE_GROUPS = (16, 8, 4, 2)
 
+# Where the lanes kernels would run fewer tasks (outer indices times lane
+# blocks) than there are threads, the rows are split over the threads instead
+# (split lanes), if each gets at least this many (grouped) rows.
+SPLIT_LANES_MIN_ROWS = 64
+
 # Rows up to this long are computed across rows (the "lanes" formulation in
 # _kernels); longer rows along the row.  Per op and (float32, float64): the
 # crossovers measured on 1e7 elements with 2 threads.  Each backward row is one

@@ -364,9 +364,10 @@ def lanes_add(total, err, v):
 
 
 @_row_function
-def lanes_max(x, o, c0, c1):
-    m = x[o, 0, c0:c1].copy()
-    for j in range(1, x.shape[1]):
+def lanes_max(x, o, c0, c1, j0, j1):
+    """The maxima of lanes c0..c1 over rows j0..j1 (j0 < j1)."""
+    m = x[o, j0, c0:c1].copy()
+    for j in range(j0 + 1, j1):
         xj = x[o, j, c0:c1]
         for b in range(m.shape[0]):
             m[b] = maximum(m[b], xj[b])
@@ -405,75 +406,124 @@ def fold_sum(total, err, period):
             total[k], err[k] = t, e
 
 
+# Each lanes function runs in phases over a range of rows j0..j1: a maximum
+# (softmax, log_softmax), compensated sums, and the pass that writes the
+# result.  The lanes functions run them over all rows, folding grouped lanes
+# between them; the split-lanes kernels run each phase on several tasks'
+# ranges and combine the tasks' parts in between.
+
+
 @_row_function
-def lanes_softmax(x, out, o, c0, c1, period):
-    m = lanes_max(x, o, c0, c1)
-    fold_max(m, period)
+def softmax_exp_sums(x, out, o, c0, c1, m, j0, j1):
     total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
-    for j in range(x.shape[1]):
+    for j in range(j0, j1):
         xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
         for b in range(m.shape[0]):
             outj[b] = exp_of_difference(xj[b], m[b])
         lanes_add(total, err, outj)
-    fold_sum(total, err, period)
+    return total, err
+
+
+@_row_function
+def softmax_scale(x, out, o, c0, c1, m, total, err, j0, j1):
     scale = np.empty_like(m)
     for b in range(m.shape[0]):
         scale[b] = like(m[b], 1.0 / (total[b] + err[b]))
-    for j in range(x.shape[1]):
+    for j in range(j0, j1):
         outj = out[o, j, c0:c1]
         for b in range(m.shape[0]):
             outj[b] = outj[b] * scale[b]
 
 
 @_row_function
-def lanes_log_softmax(x, out, o, c0, c1, period):
-    m = lanes_max(x, o, c0, c1)
+def lanes_softmax(x, out, o, c0, c1, period):
+    m = lanes_max(x, o, c0, c1, 0, x.shape[1])
     fold_max(m, period)
+    total, err = softmax_exp_sums(x, out, o, c0, c1, m, 0, x.shape[1])
+    fold_sum(total, err, period)
+    softmax_scale(x, out, o, c0, c1, m, total, err, 0, x.shape[1])
+
+
+@_row_function
+def log_softmax_exp_sums(x, out, o, c0, c1, m, j0, j1):
     total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
-    for j in range(x.shape[1]):
+    for j in range(j0, j1):
         xj = x[o, j, c0:c1]
         for b in range(m.shape[0]):
             e[b] = np.float64(exp_of_difference(xj[b], m[b]))
         lanes_add(total, err, e)
-    fold_sum(total, err, period)
+    return total, err
+
+
+@_row_function
+def log_softmax_values(x, out, o, c0, c1, m, total, err, j0, j1):
     log_total = np.empty_like(m)
     for b in range(m.shape[0]):
         log_total[b] = like(m[b], log_of_compensated_total(total[b], err[b]))
-    for j in range(x.shape[1]):
+    for j in range(j0, j1):
         xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
         for b in range(m.shape[0]):
             outj[b] = log_softmax_value(xj[b], m[b], log_total[b])
 
 
 @_row_function
-def lanes_softmax_backward(g, y, out, o, c0, c1, period):
+def lanes_log_softmax(x, out, o, c0, c1, period):
+    m = lanes_max(x, o, c0, c1, 0, x.shape[1])
+    fold_max(m, period)
+    total, err = log_softmax_exp_sums(x, out, o, c0, c1, m, 0, x.shape[1])
+    fold_sum(total, err, period)
+    log_softmax_values(x, out, o, c0, c1, m, total, err, 0, x.shape[1])
+
+
+@_row_function
+def softmax_backward_dots(g, y, out, o, c0, c1, j0, j1):
     dot, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
-    for j in range(g.shape[1]):
+    for j in range(j0, j1):
         gj, yj = g[o, j, c0:c1], y[o, j, c0:c1]
         for b in range(dot.shape[0]):
             e[b] = np.float64(gj[b]) * np.float64(yj[b])
         lanes_add(dot, err, e)
-    fold_sum(dot, err, period)
-    for b in range(dot.shape[0]):
-        dot[b] += err[b]
-    for j in range(g.shape[1]):
+    return dot, err
+
+
+@_row_function
+def softmax_backward_values(g, y, out, o, c0, c1, total, err, j0, j1):
+    dot = total + err
+    for j in range(j0, j1):
         gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
         for b in range(dot.shape[0]):
             outj[b] = np.float64(yj[b]) * (np.float64(gj[b]) - dot[b])
 
 
 @_row_function
-def lanes_log_softmax_backward(g, y, out, o, c0, c1, period):
-    total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
-    for j in range(g.shape[1]):
-        lanes_add(total, err, g[o, j, c0:c1])
+def lanes_softmax_backward(g, y, out, o, c0, c1, period):
+    total, err = softmax_backward_dots(g, y, out, o, c0, c1, 0, g.shape[1])
     fold_sum(total, err, period)
-    for b in range(total.shape[0]):
-        total[b] += err[b]
-    for j in range(g.shape[1]):
+    softmax_backward_values(g, y, out, o, c0, c1, total, err, 0, g.shape[1])
+
+
+@_row_function
+def log_softmax_backward_sums(g, y, out, o, c0, c1, j0, j1):
+    total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
+    for j in range(j0, j1):
+        lanes_add(total, err, g[o, j, c0:c1])
+    return total, err
+
+
+@_row_function
+def log_softmax_backward_values(g, y, out, o, c0, c1, total, err, j0, j1):
+    sums = total + err
+    for j in range(j0, j1):
         gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
-        for b in range(total.shape[0]):
-            outj[b] = np.float64(gj[b]) - np.float64(strict_exp(yj[b])) * total[b]
+        for b in range(sums.shape[0]):
+            outj[b] = np.float64(gj[b]) - np.float64(strict_exp(yj[b])) * sums[b]
+
+
+@_row_function
+def lanes_log_softmax_backward(g, y, out, o, c0, c1, period):
+    total, err = log_softmax_backward_sums(g, y, out, o, c0, c1, 0, g.shape[1])
+    fold_sum(total, err, period)
+    log_softmax_backward_values(g, y, out, o, c0, c1, total, err, 0, g.shape[1])
 
 
 def _lanes_1_1(fn, *, token):
@@ -532,6 +582,80 @@ def _grouped_lanes_2_1(fn, *, token):
         ag, bg, og = a.reshape(shape), b.reshape(shape), out.reshape(shape)
         for o in prange(outer):
             fn(ag, bg, og, o, 0, group * inner, inner)
+
+    return kernel
+
+
+# Split lanes: where the outer indices and lane blocks are fewer than the
+# threads (axis 0 of (1e6, 10) or of (65536, 128)), the rows of each outer index
+# (grouped as above) are split into one range per task, and each phase runs on
+# all ranges at once; between phases the tasks' maxima and compensated sums
+# are combined (and folded for grouped lanes).
+
+
+@_row_function
+def combine_maxima(parts):
+    m = parts[0].copy()
+    for t in range(1, parts.shape[0]):
+        for b in range(m.shape[0]):
+            m[b] = maximum(m[b], parts[t, b])
+    return m
+
+
+@_row_function
+def combine_sums(totals, errs):
+    total, err = totals[0].copy(), errs[0].copy()
+    for t in range(1, totals.shape[0]):
+        lanes_add(total, err, totals[t])
+        for b in range(err.shape[0]):
+            err[b] += errs[t, b]
+    return total, err
+
+
+def _split_lanes_1_1(first, second, third, *, token):
+    def kernel(x, out, group, tasks):
+        token  # noqa: B018
+        outer, n, inner = x.shape
+        rows, width = n // group, group * inner
+        xg, og = x.reshape((outer, rows, width)), out.reshape((outer, rows, width))
+        chunk = (rows + tasks - 1) // tasks
+        tasks = (rows + chunk - 1) // chunk
+        for o in range(outer):
+            maxima = np.empty((tasks, width), x.dtype)
+            for t in prange(tasks):
+                maxima[t] = first(xg, o, 0, width, t * chunk, min(t * chunk + chunk, rows))
+            m = combine_maxima(maxima)
+            fold_max(m, inner)
+            totals, errs = np.empty((tasks, width)), np.empty((tasks, width))
+            for t in prange(tasks):
+                total_t, err_t = second(xg, og, o, 0, width, m, t * chunk, min(t * chunk + chunk, rows))
+                totals[t], errs[t] = total_t, err_t
+            total, err = combine_sums(totals, errs)
+            fold_sum(total, err, inner)
+            for t in prange(tasks):
+                third(xg, og, o, 0, width, m, total, err, t * chunk, min(t * chunk + chunk, rows))
+
+    return kernel
+
+
+def _split_lanes_2_1(second, third, *, token):
+    def kernel(a, b, out, group, tasks):
+        token  # noqa: B018
+        outer, n, inner = a.shape
+        rows, width = n // group, group * inner
+        shape = (outer, rows, width)
+        ag, bg, og = a.reshape(shape), b.reshape(shape), out.reshape(shape)
+        chunk = (rows + tasks - 1) // tasks
+        tasks = (rows + chunk - 1) // chunk
+        for o in range(outer):
+            totals, errs = np.empty((tasks, width)), np.empty((tasks, width))
+            for t in prange(tasks):
+                total_t, err_t = second(ag, bg, og, o, 0, width, t * chunk, min(t * chunk + chunk, rows))
+                totals[t], errs[t] = total_t, err_t
+            total, err = combine_sums(totals, errs)
+            fold_sum(total, err, inner)
+            for t in prange(tasks):
+                third(ag, bg, og, o, 0, width, total, err, t * chunk, min(t * chunk + chunk, rows))
 
     return kernel
 
@@ -603,19 +727,24 @@ class RowOp(NamedTuple):
 
     inputs: int  # 1: x; 2: grad_out and y
     row: Callable  # fn(*inputs, out), vectorised along one contiguous row
-    lanes: Callable  # fn(*inputs, out, o, c0, c1) over (outer, n, inner) arrays
+    lanes: Callable  # fn(*inputs, out, o, c0, c1, period) over (outer, n, inner) arrays
     short_row_max: tuple[int, int]  # (float32, float64): rows up to this long use lanes
+    phases: tuple  # the lanes function's phases, for split lanes: (max,) sums, values
 
     def uses_lanes(self, n: int, itemsize: int) -> bool:
         return is_short_row(n, itemsize, self.short_row_max)
 
 
 ROW_KERNELS = {
-    "softmax": RowOp(1, row_softmax, lanes_softmax, SHORT_ROW_MAX["softmax"]),
-    "log_softmax": RowOp(1, row_log_softmax, lanes_log_softmax, SHORT_ROW_MAX["log_softmax"]),
-    "softmax_backward": RowOp(2, row_softmax_backward, lanes_softmax_backward, SHORT_ROW_MAX["softmax_backward"]),
+    "softmax": RowOp(1, row_softmax, lanes_softmax, SHORT_ROW_MAX["softmax"],
+                     (lanes_max, softmax_exp_sums, softmax_scale)),
+    "log_softmax": RowOp(1, row_log_softmax, lanes_log_softmax, SHORT_ROW_MAX["log_softmax"],
+                         (lanes_max, log_softmax_exp_sums, log_softmax_values)),
+    "softmax_backward": RowOp(2, row_softmax_backward, lanes_softmax_backward, SHORT_ROW_MAX["softmax_backward"],
+                              (softmax_backward_dots, softmax_backward_values)),
     "log_softmax_backward": RowOp(2, row_log_softmax_backward, lanes_log_softmax_backward,
-                                  SHORT_ROW_MAX["log_softmax_backward"]),
+                                  SHORT_ROW_MAX["log_softmax_backward"],
+                                  (log_softmax_backward_sums, log_softmax_backward_values)),
 }
 
 ROW_FORMS = {  # form -> (template for one input, for two), the arrays they take
@@ -623,6 +752,7 @@ ROW_FORMS = {  # form -> (template for one input, for two), the arrays they take
     "short_rows": (_short_rows_1_1, _short_rows_2_1),  # the same arrays, in blocks of rows
     "lanes": (_lanes_1_1, _lanes_2_1),  # (outer, n, inner) C-contiguous, along axis 1
     "grouped_lanes": (_grouped_lanes_1_1, _grouped_lanes_2_1),  # the same with few lanes; takes group too
+    "split_lanes": (_split_lanes_1_1, _split_lanes_2_1),  # the same over several tasks; takes group, tasks
 }
 
 
@@ -631,8 +761,8 @@ def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"
     """The kernel of row op ``name`` in ``form`` (see ROW_FORMS)."""
     op = ROW_KERNELS[name]
     template = ROW_FORMS[form][op.inputs - 1]
-    fn = op.row if form == "rows" else op.lanes
-    return _jit(template, fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
+    fns = (op.row,) if form == "rows" else op.phases if form == "split_lanes" else (op.lanes,)
+    return _jit(template, *fns, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
 def _copy(*, token):

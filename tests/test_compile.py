@@ -137,9 +137,10 @@ def test_elementwise_kernels_are_vectorised_without_libm_calls(name, kind, dtype
 def test_row_kernels_are_vectorised(name, form):
     kernel = _kernels.row_kernel(name, False, cache=False, form=form)
     n_in = _kernels.ROW_KERNELS[name].inputs
-    shape = {"lanes": (2, 16, 64), "grouped_lanes": (2, 64, 4)}.get(form, (2, 64))
+    shape = {"lanes": (2, 16, 64), "grouped_lanes": (2, 64, 4), "split_lanes": (2, 64, 4)}.get(form, (2, 64))
     arrays = [np.ones(shape, np.float32) for _ in range(n_in + 1)]
-    kernel(*arrays, *((16,) if form == "grouped_lanes" else ()))  # grouped lanes also take the group size
+    extra = {"grouped_lanes": (16,), "split_lanes": (16, 2)}.get(form, ())  # the group size (and tasks)
+    kernel(*arrays, *extra)
     ir = kernel.inspect_llvm(kernel.signatures[-1])
     assert ir.count("vector.body") >= 2
     assert not re.search(r"call [^\n]*@(expf?|exp)\(", ir)

@@ -169,6 +169,30 @@ def test_softmax_rows_agree_on_every_axis(op, dt, n, inner):
 
 
 @pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape, group", [((8192, 10), 16), ((8190, 10), 2), ((4096, 20), 1)],
+                         ids=["grouped", "grouped-by-2", "plain-lanes"])
+@pytest.mark.parametrize("op", [fastact.softmax, fastact.log_softmax], ids=lambda o: o.name)
+def test_rows_split_over_tasks_agree_with_the_last_axis(op, dt, shape, group):
+    # Axis 0 of (n, few) runs split lanes: each task takes a range of rows and the
+    # tasks' maxima and sums are combined between passes.  Through the API (split
+    # over the threads, if more than one) and the kernel with 3 uneven ranges.
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 6).astype(dt)
+    g = rng.standard_normal(shape).astype(dt)
+    y_last = op(np.ascontiguousarray(x.T))
+    assert_ulp_close(op(x, axis=0), y_last.T, 8)
+    x3, g3, y3 = (a.reshape(1, *shape) for a in (x, g, np.ascontiguousarray(y_last.T)))
+    out = np.empty_like(x3)
+    fastact._kernels.row_kernel(op.name, True, form="split_lanes")(x3, out, group, 3)
+    assert_ulp_close(out[0], y_last.T, 8)
+    backward_last = op.backward(np.ascontiguousarray(g.T), y_last).T
+    tolerance = 64 * np.finfo(dt).eps * np.abs(backward_last).max()
+    np.testing.assert_allclose(op.backward(g, y3[0], axis=0), backward_last, rtol=0, atol=tolerance)
+    fastact._kernels.row_kernel(f"{op.name}_backward", True, form="split_lanes")(g3, y3, out, group, 3)
+    np.testing.assert_allclose(out[0], backward_last, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
 def test_log_softmax_of_a_dominant_entry_keeps_the_tiny_answer(backend, dt):
     # log_softmax of the maximum is -log1p(tiny): the log of the rounded sum would give 0
     x = np.array([0.0, -30.0], dt)
