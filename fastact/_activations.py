@@ -76,8 +76,15 @@ def _quotient(num, e, r):
     """num / (1 + e) to about half an ULP, given r ~ 1/(1 + e), with num - q
     within a factor 2 of num (Sterbenz): one Newton step on the exact residual
     num - q*(1 + e) = (num - q) - q*e."""
+    return _quotient_of_pair(num, like(num, 0.0), e, r)
+
+
+@scalar_function
+def _quotient_of_pair(num, num_lo, e, r):
+    """(num + num_lo) / (1 + e) as _quotient, for a numerator carried as a
+    double-word (num_lo the rounding error of num)."""
     q = num * r
-    residual = fma(-q, e, num - q)
+    residual = fma(-q, e, num - q) + num_lo
     return fma(residual, r, q)
 
 
@@ -1016,9 +1023,7 @@ def gelu_tanh_f(x, p):
         return x
     r = one / (one + e)
     num = x * e if v < 0 else x
-    num_lo = fma(x, e, -num) if v < 0 else like(x, 0.0)
-    q = num * r
-    q = fma(fma(-q, e, num - q) + num_lo, r, q)
+    q = _quotient_of_pair(num, fma(x, e, -num) if v < 0 else like(x, 0.0), e, r)
     s_neg = r if v < 0 else e * r  # sigmoid(-v)
     return fma(q * s_neg, v_lo, q)  # x sigmoid(v + v_lo) to first order
 
