@@ -490,8 +490,8 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     axis and in the gufuncs.
     """
     outer, n, inner = dest.shape
-    parallel = (dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS and outer * inner > 1
-                and _threads.get_num_threads() > 1)
+    threads = _threads.get_num_threads()
+    parallel = dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS and outer * inner > 1 and threads > 1
     short = _kernels_module().ROW_KERNELS[name].uses_lanes(n, dest.itemsize)
     if inner == 1:
         _row_kernel(name, parallel, "short_rows" if short else "rows")(*[a.reshape(outer, n) for a in ins],
@@ -500,7 +500,6 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     group = 1
     if inner < _config.GROUPED_LANES_MAX and not short:
         group = next((g for g in _config.LANE_GROUPS if n % g == 0), 1)
-    threads = _threads.get_num_threads()
     tasks = outer * (1 if group > 1 else -(-inner // _config.LANE_BLOCK))
     if parallel and tasks < threads and n // group >= _config.SPLIT_LANES_MIN_ROWS * threads:
         _row_kernel(name, parallel, "split_lanes")(*ins, dest, group, threads)

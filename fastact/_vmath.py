@@ -31,8 +31,7 @@ from ._scalar import (ERFC_CHEBYSHEV, ERFC_Q_CHEBYSHEV, EXP_SCALED_BITS, exp, ex
                       exp_times, expm1, fma, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_scaled", "exp_times", "expm1", "fma", "like", "log", "log1p",
-           "maximum",
-           "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
+           "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
 
 _JIT_OPTIONS = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
 
