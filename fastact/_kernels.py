@@ -612,6 +612,12 @@ def combine_sums(totals, errs):
     return total, err
 
 
+@_row_function
+def task_rows(t, chunk, rows):
+    """The rows of task t: t * chunk up to (t + 1) * chunk, the last task's cut at rows."""
+    return t * chunk, min(t * chunk + chunk, rows)
+
+
 def _split_lanes_1_1(first, second, third, *, token):
     def kernel(x, out, group, tasks):
         token  # noqa: B018
@@ -623,17 +629,20 @@ def _split_lanes_1_1(first, second, third, *, token):
         for o in range(outer):
             maxima = np.empty((tasks, width), x.dtype)
             for t in prange(tasks):
-                maxima[t] = first(xg, o, 0, width, t * chunk, min(t * chunk + chunk, rows))
+                j0, j1 = task_rows(t, chunk, rows)
+                maxima[t] = first(xg, o, 0, width, j0, j1)
             m = combine_maxima(maxima)
             fold_max(m, inner)
             totals, errs = np.empty((tasks, width)), np.empty((tasks, width))
             for t in prange(tasks):
-                total_t, err_t = second(xg, og, o, 0, width, m, t * chunk, min(t * chunk + chunk, rows))
+                j0, j1 = task_rows(t, chunk, rows)
+                total_t, err_t = second(xg, og, o, 0, width, m, j0, j1)
                 totals[t], errs[t] = total_t, err_t
             total, err = combine_sums(totals, errs)
             fold_sum(total, err, inner)
             for t in prange(tasks):
-                third(xg, og, o, 0, width, m, total, err, t * chunk, min(t * chunk + chunk, rows))
+                j0, j1 = task_rows(t, chunk, rows)
+                third(xg, og, o, 0, width, m, total, err, j0, j1)
 
     return kernel
 
@@ -650,12 +659,14 @@ def _split_lanes_2_1(second, third, *, token):
         for o in range(outer):
             totals, errs = np.empty((tasks, width)), np.empty((tasks, width))
             for t in prange(tasks):
-                total_t, err_t = second(ag, bg, og, o, 0, width, t * chunk, min(t * chunk + chunk, rows))
+                j0, j1 = task_rows(t, chunk, rows)
+                total_t, err_t = second(ag, bg, og, o, 0, width, j0, j1)
                 totals[t], errs[t] = total_t, err_t
             total, err = combine_sums(totals, errs)
             fold_sum(total, err, inner)
             for t in prange(tasks):
-                third(ag, bg, og, o, 0, width, total, err, t * chunk, min(t * chunk + chunk, rows))
+                j0, j1 = task_rows(t, chunk, rows)
+                third(ag, bg, og, o, 0, width, total, err, j0, j1)
 
     return kernel
 
