@@ -94,7 +94,7 @@ def _times(x, t):
     return t if t == 0 else x * t
 
 
-@scalar_function(inline=False)  # small enough for LLVM; IR-inlined it trips a Numba scope check
+@scalar_function
 def _scaled(c, v):
     """c * v for a float64 constant c, with c split into two floats of v's type
     so that a float32 v gets the product of the exact c, rounded once."""

@@ -173,7 +173,7 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True)
 # be multiplied by up to |x - max| in exp.
 
 
-@scalar_function(inline=False)  # called from LOOP_MATH row kernels: keep its own strict flags
+@scalar_function
 def exp_of_difference(a, b):
     """exp(a - b) without the rounding error of a - b (a <= b)."""
     s = a - b
@@ -183,13 +183,7 @@ def exp_of_difference(a, b):
     return e if e == 0 else fma(e, err, e)
 
 
-@scalar_function(inline=False)
-def strict_exp(x):
-    """exp, kept a separate function with its own strict flags (for LOOP_MATH callers)."""
-    return exp(x)
-
-
-@scalar_function(inline=False)
+@scalar_function
 def log_softmax_value(x, m, log_total):
     """(x - m) - log_total, in this order: reassociated as x - (m + log_total) it
     would round the answer away where log_total is tiny."""
@@ -202,7 +196,7 @@ def _row_function(fn):
     return fn
 
 
-@scalar_function(inline=False)  # strict flags: reassociated, the error term is zero
+@scalar_function  # its own strict flags: reassociated, the error term is zero
 def compensated_add(total, err, v):
     """(total + v, err + the rounding error of total + v)  (Knuth's two-sum)."""
     s = total + v
@@ -263,7 +257,7 @@ def row_softmax(x, out):
         out[i] = out[i] * scale
 
 
-@scalar_function(inline=False)
+@scalar_function
 def log_of_total(below, ties):
     """log(sum of exp(x - max)) from the sum of the terms below the maximum and the
     count of terms equal to it.  With a unique maximum the sum is 1 + below, and
@@ -272,7 +266,7 @@ def log_of_total(below, ties):
     return math.log1p(below) if ties == 1 else math.log(ties + below)
 
 
-@scalar_function(inline=False)
+@scalar_function
 def log_of_compensated_total(total, err):
     """log(total + err) for a compensated sum of exp(x - max) (so total >= 1):
     total - 1 is exact below 4, and err holds what the rounded total lost, so
@@ -321,7 +315,7 @@ def row_softmax_backward(g, y, out):
 def row_log_softmax_backward(g, y, out):
     total = row_sum(g)
     for i in range(g.shape[0]):
-        out[i] = np.float64(g[i]) - np.float64(strict_exp(y[i])) * total
+        out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * total
 
 
 def _rows_1_1(fn, *, token):
@@ -516,7 +510,7 @@ def log_softmax_backward_values(g, y, out, o, c0, c1, total, err, j0, j1):
     for j in range(j0, j1):
         gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
         for b in range(sums.shape[0]):
-            outj[b] = np.float64(gj[b]) - np.float64(strict_exp(yj[b])) * sums[b]
+            outj[b] = np.float64(gj[b]) - np.float64(exp(yj[b])) * sums[b]
 
 
 @_row_function
@@ -844,7 +838,7 @@ def _rows_loss(fn, *, token):
     return kernel
 
 
-@scalar_function(inline=False)
+@scalar_function
 def bce_with_logits_terms(x, t):
     """(loss, d loss / dx) of binary cross-entropy on a logit x and a target t:
     (max(x, 0) - x t) + log1p(exp(-|x|)) and sigmoid(x) - t (formed from

@@ -123,6 +123,6 @@ def like(x, value):
     return type(x)(value)
 
 
-def scalar_function(fn=None, *, inline: bool = True):
+def scalar_function(fn):
     """Without Numba a scalar formula is just a Python function."""
-    return (lambda f: f) if fn is None else fn
+    return fn
