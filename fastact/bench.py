@@ -2,10 +2,11 @@
 
 For each op, dtype and size it times fastact (with a preallocated ``out``),
 the fastest plain-NumPy formulation with ``out=``, and the peers that are
-importable (SciPy; PyTorch on ``torch.from_numpy`` views with its thread count
-matched; JAX jitted, with ``block_until_ready``; numexpr with its thread count
-matched), next to the copy roofline: the faster of ``np.copyto`` and a
-parallel Numba copy loop over the same arrays.  Compilation is excluded
+importable (SciPy; PyTorch's ATen kernels through their ``out=`` overloads, on
+``torch.from_numpy`` views, with its thread count matched; JAX jitted, with
+``block_until_ready``; numexpr with its thread count matched), next to the
+copy roofline: the faster of ``np.copyto`` and a parallel Numba copy loop over
+the same arrays.  Compilation is excluded
 (every implementation runs once before timing), and the implementations
 alternate within each repeat so drift on a noisy machine hits all alike.
 A sample times as many calls as last about 0.2 ms (one call of a large
@@ -144,6 +145,52 @@ def _optional(name: str):
 
 _TORCH_FUNCTIONAL = {"log_sigmoid": "logsigmoid"}
 _SCIPY = {"sigmoid": "expit", "log_sigmoid": "log_expit"}
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def _torch_out_ops(aten, name: str, buffer):
+    """torch's ATen kernels for activation ``name`` through their ``out=`` overloads,
+    with fastact's default parameters: ``(forward(x, out), backward(g, x, y, out))``,
+    where ``y`` is forward's output; ``(None, None)`` where ATen has no such kernel
+    (softsign).  mish_backward has no ``out=`` overload and allocates."""
+    forward = {
+        "sigmoid": lambda x, o: aten.sigmoid.out(x, out=o),
+        "tanh": lambda x, o: aten.tanh.out(x, out=o),
+        "log_sigmoid": lambda x, o: aten.log_sigmoid_forward.output(x, output=o, buffer=buffer)[0],
+        "relu": lambda x, o: aten.clamp_min.out(x, 0, out=o),
+        "leaky_relu": lambda x, o: aten.leaky_relu.out(x, 0.01, out=o),
+        "relu6": lambda x, o: aten.hardtanh.out(x, 0.0, 6.0, out=o),
+        "hardtanh": lambda x, o: aten.hardtanh.out(x, -1.0, 1.0, out=o),
+        "elu": lambda x, o: aten.elu.out(x, 1.0, 1, 1, out=o),
+        "selu": lambda x, o: aten.elu.out(x, _SELU_ALPHA, _SELU_SCALE, 1, out=o),
+        "celu": lambda x, o: aten.elu.out(x, 1.0, 1, 1.0, out=o),
+        "gelu": lambda x, o: aten.gelu.out(x, out=o),
+        "silu": lambda x, o: aten.silu.out(x, out=o),
+        "mish": lambda x, o: aten.mish.out(x, out=o),
+        "softplus": lambda x, o: aten.softplus.out(x, 1.0, 20.0, out=o),
+        "hardsigmoid": lambda x, o: aten.hardsigmoid.out(x, out=o),
+        "hardswish": lambda x, o: aten.hardswish.out(x, out=o),
+    }
+    backward = {
+        "sigmoid": lambda g, x, y, o: aten.sigmoid_backward.grad_input(g, y, grad_input=o),
+        "tanh": lambda g, x, y, o: aten.tanh_backward.grad_input(g, y, grad_input=o),
+        "log_sigmoid": lambda g, x, y, o: aten.log_sigmoid_backward.grad_input(g, x, buffer, grad_input=o),
+        "relu": lambda g, x, y, o: aten.threshold_backward.grad_input(g, x, 0, grad_input=o),
+        "leaky_relu": lambda g, x, y, o: aten.leaky_relu_backward.grad_input(g, x, 0.01, False, grad_input=o),
+        "relu6": lambda g, x, y, o: aten.hardtanh_backward.grad_input(g, x, 0.0, 6.0, grad_input=o),
+        "hardtanh": lambda g, x, y, o: aten.hardtanh_backward.grad_input(g, x, -1.0, 1.0, grad_input=o),
+        "elu": lambda g, x, y, o: aten.elu_backward.grad_input(g, 1.0, 1, 1, False, x, grad_input=o),
+        "selu": lambda g, x, y, o: aten.elu_backward.grad_input(g, _SELU_ALPHA, _SELU_SCALE, 1, False, x,
+                                                                grad_input=o),
+        "celu": lambda g, x, y, o: aten.elu_backward.grad_input(g, 1.0, 1, 1.0, False, x, grad_input=o),
+        "gelu": lambda g, x, y, o: aten.gelu_backward.grad_input(g, x, grad_input=o),
+        "silu": lambda g, x, y, o: aten.silu_backward.grad_input(g, x, grad_input=o),
+        "mish": lambda g, x, y, o: aten.mish_backward(g, x),
+        "softplus": lambda g, x, y, o: aten.softplus_backward.grad_input(g, x, 1.0, 20.0, grad_input=o),
+        "hardsigmoid": lambda g, x, y, o: aten.hardsigmoid_backward.grad_input(g, x, grad_input=o),
+        "hardswish": lambda g, x, y, o: aten.hardswish_backward.out(g, x, out=o),
+    }
+    return forward.get(name), backward.get(name)
 
 
 def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
@@ -161,12 +208,12 @@ def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Call
         scipy_fn = getattr(special, _SCIPY[op.name])
         impls["scipy"] = lambda: scipy_fn(x, out=out)
     if torch:
-        if op.name in ("sigmoid", "tanh"):
-            torch_fn = getattr(torch, op.name)
-            impls["torch"] = lambda: torch_fn(tx, out=tout)
+        forward, _ = _torch_out_ops(torch.ops.aten, op.name, torch.empty(0, dtype=tx.dtype))
+        if forward:
+            impls["torch"] = lambda: forward(tx, tout)
         else:
             torch_fn = getattr(torch.nn.functional, _TORCH_FUNCTIONAL.get(op.name, op.name))
-            impls["torch"] = lambda: torch_fn(tx)  # no out= in torch.nn.functional
+            impls["torch"] = lambda: torch_fn(tx)  # composite in torch, without out=
     return impls
 
 
@@ -179,15 +226,11 @@ def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callab
     if op.name != "gelu":
         impls["numpy (fastact fallback)"] = lambda: _with_numpy_backend(lambda: op.backward(g, x=x, out=out))
     if torch:
-        aten = torch.ops.aten
-        ttmp = torch.from_numpy(tmp)
-        if op.name == "sigmoid":
-            impls["torch"] = lambda: aten.sigmoid_backward(tg, torch.sigmoid(tx, out=ttmp))
-        elif op.name == "tanh":
-            impls["torch"] = lambda: aten.tanh_backward(tg, torch.tanh(tx, out=ttmp))
-        elif op.name == "relu":
-            impls["torch"] = lambda: aten.threshold_backward(tg, tx, 0)
-        else:  # the forward and its backward kernel through autograd
+        ttmp, tout = torch.from_numpy(tmp), torch.from_numpy(out)
+        forward, backward = _torch_out_ops(torch.ops.aten, op.name, torch.empty(0, dtype=tx.dtype))
+        if forward:  # the forward kernel, then the matching ATen backward kernel
+            impls["torch"] = lambda: backward(tg, tx, forward(tx, ttmp), tout)
+        else:  # the composite forward and its backward through autograd
             fn = getattr(torch.nn.functional, _TORCH_FUNCTIONAL.get(op.name, op.name))
 
             def torch_backward():
@@ -271,13 +314,13 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
             if special:
                 impls["scipy"] = lambda: special.softmax(x, axis=axis)
             if torch:
-                impls["torch"] = lambda: torch.softmax(tx, axis)
+                impls["torch"] = lambda: torch.ops.aten._softmax.out(tx, axis, False, out=tout)
         else:
             impls["numpy"] = lambda: _numpy_log_softmax(x, out, row_buf, tmp, axis)
             if special:
                 impls["scipy"] = lambda: special.log_softmax(x, axis=axis)
             if torch:
-                impls["torch"] = lambda: torch.log_softmax(tx, axis)
+                impls["torch"] = lambda: torch.ops.aten._log_softmax.out(tx, axis, False, out=tout)
     else:  # softmax.backward
         y = fastact.softmax(x, axis=axis)
         impls["fastact"] = lambda: op.backward(g, y, axis=axis, out=out)
@@ -285,7 +328,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
                                   np.subtract(g, row_buf, out=out), np.multiply(out, y, out=out))
         if torch:
             ty = torch.from_numpy(y)
-            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(tg, ty, axis, ty.dtype)
+            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data.out(tg, ty, axis, ty.dtype, grad_input=tout)
 
     if not (op_name in ROW_OPS and kind):  # softmax.backward: no peer beyond NumPy and torch
         impls.update(_peer_implementations(op_name, kind, x, g, out, threads, axis))

@@ -43,3 +43,29 @@ def test_bench_rejects_unknown_ops():
 def test_accuracy_sweep_meets_its_bounds():
     out = _run("fastact.accuracy", "--quick")
     assert "| sigmoid | float32 |" in out and "FAIL" not in out
+
+
+def test_bench_times_torch_kernels_that_compute_the_same_op():
+    """The torch column is ATen's own kernels with out= and fastact's default
+    parameters: they must compute the op that fastact's column computes."""
+    torch = __import__("pytest").importorskip("torch")
+    import numpy as np
+
+    import fastact
+    from fastact.bench import _torch_out_ops
+
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal(1000) * 4, rng.standard_normal(1000)
+    tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+    for name in fastact.ACTIVATIONS:
+        forward, backward = _torch_out_ops(torch.ops.aten, name, torch.empty(0, dtype=tx.dtype))
+        if name == "softsign":  # no ATen kernel: the composite torch.nn.functional.softsign is timed
+            assert forward is None and backward is None
+            continue
+        op = getattr(fastact, name)
+        out, y, grad_in = torch.empty_like(tx), torch.empty_like(tx), torch.empty_like(tx)
+        assert forward(tx, out) is out
+        np.testing.assert_allclose(out.numpy(), op(x), rtol=1e-12, atol=1e-15, err_msg=name)
+        grad = backward(tg, tx, forward(tx, y), grad_in)
+        assert name == "mish" or grad is grad_in  # mish_backward has no out= overload
+        np.testing.assert_allclose(grad.numpy(), op.backward(g, x=x), rtol=1e-12, atol=1e-7, err_msg=name)
