@@ -1022,9 +1022,13 @@ def gelu_tanh_f(x, p):
     if e == 0:  # sigmoid(v) rounds to 1 (also x = inf)
         return x
     r = one / (one + e)
-    num = x * e if v < 0 else x
-    q = _quotient_of_pair(num, fma(x, e, -num) if v < 0 else like(x, 0.0), e, r)
-    s_neg = r if v < 0 else e * r  # sigmoid(-v)
+    if v < 0:  # x e / (1 + e), with sigmoid(-v) = 1 / (1 + e)
+        num = x * e
+        num_lo = fma(x, e, -num)
+        s_neg = r
+    else:  # x / (1 + e), with sigmoid(-v) = e / (1 + e)
+        num, num_lo, s_neg = x, like(x, 0.0), e * r
+    q = _quotient_of_pair(num, num_lo, e, r)
     return fma(q * s_neg, v_lo, q)  # x sigmoid(v + v_lo) to first order
 
 
