@@ -6,9 +6,9 @@ importable (SciPy; PyTorch's ATen kernels through their ``out=`` overloads, on
 ``torch.from_numpy`` views, with its thread count matched; JAX jitted, with
 ``block_until_ready``; numexpr with its thread count matched), next to the
 copy roofline: the faster of ``np.copyto`` and a parallel Numba copy loop over
-the same arrays.  Compilation is excluded
-(every implementation runs once before timing), and the implementations
-alternate within each repeat so drift on a noisy machine hits all alike.
+the same arrays.  Compilation is excluded (every implementation runs once
+before timing), and the implementations alternate within each repeat so drift
+on a noisy machine hits all alike.
 A sample times as many calls as last about 0.2 ms (one call of a large
 array), after about 2 ms of untimed calls that let the previous library's
 spinning threads settle.  Reported times are medians of the samples, per call.
