@@ -1,10 +1,16 @@
 """Chebyshev coefficients of P(t) in erfc(z) = t exp(-z^2 + P(t)), t = 2 / (2 + z),
-and of Q(t) = exp(P(t)) in erfc(z) = t exp(-z^2) Q(t).
+and the polynomial of float32's normal tail.
 
-P and Q are smooth on t in [0, 1] (z from infinity to 0).  Prints the
-coefficients c_k of P(t) = sum c_k T_k(2t - 1), then Q's, each truncated where
-they drop below 2**-60, for fastact/_scalar.py (ERFC_CHEBYSHEV,
-ERFC_Q_CHEBYSHEV).  Needs mpmath.  Run: python tools/fit_erfc.py
+P is smooth on t in [0, 1] (z from infinity to 0).  Prints the coefficients
+c_k of P(t) = sum c_k T_k(2t - 1), truncated where they drop below 2**-56, for
+fastact/_scalar.py (ERFC_CHEBYSHEV).
+
+Then, for float32 (computed in float64, so only float32's accuracy is
+needed): Q(w) = Phi(-w) exp(w^2 / 2) on w in [0, W_MAX], as a polynomial of
+degree TAIL32_DEGREE in u = (a + b w) / (C + w), the map that sends w = 0 to
+u = 1 and w = W_MAX to u = -1.  Printed as monomial coefficients of u, for
+PHI_TAIL32, with the maximum relative error of the truncated series on a
+dense grid.  Needs mpmath.  Run: python tools/fit_erfc.py
 """
 
 import mpmath as mp
@@ -29,14 +35,47 @@ def chebyshev_coefficients(f, n):
     return coefs
 
 
-def q_of_t(t):
-    return mp.exp(p_of_t(t))
+# float32's tail: the constants of fastact/_scalar.py's PHI_TAIL32
+TAIL32_C = 3.5
+TAIL32_W_MAX = 15.0
+TAIL32_DEGREE = 10
+
+
+def tail32_q(w):
+    return mp.ncdf(-w) * mp.exp(w * w / 2)
+
+
+def tail32_w_of_u(u):
+    """The inverse of u = (a + b w) / (C + w): t = C / (C + w) runs linearly with u."""
+    t_min = mp.mpf(TAIL32_C) / (TAIL32_C + TAIL32_W_MAX)
+    t = t_min + (u + 1) / 2 * (1 - t_min)
+    return TAIL32_C / t - TAIL32_C
+
+
+def chebyshev_to_monomial(coefs):
+    """sum c_k T_k(u) as sum m_k u**k (T_{k+1} = 2u T_k - T_{k-1})."""
+    monomial = [mp.mpf(0)] * len(coefs)
+    t_prev, t_cur = [mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]
+    for k, c in enumerate(coefs):
+        t_k = t_prev if k == 0 else t_cur
+        for i, m in enumerate(t_k):
+            monomial[i] += c * m
+        if k >= 1:
+            t_prev, t_cur = t_cur, [2 * a - b for a, b in zip([mp.mpf(0)] + t_cur, t_prev + [mp.mpf(0)] * 2)]
+    return monomial
 
 
 if __name__ == "__main__":
-    for name, fn in (("P", p_of_t), ("Q", q_of_t)):
-        kept = chebyshev_coefficients(fn, 64)
-        while abs(kept[-1]) < mp.mpf(2) ** -60:
-            kept.pop()
-        print(f"# {name}: {len(kept)} terms, first dropped |c| < 2**-60")
-        print("(" + ", ".join(repr(float(c)) for c in kept) + ")")
+    kept = chebyshev_coefficients(p_of_t, 64)
+    while abs(kept[-1]) < mp.mpf(2) ** -56:
+        kept.pop()
+    print(f"# P: {len(kept)} terms, first dropped |c| < 2**-56")
+    print("(" + ", ".join(repr(float(c)) for c in kept) + ")")
+
+    series = chebyshev_coefficients(lambda t: tail32_q(tail32_w_of_u(2 * t - 1)), 64)[:TAIL32_DEGREE + 1]
+    monomial = [float(m) for m in chebyshev_to_monomial(series)]
+    grid = [mp.mpf(-1) + mp.mpf(2) * i / 4000 for i in range(4001)]
+    worst = max(abs(mp.polyval(monomial[::-1], u) / tail32_q(tail32_w_of_u(u)) - 1) for u in grid)
+    print(f"# float32 tail, C = {TAIL32_C}, W_MAX = {TAIL32_W_MAX}: degree {TAIL32_DEGREE} in u,"
+          f" max relative error {float(worst):.3g} ({float(worst * 2**24):.3f} x 2**-24)")
+    print("(" + ", ".join(repr(m) for m in monomial) + ")")
