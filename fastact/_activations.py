@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_scaled, exp_times, expm1, fma, like, log1p,
-                      normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
+from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times,
+                      expm1, fma, like, log1p, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
 NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
 
@@ -167,8 +167,13 @@ def _sigmoid_halves_of(e):
 
 @scalar_function
 def _sigmoid(x):
+    return _sigmoid_of(x, exp_nonpositive(-abs(x)))
+
+
+@scalar_function
+def _sigmoid_of(x, e):
+    """sigmoid(x) given e = exp(-|x|)."""
     one = like(x, 1.0)
-    e = exp_nonpositive(-abs(x))
     r = one / (one + e)
     return _quotient(e if x < 0 else one, e, r)
 
@@ -176,7 +181,13 @@ def _sigmoid(x):
 @scalar_function
 def _sigmoid_pair(x):
     """(sigmoid(x), sigmoid(-x))."""
-    upper, lower = _sigmoid_halves(x)
+    return _sigmoid_pair_of(x, exp_nonpositive(-abs(x)))
+
+
+@scalar_function
+def _sigmoid_pair_of(x, e):
+    """(sigmoid(x), sigmoid(-x)) given e = exp(-|x|)."""
+    upper, lower = _sigmoid_halves_of(e)
     return (lower, upper) if x < 0 else (upper, lower)
 
 
@@ -788,20 +799,27 @@ SOFTPLUS = Activation(
 # --- silu, mish, softsign ---------------------------------------------------------
 
 
+# Both take e = exp(-|x|) and the tail's x e^x (or (x + 1) e^x) from one
+# range reduction and polynomial (``exp_nonpositive_and_times``): two exps
+# cost 1e7 float32 silu 3.4 ms against 2.0.
+
+
 @scalar_function
 def silu_f(x, p):
+    e, tail = exp_nonpositive_and_times(x, -abs(x))
     if x < TAIL:
-        return exp_times(x, x)
-    return _times(x, _sigmoid(x))
+        return tail
+    return x * _sigmoid_of(x, e)
 
 
 @scalar_function
 def silu_df(x, p):
     # sigmoid(x) (1 + x sigmoid(-x))
     one = like(x, 1.0)
+    e, tail = exp_nonpositive_and_times(x + one, -abs(x))
     if x < TAIL:
-        return exp_times(x + one, x)
-    s, s_neg = _sigmoid_pair(x)
+        return tail
+    s, s_neg = _sigmoid_pair_of(x, e)
     return _times(fma(x, s_neg, one) if s_neg != 0 else one, s)
 
 
@@ -829,12 +847,12 @@ SILU = Activation(
     numpy_df=_numpy_silu_grad,
     reference=lambda mp, x, p: x * _mp_sigmoid(mp, x),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * (1 + x * _mp_sigmoid(mp, -x)),
-    serial_ns=(0.67, 2),
+    serial_ns=(0.51, 1.4),
 )
 
 
 @scalar_function
-def _mish_terms(x):
+def _mish_terms(x, u):
     """(tanh(softplus(x)), 1 - tanh(softplus(x))**2) from u = exp(-|x|), no overflow.
 
     With n = e^x (e^x + 2), tanh(softplus(x)) = n / (n + 2) and
@@ -843,7 +861,6 @@ def _mish_terms(x):
     its exact residual, so only the numerator's rounding remains.
     """
     one, two = like(x, 1.0), like(x, 2.0)
-    u = exp_nonpositive(-abs(x))
     if x >= 0:
         num = fma(two, u, one)  # 1 + 2u
         tu = two * u
@@ -862,20 +879,23 @@ def _mish_terms(x):
     return t, like(x, 4.0) * wr * wr
 
 
+# u = exp(-|x|) and the tail's products with e^x come from one exp (as silu's).
 @scalar_function
 def _mish64(x):
+    u, tail = exp_nonpositive_and_times(x, -abs(x))
     if x < TAIL:  # tanh(softplus(x)) = e^x (1 - e^x / 2 ...) = e^x
-        return exp_times(x, x)
-    t, sech2 = _mish_terms(x)
+        return tail
+    t, sech2 = _mish_terms(x, u)
     return _times(x, t)
 
 
 @scalar_function
 def _mish_df64(x):
+    u, tail = exp_nonpositive_and_times(x + 1.0, -abs(x))
     if x < TAIL:  # t + x sech^2 sigmoid(x) = e^x (1 + x)
-        return exp_times(x + 1.0, x)
-    t, sech2 = _mish_terms(x)
-    return t + _times(x, sech2 * _sigmoid(x))
+        return tail
+    t, sech2 = _mish_terms(x, u)
+    return t + _times(x, sech2 * _sigmoid_of(x, u))
 
 
 # mish is computed in float64 for either dtype: its terms are three rounded
@@ -922,7 +942,7 @@ MISH = Activation(
     numpy_df=_numpy_mish_grad,
     reference=lambda mp, x, p: x * _mp_mish_t(mp, x),
     reference_df=lambda mp, x, p: _mp_mish_t(mp, x) + x * (1 - _mp_mish_t(mp, x) ** 2) * _mp_sigmoid(mp, x),
-    serial_ns=(2.7, 2.6),
+    serial_ns=(2.1, 2.1),
 )
 
 

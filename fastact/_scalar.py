@@ -105,6 +105,12 @@ def exp_times(a, x):
     return type(x)(a * math.exp(x))
 
 
+def exp_nonpositive_and_times(a, x):
+    """(exp_nonpositive(x), exp_times(a, x)) for x <= 0 (or NaN): under Numba
+    both from one range reduction and polynomial."""
+    return exp_nonpositive(x), exp_times(a, x)
+
+
 def fma(a, b, c):
     """``a*b + c`` with a single rounding (approximated outside Numba)."""
     return a * b + c

@@ -28,11 +28,11 @@ from numba.extending import intrinsic, overload, register_jitable
 
 from ._config import STRICT_MATH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_C, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
-                      exp_nonpositive_scaled, exp_times, expm1, fma, like, log, log1p, maximum, normal_cdf_plus_x_pdf,
+                      exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times, expm1, fma, like, log, log1p, maximum, normal_cdf_plus_x_pdf,
                       normal_cdf_times, tanh)
 
-__all__ = ["exp", "exp_nonpositive", "exp_nonpositive_scaled", "exp_times", "expm1", "fma", "like", "log", "log1p",
-           "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
+__all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_scaled", "exp_times", "expm1", "fma",
+           "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
 
 _JIT_OPTIONS = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
 # Helpers are separate Numba functions that LLVM always inlines (see
@@ -152,7 +152,7 @@ _E32 = _exp_constants(np.float32, -110.0, 89.0, _EXP_Q_FLOAT32)
 _E64 = _exp_constants(np.float64, -746.0, 710.0, _EXP_Q_FLOAT64)
 
 
-def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False):
+def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False):
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
@@ -191,6 +191,16 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
             result = _scale_nonpositive_times(a * p, shifted_k)
             return zero if x < lo_times else result
 
+        def exp_and_times_impl(a, x):
+            """(exp_nonpositive(x), exp_times(a, x)), bit for bit, from one p.
+            Below exp's clamp (where k + B leaves the exponent range in
+            float64) exp's scaling is garbage, replaced by its 0."""
+            xc = x if not (x < lo_times) else lo_times
+            p, shifted_k = reduced_times(xc)
+            e = _scale_nonpositive(p, shifted_k)
+            result = _scale_nonpositive_times(a * p, shifted_k)
+            return (zero if x < lo else e), (zero if x < lo_times else result)
+
         def reduced_times(x):
             shifted_k = _fma(x, log2e, shifter)
             k = shifted_k - shifter
@@ -204,7 +214,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
             return p, shifted_k
 
         reduced_times = register_jitable(**_INLINE_OPTIONS)(reduced_times)
-        return exp_times_impl
+        return exp_and_times_impl if with_exp else exp_times_impl
 
     if scaled:
         zero_scaled = type(lo)(0.0)
@@ -294,6 +304,17 @@ def _exp_nonpositive_scaled(x):
 def _exp_times(a, x):
     if a == x:
         return _EXP_TIMES.get(x)
+    return None
+
+
+_EXP_AND_TIMES = {types.float32: _make_exp(_E32, True, times=True, with_exp=True),
+                  types.float64: _make_exp(_E64, True, times=True, with_exp=True)}
+
+
+@overload(exp_nonpositive_and_times, jit_options=_INLINE_OPTIONS)
+def _exp_nonpositive_and_times(a, x):
+    if a == x:
+        return _EXP_AND_TIMES.get(x)
     return None
 
 
