@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times,
+from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled,
                       expm1, fma, like, log1p, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
 NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
@@ -1032,13 +1032,13 @@ def _gelu_tanh_v(x):
 @scalar_function
 def gelu_tanh_f(x, p):
     v, v_lo = _gelu_tanh_v(x)
+    e, tail = exp_nonpositive_and_times(x * (like(x, 1.0) + v_lo), -abs(v))
     if v < TAIL:  # x sigmoid(v + v_lo) = x e^v (1 + v_lo)
-        return exp_times(x * (like(x, 1.0) + v_lo), v)
+        return tail
     # x sigmoid(v) = x / (1 + e) or x e / (1 + e), e = exp(-|v|), as one
     # quotient refined on its exact numerator: x times a rounded sigmoid
     # would round twice (2.05 ULP)
     one = like(x, 1.0)
-    e = exp_nonpositive(-abs(v))
     if e == 0:  # sigmoid(v) rounds to 1 (also x = inf)
         return x
     r = one / (one + e)
@@ -1056,7 +1056,7 @@ def gelu_tanh_f(x, p):
 def gelu_tanh_df(x, p):
     v, v_lo = _gelu_tanh_v(x)
     upper, lower = _sigmoid_halves(v)
-    s, s_neg = _sigmoid_pair(v)
+    s = lower if v < 0 else upper
     slope = fma(like(x, 3.0 * GELU_B), x * x, like(x, GELU_A))
     ds = upper * lower
     return fma(ds, v_lo, s) + (ds if ds == 0 else x * (ds * slope))
