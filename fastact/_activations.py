@@ -125,7 +125,8 @@ def _two_sum(a, b):
 # Below TAIL, sigmoid(x) = e^x and 1 - sigmoid(x) = 1 to the last bit in both
 # dtypes (e^-40 < 2**-57), and products like x sigmoid(x) are formed as
 # ``exp_times(x, x)``: x e^x rounded once, not x times an already-rounded
-# subnormal (which would carry |x| half-ULPs of error).
+# subnormal (which would carry |x| half-ULPs of error).  A formula that also
+# needs exp(-|x|) takes both from ``exp_nonpositive_and_times``.
 TAIL = -40.0
 
 
