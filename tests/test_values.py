@@ -226,3 +226,29 @@ def test_tanh_derivative_far_tail_is_relative_exact_and_positive(dt):
     assert_ulp_close(fastact.tanh.grad(x), exact, 2)
     assert not np.signbit(fastact.tanh.grad(x)).any()
     assert not np.signbit(fastact.tanh.backward(np.ones_like(x), x=x)).any()
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_silu_and_mish_far_tails_are_relative_exact(dt):
+    # Below TAIL, x sigmoid(x) and x tanh(softplus(x)) are x e^x, and their derivatives
+    # (x + 1) e^x, into the subnormals, formed from the same exp as exp(-|x|) above it
+    # (exp_nonpositive_and_times): x times an already rounded subnormal e^x would be off
+    # by up to |x| half-ULPs.
+    x = np.array([-39.0, -41.0, -88.0, -95.0, -100.0, -103.0] if dt == np.float32
+                 else [-39.0, -41.0, -700.0, -720.0, -745.0, -750.0], dt)
+    import mpmath
+
+    mpmath.mp.prec = 120
+    xs = [mpmath.mpf(v) for v in x.tolist()]
+    sig = [1 / (1 + mpmath.exp(-v)) for v in xs]
+    tsp = [mpmath.tanh(mpmath.log1p(mpmath.exp(v))) for v in xs]
+    expected = {
+        fastact.silu: [v * s for v, s in zip(xs, sig)],
+        fastact.silu.grad: [s * (1 + v * (1 - s)) for v, s in zip(xs, sig)],
+        fastact.mish: [v * t for v, t in zip(xs, tsp)],
+        fastact.mish.grad: [t + v * (1 - t * t) * s for v, t, s in zip(xs, tsp, sig)],
+    }
+    for op, exact in expected.items():
+        exact = np.array([float(e) for e in exact]).astype(dt)
+        assert np.all(exact != 0)
+        assert_ulp_close(op(x), exact, 2)
