@@ -24,7 +24,7 @@ LOOP_MATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 # An elementwise call runs the parallel kernel where the serial one would take
 # at least this long (n times the op's serial_ns): waking the thread pool costs
 # 3-10 us, and 2 threads beat one from a serial time of 10-30 us (measured per
-# op on 2e3..1e5 elements).  gelu float32 goes parallel from 8700 elements,
+# op on 2e3..1e5 elements).  gelu float32 goes parallel from 14000 elements,
 # sigmoid float32 from 54000, relu float32 from 240000.
 PARALLEL_MIN_NS = 20_000
 
