@@ -293,9 +293,30 @@ def row_exp_sum_below(x, m):
     return below + err, ties
 
 
+# float32 log_softmax takes the exps into out at full vector width and then their
+# float64 sum: summed as they come, the float64 accumulators halve the exp's
+# vector width (4096x4096: 7.4 -> 5.6 ms).  The sum includes the maxima's
+# 1s, so log(sum) = log1p(sum - 1) is as exact as log_of_total's where
+# sum - 1 >= LOG_SOFTMAX_MIN_BELOW (the sum's rounding is then at most
+# 2**-30 of it).  Below that (one entry dominates, and its answer is the tiny
+# -log1p(below)) the row takes the fused pass.  Where out is x the exps go to
+# a scratch row, so that out=x gives the same bits.
+LOG_SOFTMAX_MIN_BELOW = 2.0**-20
+
+
 @_row_function
 def row_log_softmax(x, out):
     m = row_max(x)
+    if x.itemsize == 4:
+        exps = out if out.ctypes.data != x.ctypes.data else np.empty_like(x)
+        for i in range(x.shape[0]):
+            exps[i] = exp_of_difference(x[i], m)
+        below = row_sum(exps) - 1.0
+        if below >= LOG_SOFTMAX_MIN_BELOW:
+            log_total = like(m, math.log1p(below))
+            for i in range(x.shape[0]):
+                out[i] = log_softmax_value(x[i], m, log_total)
+            return
     below, ties = row_exp_sum_below(x, m)
     # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
     # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.

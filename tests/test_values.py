@@ -252,3 +252,25 @@ def test_silu_and_mish_far_tails_are_relative_exact(dt):
         exact = np.array([float(e) for e in exact]).astype(dt)
         assert np.all(exact != 0)
         assert_ulp_close(op(x), exact, 2)
+
+
+@pytest.mark.parametrize("t", [30.0, 18.5, 18.4, 10.0, 1.0])
+def test_float32_log_softmax_rows_on_both_sides_of_the_unfused_path(backend, t):
+    # float32 rows take log1p(sum of all exps - 1) where that difference is at least
+    # LOG_SOFTMAX_MIN_BELOW (99 e^-18.4 is just above it) and the fused sum of the terms
+    # below the maximum where it is not (99 e^-18.5, 99 e^-30): either way the maximum's tiny
+    # answer -log1p(below) and the rest stay within 2 ULP; out=x gives the same bits.
+    import mpmath
+
+    mpmath.mp.prec = 120
+    x = np.array([[0.0] + [-t] * 99, [5.0] * 50 + [5.0 - t] * 50], np.float32)
+    expected = []
+    for row in x.tolist():
+        m = max(row)
+        log_total = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(v) - m) for v in row))
+        expected.append([float(mpmath.mpf(v) - m - log_total) for v in row])
+    y = fastact.log_softmax(x)
+    assert_ulp_close(y, np.array(expected, np.float32), 2)
+    inplace = x.copy()
+    fastact.log_softmax(inplace, out=inplace)
+    np.testing.assert_array_equal(inplace, y)
