@@ -461,11 +461,14 @@ def lanes_softmax(x, out, o, c0, c1, period):
 
 @_row_function
 def log_softmax_exp_sums(x, out, o, c0, c1, m, j0, j1):
-    total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    """The exps go through a buffer of the input's dtype, so that the exp loop
+    keeps its vector width: converted to float64 as they were computed, float32
+    ran at half of it."""
+    total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0, x.dtype)
     for j in range(j0, j1):
         xj = x[o, j, c0:c1]
         for b in range(m.shape[0]):
-            e[b] = np.float64(exp_of_difference(xj[b], m[b]))
+            e[b] = exp_of_difference(xj[b], m[b])
         lanes_add(total, err, e)
     return total, err
 
