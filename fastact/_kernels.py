@@ -313,7 +313,7 @@ def row_log_softmax(x, out):
             exps[i] = exp_of_difference(x[i], m)
         below = row_sum(exps) - 1.0
         if below >= LOG_SOFTMAX_MIN_BELOW:
-            log_total = like(m, math.log1p(below))
+            log_total = like(m, log1p(below))
             for i in range(x.shape[0]):
                 out[i] = log_softmax_value(x[i], m, log_total)
             return
