@@ -334,9 +334,17 @@ def row_softmax_backward(g, y, out):
 
 @_row_function
 def row_log_softmax_backward(g, y, out):
+    """g - exp(y) sum(g).  The exps go through out first (unless out is g), so that
+    their loop keeps the input's vector width (float32: 16 lanes, not 8)."""
     total = row_sum(g)
-    for i in range(g.shape[0]):
-        out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * total
+    if out.ctypes.data != g.ctypes.data:
+        for i in range(g.shape[0]):
+            out[i] = exp(y[i])
+        for i in range(g.shape[0]):
+            out[i] = np.float64(g[i]) - np.float64(out[i]) * total
+    else:
+        for i in range(g.shape[0]):
+            out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * total
 
 
 def _rows_1_1(fn, *, token):
