@@ -14,6 +14,7 @@ dense grid.  Needs mpmath.  Run: python tools/fit_erfc.py
 """
 
 import mpmath as mp
+import numpy as np
 
 mp.mp.prec = 256
 
@@ -52,19 +53,6 @@ def tail32_w_of_u(u):
     return TAIL32_C / t - TAIL32_C
 
 
-def chebyshev_to_monomial(coefs):
-    """sum c_k T_k(u) as sum m_k u**k (T_{k+1} = 2u T_k - T_{k-1})."""
-    monomial = [mp.mpf(0)] * len(coefs)
-    t_prev, t_cur = [mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]
-    for k, c in enumerate(coefs):
-        t_k = t_prev if k == 0 else t_cur
-        for i, m in enumerate(t_k):
-            monomial[i] += c * m
-        if k >= 1:
-            t_prev, t_cur = t_cur, [2 * a - b for a, b in zip([mp.mpf(0)] + t_cur, t_prev + [mp.mpf(0)] * 2)]
-    return monomial
-
-
 if __name__ == "__main__":
     kept = chebyshev_coefficients(p_of_t, 64)
     while abs(kept[-1]) < mp.mpf(2) ** -56:
@@ -73,7 +61,8 @@ if __name__ == "__main__":
     print("(" + ", ".join(repr(float(c)) for c in kept) + ")")
 
     series = chebyshev_coefficients(lambda t: tail32_q(tail32_w_of_u(2 * t - 1)), 64)[:TAIL32_DEGREE + 1]
-    monomial = [float(m) for m in chebyshev_to_monomial(series)]
+    # NumPy's conversion, run on the mpmath numbers (an object array) for their precision
+    monomial = [float(m) for m in np.polynomial.chebyshev.cheb2poly(np.array(series, dtype=object))]
     grid = [mp.mpf(-1) + mp.mpf(2) * i / 4000 for i in range(4001)]
     worst = max(abs(mp.polyval(monomial[::-1], u) / tail32_q(tail32_w_of_u(u)) - 1) for u in grid)
     print(f"# float32 tail, C = {TAIL32_C}, W_MAX = {TAIL32_W_MAX}: degree {TAIL32_DEGREE} in u,"
