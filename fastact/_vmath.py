@@ -28,8 +28,8 @@ from numba.extending import intrinsic, overload, register_jitable
 
 from ._config import STRICT_MATH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_C, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
-                      exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times, expm1, fma, like, log, log1p, maximum, normal_cdf_plus_x_pdf,
-                      normal_cdf_times, tanh)
+                      exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times, expm1, fma, like, log, log1p,
+                      maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_scaled", "exp_times", "expm1", "fma",
            "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
@@ -157,16 +157,11 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
     one = type(lo)(1.0)
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
 
-    def reduced(x):
-        """(p, shifted_k) with exp(x) = p * 2**k."""
-        xc = x
-        if xc < lo:
-            xc = lo
-        if not nonpositive and xc > hi:
-            xc = hi
-        shifted_k = _fma(xc, log2e, shifter)
+    def reduced_unclamped(x):
+        """(p, shifted_k) with exp(x) = p * 2**k, for x in the clamp's range."""
+        shifted_k = _fma(x, log2e, shifter)
         k = shifted_k - shifter
-        r = _fma(-k, ln2_hi, xc)
+        r = _fma(-k, ln2_hi, x)
         r = _fma(-k, ln2_lo, r)
         p = coefs[0]
         for c in coefs[1:]:
@@ -174,6 +169,17 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
         p = _fma(p, r, one)
         p = _fma(p, r, one)
         return p, shifted_k
+
+    reduced_unclamped = register_jitable(**_INLINE_OPTIONS)(reduced_unclamped)
+
+    def reduced(x):
+        """(p, shifted_k) with exp(x) = p * 2**k."""
+        xc = x
+        if xc < lo:
+            xc = lo
+        if not nonpositive and xc > hi:
+            xc = hi
+        return reduced_unclamped(xc)
 
     reduced = register_jitable(**_INLINE_OPTIONS)(reduced)
 
@@ -185,36 +191,20 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
         lo_times = type(lo)(-125.0 if isinstance(lo, np.float32) else -760.0)
         zero = type(lo)(0.0)
 
-        def exp_times_impl(a, x):
-            xc = x if not (x < lo_times) else lo_times
-            p, shifted_k = reduced_times(xc)
-            result = _scale_nonpositive_times(a * p, shifted_k)
-            return zero if x < lo_times else result
-
         def exp_and_times_impl(a, x):
             """(exp_nonpositive(x), exp_times(a, x)), bit for bit, from one p.
             Below exp's clamp (where k + B leaves the exponent range in
             float64) exp's scaling is garbage, replaced by its 0."""
             xc = x if not (x < lo_times) else lo_times
-            p, shifted_k = reduced_times(xc)
+            p, shifted_k = reduced_unclamped(xc)
             e = _scale_nonpositive(p, shifted_k)
             result = _scale_nonpositive_times(a * p, shifted_k)
             return (zero if x < lo else e), (zero if x < lo_times else result)
 
-        def reduced_times(x):
-            shifted_k = _fma(x, log2e, shifter)
-            k = shifted_k - shifter
-            r = _fma(-k, ln2_hi, x)
-            r = _fma(-k, ln2_lo, r)
-            p = coefs[0]
-            for c in coefs[1:]:
-                p = _fma(p, r, c)
-            p = _fma(p, r, one)
-            p = _fma(p, r, one)
-            return p, shifted_k
-
-        reduced_times = register_jitable(**_INLINE_OPTIONS)(reduced_times)
-        return exp_and_times_impl if with_exp else exp_times_impl
+        if with_exp:
+            return exp_and_times_impl
+        exp_and_times = register_jitable(**_INLINE_OPTIONS)(exp_and_times_impl)
+        return lambda a, x: exp_and_times(a, x)[1]  # LLVM drops the unused exp(x)
 
     if scaled:
         zero_scaled = type(lo)(0.0)
