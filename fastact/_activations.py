@@ -801,8 +801,8 @@ SOFTPLUS = Activation(
 
 
 # Both take e = exp(-|x|) and the tail's x e^x (or (x + 1) e^x) from one
-# range reduction and polynomial (``exp_nonpositive_and_times``): two exps
-# cost 1e7 float32 silu 3.4 ms against 2.0.
+# range reduction and polynomial (``exp_nonpositive_and_times``): with two
+# exps, 1e7 float32 silu took 3.4 ms, with one 2.7.
 
 
 @scalar_function
