@@ -482,23 +482,23 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     """Row op ``name`` along axis 1 of C-contiguous (outer, n, inner) arrays into ``dest``.
 
     The last axis (inner == 1) runs the row formulation, vectorised along each
-    row, or for short rows the lanes formulation on blocks of transposed rows.
-    Any other axis runs the lanes formulation in place, vectorised along the
-    inner axis: no transposed copies (NumPy's take 130 ms for 4096x4096); with
-    few lanes and long rows, grouped lanes; with fewer outer indices and lane
-    blocks than threads, split lanes.  Short rows give the same bits on every
-    axis and in the gufuncs.
+    row, or for short rows the block formulation, vectorised over blocks of
+    rows; the gufuncs give the same bits.  Any other axis runs the lanes
+    formulation in place, vectorised along the inner axis: no transposed copies
+    (NumPy's take 130 ms for 4096x4096); with few lanes, grouped lanes; with
+    fewer outer indices and lane blocks than threads, split lanes.  Its sums
+    run in another order than the last axis's: results differ by a few ULP.
     """
     outer, n, inner = dest.shape
     threads = _threads.get_num_threads()
     parallel = dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS and outer * inner > 1 and threads > 1
-    short = _kernels_module().ROW_KERNELS[name].uses_lanes(n, dest.itemsize)
     if inner == 1:
-        _row_kernel(name, parallel, "short_rows" if short else "rows")(*[a.reshape(outer, n) for a in ins],
-                                                                       dest.reshape(outer, n))
+        short = _kernels_module().ROW_KERNELS[name].uses_blocks(n, dest.itemsize)
+        _row_kernel(name, parallel, "blocks" if short else "rows")(*[a.reshape(outer, n) for a in ins],
+                                                                   dest.reshape(outer, n))
         return
     group = 1
-    if inner < _config.GROUPED_LANES_MAX and not short:
+    if inner < _config.GROUPED_LANES_MAX:
         group = next((g for g in _config.LANE_GROUPS if n % g == 0), 1)
     tasks = outer * (1 if group > 1 else -(-inner // _config.LANE_BLOCK))
     if parallel and tasks < threads and n // group >= _config.SPLIT_LANES_MIN_ROWS * threads:

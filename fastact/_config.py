@@ -40,6 +40,9 @@ ROW_PARALLEL_MIN_ELEMENTS = 1 << 16
 # 18.8 ms (float32), 256 in 23.9 and 128 in 24.0; memory streams best in long runs.
 LANE_BLOCK = 1024
 
+# Short rows along the last axis run in blocks of this many rows (see _kernels).
+ROW_BLOCK = 256
+
 # Along an axis with fewer than GROUPED_LANES_MAX elements after it (axis 0 of
 # (1e6, 10)), the row ops run grouped lanes (see _kernels) with the largest of
 # LANE_GROUPS that divides the axis length.
@@ -51,14 +54,15 @@ LANE_GROUPS = (16, 8, 4, 2)
 # (split lanes), if each gets at least this many (grouped) rows.
 SPLIT_LANES_MIN_ROWS = 64
 
-# Rows up to this long are computed across rows (the "lanes" formulation in
-# _kernels); longer rows along the row.  Per op and (float32, float64): the
-# crossovers measured on 1e7 elements with 2 threads.  Each backward row is one
-# sum and one elementwise pass, cheap along the row; float64 softmax's
-# transposed blocks cost more than they save from n = 8.
+# Rows up to this long along the last axis run in blocks of rows (the "block"
+# formulation in _kernels); longer rows along the row.  Per op and (float32,
+# float64): the crossovers measured on 1e7 elements with 2 threads (n = 4, 8,
+# 10, 16, 20, 24, 32, 48).  At n = 10, float32, blocks against rows: softmax 8.9
+# against 16.3 ms, log_softmax 10.2 against 32.3, softmax.backward 5.4 against
+# 8.2, log_softmax.backward 6.9 against 15.8; float64 softmax.backward ties at 10.
 SHORT_ROW_MAX = {
-    "softmax": (12, 6),
-    "log_softmax": (12, 12),
-    "softmax_backward": (4, 4),
-    "log_softmax_backward": (4, 4),
+    "softmax": (24, 20),
+    "log_softmax": (48, 32),
+    "softmax_backward": (24, 8),
+    "log_softmax_backward": (24, 16),
 }

@@ -27,7 +27,7 @@ from numba.extending import register_jitable
 
 from . import _activations
 from ._activations import _sigmoid
-from ._config import LANE_BLOCK, LOOP_MATH, SHORT_ROW_MAX, STRICT_MATH
+from ._config import LANE_BLOCK, LOOP_MATH, ROW_BLOCK, SHORT_ROW_MAX, STRICT_MATH
 from ._vmath import exp, exp_nonpositive, fma, like, log1p, maximum, scalar_function
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
@@ -698,96 +698,175 @@ def _split_lanes_2_1(second, third, *, token):
     return kernel
 
 
-# Short rows of a C-contiguous (rows, n) array: each task transposes a block of
-# rows into a (1, n, width) buffer, runs the lanes function on it and
-# transposes the result back.  The transposes cost about as much as the
-# softmax, but the exps then run vectorised instead of one by one.
+# Short rows of a C-contiguous (rows, n) array (1e6 rows of 10) run in blocks of
+# ROW_BLOCK rows, each block seen as one flat run of elements.  A loop along a
+# row of 10 is too short to vectorise, and transposing blocks for the lanes
+# formulation cost more than the softmax itself.  Here only the reductions (max,
+# sums) run row by row, in scalar code; the exps and every other elementwise step
+# run over the whole block as one vectorised loop, each row's value repeated
+# along its row in a buffer.  The sums are plain float64 sums along the row: n
+# terms of at most 1 (or n products) lose at most n/2 ULP of float64.  The
+# gufuncs run the same functions on one row at a time, and give the same bits.
 
 
 @_row_function
-def rows_to_lanes(a, r0, w):
-    """Rows r0..r0+w of a, transposed into a (1, n, w) buffer."""
-    t = np.empty((1, a.shape[1], w), a.dtype)
-    for j in range(a.shape[1]):
-        for b in range(w):
-            t[0, j, b] = a[r0 + b, j]
-    return t
+def spread(values, n, out):
+    """out[b * n + j] = values[b]: each row's value along its row of n."""
+    for b in range(values.shape[0]):
+        for j in range(n):
+            out[b * n + j] = values[b]
 
 
 @_row_function
-def lanes_to_rows(t, out, r0):
-    """The (1, n, w) buffer t back into rows r0..r0+w of out."""
-    for j in range(t.shape[1]):
-        for b in range(t.shape[2]):
-            out[r0 + b, j] = t[0, j, b]
+def block_max(x, n):
+    """The maxima of the rows of n in the flat block x, each along its row."""
+    m = np.empty_like(x)
+    for b in range(x.shape[0] // n):
+        v = x[b * n]
+        for j in range(1, n):
+            v = maximum(v, x[b * n + j])
+        for j in range(n):
+            m[b * n + j] = v
+    return m
 
 
-def _short_rows_1_1(fn, *, token):
+@_row_function
+def block_exps(x, n, out):
+    """out = exp(x - row max); returns the row maxima along their rows."""
+    m = block_max(x, n)
+    for i in range(x.shape[0]):
+        out[i] = exp_of_difference(x[i], m[i])
+    return m
+
+
+@_row_function
+def block_sums(a, n):
+    """The float64 sums of the rows of n in the flat block a."""
+    sums = np.empty(a.shape[0] // n)
+    for b in range(sums.shape[0]):
+        total = 0.0
+        for j in range(n):
+            total += np.float64(a[b * n + j])
+        sums[b] = total
+    return sums
+
+
+@_row_function
+def block_softmax(x, out, n):
+    m = block_exps(x, n, out)
+    sums = block_sums(out, n)
+    scale = np.empty(sums.shape[0], x.dtype)
+    for b in range(scale.shape[0]):
+        scale[b] = like(x[0], 1.0 / sums[b])
+    spread(scale, n, m)
+    for i in range(x.shape[0]):
+        out[i] = out[i] * m[i]
+
+
+@_row_function
+def block_log_softmax(x, out, n):
+    """As row_log_softmax: float32 rows whose sum of exps less 1 is under
+    LOG_SOFTMAX_MIN_BELOW, and all float64 rows, sum the terms below the
+    maximum apart from the count of those equal to it."""
+    m = block_exps(x, n, out)
+    below = block_sums(out, n) - 1.0 if x.itemsize == 4 else np.full(x.shape[0] // n, -1.0)
+    for b in range(below.shape[0]):
+        if below[b] < LOG_SOFTMAX_MIN_BELOW:
+            rest, ties = 0.0, 0
+            for j in range(n):
+                below_max = x[b * n + j] != m[b * n + j]  # a multiply, not a branch
+                rest += np.float64(out[b * n + j]) * below_max
+                ties += 1 - below_max
+            below[b] = (ties - 1) + rest  # log(ties + rest) = log1p(this), exactly rest for one tie
+    log_total = np.empty(below.shape[0], x.dtype)
+    for b in range(log_total.shape[0]):
+        log_total[b] = like(x[0], log1p(below[b]))
+    spread(log_total, n, out)  # the exps are no longer needed
+    for i in range(x.shape[0]):
+        out[i] = log_softmax_value(x[i], m[i], out[i])
+
+
+@_row_function
+def block_softmax_backward(g, y, out, n):
+    dots = np.empty(g.shape[0] // n)
+    for b in range(dots.shape[0]):
+        total = 0.0
+        for j in range(n):
+            total += np.float64(g[b * n + j]) * np.float64(y[b * n + j])
+        dots[b] = total
+    d = np.empty(g.shape[0])
+    spread(dots, n, d)
+    for i in range(g.shape[0]):
+        out[i] = np.float64(y[i]) * (np.float64(g[i]) - d[i])
+
+
+@_row_function
+def block_log_softmax_backward(g, y, out, n):
+    s = np.empty(g.shape[0])
+    spread(block_sums(g, n), n, s)
+    for i in range(g.shape[0]):
+        out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * s[i]
+
+
+def _blocks_1_1(fn, *, token):
     def kernel(x, out):
         token  # noqa: B018
-        rows = x.shape[0]
-        blocks = (rows + LANE_BLOCK - 1) // LANE_BLOCK
-        for t in prange(blocks):
-            r0 = t * LANE_BLOCK
-            w = min(LANE_BLOCK, rows - r0)
-            xt = rows_to_lanes(x, r0, w)
-            ot = np.empty_like(xt)
-            fn(xt, ot, 0, 0, w, w)
-            lanes_to_rows(ot, out, r0)
+        rows, n = x.shape
+        xf, of = x.reshape(-1), out.reshape(-1)
+        for t in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            a, z = t * ROW_BLOCK * n, min((t + 1) * ROW_BLOCK, rows) * n
+            fn(xf[a:z], of[a:z], n)
 
     return kernel
 
 
-def _short_rows_2_1(fn, *, token):
+def _blocks_2_1(fn, *, token):
     def kernel(g, y, out):
         token  # noqa: B018
-        rows = g.shape[0]
-        blocks = (rows + LANE_BLOCK - 1) // LANE_BLOCK
-        for t in prange(blocks):
-            r0 = t * LANE_BLOCK
-            w = min(LANE_BLOCK, rows - r0)
-            gt = rows_to_lanes(g, r0, w)
-            ot = np.empty_like(gt)
-            fn(gt, rows_to_lanes(y, r0, w), ot, 0, 0, w, w)
-            lanes_to_rows(ot, out, r0)
+        rows, n = g.shape
+        gf, yf, of = g.reshape(-1), y.reshape(-1), out.reshape(-1)
+        for t in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            a, z = t * ROW_BLOCK * n, min((t + 1) * ROW_BLOCK, rows) * n
+            fn(gf[a:z], yf[a:z], of[a:z], n)
 
     return kernel
 
 
 @register_jitable
 def is_short_row(n, itemsize, short_row_max):
-    """Whether rows of n elements take the lanes formulation (short_row_max: RowOp's)."""
+    """Whether rows of n elements run in blocks (short_row_max: RowOp's)."""
     return n <= (short_row_max[0] if itemsize == 4 else short_row_max[1])
 
 
 class RowOp(NamedTuple):
-    """One normalisation over rows, in both formulations."""
+    """One normalisation over rows, in its three formulations."""
 
     inputs: int  # 1: x; 2: grad_out and y
     row: Callable  # fn(*inputs, out), vectorised along one contiguous row
+    block: Callable  # fn(*inputs, out, n) on a flat block of short rows of n
     lanes: Callable  # fn(*inputs, out, o, c0, c1, period) over (outer, n, inner) arrays
-    short_row_max: tuple[int, int]  # (float32, float64): rows up to this long use lanes
+    short_row_max: tuple[int, int]  # (float32, float64): rows up to this long run in blocks
     phases: tuple  # the lanes function's phases, for split lanes: (max,) sums, values
 
-    def uses_lanes(self, n: int, itemsize: int) -> bool:
+    def uses_blocks(self, n: int, itemsize: int) -> bool:
         return is_short_row(n, itemsize, self.short_row_max)
 
 
 ROW_KERNELS = {
-    "softmax": RowOp(1, row_softmax, lanes_softmax, SHORT_ROW_MAX["softmax"],
+    "softmax": RowOp(1, row_softmax, block_softmax, lanes_softmax, SHORT_ROW_MAX["softmax"],
                      (lanes_max, softmax_exp_sums, softmax_scale)),
-    "log_softmax": RowOp(1, row_log_softmax, lanes_log_softmax, SHORT_ROW_MAX["log_softmax"],
+    "log_softmax": RowOp(1, row_log_softmax, block_log_softmax, lanes_log_softmax, SHORT_ROW_MAX["log_softmax"],
                          (lanes_max, log_softmax_exp_sums, log_softmax_values)),
-    "softmax_backward": RowOp(2, row_softmax_backward, lanes_softmax_backward, SHORT_ROW_MAX["softmax_backward"],
-                              (softmax_backward_dots, softmax_backward_values)),
-    "log_softmax_backward": RowOp(2, row_log_softmax_backward, lanes_log_softmax_backward,
-                                  SHORT_ROW_MAX["log_softmax_backward"],
+    "softmax_backward": RowOp(2, row_softmax_backward, block_softmax_backward, lanes_softmax_backward,
+                              SHORT_ROW_MAX["softmax_backward"], (softmax_backward_dots, softmax_backward_values)),
+    "log_softmax_backward": RowOp(2, row_log_softmax_backward, block_log_softmax_backward,
+                                  lanes_log_softmax_backward, SHORT_ROW_MAX["log_softmax_backward"],
                                   (log_softmax_backward_sums, log_softmax_backward_values)),
 }
 
 ROW_FORMS = {  # form -> (template for one input, for two), the arrays they take
     "rows": (_rows_1_1, _rows_2_1),  # (rows, n) C-contiguous, one row per softmax
-    "short_rows": (_short_rows_1_1, _short_rows_2_1),  # the same arrays, in blocks of rows
+    "blocks": (_blocks_1_1, _blocks_2_1),  # the same arrays, short rows, in blocks of rows
     "lanes": (_lanes_1_1, _lanes_2_1),  # (outer, n, inner) C-contiguous, along axis 1
     "grouped_lanes": (_grouped_lanes_1_1, _grouped_lanes_2_1),  # the same with few lanes; takes group too
     "split_lanes": (_split_lanes_1_1, _split_lanes_2_1),  # the same over several tasks; takes group, tasks
@@ -799,7 +878,7 @@ def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"
     """The kernel of row op ``name`` in ``form`` (see ROW_FORMS)."""
     op = ROW_KERNELS[name]
     template = ROW_FORMS[form][op.inputs - 1]
-    fns = (op.row,) if form == "rows" else op.phases if form == "split_lanes" else (op.lanes,)
+    fns = {"rows": (op.row,), "blocks": (op.block,), "split_lanes": op.phases}.get(form, (op.lanes,))
     return _jit(template, *fns, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 

@@ -152,12 +152,12 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
 # A gufunc's rows may be strided (axes=, or a transposed block).  The row function
 # runs on contiguous copies, as in the row kernels: over strided rows its loops
 # are not vectorised and its row sums, with fewer partial sums, lose up to 20 ULP.
-# Short rows take the lanes formulation (with one lane), longer rows the row
-# one, as the kernels do along the last axis: the gufunc gives their bits.
+# Short rows take the block formulation (a block of one row), longer rows the
+# row one, as the kernels do along the last axis: the gufunc gives their bits.
 
 
 def _gufunc_1_1(op, *, token):
-    row_fn, lanes_fn, short_row_max = op.row, op.lanes, op.short_row_max
+    row_fn, block_fn, short_row_max = op.row, op.block, op.short_row_max
 
     def kernel(x, out):
         token  # noqa: B018
@@ -165,7 +165,7 @@ def _gufunc_1_1(op, *, token):
         result = np.empty_like(row)
         n = row.shape[0]
         if is_short_row(n, row.itemsize, short_row_max):
-            lanes_fn(row.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1, 1)
+            block_fn(row, result, n)
         else:
             row_fn(row, result)
         out[:] = result
@@ -174,7 +174,7 @@ def _gufunc_1_1(op, *, token):
 
 
 def _gufunc_2_1(op, *, token):
-    row_fn, lanes_fn, short_row_max = op.row, op.lanes, op.short_row_max
+    row_fn, block_fn, short_row_max = op.row, op.block, op.short_row_max
 
     def kernel(a, b, out):
         token  # noqa: B018
@@ -182,7 +182,7 @@ def _gufunc_2_1(op, *, token):
         result = np.empty_like(row_a)
         n = row_a.shape[0]
         if is_short_row(n, row_a.itemsize, short_row_max):
-            lanes_fn(row_a.reshape(1, n, 1), row_b.reshape(1, n, 1), result.reshape(1, n, 1), 0, 0, 1, 1)
+            block_fn(row_a, row_b, result, n)
         else:
             row_fn(row_a, row_b, result)
         out[:] = result

@@ -134,16 +134,50 @@ def test_softmax_of_a_long_float64_row(case):
 
 
 @pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("n", [3, 10, 20])
+def test_short_rows_in_many_blocks(dt, n):
+    # 7003 rows of n: parallel, many blocks of _config.ROW_BLOCK rows and a short
+    # last one.  Each row gets the bits the gufunc gives it alone; sampled rows
+    # (block edges, a row dominated by one entry) are within the bound of mpmath's,
+    # and rows with infinities and NaN give what the NumPy backend gives.
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((7003, n)) * 6).astype(dt)
+    x[1000, 0] = 60.0
+    special = [3001, 5002, 6003]
+    x[3001, :] = -np.inf
+    x[5002, 1] = np.nan
+    x[6003, 0] = np.inf
+    g = rng.standard_normal(x.shape).astype(dt)
+    sample = [0, 255, 256, 257, 1000, 6999, 7002] + list(range(100, 7003, 500))
+    for op, case in zip((fastact.softmax, fastact.log_softmax), accuracy.row_cases()):
+        y = op(x)
+        with np.errstate(invalid="ignore"):  # NumPy checks the FP flags after a gufunc
+            np.testing.assert_array_equal(y, op.gufunc(x), err_msg=op.name)
+        assert op.name == case.name
+        worst = accuracy.max_row_error(case, x[sample])
+        assert worst <= case.bound, f"{op.name}: {worst:.2f} ULP > {case.bound}"
+        with fastact.use_backend("numpy"):
+            np.testing.assert_array_equal(y[special], op(x[special]), err_msg=op.name)
+        back = op.backward(g, y)
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(back, op.backward_gufunc(g, y), err_msg=op.name)
+        with fastact.use_backend("numpy"):
+            back_expected = op.backward(g, y)
+        finite = np.isfinite(y).all(axis=1)
+        atol = 8 * np.finfo(dt).eps * np.abs(g[finite]).sum(axis=1, keepdims=True)
+        assert np.all(np.abs(back[finite].astype(np.float64) - back_expected[finite]) <= atol), op.name
+
+
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("n", [2, 5, 6, 7, 12, 13, 100, 1000])
 @pytest.mark.parametrize("op", [fastact.softmax, fastact.log_softmax], ids=lambda o: o.name)
 @pytest.mark.parametrize("inner", [40, 10, 3])
 def test_softmax_rows_agree_on_every_axis(op, dt, n, inner):
-    # Short rows (per op and dtype: _config.SHORT_ROW_MAX) run the lanes formulation
-    # on every axis and in the gufuncs, bit for bit.  Longer rows run the row
-    # formulation along the last axis and in the gufuncs, the lanes one along
-    # other axes (grouped lanes with few lanes, inner 10 and 3, where a group
-    # size divides n: 100 and 1000): the sums differ in order, so results differ
-    # by a few ULP.
+    # Along the last axis and in the gufuncs, short rows (per op and dtype:
+    # _config.SHORT_ROW_MAX) run the block formulation, longer rows the row one,
+    # bit for bit the same in both.  Other axes run the lanes formulation (grouped
+    # lanes with few lanes, inner 10 and 3, where a group size divides n): the
+    # sums differ in order, so results differ by a few ULP.
     rng = np.random.default_rng(n)
     x = (rng.standard_normal((3, n, inner)) * 6).astype(dt)
     g = rng.standard_normal(x.shape).astype(dt)
@@ -159,9 +193,7 @@ def test_softmax_rows_agree_on_every_axis(op, dt, n, inner):
     for name, (along_1, along_last, from_gufunc) in results.items():
         np.testing.assert_array_equal(from_gufunc, along_last, err_msg=name)
         along_last = np.moveaxis(along_last, -1, 1)
-        if n <= fastact._kernels.ROW_KERNELS[name].short_row_max[dt == np.float64]:
-            np.testing.assert_array_equal(along_1, along_last, err_msg=name)
-        elif name == op.name:
+        if name == op.name:
             assert_ulp_close(along_1, along_last, 8)
         else:  # g - sum(...) cancels: the sums' last bits show up in absolute terms
             atol = 8 * np.finfo(dt).eps * np.abs(g).sum(axis=1, keepdims=True)
@@ -254,16 +286,19 @@ def test_silu_and_mish_far_tails_are_relative_exact(dt):
         assert_ulp_close(op(x), exact, 2)
 
 
-@pytest.mark.parametrize("t", [30.0, 18.5, 18.4, 10.0, 1.0])
-def test_float32_log_softmax_rows_on_both_sides_of_the_unfused_path(backend, t):
+@pytest.mark.parametrize("n, t", [(100, t) for t in (30.0, 18.5, 18.4, 10.0, 1.0)]
+                         + [(10, t) for t in (30.0, 16.1, 16.0, 10.0, 1.0)])
+def test_float32_log_softmax_rows_on_both_sides_of_the_unfused_path(backend, n, t):
     # float32 rows take log1p(sum of all exps - 1) where that difference is at least
-    # LOG_SOFTMAX_MIN_BELOW (99 e^-18.4 is just above it) and the fused sum of the terms
-    # below the maximum where it is not (99 e^-18.5, 99 e^-30): either way the maximum's tiny
-    # answer -log1p(below) and the rest stay within 2 ULP; out=x gives the same bits.
+    # LOG_SOFTMAX_MIN_BELOW ((n - 1) e^-t is just above it at t = 18.4 for rows of
+    # 100, 16.0 for short rows of 10, which run in blocks) and the sum of the terms
+    # below the maximum where it is not (t = 18.5, 16.1, 30): either way the maximum's
+    # tiny answer -log1p(below) and the rest stay within 2 ULP; out=x gives the same bits.
     import mpmath
 
     mpmath.mp.prec = 120
-    x = np.array([[0.0] + [-t] * 99, [5.0] * 50 + [5.0 - t] * 50], np.float32)
+    half = n // 2
+    x = np.array([[0.0] + [-t] * (n - 1), [5.0] * half + [5.0 - t] * (n - half)], np.float32)
     expected = []
     for row in x.tolist():
         m = max(row)
