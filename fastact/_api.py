@@ -180,9 +180,61 @@ def _run_duck(act: _activations.Activation, kind: str, inputs: list[tuple[object
     kinds = ("forward", "grad") if kind == "value_and_grad" else (kind,)
     results = []
     for k in kinds:
-        result = _ufuncs.elementwise_ufunc(act.name, k)(*values, *params)
+        result = _apply_quietly(_ufuncs.elementwise_ufunc(act.name, k), *values, params=params, dtype=comp_dt)
         results.append(result if comp_dt == res_dt else result.astype(res_dt))
     return tuple(results) if kind == "value_and_grad" else results[0]
+
+
+def _quietly(ufunc: np.ufunc, *args: Any, params: tuple = (), **kwargs: Any) -> Any:
+    """``ufunc(*args, *params, **kwargs)`` without NumPy's floating-point warnings.  NumPy
+    checks the FP flags after each ufunc loop, and the kernels' formulas raise
+    them in branches whose results they discard (tanh(inf), inf - inf in a row
+    with +inf), so a bare call could warn where fastact's own calls never do."""
+    with np.errstate(all="ignore"):
+        return ufunc(*args, *params, **kwargs)
+
+
+def _module_of(value: object) -> str:
+    return type(value).__module__.split(".")[0]
+
+
+def _apply_quietly(ufunc: np.ufunc, *values: Any, params: tuple = (), dtype: np.dtype,
+                   axis: int | None = None) -> Any:
+    """``ufunc(*values, *params)`` on duck arrays, without FP warnings; for a gufunc,
+    along ``axis``.  A lazy array runs the ufunc later, in tasks on other threads
+    that an errstate around this call does not reach, so each task calls
+    ``_quietly``: dask through ``elemwise`` or ``apply_gufunc``, xarray through ``apply_ufunc`` on the arrays it holds (NumPy or dask,
+    back here).  Other arrays apply the ufunc themselves, inside the errstate."""
+    modules = {_module_of(v) for v in values}
+    if "xarray" in modules:  # xarray applies no gufunc itself: the core dimension goes last
+        import xarray
+
+        first = next(v for v in values if _module_of(v) == "xarray")
+        if axis is None:
+            return xarray.apply_ufunc(functools.partial(_apply_quietly, ufunc, params=params, dtype=dtype), *values,
+                                      dask="allowed", keep_attrs=True)
+        dim = first.dims[axis]
+        # an ndarray beside it has no dimension names: it takes the object's, if of its shape
+        values = [first.copy(data=v) if isinstance(v, np.ndarray) and v.shape == first.shape else v for v in values]
+        result = xarray.apply_ufunc(functools.partial(_apply_quietly, ufunc, dtype=dtype, axis=-1), *values,
+                                    input_core_dims=[[dim]] * len(values), output_core_dims=[[dim]],
+                                    dask="allowed", keep_attrs=True)
+        return result.transpose(*first.dims)
+    if "dask" in modules:
+        import dask.array
+
+        quiet = functools.partial(_quietly, ufunc, params=params)
+        if axis is None:  # what dask's own ufunc wrapper runs
+            return dask.array.core.elemwise(quiet, *values, dtype=dtype)
+        # apply_gufunc wants one chunking of the loop dimensions: an ndarray beside a
+        # dask array of its shape takes that array's chunks
+        chunked = next(v for v in values if _module_of(v) == "dask")
+        values = [dask.array.from_array(v, chunks=chunked.chunks) if isinstance(v, np.ndarray)
+                  and v.shape == chunked.shape else v for v in values]
+        return dask.array.apply_gufunc(quiet, ufunc.signature, *values, axes=[(axis,)] * (len(values) + 1),
+                                       output_dtypes=dtype)
+    return _quietly(ufunc, *values, params=params,
+                    **({} if axis is None else {"axes": [(axis,)] * (len(values) + 1)}))
 
 
 def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]],
@@ -407,19 +459,13 @@ def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, ou
     if ndim == 0:
         raise ValueError(f"{inputs[0][1]} must have at least one dimension, got a 0-d {_duck_name(inputs)}")
     ax = normalize_axis(axis, ndim)
-    gufunc = _ufuncs.row_gufunc(name)
     first = values[0]
-    if type(first).__module__.split(".")[0] == "xarray":  # xarray applies no gufunc itself
-        import xarray
-
+    if _module_of(first) == "xarray":
         dim = first.dims[ax]
         values = [v.chunk({dim: -1}) if getattr(v, "chunks", None) else v for v in values]
-        result = xarray.apply_ufunc(gufunc, *values, input_core_dims=[[dim]] * len(values),
-                                    output_core_dims=[[dim]], dask="allowed", keep_attrs=True)
-        result = result.transpose(*first.dims)  # apply_ufunc puts the core dimension last
     else:
         values = [v.rechunk({ax: -1}) if hasattr(v, "rechunk") and np.ndim(v) == ndim else v for v in values]
-        result = gufunc(*values, axes=[(ax,)] * (len(values) + 1))
+    result = _apply_quietly(_ufuncs.row_gufunc(name), *values, dtype=comp_dt, axis=ax)
     return result if comp_dt == res_dt else result.astype(res_dt)
 
 
