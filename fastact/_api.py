@@ -73,9 +73,11 @@ def _kernel(act: _activations.Activation, kind: str, n: int, itemsize: int):
     """The serial kernel, or the parallel one where the serial would take longer than
     _config.PARALLEL_MIN_NS (the threads' start-up then pays).  The cost is the
     forward's for every kind; a derivative costs about as much."""
-    if n * act.serial_ns[itemsize == 8] < _config.PARALLEL_MIN_NS:
+    work = n * act.serial_ns[itemsize == 8]
+    if work < _config.PARALLEL_MIN_NS:
         return _serial_kernel(act.name, kind)
-    return _kernels_module().elementwise_kernel(act.name, kind, _threads.get_num_threads() > 1)
+    parallel = _threads.get_num_threads() > 1 and work >= _config.PARALLEL_MIN_NS * _threads.threshold_factor()
+    return _kernels_module().elementwise_kernel(act.name, kind, parallel)
 
 
 def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
@@ -537,7 +539,8 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     """
     outer, n, inner = dest.shape
     threads = _threads.get_num_threads()
-    parallel = dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS and outer * inner > 1 and threads > 1
+    parallel = (threads > 1 and outer * inner > 1
+                and dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS * _threads.threshold_factor())
     if inner == 1:
         short = _kernels_module().ROW_KERNELS[name].uses_blocks(n, dest.itemsize)
         _row_kernel(name, parallel, "blocks" if short else "rows")(*[a.reshape(outer, n) for a in ins],

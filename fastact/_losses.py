@@ -103,8 +103,8 @@ class SoftmaxCrossEntropy:
             if _backend.get_backend() == "numba":
                 from . import _kernels
 
-                parallel = rows > 1 and rows * n >= _config.ROW_PARALLEL_MIN_ELEMENTS and \
-                    _threads.get_num_threads() > 1
+                parallel = rows > 1 and _threads.get_num_threads() > 1 and \
+                    rows * n >= _config.ROW_PARALLEL_MIN_ELEMENTS * _threads.threshold_factor()
                 _kernels.loss_kernel(f"xent_{kind}", parallel)(x2, lab2, want_grad, grad, scale, losses)
             else:
                 with np.errstate(all="ignore"):
@@ -174,7 +174,8 @@ class BinaryCrossEntropyWithLogits:
         if _backend.get_backend() == "numba" and count:
             from . import _kernels
 
-            parallel = count >= _config.PARALLEL_MIN_ELEMENTS and _threads.get_num_threads() > 1
+            parallel = _threads.get_num_threads() > 1 and \
+                count >= _config.PARALLEL_MIN_ELEMENTS * _threads.threshold_factor()
             total = _kernels.loss_kernel("bce", parallel)(xf, tf, want_grad, grad, scale, losses, each)
         else:
             with np.errstate(all="ignore"):

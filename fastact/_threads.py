@@ -22,7 +22,7 @@ import importlib.metadata
 import os
 import threading
 
-from . import _backend
+from . import _backend, _config
 
 _local = threading.local()
 _state = {"prepared": False, "forked_after_omp": False}
@@ -114,6 +114,15 @@ def get_num_threads() -> int:
     if getattr(_local, "opted_in", False) and _layer_started() in _THREAD_SAFE_LAYERS:
         return n
     return 1
+
+
+def threshold_factor() -> int:
+    """What the parallel thresholds in _config are multiplied by under the running
+    threading layer: _config.WORKQUEUE_THRESHOLD_FACTOR under workqueue, else 1.
+    Call it after get_num_threads(), which starts the layer."""
+    layer = _state.get("layer") or _layer_started()
+    _state["layer"] = layer
+    return _config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1
 
 
 def _after_fork_in_child() -> None:
