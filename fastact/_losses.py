@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _backend, _config, _threads
+from . import _backend, _config, _numpy_backend, _threads
 from ._validation import as_real_array, compute_dtype, normalize_axis, result_dtype
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -123,7 +123,7 @@ def _numpy_xent(x, lab, kind, want_grad, grad, scale, losses):
     shifted = x - m
     e = np.exp(shifted)
     total = np.sum(e, axis=1, keepdims=True)
-    log_total = np.log(total)
+    log_total = _numpy_backend.log_sum_exp(shifted, 1)  # log1p of the rest: a dominant label's loss is tiny
     if kind == "index":
         rows = np.arange(x.shape[0])
         losses[:] = (log_total[:, 0] - shifted[rows, lab])

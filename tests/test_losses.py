@@ -62,6 +62,31 @@ def test_softmax_cross_entropy_is_stable_for_large_logits(backend, dtype):
     np.testing.assert_allclose(grad, [[0, 0, 0], [-1, 1, 0]], atol=1e-6)
 
 
+@pytest.mark.parametrize("t", [30.0, 16.1, 16.0, 3.0])
+@pytest.mark.parametrize("n", [10, 100])
+def test_softmax_cross_entropy_of_a_dominant_label(backend, dtype, n, t):
+    # The label's logit leads the others by t: the loss log1p((n - 1) e^-t) is tiny
+    # and within 2 ULP of mpmath's, with and without the gradient (float32 with
+    # the gradient sums the exps with the maximum's 1 and takes log1p(sum - 1),
+    # or below 2**-20 the sum of the others alone).  log(sum) lost the tiny part.
+    # The NumPy backend's sum of exps in NumPy's order: 4 ULP.
+    import mpmath
+
+    from .conftest import assert_ulp_close
+
+    x = np.array([[0.0] + [-t] * (n - 1), [-t] * (n - 1) + [0.0]], dtype)
+    labels = np.array([0, n - 1])
+    mpmath.mp.prec = 120
+    exact = float(mpmath.log1p((n - 1) * mpmath.exp(mpmath.mpf(-float(dtype(t))))))
+    expected = np.array([exact, exact], dtype)
+    bound = 2 if backend == "numba" else 4
+    assert_ulp_close(XENT(x, labels, reduction="none"), expected, bound)
+    loss, grad = XENT.value_and_grad(x, labels, reduction="none")
+    assert_ulp_close(loss, expected, bound)
+    onehot = np.eye(n, dtype=dtype)[labels]
+    assert_ulp_close(XENT(x, onehot, reduction="none"), expected, bound)
+
+
 def test_soft_targets_are_taken_as_given(backend):
     x = np.array([[1.0, 2.0, 3.0]])
     p = np.array([[0.5, -0.25, 1.0]])  # negative and not summing to 1, as PyTorch accepts
