@@ -64,7 +64,8 @@ class Activation:
     piecewise_linear: bool = False  # exact (correctly rounded) rather than within a few ULP
     # ns per element of the serial forward kernel (float32, float64), from
     # tools/serial_cost.py: a call goes parallel where n * serial_ns reaches
-    # _config.PARALLEL_MIN_NS, so the heavy formulas go parallel on smaller arrays
+    # _config.PARALLEL_MIN_NS (per threading layer), so the heavy formulas go
+    # parallel on smaller arrays
     serial_ns: tuple[float, float] = (1.0, 1.0)
 
 

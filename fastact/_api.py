@@ -69,14 +69,17 @@ def _serial_kernel(name: str, kind: str):
     return _kernels_module().elementwise_kernel(name, kind, False)
 
 
+_SERIAL_BELOW_NS = min(_config.PARALLEL_MIN_NS.values())  # serial under every layer
+
+
 def _kernel(act: _activations.Activation, kind: str, n: int, itemsize: int):
     """The serial kernel, or the parallel one where the serial would take longer than
     _config.PARALLEL_MIN_NS (the threads' start-up then pays).  The cost is the
     forward's for every kind; a derivative costs about as much."""
     work = n * act.serial_ns[itemsize == 8]
-    if work < _config.PARALLEL_MIN_NS:
+    if work < _SERIAL_BELOW_NS:
         return _serial_kernel(act.name, kind)
-    parallel = _threads.get_num_threads() > 1 and work >= _config.PARALLEL_MIN_NS * _threads.threshold_factor()
+    parallel = _threads.get_num_threads() > 1 and work >= _threads.parallel_min_ns()
     return _kernels_module().elementwise_kernel(act.name, kind, parallel)
 
 

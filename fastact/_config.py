@@ -22,17 +22,22 @@ STRICT_MATH = frozenset({"nsz", "contract"})
 LOOP_MATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
 # An elementwise call runs the parallel kernel where the serial one would take
-# at least this long (n times the op's serial_ns): waking the thread pool costs
-# 3-10 us, and 2 threads beat one from a serial time of 10-30 us (measured per
-# op on 2e3..1e5 elements).  gelu float32 goes parallel from 14000 elements,
-# sigmoid float32 from 54000, relu float32 from 240000.
-PARALLEL_MIN_NS = 20_000
+# at least this long (n times the op's serial_ns), per Numba threading layer.
+# Waking the other thread costs about 1.5-3 us under omp, 4-13 under tbb (it
+# varies from run to run) and 80-100 under workqueue (no tbb, no OpenMP).  Under
+# omp two threads beat one from a serial time of about 4 us: sigmoid on 1e4
+# float32 took 3.9 us on one thread and 3.5 on two, elu on 5e3 4.2 against 3.7;
+# through the API, from 20 to 5 us, gelu on 1e4 went from 16.0 to 12.2 us, elu
+# on 2e4 from 17.7 to 13.1, sigmoid on 5e4 from 20.4 to 14.3.  Under tbb 12 us
+# won some calls and lost others (elu on 1e4 10.0 -> 11.5 us, sigmoid on 5e4
+# 20.3 -> 17.2).  Under workqueue gelu on 1e5 took 138 us on one thread and 148
+# on two, on 3e5 411 against 286.  Under tbb gelu float32 goes parallel from
+# 14000 elements, sigmoid float32 from 54000, relu float32 from 240000.
+PARALLEL_MIN_NS = {"omp": 5_000, "tbb": 20_000, "workqueue": 200_000}
 
-# Numba's workqueue layer (no tbb, no OpenMP) takes 80-100 us to wake its threads
-# here, so under it every parallel threshold (PARALLEL_MIN_NS and the element
-# counts below) is this many times higher: gelu float32 on 1e5 elements ran in
-# 138 us on one thread and 148 on two, on 3e5 in 411 against 286; relu on 1e6 in
-# 86 against 175.
+# The element counts below were measured under tbb and omp; under workqueue
+# each is this many times higher (relu on 1e6 elements took 86 us on one thread,
+# 175 on two).
 WORKQUEUE_THRESHOLD_FACTOR = 10
 
 # The binary cross-entropy loss goes parallel from this many elements.

@@ -116,13 +116,24 @@ def get_num_threads() -> int:
     return 1
 
 
-def threshold_factor() -> int:
-    """What the parallel thresholds in _config are multiplied by under the running
-    threading layer: _config.WORKQUEUE_THRESHOLD_FACTOR under workqueue, else 1.
-    Call it after get_num_threads(), which starts the layer."""
+def _running_layer() -> str | None:
     layer = _state.get("layer") or _layer_started()
     _state["layer"] = layer
-    return _config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1
+    return layer
+
+
+def parallel_min_ns() -> int:
+    """The serial time from which an elementwise call goes parallel under the
+    running threading layer (_config.PARALLEL_MIN_NS).  Call it after
+    get_num_threads(), which starts the layer."""
+    return _config.PARALLEL_MIN_NS.get(_running_layer(), _config.PARALLEL_MIN_NS["tbb"])
+
+
+def threshold_factor() -> int:
+    """What the element-count thresholds in _config are multiplied by under the
+    running threading layer: _config.WORKQUEUE_THRESHOLD_FACTOR under workqueue,
+    else 1.  Call it after get_num_threads()."""
+    return _config.WORKQUEUE_THRESHOLD_FACTOR if _running_layer() == "workqueue" else 1
 
 
 def _after_fork_in_child() -> None:

@@ -22,22 +22,20 @@ def _in_thread(fn):
 
 
 @pytest.mark.parametrize("layer", ["omp", "tbb", "workqueue"])
-def test_workqueue_raises_the_parallel_thresholds(monkeypatch, layer):
-    # A gelu call that takes twice PARALLEL_MIN_NS on one thread goes parallel,
-    # except under workqueue, whose threads wake too slowly for it to pay.
+def test_parallel_thresholds_follow_the_threading_layer(monkeypatch, layer):
+    # gelu calls that take 1.5 times each layer's PARALLEL_MIN_NS on one thread:
+    # each goes parallel under that layer and under those that wake faster.
     from fastact import _api, _config, _kernels, _threads
 
     if fastact.get_num_threads() < 2:
         pytest.skip("one thread")
     act = fastact.gelu._act
-    n = int(2 * _config.PARALLEL_MIN_NS / act.serial_ns[0])
     monkeypatch.setitem(_threads._state, "layer", layer)
-    kernel = _api._kernel(act, "forward", n, 4)
-    serial = layer == "workqueue"
-    assert kernel is _kernels.elementwise_kernel("gelu", "forward", not serial)
-    assert _threads.threshold_factor() == (_config.WORKQUEUE_THRESHOLD_FACTOR if serial else 1)
-    big = _api._kernel(act, "forward", n * _config.WORKQUEUE_THRESHOLD_FACTOR, 4)
-    assert big is _kernels.elementwise_kernel("gelu", "forward", True)
+    for other, min_ns in _config.PARALLEL_MIN_NS.items():
+        kernel = _api._kernel(act, "forward", int(1.5 * min_ns / act.serial_ns[0]), 4)
+        parallel = min_ns >= _config.PARALLEL_MIN_NS[layer]
+        assert kernel is _kernels.elementwise_kernel("gelu", "forward", parallel), (layer, other)
+    assert _threads.threshold_factor() == (_config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1)
 
 
 def test_policy_off_the_main_thread():
