@@ -208,8 +208,9 @@ def _apply_quietly(ufunc: np.ufunc, *values: Any, params: tuple = (), dtype: np.
     """``ufunc(*values, *params)`` on duck arrays, without FP warnings; for a gufunc,
     along ``axis``.  A lazy array runs the ufunc later, in tasks on other threads
     that an errstate around this call does not reach, so each task calls
-    ``_quietly``: dask through ``elemwise`` or ``apply_gufunc``, xarray through ``apply_ufunc`` on the arrays it holds (NumPy or dask,
-    back here).  Other arrays apply the ufunc themselves, inside the errstate."""
+    ``_quietly``: dask through ``elemwise`` or ``apply_gufunc``, xarray through
+    ``apply_ufunc`` on the arrays it holds (NumPy or dask, back here).  Other
+    arrays apply the ufunc themselves, inside the errstate."""
     modules = {_module_of(v) for v in values}
     if "xarray" in modules:  # xarray applies no gufunc itself: the core dimension goes last
         import xarray

@@ -123,7 +123,7 @@ def _numpy_xent(x, lab, kind, want_grad, grad, scale, losses):
     shifted = x - m
     e = np.exp(shifted)
     total = np.sum(e, axis=1, keepdims=True)
-    log_total = _numpy_backend.log_sum_exp(shifted, 1)  # log1p of the rest: a dominant label's loss is tiny
+    log_total = _numpy_backend.log_sum_exp(shifted, e, 1)  # log1p of the rest: a dominant label's loss is tiny
     if kind == "index":
         rows = np.arange(x.shape[0])
         losses[:] = (log_total[:, 0] - shifted[rows, lab])

@@ -24,15 +24,13 @@ def log_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
     # terms): the rounded sum 1 + tiny would lose the tiny part, which is the
     # whole answer for the maximum's entry.
     t = np.subtract(x, np.max(x, axis=axis, keepdims=True))
-    np.subtract(t, log_sum_exp(t, axis).astype(x.dtype, copy=False), out=out)
+    np.subtract(t, log_sum_exp(t, np.exp(t), axis).astype(x.dtype, copy=False), out=out)
 
 
-def log_sum_exp(t: np.ndarray, axis: int) -> np.ndarray:
-    """log(sum(exp(t))) along ``axis`` (kept) in float64, for t = x - max(x)."""
+def log_sum_exp(t: np.ndarray, e: np.ndarray, axis: int) -> np.ndarray:
+    """log(sum(e)) along ``axis`` (kept) in float64, for t = x - max(x) and e = exp(t)."""
     at_max = t == 0
-    e = np.exp(t)
-    e[at_max] = 0
-    below = np.sum(e, axis=axis, keepdims=True, dtype=np.float64)
+    below = np.sum(np.where(at_max, 0, e), axis=axis, keepdims=True, dtype=np.float64)
     ties = np.count_nonzero(at_max, axis=axis, keepdims=True)
     return np.where(ties == 1, np.log1p(below), np.log(ties + below))
 
