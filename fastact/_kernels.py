@@ -730,7 +730,9 @@ def spread(values, n, out):
 
 @_row_function
 def block_max(x, n):
-    """The maxima of the rows of n in the flat block x, each along its row."""
+    """The maxima of the rows of n in the flat block x, each along its row.  It
+    writes each maximum along its row as it goes: a maxima array then spread()
+    was 0.7 ms slower on (1e6, 10) float32 softmax (9.3-10.3 against 8.6-9.6)."""
     m = np.empty_like(x)
     for b in range(x.shape[0] // n):
         v = x[b * n]
