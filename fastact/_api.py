@@ -171,8 +171,8 @@ def _duck_inputs(inputs: list[tuple[object, str]], out: object) -> tuple[list, n
 
 
 def _duck_name(inputs: list[tuple[object, str]]) -> str:
-    kind = next(type(v) for v, _ in inputs if _is_duck_array(v))
-    return f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+    value = next(v for v, _ in inputs if _is_duck_array(v))
+    return f"{_module_of(value)}.{type(value).__name__}"
 
 
 def _run_duck(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]], out: object,
