@@ -144,6 +144,11 @@ def _where_x_le_0(x, out, inside, outside):
     np.copyto(out, np.where(x > 0, outside, inside))
 
 
+def _nonpositive_part(x):
+    """min(x, 0) that keeps -0.0 and NaN (np.minimum(-0.0, 0) is 0.0)."""
+    return np.where(x > 0, 0, x)
+
+
 # --- sigmoid -----------------------------------------------------------------
 # With e = exp(-|x|): sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) for x < 0,
 # and sigmoid'(x) = e/(1+e)**2 = sigmoid(|x|) * sigmoid(-|x|).  No input
@@ -372,7 +377,7 @@ LOG_SIGMOID = Activation(
 
 @scalar_function
 def relu_f(x, p):
-    return like(x, 0.0) if x <= 0 else x
+    return like(x, 0.0) if x < 0 else x  # relu(-0.0) = -0.0, as in PyTorch
 
 
 @scalar_function
@@ -383,7 +388,7 @@ def relu_df(x, p):
 
 
 def _numpy_relu(x, out, p=()):
-    np.maximum(x, 0, out=out)  # maximum propagates NaN and maps -0.0 to 0.0
+    np.copyto(out, np.where(x < 0, 0, x))  # NaN and -0.0 stay as they are
 
 
 def _numpy_step(x, out, lo=0.0, hi=None, inside=1.0, outside=0.0):
@@ -462,9 +467,9 @@ LEAKY_RELU = Activation(
 
 @scalar_function
 def _clamp(x, lo, hi):
-    if x <= lo:
+    if x < lo:  # x == lo keeps x: relu6(-0.0) = -0.0
         return lo
-    return hi if x >= hi else x
+    return hi if x > hi else x
 
 
 @scalar_function
@@ -558,7 +563,7 @@ def hardsigmoid_backward_x(g, x, p):
 def hardswish_f(x, p):
     if x <= -3:
         return like(x, 0.0)
-    if x >= 3:
+    if x >= 3 or x == 0:  # hardswish(-0.0) = -0.0; the exact sum below would give +0.0
         return x
     sq = x * x  # x*x + 3x, exactly, as a double-word
     sq_lo = fma(x, x, -sq)
@@ -655,11 +660,11 @@ def elu_df_from_y(y, p):
 
 
 def _numpy_elu(x, out, p):
-    _where_x_le_0(x, out, p[0] * np.expm1(np.minimum(x, 0)), x)
+    _where_x_le_0(x, out, p[0] * np.expm1(_nonpositive_part(x)), x)
 
 
 def _numpy_elu_grad(x, out, p):
-    _where_x_le_0(x, out, p[0] * np.exp(np.minimum(x, 0)), 1.0)
+    _where_x_le_0(x, out, p[0] * np.exp(_nonpositive_part(x)), 1.0)
 
 
 def _numpy_elu_grad_from_y(y, out, p):
@@ -709,9 +714,9 @@ SELU = Activation(
     df=selu_df,
     df_from_y=selu_df_from_y,
     numpy_df_from_y=lambda y, out, p: np.copyto(out, np.where(y > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA)),
-    numpy_f=lambda x, out, p: _where_x_le_0(x, out, SELU_SCALE * SELU_ALPHA * np.expm1(np.minimum(x, 0)),
+    numpy_f=lambda x, out, p: _where_x_le_0(x, out, SELU_SCALE * SELU_ALPHA * np.expm1(_nonpositive_part(x)),
                                             SELU_SCALE * x),
-    numpy_df=lambda x, out, p: _where_x_le_0(x, out, SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0)),
+    numpy_df=lambda x, out, p: _where_x_le_0(x, out, SELU_SCALE * SELU_ALPHA * np.exp(_nonpositive_part(x)),
                                              SELU_SCALE),
     reference=lambda mp, x, p: mp.mpf(SELU_SCALE) * (x if x > 0 else mp.mpf(SELU_ALPHA) * mp.expm1(x)),
     reference_df=lambda mp, x, p: mp.mpf(SELU_SCALE) * (1 if x > 0 else mp.mpf(SELU_ALPHA) * mp.exp(x)),
@@ -743,8 +748,8 @@ CELU = Activation(
     df=celu_df,
     df_from_y=celu_df_from_y,
     numpy_df_from_y=lambda y, out, p: np.copyto(out, np.where(y > 0, 1.0, y / p[0] + 1)),
-    numpy_f=lambda x, out, p: _where_x_le_0(x, out, p[0] * np.expm1(np.minimum(x, 0) / p[0]), x),
-    numpy_df=lambda x, out, p: _where_x_le_0(x, out, np.exp(np.minimum(x, 0) / p[0]), 1.0),
+    numpy_f=lambda x, out, p: _where_x_le_0(x, out, p[0] * np.expm1(_nonpositive_part(x) / p[0]), x),
+    numpy_df=lambda x, out, p: _where_x_le_0(x, out, np.exp(_nonpositive_part(x) / p[0]), 1.0),
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x / mp.mpf(p[0])),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.exp(x / mp.mpf(p[0])),
     serial_ns=(0.98, 2.1),
@@ -966,7 +971,7 @@ def softsign_f(x, p):
     q = x * r
     residual = fma(-q, d, x) - q * d_lo  # x - q (d + d_lo)
     f = fma(residual, r, q)
-    return math.copysign(one, x) if abs(x) == math.inf else f
+    return math.copysign(one if abs(x) == math.inf else f, x)  # the sign of x: softsign(-0.0) = -0.0
 
 
 @scalar_function
@@ -1051,7 +1056,8 @@ def gelu_tanh_f(x, p):
     else:  # x / (1 + e), with sigmoid(-v) = e / (1 + e)
         num, num_lo, s_neg = x, like(x, 0.0), e * r
     q = _quotient_of_pair(num, num_lo, e, r)
-    return fma(q * s_neg, v_lo, q)  # x sigmoid(v + v_lo) to first order
+    # x sigmoid(v + v_lo) to first order, with the sign of x (the sums give +0.0 for -0.0)
+    return math.copysign(fma(q * s_neg, v_lo, q), x)
 
 
 @scalar_function

@@ -10,12 +10,13 @@ from __future__ import annotations
 # them ``np.isnan`` folds to False and NaN/inf semantics are lost.
 #
 # STRICT_MATH is for scalar math (exp and the activation formulas).  It keeps
-# ``contract`` (fused multiply-add is at least as exact) and ``nsz``, but not
-# ``reassoc``: the range reduction, the 2**k shifter trick and the
-# error-compensated division are exact only when evaluated in the written
-# order.  LLVM keeps fast-math flags per instruction, so these stay strict even
-# after the function is inlined into a loop compiled with LOOP_MATH.
-STRICT_MATH = frozenset({"nsz", "contract"})
+# ``contract`` (fused multiply-add is at least as exact), but not ``reassoc``:
+# the range reduction, the 2**k shifter trick and the error-compensated
+# division are exact only when evaluated in the written order; nor ``nsz``:
+# f(-0.0) is -0.0 wherever f(0) = 0, as in PyTorch and NumPy.  LLVM keeps
+# fast-math flags per instruction, so these stay strict even after the
+# function is inlined into a loop compiled with LOOP_MATH.
+STRICT_MATH = frozenset({"contract"})
 
 # LOOP_MATH is for loops and reductions: ``reassoc`` lets LLVM split a row sum
 # or row max over vector lanes.

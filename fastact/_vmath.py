@@ -367,7 +367,7 @@ def _make_expm1(constants, mant):
         err = (scaled - (total - back)) + (minus_one - back)
         mid = total + _fma(two_k, p_lo, err)
         big = _scale_by_pow2(p + one, shifted_k)
-        return mid if small_k else big
+        return math.copysign(mid if small_k else big, x)  # expm1(-0.0) = -0.0 (the sums give +0.0)
 
     return expm1_impl
 
@@ -413,8 +413,8 @@ def _make_tanh(ftype, coefs):
         r = one / (one + e)
         q = e * r
         lower = _fma(_fma(-q, e, e - q), r, q)
-        far = math.copysign(_fma(-two, lower, one), x)
-        return near_zero if a <= small else far
+        far = _fma(-two, lower, one)
+        return math.copysign(near_zero if a <= small else far, x)  # tanh(-0.0) = -0.0 (the fma gives +0.0)
 
     return tanh_impl
 

@@ -65,7 +65,7 @@ def test_relu_edges(backend, dtype):
     x = np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf], dtype)
     np.testing.assert_array_equal(fastact.relu(x), [0, 0, 0, 0, 2, np.inf])
     np.testing.assert_array_equal(fastact.relu.grad(x), [0, 0, 0, 0, 1, 1])
-    assert not np.signbit(fastact.relu(x)).any()  # relu(-0.0) is +0.0
+    np.testing.assert_array_equal(np.signbit(fastact.relu(x)), [0, 0, 1, 0, 0, 0])  # relu(-0.0) is -0.0
     assert np.isnan(fastact.relu(np.array(np.nan, dtype)))
     assert np.isnan(fastact.relu.grad(np.array(np.nan, dtype)))
 
@@ -317,3 +317,34 @@ def test_bfloat16_computes_in_float32(backend, op):
     assert y.dtype == ml_dtypes.bfloat16
     np.testing.assert_array_equal(y.astype(np.float32),
                                   op(x.astype(np.float32)).astype(ml_dtypes.bfloat16).astype(np.float32))
+
+
+def _variants(op):
+    return [{}] + ([{"approximate": "tanh"}] if op.name == "gelu" else [])
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_signed_zero(backend, dtype, op):
+    """Where f(0) = 0, f(-0.0) is -0.0 and f(0.0) is 0.0, as in PyTorch and NumPy
+    (tanh, relu, elu, selu, celu, relu6 and softsign gave +0.0 for -0.0 before)."""
+    for kw in _variants(op):
+        x = np.array([-0.0, 0.0], dtype)
+        for y in (op(x, **kw), op.value_and_grad(x, **kw)[0], op(x[:1].reshape(()), **kw)):
+            y = np.atleast_1d(y)
+            if y[0] == 0:
+                np.testing.assert_array_equal(np.signbit(y), [True, False][:y.size], err_msg=f"{op.name} {kw}")
+            else:
+                assert np.signbit(y[0]) == np.signbit(y[-1])
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_signed_zero_as_pytorch(op, dtype):
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    x = np.array([-0.0, 0.0], dtype)
+    for kw in _variants(op):
+        name = {"log_sigmoid": "logsigmoid"}.get(op.name, op.name)
+        theirs = getattr(torch, name, None) if name in ("sigmoid", "tanh") else getattr(functional, name)
+        expected = theirs(torch.from_numpy(x), **kw).numpy()
+        np.testing.assert_array_equal(np.signbit(op(x, **kw)), np.signbit(expected), err_msg=f"{op.name} {kw}")
+
