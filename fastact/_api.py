@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _activations, _backend, _config, _numpy_backend, _threads
+from . import _activations, _backend, _config, _containers, _numpy_backend, _threads
 from ._validation import (
     as_real_array,
     broadcast_shape,
@@ -127,6 +127,8 @@ def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: 
         else:
             result = None
         if result is not None:
+            if params:
+                _check_params_fit(act, params, x.dtype)
             results = (result, np.empty(x.shape, x.dtype)) if kind == "value_and_grad" else (result,)
             n = x.size
             if n:
@@ -179,15 +181,52 @@ def _run_duck(act: _activations.Activation, kind: str, inputs: list[tuple[object
               params: tuple) -> Any:
     """Hand duck arrays to their own ``__array_ufunc__`` with fastact's ufunc: a dask array
     gives a lazy dask array, an xarray DataArray keeps its coordinates."""
-    from . import _ufuncs
-
     values, res_dt, comp_dt = _duck_inputs(inputs, out)
+    _check_params_fit(act, params, comp_dt)
     kinds = ("forward", "grad") if kind == "value_and_grad" else (kind,)
     results = []
     for k in kinds:
-        result = _apply_quietly(_ufuncs.elementwise_ufunc(act.name, k), *values, params=params, dtype=comp_dt)
-        results.append(result if comp_dt == res_dt else result.astype(res_dt))
+        result = _apply_quietly(_duck_ufunc(act, k, [name for _, name in inputs]), *values, params=params,
+                                dtype=comp_dt)
+        results.append(result if comp_dt == res_dt else _cast_quietly(result, res_dt))
     return tuple(results) if kind == "value_and_grad" else results[0]
+
+
+def _cast_quietly(result: Any, dtype: np.dtype) -> Any:
+    """``result.astype(dtype)`` without NumPy's overflow warning (a float32 value
+    beyond float16's range becomes inf, as a float16 kernel would give); a lazy
+    array casts later, in its tasks."""
+    module = _module_of(result)
+    if module == "dask":
+        return result.map_blocks(_cast_quietly, dtype, dtype=dtype)
+    if module == "xarray":
+        import xarray
+
+        return xarray.apply_ufunc(_cast_quietly, result, dtype, dask="allowed", keep_attrs=True)
+    with np.errstate(all="ignore"):
+        return result.astype(dtype)
+
+
+def _duck_ufunc(act: _activations.Activation, kind: str, names: list[str]) -> Any:
+    """The ufunc that duck arrays apply; under NUMBA_DISABLE_JIT, which compiles no
+    ufunc, a function that takes each block through the op's own call."""
+    from . import _ufuncs
+
+    if not _backend.numba.config.DISABLE_JIT:
+        return _ufuncs.elementwise_ufunc(act.name, kind)
+    n = len(names)
+    return lambda *args: _elementwise(act, kind, args[:n], tuple(names), None, args[n:])
+
+
+class _RowsByCall:
+    """A row gufunc's stand-in under NUMBA_DISABLE_JIT: the row op's own call."""
+
+    def __init__(self, name: str, names: list[str]):
+        self._name, self._names = name, tuple(names)
+        self.signature = ",".join(["(n)"] * len(names)) + "->(n)"
+
+    def __call__(self, *arrays: Any, axes: list | None = None) -> Any:
+        return _rows(self._name, arrays, self._names, axes[0][0] if axes else -1, None)
 
 
 def _quietly(ufunc: np.ufunc, *args: Any, params: tuple = (), **kwargs: Any) -> Any:
@@ -245,11 +284,18 @@ def _apply_quietly(ufunc: np.ufunc, *values: Any, params: tuple = (), dtype: np.
 
 def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]],
                      out: object, n_out: int, params: tuple = ()) -> Any:
+    names = [name for _, name in inputs]
+    result = _containers.apply(lambda values, o: _run_elementwise(act, kind, list(zip(values, names)), o, n_out,
+                                                                  params),
+                               [value for value, _ in inputs], names, out, n_out)
+    if result is not NotImplemented:
+        return result
     if any(_is_duck_array(value) for value, _ in inputs):
         return _run_duck(act, kind, inputs, out, params)
     arrays = [as_real_array(value, name) for value, name in inputs]
     res_dt = result_dtype(*arrays)
     comp_dt = compute_dtype(res_dt)
+    _check_params_fit(act, params, comp_dt)
     if len(arrays) == 1:
         shape = arrays[0].shape
     else:
@@ -259,9 +305,10 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
     else:
         pair = check_out_pair(out, shape, res_dt)
         user_outs = [None, None] if pair is None else list(pair)
+    if res_dt != comp_dt or any(a.dtype != comp_dt for a in arrays):
+        return _run_in_chunks(act, kind, arrays, shape, user_outs, res_dt, comp_dt, params)
 
     ins = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays]
-    ins = [a if a.dtype == comp_dt else a.astype(comp_dt) for a in ins]
     size = math.prod(shape)
 
     if _backend.get_backend() == "numba":
@@ -291,10 +338,42 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             if buf is not user and not np.shares_memory(buf, user):
                 np.copyto(user, buf, casting="same_kind")
             results.append(user)
-        else:
-            res = buf if comp_dt == res_dt else buf.astype(res_dt)
-            results.append(res[()] if res.ndim == 0 else res)
+        else:  # a result of another dtype than comp_dt went through _run_in_chunks
+            results.append(buf[()] if buf.ndim == 0 else buf)
     return results[0] if n_out == 1 else tuple(results)
+
+
+def _run_in_chunks(act: _activations.Activation, kind: str, arrays: list[np.ndarray], shape: tuple[int, ...],
+                   user_outs: list[np.ndarray | None], res_dt: np.dtype, comp_dt: np.dtype, params: tuple) -> Any:
+    """The elementwise call for inputs or results of another dtype than the one
+    computed in (float16 and bfloat16 in float32, integers in float64): NumPy's
+    buffered iterator converts a chunk of _config.CAST_CHUNK elements at a time
+    on the way in and out, so that nothing proportional to the input is
+    allocated beyond the result (a whole float32 copy of float16 data is twice
+    its size, and so is its float32 result).  Its casts are quiet: a float32
+    result beyond float16's range becomes inf, as a float16 kernel would give."""
+    outs = [np.empty(shape, res_dt) if user is None else user for user in user_outs]
+    numba = _backend.get_backend() == "numba"
+    n_in = len(arrays)
+    with np.errstate(all="ignore"):
+        iterator = np.nditer(
+            [*arrays, *outs], flags=["external_loop", "buffered", "zerosize_ok", "copy_if_overlap"],
+            op_flags=[["readonly", "overlap_assume_elementwise"]] * n_in
+            + [["writeonly", "no_broadcast", "overlap_assume_elementwise"]] * len(outs),
+            op_dtypes=[comp_dt] * (n_in + len(outs)), casting="unsafe", buffersize=_config.CAST_CHUNK)
+        with iterator:
+            for chunks in iterator:
+                ins = [np.ascontiguousarray(c) for c in chunks[:n_in]]
+                dests = [c if c.flags.c_contiguous else np.empty(c.shape, comp_dt) for c in chunks[n_in:]]
+                if numba:
+                    _kernel(act, kind, ins[0].size, comp_dt.itemsize)(*ins, *dests, params)
+                else:
+                    _numpy_elementwise(act, kind, ins, dests, params)
+                for chunk, dest in zip(chunks[n_in:], dests):
+                    if dest is not chunk:
+                        chunk[...] = dest
+    results = [out if user is not None else (out[()] if out.ndim == 0 else out) for user, out in zip(user_outs, outs)]
+    return results[0] if len(results) == 1 else tuple(results)
 
 
 def _numpy_elementwise(act: _activations.Activation, kind: str, ins: list[np.ndarray],
@@ -312,6 +391,22 @@ def _numpy_elementwise(act: _activations.Activation, kind: str, ins: list[np.nda
         t = np.empty(v.shape, v.dtype)
         derivative(v, t, params)
         np.multiply(g, t, out=outs[0])
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_HALF_SMALLEST = float(np.finfo(np.float32).smallest_subnormal) / 2
+
+
+def _check_params_fit(act: _activations.Activation, p: tuple, comp_dt: np.dtype) -> None:
+    """float32 kernels take the parameters in float32 (float16 and bfloat16 are
+    computed in float32): a ValueError for one that would become inf or 0 there,
+    which would give NaN (celu's alpha) or inf silently.  PyTorch refuses them too."""
+    if not p or comp_dt.itemsize != 4:
+        return
+    for param, value in zip(act.params, p):
+        if abs(value) > _FLOAT32_MAX or 0 < abs(value) < _FLOAT32_HALF_SMALLEST:
+            raise ValueError(f"{param.name}={value!r} is outside the range of float32, the dtype {act.name} "
+                             f"computes this input in; pass float64 input for such a {param.name}")
 
 
 def _check_param(op_name: str, param: _activations.Param, value: object) -> float:
@@ -341,8 +436,13 @@ class ElementwiseOp:
         self._names = tuple(p.name for p in act.params) + ((variant_param,) if variant_param else ())
         self.__name__ = act.name
         self.__qualname__ = act.name
+        self.__module__ = "fastact"  # where pickle finds it again (see __reduce__)
         self.__doc__ = f"{act.doc}\n\nSignature: {self.signature}"
         self._default_params = tuple(p.default for p in act.params)
+
+    def __reduce__(self) -> str:
+        # pickled by reference, as functions are: fastact.<name> is this very object
+        return self.__name__
 
     @property
     def name(self) -> str:
@@ -469,13 +569,37 @@ def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, ou
     if _module_of(first) == "xarray":
         dim = first.dims[ax]
         values = [v.chunk({dim: -1}) if getattr(v, "chunks", None) else v for v in values]
+    elif len(values) > 1:  # apply_gufunc wants every input of one shape and one chunking
+        import dask.array
+
+        shape = broadcast_shape(values[0], values[1], inputs[0][1], inputs[1][1])
+        values = [dask.array.broadcast_to(dask.array.asarray(v), shape).rechunk({ax: -1}) for v in values]
+        values = [v.rechunk(values[0].chunks) for v in values]
     else:
         values = [v.rechunk({ax: -1}) if hasattr(v, "rechunk") and np.ndim(v) == ndim else v for v in values]
-    result = _apply_quietly(_ufuncs.row_gufunc(name), *values, dtype=comp_dt, axis=ax)
-    return result if comp_dt == res_dt else result.astype(res_dt)
+    if _backend.numba.config.DISABLE_JIT:
+        gufunc = _RowsByCall(name, [n for _, n in inputs])
+    else:
+        gufunc = _ufuncs.row_gufunc(name)
+    result = _apply_quietly(gufunc, *values, dtype=comp_dt, axis=ax)
+    return result if comp_dt == res_dt else _cast_quietly(result, res_dt)
+
+
+# what a masked entry is filled with, per input, so that it takes no part in its row
+_MASKED_FILLS = {
+    "softmax": (-math.inf,),  # a logit of -inf: probability 0
+    "log_softmax": (-math.inf,),
+    "softmax_backward": (0.0, 0.0),  # no gradient, probability 0
+    "log_softmax_backward": (0.0, -math.inf),  # no gradient, log-probability -inf
+}
 
 
 def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
+    names = [argname for _, argname in inputs]
+    result = _containers.apply(lambda values, o: _run_rows(name, list(zip(values, names)), axis, o),
+                               [value for value, _ in inputs], names, out, fills=_MASKED_FILLS[name])
+    if result is not NotImplemented:
+        return result
     if any(_is_duck_array(value) for value, _ in inputs):
         return _run_rows_duck(name, inputs, axis, out)
     arrays = [as_real_array(value, argname) for value, argname in inputs]
@@ -506,7 +630,8 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         _rows_numba(name, ins_c, dest)
         if user is not None:
             if dest is not view:
-                np.copyto(user, dest.reshape(shape), casting="same_kind")
+                with np.errstate(all="ignore"):  # a float16 out: quiet, as _cast_quietly
+                    np.copyto(user, dest.reshape(shape), casting="same_kind")
             return user
         res = dest.reshape(shape)
     else:
@@ -518,10 +643,11 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
             _numpy_backend.ROW_FALLBACKS[name](*moved, -1, result_moved)
         if user is not None:
             if not np.shares_memory(result_moved, user):
-                np.copyto(user_moved, result_moved, casting="same_kind")
+                with np.errstate(all="ignore"):
+                    np.copyto(user_moved, result_moved, casting="same_kind")
             return user
         res = np.moveaxis(result_moved, -1, ax).reshape(shape)
-    res = res if comp_dt == res_dt else res.astype(res_dt)
+    res = res if comp_dt == res_dt else _cast_quietly(res, res_dt)
     return res[()] if res.ndim == 0 else res
 
 
@@ -598,8 +724,12 @@ class RowOp:
         self._name = name
         self.__name__ = name
         self.__qualname__ = name
+        self.__module__ = "fastact"
         self.__doc__ = doc
         self._backward_doc = backward_doc
+
+    def __reduce__(self) -> str:
+        return self.__name__
 
     @property
     def name(self) -> str:

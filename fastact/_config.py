@@ -79,3 +79,7 @@ SHORT_ROW_MAX = {
     "softmax_backward": (24, 8),
     "log_softmax_backward": (24, 16),
 }
+
+# Elementwise calls whose inputs or result are of another dtype than the one
+# computed in (float16, bfloat16, integers) convert this many elements at a time.
+CAST_CHUNK = 1 << 16

@@ -20,13 +20,14 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import numba
 import numpy as np
 from numba import njit, prange
 from numba.core.caching import FunctionCache
 from numba.extending import register_jitable
 
 from . import _activations
-from ._activations import _sigmoid
+from ._activations import _sigmoid, _times
 from ._config import LANE_BLOCK, LOOP_MATH, ROW_BLOCK, SHORT_ROW_MAX, STRICT_MATH
 from ._vmath import exp, exp_nonpositive, fma, like, log1p, maximum, scalar_function
 
@@ -69,6 +70,18 @@ class _TolerantCache(FunctionCache):
                 pass
 
 
+def _quiet(fn: Callable) -> Callable:
+    """``fn`` without the warnings that NumPy's scalar arithmetic gives where the
+    compiled kernel raises only FP flags (in branches whose results it discards)."""
+
+    @functools.wraps(fn)
+    def quiet(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
+    return quiet
+
+
 def cache_token(build: str, fastmath) -> str:
     """The token a kernel's closure carries: the formula sources, how it is built
     and its fast-math flags (see _SOURCE_TOKEN)."""
@@ -80,6 +93,8 @@ def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = Tru
     token = cache_token(f"parallel={parallel}", fastmath)
     fn = template(*fns, token=token)
     options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
+    if numba.config.DISABLE_JIT:  # njit gives fn back: the formulas run as Python on NumPy scalars
+        return _quiet(fn)
     if cache:
         try:
             dispatcher = njit(cache=True, **options)(fn)
@@ -1006,9 +1021,12 @@ def bce_with_logits_terms(x, t):
     (max(x, 0) - x t) + log1p(exp(-|x|)) and sigmoid(x) - t (formed from
     sigmoid(-|x|) so that 1 - t - sigmoid(-x) keeps its small values)."""
     zero = like(x, 0.0)
-    e = exp_nonpositive(-abs(x))
-    loss = ((x if x > zero else zero) - x * t) + log1p(e)
     one = like(x, 1.0)
+    e = exp_nonpositive(-abs(x))
+    if abs(x) == math.inf:  # the limits, (1 - t) x or -t x (0 where the factor is 0): x - x t is inf - inf
+        loss = _times(x, one - t) if x > zero else _times(-x, t)
+    else:
+        loss = ((x if x > zero else zero) - x * t) + log1p(e)
     lower = _sigmoid(-abs(x))  # sigmoid(-|x|)
     grad = ((one - t) - lower) if x > zero else (lower - t)
     return loss, grad

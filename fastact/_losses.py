@@ -9,6 +9,7 @@ is then that of their sum).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -28,9 +29,11 @@ def _check_reduction(reduction: object) -> str:
 
 def _reduce(losses: np.ndarray, reduction: str, count: int, dtype: np.dtype) -> Any:
     if reduction == "none":
-        return losses.astype(dtype, copy=False)
+        return _scalar_if_0d(losses.astype(dtype, copy=False))
     total = float(np.sum(losses, dtype=np.float64))
-    return dtype.type(total / count if reduction == "mean" else total)
+    if reduction == "sum":
+        return dtype.type(total)
+    return dtype.type(total / count if count else math.nan)  # the mean of no rows is NaN, as in PyTorch
 
 
 def _labels_kind(logits: np.ndarray, labels: object, ax: int) -> tuple[str, np.ndarray]:
@@ -68,6 +71,10 @@ class SoftmaxCrossEntropy:
     """
 
     __name__ = "softmax_cross_entropy"
+    __module__ = "fastact"  # instances pickle by reference, as fastact.softmax_cross_entropy
+
+    def __reduce__(self) -> str:
+        return self.__name__
 
     def __repr__(self) -> str:
         return "<fastact loss softmax_cross_entropy>"
@@ -111,11 +118,12 @@ class SoftmaxCrossEntropy:
                     _numpy_xent(x2, lab2, kind, want_grad, grad, scale, losses)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
-        value = _reduce(losses.reshape(moved.shape[:-1]), reduction, count, res_dt)
-        if not want_grad:
-            return value, None
-        g = np.moveaxis(grad.reshape(moved.shape), -1, ax)
-        return value, g.astype(res_dt, copy=False)
+        with _quiet_casts(res_dt, comp_dt):
+            value = _reduce(losses.reshape(moved.shape[:-1]), reduction, count, res_dt)
+            if not want_grad:
+                return value, None
+            g = np.moveaxis(grad.reshape(moved.shape), -1, ax)
+            return value, g.astype(res_dt, copy=False)
 
 
 def _numpy_xent(x, lab, kind, want_grad, grad, scale, losses):
@@ -145,6 +153,10 @@ class BinaryCrossEntropyWithLogits:
     """
 
     __name__ = "binary_cross_entropy_with_logits"
+    __module__ = "fastact"
+
+    def __reduce__(self) -> str:
+        return self.__name__
 
     def __repr__(self) -> str:
         return "<fastact loss binary_cross_entropy_with_logits>"
@@ -180,20 +192,36 @@ class BinaryCrossEntropyWithLogits:
         else:
             with np.errstate(all="ignore"):
                 loss = (np.maximum(xf, 0) - xf * tf) + np.log1p(np.exp(-np.abs(xf)))
+                infinite = np.isinf(xf)
+                if infinite.any():  # the limits (1 - t) x and -t x, 0 where the factor is 0, as the kernel
+                    factor = np.where(xf > 0, 1 - tf, -tf)[infinite]
+                    loss[infinite] = np.where(factor == 0, 0, xf[infinite] * factor)
                 total = float(np.sum(loss, dtype=np.float64))
                 if each:
                     losses[:] = loss
                 if want_grad:
                     s = 1 / (1 + np.exp(-xf))
                     np.multiply(s - tf, scale, out=grad)
-        if each:
-            value = losses.reshape(x.shape).astype(res_dt, copy=False)
-        else:
-            value = res_dt.type(total / count if reduction == "mean" else total) if count or reduction == "sum" \
-                else res_dt.type(np.nan)
-        if not want_grad:
-            return value, None
-        return value, grad.reshape(x.shape).astype(res_dt, copy=False)
+        with _quiet_casts(res_dt, comp_dt):
+            if each:
+                value = _scalar_if_0d(losses.reshape(x.shape).astype(res_dt, copy=False))
+            else:
+                value = res_dt.type(total / count if reduction == "mean" else total) if count or reduction == "sum" \
+                    else res_dt.type(np.nan)
+            if not want_grad:
+                return value, None
+            return value, _scalar_if_0d(grad.reshape(x.shape).astype(res_dt, copy=False))
+
+
+def _quiet_casts(res_dt: np.dtype, comp_dt: np.dtype) -> contextlib.AbstractContextManager:
+    """Around the casts of float32 results to float16 (or bfloat16): a value beyond
+    its range becomes inf without NumPy's overflow warning, as in the ops."""
+    return np.errstate(all="ignore") if res_dt != comp_dt else contextlib.nullcontext()
+
+
+def _scalar_if_0d(arr: np.ndarray) -> Any:
+    """A NumPy scalar for a 0-d result, as the elementwise ops and NumPy's ufuncs give."""
+    return arr[()] if arr.ndim == 0 else arr
 
 
 softmax_cross_entropy = SoftmaxCrossEntropy()

@@ -2,13 +2,17 @@
 
 These are the names the formulas in ``_activations`` call.  Under Numba they
 resolve to the vectorisable implementations registered in ``_vmath``; in plain
-Python (no Numba installed) they are these reference versions, which keeps the
-formulas importable and readable without a compiler.
+Python they are these reference versions, which keeps the formulas importable
+and readable without a compiler.  Under ``NUMBA_DISABLE_JIT=1`` the kernels run
+the formulas with these on NumPy scalars, so they are exact where the formulas
+rely on it (``fma``) and accurate in the tails (the normal CDF): the results
+agree with the compiled kernels (tests/test_inputs.py).
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 
 def exp(x):
@@ -88,21 +92,47 @@ PHI_TAIL32 = (
 )
 
 
+_SQRT_HALF = Fraction("0.70710678118654752440084436210484903928483593768847")
+
+
+def _normal_cdf(x: float) -> float:
+    """Phi(x) = erfc(-x / sqrt(2)) / 2 to a few ULP in the far tail too: the
+    rounding dz of z = -x / sqrt(2) would be multiplied by 2 z^2 there, so it is
+    put back with erfc's derivative, -2 exp(-z^2) / sqrt(pi)."""
+    if not math.isfinite(x):
+        return 0.5 * math.erfc(-x)
+    z = -x * float(_SQRT_HALF)
+    dz = float(Fraction(-x) * _SQRT_HALF - Fraction(z))
+    return 0.5 * (math.erfc(z) - 2 / math.sqrt(math.pi) * math.exp(-z * z) * dz)
+
+
+def _normal_pdf(x: float) -> float:
+    """phi(x), with the rounding of x^2 put back (it would be multiplied by x^2 / 2)."""
+    if not math.isfinite(x):
+        return 0.0 if x == x else x
+    sq = x * x
+    sq_lo = float(Fraction(x) * Fraction(x) - Fraction(sq))
+    return math.exp(-0.5 * sq) * (1 - 0.5 * sq_lo) / math.sqrt(2 * math.pi)
+
+
 def normal_cdf_times(a, x):
-    """a * Phi(x), rounded once."""
-    return type(x)(float(a) * 0.5 * math.erfc(-float(x) / math.sqrt(2.0)))
+    """a * Phi(x), rounded once (0 where Phi(x) is: gelu(-inf) = 0)."""
+    cdf = _normal_cdf(float(x))
+    return type(x)(0.0 if cdf == 0 else float(a) * cdf)
 
 
 def normal_cdf_plus_x_pdf(x):
     """Phi(x) + x phi(x), the derivative of x Phi(x) (gelu')."""
-    pdf = math.exp(-0.5 * float(x) * float(x)) / math.sqrt(2.0 * math.pi)
-    cdf = 0.5 * math.erfc(-float(x) / math.sqrt(2.0))
+    pdf = _normal_pdf(float(x))
+    cdf = _normal_cdf(float(x))
     return type(x)(cdf if pdf == 0 else cdf + float(x) * pdf)
 
 
 def exp_times(a, x):
-    """a * exp(x) for x <= 0 (or NaN), rounded once even where the result is subnormal."""
-    return type(x)(a * math.exp(x))
+    """a * exp(x) for x <= 0 (or NaN), rounded once even where the result is subnormal
+    (0 where exp(x) is: silu(-inf) = 0)."""
+    e = math.exp(x)
+    return type(x)(0.0 if e == 0 else a * e)
 
 
 def exp_nonpositive_and_times(a, x):
@@ -112,8 +142,15 @@ def exp_nonpositive_and_times(a, x):
 
 
 def fma(a, b, c):
-    """``a*b + c`` with a single rounding (approximated outside Numba)."""
-    return a * b + c
+    """``a*b + c`` with a single rounding: exact rational arithmetic (float32
+    results are rounded to float64 first, which can differ from one rounding in
+    rare ties)."""
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    if exact == 0:  # the sign of an exact zero is that of a*b + c
+        return a * b + c
+    return type(c)(float(exact))
 
 
 def maximum(a, b):

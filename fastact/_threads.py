@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
+import operator
 import os
 import threading
+
+import numpy as np
 
 from . import _backend, _config
 
@@ -85,8 +88,12 @@ def set_num_threads(n: int) -> None:
 
     Off the main thread this also opts the thread in to parallel kernels (see
     the thread policy in the README); Numba's thread count is per thread."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
+    try:
+        n = operator.index(n)  # any integer: int, numpy.int64, ...
+    except TypeError:
+        raise TypeError(f"n must be an int, got {type(n).__name__}") from None
     numba = _backend.numba
     if numba is None:
         if n != 1:

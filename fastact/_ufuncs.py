@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import guvectorize, vectorize
+from numba import config, guvectorize, vectorize
 
 from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
@@ -128,12 +128,19 @@ def __getattr__(attr: str) -> np.ufunc:
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
+def _check_jit(name: str) -> None:
+    if config.DISABLE_JIT:
+        raise RuntimeError(f"the {name} ufunc is compiled by Numba, and NUMBA_DISABLE_JIT is set: call the op "
+                           "itself (it works without its ufunc, on NumPy, dask and xarray arrays alike)")
+
+
 @functools.cache
 def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
     """The ufunc of ``kind`` for activation ``name``: ``ufunc(*arrays, *params)``, with
     float32 and float64 loops (parameters are float64).  Compiled on first use."""
     if kind not in UFUNC_KINDS:
         raise ValueError(f"kind must be one of {UFUNC_KINDS!r}, got {kind!r}")
+    _check_jit(name)
     act = _activations.ELEMENTWISE[name]
     loop, fns = _template(act, kind)
     n_arrays, by_params = _UFUNC_TEMPLATES[loop]
@@ -193,6 +200,7 @@ def _gufunc_2_1(op, *, token):
 @functools.cache
 def row_gufunc(name: str) -> np.ufunc:
     """The gufunc of row kernel ``name``: ``(n)->(n)`` (forward) or ``(n),(n)->(n)`` (backward)."""
+    _check_jit(name)
     op = ROW_KERNELS[name]
     token = cache_token("gufunc", LOOP_MATH)
     if op.inputs == 1:

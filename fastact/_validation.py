@@ -21,6 +21,11 @@ def as_real_array(value: object, name: str) -> np.ndarray:
     """``value`` as an ndarray of a real dtype (float16/32/64, integer or bool)."""
     if isinstance(value, np.ndarray):
         arr = value
+        if type(arr) is not np.ndarray:
+            if isinstance(arr, np.ma.MaskedArray):  # the ops take masks into account (_containers); this one cannot
+                raise TypeError(f"{name} must not be a masked array here: pass its data, with masked entries "
+                                "removed or filled")
+            arr = arr.view(np.ndarray)  # a subclass (np.matrix, np.memmap) as a plain ndarray
     else:
         if value is None:
             raise TypeError(f"{name} must be an array of real numbers, got None")
@@ -29,19 +34,23 @@ def as_real_array(value: object, name: str) -> np.ndarray:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name} could not be converted to an array of real numbers: {exc}") from None
     check_real_dtype(arr.dtype, name)
+    if not arr.dtype.isnative:  # big-endian data (FITS, some HDF5 and .npy files): computed in native order
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
 def check_real_dtype(dtype: np.dtype, name: str) -> None:
-    if not (dtype in _FLOATS or dtype.kind in "iub" or (dtype.kind == "V" and _is_bfloat16(dtype))):
+    """A TypeError naming ``name`` unless ``dtype`` is one fastact computes with (in either byte order)."""
+    native = dtype.newbyteorder("=")
+    if not (native in _FLOATS or native.kind in "iub" or (native.kind == "V" and _is_bfloat16(native))):
         raise TypeError(
             f"{name} must have a real dtype (float16, float32, float64, integer or bool), got {dtype}"
         )
 
 
 def result_dtype(*arrays: np.ndarray) -> np.dtype:
-    """float16/32/64 and bfloat16 stay as they are; integers and bools give float64."""
-    dtypes = [a.dtype for a in arrays]
+    """float16/32/64 and bfloat16 stay as they are (in native byte order); integers and bools give float64."""
+    dtypes = [a.dtype.newbyteorder("=") for a in arrays]
     if all(d.kind == "f" for d in dtypes):
         return dtypes[0] if len(dtypes) == 1 else np.result_type(*dtypes)
     bfloat16 = [d.kind == "V" and _is_bfloat16(d) for d in dtypes]

@@ -178,6 +178,19 @@ def test_threads():
         fastact.set_num_threads(0)
     with pytest.raises(TypeError, match="n must be an int"):
         fastact.set_num_threads(1.5)
+    with pytest.raises(TypeError, match="n must be an int"):
+        fastact.set_num_threads(np.True_)
+
+
+def test_threads_take_any_integer():
+    n = fastact.get_num_threads()
+    try:
+        fastact.set_num_threads(np.int64(1))  # raised TypeError before
+        assert fastact.get_num_threads() == 1
+        fastact.set_num_threads(np.uint8(n))
+        assert fastact.get_num_threads() == n
+    finally:
+        fastact.set_num_threads(n)
 
 
 def test_parallel_and_serial_kernels_agree(dtype):

@@ -191,3 +191,19 @@ def test_duck_array_errors(x):
         fastact.leaky_relu(dx, negative_slope=float("nan"))
     with pytest.raises(ValueError, match="axis 2 is out of range"):
         fastact.softmax(dx, axis=2)
+
+
+@pytest.mark.parametrize("op", [fastact.softmax, fastact.log_softmax], ids=lambda o: o.name)
+def test_dask_row_backward_broadcasts_grad_out(op):
+    """An ndarray grad_out that broadcasts against a dask y (it failed inside dask with
+    "axes don't match array"); one that does not gets fastact's error naming it."""
+    x = np.random.default_rng(3).normal(size=(6, 5))
+    y = op(x)
+    dy = da.from_array(y, chunks=(2, 5))
+    for g, axis in ((np.arange(5.0), -1), (np.arange(6.0).reshape(6, 1), 0), (np.ones((1, 5)), 0)):
+        expected = op.backward(np.broadcast_to(g, y.shape), y, axis=axis)
+        np.testing.assert_allclose(op.backward(g, dy, axis=axis).compute(), expected, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(op.backward(da.from_array(g), dy, axis=axis).compute(), expected,
+                                   rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match=r"^grad_out with shape \(7, 5\) does not broadcast against y"):
+        op.backward(np.ones((7, 5)), dy)

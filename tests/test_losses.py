@@ -147,3 +147,32 @@ def test_loss_errors(backend):
         BCE(x, np.ones(4))
     with pytest.raises(TypeError, match="targets"):
         BCE(x, np.full((3, 4), "a"))
+
+
+def test_bce_with_logits_limits_at_infinity(backend):
+    """(1 - t) x for x = +inf and -t x for x = -inf, 0 where the factor is 0 (it gave
+    inf - inf = NaN for 0 < t < 1); the gradient sigmoid(x) - t."""
+    x = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, -np.inf])
+    t = np.array([0.5, 1.0, 0.0, 0.5, 0.0, 1.0])
+    loss, grad = BCE.value_and_grad(x, t, reduction="none")
+    np.testing.assert_array_equal(loss, [np.inf, 0.0, np.inf, np.inf, 0.0, np.inf])
+    assert not np.signbit(loss).any()
+    np.testing.assert_array_equal(grad, [0.5, 0.0, 1.0, -0.5, 0.0, -1.0])
+    assert BCE(x[:1].astype(np.float32), t[:1].astype(np.float32)) == np.inf
+
+
+def test_zero_dimensional_losses_are_scalars(backend):
+    value = BCE(np.array(1.0), np.array(0.5), reduction="none")
+    assert isinstance(value, np.float64)
+    value, grad = BCE.value_and_grad(np.float32(1.0), np.float32(0.5), reduction="none")
+    assert isinstance(value, np.float32) and isinstance(grad, np.float32)
+    assert isinstance(XENT(np.array([1.0, 2.0]), np.array(1), reduction="none"), np.float64)
+    np.testing.assert_allclose(float(value), np.log1p(np.exp(-1.0)) + 0.5, rtol=1e-6)
+
+
+def test_empty_batch_mean_is_nan(backend):
+    for labels in (np.zeros(0, np.int64), np.zeros((0, 3))):
+        assert np.isnan(XENT(np.zeros((0, 3)), labels))  # ZeroDivisionError before
+        value, grad = XENT.value_and_grad(np.zeros((0, 3), np.float32), labels)
+        assert np.isnan(value) and grad.shape == (0, 3)
+    assert XENT(np.zeros((0, 3)), np.zeros(0, np.int64), reduction="sum") == 0.0

@@ -348,3 +348,71 @@ def test_signed_zero_as_pytorch(op, dtype):
         expected = theirs(torch.from_numpy(x), **kw).numpy()
         np.testing.assert_array_equal(np.signbit(op(x, **kw)), np.signbit(expected), err_msg=f"{op.name} {kw}")
 
+
+def test_float16_out_allocates_no_whole_array_copies(backend):
+    """float16 (and bfloat16, and integer) inputs are converted to the compute dtype a
+    chunk at a time: with out= nothing proportional to the input is allocated (a float32
+    copy of the input and a float32 result, 4x the input, were allocated before)."""
+    import tracemalloc
+
+    def peak(call, n):
+        x = np.linspace(-8, 8, n).astype(np.float16)
+        out = np.empty_like(x)
+        call(x, out)
+        tracemalloc.start()
+        try:
+            call(x, out)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    for call in (lambda x, out: fastact.gelu(x, out=out), lambda x, out: fastact.sigmoid.backward(x, x=x, out=out),
+                 lambda x, out: fastact.elu.grad(x, out=out)):
+        small, large = peak(call, 1 << 20), peak(call, 1 << 22)
+        assert large < 1.25 * small + (1 << 16), (small, large)  # chunk-sized, whatever the input's size
+        if fastact.get_backend() == "numba":
+            assert large < (1 << 22) * 2 / 4, large  # a quarter of the float16 input
+
+
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_converted_in_chunks_across_layouts(backend, op):
+    """The chunked conversion (more than one chunk) gives what a whole float32 copy gave,
+    for strided, transposed and broadcast inputs, and in place."""
+    rng = np.random.default_rng(7)
+    x = (rng.normal(0, 4, (700, 300))).astype(np.float16)
+    g = rng.normal(size=300).astype(np.float16)
+    for v in (x, x.T, x[::2, ::3]):
+        np.testing.assert_array_equal(op(v), op(v.astype(np.float32)).astype(np.float16))
+        expected = op.backward(np.broadcast_to(g, x.shape).astype(np.float32)[: v.shape[0], : v.shape[1]]
+                               if v.shape[1] <= 300 else g, x=v.astype(np.float32)).astype(np.float16) \
+            if v.shape[1] == 300 else None
+        if expected is not None:
+            np.testing.assert_array_equal(op.backward(g, x=v), expected)
+        value, grad = op.value_and_grad(v)
+        np.testing.assert_array_equal(grad, op.grad(v.astype(np.float32)).astype(np.float16))
+    ints = np.arange(-100000, 100000, 3)
+    np.testing.assert_array_equal(op(ints), op(ints.astype(np.float64)))
+    y = x.copy()
+    assert op(y, out=y) is y
+    np.testing.assert_array_equal(y, op(x))
+
+
+def test_internal_casts_are_quiet():
+    """Results beyond float16's range become inf without a warning or, under
+    errstate(all="raise"), an error from fastact's own casts."""
+    x = np.array([-6.4e4, 0.0, 6.4e4], np.float16)
+    with np.errstate(all="raise"):
+        for backend in ("numba", "numpy"):
+            with fastact.use_backend(backend):
+                assert fastact.selu(x)[2] == np.inf  # 1.0507 * 6.4e4 > 65504
+                assert fastact.selu.value_and_grad(x)[0][2] == np.inf
+                assert fastact.log_softmax(x)[0] == -np.inf  # -1.2e5
+                out = np.empty(3, np.float16)
+                fastact.log_softmax(x, out=out)
+                assert out[0] == -np.inf
+                rows = np.tile(x, (4, 1))
+                assert fastact.softmax_cross_entropy(rows, np.zeros(4, int), reduction="sum") == np.inf
+                loss, grad = fastact.softmax_cross_entropy.value_and_grad(rows, np.zeros(4, int), reduction="none")
+                assert np.all(loss == np.inf)
+                targets = np.array([1.0, 0.5, 0.0], np.float16)  # two losses of 6.4e4
+                assert fastact.binary_cross_entropy_with_logits(x, targets, reduction="sum") == np.inf
