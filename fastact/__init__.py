@@ -39,16 +39,38 @@ softsign = ElementwiseOp(_ELEMENTWISE["softsign"])
 hardsigmoid = ElementwiseOp(_ELEMENTWISE["hardsigmoid"])
 hardswish = ElementwiseOp(_ELEMENTWISE["hardswish"])
 
+_ROW_ENTRY_POINTS = """
+
+``axis`` is an int, a tuple of ints (the rows span those axes) or None (all of them), as
+in SciPy; ``dim=`` is another name of it, as in PyTorch.
+
+Entry points:
+    {name}(x, axis=-1, out=None)
+    {name}.backward(grad_out, y, axis=-1, out=None)  the gradient with respect to x, from y
+    {name}.gufunc, {name}.backward_gufunc  the NumPy gufuncs (dask, xarray)
+
+Example (the tutorial's four scores):
+    >>> import numpy as np, fastact
+    >>> y = fastact.{name}(np.array([2.0, 10.0, 1.0, 4.0]))
+    >>> y.round(6)
+    {example}
+    >>> fastact.{name}.backward(np.ones(4), y).shape
+    (4,)
+"""
 softmax = RowOp(
     "softmax",
     "softmax(x, axis=-1, out=None): exp(x - max) / sum(exp(x - max)) along ``axis``.\n\n"
     "The row maximum is subtracted first, so no finite input overflows.  A row that is\n"
-    "all -inf, or holds +inf or NaN, gives NaN.",
+    "all -inf, or holds +inf or NaN, gives NaN.  backward = y * (g - sum(g * y, axis))."
+    + _ROW_ENTRY_POINTS.format(name="softmax",
+                               example="array([3.34000e-04, 9.97071e-01, 1.23000e-04, 2.47100e-03])"),
     "softmax.backward(grad_out, y, axis=-1, out=None) = y * (g - sum(g * y, axis)).",
 )
 log_softmax = RowOp(
     "log_softmax",
-    "log_softmax(x, axis=-1, out=None): x - max - log(sum(exp(x - max))) along ``axis``.",
+    "log_softmax(x, axis=-1, out=None): x - max - log(sum(exp(x - max))) along ``axis``.\n\n"
+    "backward = g - exp(y) * sum(g, axis)."
+    + _ROW_ENTRY_POINTS.format(name="log_softmax", example="array([-8.002933e+00, -2.933000e-03, -9.002933e+00, -6.002933e+00])"),
     "log_softmax.backward(grad_out, y, axis=-1, out=None) = g - exp(y) * sum(g, axis).",
 )
 

@@ -20,12 +20,14 @@ import numpy as np
 
 from . import _activations, _backend, _config, _containers, _numpy_backend, _threads
 from ._validation import (
+    ROW_AXIS,
     as_real_array,
     broadcast_shape,
     check_out,
     check_out_pair,
     check_real_dtype,
     compute_dtype,
+    normalize_axes,
     normalize_axis,
     result_dtype,
 )
@@ -155,7 +157,8 @@ def _duck_inputs(inputs: list[tuple[object, str]], out: object) -> tuple[list, n
     if _backend.numba is None:
         raise TypeError(f"{inputs[0][1]}: fastact applies its ufuncs to {_duck_name(inputs)} only with numba")
     if out is not None:
-        raise TypeError(f"out must be None when an input is a {_duck_name(inputs)}: the result is a new array of that type")
+        raise TypeError(f"out must be None when an input is a {_duck_name(inputs)}: "
+                        "the result is a new array of that type")
     values = []
     for value, name in inputs:
         if _is_duck_array(value):
@@ -437,12 +440,36 @@ class ElementwiseOp:
         self.__name__ = act.name
         self.__qualname__ = act.name
         self.__module__ = "fastact"  # where pickle finds it again (see __reduce__)
-        self.__doc__ = f"{act.doc}\n\nSignature: {self.signature}"
         self._default_params = tuple(p.default for p in act.params)
+        self.__doc__ = self._document()
 
     def __reduce__(self) -> str:
         # pickled by reference, as functions are: fastact.<name> is this very object
         return self.__name__
+
+    def _document(self) -> str:
+        """The docstring: the definition's text, the signature, every entry point and
+        an example that tests/test_catalogue.py runs as a doctest."""
+        name, act = self.name, self._act
+        params = "".join(f", {p.name}={p.default!r}" for p in act.params)
+        y_line = (f"    {name}.backward(grad_out, y=y{params})  the same from the forward output y\n"
+                  if act.df_from_y is not None else "")
+        return (
+            f"{act.doc}\n\nSignature: {self.signature}\n\n"
+            f"Entry points (float32 stays float32, float64 float64; out= takes a preallocated result):\n"
+            f"    {name}(x{params})  f(x)\n"
+            f"    {name}.grad(x{params})  f'(x)\n"
+            f"    {name}.value_and_grad(x{params})  (f(x), f'(x)) in one pass\n"
+            f"    {name}.backward(grad_out, x=x{params})  grad_out * f'(x) in one pass\n{y_line}"
+            f"    {name}.ufunc, {name}.get_ufunc(kind)  the NumPy ufuncs (dask, xarray)\n\n"
+            f"Example:\n"
+            f"    >>> import numpy as np, fastact\n"
+            f"    >>> x = np.linspace(-3.0, 3.0, 7, dtype=np.float32)\n"
+            f"    >>> y, dy = fastact.{name}.value_and_grad(x{params})\n"
+            f"    >>> g = fastact.{name}.backward(np.ones_like(x), x=x{params})\n"
+            f"    >>> bool(np.array_equal(fastact.{name}(x{params}), y) and np.allclose(g, dy)), y.dtype\n"
+            f"    (True, dtype('float32'))\n"
+        )
 
     @property
     def name(self) -> str:
@@ -494,18 +521,20 @@ class ElementwiseOp:
 
         return _ufuncs.elementwise_ufunc(act.name, kind)
 
-    def _bind(self, args: tuple, kwargs: dict) -> tuple[_activations.Activation, tuple]:
+    def _bind(self, args: tuple, kwargs: dict, function: str = "") -> tuple[_activations.Activation, tuple]:
+        """The definition and the checked parameters; errors name ``function`` (the op's name)."""
+        function = function or self.name
         if not args and not kwargs:
             return self._act, self._default_params
         if len(args) > len(self._names):
-            raise TypeError(f"{self.name}() takes {len(self._names)} parameter(s) after x "
+            raise TypeError(f"{function}() takes {len(self._names)} parameter(s) after x "
                             f"({', '.join(self._names) or 'none'}), got {len(args)}")
         values = dict(zip(self._names, args))
         for key, value in kwargs.items():
             if key not in self._names:
-                raise TypeError(f"{self.name}() got an unexpected keyword argument {key!r}")
+                raise TypeError(f"{function}() got an unexpected keyword argument {key!r}")
             if key in values:
-                raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
+                raise TypeError(f"{function}() got multiple values for argument {key!r}")
             values[key] = value
         act = self._act
         if self._variant_param and self._variant_param in values:
@@ -528,13 +557,14 @@ class ElementwiseOp:
 
     def grad(self, x: ArrayLike, *args: Any, out: np.ndarray | None = None, **kwargs: Any) -> Any:
         """f'(x), elementwise."""
-        act, p = self._bind(args, kwargs) if args or kwargs else (self._act, self._default_params)
+        act, p = self._bind(args, kwargs, f"{self.name}.grad") if args or kwargs else (self._act, self._default_params)
         return _elementwise(act, "grad", (x,), ("x",), out, p)
 
     def value_and_grad(self, x: ArrayLike, *args: Any, out: tuple[np.ndarray, np.ndarray] | None = None,
                        **kwargs: Any) -> tuple[Any, Any]:
         """``(f(x), f'(x))`` in one pass over ``x``; ``out`` is None or a pair of arrays."""
-        act, p = self._bind(args, kwargs) if args or kwargs else (self._act, self._default_params)
+        act, p = (self._bind(args, kwargs, f"{self.name}.value_and_grad") if args or kwargs
+                  else (self._act, self._default_params))
         return _elementwise(act, "value_and_grad", (x,), ("x",), out, p)
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike | None = None, *, y: ArrayLike | None = None,
@@ -544,7 +574,7 @@ class ElementwiseOp:
         The op's parameters are keyword arguments here."""
         if (x is None) == (y is None):
             raise TypeError(f"{self.name}.backward needs exactly one of x or y")
-        act, p = self._bind((), kwargs)
+        act, p = self._bind((), kwargs, f"{self.name}.backward")
         if y is not None:
             if act.df_from_y is None:
                 raise TypeError(f"{self.name}.backward cannot use y; pass x")
@@ -564,7 +594,7 @@ def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, ou
     ndim = max(np.ndim(v) for v in values)
     if ndim == 0:
         raise ValueError(f"{inputs[0][1]} must have at least one dimension, got a 0-d {_duck_name(inputs)}")
-    ax = normalize_axis(axis, ndim)
+    ax = normalize_axis(axis, ndim, ROW_AXIS)
     first = values[0]
     if _module_of(first) == "xarray":
         dim = first.dims[ax]
@@ -600,6 +630,8 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
                                [value for value, _ in inputs], names, out, fills=_MASKED_FILLS[name])
     if result is not NotImplemented:
         return result
+    if axis is None or isinstance(axis, tuple):
+        return _rows_over_axes(name, inputs, axis, out)
     if any(_is_duck_array(value) for value, _ in inputs):
         return _run_rows_duck(name, inputs, axis, out)
     arrays = [as_real_array(value, argname) for value, argname in inputs]
@@ -609,7 +641,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         shape = arrays[0].shape
     else:
         shape = broadcast_shape(arrays[0], arrays[1], inputs[0][1], inputs[1][1])
-    ax = normalize_axis(axis, len(shape))
+    ax = normalize_axis(axis, len(shape), ROW_AXIS)
     user = None if out is None else check_out(out, shape, res_dt, "out")
 
     work_shape = shape or (1,)  # a 0-d array is one row of length 1
@@ -649,6 +681,42 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         res = np.moveaxis(result_moved, -1, ax).reshape(shape)
     res = res if comp_dt == res_dt else _cast_quietly(res, res_dt)
     return res[()] if res.ndim == 0 else res
+
+
+def _rows_over_axes(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
+    """Row op ``name`` over several axes at once (``axis=None``: all of them, or a
+    tuple, as SciPy's softmax takes): those axes are moved to the end and merged
+    into one, the op runs along it, and the result is put back.  ndarrays and dask
+    arrays (lazily); an xarray object takes one axis at a time."""
+    values = [value if _is_duck_array(value) else as_real_array(value, argname) for value, argname in inputs]
+    if any(_module_of(v) == "xarray" for v in values):
+        raise TypeError(f"axis must be an int for an xarray object, got {axis!r}: its rows are along one dimension")
+    if len(values) == 1:
+        shape = tuple(values[0].shape)
+    else:
+        shape = broadcast_shape(values[0], values[1], inputs[0][1], inputs[1][1])
+    axes = normalize_axes(axis, len(shape))
+    rest = [a for a in range(len(shape)) if a not in axes]
+    order = rest + list(axes)
+    merged = tuple(shape[a] for a in rest) + (math.prod(shape[a] for a in axes),)
+    rows = []
+    for value in values:
+        if _is_duck_array(value):
+            import dask.array
+
+            value = dask.array.broadcast_to(value, shape)
+        else:
+            value = np.broadcast_to(value, shape)
+        rows.append(value.transpose(order).reshape(merged))
+    result = _run_rows(name, list(zip(rows, [argname for _, argname in inputs])), -1, None)
+    result = np.asarray(result) if isinstance(result, np.generic) else result
+    result = result.reshape(tuple(shape[a] for a in order)).transpose(tuple(np.argsort(order).tolist()))
+    if out is None:
+        return result[()] if getattr(result, "ndim", 1) == 0 else result
+    user = check_out(out, shape, np.dtype(result.dtype), "out")
+    with np.errstate(all="ignore"):
+        np.copyto(user, result)
+    return user
 
 
 def _row_dims(shape: tuple[int, ...], ax: int) -> tuple[int, int, int]:
@@ -753,9 +821,27 @@ class RowOp:
 
         return _ufuncs.row_gufunc(f"{self._name}_backward")
 
-    def __call__(self, x: ArrayLike, axis: int = -1, out: np.ndarray | None = None) -> Any:
+    def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, out: np.ndarray | None = None,
+                 **kwargs: Any) -> Any:
+        if kwargs:
+            axis = self._axis_alias(self._name, axis, kwargs)
         return _rows(self._name, (x,), ("x",), axis, out)
 
-    def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: int = -1, out: np.ndarray | None = None) -> Any:
+    def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: int | tuple[int, ...] | None = -1,
+                 out: np.ndarray | None = None, **kwargs: Any) -> Any:
         """The gradient with respect to x, from ``grad_out`` and the forward output ``y``."""
+        if kwargs:
+            axis = self._axis_alias(f"{self._name}.backward", axis, kwargs)
         return _rows(f"{self._name}_backward", (grad_out, y), ("grad_out", "y"), axis, out)
+
+    @staticmethod
+    def _axis_alias(function: str, axis: object, kwargs: dict) -> object:
+        """PyTorch's ``dim=`` as another name of ``axis=``; any other keyword is refused
+        in the public function's name."""
+        unknown = set(kwargs) - {"dim"}
+        if unknown:
+            raise TypeError(f"{function}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        if axis != -1:
+            raise TypeError(f"{function}() got both axis={axis!r} and dim={kwargs['dim']!r}: dim is another name "
+                            "of axis, give one")
+        return kwargs["dim"]

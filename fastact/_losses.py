@@ -21,6 +21,13 @@ from ._validation import as_real_array, compute_dtype, normalize_axis, result_dt
 REDUCTIONS = ("mean", "sum", "none")
 
 
+def _no_other_keywords(function: str, kwargs: dict) -> None:
+    """A TypeError in the public function's name (Python's own names the class's method)."""
+    if kwargs:
+        hint = ": the classes are along axis=" if "dim" in kwargs else ""
+        raise TypeError(f"{function}() got an unexpected keyword argument {next(iter(kwargs))!r}{hint}")
+
+
 def _check_reduction(reduction: object) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS!r}, got {reduction!r}")
@@ -68,6 +75,20 @@ class SoftmaxCrossEntropy:
     ``labels`` are integer class indices (the logits' shape without ``axis``) or
     class probabilities (the logits' shape; soft targets are taken as given, as in
     PyTorch).  Stable for any finite logits: log-sum-exp with the row maximum.
+
+    Entry points:
+        softmax_cross_entropy(logits, labels, axis=-1, reduction="mean")  the loss
+        softmax_cross_entropy.value_and_grad(logits, labels, ...)  (loss, d loss / d logits), one pass
+
+    Example (the tutorial's scores, the true class "cat"; its gradient is the softmax
+    less the one-hot label):
+        >>> import numpy as np, fastact
+        >>> logits = np.array([[2.0, 10.0, 1.0, 4.0]])
+        >>> loss, grad = fastact.softmax_cross_entropy.value_and_grad(logits, np.array([1]))
+        >>> float(loss.round(6)), grad.round(6)
+        (0.002933, array([[ 0.000334, -0.002929,  0.000123,  0.002471]]))
+        >>> bool(fastact.softmax_cross_entropy(logits, np.array([1])) == loss)
+        True
     """
 
     __name__ = "softmax_cross_entropy"
@@ -79,11 +100,14 @@ class SoftmaxCrossEntropy:
     def __repr__(self) -> str:
         return "<fastact loss softmax_cross_entropy>"
 
-    def __call__(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean") -> Any:
+    def __call__(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", **kwargs: Any) -> Any:
+        _no_other_keywords(self.__name__, kwargs)
         return self._run(logits, labels, axis, reduction, want_grad=False)[0]
 
-    def value_and_grad(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean") -> tuple[Any, Any]:
+    def value_and_grad(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean",
+                       **kwargs: Any) -> tuple[Any, Any]:
         """``(loss, d loss / d logits)`` in one pass over the logits."""
+        _no_other_keywords(f"{self.__name__}.value_and_grad", kwargs)
         return self._run(logits, labels, axis, reduction, want_grad=True)
 
     def _run(self, logits, labels, axis, reduction, want_grad):
@@ -150,6 +174,17 @@ class BinaryCrossEntropyWithLogits:
 
     loss = max(x, 0) - x t + log(1 + exp(-|x|)), stable for large |x|;
     d loss / dx = sigmoid(x) - t.  ``targets`` has the logits' shape.
+
+    Entry points:
+        binary_cross_entropy_with_logits(logits, targets, reduction="mean")  the loss
+        binary_cross_entropy_with_logits.value_and_grad(logits, targets, ...)  (loss, gradient), one pass
+
+    Example:
+        >>> import numpy as np, fastact
+        >>> loss, grad = fastact.binary_cross_entropy_with_logits.value_and_grad(np.array([2.0, -1.0]),
+        ...                                                                      np.array([1.0, 0.0]))
+        >>> float(loss.round(6)), grad.round(6)
+        (0.220095, array([-0.059601,  0.134471]))
     """
 
     __name__ = "binary_cross_entropy_with_logits"
@@ -161,11 +196,13 @@ class BinaryCrossEntropyWithLogits:
     def __repr__(self) -> str:
         return "<fastact loss binary_cross_entropy_with_logits>"
 
-    def __call__(self, logits: Any, targets: Any, reduction: str = "mean") -> Any:
+    def __call__(self, logits: Any, targets: Any, reduction: str = "mean", **kwargs: Any) -> Any:
+        _no_other_keywords(self.__name__, kwargs)
         return self._run(logits, targets, reduction, want_grad=False)[0]
 
-    def value_and_grad(self, logits: Any, targets: Any, reduction: str = "mean") -> tuple[Any, Any]:
+    def value_and_grad(self, logits: Any, targets: Any, reduction: str = "mean", **kwargs: Any) -> tuple[Any, Any]:
         """``(loss, d loss / d logits)`` in one pass over the logits."""
+        _no_other_keywords(f"{self.__name__}.value_and_grad", kwargs)
         return self._run(logits, targets, reduction, want_grad=True)
 
     def _run(self, logits, targets, reduction, want_grad):

@@ -99,12 +99,27 @@ def broadcast_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> t
         ) from None
 
 
-def normalize_axis(axis: object, ndim: int) -> int:
+def normalize_axis(axis: object, ndim: int, what: str = "an int") -> int:
     try:
         index = operator.index(axis)
     except TypeError:
-        raise TypeError(f"axis must be an int, got {type(axis).__name__}") from None
+        raise TypeError(f"axis must be {what}, got {type(axis).__name__}") from None
     span = max(ndim, 1)  # a 0-d array is treated as one row of length 1, as PyTorch does
     if not -span <= index < span:
         raise ValueError(f"axis {index} is out of range for an array with {ndim} dimension(s)")
     return index % span
+
+
+ROW_AXIS = "an int, a tuple of ints or None"  # what the row ops' axis may be, for errors
+
+
+def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None: every axis; an int or a tuple of ints, as SciPy's softmax takes)
+    as sorted, distinct, non-negative axes of an ``ndim``-dimensional array; () for a
+    0-d array, whose one element is the whole row."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = [normalize_axis(a, ndim, ROW_AXIS) for a in (axis if isinstance(axis, tuple) else (axis,))]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axis {axis} names an axis twice")
+    return tuple(sorted(axes)) if ndim else ()

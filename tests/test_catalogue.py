@@ -99,3 +99,22 @@ def test_limits_at_infinity(backend, name):
     x = np.array([-np.inf, np.inf])
     y, d = op.value_and_grad(x)
     assert not np.isnan(y).any() and not np.isnan(d).any(), (y, d)
+
+
+@pytest.mark.parametrize("op", list(fastact.ACTIVATIONS.values()) + [fastact.softmax, fastact.log_softmax,
+                                                                    fastact.softmax_cross_entropy,
+                                                                    fastact.binary_cross_entropy_with_logits],
+                         ids=lambda o: o.__name__)
+def test_docstrings_list_the_entry_points_and_their_example_runs(op):
+    import doctest
+
+    doc = op.__doc__
+    for entry in ("Entry points", "Example", "value_and_grad" if "loss" in repr(op) else "backward"):
+        assert entry in doc, entry
+    if op in fastact.ACTIVATIONS.values():
+        for entry in (f"{op.name}.grad(", f"{op.name}.value_and_grad(", f"{op.name}.backward(grad_out, x=x"):
+            assert entry in doc, entry
+    test = doctest.DocTestParser().get_doctest(doc, {}, op.__name__, None, 0)
+    assert len(test.examples) >= 3
+    result = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE).run(test)
+    assert result.failed == 0

@@ -416,3 +416,57 @@ def test_internal_casts_are_quiet():
                 assert np.all(loss == np.inf)
                 targets = np.array([1.0, 0.5, 0.0], np.float16)  # two losses of 6.4e4
                 assert fastact.binary_cross_entropy_with_logits(x, targets, reduction="sum") == np.inf
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda o: o.name)
+@pytest.mark.parametrize("axis", [None, (0, 1), (0, 2), (2, 0), (1, 2), (0, 1, 2), (-1,), ()])
+def test_rows_over_several_axes(backend, dtype, op, axis):
+    """axis=None (every element) and tuples of axes, as SciPy's softmax takes them."""
+    special = pytest.importorskip("scipy.special")
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 3, (3, 4, 5)).astype(dtype)
+    g = rng.normal(size=(4, 5)).astype(dtype)  # broadcast against y
+    theirs = special.softmax if op is fastact.softmax else special.log_softmax
+    y = op(x, axis=axis)
+    assert y.dtype == dtype and y.shape == x.shape
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(y, theirs(x.astype(np.float64), axis=axis), rtol=64 * eps, atol=8 * eps)
+    reduce_axes = tuple(range(3)) if axis is None else axis
+    gb = np.broadcast_to(g, x.shape).astype(np.float64)
+    y64 = y.astype(np.float64)
+    if op is fastact.softmax:
+        expected = y64 * (gb - np.sum(gb * y64, axis=reduce_axes, keepdims=True))
+    else:
+        expected = gb - np.exp(y64) * np.sum(gb, axis=reduce_axes, keepdims=True)
+    np.testing.assert_allclose(op.backward(g, y, axis=axis), expected, rtol=64 * eps, atol=64 * eps)
+    out = np.empty_like(x)
+    assert op(x, axis=axis, out=out) is out
+    np.testing.assert_array_equal(out, y)
+    if axis is None:
+        assert op(np.float32(2.0), axis=None) == (1.0 if op is fastact.softmax else 0.0)
+
+
+def test_rows_over_several_axes_of_dask():
+    da = pytest.importorskip("dask.array")
+    x = np.random.default_rng(6).normal(size=(6, 4, 5))
+    dx = da.from_array(x, chunks=(2, 3, 5))
+    for op in ROW_OPS:
+        for axis in (None, (0, 2)):
+            result = op(dx, axis=axis)
+            assert isinstance(result, da.Array)
+            np.testing.assert_allclose(result.compute(), op(x, axis=axis), rtol=1e-14, atol=1e-300)
+            np.testing.assert_allclose(op.backward(dx, result, axis=axis).compute(),
+                                       op.backward(x, op(x, axis=axis), axis=axis), rtol=1e-13, atol=1e-15)
+
+
+def test_dim_is_another_name_of_axis(backend):
+    x = np.random.default_rng(8).normal(size=(3, 4))
+    for op in ROW_OPS:
+        np.testing.assert_array_equal(op(x, dim=0), op(x, axis=0))
+        np.testing.assert_array_equal(op.backward(x, x, dim=0), op.backward(x, x, axis=0))
+        with pytest.raises(TypeError, match=rf"^{op.name}\(\) got both axis=0 and dim=1"):
+            op(x, axis=0, dim=1)
+        with pytest.raises(TypeError, match=rf"^{op.name}\(\) got an unexpected keyword argument 'keepdims'"):
+            op(x, keepdims=True)
+        with pytest.raises(TypeError, match=rf"^{op.name}\.backward\(\) got an unexpected keyword argument 'x'"):
+            op.backward(x, x, x=x)
