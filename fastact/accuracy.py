@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastact
-from fastact import _activations
+from fastact import _activations, _progress
 
 DTYPES = (np.float32, np.float64)
 # Where each dtype's sigmoid goes from 0 to 1, tails included.
@@ -161,9 +161,13 @@ def elementwise_cases() -> list[Case]:
     return cases
 
 
-def _random_rows(dtype, seed: int, quick: bool) -> list[np.ndarray]:
+def _random_rows(dtype, seed: int, points: int) -> list[np.ndarray]:
+    """Rows of 4, 100, 1000 and up to 65536 elements, as many as ``points`` asks for
+    (20000: 64, 16, 4 and one of 65536), so that the sweep's time scales with it."""
     rng = np.random.default_rng(seed)
-    shapes = [(64, 4), (16, 100), (4, 1000), (1, 65536)] if not quick else [(16, 4), (4, 100), (1, 2000)]
+    f = points / 20000
+    shapes = [(max(2, round(64 * f)), 4), (max(2, round(16 * f)), 100), (max(1, round(4 * f)), 1000),
+              (1, min(65536, max(1000, round(65536 * f))))]
     rows = []
     for rows_n, n in shapes:
         for scale in (1.0, 4.0, 30.0):
@@ -230,14 +234,14 @@ def _torch_run(case: Case) -> Callable:
     return lambda dt, x, g: fn(torch.from_numpy(x), **kwargs).numpy()
 
 
-def measure(case: Case, dtype, backend: str, points: int, seed: int, quick: bool, normal_only: bool = False) -> float:
+def measure(case: Case, dtype, backend: str, points: int, seed: int, normal_only: bool = False) -> float:
     """Max ULP error of ``case`` on ``backend`` ("numba", "numpy", or "torch")."""
     if backend == "torch":
         case = dataclasses.replace(case, run=_torch_run(case))
         backend = "numba"  # only selects fastact's backend, which torch does not use
     with fastact.use_backend(backend):
         if case.rows:
-            return max(max_row_error(case, rows, normal_only) for rows in _random_rows(dtype, seed, quick))
+            return max(max_row_error(case, rows, normal_only) for rows in _random_rows(dtype, seed, points))
         x = sample_points(dtype, points, seed)
         g = np.random.default_rng(seed + 1).uniform(-2, 2, x.shape).astype(dtype)
         return float(elementwise_errors(case, x, g, normal_only).max())
@@ -271,17 +275,17 @@ def table_columns(backends) -> tuple[str, ...]:
     return tuple(backends) + (("torch, normal results",) if "torch" in backends else ())
 
 
-def sweep(points: int = 20000, seed: int = 0, quick: bool = False, backends=("numba", "numpy")) -> list[dict]:
+def sweep(points: int = 20000, seed: int = 0, backends=("numba", "numpy")) -> list[dict]:
     results = []
-    for case in elementwise_cases() + row_cases():
-        for dtype in DTYPES:
-            row = {"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound, "floor": case.floor,
-                   "known_gap": (case.known_gap or {}).get(np.dtype(dtype).name)}
-            for backend in backends:
-                row[backend] = measure(case, dtype, backend, points, seed, quick)
-                if backend == "torch":
-                    row["torch, normal results"] = measure(case, dtype, backend, points, seed, quick, normal_only=True)
-            results.append(row)
+    jobs = [(case, dtype) for case in elementwise_cases() + row_cases() for dtype in DTYPES]
+    for case, dtype in _progress.track(jobs, "accuracy", lambda job: f"{job[0].name} {np.dtype(job[1]).name}"):
+        row = {"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound, "floor": case.floor,
+               "known_gap": (case.known_gap or {}).get(np.dtype(dtype).name)}
+        for backend in backends:
+            row[backend] = measure(case, dtype, backend, points, seed)
+            if backend == "torch":
+                row["torch, normal results"] = measure(case, dtype, backend, points, seed, normal_only=True)
+        results.append(row)
     return results
 
 
@@ -300,16 +304,30 @@ def format_table(results: list[dict], backends=("numba", "numpy")) -> str:
     return "\n".join(lines)
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastact.accuracy", description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=20000, help="sample size per dtype (default 20000)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="a small sample (2000 points, short rows)")
+    parser.add_argument("--points", type=_at_least(100), default=20000,
+                        help="sample size per dtype (default 20000); the rows scale with it")
+    parser.add_argument("--seed", type=_at_least(0), default=0)
+    parser.add_argument("--quick", action="store_true", help="a small sample: --points 2000")
     parser.add_argument("--markdown", action="store_true", help="print only the table")
     args = parser.parse_args(argv)
     points = 2000 if args.quick else args.points
     backends = available_backends()
-    results = sweep(points, args.seed, args.quick, backends)
+    results = sweep(points, args.seed, backends)
     if not args.markdown:
         print(f"fastact {fastact.__version__} accuracy sweep: {points} points per dtype, seed {args.seed}")
     print(format_table(results, backends))

@@ -31,10 +31,16 @@ import numpy as np
 
 import fastact
 
+from . import _progress
+
 ROW_OPS = ("softmax", "log_softmax")
 ALL_CASES = tuple(c for name in fastact.ACTIVATIONS for c in (name, f"{name}.backward")) + (
-    "softmax", "softmax.backward", "log_softmax",
+    "softmax", "softmax.backward", "log_softmax", "log_softmax.backward",
 )
+DTYPES = ("float32", "float64")
+# peer -> how to install it, for the line that names the peers a run skipped
+PEERS = {"scipy": "pip install scipy", "torch": "pip install torch==2.13.0 (the CPU build)",
+         "jax": "pip install jax", "numexpr": "pip install numexpr"}
 DEFAULT_ROW_SHAPES = "4096x4096,65536x128,512x32768,1000000x10"
 
 
@@ -321,7 +327,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
                 impls["scipy"] = lambda: special.log_softmax(x, axis=axis)
             if torch:
                 impls["torch"] = lambda: torch.ops.aten._log_softmax.out(tx, axis, False, out=tout)
-    else:  # softmax.backward
+    elif op_name == "softmax":  # softmax.backward
         y = fastact.softmax(x, axis=axis)
         impls["fastact"] = lambda: op.backward(g, y, axis=axis, out=out)
         impls["numpy"] = lambda: (np.multiply(g, y, out=tmp), np.sum(tmp, axis=axis, keepdims=True, out=row_buf),
@@ -329,6 +335,15 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
         if torch:
             ty = torch.from_numpy(y)
             impls["torch"] = lambda: torch.ops.aten._softmax_backward_data.out(tg, ty, axis, ty.dtype, grad_input=tout)
+    else:  # log_softmax.backward: g - exp(y) sum(g)
+        y = fastact.log_softmax(x, axis=axis)
+        impls["fastact"] = lambda: op.backward(g, y, axis=axis, out=out)
+        impls["numpy"] = lambda: (np.sum(g, axis=axis, keepdims=True, out=row_buf), np.exp(y, out=tmp),
+                                  np.multiply(tmp, row_buf, out=tmp), np.subtract(g, tmp, out=out))
+        if torch:
+            ty = torch.from_numpy(y)
+            impls["torch"] = lambda: torch.ops.aten._log_softmax_backward_data.out(tg, ty, axis, ty.dtype,
+                                                                                   out=tout)
 
     if not (op_name in ROW_OPS and kind):  # softmax.backward: no peer beyond NumPy and torch
         impls.update(_peer_implementations(op_name, kind, x, g, out, threads, axis))
@@ -412,39 +427,97 @@ def environment() -> dict[str, str]:
     return info
 
 
-def _progress(jobs: list) -> list:
-    """``jobs`` with a progress bar on stderr (rich, where installed and stderr is a terminal)."""
-    rich_progress = _optional("rich.progress") and sys.modules.get("rich.progress")
-    if rich_progress is None or not sys.stderr.isatty() or len(jobs) < 2:
-        return jobs
-    from rich.console import Console
+def _comma_list(parse: Callable[[str], object], what: str) -> Callable[[str], list]:
+    """An argparse type: a comma-separated list, each item through ``parse``; a clear
+    error naming the item and what was expected, not a traceback."""
 
-    return rich_progress.track(jobs, description="benchmarking", console=Console(stderr=True), transient=True)
+    def parse_list(text: str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected {what}, comma-separated; got nothing")
+        values = []
+        for item in items:
+            try:
+                values.append(parse(item))
+            except (ValueError, OverflowError) as exc:
+                raise argparse.ArgumentTypeError(f"{item!r} is not {what}{f' ({exc})' if str(exc) else ''}") from None
+        return values
+
+    return parse_list
+
+
+def _count(text: str) -> int:
+    value = float(text)  # 1e7 as well as 10000000
+    if not value.is_integer() or value < 1:
+        raise ValueError("")
+    return int(value)
+
+
+def _dtype(text: str) -> str:
+    if text not in DTYPES:
+        raise ValueError("fastact's kernels run float32 and float64; float16 and bfloat16 are computed in float32")
+    return text
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    parts = text.lower().split("x")
+    if len(parts) != 2:
+        raise ValueError("")
+    return tuple(_count(p) for p in parts)
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _case(text: str) -> str:
+    if text not in ALL_CASES:
+        raise ValueError(f"choose from {', '.join(ALL_CASES)}")
+    return text
+
+
+def skipped_peers() -> dict[str, str]:
+    """The peers that cannot be imported here, and how to install each."""
+    return {name: how for name, how in PEERS.items()
+            if _optional("scipy.special" if name == "scipy" else name) is None}
 
 
 def main(argv: list[str] | None = None) -> int:
+    import numba
+
     parser = argparse.ArgumentParser(prog="python -m fastact bench", description="Time fastact against its peers.")
-    parser.add_argument("--ops", default=",".join(ALL_CASES), help=f"comma-separated, from {', '.join(ALL_CASES)}")
-    parser.add_argument("--dtypes", default="float32,float64")
-    parser.add_argument("--sizes", default="1e3,1e5,1e7", help="element counts of elementwise ops, comma-separated")
-    parser.add_argument("--shapes", default=DEFAULT_ROW_SHAPES, help="ROWSxCOLS shapes of the softmax ops")
-    parser.add_argument("--axis", type=int, default=-1, help="the axis of the softmax ops (default -1)")
-    parser.add_argument("--threads", type=int, default=fastact.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--ops", type=_comma_list(_case, "an op"), default=list(ALL_CASES),
+                        help=f"comma-separated, from {', '.join(ALL_CASES)}")
+    parser.add_argument("--dtypes", type=_comma_list(_dtype, "float32 or float64"), default=list(DTYPES))
+    parser.add_argument("--sizes", type=_comma_list(_count, "a positive element count"), default=[1000, 10**5, 10**7],
+                        help="element counts of elementwise ops, comma-separated (default 1e3,1e5,1e7)")
+    parser.add_argument("--shapes", type=_comma_list(_shape, "a ROWSxCOLS shape"),
+                        default=_comma_list(_shape, "")(DEFAULT_ROW_SHAPES),
+                        help=f"ROWSxCOLS shapes of the softmax ops (default {DEFAULT_ROW_SHAPES})")
+    parser.add_argument("--axis", type=_bounded(-2, 1), default=-1, help="the axis of the softmax ops (default -1)")
+    parser.add_argument("--threads", type=_bounded(1, numba.config.NUMBA_NUM_THREADS),
+                        default=fastact.get_num_threads())
+    parser.add_argument("--repeats", type=_bounded(1, 10**6), default=15)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print a one-row-per-case markdown table")
     parser.add_argument("--report", metavar="FILE", help="write a markdown report (environment, command, table)")
     args = parser.parse_args(argv)
-    cases = [c.strip() for c in args.ops.split(",") if c.strip()]
-    unknown = sorted(set(cases) - set(ALL_CASES))
-    if unknown:
-        parser.error(f"unknown ops {unknown}; choose from {', '.join(ALL_CASES)}")
-    sizes = [int(float(s)) for s in args.sizes.split(",")]
-    dtypes = [d.strip() for d in args.dtypes.split(",")]
-    row_shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",")]
+    cases, sizes, dtypes, row_shapes = args.ops, args.sizes, args.dtypes, args.shapes
+    for name, how in skipped_peers().items():
+        print(f"skipping {name}: not installed ({how})", file=sys.stderr)
     jobs = [(c, d, shape) for c in cases for d in dtypes
             for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
-    results = [run_case(c, d, shape, args.threads, args.repeats, axis=args.axis) for c, d, shape in _progress(jobs)]
+    results = [run_case(c, d, shape, args.threads, args.repeats, axis=args.axis)
+               for c, d, shape in _progress.track(jobs, "benchmarking", lambda job: " ".join(map(str, job)))]
     print(f"threads={args.threads}, repeats={args.repeats}, " + ", ".join(f"{k} {v}" for k, v in environment().items()))
     print(format_results(results))
     if args.markdown:

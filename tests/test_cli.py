@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 
 def _run(*args):
     result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600)
@@ -34,15 +37,56 @@ def test_bench_writes_json(tmp_path):
     assert "numba" in data["environment"]
 
 
-def test_bench_rejects_unknown_ops():
-    result = subprocess.run([sys.executable, "-m", "fastact", "bench", "--ops", "swoosh"], capture_output=True,
+@pytest.mark.parametrize("args,message", [
+    (["--ops", "swoosh"], "argument --ops: 'swoosh' is not an op (choose from sigmoid,"),
+    (["--dtypes", "float16"], "argument --dtypes: 'float16' is not float32 or float64"),
+    (["--sizes", "abc"], "argument --sizes: 'abc' is not a positive element count"),
+    (["--sizes", "1e3,-5"], "argument --sizes: '-5' is not a positive element count"),
+    (["--shapes", "64by128"], "argument --shapes: '64by128' is not a ROWSxCOLS shape"),
+    (["--threads", "0"], "argument --threads: 0 is not between 1 and"),
+    (["--repeats", "x"], "argument --repeats: 'x' is not an integer"),
+])
+def test_bench_rejects_bad_options_without_a_traceback(args, message):
+    result = subprocess.run([sys.executable, "-m", "fastact", "bench", *args], capture_output=True,
                             text=True, timeout=120)
-    assert result.returncode == 2 and "unknown ops" in result.stderr
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_accuracy_rejects_bad_options_without_a_traceback():
+    result = subprocess.run([sys.executable, "-m", "fastact.accuracy", "--points", "many"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "argument --points: 'many' is not an integer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_times_the_row_backward_ops_and_names_skipped_peers():
+    from fastact import bench
+
+    result = subprocess.run([sys.executable, "-m", "fastact", "bench", "--ops", "log_softmax.backward,softmax.backward",
+                             "--shapes", "8x128", "--dtypes", "float32", "--repeats", "2"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "log_softmax.backward" in result.stdout and "softmax.backward" in result.stdout
+    for name, how in bench.skipped_peers().items():
+        assert f"skipping {name}: not installed ({how})" in result.stderr
+    assert "benchmarking [1/2] log_softmax.backward float32 (8, 128)" in result.stderr  # progress, off a terminal
 
 
 def test_accuracy_sweep_meets_its_bounds():
-    out = _run("fastact.accuracy", "--quick")
-    assert "| sigmoid | float32 |" in out and "FAIL" not in out
+    result = subprocess.run([sys.executable, "-m", "fastact.accuracy", "--quick"], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| sigmoid | float32 |" in result.stdout and "FAIL" not in result.stdout
+    assert "accuracy [1/" in result.stderr  # progress, off a terminal
+
+
+def test_accuracy_rows_scale_with_points():
+    from fastact import accuracy
+
+    sizes = {points: sum(r.size for r in accuracy._random_rows(np.float32, 0, points)) for points in (500, 2000, 20000)}
+    assert sizes[500] < sizes[2000] < sizes[20000]
+    assert max(r.shape[1] for r in accuracy._random_rows(np.float32, 0, 20000)) == 65536
 
 
 def test_bench_times_torch_kernels_that_compute_the_same_op():

@@ -99,7 +99,7 @@ _BOUNDED_CASES = [c for c in accuracy.elementwise_cases() + accuracy.row_cases()
 @pytest.mark.parametrize("case", _BOUNDED_CASES, ids=lambda c: c.name)
 @pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
 def test_ulp_bound_against_mpmath(case, dt):
-    worst = accuracy.measure(case, dt, "numba", points=1500, seed=7, quick=True)
+    worst = accuracy.measure(case, dt, "numba", points=1500, seed=7)
     bound = (case.known_gap or {}).get(np.dtype(dt).name, case.bound)
     assert worst <= bound, f"{case.name} {np.dtype(dt).name}: {worst:.2f} ULP > {bound}"
 

@@ -1,0 +1,34 @@
+"""Progress of the long command-line runs (bench, the accuracy sweep) on stderr.
+
+A rich progress bar where rich is installed and stderr is a terminal; otherwise
+one line per step, so that a run in a log or CI shows where it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def track(jobs: Sequence[T], description: str, label=str) -> Iterable[T]:
+    """``jobs``, reporting each as it starts (``label(job)`` names it)."""
+    if len(jobs) < 2:
+        return jobs
+    if sys.stderr.isatty():
+        try:
+            from rich.console import Console
+            from rich.progress import track as rich_track
+        except ImportError:
+            pass
+        else:
+            return rich_track(jobs, description=description, console=Console(stderr=True), transient=True)
+    return _lines(jobs, description, label)
+
+
+def _lines(jobs: Sequence[T], description: str, label) -> Iterator[T]:
+    for i, job in enumerate(jobs, 1):
+        print(f"{description} [{i}/{len(jobs)}] {label(job)}", file=sys.stderr, flush=True)
+        yield job
