@@ -1,4 +1,4 @@
-"""``python -m fastact demo`` and ``python -m fastact bench``."""
+"""``python -m fastact demo``, ``python -m fastact bench`` and ``python -m fastact plot``."""
 
 from __future__ import annotations
 
@@ -63,11 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--size", type=float, default=1e7, help="elements in the timed arrays")
     demo_parser.add_argument("--repeats", type=int, default=7)
     sub.add_parser("bench", help="time fastact against NumPy, SciPy and PyTorch", add_help=False)
+    sub.add_parser("plot", help="draw each activation with its derivative (needs matplotlib)", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         from . import bench
 
         return bench.main(rest)
+    if args.command == "plot":
+        from . import plot
+
+        return plot.main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return demo(int(args.size), args.repeats)

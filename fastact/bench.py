@@ -371,7 +371,8 @@ def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeat
     times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy"))
     if "np.add (2 inputs)" in times:
         times["2-input roofline"] = times.pop("np.add (2 inputs)")
-    return Result(case, dtype, int(np.prod(shape)), shape, threads, times, axis if case.partition(".")[0] in ROW_OPS else -1)
+    row_axis = axis if case.partition(".")[0] in ROW_OPS else -1
+    return Result(case, dtype, int(np.prod(shape)), shape, threads, times, row_axis)
 
 
 def format_results(results: list[Result]) -> str:
@@ -491,6 +492,19 @@ def skipped_peers() -> dict[str, str]:
             if _optional("scipy.special" if name == "scipy" else name) is None}
 
 
+def _chart(results: list[Result], report: str):
+    """The speed-up chart beside the report (its name with .png), or None without matplotlib."""
+    from pathlib import Path
+
+    from . import plot
+
+    try:
+        return plot.plot_speedups(results, Path(report).with_suffix(".png"))
+    except RuntimeError as exc:  # no matplotlib
+        print(f"no chart: {exc}", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     import numba
 
@@ -532,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += [f"| {k} | {v} |" for k, v in environment().items()]
         lines += ["", "Roofline: the faster of `np.copyto` and a parallel Numba copy of one array; for `backward`",
                   "cases `np.add(g, x, out=out)` (two inputs, one output).", "", format_markdown(results), ""]
+        chart = _chart(results, args.report)
+        if chart:
+            lines += [f"![fastact's speed-up over each peer]({chart.name})", ""]
         with open(args.report, "w") as fh:
             fh.write("\n".join(lines))
     if args.json:

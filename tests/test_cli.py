@@ -113,3 +113,40 @@ def test_bench_times_torch_kernels_that_compute_the_same_op():
         grad = backward(tg, tx, forward(tx, y), grad_in)
         assert name == "mish" or grad is grad_in  # mish_backward has no out= overload
         np.testing.assert_allclose(grad.numpy(), op.backward(g, x=x), rtol=1e-12, atol=1e-7, err_msg=name)
+
+
+def _assert_png(path, min_width=300):
+    image = __import__("matplotlib.image", fromlist=["imread"]).imread(path)
+    assert image.ndim == 3 and image.shape[1] >= min_width, image.shape
+    assert image[..., :3].std() > 0.05  # not a blank page
+
+
+def test_plot_draws_each_activation_and_the_tutorials_softmax(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _run("fastact", "plot", "sigmoid", "relu", "--out", str(tmp_path))
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["activations.png", "relu.png", "sigmoid.png", "softmax.png"]
+    assert out.split() == [str(tmp_path / name) for name in ("sigmoid.png", "relu.png", "activations.png",
+                                                             "softmax.png")]
+    for name in written:
+        _assert_png(tmp_path / name)
+    result = subprocess.run([sys.executable, "-m", "fastact", "plot", "swoosh"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "unknown ops ['swoosh']" in result.stderr
+
+
+def test_reports_come_with_charts(tmp_path):
+    pytest.importorskip("matplotlib")
+    report = tmp_path / "bench.md"
+    _run("fastact", "bench", "--ops", "relu,softmax", "--sizes", "1000", "--shapes", "8x128", "--dtypes", "float32",
+         "--repeats", "2", "--report", str(report))
+    assert "![fastact's speed-up over each peer](bench.png)" in report.read_text()
+    _assert_png(tmp_path / "bench.png")
+    from fastact import accuracy, plot
+
+    results = accuracy.sweep(points=200, backends=("numba",))
+    accuracy.write_report(str(tmp_path / "accuracy.md"), results, ("numba",), 200, 0, "test")
+    text = (tmp_path / "accuracy.md").read_text()
+    assert "| sigmoid | float32 |" in text and "(accuracy.png)" in text
+    _assert_png(tmp_path / "accuracy.png")
+    assert plot.TUTORIAL_SCORES == (2.0, 10.0, 1.0, 4.0)
