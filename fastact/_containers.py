@@ -108,19 +108,19 @@ def _masked(compute: Compute, values: Sequence[object], names: Sequence[str], ki
             data.append(raw)
         else:
             data.append(value.view(np.ndarray) if kind else value)
-    shape = np.broadcast_shapes(*(np.shape(d) for d in data))
-    mask = np.zeros(shape, bool)
-    for m in masks:
-        mask |= m
-    if out is None:
-        return _each(compute(data, None), lambda r: _masked_result(r, mask))
-    outs = out if isinstance(out, tuple) else (out,)
+    outs = () if out is None else out if isinstance(out, tuple) else (out,)
     if not all(isinstance(o, np.ma.MaskedArray) for o in outs):
         masked_name = next(n for n, k in zip(names, kinds) if k == "masked")
         raise TypeError(f"out must be a numpy.ma.MaskedArray (or None) when {masked_name} is a masked array, "
                         f"got {type(outs[0]).__name__}")
     plain = tuple(np.ma.getdata(o) for o in outs)
-    compute(data, plain if isinstance(out, tuple) else plain[0])
+    # the call checks the shapes (its errors name the arguments) before the masks are combined
+    result = compute(data, None if out is None else plain if isinstance(out, tuple) else plain[0])
+    mask = np.zeros(np.shape(result[0] if isinstance(result, tuple) else result), bool)
+    for m in masks:
+        mask |= m
+    if out is None:
+        return _each(result, lambda r: _masked_result(r, mask))
     for o in outs:
         o.mask = mask
     return out

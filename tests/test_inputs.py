@@ -177,6 +177,8 @@ def test_masked_out_and_fills(backend):
     result = fastact.sigmoid.backward(g, x=X)
     np.testing.assert_array_equal(result.mask, np.broadcast_to([0, 0, 1, 0], X.shape))
     assert x.data[0, 1] == -0.0 and x.mask[0, 1]  # the caller's array is unchanged
+    with pytest.raises(ValueError, match=r"^grad_out with shape \(3,\) does not broadcast against x"):
+        fastact.sigmoid.backward(np.ma.array(np.ones(3), mask=[0, 1, 0]), x=X)
 
 
 @pytest.mark.parametrize("kind", KINDS)
