@@ -11,8 +11,10 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def client():
+    # the dashboard on a free loopback port: with None this distributed still tried 8787, which a
+    # second test run on the machine (CI runs the wheel's beside the clone's) may hold
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, worker_dashboard_address=None)
+                                       dashboard_address="127.0.0.1:0", worker_dashboard_address=None)
     with cluster, distributed.Client(cluster) as client:
         yield client
 
