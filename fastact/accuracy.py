@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastact
-from fastact import _activations, _progress
+from fastact import _activations, _cli
 
 DTYPES = (np.float32, np.float64)
 # Where each dtype's sigmoid goes from 0 to 1, tails included.
@@ -278,7 +278,7 @@ def table_columns(backends) -> tuple[str, ...]:
 def sweep(points: int = 20000, seed: int = 0, backends=("numba", "numpy")) -> list[dict]:
     results = []
     jobs = [(case, dtype) for case in elementwise_cases() + row_cases() for dtype in DTYPES]
-    for case, dtype in _progress.track(jobs, "accuracy", lambda job: f"{job[0].name} {np.dtype(job[1]).name}"):
+    for case, dtype in _cli.track(jobs, "accuracy", lambda job: f"{job[0].name} {np.dtype(job[1]).name}"):
         row = {"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound, "floor": case.floor,
                "known_gap": (case.known_gap or {}).get(np.dtype(dtype).name)}
         for backend in backends:
@@ -322,24 +322,11 @@ def write_report(path: str, results: list[dict], backends, points: int, seed: in
     Path(path).write_text("\n".join(lines))
 
 
-def _at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastact.accuracy", description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=_at_least(100), default=20000,
+    parser.add_argument("--points", type=_cli.int_between(100), default=20000,
                         help="sample size per dtype (default 20000); the rows scale with it")
-    parser.add_argument("--seed", type=_at_least(0), default=0)
+    parser.add_argument("--seed", type=_cli.int_between(0), default=0)
     parser.add_argument("--quick", action="store_true", help="a small sample: --points 2000")
     parser.add_argument("--markdown", action="store_true", help="print only the table")
     parser.add_argument("--report", metavar="FILE",

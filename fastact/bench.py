@@ -31,7 +31,7 @@ import numpy as np
 
 import fastact
 
-from . import _progress
+from . import _cli
 
 ROW_OPS = ("softmax", "log_softmax")
 ALL_CASES = tuple(c for name in fastact.ACTIVATIONS for c in (name, f"{name}.backward")) + (
@@ -467,19 +467,6 @@ def _shape(text: str) -> tuple[int, ...]:
     return tuple(_count(p) for p in parts)
 
 
-def _bounded(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
-        return value
-
-    return parse
-
-
 def _case(text: str) -> str:
     if text not in ALL_CASES:
         raise ValueError(f"choose from {', '.join(ALL_CASES)}")
@@ -517,10 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", type=_comma_list(_shape, "a ROWSxCOLS shape"),
                         default=_comma_list(_shape, "")(DEFAULT_ROW_SHAPES),
                         help=f"ROWSxCOLS shapes of the softmax ops (default {DEFAULT_ROW_SHAPES})")
-    parser.add_argument("--axis", type=_bounded(-2, 1), default=-1, help="the axis of the softmax ops (default -1)")
-    parser.add_argument("--threads", type=_bounded(1, numba.config.NUMBA_NUM_THREADS),
+    parser.add_argument("--axis", type=_cli.int_between(-2, 1), default=-1, help="the axis of the softmax ops (default -1)")
+    parser.add_argument("--threads", type=_cli.int_between(1, numba.config.NUMBA_NUM_THREADS),
                         default=fastact.get_num_threads())
-    parser.add_argument("--repeats", type=_bounded(1, 10**6), default=15)
+    parser.add_argument("--repeats", type=_cli.int_between(1), default=15)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print a one-row-per-case markdown table")
     parser.add_argument("--report", metavar="FILE", help="write a markdown report (environment, command, table)")
@@ -531,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(c, d, shape) for c in cases for d in dtypes
             for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
     results = [run_case(c, d, shape, args.threads, args.repeats, axis=args.axis)
-               for c, d, shape in _progress.track(jobs, "benchmarking", lambda job: " ".join(map(str, job)))]
+               for c, d, shape in _cli.track(jobs, "benchmarking", lambda job: " ".join(map(str, job)))]
     print(f"threads={args.threads}, repeats={args.repeats}, " + ", ".join(f"{k} {v}" for k, v in environment().items()))
     print(format_results(results))
     if args.markdown:

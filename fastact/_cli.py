@@ -1,16 +1,34 @@
-"""Progress of the long command-line runs (bench, the accuracy sweep) on stderr.
+"""What the command-line tools share: integer options with bounds, and progress.
 
-A rich progress bar where rich is installed and stderr is a terminal; otherwise
-one line per step, so that a run in a log or CI shows where it is.
+Progress of the long runs (bench, the accuracy sweep) goes to stderr: a rich
+progress bar where rich is installed and stderr is a terminal; otherwise one line
+per step, so that a run in a log or CI shows where it is.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def int_between(low: int, high: float = float("inf")):
+    """An argparse type: an integer from ``low`` to ``high``, else a clear error (no traceback)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            bound = f"between {low} and {high}" if high != float("inf") else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is not {bound}")
+        return value
+
+    return parse
 
 
 def track(jobs: Sequence[T], description: str, label=str) -> Iterable[T]:
