@@ -29,6 +29,7 @@ from ._validation import (
     compute_dtype,
     normalize_axes,
     normalize_axis,
+    quiet_casts,
     result_dtype,
 )
 
@@ -662,7 +663,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         _rows_numba(name, ins_c, dest)
         if user is not None:
             if dest is not view:
-                with np.errstate(all="ignore"):  # a float16 out: quiet, as _cast_quietly
+                with quiet_casts(res_dt, comp_dt):
                     np.copyto(user, dest.reshape(shape), casting="same_kind")
             return user
         res = dest.reshape(shape)
@@ -675,7 +676,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
             _numpy_backend.ROW_FALLBACKS[name](*moved, -1, result_moved)
         if user is not None:
             if not np.shares_memory(result_moved, user):
-                with np.errstate(all="ignore"):
+                with quiet_casts(res_dt, comp_dt):
                     np.copyto(user_moved, result_moved, casting="same_kind")
             return user
         res = np.moveaxis(result_moved, -1, ax).reshape(shape)

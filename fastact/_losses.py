@@ -9,14 +9,13 @@ is then that of their sum).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
 import numpy as np
 
 from . import _backend, _config, _numpy_backend, _threads
-from ._validation import as_real_array, compute_dtype, normalize_axis, result_dtype
+from ._validation import as_real_array, compute_dtype, normalize_axis, quiet_casts, result_dtype
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -37,7 +36,11 @@ def _check_reduction(reduction: object) -> str:
 def _reduce(losses: np.ndarray, reduction: str, count: int, dtype: np.dtype) -> Any:
     if reduction == "none":
         return _scalar_if_0d(losses.astype(dtype, copy=False))
-    total = float(np.sum(losses, dtype=np.float64))
+    return _reduced_total(float(np.sum(losses, dtype=np.float64)), reduction, count, dtype)
+
+
+def _reduced_total(total: float, reduction: str, count: int, dtype: np.dtype) -> Any:
+    """The "sum" or "mean" of ``count`` losses adding up to ``total``, as a scalar of ``dtype``."""
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(total / count if count else math.nan)  # the mean of no rows is NaN, as in PyTorch
@@ -142,7 +145,7 @@ class SoftmaxCrossEntropy:
                     _numpy_xent(x2, lab2, kind, want_grad, grad, scale, losses)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
-        with _quiet_casts(res_dt, comp_dt):
+        with quiet_casts(res_dt, comp_dt):
             value = _reduce(losses.reshape(moved.shape[:-1]), reduction, count, res_dt)
             if not want_grad:
                 return value, None
@@ -239,21 +242,14 @@ class BinaryCrossEntropyWithLogits:
                 if want_grad:
                     s = 1 / (1 + np.exp(-xf))
                     np.multiply(s - tf, scale, out=grad)
-        with _quiet_casts(res_dt, comp_dt):
+        with quiet_casts(res_dt, comp_dt):
             if each:
                 value = _scalar_if_0d(losses.reshape(x.shape).astype(res_dt, copy=False))
             else:
-                value = res_dt.type(total / count if reduction == "mean" else total) if count or reduction == "sum" \
-                    else res_dt.type(np.nan)
+                value = _reduced_total(total, reduction, count, res_dt)
             if not want_grad:
                 return value, None
             return value, _scalar_if_0d(grad.reshape(x.shape).astype(res_dt, copy=False))
-
-
-def _quiet_casts(res_dt: np.dtype, comp_dt: np.dtype) -> contextlib.AbstractContextManager:
-    """Around the casts of float32 results to float16 (or bfloat16): a value beyond
-    its range becomes inf without NumPy's overflow warning, as in the ops."""
-    return np.errstate(all="ignore") if res_dt != comp_dt else contextlib.nullcontext()
 
 
 def _scalar_if_0d(arr: np.ndarray) -> Any:

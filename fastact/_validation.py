@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
 
 import numpy as np
@@ -64,6 +65,13 @@ def compute_dtype(result: np.dtype) -> np.dtype:
     if result.kind == "f":
         return _FLOAT32 if result == _FLOAT16 else result
     return _FLOAT32  # bfloat16
+
+
+def quiet_casts(res_dt: np.dtype, comp_dt: np.dtype) -> contextlib.AbstractContextManager:
+    """Around the casts of results computed in ``comp_dt`` to ``res_dt`` (float32 to
+    float16 or bfloat16): a value beyond its range becomes inf without NumPy's
+    overflow warning, as a float16 kernel would give.  No errstate where nothing is cast."""
+    return np.errstate(all="ignore") if res_dt != comp_dt else contextlib.nullcontext()
 
 
 def check_out(out: object, shape: tuple[int, ...], dtype: np.dtype, name: str) -> np.ndarray:
