@@ -697,6 +697,7 @@ def _rows_over_axes(name: str, inputs: list[tuple[object, str]], axis: object, o
     else:
         shape = broadcast_shape(values[0], values[1], inputs[0][1], inputs[1][1])
     axes = normalize_axes(axis, len(shape))
+    user = None if out is None else check_out(out, shape, result_dtype(*values), "out")  # before any work
     rest = [a for a in range(len(shape)) if a not in axes]
     order = rest + list(axes)
     merged = tuple(shape[a] for a in rest) + (math.prod(shape[a] for a in axes),)
@@ -712,11 +713,9 @@ def _rows_over_axes(name: str, inputs: list[tuple[object, str]], axis: object, o
     result = _run_rows(name, list(zip(rows, [argname for _, argname in inputs])), -1, None)
     result = np.asarray(result) if isinstance(result, np.generic) else result
     result = result.reshape(tuple(shape[a] for a in order)).transpose(tuple(np.argsort(order).tolist()))
-    if out is None:
+    if user is None:
         return result[()] if getattr(result, "ndim", 1) == 0 else result
-    user = check_out(out, shape, np.dtype(result.dtype), "out")
-    with np.errstate(all="ignore"):
-        np.copyto(user, result)
+    np.copyto(user, result)  # result already has out's dtype
     return user
 
 

@@ -202,3 +202,14 @@ def test_losses_do_not_modify_their_inputs(backend):
     fastact.softmax_cross_entropy.value_and_grad(x.T, p.T, axis=0)
     fastact.binary_cross_entropy_with_logits.value_and_grad(x, p)
     assert [a.tobytes() for a in (x, labels, p)] == before
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda o: o.name)
+def test_bad_out_over_several_axes(backend, op):
+    x = np.zeros((2, 2))
+    out = _sentinel((2, 2), np.float32)
+    with pytest.raises(TypeError, match="out must have dtype float64"):
+        op(x, axis=None, out=out)
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 2\)"):
+        op.backward(x, x, axis=(0, 1), out=_sentinel((4,)))
+    assert np.all(out == 7.0)
