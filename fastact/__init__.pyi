@@ -734,11 +734,11 @@ selu: _Selu
 celu: _Celu
 gelu: _Gelu
 silu: _Silu
+swish: _Silu
 mish: _Mish
 softplus: _Softplus
 softsign: _Softsign
 hardsigmoid: _Hardsigmoid
 hardswish: _Hardswish
-swish: _Silu
 ACTIVATIONS: dict[str, ElementwiseOp]
 __all__ = ['ACTIVATIONS', 'ElementwiseOp', 'RowOp', 'binary_cross_entropy_with_logits', 'celu', 'elu', 'gelu', 'get_backend', 'get_num_threads', 'hardsigmoid', 'hardswish', 'hardtanh', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'mish', 'relu', 'relu6', 'selu', 'set_backend', 'set_num_threads', 'sigmoid', 'silu', 'softmax', 'softmax_cross_entropy', 'softplus', 'softsign', 'swish', 'tanh', 'threading_layer', 'use_backend']

@@ -39,6 +39,7 @@ class Param:
     name: str
     default: float
     check: Callable[[float], str | None] | None = None  # a message when the value is refused
+    note: str = ""  # what the check refuses, for the docs ("not 0")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Activation:
     df_from_y: Callable | None = None  # scalar (y = f(x), p) -> f'(x)
     numpy_df_from_y: NumpyFn | None = None
     y_check: Callable[[tuple], str | None] | None = None  # when f' from y holds only for some p
+    y_condition: str = ""  # the same for the docs ("alpha >= 0")
     params_check: Callable[[tuple], str | None] | None = None  # a check across parameters
     # scalar (g, x, p) -> g * f'(x), where a dedicated formula rounds better
     backward_x: Callable | None = None
@@ -67,6 +69,17 @@ class Activation:
     # _config.PARALLEL_MIN_NS (per threading layer), so the heavy formulas go
     # parallel on smaller arrays
     serial_ns: tuple[float, float] = (1.0, 1.0)
+    # (public op, string parameter, its value): this definition is one variant of
+    # a public op (gelu's approximate="none" and "tanh"); the first is the default
+    variant: tuple[str, str, str] | None = None
+    aliases: tuple[str, ...] = ()  # other public names of the op (silu's swish)
+    # the accuracy sweep: f' crosses zero, where it is a difference of terms near 1/4
+    # that cancel, so f' and backward are held to ULPs of max(|f'|, 1/4)
+    derivative_crosses_zero: bool = False
+    # ((case, dtype, bound), ...): where this release misses the accuracy bound it aims at
+    # (case "forward", "grad" or "backward"), with the bound it meets instead
+    known_gaps: tuple[tuple[str, str, float], ...] = ()
+    torch_name: str = ""  # the function in torch.nn.functional, where not the op's name
 
 
 # --- shared scalar helpers ------------------------------------------------------
@@ -252,7 +265,7 @@ def _mp_sigmoid(mp, x):
 SIGMOID = Activation(
     name="sigmoid",
     doc="Logistic sigmoid 1 / (1 + exp(-x)); f' = f (1 - f), at most 0.25 (at x = 0).",
-    formula="1 / (1 + e^-x); f' = f (1 - f)",
+    formula="1 / (1 + e^-x); f' = f (1 - f), at most 0.25 (at 0)",
     f=sigmoid_f,
     df=sigmoid_df,
     df_from_y=sigmoid_df_from_y,
@@ -358,6 +371,7 @@ def _numpy_log_sigmoid_grad(x, out, p=()):
 
 LOG_SIGMOID = Activation(
     name="log_sigmoid",
+    torch_name="logsigmoid",
     doc="log(sigmoid(x)) = -softplus(-x); f' = sigmoid(-x).",
     formula="log(1 / (1 + e^-x)); f' = sigmoid(-x)",
     f=log_sigmoid_f,
@@ -456,6 +470,7 @@ LEAKY_RELU = Activation(
     df_from_y=leaky_relu_df,  # for slope >= 0, y > 0 exactly where x > 0
     numpy_df_from_y=_numpy_leaky_relu_grad,
     y_check=lambda p: None if p[0] >= 0 else f"backward from y needs negative_slope >= 0, got {p[0]!r}",
+    y_condition="negative_slope >= 0",
     numpy_f=_numpy_leaky_relu,
     numpy_df=_numpy_leaky_relu_grad,
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * x,
@@ -674,13 +689,14 @@ def _numpy_elu_grad_from_y(y, out, p):
 ELU = Activation(
     name="elu",
     doc="x for x > 0, else alpha (exp(x) - 1); f'(0) = alpha.",
-    formula="x if x > 0 else alpha (e^x - 1); f' = 1 or alpha e^x",
+    formula="x if x > 0 else alpha (e^x - 1); f' = 1 or alpha e^x (f'(0) = alpha)",
     params=(Param("alpha", 1.0),),
     f=elu_f,
     df=elu_df,
     df_from_y=elu_df_from_y,
     numpy_df_from_y=_numpy_elu_grad_from_y,
     y_check=lambda p: None if p[0] >= 0 else f"backward from y needs alpha >= 0, got {p[0]!r}",
+    y_condition="alpha >= 0",
     numpy_f=_numpy_elu,
     numpy_df=_numpy_elu_grad,
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x),
@@ -709,7 +725,8 @@ def selu_df_from_y(y, p):
 SELU = Activation(
     name="selu",
     doc=f"scale * elu(x, alpha) with alpha = {SELU_ALPHA}, scale = {SELU_SCALE}.",
-    formula="scale (x if x > 0 else alpha (e^x - 1)), alpha = 1.6732632423543772, scale = 1.0507009873554805",
+    formula="scale (x if x > 0 else alpha (e^x - 1)), alpha = 1.6732632423543772, scale = 1.0507009873554805; "
+            "f'(0) = scale alpha",
     f=selu_f,
     df=selu_df,
     df_from_y=selu_df_from_y,
@@ -743,7 +760,7 @@ CELU = Activation(
     name="celu",
     doc="x for x > 0, else alpha (exp(x / alpha) - 1); f'(0) = 1.",
     formula="x if x > 0 else alpha (e^(x/alpha) - 1); f' = 1 or e^(x/alpha)",
-    params=(Param("alpha", 1.0, _nonzero("alpha")),),
+    params=(Param("alpha", 1.0, _nonzero("alpha"), "not 0"),),
     f=celu_f,
     df=celu_df,
     df_from_y=celu_df_from_y,
@@ -791,8 +808,9 @@ def _numpy_softplus_grad(x, out, p):
 SOFTPLUS = Activation(
     name="softplus",
     doc="log(1 + exp(beta x)) / beta, and x where beta x > threshold; f' = sigmoid(beta x) (1 where linear).",
-    formula="log(1 + e^(beta x)) / beta, x where beta x > threshold; f' = sigmoid(beta x)",
-    params=(Param("beta", 1.0, _nonzero("beta")), Param("threshold", 20.0)),
+    formula="log(1 + e^(beta x)) / beta, and x where beta x > threshold (strictly); f' = sigmoid(beta x), "
+            "1 where linear",
+    params=(Param("beta", 1.0, _nonzero("beta"), "not 0"), Param("threshold", 20.0)),
     f=softplus_f,
     df=softplus_df,
     numpy_f=_numpy_softplus,
@@ -807,8 +825,8 @@ SOFTPLUS = Activation(
 
 
 # Both take e = exp(-|x|) and the tail's x e^x (or (x + 1) e^x) from one
-# range reduction and polynomial (``exp_nonpositive_and_times``): with two
-# exps, 1e7 float32 silu took 3.4 ms, with one 2.7.
+# range reduction and polynomial (``exp_nonpositive_and_times``): one exp
+# instead of two (a fifth less time on float32 silu).
 
 
 @scalar_function
@@ -846,6 +864,8 @@ def _numpy_silu_grad(x, out, p=()):
 
 SILU = Activation(
     name="silu",
+    derivative_crosses_zero=True,
+    aliases=("swish",),
     doc="x sigmoid(x) (also called swish); f' = sigmoid(x) (1 + x (1 - sigmoid(x))).",
     formula="x sigmoid(x); f' = sigmoid(x) (1 + x sigmoid(-x))",
     f=silu_f,
@@ -941,6 +961,10 @@ def _mp_mish_t(mp, x):
 
 MISH = Activation(
     name="mish",
+    derivative_crosses_zero=True,
+    # float64: three rounded quotients (float32 mish is computed in float64 and meets its
+    # bounds); double-word evaluation would close it
+    known_gaps=(("forward", "float64", 3.0), ("grad", "float64", 5.0), ("backward", "float64", 6.0)),
     doc="x tanh(softplus(x)).",
     formula="x tanh(log(1 + e^x)); f' = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))",
     f=mish_f,
@@ -1116,6 +1140,11 @@ def _mp_gelu_tanh_v(mp, x):
 
 GELU = Activation(
     name="gelu",
+    derivative_crosses_zero=True,
+    # float64: Phi(x) = t exp(-z^2 + P(t)) / 2 multiplies three rounded float64 quantities
+    # in the negative half; double-word evaluation would close it
+    known_gaps=(("forward", "float64", 6.0),),
+    variant=("gelu", "approximate", "none"),
     doc="x Phi(x), Phi the standard normal CDF (approximate='none').",
     formula="x Phi(x) = x (1 + erf(x / sqrt 2)) / 2; f' = Phi(x) + x phi(x)",
     f=gelu_f,
@@ -1129,6 +1158,9 @@ GELU = Activation(
 
 GELU_TANH = Activation(
     name="gelu_tanh",
+    derivative_crosses_zero=True,
+    torch_name="gelu",
+    variant=("gelu", "approximate", "tanh"),
     doc="0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate='tanh').",
     formula="x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2",
     f=gelu_tanh_f,
@@ -1149,3 +1181,49 @@ ELEMENTWISE: dict[str, Activation] = {
     for a in (SIGMOID, TANH, LOG_SIGMOID, RELU, LEAKY_RELU, RELU6, HARDTANH, ELU, SELU, CELU, GELU, GELU_TANH,
               SILU, MISH, SOFTPLUS, SOFTSIGN, HARDSIGMOID, HARDSWISH)
 }
+
+
+# --- kinds: what each entry point computes from a definition -----------------------
+
+
+def _numpy_times(derivative: str):
+    """The NumPy backward: grad_out times the derivative ``derivative`` (a field) of v."""
+
+    def run(act: Activation, ins: list, outs: list, p: tuple) -> None:
+        g, v = ins
+        t = np.empty(v.shape, v.dtype)
+        getattr(act, derivative)(v, t, p)
+        np.multiply(g, t, out=outs[0])
+
+    return run
+
+
+def _numpy_pair(act: Activation, ins: list, outs: list, p: tuple) -> None:
+    act.numpy_f(ins[0], outs[0], p)
+    act.numpy_df(ins[0], outs[1], p)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One entry point of the elementwise ops: its arrays, and how the Numba loop and
+    the NumPy fallback are composed from a definition's fields."""
+
+    name: str
+    inputs: tuple[str, ...]  # the arrays it takes, by their argument names
+    outputs: int
+    # (loop template in _kernels: "map", "pair" or "times", the scalar functions it runs)
+    loop: Callable[[Activation], tuple[str, tuple[Callable, ...]]]
+    numpy: Callable[[Activation, list, list, tuple], None]  # (act, inputs, outputs, params)
+    ufunc_suffix: str | None  # the ufunc's name is the op's plus this; None: no ufunc
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("forward", ("x",), 1, lambda a: ("map", (a.f,)), lambda a, i, o, p: a.numpy_f(i[0], o[0], p), ""),
+    Kind("grad", ("x",), 1, lambda a: ("map", (a.df,)), lambda a, i, o, p: a.numpy_df(i[0], o[0], p), "_grad"),
+    Kind("value_and_grad", ("x",), 2, lambda a: ("pair", (a.f, a.df)), _numpy_pair, None),
+    Kind("backward_x", ("grad_out", "x"), 1,
+         lambda a: ("map", (a.backward_x,)) if a.backward_x else ("times", (a.df,)), _numpy_times("numpy_df"),
+         "_backward"),
+    Kind("backward_y", ("grad_out", "y"), 1, lambda a: ("times", (a.df_from_y,)), _numpy_times("numpy_df_from_y"),
+         "_backward_y"),
+)}

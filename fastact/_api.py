@@ -1,11 +1,15 @@
 """The public op objects: argument handling around the kernels and fallbacks.
 
-Every call goes through the same steps: check and convert the arguments (dtype
-rules, broadcasting, ``out=``), bring the data to the few layouts the kernels
-are compiled for (1-D C-contiguous for elementwise ops, 2-D C-contiguous rows
-for softmax), run the Numba kernel or the NumPy fallback, and put the result
-where the caller expects it.  Inputs are never written to unless they are also
-passed as ``out``.
+How a call flows: ``op(x)`` binds the op's parameters (``ElementwiseOp._bind``),
+then ``_elementwise`` (or ``_rows`` for a row op) takes plain C-contiguous
+float32/float64 arrays straight to the kernel.  Anything else goes the general
+way (``_run_elementwise``, ``_run_rows``): containers and duck arrays are
+unwrapped or handed their ufunc, the dtypes and ``out=`` are checked, the data
+is brought to the layouts the kernels are compiled for (1-D C-contiguous, or
+(outer, n, inner) for rows), and the Numba kernel (serial or parallel, by
+``_threads.go_parallel``) or the definition's NumPy fallback runs.  What each
+entry point computes comes from ``_activations.KINDS``; inputs are never
+written to unless they are also passed as ``out``.
 """
 
 from __future__ import annotations
@@ -18,17 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from . import _activations, _backend, _config, _containers, _numpy_backend, _threads
+from . import _activations, _backend, _config, _containers, _rowops, _threads
 from ._validation import (
     ROW_AXIS,
     as_real_array,
     broadcast_shape,
     check_out,
-    check_out_pair,
     check_real_dtype,
     compute_dtype,
     normalize_axes,
     normalize_axis,
+    prepare_call,
     quiet_casts,
     result_dtype,
 )
@@ -57,7 +61,7 @@ def _writable_view(out: np.ndarray | None, view: np.ndarray | None, dtype: np.dt
 
 # Kernels are looked up through these memoised functions rather than with an
 # import statement per call: small calls cannot afford the import machinery
-# (0.3 us; a whole call on 16 elements costs about 1 us).
+# (a sizeable part of a whole call on 16 elements).
 
 
 @functools.cache
@@ -82,8 +86,7 @@ def _kernel(act: _activations.Activation, kind: str, n: int, itemsize: int):
     work = n * act.serial_ns[itemsize == 8]
     if work < _SERIAL_BELOW_NS:
         return _serial_kernel(act.name, kind)
-    parallel = _threads.get_num_threads() > 1 and work >= _threads.parallel_min_ns()
-    return _kernels_module().elementwise_kernel(act.name, kind, parallel)
+    return _kernels_module().elementwise_kernel(act.name, kind, _threads.go_parallel(work, _threads.parallel_min_ns()))
 
 
 def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
@@ -117,7 +120,7 @@ def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: 
     Plain arrays (``_plain_arrays``) with no out, or with one C-contiguous out of
     their dtype and shape that is an input or overlaps none, go straight to the
     kernel.  This is written for small arrays, where every step counts: the general
-    path, ``_run_elementwise``, costs 5-10 us a call, this one about 1.5 us."""
+    path, ``_run_elementwise``, costs several times as much a call."""
     if _plain_arrays(values):
         x = values[-1]
         if out is None:
@@ -137,9 +140,9 @@ def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: 
             if n:
                 kernel = _kernel(act, kind, n, x.itemsize)
                 if x.ndim == 1:
-                    kernel(*values, *results, params)
+                    kernel(values, results, params)
                 else:
-                    kernel(*[v.reshape(-1) for v in values], *[r.reshape(-1) for r in results], params)
+                    kernel(tuple(v.reshape(-1) for v in values), tuple(r.reshape(-1) for r in results), params)
             return results if kind == "value_and_grad" else result
     n_out = 2 if kind == "value_and_grad" else 1
     return _run_elementwise(act, kind, list(zip(values, names)), out, n_out, params)
@@ -296,19 +299,8 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
         return result
     if any(_is_duck_array(value) for value, _ in inputs):
         return _run_duck(act, kind, inputs, out, params)
-    arrays = [as_real_array(value, name) for value, name in inputs]
-    res_dt = result_dtype(*arrays)
-    comp_dt = compute_dtype(res_dt)
+    arrays, shape, res_dt, comp_dt, user_outs = prepare_call(inputs, out, n_out)
     _check_params_fit(act, params, comp_dt)
-    if len(arrays) == 1:
-        shape = arrays[0].shape
-    else:
-        shape = broadcast_shape(arrays[0], arrays[1], inputs[0][1], inputs[1][1])
-    if n_out == 1:
-        user_outs = [None if out is None else check_out(out, shape, res_dt, "out")]
-    else:
-        pair = check_out_pair(out, shape, res_dt)
-        user_outs = [None, None] if pair is None else list(pair)
     if res_dt != comp_dt or any(a.dtype != comp_dt for a in arrays):
         return _run_in_chunks(act, kind, arrays, shape, user_outs, res_dt, comp_dt, params)
 
@@ -325,7 +317,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
                         else np.empty(size, comp_dt))
         if size:
-            _kernel(act, kind, size, comp_dt.itemsize)(*flat_ins, *bufs, params)
+            _kernel(act, kind, size, comp_dt.itemsize)(tuple(flat_ins), tuple(bufs), params)
         shaped = [b.reshape(shape, order=order) for b in bufs]
     else:
         # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
@@ -333,8 +325,8 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
         shaped = [user if _writable_view(user, user, comp_dt, ins, allow_identical=False)
                   else np.empty(shape, comp_dt) for user in user_outs]
         with np.errstate(all="ignore"):
-            _numpy_elementwise(act, kind, [a.reshape(work_shape) for a in ins],
-                               [o.reshape(work_shape) for o in shaped], params)
+            _activations.KINDS[kind].numpy(act, [a.reshape(work_shape) for a in ins],
+                                           [o.reshape(work_shape) for o in shaped], params)
 
     results = []
     for user, buf in zip(user_outs, shaped):
@@ -370,31 +362,14 @@ def _run_in_chunks(act: _activations.Activation, kind: str, arrays: list[np.ndar
                 ins = [np.ascontiguousarray(c) for c in chunks[:n_in]]
                 dests = [c if c.flags.c_contiguous else np.empty(c.shape, comp_dt) for c in chunks[n_in:]]
                 if numba:
-                    _kernel(act, kind, ins[0].size, comp_dt.itemsize)(*ins, *dests, params)
+                    _kernel(act, kind, ins[0].size, comp_dt.itemsize)(tuple(ins), tuple(dests), params)
                 else:
-                    _numpy_elementwise(act, kind, ins, dests, params)
+                    _activations.KINDS[kind].numpy(act, ins, dests, params)
                 for chunk, dest in zip(chunks[n_in:], dests):
                     if dest is not chunk:
                         chunk[...] = dest
     results = [out if user is not None else (out[()] if out.ndim == 0 else out) for user, out in zip(user_outs, outs)]
     return results[0] if len(results) == 1 else tuple(results)
-
-
-def _numpy_elementwise(act: _activations.Activation, kind: str, ins: list[np.ndarray],
-                       outs: list[np.ndarray], params: tuple) -> None:
-    if kind == "forward":
-        act.numpy_f(ins[0], outs[0], params)
-    elif kind == "grad":
-        act.numpy_df(ins[0], outs[0], params)
-    elif kind == "value_and_grad":
-        act.numpy_f(ins[0], outs[0], params)
-        act.numpy_df(ins[0], outs[1], params)
-    else:
-        g, v = ins
-        derivative = act.numpy_df if kind == "backward_x" else act.numpy_df_from_y
-        t = np.empty(v.shape, v.dtype)
-        derivative(v, t, params)
-        np.multiply(g, t, out=outs[0])
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -616,34 +591,19 @@ def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, ou
     return result if comp_dt == res_dt else _cast_quietly(result, res_dt)
 
 
-# what a masked entry is filled with, per input, so that it takes no part in its row
-_MASKED_FILLS = {
-    "softmax": (-math.inf,),  # a logit of -inf: probability 0
-    "log_softmax": (-math.inf,),
-    "softmax_backward": (0.0, 0.0),  # no gradient, probability 0
-    "log_softmax_backward": (0.0, -math.inf),  # no gradient, log-probability -inf
-}
-
-
 def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
     names = [argname for _, argname in inputs]
     result = _containers.apply(lambda values, o: _run_rows(name, list(zip(values, names)), axis, o),
-                               [value for value, _ in inputs], names, out, fills=_MASKED_FILLS[name])
+                               [value for value, _ in inputs], names, out,
+                               fills=_rowops.ROW_FUNCTIONS[name].masked_fills)
     if result is not NotImplemented:
         return result
     if axis is None or isinstance(axis, tuple):
         return _rows_over_axes(name, inputs, axis, out)
     if any(_is_duck_array(value) for value, _ in inputs):
         return _run_rows_duck(name, inputs, axis, out)
-    arrays = [as_real_array(value, argname) for value, argname in inputs]
-    res_dt = result_dtype(*arrays)
-    comp_dt = compute_dtype(res_dt)
-    if len(arrays) == 1:
-        shape = arrays[0].shape
-    else:
-        shape = broadcast_shape(arrays[0], arrays[1], inputs[0][1], inputs[1][1])
+    arrays, shape, res_dt, comp_dt, (user,) = prepare_call(inputs, out)
     ax = normalize_axis(axis, len(shape), ROW_AXIS)
-    user = None if out is None else check_out(out, shape, res_dt, "out")
 
     work_shape = shape or (1,)  # a 0-d array is one row of length 1
     ins = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays]
@@ -657,8 +617,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         ins_c = [np.ascontiguousarray(a, dtype=comp_dt).reshape(dims) for a in ins]
         view = user.reshape(dims) if user is not None and user.flags.c_contiguous else None
         # Not in place even where that would be safe: LLVM vectorises no loop whose
-        # output may overlap its input, and a copy costs less (55 against 11 ms on
-        # 4096x4096 float32).
+        # output may overlap its input, and a copy costs a fraction of that.
         dest = view if _writable_view(user, view, comp_dt, ins_c, allow_identical=False) else np.empty(dims, comp_dt)
         _rows_numba(name, ins_c, dest)
         if user is not None:
@@ -673,7 +632,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         result_moved = (user_moved if _writable_view(user, user_moved, comp_dt, moved, allow_identical=False)
                         else np.empty(moved[0].shape, comp_dt))
         with np.errstate(all="ignore"):
-            _numpy_backend.ROW_FALLBACKS[name](*moved, -1, result_moved)
+            _rowops.ROW_FUNCTIONS[name].numpy(*moved, -1, result_moved)
         if user is not None:
             if not np.shares_memory(result_moved, user):
                 with quiet_casts(res_dt, comp_dt):
@@ -731,29 +690,26 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     row, or for short rows the block formulation, vectorised over blocks of
     rows; the gufuncs give the same bits.  Any other axis runs the lanes
     formulation in place, vectorised along the inner axis: no transposed copies
-    (NumPy's take 130 ms for 4096x4096); with few lanes, grouped lanes; with
+    (slower than the softmax itself); with few lanes, grouped lanes; with
     fewer outer indices and lane blocks than threads, split lanes.  Its sums
     run in another order than the last axis's: results differ by a few ULP.
     """
     outer, n, inner = dest.shape
-    threads = _threads.get_num_threads()
-    parallel = (threads > 1 and outer * inner > 1
-                and dest.size >= _config.ROW_PARALLEL_MIN_ELEMENTS * _threads.threshold_factor())
+    parallel = _threads.go_parallel(dest.size, _config.ROW_PARALLEL_MIN_ELEMENTS, tasks=outer * inner)
     if inner == 1:
-        short = _kernels_module().ROW_KERNELS[name].uses_blocks(n, dest.itemsize)
-        _row_kernel(name, parallel, "blocks" if short else "rows")(*[a.reshape(outer, n) for a in ins],
+        short = _kernels_module().uses_blocks(name, n, dest.itemsize)
+        _row_kernel(name, parallel, "blocks" if short else "rows")(tuple(a.reshape(outer, n) for a in ins),
                                                                    dest.reshape(outer, n))
         return
     group = 1
     if inner < _config.GROUPED_LANES_MAX:
         group = next((g for g in _config.LANE_GROUPS if n % g == 0), 1)
     tasks = outer * (1 if group > 1 else -(-inner // _config.LANE_BLOCK))
+    threads = _threads.get_num_threads()
     if parallel and tasks < threads and n // group >= _config.SPLIT_LANES_MIN_ROWS * threads:
-        _row_kernel(name, parallel, "split_lanes")(*ins, dest, group, threads)
-    elif group > 1:
-        _row_kernel(name, parallel, "grouped_lanes")(*ins, dest, group)
+        _row_kernel(name, parallel, "split_lanes")(tuple(ins), dest, group, threads)
     else:
-        _row_kernel(name, parallel, "lanes")(*ins, dest)
+        _row_kernel(name, parallel, "lanes")(tuple(ins), dest, group)
 
 
 @functools.cache
@@ -764,8 +720,7 @@ def _row_kernel(name: str, parallel: bool, form: str):
 def _rows(name: str, values: tuple, names: tuple, axis: object, out: object) -> Any:
     """Row op ``name`` on ``values`` along ``axis``.  Plain arrays (``_plain_arrays``)
     with no out, or an out that overlaps none of them, go straight to the kernels;
-    as ``_elementwise``, for small arrays (softmax on 16 elements: 16 us a call
-    before, 3.4 us now)."""
+    as ``_elementwise``, for small arrays."""
     if type(axis) is int and _plain_arrays(values):
         x = values[-1]
         shape = x.shape
@@ -785,16 +740,37 @@ def _rows(name: str, values: tuple, names: tuple, axis: object, out: object) -> 
     return _run_rows(name, list(zip(values, names)), axis, out)
 
 
+_ROW_ENTRY_POINTS = """
+
+``axis`` is an int, a tuple of ints (the rows span those axes) or None (all of them), as
+in SciPy; ``dim=`` is another name of it, as in PyTorch.
+
+Entry points:
+    {name}(x, axis=-1, out=None)
+    {name}.backward(grad_out, y, axis=-1, out=None)  the gradient with respect to x, from y
+    {name}.gufunc, {name}.backward_gufunc  the NumPy gufuncs (dask, xarray)
+
+Example (the tutorial's four scores):
+    >>> import numpy as np, fastact
+    >>> y = fastact.{name}(np.array([2.0, 10.0, 1.0, 4.0]))
+    >>> y.round(6)
+    {example}
+    >>> fastact.{name}.backward(np.ones(4), y).shape
+    (4,)
+"""
+
+
 class RowOp:
     """A normalisation over one axis: ``op(x, axis=-1)`` and ``op.backward(grad_out, y, axis=-1)``."""
 
-    def __init__(self, name: str, doc: str, backward_doc: str):
-        self._name = name
-        self.__name__ = name
-        self.__qualname__ = name
+    def __init__(self, definition: _rowops.RowDefinition):
+        self._name = definition.name
+        self.__name__ = definition.name
+        self.__qualname__ = definition.name
         self.__module__ = "fastact"
-        self.__doc__ = doc
-        self._backward_doc = backward_doc
+        self.__doc__ = (f"{definition.name}(x, axis=-1, out=None): {definition.doc}"
+                        + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example))
+        self._backward_name = definition.backward.name
 
     def __reduce__(self) -> str:
         return self.__name__
@@ -819,7 +795,7 @@ class RowOp:
         """``backward`` as a gufunc ``(n),(n)->(n)``: ``(grad_out, y) -> grad_x``."""
         from . import _ufuncs
 
-        return _ufuncs.row_gufunc(f"{self._name}_backward")
+        return _ufuncs.row_gufunc(self._backward_name)
 
     def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, out: np.ndarray | None = None,
                  **kwargs: Any) -> Any:
@@ -832,7 +808,7 @@ class RowOp:
         """The gradient with respect to x, from ``grad_out`` and the forward output ``y``."""
         if kwargs:
             axis = self._axis_alias(f"{self._name}.backward", axis, kwargs)
-        return _rows(f"{self._name}_backward", (grad_out, y), ("grad_out", "y"), axis, out)
+        return _rows(self._backward_name, (grad_out, y), ("grad_out", "y"), axis, out)
 
     @staticmethod
     def _axis_alias(function: str, axis: object, kwargs: dict) -> object:
@@ -845,3 +821,27 @@ class RowOp:
             raise TypeError(f"{function}() got both axis={axis!r} and dim={kwargs['dim']!r}: dim is another name "
                             "of axis, give one")
         return kwargs["dim"]
+
+
+def public_ops() -> dict[str, Any]:
+    """Every public op by its public name, built from the definitions: the elementwise
+    ops (one per variant group, with their aliases) and the row ops."""
+    ops: dict[str, Any] = {}
+    variants: dict[str, dict[str, _activations.Activation]] = {}
+    for act in _activations.ELEMENTWISE.values():
+        if act.variant:
+            variants.setdefault(act.variant[0], {})[act.variant[2]] = act
+    for act in _activations.ELEMENTWISE.values():
+        if act.variant is None:
+            op = ElementwiseOp(act)
+        elif act.variant[0] not in ops:
+            group = variants[act.variant[0]]
+            op = ElementwiseOp(next(iter(group.values())), group, act.variant[1])
+        else:
+            continue
+        ops[op.name] = op
+        for alias in act.aliases:
+            ops[alias] = op
+    for definition in _rowops.ROW_OPS.values():
+        ops[definition.name] = RowOp(definition)
+    return ops

@@ -25,10 +25,11 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     numba = None
     NUMBA_IMPORT_ERROR: ImportError | None = exc
-    scalar_function = _scalar.scalar_function
+    scalar_function = row_function = _scalar.scalar_function
 else:
     NUMBA_IMPORT_ERROR = None
     scalar_function = _vmath.scalar_function
+    row_function = _vmath.row_function
 
 
 def _check_name(name: object, argname: str) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _backend, _config, _numpy_backend, _threads
-from ._validation import as_real_array, compute_dtype, normalize_axis, quiet_casts, result_dtype
+from . import _backend, _config, _lossops, _threads
+from ._validation import as_real_array, compute_dtype, normalize_axis, prepare_call, quiet_casts, result_dtype
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -115,13 +115,14 @@ class SoftmaxCrossEntropy:
 
     def _run(self, logits, labels, axis, reduction, want_grad):
         reduction = _check_reduction(reduction)
-        x = as_real_array(logits, "logits")
+        (x,), _, res_dt, comp_dt, _ = prepare_call([(logits, "logits")])
         if x.ndim == 0:
             raise ValueError("logits must have at least one dimension (the classes)")
         ax = normalize_axis(axis, x.ndim)
         kind, lab = _labels_kind(x, labels, ax)
-        res_dt = result_dtype(x, lab) if kind == "prob" else result_dtype(x)
-        comp_dt = compute_dtype(res_dt)
+        if kind == "prob":  # the probabilities take part in the dtype (float64 labels: float64 loss)
+            res_dt = result_dtype(x, lab)
+            comp_dt = compute_dtype(res_dt)
         moved = np.moveaxis(x, ax, -1)
         n = moved.shape[-1]
         rows = moved.size // n if n else math.prod(moved.shape[:-1])
@@ -134,15 +135,8 @@ class SoftmaxCrossEntropy:
         losses = np.empty(rows, np.float64)
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         if rows and n:
-            if _backend.get_backend() == "numba":
-                from . import _kernels
-
-                parallel = rows > 1 and _threads.get_num_threads() > 1 and \
-                    rows * n >= _config.ROW_PARALLEL_MIN_ELEMENTS * _threads.threshold_factor()
-                _kernels.loss_kernel(f"xent_{kind}", parallel)(x2, lab2, want_grad, grad, scale, losses)
-            else:
-                with np.errstate(all="ignore"):
-                    _numpy_xent(x2, lab2, kind, want_grad, grad, scale, losses)
+            _run_loss(f"xent_{kind}", rows * n, _config.ROW_PARALLEL_MIN_ELEMENTS, rows,
+                      x2, lab2, want_grad, grad, scale, losses)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
         with quiet_casts(res_dt, comp_dt):
@@ -153,23 +147,15 @@ class SoftmaxCrossEntropy:
             return value, g.astype(res_dt, copy=False)
 
 
-def _numpy_xent(x, lab, kind, want_grad, grad, scale, losses):
-    m = np.max(x, axis=1, keepdims=True)
-    shifted = x - m
-    e = np.exp(shifted)
-    total = np.sum(e, axis=1, keepdims=True)
-    log_total = _numpy_backend.log_sum_exp(shifted, e, 1)  # log1p of the rest: a dominant label's loss is tiny
-    if kind == "index":
-        rows = np.arange(x.shape[0])
-        losses[:] = (log_total[:, 0] - shifted[rows, lab])
-        if want_grad:
-            np.multiply(e, scale / total, out=grad)
-            grad[rows, lab] -= scale
-    else:
-        losses[:] = np.sum(lab * (log_total - shifted), axis=1)
-        if want_grad:
-            mass = np.sum(lab, axis=1, keepdims=True)
-            np.copyto(grad, e * (scale * mass / total) - scale * lab)
+def _run_loss(name: str, work: int, threshold: int, tasks: int, *args: Any) -> Any:
+    """Fused loss ``name`` (``_lossops.LOSSES``) on ``args``: the kernel, serial or
+    parallel by the thread policy, or the NumPy fallback."""
+    if _backend.get_backend() == "numba":
+        from . import _kernels
+
+        return _kernels.loss_kernel(name, _threads.go_parallel(work, threshold, tasks))(*args)
+    with np.errstate(all="ignore"):
+        return _lossops.LOSSES[name].numpy(*args)
 
 
 class BinaryCrossEntropyWithLogits:
@@ -210,12 +196,7 @@ class BinaryCrossEntropyWithLogits:
 
     def _run(self, logits, targets, reduction, want_grad):
         reduction = _check_reduction(reduction)
-        x = as_real_array(logits, "logits")
-        t = as_real_array(targets, "targets")
-        if t.shape != x.shape:
-            raise ValueError(f"targets must have the logits' shape {x.shape}, got {t.shape}")
-        res_dt = result_dtype(x, t)
-        comp_dt = compute_dtype(res_dt)
+        (x, t), _, res_dt, comp_dt, _ = prepare_call([(logits, "logits"), (targets, "targets")], same_shape=True)
         xf = np.ascontiguousarray(x, dtype=comp_dt).reshape(-1)
         tf = np.ascontiguousarray(t, dtype=comp_dt).reshape(-1)
         count = xf.size
@@ -223,25 +204,8 @@ class BinaryCrossEntropyWithLogits:
         each = reduction == "none"
         grad = np.empty(count if want_grad else 0, comp_dt)
         losses = np.empty(count if each else 0, comp_dt)
-        if _backend.get_backend() == "numba" and count:
-            from . import _kernels
-
-            parallel = _threads.get_num_threads() > 1 and \
-                count >= _config.PARALLEL_MIN_ELEMENTS * _threads.threshold_factor()
-            total = _kernels.loss_kernel("bce", parallel)(xf, tf, want_grad, grad, scale, losses, each)
-        else:
-            with np.errstate(all="ignore"):
-                loss = (np.maximum(xf, 0) - xf * tf) + np.log1p(np.exp(-np.abs(xf)))
-                infinite = np.isinf(xf)
-                if infinite.any():  # the limits (1 - t) x and -t x, 0 where the factor is 0, as the kernel
-                    factor = np.where(xf > 0, 1 - tf, -tf)[infinite]
-                    loss[infinite] = np.where(factor == 0, 0, xf[infinite] * factor)
-                total = float(np.sum(loss, dtype=np.float64))
-                if each:
-                    losses[:] = loss
-                if want_grad:
-                    s = 1 / (1 + np.exp(-xf))
-                    np.multiply(s - tf, scale, out=grad)
+        total = _run_loss("bce", count, _config.PARALLEL_MIN_ELEMENTS, count,
+                          xf, tf, want_grad, grad, scale, losses, each) if count else 0.0
         with quiet_casts(res_dt, comp_dt):
             if each:
                 value = _scalar_if_0d(losses.reshape(x.shape).astype(res_dt, copy=False))

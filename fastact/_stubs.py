@@ -171,8 +171,8 @@ def render() -> str:
             C=_class_name(name), P=positional, K=keyword,
             V="".join(f", {p}: {literal} = ..." for p, literal in literals.items()),
             KO=(", *" + keyword) if params else ""))
-    names = [*fastact.ACTIVATIONS, "swish"]
-    parts.append("\n" + "".join(f"{name}: _{_class_name('silu' if name == 'swish' else name)}\n" for name in names))
+    public = {name: op for name, op in fastact._OPS.items() if isinstance(op, fastact.ElementwiseOp)}  # aliases too
+    parts.append("\n" + "".join(f"{name}: _{_class_name(op.name)}\n" for name, op in public.items()))
     parts.append("ACTIVATIONS: dict[str, ElementwiseOp]\n")
     parts.append(f"__all__ = {sorted(fastact.__all__)!r}\n")
     return "".join(parts)

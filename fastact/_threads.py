@@ -131,16 +131,25 @@ def _running_layer() -> str | None:
 
 def parallel_min_ns() -> int:
     """The serial time from which an elementwise call goes parallel under the
-    running threading layer (_config.PARALLEL_MIN_NS).  Call it after
-    get_num_threads(), which starts the layer."""
+    running threading layer (_config.PARALLEL_MIN_NS, before go_parallel's
+    workqueue factor).  Call it after get_num_threads(), which starts the layer."""
     return _config.PARALLEL_MIN_NS.get(_running_layer(), _config.PARALLEL_MIN_NS["tbb"])
 
 
 def threshold_factor() -> int:
-    """What the element-count thresholds in _config are multiplied by under the
-    running threading layer: _config.WORKQUEUE_THRESHOLD_FACTOR under workqueue,
-    else 1.  Call it after get_num_threads()."""
+    """What the thresholds in _config are multiplied by under the running threading
+    layer: _config.WORKQUEUE_THRESHOLD_FACTOR under workqueue, else 1.  Call it
+    after get_num_threads()."""
     return _config.WORKQUEUE_THRESHOLD_FACTOR if _running_layer() == "workqueue" else 1
+
+
+def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
+    """The one rule every parallel decision follows: run the parallel kernel where
+    the call splits into at least two tasks, this thread may use more than one
+    thread (the policy above), and its ``work`` reaches ``threshold`` (both in one
+    unit: elements, or ns of serial time; thresholds measured under tbb and omp
+    are multiplied by threshold_factor() under workqueue)."""
+    return tasks > 1 and get_num_threads() > 1 and work >= threshold * threshold_factor()
 
 
 def _after_fork_in_child() -> None:

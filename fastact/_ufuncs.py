@@ -19,92 +19,42 @@ from numba import config, guvectorize, vectorize
 
 from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
-from ._kernels import ROW_KERNELS, _map_1_1, _map_2_1, _map_2_mul, _template, cache_token, is_short_row
+from ._kernels import cache_token, is_short_row
+from ._rowops import ROW_FUNCTIONS
 
-# Numba has no variadic kernels, hence one template per arity.
+# Numba has no variadic kernels: each ufunc's kernel is written out for its number
+# of arrays and parameters, from one template.  Compiled from source named after
+# this file, so that Numba's on-disk cache finds its entries (keyed by the
+# closure: the formula, the token) again in the next process.
 
-
-def _unary_0(fn, *, token):
-    def kernel(x):
-        token  # noqa: B018
-        return fn(x, ())
-
+_UFUNC_TEMPLATE = """
+def make(fn, token):
+    def kernel({args}):
+        token
+        return {call}
     return kernel
+"""
 
 
-def _unary_1(fn, *, token):
-    def kernel(x, a):
-        token  # noqa: B018
-        return fn(x, (a,))
-
-    return kernel
-
-
-def _unary_2(fn, *, token):
-    def kernel(x, a, b):
-        token  # noqa: B018
-        return fn(x, (a, b))
-
-    return kernel
-
-
-def _binary_0(fn, *, token):
-    def kernel(g, v):
-        token  # noqa: B018
-        return fn(g, v, ())
-
-    return kernel
+def _ufunc_kernel(loop: str, fns: tuple, arrays: int, nparams: int, token: str):
+    """``kernel(*arrays, *params)`` around the kind's loop body (see _kernels): fn of the
+    arrays ("map"), or the first array times fn of the second ("times")."""
+    names = ["x"] if arrays == 1 else ["g", "v"]
+    params = [f"a{k}" for k in range(nparams)]
+    packed = "(" + "".join(p + ", " for p in params) + ")"
+    if loop == "times":
+        call = f"g * fn(v, {packed})"
+    else:
+        call = f"fn({', '.join(names)}, {packed})"
+    namespace: dict = {"__name__": __name__}  # Numba's disk cache finds the globals again by module name
+    source = _UFUNC_TEMPLATE.format(args=", ".join(names + params), call=call)
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - built from the literals above
+    (fn,) = fns
+    return namespace["make"](fn, token)
 
 
-def _binary_1(fn, *, token):
-    def kernel(g, v, a):
-        token  # noqa: B018
-        return fn(g, v, (a,))
-
-    return kernel
-
-
-def _binary_2(fn, *, token):
-    def kernel(g, v, a, b):
-        token  # noqa: B018
-        return fn(g, v, (a, b))
-
-    return kernel
-
-
-def _times_0(fn, *, token):
-    def kernel(g, v):
-        token  # noqa: B018
-        return g * fn(v, ())
-
-    return kernel
-
-
-def _times_1(fn, *, token):
-    def kernel(g, v, a):
-        token  # noqa: B018
-        return g * fn(v, (a,))
-
-    return kernel
-
-
-def _times_2(fn, *, token):
-    def kernel(g, v, a, b):
-        token  # noqa: B018
-        return g * fn(v, (a, b))
-
-    return kernel
-
-
-# loop template -> (number of array inputs, ufunc template by number of parameters)
-_UFUNC_TEMPLATES = {
-    _map_1_1: (1, (_unary_0, _unary_1, _unary_2)),
-    _map_2_1: (2, (_binary_0, _binary_1, _binary_2)),
-    _map_2_mul: (2, (_times_0, _times_1, _times_2)),
-}
-
-UFUNC_KINDS = ("forward", "grad", "backward_x", "backward_y")
-_UFUNC_SUFFIX = {"forward": "", "grad": "_grad", "backward_x": "_backward", "backward_y": "_backward_y"}
+UFUNC_KINDS = tuple(k for k, kind in _activations.KINDS.items() if kind.ufunc_suffix is not None)
+_UFUNC_SUFFIX = {k: _activations.KINDS[k].ufunc_suffix for k in UFUNC_KINDS}
 
 
 def _ufunc_name(name: str, kind: str) -> str:
@@ -118,7 +68,7 @@ def _by_reference(ufunc: np.ufunc) -> np.ufunc:
 
 def __getattr__(attr: str) -> np.ufunc:
     """The ufunc called ``attr`` (``sigmoid``, ``gelu_tanh_grad``, ``softmax_backward``)."""
-    if attr in ROW_KERNELS:
+    if attr in ROW_FUNCTIONS:
         return row_gufunc(attr)
     for kind in sorted(UFUNC_KINDS, key=lambda k: -len(_UFUNC_SUFFIX[k])):
         suffix = _UFUNC_SUFFIX[kind]
@@ -142,13 +92,13 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
         raise ValueError(f"kind must be one of {UFUNC_KINDS!r}, got {kind!r}")
     _check_jit(name)
     act = _activations.ELEMENTWISE[name]
-    loop, fns = _template(act, kind)
-    n_arrays, by_params = _UFUNC_TEMPLATES[loop]
-    nparams = len(act.params)
-    token = cache_token("ufunc", STRICT_MATH)
-    kernel = by_params[nparams](*fns, token=token)
+    loop, fns = _activations.KINDS[kind].loop(act)
+    if None in fns:
+        raise ValueError(f"{name} has no {kind} formula")
+    arrays = list(_activations.KINDS[kind].inputs)
+    n_arrays, nparams = len(arrays), len(act.params)
+    kernel = _ufunc_kernel(loop, fns, n_arrays, nparams, cache_token("ufunc", STRICT_MATH))
     kernel.__name__ = _ufunc_name(name, kind)
-    arrays = ["x"] if n_arrays == 1 else ["grad_out", "y" if kind == "backward_y" else "x"]
     kernel.__doc__ = f"{kernel.__name__}({', '.join(arrays + [p.name for p in act.params])}): {act.doc}"
     signatures = [
         f"{t}({', '.join([t] * n_arrays + ['float64'] * nparams)})" for t in ("float32", "float64")
@@ -163,51 +113,38 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
 # row one, as the kernels do along the last axis: the gufunc gives their bits.
 
 
-def _gufunc_1_1(op, *, token):
-    row_fn, block_fn, short_row_max = op.row, op.block, op.short_row_max
-
-    def kernel(x, out):
-        token  # noqa: B018
-        row = np.ascontiguousarray(x)
-        result = np.empty_like(row)
-        n = row.shape[0]
-        if is_short_row(n, row.itemsize, short_row_max):
-            block_fn(row, result, n)
+_GUFUNC_TEMPLATE = """
+def make(row_fn, block_fn, short_row_max, token):
+    def gufunc({args}, out):
+        token
+        rows = ({rows},)
+        result = np.empty_like(rows[0])
+        n = result.shape[0]
+        if is_short_row(n, result.itemsize, short_row_max):
+            block_fn(rows, result, n)
         else:
-            row_fn(row, result)
+            row_fn(rows, result)
         out[:] = result
+    return gufunc
+"""
 
-    return kernel
 
-
-def _gufunc_2_1(op, *, token):
-    row_fn, block_fn, short_row_max = op.row, op.block, op.short_row_max
-
-    def kernel(a, b, out):
-        token  # noqa: B018
-        row_a, row_b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-        result = np.empty_like(row_a)
-        n = row_a.shape[0]
-        if is_short_row(n, row_a.itemsize, short_row_max):
-            block_fn(row_a, row_b, result, n)
-        else:
-            row_fn(row_a, row_b, result)
-        out[:] = result
-
-    return kernel
+def _gufunc_kernel(fn, token: str):
+    """``gufunc(*arrays, out)`` running row function ``fn`` on contiguous copies of the arrays."""
+    namespace: dict = {"__name__": __name__, "np": np, "is_short_row": is_short_row}
+    source = _GUFUNC_TEMPLATE.format(args=", ".join(fn.inputs),
+                                     rows=", ".join(f"np.ascontiguousarray({a})" for a in fn.inputs))
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - built from the literals above
+    return namespace["make"](fn.row, fn.block, fn.short_row_max, token)
 
 
 @functools.cache
 def row_gufunc(name: str) -> np.ufunc:
     """The gufunc of row kernel ``name``: ``(n)->(n)`` (forward) or ``(n),(n)->(n)`` (backward)."""
     _check_jit(name)
-    op = ROW_KERNELS[name]
-    token = cache_token("gufunc", LOOP_MATH)
-    if op.inputs == 1:
-        kernel, layout = _gufunc_1_1(op, token=token), "(n)->(n)"
-        signatures = [f"void({t}[:], {t}[:])" for t in ("float32", "float64")]
-    else:
-        kernel, layout = _gufunc_2_1(op, token=token), "(n),(n)->(n)"
-        signatures = [f"void({t}[:], {t}[:], {t}[:])" for t in ("float32", "float64")]
+    fn = ROW_FUNCTIONS[name]
+    kernel = _gufunc_kernel(fn, cache_token("gufunc", LOOP_MATH))
+    layout = ",".join(["(n)"] * len(fn.inputs)) + "->(n)"
+    signatures = [f"void({', '.join([f'{t}[:]'] * (len(fn.inputs) + 1))})" for t in ("float32", "float64")]
     kernel.__name__ = name
     return _by_reference(guvectorize(signatures, layout, cache=True, fastmath=set(LOOP_MATH))(kernel).ufunc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -131,3 +132,38 @@ def normalize_axes(axis: object, ndim: int) -> tuple[int, ...]:
     if len(set(axes)) != len(axes):
         raise ValueError(f"axis {axis} names an axis twice")
     return tuple(sorted(axes)) if ndim else ()
+
+
+class Call(NamedTuple):
+    """A call's checked arrays: what every op, row op and loss starts from."""
+
+    arrays: list[np.ndarray]  # the inputs as real ndarrays (not yet cast or broadcast)
+    shape: tuple[int, ...]  # their broadcast shape
+    res_dt: np.dtype  # the result's dtype
+    comp_dt: np.dtype  # the dtype the kernels compute in
+    outs: list[np.ndarray | None]  # the checked out= arrays (None where not given)
+
+
+def prepare_call(inputs: list[tuple[object, str]], out: object = None, n_out: int = 1,
+                 same_shape: bool = False) -> Call:
+    """Check and convert a call's inputs (``(value, argument name)``, one or two) and
+    its ``out=`` (one array, or a pair where ``n_out`` is 2): real dtypes, the result
+    and compute dtypes, broadcasting (``same_shape``: the second input must have the
+    first's shape instead, as a loss's targets)."""
+    arrays = [as_real_array(value, name) for value, name in inputs]
+    res_dt = result_dtype(*arrays)
+    comp_dt = compute_dtype(res_dt)
+    shape = arrays[0].shape
+    if len(arrays) == 2:
+        if same_shape:
+            if arrays[1].shape != shape:
+                raise ValueError(f"{inputs[1][1]} must have the {inputs[0][1]}' shape {shape}, "
+                                 f"got {arrays[1].shape}")
+        else:
+            shape = broadcast_shape(arrays[0], arrays[1], inputs[0][1], inputs[1][1])
+    if n_out == 1:
+        outs = [None if out is None else check_out(out, shape, res_dt, "out")]
+    else:
+        pair = check_out_pair(out, shape, res_dt)
+        outs = [None, None] if pair is None else list(pair)
+    return Call(arrays, shape, res_dt, comp_dt, outs)

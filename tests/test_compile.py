@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from fastact import _activations, _kernels
+from fastact import _activations, _kernels, _rowops
 
 from .conftest import run_python
 
@@ -40,6 +40,27 @@ def test_kernels_are_cached_on_disk(tmp_path):
     assert second["hits"] == 1 and second["misses"] == 0
     assert first["y5"] == second["y5"] == 0.5
     assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
+
+
+_UFUNCS_AND_REPORT = """
+    import json, numpy as np, fastact
+    x = np.linspace(-5, 5, 11)
+    results = [fastact.leaky_relu.ufunc(x, 0.1), fastact.gelu.get_ufunc("backward_x")(x, x),
+               fastact.log_softmax.gufunc(x), fastact.softmax.backward_gufunc(x, x)]
+    dispatchers = [fastact.leaky_relu.ufunc, fastact.gelu.get_ufunc("backward_x"), fastact.log_softmax.gufunc,
+                   fastact.softmax.backward_gufunc]
+    print(json.dumps({"sums": [float(r.sum()) for r in results]}))
+"""
+
+
+def test_ufuncs_and_gufuncs_load_from_the_disk_cache(tmp_path):
+    # Their kernels are written out per arity from a template: the second process loads
+    # them (a generated function's globals must be found again by module name).
+    first = json.loads(run_python(_UFUNCS_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    files = {p.name for p in tmp_path.rglob("*.nbc")}
+    second = json.loads(run_python(_UFUNCS_AND_REPORT, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert first == second
+    assert len(files) >= 4 and {p.name for p in tmp_path.rglob("*.nbc")} == files  # nothing compiled again
 
 
 def test_works_when_no_cache_location_is_writable():
@@ -121,26 +142,26 @@ _NAME_KINDS = sorted({(name, "forward") for name in _activations.ELEMENTWISE}
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_elementwise_kernels_are_vectorised_without_libm_calls(name, kind, dtype):
     kernel = _kernels.elementwise_kernel(name, kind, False, cache=False)
-    n_in = 2 if kind.startswith("backward") else 1
-    n_out = 2 if kind == "value_and_grad" else 1
-    arrays = [np.ones(64, dtype) for _ in range(n_in + n_out)]
+    n_in, n_out = len(_activations.KINDS[kind].inputs), _activations.KINDS[kind].outputs
     params = tuple(p.default for p in _activations.ELEMENTWISE[name].params)
-    kernel(*arrays, params)
+    kernel(tuple(np.ones(64, dtype) for _ in range(n_in)), tuple(np.ones(64, dtype) for _ in range(n_out)), params)
     asm = kernel.inspect_asm(kernel.signatures[-1])
     assert not re.search(r"call\w*\s+.*\b(exp|expf|log|logf|log1p)\b", asm), "a scalar libm call in the loop"
     assert _vector_code(asm), "no packed SIMD instructions"
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+@pytest.mark.parametrize("group", [1, 16])
 @pytest.mark.parametrize("form", sorted(_kernels.ROW_FORMS))
-@pytest.mark.parametrize("name", sorted(_kernels.ROW_KERNELS))
-def test_row_kernels_are_vectorised(name, form):
+@pytest.mark.parametrize("name", sorted(_rowops.ROW_FUNCTIONS))
+def test_row_kernels_are_vectorised(name, form, group):
+    if form in ("rows", "blocks") and group > 1:
+        pytest.skip("rows and blocks take no group")
     kernel = _kernels.row_kernel(name, False, cache=False, form=form)
-    n_in = _kernels.ROW_KERNELS[name].inputs
-    shape = {"lanes": (2, 16, 64), "grouped_lanes": (2, 64, 4), "split_lanes": (2, 64, 4)}.get(form, (2, 64))
-    arrays = [np.ones(shape, np.float32) for _ in range(n_in + 1)]
-    extra = {"grouped_lanes": (16,), "split_lanes": (16, 2)}.get(form, ())  # the group size (and tasks)
-    kernel(*arrays, *extra)
+    n_in = len(_rowops.ROW_FUNCTIONS[name].inputs)
+    shape = {"lanes": (2, 16, 64) if group == 1 else (2, 64, 4), "split_lanes": (2, 64, 4)}.get(form, (2, 64))
+    extra = {"lanes": (group,), "split_lanes": (group, 2)}.get(form, ())  # the group size (and tasks)
+    kernel(tuple(np.ones(shape, np.float32) for _ in range(n_in)), np.ones(shape, np.float32), *extra)
     ir = kernel.inspect_llvm(kernel.signatures[-1])
     assert ir.count("vector.body") >= 2
     assert not re.search(r"call [^\n]*@(expf?|exp)\(", ir)
@@ -156,7 +177,7 @@ def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
         keys = set()
         for parallel in (False, True):
             k = _kernels.elementwise_kernel("sigmoid", "forward", parallel)
-            k(x, x.copy(), ())
+            k((x,), (x.copy(),), ())
             keys.update(k._cache._cache_file._load_index())
         print(len(keys))
     """, NUMBA_CACHE_DIR=str(tmp_path))

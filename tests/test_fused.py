@@ -27,6 +27,27 @@ def test_value_and_grad_equals_op_and_grad(backend, dtype, op):
     np.testing.assert_array_equal(grad, op.grad(x))
 
 
+@pytest.mark.parametrize("op", [fastact.sigmoid, fastact.relu, fastact.gelu], ids=lambda o: o.name)
+def test_parallel_kernels_give_the_serial_results(dtype, op):
+    # 3e5 elements run the parallel kernels wherever there are threads; each kind is
+    # the serial kernel's bits (a parallel kernel once lost the writes to one of its
+    # two outputs and returned uninitialised memory)
+    from fastact import _kernels
+
+    x, g = _sample(dtype, n=300_000)
+    value, grad = op.value_and_grad(x)
+    np.testing.assert_array_equal(value, op(x))
+    np.testing.assert_array_equal(grad, op.grad(x))
+    params = tuple(p.default for p in op._act.params)
+    for kind, ins, result in (("forward", (x,), value), ("value_and_grad", (x,), (value, grad)),
+                              ("backward_x", (g, x), op.backward(g, x=x))):
+        expected = result if isinstance(result, tuple) else (result,)
+        outs = tuple(np.empty_like(x) for _ in expected)
+        _kernels.elementwise_kernel(op.name, kind, False)(ins, outs, params)
+        for out, want in zip(outs, expected):
+            np.testing.assert_array_equal(out, want)
+
+
 @pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
 def test_backward_from_x_equals_grad_out_times_grad(backend, dtype, op):
     x, g = _sample(dtype)

@@ -31,9 +31,12 @@ def test_parallel_thresholds_follow_the_threading_layer(monkeypatch, layer):
         pytest.skip("one thread")
     act = fastact.gelu._act
     monkeypatch.setitem(_threads._state, "layer", layer)
-    for other, min_ns in _config.PARALLEL_MIN_NS.items():
+    # under workqueue, tbb's threshold times WORKQUEUE_THRESHOLD_FACTOR
+    thresholds = {"omp": _config.PARALLEL_MIN_NS["omp"], "tbb": _config.PARALLEL_MIN_NS["tbb"],
+                  "workqueue": _config.PARALLEL_MIN_NS["tbb"] * _config.WORKQUEUE_THRESHOLD_FACTOR}
+    for other, min_ns in thresholds.items():
         kernel = _api._kernel(act, "forward", int(1.5 * min_ns / act.serial_ns[0]), 4)
-        parallel = min_ns >= _config.PARALLEL_MIN_NS[layer]
+        parallel = min_ns >= thresholds[layer]
         assert kernel is _kernels.elementwise_kernel("gelu", "forward", parallel), (layer, other)
     assert _threads.threshold_factor() == (_config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1)
 

@@ -1,0 +1,268 @@
+"""Building blocks of the row ops (softmax, log_softmax, the cross-entropy rows).
+
+The row ops' definitions in ``_rowops`` are written with these: reductions over
+a row (maximum, float64 sums carried with their rounding errors), the same
+over many rows at once ("lanes": lane b of a (outer, n, inner) array holds
+one row), and the exact helpers several ops share (exp(a - b) without the
+rounding error of a - b, the log of a sum of exps).  Nothing here is specific
+to one op, and nothing here is a loop over a whole array: those are the loop
+templates in ``_kernels``.
+
+Functions marked ``row_function`` may split their reductions over vector
+lanes (``LOOP_MATH``); ``scalar_function`` ones keep their strict flags inside
+any loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._backend import row_function, scalar_function
+from ._scalar import exp_nonpositive, fma, maximum
+
+
+@scalar_function
+def exp_of_difference(a, b):
+    """exp(a - b) without the rounding error of a - b (a <= b).  The exponent is
+    formed exactly (two-sum), since its rounding error would be multiplied by up
+    to |a - b| in exp."""
+    s = a - b
+    bb = s - a
+    err = (a - (s - bb)) + (-b - bb)
+    e = exp_nonpositive(s)
+    return e if e == 0 else fma(e, err, e)
+
+
+@scalar_function  # its own strict flags: reassociated, the error term is zero
+def compensated_add(total, err, v):
+    """(total + v, err + the rounding error of total + v)  (Knuth's two-sum)."""
+    s = total + v
+    vv = s - total
+    return s, err + ((total - (s - vv)) + (v - vv))
+
+
+@scalar_function
+def log_of_total(below, ties):
+    """log(sum of exp(x - max)) from the sum of the terms below the maximum and the
+    count of terms equal to it.  With a unique maximum the sum is 1 + below, and
+    log1p keeps the tiny part that the log of the rounded sum would lose (it is
+    the whole answer for the maximum's own entry)."""
+    return math.log1p(below) if ties == 1 else math.log(ties + below)
+
+
+@scalar_function
+def log_of_sum(below, ties):
+    """log_of_total's value as log(t) + e / t, t = ties + below rounded and e its
+    rounding error: as exact where the sum is near 1 (a dominant label's tiny
+    cross-entropy), within an ULP of log_of_total's elsewhere, and at the cost of
+    libm's log, half its log1p's (the cross-entropy takes it: most rows sum
+    under 2)."""
+    total, err = compensated_add(np.float64(ties), 0.0, below)
+    return math.log(total) + err / total
+
+
+# A sum of exps less 1 (the maximum's own term) from this up keeps log1p(sum - 1)
+# as exact as log_of_total's: the sum's rounding is then at most 2**-30 of it.
+# Below it (one entry dominates) the ops sum the terms below the maximum apart.
+LOG_SOFTMAX_MIN_BELOW = 2.0**-20
+
+# --- along one contiguous row ------------------------------------------------------
+
+ROW_SUM_BLOCK = 256
+
+
+@row_function
+def row_sum(a):
+    """The float64 sum of a row.  Within blocks of ROW_SUM_BLOCK the sum is split
+    over vector lanes; the block sums are added with their rounding errors
+    carried along.  One split sum over a whole long row loses too much: 24 ULP
+    in softmax at 65536 float64 terms, against 2 ULP this way."""
+    total, err = 0.0, 0.0
+    for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK  # not range(0, n, step): LLVM vectorises neither loop then
+        block = 0.0
+        for i in range(min(ROW_SUM_BLOCK, a.shape[0] - start)):
+            block += np.float64(a[start + i])
+        total, err = compensated_add(total, err, block)
+    return total + err
+
+
+@row_function
+def row_dot(a, b):
+    """The float64 dot product of two rows, summed as in row_sum."""
+    total, err = 0.0, 0.0
+    for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK
+        block = 0.0
+        for i in range(min(ROW_SUM_BLOCK, a.shape[0] - start)):
+            block += np.float64(a[start + i]) * np.float64(b[start + i])
+        total, err = compensated_add(total, err, block)
+    return total + err
+
+
+@row_function
+def row_max(x):
+    m = x[0]
+    for i in range(1, x.shape[0]):
+        m = maximum(m, x[i])
+    return m
+
+
+@row_function
+def row_exp_sum_below(x, m):
+    """(sum of exp(x - m) over the entries below m, count of entries equal to m),
+    summed as in row_sum.  m is the row's maximum: the whole sum is ties + below."""
+    below, err, ties = 0.0, 0.0, 0
+    for blk in range((x.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK
+        block = 0.0
+        for k in range(min(ROW_SUM_BLOCK, x.shape[0] - start)):
+            v = x[start + k]
+            below_max = v != m  # a multiply by it, not a branch, keeps the loop vectorised
+            block += np.float64(exp_of_difference(v, m)) * below_max
+            ties += 1 - below_max
+        below, err = compensated_add(below, err, block)
+    return below + err, ties
+
+
+# --- blocks of short rows ------------------------------------------------------------
+# A block is a flat run of whole rows of n; each row's value is repeated along its
+# row in a buffer, so that the elementwise steps run over the block as one loop.
+
+
+@row_function
+def spread(values, n, out):
+    """out[b * n + j] = values[b]: each row's value along its row of n."""
+    for b in range(values.shape[0]):
+        for j in range(n):
+            out[b * n + j] = values[b]
+
+
+@row_function
+def block_max(x, n):
+    """The maxima of the rows of n in the flat block x, each along its row.  It
+    writes each maximum along its row as it goes: a maxima array then spread()
+    was slower on (1e6, 10) float32 softmax."""
+    m = np.empty_like(x)
+    for b in range(x.shape[0] // n):
+        v = x[b * n]
+        for j in range(1, n):
+            v = maximum(v, x[b * n + j])
+        for j in range(n):
+            m[b * n + j] = v
+    return m
+
+
+@row_function
+def block_exps(x, n, out):
+    """out = exp(x - row max); returns the row maxima along their rows."""
+    m = block_max(x, n)
+    for i in range(x.shape[0]):
+        out[i] = exp_of_difference(x[i], m[i])
+    return m
+
+
+@row_function
+def block_sums(a, n):
+    """The float64 sums of the rows of n in the flat block a."""
+    sums = np.empty(a.shape[0] // n)
+    for b in range(sums.shape[0]):
+        total = 0.0
+        for j in range(n):
+            total += np.float64(a[b * n + j])
+        sums[b] = total
+    return sums
+
+
+# --- lanes: many rows at once ----------------------------------------------------------
+# An (outer, n, inner) array holds outer * inner rows of n, one per lane of the
+# contiguous inner axis.  A phase handles lanes c0..c1 of outer index o over
+# rows j0..j1, every loop along the lanes.  A lane adds its terms one after
+# another with their rounding errors (compensated), where a row function adds
+# vector partial sums over blocks: the two may differ by a few ULP.
+
+
+@row_function
+def lanes_add(total, err, v):
+    """total, err += v lane by lane, compensated (v of either float dtype)."""
+    for b in range(total.shape[0]):
+        total[b], err[b] = compensated_add(total[b], err[b], v[b])
+
+
+@row_function
+def lanes_max(ins, o, c0, c1, j0, j1):
+    """The maxima of lanes c0..c1 of the first input over rows j0..j1 (j0 < j1)."""
+    x = ins[0]
+    m = x[o, j0, c0:c1].copy()
+    for j in range(j0 + 1, j1):
+        xj = x[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            m[b] = maximum(m[b], xj[b])
+    return m
+
+
+@row_function
+def no_max(ins, o, c0, c1, j0, j1):
+    """The maximum phase of an op that needs none: no lanes (an empty view, no allocation)."""
+    return ins[0][o, j0, c0:c0]
+
+
+# Grouped lanes (see _kernels): lanes b, b + period, b + 2 period, ... hold
+# parts of one row.  Ungrouped lanes (period = width) return at once: the
+# loops, although they would do nothing there, slowed short rows by 14%.
+
+
+@row_function
+def fold_max(m, period):
+    """Give each part of a grouped lane the maximum of all its parts."""
+    if m.shape[0] <= period:  # ungrouped, or no maxima (no_max)
+        return
+    for b in range(period):
+        v = m[b]
+        for k in range(b + period, m.shape[0], period):
+            v = maximum(v, m[k])
+        for k in range(b, m.shape[0], period):
+            m[k] = v
+
+
+@row_function
+def fold_sum(total, err, period):
+    """As fold_max, for compensated sums: each part gets the sum of all parts."""
+    if period == total.shape[0]:
+        return
+    for b in range(period):
+        t, e = total[b], err[b]
+        for k in range(b + period, total.shape[0], period):
+            t, e = compensated_add(t, e, total[k])
+            e += err[k]
+        for k in range(b, total.shape[0], period):
+            total[k], err[k] = t, e
+
+
+@row_function
+def combine_maxima(parts):
+    """The maxima over the tasks' parts (split lanes), one row per task."""
+    m = parts[0].copy()
+    for t in range(1, parts.shape[0]):
+        for b in range(m.shape[0]):
+            m[b] = maximum(m[b], parts[t, b])
+    return m
+
+
+@row_function
+def combine_sums(totals, errs):
+    """The compensated sums over the tasks' parts (split lanes), one row per task."""
+    total, err = totals[0].copy(), errs[0].copy()
+    for t in range(1, totals.shape[0]):
+        lanes_add(total, err, totals[t])
+        for b in range(err.shape[0]):
+            err[b] += errs[t, b]
+    return total, err
+
+
+@row_function
+def task_rows(t, chunk, rows):
+    """The rows of task t: t * chunk up to (t + 1) * chunk, the last task's cut at rows."""
+    return t * chunk, min(t * chunk + chunk, rows)

@@ -1,0 +1,397 @@
+"""One definition per row op: softmax, log_softmax and the fused losses.
+
+A row op normalises along an axis.  Its definition holds everything fastact
+knows about it, as ``_activations`` does for the elementwise ops:
+
+- the formulas, in the three forms the kernels in ``_kernels`` are generated
+  from: ``row`` (one contiguous row, vectorised along it), ``block`` (a flat
+  block of short rows of n) and ``phases`` (maximum, sums, values: many rows at
+  once along the lanes of an (outer, n, inner) array; the lanes kernels run the
+  phases over all rows, the split-lanes kernels over several tasks' ranges);
+- the rows up to which the block form beats the row form (``short_row_max``);
+- the NumPy fallback, the mpmath reference, the docs, and what a masked entry
+  is filled with.
+
+Every kernel function takes its arrays as a tuple ``ins`` (``(x,)`` or
+``(grad_out, y)``), so that one loop template serves every op.  The exps and
+sums are built from ``_rowmath``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._backend import row_function, scalar_function
+from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_sums, exp_of_difference, lanes_add, lanes_max,
+                       log_of_total, no_max, row_dot, row_exp_sum_below, row_max, row_sum, spread)
+from ._scalar import exp, like, log1p
+
+
+@dataclass(frozen=True)
+class RowFunction:
+    """One direction (forward or backward) of a row op, as the kernels run it."""
+
+    name: str  # the kernel's and the gufunc's name: "softmax", "softmax_backward"
+    inputs: tuple[str, ...]  # the argument names: ("x",) or ("grad_out", "y")
+    row: Callable  # (ins, out): one contiguous row
+    block: Callable  # (ins, out, n): a flat block of short rows of n
+    phases: tuple[Callable, Callable, Callable]  # lanes: (maximum or no_max, sums, values)
+    numpy: Callable  # (*arrays, axis, out), called inside np.errstate(all="ignore")
+    # (float32, float64): rows up to this long along the last axis run in blocks: the
+    # crossovers measured on 1e7 elements with 2 threads (n = 4 ... 48; CHANGELOG.md).
+    short_row_max: tuple[int, int]
+    masked_fills: tuple[float, ...]  # what a masked entry of each input becomes: it takes no part in its row
+
+
+@dataclass(frozen=True)
+class RowDefinition:
+    """A normalisation over an axis and its backward."""
+
+    name: str
+    formula: str  # for the README's table
+    doc: str  # the first paragraph of the op's docstring
+    forward: RowFunction
+    backward: RowFunction
+    reference: Callable  # (mpmath, list of floats) -> the exact row
+    example: str  # the repr of op([2, 10, 1, 4]).round(6): the tutorial's scores
+
+
+# --- softmax ------------------------------------------------------------------------
+# Three passes per row (max; exp and sum; scale): computing exp once beats the
+# two-pass "online" softmax, which needs it twice.  Sums run in float64.
+
+
+@row_function
+def row_softmax(ins, out):
+    x = ins[0]
+    m = row_max(x)
+    for i in range(x.shape[0]):
+        out[i] = exp_of_difference(x[i], m)
+    # A separate pass for the sum: fused with the stores above, LLVM would run
+    # a scalar loop (another summation order) whenever out aliases x.
+    total = row_sum(out)
+    scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
+    for i in range(x.shape[0]):
+        out[i] = out[i] * scale
+
+
+@row_function
+def block_softmax(ins, out, n):
+    x = ins[0]
+    m = block_exps(x, n, out)
+    sums = block_sums(out, n)
+    scale = np.empty(sums.shape[0], x.dtype)
+    for b in range(scale.shape[0]):
+        scale[b] = like(x[0], 1.0 / sums[b])
+    spread(scale, n, m)
+    for i in range(x.shape[0]):
+        out[i] = out[i] * m[i]
+
+
+@row_function
+def softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
+    total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
+    x = ins[0]
+    for j in range(j0, j1):
+        xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            outj[b] = exp_of_difference(xj[b], m[b])
+        lanes_add(total, err, outj)
+    return total, err
+
+
+@row_function
+def softmax_scale(ins, out, o, c0, c1, m, total, err, j0, j1):
+    scale = np.empty_like(m)
+    for b in range(m.shape[0]):
+        scale[b] = like(m[b], 1.0 / (total[b] + err[b]))
+    for j in range(j0, j1):
+        outj = out[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            outj[b] = outj[b] * scale[b]
+
+
+def numpy_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
+    # Sums in float64, as the kernels take them: NumPy adds along any axis but the
+    # innermost one term after another, and a float32 sum over 65536 terms that way
+    # cost softmax 1580 ULP.
+    t = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    np.exp(t, out=t)
+    np.divide(t, np.sum(t, axis=axis, keepdims=True, dtype=np.float64), out=out)
+
+
+@row_function
+def row_softmax_backward(ins, out):
+    g, y = ins
+    dot = row_dot(g, y)
+    for i in range(g.shape[0]):
+        out[i] = np.float64(y[i]) * (np.float64(g[i]) - dot)
+
+
+@row_function
+def block_softmax_backward(ins, out, n):
+    g, y = ins
+    dots = np.empty(g.shape[0] // n)
+    for b in range(dots.shape[0]):
+        total = 0.0
+        for j in range(n):
+            total += np.float64(g[b * n + j]) * np.float64(y[b * n + j])
+        dots[b] = total
+    d = np.empty(g.shape[0])
+    spread(dots, n, d)
+    for i in range(g.shape[0]):
+        out[i] = np.float64(y[i]) * (np.float64(g[i]) - d[i])
+
+
+@row_function
+def softmax_backward_dots(ins, out, o, c0, c1, m, j0, j1):
+    g, y = ins
+    dot, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
+    for j in range(j0, j1):
+        gj, yj = g[o, j, c0:c1], y[o, j, c0:c1]
+        for b in range(dot.shape[0]):
+            e[b] = np.float64(gj[b]) * np.float64(yj[b])
+        lanes_add(dot, err, e)
+    return dot, err
+
+
+@row_function
+def softmax_backward_values(ins, out, o, c0, c1, m, total, err, j0, j1):
+    g, y = ins
+    dot = total + err
+    for j in range(j0, j1):
+        gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(dot.shape[0]):
+            outj[b] = np.float64(yj[b]) * (np.float64(gj[b]) - dot[b])
+
+
+def numpy_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.multiply(g, y)
+    dot = np.sum(t, axis=axis, keepdims=True, dtype=np.float64)
+    np.subtract(g, dot, out=t)
+    np.multiply(y, t, out=out)
+
+
+def _softmax_exact(mp, row):
+    m = max(row)
+    e = [mp.exp(mp.mpf(v) - m) for v in row]
+    s = mp.fsum(e)
+    return [t / s for t in e]
+
+
+SOFTMAX = RowDefinition(
+    name="softmax",
+    formula="exp(x - max) / sum(exp(x - max)); backward y (g - sum(g y))",
+    doc="exp(x - max) / sum(exp(x - max)) along ``axis``.\n\n"
+        "The row maximum is subtracted first, so no finite input overflows.  A row that is\n"
+        "all -inf, or holds +inf or NaN, gives NaN.  backward = y * (g - sum(g * y, axis)).",
+    forward=RowFunction("softmax", ("x",), row_softmax, block_softmax, (lanes_max, softmax_exp_sums, softmax_scale),
+                        numpy_softmax, short_row_max=(24, 20), masked_fills=(-math.inf,)),  # a logit of -inf
+    backward=RowFunction("softmax_backward", ("grad_out", "y"), row_softmax_backward, block_softmax_backward,
+                         (no_max, softmax_backward_dots, softmax_backward_values), numpy_softmax_backward,
+                         short_row_max=(24, 8), masked_fills=(0.0, 0.0)),  # no gradient, probability 0
+    reference=_softmax_exact,
+    example="array([3.34000e-04, 9.97071e-01, 1.23000e-04, 2.47100e-03])",
+)
+
+
+# --- log_softmax ---------------------------------------------------------------------
+
+
+@scalar_function
+def log_softmax_value(x, m, log_total):
+    """(x - m) - log_total, in this order: reassociated as x - (m + log_total) it
+    would round the answer away where log_total is tiny."""
+    return (x - m) - log_total
+
+
+@scalar_function
+def log_of_compensated_total(total, err):
+    """log(total + err) for a compensated sum of exp(x - max) (so total >= 1):
+    total - 1 is exact below 4, and err holds what the rounded total lost, so
+    the tiny part of a sum 1 + tiny survives, as in log_of_total, without
+    counting the terms equal to the maximum (which cost a quarter of the time
+    on short rows)."""
+    return log1p((total - 1.0) + err)
+
+
+# float32 log_softmax takes the exps into out at full vector width and then their
+# float64 sum: summed as they come, the float64 accumulators halve the exp's
+# vector width.  The sum includes the maxima's 1s, so log(sum) = log1p(sum - 1)
+# is as exact as log_of_total's where sum - 1 >= LOG_SOFTMAX_MIN_BELOW.  Below
+# that (one entry dominates, and its answer is the tiny -log1p(below)) the row
+# takes the fused pass.  Where out is x the exps go to a scratch row, so that
+# out=x gives the same bits.
+
+
+@row_function
+def row_log_softmax(ins, out):
+    x = ins[0]
+    m = row_max(x)
+    below = -1.0  # float64 rows take the fused pass
+    if x.itemsize == 4:
+        exps = out if out.ctypes.data != x.ctypes.data else np.empty_like(x)
+        for i in range(x.shape[0]):
+            exps[i] = exp_of_difference(x[i], m)
+        below = row_sum(exps) - 1.0
+    # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
+    # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
+    if below >= LOG_SOFTMAX_MIN_BELOW:
+        log_total = like(m, log1p(below))
+    else:
+        below, ties = row_exp_sum_below(x, m)
+        log_total = like(m, log_of_total(below, ties))
+    for i in range(x.shape[0]):
+        out[i] = log_softmax_value(x[i], m, log_total)
+
+
+@row_function
+def block_log_softmax(ins, out, n):
+    """As row_log_softmax: float32 rows whose sum of exps less 1 is under
+    LOG_SOFTMAX_MIN_BELOW, and all float64 rows, sum the terms below the
+    maximum apart from the count of those equal to it."""
+    x = ins[0]
+    m = block_exps(x, n, out)
+    below = block_sums(out, n) - 1.0 if x.itemsize == 4 else np.full(x.shape[0] // n, -1.0)
+    for b in range(below.shape[0]):
+        if below[b] < LOG_SOFTMAX_MIN_BELOW:
+            rest, ties = 0.0, 0
+            for j in range(n):
+                below_max = x[b * n + j] != m[b * n + j]  # a multiply, not a branch
+                rest += np.float64(out[b * n + j]) * below_max
+                ties += 1 - below_max
+            below[b] = (ties - 1) + rest  # log(ties + rest) = log1p(this), exactly rest for one tie
+    log_total = np.empty(below.shape[0], x.dtype)
+    for b in range(log_total.shape[0]):
+        log_total[b] = like(x[0], log1p(below[b]))
+    spread(log_total, n, out)  # the exps are no longer needed
+    for i in range(x.shape[0]):
+        out[i] = log_softmax_value(x[i], m[i], out[i])
+
+
+@row_function
+def log_softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
+    """The exps go through a buffer of the input's dtype, so that the exp loop
+    keeps its vector width: converted to float64 as they were computed, float32
+    ran at half of it."""
+    x = ins[0]
+    total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0, x.dtype)
+    for j in range(j0, j1):
+        xj = x[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            e[b] = exp_of_difference(xj[b], m[b])
+        lanes_add(total, err, e)
+    return total, err
+
+
+@row_function
+def log_softmax_values(ins, out, o, c0, c1, m, total, err, j0, j1):
+    x = ins[0]
+    log_total = np.empty_like(m)
+    for b in range(m.shape[0]):
+        log_total[b] = like(m[b], log_of_compensated_total(total[b], err[b]))
+    for j in range(j0, j1):
+        xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(m.shape[0]):
+            outj[b] = log_softmax_value(xj[b], m[b], log_total[b])
+
+
+def numpy_log_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    np.subtract(t, numpy_log_sum_exp(t, np.exp(t), axis).astype(x.dtype, copy=False), out=out)
+
+
+def numpy_log_sum_exp(t: np.ndarray, e: np.ndarray, axis: int) -> np.ndarray:
+    """log(sum(e)) along ``axis`` (kept) in float64, for t = x - max(x) and e = exp(t).
+    Where the row maximum is unique, log(sum) = log1p(sum of the other terms): the
+    rounded sum 1 + tiny would lose the tiny part, which is the whole answer for
+    the maximum's entry."""
+    at_max = t == 0
+    below = np.sum(np.where(at_max, 0, e), axis=axis, keepdims=True, dtype=np.float64)
+    ties = np.count_nonzero(at_max, axis=axis, keepdims=True)
+    return np.where(ties == 1, np.log1p(below), np.log(ties + below))
+
+
+@row_function
+def row_log_softmax_backward(ins, out):
+    """g - exp(y) sum(g).  The exps go through out first (unless out is g), so that
+    their loop keeps the input's vector width (float32: 16 lanes, not 8).  Not
+    through a separate buffer where out is g: LLVM, unable to rule out that it
+    aliases out, then vectorises neither loop."""
+    g, y = ins
+    total = row_sum(g)
+    if out.ctypes.data != g.ctypes.data:
+        for i in range(g.shape[0]):
+            out[i] = exp(y[i])
+        for i in range(g.shape[0]):
+            out[i] = np.float64(g[i]) - np.float64(out[i]) * total
+    else:
+        for i in range(g.shape[0]):
+            out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * total
+
+
+@row_function
+def block_log_softmax_backward(ins, out, n):
+    g, y = ins
+    s = np.empty(g.shape[0])
+    spread(block_sums(g, n), n, s)
+    for i in range(g.shape[0]):
+        out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * s[i]
+
+
+@row_function
+def log_softmax_backward_sums(ins, out, o, c0, c1, m, j0, j1):
+    g = ins[0]
+    total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
+    for j in range(j0, j1):
+        lanes_add(total, err, g[o, j, c0:c1])
+    return total, err
+
+
+@row_function
+def log_softmax_backward_values(ins, out, o, c0, c1, m, total, err, j0, j1):
+    g, y = ins
+    sums = total + err
+    for j in range(j0, j1):
+        gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
+        for b in range(sums.shape[0]):
+            outj[b] = np.float64(gj[b]) - np.float64(exp(yj[b])) * sums[b]
+
+
+def numpy_log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.exp(y)
+    np.multiply(t, np.sum(g, axis=axis, keepdims=True, dtype=np.float64), out=t)
+    np.subtract(g, t, out=out)
+
+
+def _log_softmax_exact(mp, row):
+    m = max(row)
+    log_s = mp.log(mp.fsum(mp.exp(mp.mpf(v) - m) for v in row))
+    return [(mp.mpf(v) - m) - log_s for v in row]
+
+
+LOG_SOFTMAX = RowDefinition(
+    name="log_softmax",
+    formula="x - max - log(sum(exp(x - max))); backward g - exp(y) sum(g)",
+    doc="x - max - log(sum(exp(x - max))) along ``axis``.\n\nbackward = g - exp(y) * sum(g, axis).",
+    forward=RowFunction("log_softmax", ("x",), row_log_softmax, block_log_softmax,
+                        (lanes_max, log_softmax_exp_sums, log_softmax_values), numpy_log_softmax,
+                        short_row_max=(48, 32), masked_fills=(-math.inf,)),
+    backward=RowFunction("log_softmax_backward", ("grad_out", "y"), row_log_softmax_backward,
+                         block_log_softmax_backward, (no_max, log_softmax_backward_sums, log_softmax_backward_values),
+                         numpy_log_softmax_backward, short_row_max=(24, 16),
+                         masked_fills=(0.0, -math.inf)),  # no gradient, log-probability -inf
+    reference=_log_softmax_exact,
+    example="array([-8.002933e+00, -2.933000e-03, -9.002933e+00, -6.002933e+00])",
+)
+
+ROW_OPS: dict[str, RowDefinition] = {d.name: d for d in (SOFTMAX, LOG_SOFTMAX)}
+
+#: every direction of every row op by its kernel name ("softmax", "softmax_backward", ...)
+ROW_FUNCTIONS: dict[str, RowFunction] = {
+    f.name: f for d in ROW_OPS.values() for f in (d.forward, d.backward)
+}
