@@ -11,6 +11,7 @@ agree with the compiled kernels (tests/test_inputs.py).
 
 from __future__ import annotations
 
+import decimal
 import math
 from fractions import Fraction
 
@@ -34,8 +35,11 @@ EXP_SCALED_BITS = 56
 
 
 def exp_nonpositive_scaled(x):
-    """2**EXP_SCALED_BITS * exp(x) for x <= 0 (or NaN): exp(x) before any rounding into the subnormals."""
-    return type(x)(math.ldexp(math.exp(x), EXP_SCALED_BITS))
+    """2**EXP_SCALED_BITS * exp(x) for x <= 0 (or NaN): exp(x) before any rounding into the subnormals
+    (in decimal: math.exp would round it into float64's subnormals first)."""
+    with decimal.localcontext() as context:
+        context.prec = 40
+        return type(x)(float(decimal.Decimal(float(x)).exp() * 2**EXP_SCALED_BITS))
 
 
 def expm1(x):
@@ -108,7 +112,7 @@ def _normal_cdf(x: float) -> float:
 
 def _normal_pdf(x: float) -> float:
     """phi(x), with the rounding of x^2 put back (it would be multiplied by x^2 / 2)."""
-    if not math.isfinite(x):
+    if not abs(x) < 1e10:  # phi(x) = 0 in float64 (and x * x may overflow); NaN stays NaN
         return 0.0 if x == x else x
     sq = x * x
     sq_lo = float(Fraction(x) * Fraction(x) - Fraction(sq))

@@ -530,6 +530,8 @@ def _make_log1p(ftype):
             r = inf
         if u == 0:
             r = -inf
+        if x == 0:  # log1p(-0.0) is -0.0 (log(u) + c / u gives +0.0)
+            r = x
         return r
 
     return log1p_impl
