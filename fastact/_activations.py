@@ -80,6 +80,11 @@ class Activation:
     # (case "forward", "grad" or "backward"), with the bound it meets instead
     known_gaps: tuple[tuple[str, str, float], ...] = ()
     torch_name: str = ""  # the function in torch.nn.functional, where not the op's name
+    # the same op in the libraries ``bench`` compares with: "scipy" (a scipy.special name),
+    # "jax" (an expression in jax, where not jax.nn's function of the op's name), "numexpr"
+    # (an expression in x), "aten" and "aten_backward" (torch's ATen kernels through their
+    # out= overloads at the default parameters: expressions in aten, x, o, buffer, and g, y)
+    peers: tuple[tuple[str, str], ...] = ()
 
 
 # --- shared scalar helpers ------------------------------------------------------
@@ -264,6 +269,12 @@ def _mp_sigmoid(mp, x):
 
 SIGMOID = Activation(
     name="sigmoid",
+    peers=(
+        ("scipy", "expit"),
+        ("numexpr", "1 / (1 + exp(-x))"),
+        ("aten", "aten.sigmoid.out(x, out=o)"),
+        ("aten_backward", "aten.sigmoid_backward.grad_input(g, y, grad_input=o)"),
+    ),
     doc="Logistic sigmoid 1 / (1 + exp(-x)); f' = f (1 - f), at most 0.25 (at x = 0).",
     formula="1 / (1 + e^-x); f' = f (1 - f), at most 0.25 (at 0)",
     f=sigmoid_f,
@@ -330,6 +341,12 @@ def _numpy_tanh_grad_from_y(y, out, p=()):
 
 TANH = Activation(
     name="tanh",
+    peers=(
+        ("jax", "jax.numpy.tanh"),
+        ("numexpr", "tanh(x)"),
+        ("aten", "aten.tanh.out(x, out=o)"),
+        ("aten_backward", "aten.tanh_backward.grad_input(g, y, grad_input=o)"),
+    ),
     doc="Hyperbolic tangent; f' = 1 - f**2.",
     formula="tanh(x); f' = 1 - f^2",
     f=tanh_f,
@@ -371,6 +388,11 @@ def _numpy_log_sigmoid_grad(x, out, p=()):
 
 LOG_SIGMOID = Activation(
     name="log_sigmoid",
+    peers=(
+        ("scipy", "log_expit"),
+        ("aten", "aten.log_sigmoid_forward.output(x, output=o, buffer=buffer)[0]"),
+        ("aten_backward", "aten.log_sigmoid_backward.grad_input(g, x, buffer, grad_input=o)"),
+    ),
     torch_name="logsigmoid",
     doc="log(sigmoid(x)) = -softplus(-x); f' = sigmoid(-x).",
     formula="log(1 / (1 + e^-x)); f' = sigmoid(-x)",
@@ -417,6 +439,11 @@ def _numpy_relu_grad(x, out, p=()):
 
 RELU = Activation(
     name="relu",
+    peers=(
+        ("numexpr", "where(x > 0, x, 0)"),
+        ("aten", "aten.clamp_min.out(x, 0, out=o)"),
+        ("aten_backward", "aten.threshold_backward.grad_input(g, x, 0, grad_input=o)"),
+    ),
     doc="Rectified linear unit max(x, 0); f' = 1 for x > 0, else 0 (relu'(0) = 0).",
     formula="max(x, 0); f' = 1 for x > 0, else 0",
     f=relu_f,
@@ -461,6 +488,10 @@ def _numpy_leaky_relu_grad(x, out, p):
 
 LEAKY_RELU = Activation(
     name="leaky_relu",
+    peers=(
+        ("aten", "aten.leaky_relu.out(x, 0.01, out=o)"),
+        ("aten_backward", "aten.leaky_relu_backward.grad_input(g, x, 0.01, False, grad_input=o)"),
+    ),
     doc="x for x > 0, else negative_slope * x; f'(0) = negative_slope.",
     formula="x if x > 0 else negative_slope x; f' = 1 or negative_slope (at 0: negative_slope)",
     params=(Param("negative_slope", 0.01),),
@@ -507,6 +538,10 @@ def relu6_df(x, p):
 
 RELU6 = Activation(
     name="relu6",
+    peers=(
+        ("aten", "aten.hardtanh.out(x, 0.0, 6.0, out=o)"),
+        ("aten_backward", "aten.hardtanh_backward.grad_input(g, x, 0.0, 6.0, grad_input=o)"),
+    ),
     doc="min(max(x, 0), 6); f' = 1 on the open interval (0, 6), else 0.",
     formula="min(max(x, 0), 6); f' = 1 on (0, 6), else 0",
     f=relu6_f,
@@ -532,6 +567,11 @@ def hardtanh_df(x, p):
 
 HARDTANH = Activation(
     name="hardtanh",
+    peers=(
+        ("jax", "jax.nn.hard_tanh"),
+        ("aten", "aten.hardtanh.out(x, -1.0, 1.0, out=o)"),
+        ("aten_backward", "aten.hardtanh_backward.grad_input(g, x, -1.0, 1.0, grad_input=o)"),
+    ),
     doc="min(max(x, min_val), max_val); f' = 1 on the open interval (min_val, max_val), else 0.",
     formula="min(max(x, min_val), max_val); f' = 1 on (min_val, max_val), else 0",
     params=(Param("min_val", -1.0), Param("max_val", 1.0)),
@@ -622,6 +662,11 @@ def _numpy_hardswish_grad(x, out, p=()):
 
 HARDSIGMOID = Activation(
     name="hardsigmoid",
+    peers=(
+        ("jax", "jax.nn.hard_sigmoid"),
+        ("aten", "aten.hardsigmoid.out(x, out=o)"),
+        ("aten_backward", "aten.hardsigmoid_backward.grad_input(g, x, grad_input=o)"),
+    ),
     doc="relu6(x + 3) / 6; f' = 1/6 on the open interval (-3, 3), else 0.",
     formula="relu6(x + 3) / 6; f' = 1/6 on (-3, 3), else 0",
     f=hardsigmoid_f,
@@ -637,6 +682,11 @@ HARDSIGMOID = Activation(
 
 HARDSWISH = Activation(
     name="hardswish",
+    peers=(
+        ("jax", "jax.nn.hard_swish"),
+        ("aten", "aten.hardswish.out(x, out=o)"),
+        ("aten_backward", "aten.hardswish_backward.out(g, x, out=o)"),
+    ),
     doc="x relu6(x + 3) / 6; f' = x/3 + 1/2 on (-3, 3), 0 at and below -3, 1 at and above 3.",
     formula="x relu6(x + 3) / 6; f' = x/3 + 1/2 on (-3, 3), 0 at and below -3, 1 at and above 3",
     f=hardswish_f,
@@ -688,6 +738,10 @@ def _numpy_elu_grad_from_y(y, out, p):
 
 ELU = Activation(
     name="elu",
+    peers=(
+        ("aten", "aten.elu.out(x, 1.0, 1, 1, out=o)"),
+        ("aten_backward", "aten.elu_backward.grad_input(g, 1.0, 1, 1, False, x, grad_input=o)"),
+    ),
     doc="x for x > 0, else alpha (exp(x) - 1); f'(0) = alpha.",
     formula="x if x > 0 else alpha (e^x - 1); f' = 1 or alpha e^x (f'(0) = alpha)",
     params=(Param("alpha", 1.0),),
@@ -724,6 +778,10 @@ def selu_df_from_y(y, p):
 
 SELU = Activation(
     name="selu",
+    peers=(
+        ("aten", "aten.elu.out(x, SELU_ALPHA, SELU_SCALE, 1, out=o)"),
+        ("aten_backward", "aten.elu_backward.grad_input(g, SELU_ALPHA, SELU_SCALE, 1, False, x, grad_input=o)"),
+    ),
     doc=f"scale * elu(x, alpha) with alpha = {SELU_ALPHA}, scale = {SELU_SCALE}.",
     formula="scale (x if x > 0 else alpha (e^x - 1)), alpha = 1.6732632423543772, scale = 1.0507009873554805; "
             "f'(0) = scale alpha",
@@ -758,6 +816,10 @@ def celu_df_from_y(y, p):
 
 CELU = Activation(
     name="celu",
+    peers=(
+        ("aten", "aten.elu.out(x, 1.0, 1, 1.0, out=o)"),
+        ("aten_backward", "aten.elu_backward.grad_input(g, 1.0, 1, 1.0, False, x, grad_input=o)"),
+    ),
     doc="x for x > 0, else alpha (exp(x / alpha) - 1); f'(0) = 1.",
     formula="x if x > 0 else alpha (e^(x/alpha) - 1); f' = 1 or e^(x/alpha)",
     params=(Param("alpha", 1.0, _nonzero("alpha"), "not 0"),),
@@ -807,6 +869,10 @@ def _numpy_softplus_grad(x, out, p):
 
 SOFTPLUS = Activation(
     name="softplus",
+    peers=(
+        ("aten", "aten.softplus.out(x, 1.0, 20.0, out=o)"),
+        ("aten_backward", "aten.softplus_backward.grad_input(g, x, 1.0, 20.0, grad_input=o)"),
+    ),
     doc="log(1 + exp(beta x)) / beta, and x where beta x > threshold; f' = sigmoid(beta x) (1 where linear).",
     formula="log(1 + e^(beta x)) / beta, and x where beta x > threshold (strictly); f' = sigmoid(beta x), "
             "1 where linear",
@@ -864,6 +930,11 @@ def _numpy_silu_grad(x, out, p=()):
 
 SILU = Activation(
     name="silu",
+    peers=(
+        ("numexpr", "x / (1 + exp(-x))"),
+        ("aten", "aten.silu.out(x, out=o)"),
+        ("aten_backward", "aten.silu_backward.grad_input(g, x, grad_input=o)"),
+    ),
     derivative_crosses_zero=True,
     aliases=("swish",),
     doc="x sigmoid(x) (also called swish); f' = sigmoid(x) (1 + x (1 - sigmoid(x))).",
@@ -961,6 +1032,10 @@ def _mp_mish_t(mp, x):
 
 MISH = Activation(
     name="mish",
+    peers=(
+        ("aten", "aten.mish.out(x, out=o)"),
+        ("aten_backward", "aten.mish_backward(g, x)"),
+    ),
     derivative_crosses_zero=True,
     # float64: three rounded quotients (float32 mish is computed in float64 and meets its
     # bounds); double-word evaluation would close it
@@ -1006,6 +1081,10 @@ def softsign_df(x, p):
 
 SOFTSIGN = Activation(
     name="softsign",
+    peers=(
+        ("jax", "jax.nn.soft_sign"),
+        ("numexpr", "x / (1 + abs(x))"),
+    ),
     doc="x / (1 + |x|); f' = 1 / (1 + |x|)**2.",
     formula="x / (1 + abs(x)); f' = 1 / (1 + abs(x))^2",
     f=softsign_f,
@@ -1140,6 +1219,11 @@ def _mp_gelu_tanh_v(mp, x):
 
 GELU = Activation(
     name="gelu",
+    peers=(
+        ("jax", "lambda v: jax.nn.gelu(v, approximate=False)"),
+        ("aten", "aten.gelu.out(x, out=o)"),
+        ("aten_backward", "aten.gelu_backward.grad_input(g, x, grad_input=o)"),
+    ),
     derivative_crosses_zero=True,
     # float64: Phi(x) = t exp(-z^2 + P(t)) / 2 multiplies three rounded float64 quantities
     # in the negative half; double-word evaluation would close it

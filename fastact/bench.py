@@ -31,7 +31,7 @@ import numpy as np
 
 import fastact
 
-from . import _cli
+from . import _activations, _cli
 
 ROW_OPS = ("softmax", "log_softmax")
 ALL_CASES = tuple(c for name in fastact.ACTIVATIONS for c in (name, f"{name}.backward")) + (
@@ -149,9 +149,14 @@ def _optional(name: str):
         return None
 
 
-_TORCH_FUNCTIONAL = {"log_sigmoid": "logsigmoid"}
-_SCIPY = {"sigmoid": "expit", "log_sigmoid": "log_expit"}
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+def _peers(name: str) -> dict[str, str]:
+    """The op's peers in other libraries, from its definition (``Activation.peers``)."""
+    act = fastact.ACTIVATIONS[name]._act if name in fastact.ACTIVATIONS else None
+    return dict(act.peers) if act is not None else {}
+
+
+def _torch_functional(torch, name: str):
+    return getattr(torch.nn.functional, fastact.ACTIVATIONS[name]._act.torch_name or name)
 
 
 def _torch_out_ops(aten, name: str, buffer):
@@ -159,44 +164,14 @@ def _torch_out_ops(aten, name: str, buffer):
     with fastact's default parameters: ``(forward(x, out), backward(g, x, y, out))``,
     where ``y`` is forward's output; ``(None, None)`` where ATen has no such kernel
     (softsign).  mish_backward has no ``out=`` overload and allocates."""
-    forward = {
-        "sigmoid": lambda x, o: aten.sigmoid.out(x, out=o),
-        "tanh": lambda x, o: aten.tanh.out(x, out=o),
-        "log_sigmoid": lambda x, o: aten.log_sigmoid_forward.output(x, output=o, buffer=buffer)[0],
-        "relu": lambda x, o: aten.clamp_min.out(x, 0, out=o),
-        "leaky_relu": lambda x, o: aten.leaky_relu.out(x, 0.01, out=o),
-        "relu6": lambda x, o: aten.hardtanh.out(x, 0.0, 6.0, out=o),
-        "hardtanh": lambda x, o: aten.hardtanh.out(x, -1.0, 1.0, out=o),
-        "elu": lambda x, o: aten.elu.out(x, 1.0, 1, 1, out=o),
-        "selu": lambda x, o: aten.elu.out(x, _SELU_ALPHA, _SELU_SCALE, 1, out=o),
-        "celu": lambda x, o: aten.elu.out(x, 1.0, 1, 1.0, out=o),
-        "gelu": lambda x, o: aten.gelu.out(x, out=o),
-        "silu": lambda x, o: aten.silu.out(x, out=o),
-        "mish": lambda x, o: aten.mish.out(x, out=o),
-        "softplus": lambda x, o: aten.softplus.out(x, 1.0, 20.0, out=o),
-        "hardsigmoid": lambda x, o: aten.hardsigmoid.out(x, out=o),
-        "hardswish": lambda x, o: aten.hardswish.out(x, out=o),
-    }
-    backward = {
-        "sigmoid": lambda g, x, y, o: aten.sigmoid_backward.grad_input(g, y, grad_input=o),
-        "tanh": lambda g, x, y, o: aten.tanh_backward.grad_input(g, y, grad_input=o),
-        "log_sigmoid": lambda g, x, y, o: aten.log_sigmoid_backward.grad_input(g, x, buffer, grad_input=o),
-        "relu": lambda g, x, y, o: aten.threshold_backward.grad_input(g, x, 0, grad_input=o),
-        "leaky_relu": lambda g, x, y, o: aten.leaky_relu_backward.grad_input(g, x, 0.01, False, grad_input=o),
-        "relu6": lambda g, x, y, o: aten.hardtanh_backward.grad_input(g, x, 0.0, 6.0, grad_input=o),
-        "hardtanh": lambda g, x, y, o: aten.hardtanh_backward.grad_input(g, x, -1.0, 1.0, grad_input=o),
-        "elu": lambda g, x, y, o: aten.elu_backward.grad_input(g, 1.0, 1, 1, False, x, grad_input=o),
-        "selu": lambda g, x, y, o: aten.elu_backward.grad_input(g, _SELU_ALPHA, _SELU_SCALE, 1, False, x,
-                                                                grad_input=o),
-        "celu": lambda g, x, y, o: aten.elu_backward.grad_input(g, 1.0, 1, 1.0, False, x, grad_input=o),
-        "gelu": lambda g, x, y, o: aten.gelu_backward.grad_input(g, x, grad_input=o),
-        "silu": lambda g, x, y, o: aten.silu_backward.grad_input(g, x, grad_input=o),
-        "mish": lambda g, x, y, o: aten.mish_backward(g, x),
-        "softplus": lambda g, x, y, o: aten.softplus_backward.grad_input(g, x, 1.0, 20.0, grad_input=o),
-        "hardsigmoid": lambda g, x, y, o: aten.hardsigmoid_backward.grad_input(g, x, grad_input=o),
-        "hardswish": lambda g, x, y, o: aten.hardswish_backward.out(g, x, out=o),
-    }
-    return forward.get(name), backward.get(name)
+    peers = _peers(name)
+    if "aten" not in peers:
+        return None, None
+    scope = {"aten": aten, "buffer": buffer, "SELU_ALPHA": _activations.SELU_ALPHA,
+             "SELU_SCALE": _activations.SELU_SCALE}
+    forward = eval(f"lambda x, o: {peers['aten']}", scope)  # noqa: S307 - expressions from the definitions
+    backward = eval(f"lambda g, x, y, o: {peers['aten_backward']}", scope)  # noqa: S307
+    return forward, backward
 
 
 def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
@@ -210,15 +185,15 @@ def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Call
         impls["numpy"] = lambda: np.tanh(x, out=out)
     elif op.name != "gelu":  # gelu's fallback calls math.erfc per element: seconds at 1e7
         impls["numpy (fastact fallback)"] = lambda: _with_numpy_backend(lambda: op(x, out=out))
-    if special and op.name in _SCIPY:
-        scipy_fn = getattr(special, _SCIPY[op.name])
+    if special and "scipy" in _peers(op.name):
+        scipy_fn = getattr(special, _peers(op.name)["scipy"])
         impls["scipy"] = lambda: scipy_fn(x, out=out)
     if torch:
         forward, _ = _torch_out_ops(torch.ops.aten, op.name, torch.empty(0, dtype=tx.dtype))
         if forward:
             impls["torch"] = lambda: forward(tx, tout)
         else:
-            torch_fn = getattr(torch.nn.functional, _TORCH_FUNCTIONAL.get(op.name, op.name))
+            torch_fn = _torch_functional(torch, op.name)
             impls["torch"] = lambda: torch_fn(tx)  # composite in torch, without out=
     return impls
 
@@ -237,7 +212,7 @@ def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callab
         if forward:  # the forward kernel, then the matching ATen backward kernel
             impls["torch"] = lambda: backward(tg, tx, forward(tx, ttmp), tout)
         else:  # the composite forward and its backward through autograd
-            fn = getattr(torch.nn.functional, _TORCH_FUNCTIONAL.get(op.name, op.name))
+            fn = _torch_functional(torch, op.name)
 
             def torch_backward():
                 leaf = tx.detach().requires_grad_(True)
@@ -247,11 +222,6 @@ def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callab
     return impls
 
 
-# jax.nn names where they differ from fastact's; gelu is given approximate=False
-_JAX = {"hardtanh": "hard_tanh", "softsign": "soft_sign", "hardsigmoid": "hard_sigmoid",
-        "hardswish": "hard_swish"}
-_NUMEXPR = {"sigmoid": "1 / (1 + exp(-x))", "tanh": "tanh(x)", "relu": "where(x > 0, x, 0)",
-            "silu": "x / (1 + exp(-x))", "softsign": "x / (1 + abs(x))"}
 
 
 def _jax_function(op_name: str, axis: int = -1):
@@ -259,14 +229,12 @@ def _jax_function(op_name: str, axis: int = -1):
     if jax is None:
         return None, None
     jax.config.update("jax_enable_x64", True)  # float64 stays float64
-    if op_name == "tanh":
-        fn = jax.numpy.tanh
-    elif op_name == "gelu":
-        fn = lambda v: jax.nn.gelu(v, approximate=False)  # noqa: E731
-    elif op_name in ROW_OPS:
+    if op_name in ROW_OPS:
         fn = lambda v: getattr(jax.nn, op_name)(v, axis=axis)  # noqa: E731
+    elif "jax" in _peers(op_name):
+        fn = eval(_peers(op_name)["jax"], {"jax": jax})  # noqa: S307 - an expression from the definition
     else:
-        fn = getattr(jax.nn, _JAX.get(op_name, op_name))
+        fn = getattr(jax.nn, op_name)
     return jax, fn
 
 
@@ -284,9 +252,9 @@ def _peer_implementations(op_name: str, kind: str, x: np.ndarray, g: np.ndarray,
             backward = jax.jit(lambda v, w: jax.vjp(fn, v)[1](w)[0])
             impls["jax"] = lambda: backward(jx, jg).block_until_ready()
     numexpr = _optional("numexpr")
-    if numexpr is not None and not kind and op_name in _NUMEXPR:
+    if numexpr is not None and not kind and "numexpr" in _peers(op_name):
         numexpr.set_num_threads(threads)
-        expr = _NUMEXPR[op_name]
+        expr = _peers(op_name)["numexpr"]
         impls["numexpr"] = lambda: numexpr.evaluate(expr, local_dict={"x": x}, out=out, casting="same_kind")
     return impls
 

@@ -188,3 +188,19 @@ def test_docstrings_list_the_entry_points_and_their_example_runs(op):
     assert len(test.examples) >= 3
     result = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE).run(test)
     assert result.failed == 0
+
+
+def test_peers_in_the_definitions_are_well_formed():
+    # bench builds its comparisons from these; torch is not installed everywhere, so
+    # the expressions are compiled here and run by bench where it is
+    for act in _activations.ELEMENTWISE.values():
+        peers = dict(act.peers)
+        assert set(peers) <= {"scipy", "jax", "numexpr", "aten", "aten_backward"}, act.name
+        assert ("aten" in peers) == ("aten_backward" in peers), act.name
+        for key in ("aten", "aten_backward", "jax"):
+            if key in peers:
+                compile(peers[key], act.name, "eval")
+    scipy_special = pytest.importorskip("scipy.special")
+    for act in _activations.ELEMENTWISE.values():
+        if "scipy" in dict(act.peers):
+            assert callable(getattr(scipy_special, dict(act.peers)["scipy"]))
