@@ -1299,15 +1299,21 @@ class Kind:
     loop: Callable[[Activation], tuple[str, tuple[Callable, ...]]]
     numpy: Callable[[Activation, list, list, tuple], None]  # (act, inputs, outputs, params)
     ufunc_suffix: str | None  # the ufunc's name is the op's plus this; None: no ufunc
+    call: str  # for the README: how it is called, and what it gives
+    result: str
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("forward", ("x",), 1, lambda a: ("map", (a.f,)), lambda a, i, o, p: a.numpy_f(i[0], o[0], p), ""),
-    Kind("grad", ("x",), 1, lambda a: ("map", (a.df,)), lambda a, i, o, p: a.numpy_df(i[0], o[0], p), "_grad"),
-    Kind("value_and_grad", ("x",), 2, lambda a: ("pair", (a.f, a.df)), _numpy_pair, None),
+    Kind("forward", ("x",), 1, lambda a: ("map", (a.f,)), lambda a, i, o, p: a.numpy_f(i[0], o[0], p), "",
+         "op(x, *params, out=None)", "f(x)"),
+    Kind("grad", ("x",), 1, lambda a: ("map", (a.df,)), lambda a, i, o, p: a.numpy_df(i[0], o[0], p), "_grad",
+         "op.grad(x, *params, out=None)", "f'(x)"),
+    Kind("value_and_grad", ("x",), 2, lambda a: ("pair", (a.f, a.df)), _numpy_pair, None,
+         "op.value_and_grad(x, *params, out=None)", "`(f(x), f'(x))` in one pass; `out` is None or a pair"),
     Kind("backward_x", ("grad_out", "x"), 1,
          lambda a: ("map", (a.backward_x,)) if a.backward_x else ("times", (a.df,)), _numpy_times("numpy_df"),
-         "_backward"),
+         "_backward", "op.backward(grad_out, x=x, **params, out=None)", "`grad_out * f'(x)` in one pass"),
     Kind("backward_y", ("grad_out", "y"), 1, lambda a: ("times", (a.df_from_y,)), _numpy_times("numpy_df_from_y"),
-         "_backward_y"),
+         "_backward_y", "op.backward(grad_out, y=y, **params, out=None)",
+         "the same from the forward output y = f(x), where f' can be had from y"),
 )}

@@ -75,9 +75,9 @@ def _labels_kind(logits: np.ndarray, labels: object, ax: int) -> tuple[str, np.n
 class SoftmaxCrossEntropy:
     """softmax_cross_entropy(logits, labels, axis=-1, reduction="mean").
 
-    ``labels`` are integer class indices (the logits' shape without ``axis``) or
-    class probabilities (the logits' shape; soft targets are taken as given, as in
-    PyTorch).  Stable for any finite logits: log-sum-exp with the row maximum.
+    Per row (max - x[label]) + log(sum exp(x - max)), stable for any finite logits;
+    ``labels`` are integer class indices (the logits' shape without ``axis``) or class
+    probabilities (the logits' shape; soft targets are taken as given, as in PyTorch).
 
     Entry points:
         softmax_cross_entropy(logits, labels, axis=-1, reduction="mean")  the loss
@@ -161,8 +161,8 @@ def _run_loss(name: str, work: int, threshold: int, tasks: int, *args: Any) -> A
 class BinaryCrossEntropyWithLogits:
     """binary_cross_entropy_with_logits(logits, targets, reduction="mean").
 
-    loss = max(x, 0) - x t + log(1 + exp(-|x|)), stable for large |x|;
-    d loss / dx = sigmoid(x) - t.  ``targets`` has the logits' shape.
+    max(x, 0) - x t + log(1 + exp(-abs(x))), stable for large abs(x); the gradient
+    is sigmoid(x) - t.  ``targets`` has the logits' shape.
 
     Entry points:
         binary_cross_entropy_with_logits(logits, targets, reduction="mean")  the loss

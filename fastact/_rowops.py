@@ -1,4 +1,4 @@
-"""One definition per row op: softmax, log_softmax and the fused losses.
+"""One definition per row op: softmax and log_softmax.
 
 A row op normalises along an axis.  Its definition holds everything fastact
 knows about it, as ``_activations`` does for the elementwise ops:
