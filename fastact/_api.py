@@ -140,9 +140,9 @@ def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: 
             if n:
                 kernel = _kernel(act, kind, n, x.itemsize)
                 if x.ndim == 1:
-                    kernel(values, results, params)
+                    kernel(*values, *results, params)
                 else:
-                    kernel(tuple(v.reshape(-1) for v in values), tuple(r.reshape(-1) for r in results), params)
+                    kernel(*[v.reshape(-1) for v in values], *[r.reshape(-1) for r in results], params)
             return results if kind == "value_and_grad" else result
     n_out = 2 if kind == "value_and_grad" else 1
     return _run_elementwise(act, kind, list(zip(values, names)), out, n_out, params)
@@ -317,7 +317,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
                         else np.empty(size, comp_dt))
         if size:
-            _kernel(act, kind, size, comp_dt.itemsize)(tuple(flat_ins), tuple(bufs), params)
+            _kernel(act, kind, size, comp_dt.itemsize)(*flat_ins, *bufs, params)
         shaped = [b.reshape(shape, order=order) for b in bufs]
     else:
         # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
@@ -362,7 +362,7 @@ def _run_in_chunks(act: _activations.Activation, kind: str, arrays: list[np.ndar
                 ins = [np.ascontiguousarray(c) for c in chunks[:n_in]]
                 dests = [c if c.flags.c_contiguous else np.empty(c.shape, comp_dt) for c in chunks[n_in:]]
                 if numba:
-                    _kernel(act, kind, ins[0].size, comp_dt.itemsize)(tuple(ins), tuple(dests), params)
+                    _kernel(act, kind, ins[0].size, comp_dt.itemsize)(*ins, *dests, params)
                 else:
                     _activations.KINDS[kind].numpy(act, ins, dests, params)
                 for chunk, dest in zip(chunks[n_in:], dests):
@@ -698,7 +698,7 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     parallel = _threads.go_parallel(dest.size, _config.ROW_PARALLEL_MIN_ELEMENTS, tasks=outer * inner)
     if inner == 1:
         short = _kernels_module().uses_blocks(name, n, dest.itemsize)
-        _row_kernel(name, parallel, "blocks" if short else "rows")(tuple(a.reshape(outer, n) for a in ins),
+        _row_kernel(name, parallel, "blocks" if short else "rows")(*[a.reshape(outer, n) for a in ins],
                                                                    dest.reshape(outer, n))
         return
     group = 1
@@ -707,9 +707,9 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     tasks = outer * (1 if group > 1 else -(-inner // _config.LANE_BLOCK))
     threads = _threads.get_num_threads()
     if parallel and tasks < threads and n // group >= _config.SPLIT_LANES_MIN_ROWS * threads:
-        _row_kernel(name, parallel, "split_lanes")(tuple(ins), dest, group, threads)
+        _row_kernel(name, parallel, "split_lanes")(*ins, dest, group, threads)
     else:
-        _row_kernel(name, parallel, "lanes")(tuple(ins), dest, group)
+        _row_kernel(name, parallel, "lanes")(*ins, dest, group)
 
 
 @functools.cache

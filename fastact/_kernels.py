@@ -12,10 +12,12 @@ on disk.  Nothing compiles at import.
   rows, or lanes of (outer, n, inner) arrays (``ROW_FORMS``).
 - ``loss_kernel(name, parallel)``: a fused loss over rows or elements.
 
-Every kernel takes its input arrays as one tuple (``(x,)`` or ``(grad_out,
-x)``), its outputs likewise for the elementwise ones, so that one template
-serves one input or two.  The wrappers in ``_api`` hand the kernels
-C-contiguous float32/float64 arrays, so each has at most two signatures.
+Kernels take their arrays one by one (``kernel(x, out, params)``,
+``kernel(grad_out, x, out, params)``): a template that serves one input or two
+takes ``*args`` and splits them by its closure's ``n_in`` (Numba dispatches
+separate arrays faster than a tuple of them), and hands the formulas the
+inputs as a tuple.  The wrappers in ``_api`` hand the kernels C-contiguous
+float32/float64 arrays, so each has at most two signatures.
 """
 
 from __future__ import annotations
@@ -94,10 +96,10 @@ def cache_token(build: str, fastmath) -> str:
     return f"{_SOURCE_TOKEN}:{build}:fastmath={','.join(sorted(fastmath))}"
 
 
-def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = True):
-    """Compile ``template(*fns)`` lazily, with its cache token in the closure."""
+def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = True, **template_args):
+    """Compile ``template(*fns, **template_args)`` lazily, with its cache token in the closure."""
     token = cache_token(f"parallel={parallel}", fastmath)
-    fn = template(*fns, token=token)
+    fn = template(*fns, token=token, **template_args)
     options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
     if numba.config.DISABLE_JIT:  # njit gives fn back: the formulas run as Python on NumPy scalars
         return _quiet(fn)
@@ -150,26 +152,25 @@ def _reshaped(arrays, shape):
 # serves both the serial and the parallel kernel.
 
 
-def _map(fn, *, token):
-    """out[i] = fn(*ins[i], p): one input or two."""
+def _map(fn, *, n_in, token):
+    """kernel(*ins, out, p): out[i] = fn(*ins[i], p), for n_in inputs."""
 
-    def kernel(ins, outs, p):
+    def kernel(*args):
         token  # noqa: B018 - part of the on-disk cache key (see _SOURCE_TOKEN)
-        out = outs[0]
+        ins, out, p = args[:n_in], args[-2], args[-1]  # constant indices: Numba types them statically
         for i in prange(out.shape[0]):
             out[i] = fn(*at(ins, i), p)
 
     return kernel
 
 
-def _map_pair(fn1, fn2, *, token):
-    """(out1[i], out2[i]) = (fn1(x[i], p), fn2(x[i], p)): value and derivative in one pass."""
+def _map_pair(fn1, fn2, *, n_in, token):
+    """kernel(x, out1, out2, p): (fn1(x[i], p), fn2(x[i], p)), value and derivative in one
+    pass.  (Written with a tuple of outputs, ``out1, out2 = outs``, parfors lost the
+    writes to them and the parallel kernel returned uninitialised memory.)"""
 
-    def kernel(ins, outs, p):
+    def kernel(x, out1, out2, p):
         token  # noqa: B018
-        # indexed, not unpacked: parfors lost the writes to arrays unpacked from a
-        # tuple (``out1, out2 = outs``), and the parallel kernel returned garbage
-        x, out1, out2 = ins[0], outs[0], outs[1]
         for i in prange(x.shape[0]):
             v = x[i]
             out1[i] = fn1(v, p)
@@ -178,12 +179,11 @@ def _map_pair(fn1, fn2, *, token):
     return kernel
 
 
-def _map_times(fn, *, token):
-    """out[i] = g[i] * fn(v[i], p): the backward product through f'."""
+def _map_times(fn, *, n_in, token):
+    """kernel(g, v, out, p): out[i] = g[i] * fn(v[i], p), the backward product through f'."""
 
-    def kernel(ins, outs, p):
+    def kernel(g, v, out, p):
         token  # noqa: B018
-        g, v, out = ins[0], ins[1], outs[0]
         for i in prange(out.shape[0]):
             out[i] = g[i] * fn(v[i], p)
 
@@ -196,16 +196,16 @@ _MAP_TEMPLATES = {"map": _map, "pair": _map_pair, "times": _map_times}
 
 @functools.cache
 def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
-    """The kernel of ``kind`` for activation ``name``: ``kernel(ins, outs, params)``, ``ins``
-    and ``outs`` tuples of 1-D arrays, ``params`` a tuple of floats (empty for ops
-    without parameters).
+    """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs, params)``,
+    1-D arrays and a tuple of floats (empty for ops without parameters).
 
     ``cache=False`` gives an uncached twin, whose machine code can be inspected.
     """
     loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
     if None in fns:
         raise ValueError(f"{name} has no {kind} formula")
-    return _jit(_MAP_TEMPLATES[loop], *fns, parallel=parallel, cache=cache)
+    return _jit(_MAP_TEMPLATES[loop], *fns, parallel=parallel, cache=cache,
+                n_in=len(_activations.KINDS[kind].inputs))
 
 
 # --- row ops ---------------------------------------------------------------------
@@ -215,11 +215,12 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True)
 # whose output may overlap its input.
 
 
-def _rows(fn, *, token):
-    """(rows, n) C-contiguous arrays, one row per softmax, vectorised along the row."""
+def _rows(fn, *, n_in, token):
+    """kernel(*ins, out): (rows, n) C-contiguous arrays, one row per softmax, vectorised along the row."""
 
-    def kernel(ins, out):
+    def kernel(*args):
         token  # noqa: B018
+        ins, out = args[:n_in], args[-1]
         for r in prange(out.shape[0]):
             fn(at(ins, r), out[r])
 
@@ -235,9 +236,10 @@ def _rows(fn, *, token):
 # one row at a time, and give the same bits.
 
 
-def _blocks(fn, *, token):
-    def kernel(ins, out):
+def _blocks(fn, *, n_in, token):
+    def kernel(*args):
         token  # noqa: B018
+        ins, out = args[:n_in], args[-1]
         rows, n = out.shape
         flat, of = reshaped(ins, -1), out.reshape(-1)
         for t in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
@@ -261,9 +263,10 @@ def _blocks(fn, *, token):
 # is the plain lanes form, in tasks of up to LANE_BLOCK lanes.
 
 
-def _lanes(first, second, third, *, token):
-    def kernel(ins, out, group):
+def _lanes(first, second, third, *, n_in, token):
+    def kernel(*args):  # (*ins, out, group)
         token  # noqa: B018
+        ins, out, group = args[:n_in], args[-2], args[-1]
         outer, n, inner = out.shape
         rows, width = n // group, group * inner
         grouped, og = reshaped(ins, (outer, rows, width)), out.reshape((outer, rows, width))
@@ -289,11 +292,12 @@ def _lanes(first, second, third, *, token):
 # are combined (and folded for grouped lanes).
 
 
-def _split_lanes(first, second, third, *, token):
+def _split_lanes(first, second, third, *, n_in, token):
     max_lanes = first is not _rowops.no_max  # the backward ops take no maximum
 
-    def kernel(ins, out, group, tasks):
+    def kernel(*args):  # (*ins, out, group, tasks)
         token  # noqa: B018
+        ins, out, group, tasks = args[:n_in], args[-3], args[-2], args[-1]
         outer, n, inner = out.shape
         rows, width = n // group, group * inner
         grouped, og = reshaped(ins, (outer, rows, width)), out.reshape((outer, rows, width))
@@ -342,10 +346,12 @@ def uses_blocks(name: str, n: int, itemsize: int) -> bool:
 @functools.cache
 def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"):
     """The kernel of row function ``name`` (``_rowops.ROW_FUNCTIONS``) in ``form``
-    (see ROW_FORMS): ``kernel(ins, out, ...)``."""
+    (see ROW_FORMS): ``kernel(*inputs, out, ...)``."""
     template, field = ROW_FORMS[form]
-    fns = getattr(_rowops.ROW_FUNCTIONS[name], field)
-    return _jit(template, *(fns if field == "phases" else (fns,)), parallel=parallel, fastmath=LOOP_MATH, cache=cache)
+    fn = _rowops.ROW_FUNCTIONS[name]
+    fns = getattr(fn, field)
+    return _jit(template, *(fns if field == "phases" else (fns,)), parallel=parallel, fastmath=LOOP_MATH, cache=cache,
+                n_in=len(fn.inputs))
 
 
 def _copy(*, token):

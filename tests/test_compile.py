@@ -144,7 +144,7 @@ def test_elementwise_kernels_are_vectorised_without_libm_calls(name, kind, dtype
     kernel = _kernels.elementwise_kernel(name, kind, False, cache=False)
     n_in, n_out = len(_activations.KINDS[kind].inputs), _activations.KINDS[kind].outputs
     params = tuple(p.default for p in _activations.ELEMENTWISE[name].params)
-    kernel(tuple(np.ones(64, dtype) for _ in range(n_in)), tuple(np.ones(64, dtype) for _ in range(n_out)), params)
+    kernel(*[np.ones(64, dtype) for _ in range(n_in + n_out)], params)
     asm = kernel.inspect_asm(kernel.signatures[-1])
     assert not re.search(r"call\w*\s+.*\b(exp|expf|log|logf|log1p)\b", asm), "a scalar libm call in the loop"
     assert _vector_code(asm), "no packed SIMD instructions"
@@ -161,7 +161,7 @@ def test_row_kernels_are_vectorised(name, form, group):
     n_in = len(_rowops.ROW_FUNCTIONS[name].inputs)
     shape = {"lanes": (2, 16, 64) if group == 1 else (2, 64, 4), "split_lanes": (2, 64, 4)}.get(form, (2, 64))
     extra = {"lanes": (group,), "split_lanes": (group, 2)}.get(form, ())  # the group size (and tasks)
-    kernel(tuple(np.ones(shape, np.float32) for _ in range(n_in)), np.ones(shape, np.float32), *extra)
+    kernel(*[np.ones(shape, np.float32) for _ in range(n_in + 1)], *extra)
     ir = kernel.inspect_llvm(kernel.signatures[-1])
     assert ir.count("vector.body") >= 2
     assert not re.search(r"call [^\n]*@(expf?|exp)\(", ir)
@@ -177,7 +177,7 @@ def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
         keys = set()
         for parallel in (False, True):
             k = _kernels.elementwise_kernel("sigmoid", "forward", parallel)
-            k((x,), (x.copy(),), ())
+            k(x, x.copy(), ())
             keys.update(k._cache._cache_file._load_index())
         print(len(keys))
     """, NUMBA_CACHE_DIR=str(tmp_path))

@@ -43,7 +43,7 @@ def test_parallel_kernels_give_the_serial_results(dtype, op):
                               ("backward_x", (g, x), op.backward(g, x=x))):
         expected = result if isinstance(result, tuple) else (result,)
         outs = tuple(np.empty_like(x) for _ in expected)
-        _kernels.elementwise_kernel(op.name, kind, False)(ins, outs, params)
+        _kernels.elementwise_kernel(op.name, kind, False)(*ins, *outs, params)
         for out, want in zip(outs, expected):
             np.testing.assert_array_equal(out, want)
 

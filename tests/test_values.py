@@ -215,12 +215,12 @@ def test_rows_split_over_tasks_agree_with_the_last_axis(op, dt, shape, group):
     assert_ulp_close(op(x, axis=0), y_last.T, 8)
     x3, g3, y3 = (a.reshape(1, *shape) for a in (x, g, np.ascontiguousarray(y_last.T)))
     out = np.empty_like(x3)
-    fastact._kernels.row_kernel(op.name, True, form="split_lanes")((x3,), out, group, 3)
+    fastact._kernels.row_kernel(op.name, True, form="split_lanes")(x3, out, group, 3)
     assert_ulp_close(out[0], y_last.T, 8)
     backward_last = op.backward(np.ascontiguousarray(g.T), y_last).T
     tolerance = 64 * np.finfo(dt).eps * np.abs(backward_last).max()
     np.testing.assert_allclose(op.backward(g, y3[0], axis=0), backward_last, rtol=0, atol=tolerance)
-    fastact._kernels.row_kernel(f"{op.name}_backward", True, form="split_lanes")((g3, y3), out, group, 3)
+    fastact._kernels.row_kernel(f"{op.name}_backward", True, form="split_lanes")(g3, y3, out, group, 3)
     np.testing.assert_allclose(out[0], backward_last, rtol=0, atol=tolerance)
 
 

@@ -22,7 +22,7 @@ if __name__ == "__main__":
         for dtype in (np.float32, np.float64):
             x = np.random.default_rng(0).normal(0, 4, N).astype(dtype)
             out = np.empty_like(x)
-            kernel((x,), (out,), params)
-            samples = timeit.repeat(lambda: kernel((x,), (out,), params), number=50, repeat=7)
+            kernel(x, out, params)
+            samples = timeit.repeat(lambda: kernel(x, out, params), number=50, repeat=7)
             costs.append(sorted(samples)[3] / 50 / N * 1e9)
         print(f"{name:12s} serial_ns=({costs[0]:.2g}, {costs[1]:.2g}),")
