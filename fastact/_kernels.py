@@ -131,10 +131,10 @@ def reshaped(arrays, shape):
     return tuple(a.reshape(shape) for a in arrays)
 
 
-def _unrolled(params: str, expression: str, n: int, join: str = ", ", wrap: str = "({},)") -> Callable:
-    """A lambda over ``params`` whose body is ``expression`` written out for k = 0..n-1."""
-    body = wrap.format(join.join(expression.format(k=k) for k in range(n)))
-    return eval(f"lambda {params}: {body}")  # noqa: S307 - built from the literals above
+def _unrolled(params: str, expression: str, n: int) -> Callable:
+    """A lambda over ``params`` giving the tuple of ``expression`` for k = 0..n-1."""
+    items = "".join(expression.format(k=k) + ", " for k in range(n))
+    return eval(f"lambda {params}: ({items})")  # noqa: S307 - built from the literals above
 
 
 @overload(at, inline="always")

@@ -22,10 +22,18 @@ from ._config import LOOP_MATH, STRICT_MATH
 from ._kernels import cache_token, is_short_row
 from ._rowops import ROW_FUNCTIONS
 
-# Numba has no variadic kernels: each ufunc's kernel is written out for its number
-# of arrays and parameters, from one template.  Compiled from source named after
-# this file, so that Numba's on-disk cache finds its entries (keyed by the
-# closure: the formula, the token) again in the next process.
+# Numba has no variadic kernels: each ufunc's and gufunc's kernel is written out
+# for its number of arrays (and parameters) from a source template.
+
+
+def _made(source: str, *closure):
+    """``make(*closure)`` from ``source``, compiled as code of this module: Numba's
+    on-disk cache finds the kernel's entries (keyed by its closure: the formula, the
+    token) again in the next process only through the file and the module's name,
+    whose globals it rebuilds (np and is_short_row are among them)."""
+    namespace: dict = {"__name__": __name__, "np": np, "is_short_row": is_short_row}
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - built from the templates here
+    return namespace["make"](*closure)
 
 _UFUNC_TEMPLATE = """
 def make(fn, token):
@@ -46,11 +54,8 @@ def _ufunc_kernel(loop: str, fns: tuple, arrays: int, nparams: int, token: str):
         call = f"g * fn(v, {packed})"
     else:
         call = f"fn({', '.join(names)}, {packed})"
-    namespace: dict = {"__name__": __name__}  # Numba's disk cache finds the globals again by module name
-    source = _UFUNC_TEMPLATE.format(args=", ".join(names + params), call=call)
-    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - built from the literals above
     (fn,) = fns
-    return namespace["make"](fn, token)
+    return _made(_UFUNC_TEMPLATE.format(args=", ".join(names + params), call=call), fn, token)
 
 
 UFUNC_KINDS = tuple(k for k, kind in _activations.KINDS.items() if kind.ufunc_suffix is not None)
@@ -131,11 +136,9 @@ def make(row_fn, block_fn, short_row_max, token):
 
 def _gufunc_kernel(fn, token: str):
     """``gufunc(*arrays, out)`` running row function ``fn`` on contiguous copies of the arrays."""
-    namespace: dict = {"__name__": __name__, "np": np, "is_short_row": is_short_row}
     source = _GUFUNC_TEMPLATE.format(args=", ".join(fn.inputs),
                                      rows=", ".join(f"np.ascontiguousarray({a})" for a in fn.inputs))
-    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - built from the literals above
-    return namespace["make"](fn.row, fn.block, fn.short_row_max, token)
+    return _made(source, fn.row, fn.block, fn.short_row_max, token)
 
 
 @functools.cache
