@@ -83,8 +83,12 @@ class Activation:
     # the same op in the libraries ``bench`` compares with: "scipy" (a scipy.special name),
     # "jax" (an expression in jax, where not jax.nn's function of the op's name), "numexpr"
     # (an expression in x), "aten" and "aten_backward" (torch's ATen kernels through their
-    # out= overloads at the default parameters: expressions in aten, x, o, buffer, and g, y)
+    # out= overloads at the default parameters: expressions in aten, x, o, buffer, and g, y),
+    # and "numpy..." (plain NumPy with out=, in place: expressions in np, x, out; where
+    # none is given, bench times the op's NumPy fallback instead)
     peers: tuple[tuple[str, str], ...] = ()
+    # the NumPy fallback runs per element in Python (bench does not time it)
+    fallback_per_element: bool = False
 
 
 # --- shared scalar helpers ------------------------------------------------------
@@ -274,6 +278,9 @@ SIGMOID = Activation(
         ("numexpr", "1 / (1 + exp(-x))"),
         ("aten", "aten.sigmoid.out(x, out=o)"),
         ("aten_backward", "aten.sigmoid_backward.grad_input(g, y, grad_input=o)"),
+        ("numpy (exp)", "np.reciprocal(np.add(np.exp(np.negative(x, out=out), out=out), 1, out=out), out=out)"),
+        ("numpy (tanh)", "np.add(np.multiply(np.tanh(np.multiply(x, 0.5, out=out), out=out), 0.5, out=out), "
+                         "0.5, out=out)"),
     ),
     doc="Logistic sigmoid 1 / (1 + exp(-x)); f' = f (1 - f), at most 0.25 (at x = 0).",
     formula="1 / (1 + e^-x); f' = f (1 - f), at most 0.25 (at 0)",
@@ -346,6 +353,7 @@ TANH = Activation(
         ("numexpr", "tanh(x)"),
         ("aten", "aten.tanh.out(x, out=o)"),
         ("aten_backward", "aten.tanh_backward.grad_input(g, y, grad_input=o)"),
+        ("numpy", "np.tanh(x, out=out)"),
     ),
     doc="Hyperbolic tangent; f' = 1 - f**2.",
     formula="tanh(x); f' = 1 - f^2",
@@ -443,6 +451,7 @@ RELU = Activation(
         ("numexpr", "where(x > 0, x, 0)"),
         ("aten", "aten.clamp_min.out(x, 0, out=o)"),
         ("aten_backward", "aten.threshold_backward.grad_input(g, x, 0, grad_input=o)"),
+        ("numpy", "np.maximum(x, 0, out=out)"),
     ),
     doc="Rectified linear unit max(x, 0); f' = 1 for x > 0, else 0 (relu'(0) = 0).",
     formula="max(x, 0); f' = 1 for x > 0, else 0",
@@ -1237,6 +1246,7 @@ GELU = Activation(
     numpy_df=_numpy_gelu_grad,
     reference=lambda mp, x, p: x * _mp_ncdf(mp, x),
     reference_df=lambda mp, x, p: _mp_ncdf(mp, x) + x * _mp_npdf(mp, x),
+    fallback_per_element=True,  # math.erfc per element: NumPy has no erfc
     serial_ns=(1.4, 6.6),
 )
 

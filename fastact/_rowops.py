@@ -58,6 +58,11 @@ class RowDefinition:
     backward: RowFunction
     reference: Callable  # (mpmath, list of floats) -> the exact row
     example: str  # the repr of op([2, 10, 1, 4]).round(6): the tutorial's scores
+    # the same op elsewhere, for ``bench`` (as Activation.peers): "numpy" and
+    # "numpy_backward" (plain NumPy with out=, no temporaries beyond buf, shaped as a
+    # reduced row, and tmp), "scipy" (a scipy.special name), "aten" and
+    # "aten_backward" (expressions in aten, x, g, y, axis, o)
+    peers: tuple[tuple[str, str], ...] = ()
 
 
 # --- softmax ------------------------------------------------------------------------
@@ -124,12 +129,18 @@ def numpy_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
     np.divide(t, np.sum(t, axis=axis, keepdims=True, dtype=np.float64), out=out)
 
 
+@scalar_function
+def softmax_backward_value(g, y, dot):
+    """One entry of softmax's backward, y (g - sum(g y)), in float64."""
+    return np.float64(y) * (np.float64(g) - dot)
+
+
 @row_function
 def row_softmax_backward(ins, out):
     g, y = ins
     dot = row_dot(g, y)
     for i in range(g.shape[0]):
-        out[i] = np.float64(y[i]) * (np.float64(g[i]) - dot)
+        out[i] = softmax_backward_value(g[i], y[i], dot)
 
 
 @row_function
@@ -144,7 +155,7 @@ def block_softmax_backward(ins, out, n):
     d = np.empty(g.shape[0])
     spread(dots, n, d)
     for i in range(g.shape[0]):
-        out[i] = np.float64(y[i]) * (np.float64(g[i]) - d[i])
+        out[i] = softmax_backward_value(g[i], y[i], d[i])
 
 
 @row_function
@@ -159,14 +170,24 @@ def softmax_backward_dots(ins, out, o, c0, c1, m, j0, j1):
     return dot, err
 
 
-@row_function
-def softmax_backward_values(ins, out, o, c0, c1, m, total, err, j0, j1):
-    g, y = ins
-    dot = total + err
-    for j in range(j0, j1):
-        gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
-        for b in range(dot.shape[0]):
-            outj[b] = np.float64(yj[b]) * (np.float64(gj[b]) - dot[b])
+def backward_values(value: Callable, name: str) -> Callable:
+    """The lanes phase that writes a backward, out = value(g, y, s), for s the
+    compensated row sums (total + err) of the sums phase; ``name`` is the module
+    attribute it is assigned to (the kernels' disk cache finds it there again)."""
+
+    def values(ins, out, o, c0, c1, m, total, err, j0, j1):
+        g, y = ins
+        s = total + err
+        for j in range(j0, j1):
+            gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
+            for b in range(s.shape[0]):
+                outj[b] = value(gj[b], yj[b], s[b])
+
+    values.__name__ = values.__qualname__ = name
+    return row_function(values)
+
+
+softmax_backward_values = backward_values(softmax_backward_value, "softmax_backward_values")
 
 
 def numpy_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
@@ -196,6 +217,15 @@ SOFTMAX = RowDefinition(
                          short_row_max=(24, 8), masked_fills=(0.0, 0.0)),  # no gradient, probability 0
     reference=_softmax_exact,
     example="array([3.34000e-04, 9.97071e-01, 1.23000e-04, 2.47100e-03])",
+    peers=(
+        ("numpy", "np.divide(np.exp(np.subtract(x, np.max(x, axis=axis, keepdims=True, out=buf), out=out), out=out), "
+                  "np.sum(out, axis=axis, keepdims=True, out=buf), out=out)"),
+        ("numpy_backward", "np.multiply(np.subtract(g, np.sum(np.multiply(g, y, out=tmp), axis=axis, keepdims=True, "
+                           "out=buf), out=out), y, out=out)"),
+        ("scipy", "softmax"),
+        ("aten", "aten._softmax.out(x, axis, False, out=o)"),
+        ("aten_backward", "aten._softmax_backward_data.out(g, y, axis, y.dtype, grad_input=o)"),
+    ),
 )
 
 
@@ -316,6 +346,12 @@ def numpy_log_sum_exp(t: np.ndarray, e: np.ndarray, axis: int) -> np.ndarray:
     return np.where(ties == 1, np.log1p(below), np.log(ties + below))
 
 
+@scalar_function
+def log_softmax_backward_value(g, y, total):
+    """One entry of log_softmax's backward, g - exp(y) sum(g), in float64."""
+    return np.float64(g) - np.float64(exp(y)) * total
+
+
 @row_function
 def row_log_softmax_backward(ins, out):
     """g - exp(y) sum(g).  The exps go through out first (unless out is g), so that
@@ -331,7 +367,7 @@ def row_log_softmax_backward(ins, out):
             out[i] = np.float64(g[i]) - np.float64(out[i]) * total
     else:
         for i in range(g.shape[0]):
-            out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * total
+            out[i] = log_softmax_backward_value(g[i], y[i], total)
 
 
 @row_function
@@ -340,7 +376,7 @@ def block_log_softmax_backward(ins, out, n):
     s = np.empty(g.shape[0])
     spread(block_sums(g, n), n, s)
     for i in range(g.shape[0]):
-        out[i] = np.float64(g[i]) - np.float64(exp(y[i])) * s[i]
+        out[i] = log_softmax_backward_value(g[i], y[i], s[i])
 
 
 @row_function
@@ -352,14 +388,7 @@ def log_softmax_backward_sums(ins, out, o, c0, c1, m, j0, j1):
     return total, err
 
 
-@row_function
-def log_softmax_backward_values(ins, out, o, c0, c1, m, total, err, j0, j1):
-    g, y = ins
-    sums = total + err
-    for j in range(j0, j1):
-        gj, yj, outj = g[o, j, c0:c1], y[o, j, c0:c1], out[o, j, c0:c1]
-        for b in range(sums.shape[0]):
-            outj[b] = np.float64(gj[b]) - np.float64(exp(yj[b])) * sums[b]
+log_softmax_backward_values = backward_values(log_softmax_backward_value, "log_softmax_backward_values")
 
 
 def numpy_log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
@@ -387,6 +416,15 @@ LOG_SOFTMAX = RowDefinition(
                          masked_fills=(0.0, -math.inf)),  # no gradient, log-probability -inf
     reference=_log_softmax_exact,
     example="array([-8.002933e+00, -2.933000e-03, -9.002933e+00, -6.002933e+00])",
+    peers=(
+        ("numpy", "np.subtract(np.subtract(x, np.max(x, axis=axis, keepdims=True, out=buf), out=out), "
+                  "np.log(np.sum(np.exp(out, out=tmp), axis=axis, keepdims=True, out=buf), out=buf), out=out)"),
+        ("numpy_backward", "np.subtract(g, np.multiply(np.exp(y, out=tmp), np.sum(g, axis=axis, keepdims=True, "
+                           "out=buf), out=tmp), out=out)"),
+        ("scipy", "log_softmax"),
+        ("aten", "aten._log_softmax.out(x, axis, False, out=o)"),
+        ("aten_backward", "aten._log_softmax_backward_data.out(g, y, axis, y.dtype, out=o)"),
+    ),
 )
 
 ROW_OPS: dict[str, RowDefinition] = {d.name: d for d in (SOFTMAX, LOG_SOFTMAX)}

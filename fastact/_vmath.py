@@ -48,36 +48,29 @@ def _same_float_types(*tys) -> bool:
     return isinstance(tys[0], types.Float) and all(t == tys[0] for t in tys)
 
 
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """``a*b + c`` with one rounding (``llvm.fma``)."""
-    if not _same_float_types(a, b, c):
-        return None
+def _llvm_call(name: str, n_args: int):
+    """The codegen of a call to LLVM's float intrinsic ``llvm.NAME.f32/f64``."""
 
     def codegen(context, builder, sig, args):
         lty = _llvm_float(sig.return_type)
         fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(lty, [lty] * 3), f"llvm.fma.{lty.intrinsic_name}"
+            builder.module, ir.FunctionType(lty, [lty] * n_args), f"llvm.{name}.{lty.intrinsic_name}"
         )
         return builder.call(fn, args)
 
-    return a(a, b, c), codegen
+    return codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a*b + c`` with one rounding (``llvm.fma``)."""
+    return (a(a, b, c), _llvm_call("fma", 3)) if _same_float_types(a, b, c) else None
 
 
 @intrinsic
 def _maximum(typingctx, a, b):
     """NaN-propagating maximum (``llvm.maximum``); vectorises as a reduction."""
-    if not _same_float_types(a, b):
-        return None
-
-    def codegen(context, builder, sig, args):
-        lty = _llvm_float(sig.return_type)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(lty, [lty] * 2), f"llvm.maximum.{lty.intrinsic_name}"
-        )
-        return builder.call(fn, args)
-
-    return a(a, b), codegen
+    return (a(a, b), _llvm_call("maximum", 2)) if _same_float_types(a, b) else None
 
 
 @intrinsic
@@ -152,6 +145,17 @@ _E32 = _exp_constants(np.float32, -110.0, 89.0, _EXP_Q_FLOAT32)
 _E64 = _exp_constants(np.float64, -746.0, 710.0, _EXP_Q_FLOAT64)
 
 
+@register_jitable(**_INLINE_OPTIONS)
+def _cody_waite(x, log2e, shifter, ln2_hi, ln2_lo):
+    """Range reduction for exp: ``(r, k, shifted_k)`` with k = round(x / ln 2)
+    (``shifted_k`` = k + shifter, its bits hold k) and r = x - k ln 2, taken off in
+    two FMA steps (ln 2 = ln2_hi + ln2_lo, k ln2_hi exact)."""
+    shifted_k = _fma(x, log2e, shifter)
+    k = shifted_k - shifter
+    r = _fma(-k, ln2_lo, _fma(-k, ln2_hi, x))
+    return r, k, shifted_k
+
+
 def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False):
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
@@ -159,10 +163,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
 
     def reduced_unclamped(x):
         """(p, shifted_k) with exp(x) = p * 2**k, for x in the clamp's range."""
-        shifted_k = _fma(x, log2e, shifter)
-        k = shifted_k - shifter
-        r = _fma(-k, ln2_hi, x)
-        r = _fma(-k, ln2_lo, r)
+        r, k, shifted_k = _cody_waite(x, log2e, shifter, ln2_hi, ln2_lo)
         p = coefs[0]
         for c in coefs[1:]:
             p = _fma(p, r, c)
@@ -347,10 +348,7 @@ def _make_expm1(constants, mant):
             xc = lo
         if xc > hi:
             xc = hi
-        shifted_k = _fma(xc, log2e, shifter)
-        k = shifted_k - shifter
-        r = _fma(-k, ln2_hi, xc)
-        r = _fma(-k, ln2_lo, r)
+        r, k, shifted_k = _cody_waite(xc, log2e, shifter, ln2_hi, ln2_lo)
         q = coefs[0]
         for c in coefs[1:]:
             q = _fma(q, r, c)

@@ -32,11 +32,9 @@ import numpy as np
 import fastact
 
 from . import _activations, _cli
+from ._rowops import ROW_OPS
 
-ROW_OPS = ("softmax", "log_softmax")
-ALL_CASES = tuple(c for name in fastact.ACTIVATIONS for c in (name, f"{name}.backward")) + (
-    "softmax", "softmax.backward", "log_softmax", "log_softmax.backward",
-)
+ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS) for c in (name, f"{name}.backward"))
 DTYPES = ("float32", "float64")
 # peer -> how to install it, for the line that names the peers a run skipped
 PEERS = {"scipy": "pip install scipy", "torch": "pip install torch==2.13.0 (the CPU build)",
@@ -110,38 +108,6 @@ def _median_times(impls: dict[str, Callable[[], object]], repeats: int) -> dict[
     return {name: statistics.median(s) * 1e3 for name, s in samples.items()}
 
 
-def _numpy_sigmoid_exp(x, out):
-    with np.errstate(over="ignore"):
-        np.negative(x, out=out)
-        np.exp(out, out=out)
-        np.add(out, 1, out=out)
-        np.reciprocal(out, out=out)
-
-
-def _numpy_sigmoid_tanh(x, out):
-    np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    np.multiply(out, 0.5, out=out)
-    np.add(out, 0.5, out=out)
-
-
-def _numpy_softmax(x, out, row_buf, axis):
-    np.max(x, axis=axis, keepdims=True, out=row_buf)
-    np.subtract(x, row_buf, out=out)
-    np.exp(out, out=out)
-    np.sum(out, axis=axis, keepdims=True, out=row_buf)
-    np.divide(out, row_buf, out=out)
-
-
-def _numpy_log_softmax(x, out, row_buf, tmp, axis):
-    np.max(x, axis=axis, keepdims=True, out=row_buf)
-    np.subtract(x, row_buf, out=out)
-    np.exp(out, out=tmp)
-    np.sum(tmp, axis=axis, keepdims=True, out=row_buf)
-    np.log(row_buf, out=row_buf)
-    np.subtract(out, row_buf, out=out)
-
-
 def _optional(name: str):
     try:
         return __import__(name)
@@ -150,9 +116,22 @@ def _optional(name: str):
 
 
 def _peers(name: str) -> dict[str, str]:
-    """The op's peers in other libraries, from its definition (``Activation.peers``)."""
-    act = fastact.ACTIVATIONS[name]._act if name in fastact.ACTIVATIONS else None
-    return dict(act.peers) if act is not None else {}
+    """The op's peers in other libraries and in plain NumPy, from its definition
+    (``Activation.peers``, ``RowDefinition.peers``)."""
+    if name in ROW_OPS:
+        return dict(ROW_OPS[name].peers)
+    return dict(fastact.ACTIVATIONS[name]._act.peers)
+
+
+def _numpy_peers(name: str, scope: dict, backward: bool = False) -> dict[str, Callable]:
+    """The plain-NumPy formulations in the definition, as calls over ``scope``
+    (keys "numpy", "numpy (...)"; "numpy_backward" for a row op's backward)."""
+    wanted = ("numpy_backward",) if backward else ()
+    found = {}
+    for key, expr in _peers(name).items():
+        if (key in wanted) if backward else (key == "numpy" or key.startswith("numpy (")):
+            found[key.replace("_backward", "")] = eval(f"lambda: {expr}", {"np": np, **scope})  # noqa: S307
+    return found
 
 
 def _torch_functional(torch, name: str):
@@ -176,14 +155,8 @@ def _torch_out_ops(aten, name: str, buffer):
 
 def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
     impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
-    if op.name == "sigmoid":
-        impls["numpy (exp)"] = lambda: _numpy_sigmoid_exp(x, out)
-        impls["numpy (tanh)"] = lambda: _numpy_sigmoid_tanh(x, out)
-    elif op.name == "relu":
-        impls["numpy"] = lambda: np.maximum(x, 0, out=out)
-    elif op.name == "tanh":
-        impls["numpy"] = lambda: np.tanh(x, out=out)
-    elif op.name != "gelu":  # gelu's fallback calls math.erfc per element: seconds at 1e7
+    impls.update(_numpy_peers(op.name, {"x": x, "out": out}))
+    if not impls.keys() - {"fastact"} and not op._act.fallback_per_element:
         impls["numpy (fastact fallback)"] = lambda: _with_numpy_backend(lambda: op(x, out=out))
     if special and "scipy" in _peers(op.name):
         scipy_fn = getattr(special, _peers(op.name)["scipy"])
@@ -204,7 +177,7 @@ def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callab
         impls["fastact 2-pass"] = lambda: (op(x, out=tmp), op.backward(g, y=tmp, out=out))
     else:
         impls["fastact 2-pass"] = lambda: (op.grad(x, out=tmp), np.multiply(g, tmp, out=out))
-    if op.name != "gelu":
+    if not op._act.fallback_per_element:
         impls["numpy (fastact fallback)"] = lambda: _with_numpy_backend(lambda: op.backward(g, x=x, out=out))
     if torch:
         ttmp, tout = torch.from_numpy(tmp), torch.from_numpy(out)
@@ -264,6 +237,27 @@ def _with_numpy_backend(fn):
         return fn()
 
 
+def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str, Callable]:
+    """softmax or log_softmax (kind "") or its backward (kind "backward"), from y = op(x)."""
+    peers = _peers(op.name)
+    y = op(x, axis=axis)
+    scope = {"x": x, "g": g, "y": y, "out": out, "tmp": tmp, "buf": row_buf, "axis": axis}
+    if not kind:
+        impls: dict[str, Callable] = {"fastact": lambda: op(x, axis=axis, out=out)}
+        if special:
+            scipy_fn = getattr(special, peers["scipy"])
+            impls["scipy"] = lambda: scipy_fn(x, axis=axis)
+    else:
+        impls = {"fastact": lambda: op.backward(g, y, axis=axis, out=out)}
+    impls.update(_numpy_peers(op.name, scope, backward=bool(kind)))
+    if torch:
+        tx, tg, ty, tout = (torch.from_numpy(a) for a in (x, g, y, out))
+        key = "aten_backward" if kind else "aten"
+        torch_fn = eval(f"lambda x, g, y, o: {peers[key]}", {"aten": torch.ops.aten, "axis": axis})  # noqa: S307
+        impls["torch"] = lambda: torch_fn(tx, tg, ty, tout)
+    return impls
+
+
 def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int,
                      axis: int = -1) -> dict[str, Callable]:
     op_name, _, kind = case.partition(".")
@@ -281,37 +275,8 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
         impls = _elementwise_forward(op, x, out, tx, tout, torch, special)
     elif op_name in fastact.ACTIVATIONS:
         impls = _elementwise_backward(op, x, g, out, tmp, tx, tg, torch)
-    elif not kind:
-        impls["fastact"] = lambda: op(x, axis=axis, out=out)
-        if op_name == "softmax":
-            impls["numpy"] = lambda: _numpy_softmax(x, out, row_buf, axis)
-            if special:
-                impls["scipy"] = lambda: special.softmax(x, axis=axis)
-            if torch:
-                impls["torch"] = lambda: torch.ops.aten._softmax.out(tx, axis, False, out=tout)
-        else:
-            impls["numpy"] = lambda: _numpy_log_softmax(x, out, row_buf, tmp, axis)
-            if special:
-                impls["scipy"] = lambda: special.log_softmax(x, axis=axis)
-            if torch:
-                impls["torch"] = lambda: torch.ops.aten._log_softmax.out(tx, axis, False, out=tout)
-    elif op_name == "softmax":  # softmax.backward
-        y = fastact.softmax(x, axis=axis)
-        impls["fastact"] = lambda: op.backward(g, y, axis=axis, out=out)
-        impls["numpy"] = lambda: (np.multiply(g, y, out=tmp), np.sum(tmp, axis=axis, keepdims=True, out=row_buf),
-                                  np.subtract(g, row_buf, out=out), np.multiply(out, y, out=out))
-        if torch:
-            ty = torch.from_numpy(y)
-            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data.out(tg, ty, axis, ty.dtype, grad_input=tout)
-    else:  # log_softmax.backward: g - exp(y) sum(g)
-        y = fastact.log_softmax(x, axis=axis)
-        impls["fastact"] = lambda: op.backward(g, y, axis=axis, out=out)
-        impls["numpy"] = lambda: (np.sum(g, axis=axis, keepdims=True, out=row_buf), np.exp(y, out=tmp),
-                                  np.multiply(tmp, row_buf, out=tmp), np.subtract(g, tmp, out=out))
-        if torch:
-            ty = torch.from_numpy(y)
-            impls["torch"] = lambda: torch.ops.aten._log_softmax_backward_data.out(tg, ty, axis, ty.dtype,
-                                                                                   out=tout)
+    else:
+        impls = _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special)
 
     if not (op_name in ROW_OPS and kind):  # softmax.backward: no peer beyond NumPy and torch
         impls.update(_peer_implementations(op_name, kind, x, g, out, threads, axis))
@@ -334,7 +299,8 @@ def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeat
     g = rng.standard_normal(shape).astype(dtype)
     out = np.empty_like(x)
     fastact.set_num_threads(threads)
-    with fastact.use_backend("numba"):
+    # np.errstate: plain NumPy's exp(-x) overflows to inf, as it should
+    with fastact.use_backend("numba"), np.errstate(over="ignore"):
         times = _median_times(_implementations(case, x, g, out, threads, axis), repeats)
     times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy"))
     if "np.add (2 inputs)" in times:

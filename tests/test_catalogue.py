@@ -8,6 +8,7 @@ import pytest
 import fastact
 from fastact import _activations, _rowops
 from fastact._api import public_ops
+from fastact._rowops import ROW_OPS
 from fastact._backend import scalar_function
 from fastact._scalar import like
 
@@ -195,12 +196,41 @@ def test_peers_in_the_definitions_are_well_formed():
     # the expressions are compiled here and run by bench where it is
     for act in _activations.ELEMENTWISE.values():
         peers = dict(act.peers)
-        assert set(peers) <= {"scipy", "jax", "numexpr", "aten", "aten_backward"}, act.name
+        assert {k for k in peers if not k.startswith("numpy")} <= {"scipy", "jax", "numexpr", "aten",
+                                                                   "aten_backward"}, act.name
         assert ("aten" in peers) == ("aten_backward" in peers), act.name
         for key in ("aten", "aten_backward", "jax"):
             if key in peers:
                 compile(peers[key], act.name, "eval")
+    for row in ROW_OPS.values():
+        assert set(dict(row.peers)) == {"numpy", "numpy_backward", "scipy", "aten", "aten_backward"}, row.name
     scipy_special = pytest.importorskip("scipy.special")
-    for act in _activations.ELEMENTWISE.values():
-        if "scipy" in dict(act.peers):
-            assert callable(getattr(scipy_special, dict(act.peers)["scipy"]))
+    for peers in [dict(act.peers) for act in _activations.ELEMENTWISE.values()] + [dict(r.peers) for r in
+                                                                                  ROW_OPS.values()]:
+        if "scipy" in peers:
+            assert callable(getattr(scipy_special, peers["scipy"]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_plain_numpy_peers_compute_the_op(dtype):
+    # bench's "numpy" rows time these formulations: they must compute the op, in place
+    from fastact import bench
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((16, 40)) * 4).astype(dtype)
+    g = rng.standard_normal((16, 40)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-14)
+    found = 0
+    for name in (*fastact.ACTIVATIONS, *ROW_OPS):
+        op = getattr(fastact, name)
+        y = op(x, axis=-1) if name in ROW_OPS else op(x)
+        scope = {"x": x, "g": g, "y": y, "out": np.empty_like(x), "tmp": np.empty_like(x),
+                 "buf": np.empty_like(x, shape=(16, 1)), "axis": -1}
+        for backward, expected in ((False, y), (True, op.backward(g, y, axis=-1) if name in ROW_OPS else None)):
+            for key, fn in bench._numpy_peers(name, scope, backward=backward).items():
+                scope["out"][...] = np.nan
+                with np.errstate(over="ignore"):
+                    fn()
+                np.testing.assert_allclose(scope["out"], expected, **tol, err_msg=f"{name} {key}")
+                found += 1
+    assert found >= 7  # sigmoid's two, relu, tanh, both directions of both row ops
