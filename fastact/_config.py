@@ -1,10 +1,12 @@
-"""Process-wide settings: the named fast-math flag sets and the size thresholds.
+"""Process-wide settings: the named fast-math flag sets, the vector width and the size thresholds.
 
 Every Numba kernel in fastact takes its ``fastmath`` argument from here, so
 which kernels may reassociate and which must not is visible in one place.
 """
 
 from __future__ import annotations
+
+import os
 
 # LLVM fast-math flags for Numba.  ``nnan`` and ``ninf`` are never used: under
 # them ``np.isnan`` folds to False and NaN/inf semantics are lost.
@@ -21,6 +23,27 @@ STRICT_MATH = frozenset({"contract"})
 # LOOP_MATH is for loops and reductions: ``reassoc`` lets LLVM split a row sum
 # or row max over vector lanes.
 LOOP_MATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+
+# The widest vectors fastact's own kernels use, in bits: every kernel function
+# carries LLVM's "prefer-vector-width" attribute with this value.  LLVM's tuning
+# for Intel's AVX-512 server cores prefers 256-bit vectors (a guard against the
+# clock throttling of early AVX-512 parts), so without it Numba emits half-width
+# loops there; AMD's AVX-512 cores are tuned to 512 already.  The attribute is a
+# preference: a CPU without AVX-512 keeps its own width.  "native" adds no
+# attribute (LLVM's tuning for the CPU decides).  FASTACT_VECTOR_WIDTH sets it
+# before import; it is part of every kernel's cache key.  The user's own Numba
+# functions are not affected.
+VECTOR_WIDTHS = ("512", "256", "native")
+
+
+def _vector_width() -> str:
+    width = os.environ.get("FASTACT_VECTOR_WIDTH", "512").strip().lower() or "512"
+    if width not in VECTOR_WIDTHS:
+        raise ValueError(f"FASTACT_VECTOR_WIDTH must be one of {VECTOR_WIDTHS!r}, got {width!r}")
+    return width
+
+
+VECTOR_WIDTH = _vector_width()
 
 # The size thresholds below decide, through _threads.go_parallel, when a call runs
 # its parallel kernel.  They were measured on one CPU (the figures are in

@@ -35,8 +35,9 @@ from numba.core.caching import FunctionCache
 from numba.extending import overload, register_jitable
 
 from . import _activations, _lossops, _rowops
-from ._config import LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH
+from ._config import LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
 from ._rowmath import combine_maxima, combine_sums, fold_max, fold_sum, task_rows
+from ._scalar import full_width
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
 # closure, but neither the jit options (parallel, fastmath) nor the sources of
@@ -91,9 +92,9 @@ def _quiet(fn: Callable) -> Callable:
 
 
 def cache_token(build: str, fastmath) -> str:
-    """The token a kernel's closure carries: the formula sources, how it is built
-    and its fast-math flags (see _SOURCE_TOKEN)."""
-    return f"{_SOURCE_TOKEN}:{build}:fastmath={','.join(sorted(fastmath))}"
+    """The token a kernel's closure carries: the formula sources, how it is built,
+    its fast-math flags and vector width (see _SOURCE_TOKEN)."""
+    return f"{_SOURCE_TOKEN}:{build}:fastmath={','.join(sorted(fastmath))}:width={VECTOR_WIDTH}"
 
 
 def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = True, **template_args):
@@ -157,8 +158,10 @@ def _map(fn, *, n_in, token):
 
     def kernel(*args):
         token  # noqa: B018 - part of the on-disk cache key (see _SOURCE_TOKEN)
+        full_width()
         ins, out, p = args[:n_in], args[-2], args[-1]  # constant indices: Numba types them statically
         for i in prange(out.shape[0]):
+            full_width()
             out[i] = fn(*at(ins, i), p)
 
     return kernel
@@ -171,7 +174,9 @@ def _map_pair(fn1, fn2, *, n_in, token):
 
     def kernel(x, out1, out2, p):
         token  # noqa: B018
+        full_width()
         for i in prange(x.shape[0]):
+            full_width()
             v = x[i]
             out1[i] = fn1(v, p)
             out2[i] = fn2(v, p)
@@ -184,7 +189,9 @@ def _map_times(fn, *, n_in, token):
 
     def kernel(g, v, out, p):
         token  # noqa: B018
+        full_width()
         for i in prange(out.shape[0]):
+            full_width()
             out[i] = g[i] * fn(v[i], p)
 
     return kernel
@@ -220,8 +227,10 @@ def _rows(fn, *, n_in, token):
 
     def kernel(*args):
         token  # noqa: B018
+        full_width()
         ins, out = args[:n_in], args[-1]
         for r in prange(out.shape[0]):
+            full_width()
             fn(at(ins, r), out[r])
 
     return kernel
@@ -239,10 +248,12 @@ def _rows(fn, *, n_in, token):
 def _blocks(fn, *, n_in, token):
     def kernel(*args):
         token  # noqa: B018
+        full_width()
         ins, out = args[:n_in], args[-1]
         rows, n = out.shape
         flat, of = reshaped(ins, -1), out.reshape(-1)
         for t in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            full_width()
             a, z = t * ROW_BLOCK * n, min((t + 1) * ROW_BLOCK, rows) * n
             fn(at(flat, slice(a, z)), of[a:z], n)
 
@@ -266,6 +277,7 @@ def _blocks(fn, *, n_in, token):
 def _lanes(first, second, third, *, n_in, token):
     def kernel(*args):  # (*ins, out, group)
         token  # noqa: B018
+        full_width()
         ins, out, group = args[:n_in], args[-2], args[-1]
         outer, n, inner = out.shape
         rows, width = n // group, group * inner
@@ -273,6 +285,7 @@ def _lanes(first, second, third, *, n_in, token):
         block = LANE_BLOCK if group == 1 else width
         blocks = (width + block - 1) // block
         for t in prange(outer * blocks):
+            full_width()
             o, c0 = t // blocks, (t % blocks) * block
             c1 = min(c0 + block, width)
             period = c1 - c0 if group == 1 else inner
@@ -297,6 +310,7 @@ def _split_lanes(first, second, third, *, n_in, token):
 
     def kernel(*args):  # (*ins, out, group, tasks)
         token  # noqa: B018
+        full_width()
         ins, out, group, tasks = args[:n_in], args[-3], args[-2], args[-1]
         outer, n, inner = out.shape
         rows, width = n // group, group * inner
@@ -306,18 +320,21 @@ def _split_lanes(first, second, third, *, n_in, token):
         for o in range(outer):
             maxima = np.empty((tasks, width if max_lanes else 0), out.dtype)
             for t in prange(tasks):
+                full_width()
                 j0, j1 = task_rows(t, chunk, rows)
                 maxima[t] = first(grouped, o, 0, width, j0, j1)
             m = combine_maxima(maxima)
             fold_max(m, inner)
             totals, errs = np.empty((tasks, width)), np.empty((tasks, width))
             for t in prange(tasks):
+                full_width()
                 j0, j1 = task_rows(t, chunk, rows)
                 total_t, err_t = second(grouped, og, o, 0, width, m, j0, j1)
                 totals[t], errs[t] = total_t, err_t
             total, err = combine_sums(totals, errs)
             fold_sum(total, err, inner)
             for t in prange(tasks):
+                full_width()
                 j0, j1 = task_rows(t, chunk, rows)
                 third(grouped, og, o, 0, width, m, total, err, j0, j1)
 
@@ -357,7 +374,9 @@ def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"
 def _copy(*, token):
     def kernel(x, out):
         token  # noqa: B018
+        full_width()
         for i in prange(x.shape[0]):
+            full_width()
             out[i] = x[i]
 
     return kernel
@@ -375,7 +394,9 @@ def copy_kernel(parallel: bool):
 def _loss_rows(fn, *, token):
     def kernel(x, labels, want_grad, grad, scale, losses):
         token  # noqa: B018
+        full_width()
         for r in prange(x.shape[0]):
+            full_width()
             losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale)
 
     return kernel
@@ -384,8 +405,10 @@ def _loss_rows(fn, *, token):
 def _loss_elements(fn, *, token):
     def kernel(x, t, want_grad, grad, scale, losses, want_each):
         token  # noqa: B018
+        full_width()
         total = 0.0
         for i in prange(x.shape[0]):
+            full_width()
             loss, d = fn(x[i], t[i])
             if want_grad:
                 grad[i] = d * scale

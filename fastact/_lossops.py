@@ -23,7 +23,7 @@ from ._config import LOOP_MATH, STRICT_MATH
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, exp_of_difference, log_of_sum, row_exp_sum_below, row_max,
                        row_sum)
 from ._rowops import numpy_log_sum_exp
-from ._scalar import exp_nonpositive, like, log1p
+from ._scalar import exp_nonpositive, full_width, like, log1p
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class LossDefinition:
 @row_function
 def _row_log_sum_exp_terms(x):
     """(max, sum of exp(x - max) in float64, log of that sum: log_of_sum)."""
+    full_width()
     m = row_max(x)
     below, ties = row_exp_sum_below(x, m)
     return m, ties + below, log_of_sum(below, ties)
@@ -55,6 +56,7 @@ def _row_exps_into(x, grad):
     as exact as row_log_softmax's log1p(sum - 1) (libm's log is accurate near 1 too),
     or where the sum less 1 is under LOG_SOFTMAX_MIN_BELOW (the label's logit
     dominates, the loss is tiny) log_of_sum's."""
+    full_width()
     m = row_max(x)
     for i in range(x.shape[0]):
         grad[i] = exp_of_difference(x[i], m)
@@ -70,6 +72,7 @@ def row_xent_index(x, label, want_grad, grad, scale):
     # The branch stays here: moved into a helper returning either branch's tuple, the
     # float64 losses came out up to 439 ULP off (found by tools/fingerprint.py, and
     # tested; why Numba compiled it so is not known).
+    full_width()
     if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
     else:
@@ -89,6 +92,7 @@ def row_xent_index(x, label, want_grad, grad, scale):
 
 @row_function
 def row_xent_prob(x, p, want_grad, grad, scale):
+    full_width()
     if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
     else:

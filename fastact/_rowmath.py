@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ._backend import row_function, scalar_function
-from ._scalar import exp_nonpositive, fma, maximum
+from ._scalar import exp_nonpositive, fma, full_width, maximum
 
 
 @scalar_function
@@ -79,6 +79,7 @@ def row_sum(a):
     over vector lanes; the block sums are added with their rounding errors
     carried along.  One split sum over a whole long row loses too much: 24 ULP
     in softmax at 65536 float64 terms, against 2 ULP this way."""
+    full_width()
     total, err = 0.0, 0.0
     for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
         start = blk * ROW_SUM_BLOCK  # not range(0, n, step): LLVM vectorises neither loop then
@@ -92,6 +93,7 @@ def row_sum(a):
 @row_function
 def row_dot(a, b):
     """The float64 dot product of two rows, summed as in row_sum."""
+    full_width()
     total, err = 0.0, 0.0
     for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
         start = blk * ROW_SUM_BLOCK
@@ -104,6 +106,7 @@ def row_dot(a, b):
 
 @row_function
 def row_max(x):
+    full_width()
     m = x[0]
     for i in range(1, x.shape[0]):
         m = maximum(m, x[i])
@@ -114,6 +117,7 @@ def row_max(x):
 def row_exp_sum_below(x, m):
     """(sum of exp(x - m) over the entries below m, count of entries equal to m),
     summed as in row_sum.  m is the row's maximum: the whole sum is ties + below."""
+    full_width()
     below, err, ties = 0.0, 0.0, 0
     for blk in range((x.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
         start = blk * ROW_SUM_BLOCK
@@ -135,6 +139,7 @@ def row_exp_sum_below(x, m):
 @row_function
 def spread(values, n, out):
     """out[b * n + j] = values[b]: each row's value along its row of n."""
+    full_width()
     for b in range(values.shape[0]):
         for j in range(n):
             out[b * n + j] = values[b]
@@ -145,6 +150,7 @@ def block_max(x, n):
     """The maxima of the rows of n in the flat block x, each along its row.  It
     writes each maximum along its row as it goes: a maxima array then spread()
     was slower on (1e6, 10) float32 softmax."""
+    full_width()
     m = np.empty_like(x)
     for b in range(x.shape[0] // n):
         v = x[b * n]
@@ -158,6 +164,7 @@ def block_max(x, n):
 @row_function
 def block_exps(x, n, out):
     """out = exp(x - row max); returns the row maxima along their rows."""
+    full_width()
     m = block_max(x, n)
     for i in range(x.shape[0]):
         out[i] = exp_of_difference(x[i], m[i])
@@ -167,6 +174,7 @@ def block_exps(x, n, out):
 @row_function
 def block_sums(a, n):
     """The float64 sums of the rows of n in the flat block a."""
+    full_width()
     sums = np.empty(a.shape[0] // n)
     for b in range(sums.shape[0]):
         total = 0.0
@@ -187,6 +195,7 @@ def block_sums(a, n):
 @row_function
 def lanes_add(total, err, v):
     """total, err += v lane by lane, compensated (v of either float dtype)."""
+    full_width()
     for b in range(total.shape[0]):
         total[b], err[b] = compensated_add(total[b], err[b], v[b])
 
@@ -194,6 +203,7 @@ def lanes_add(total, err, v):
 @row_function
 def lanes_max(ins, o, c0, c1, j0, j1):
     """The maxima of lanes c0..c1 of the first input over rows j0..j1 (j0 < j1)."""
+    full_width()
     x = ins[0]
     m = x[o, j0, c0:c1].copy()
     for j in range(j0 + 1, j1):
@@ -206,6 +216,7 @@ def lanes_max(ins, o, c0, c1, j0, j1):
 @row_function
 def no_max(ins, o, c0, c1, j0, j1):
     """The maximum phase of an op that needs none: no lanes (an empty view, no allocation)."""
+    full_width()
     return ins[0][o, j0, c0:c0]
 
 
@@ -217,6 +228,7 @@ def no_max(ins, o, c0, c1, j0, j1):
 @row_function
 def fold_max(m, period):
     """Give each part of a grouped lane the maximum of all its parts."""
+    full_width()
     if m.shape[0] <= period:  # ungrouped, or no maxima (no_max)
         return
     for b in range(period):
@@ -230,6 +242,7 @@ def fold_max(m, period):
 @row_function
 def fold_sum(total, err, period):
     """As fold_max, for compensated sums: each part gets the sum of all parts."""
+    full_width()
     if period == total.shape[0]:
         return
     for b in range(period):
@@ -244,6 +257,7 @@ def fold_sum(total, err, period):
 @row_function
 def combine_maxima(parts):
     """The maxima over the tasks' parts (split lanes), one row per task."""
+    full_width()
     m = parts[0].copy()
     for t in range(1, parts.shape[0]):
         for b in range(m.shape[0]):
@@ -254,6 +268,7 @@ def combine_maxima(parts):
 @row_function
 def combine_sums(totals, errs):
     """The compensated sums over the tasks' parts (split lanes), one row per task."""
+    full_width()
     total, err = totals[0].copy(), errs[0].copy()
     for t in range(1, totals.shape[0]):
         lanes_add(total, err, totals[t])
@@ -265,4 +280,5 @@ def combine_sums(totals, errs):
 @row_function
 def task_rows(t, chunk, rows):
     """The rows of task t: t * chunk up to (t + 1) * chunk, the last task's cut at rows."""
+    full_width()
     return t * chunk, min(t * chunk + chunk, rows)

@@ -28,7 +28,7 @@ import numpy as np
 from ._backend import row_function, scalar_function
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_sums, exp_of_difference, lanes_add, lanes_max,
                        log_of_total, no_max, row_dot, row_exp_sum_below, row_max, row_sum, spread)
-from ._scalar import exp, like, log1p
+from ._scalar import exp, full_width, like, log1p
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class RowDefinition:
 
 @row_function
 def row_softmax(ins, out):
+    full_width()
     x = ins[0]
     m = row_max(x)
     for i in range(x.shape[0]):
@@ -86,6 +87,7 @@ def row_softmax(ins, out):
 
 @row_function
 def block_softmax(ins, out, n):
+    full_width()
     x = ins[0]
     m = block_exps(x, n, out)
     sums = block_sums(out, n)
@@ -99,6 +101,7 @@ def block_softmax(ins, out, n):
 
 @row_function
 def softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
+    full_width()
     total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
     x = ins[0]
     for j in range(j0, j1):
@@ -111,6 +114,7 @@ def softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
 
 @row_function
 def softmax_scale(ins, out, o, c0, c1, m, total, err, j0, j1):
+    full_width()
     scale = np.empty_like(m)
     for b in range(m.shape[0]):
         scale[b] = like(m[b], 1.0 / (total[b] + err[b]))
@@ -137,6 +141,7 @@ def softmax_backward_value(g, y, dot):
 
 @row_function
 def row_softmax_backward(ins, out):
+    full_width()
     g, y = ins
     dot = row_dot(g, y)
     for i in range(g.shape[0]):
@@ -145,6 +150,7 @@ def row_softmax_backward(ins, out):
 
 @row_function
 def block_softmax_backward(ins, out, n):
+    full_width()
     g, y = ins
     dots = np.empty(g.shape[0] // n)
     for b in range(dots.shape[0]):
@@ -160,6 +166,7 @@ def block_softmax_backward(ins, out, n):
 
 @row_function
 def softmax_backward_dots(ins, out, o, c0, c1, m, j0, j1):
+    full_width()
     g, y = ins
     dot, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
     for j in range(j0, j1):
@@ -176,6 +183,7 @@ def backward_values(value: Callable, name: str) -> Callable:
     attribute it is assigned to (the kernels' disk cache finds it there again)."""
 
     def values(ins, out, o, c0, c1, m, total, err, j0, j1):
+        full_width()
         g, y = ins
         s = total + err
         for j in range(j0, j1):
@@ -260,6 +268,7 @@ def log_of_compensated_total(total, err):
 
 @row_function
 def row_log_softmax(ins, out):
+    full_width()
     x = ins[0]
     m = row_max(x)
     below = -1.0  # float64 rows take the fused pass
@@ -284,6 +293,7 @@ def block_log_softmax(ins, out, n):
     """As row_log_softmax: float32 rows whose sum of exps less 1 is under
     LOG_SOFTMAX_MIN_BELOW, and all float64 rows, sum the terms below the
     maximum apart from the count of those equal to it."""
+    full_width()
     x = ins[0]
     m = block_exps(x, n, out)
     below = block_sums(out, n) - 1.0 if x.itemsize == 4 else np.full(x.shape[0] // n, -1.0)
@@ -308,6 +318,7 @@ def log_softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
     """The exps go through a buffer of the input's dtype, so that the exp loop
     keeps its vector width: converted to float64 as they were computed, float32
     ran at half of it."""
+    full_width()
     x = ins[0]
     total, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0, x.dtype)
     for j in range(j0, j1):
@@ -320,6 +331,7 @@ def log_softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
 
 @row_function
 def log_softmax_values(ins, out, o, c0, c1, m, total, err, j0, j1):
+    full_width()
     x = ins[0]
     log_total = np.empty_like(m)
     for b in range(m.shape[0]):
@@ -358,6 +370,7 @@ def row_log_softmax_backward(ins, out):
     their loop keeps the input's vector width (float32: 16 lanes, not 8).  Not
     through a separate buffer where out is g: LLVM, unable to rule out that it
     aliases out, then vectorises neither loop."""
+    full_width()
     g, y = ins
     total = row_sum(g)
     if out.ctypes.data != g.ctypes.data:
@@ -372,6 +385,7 @@ def row_log_softmax_backward(ins, out):
 
 @row_function
 def block_log_softmax_backward(ins, out, n):
+    full_width()
     g, y = ins
     s = np.empty(g.shape[0])
     spread(block_sums(g, n), n, s)
@@ -381,6 +395,7 @@ def block_log_softmax_backward(ins, out, n):
 
 @row_function
 def log_softmax_backward_sums(ins, out, o, c0, c1, m, j0, j1):
+    full_width()
     g = ins[0]
     total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
     for j in range(j0, j1):

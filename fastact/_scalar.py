@@ -164,6 +164,14 @@ def maximum(a, b):
     return a if a >= b else b
 
 
+def full_width():
+    """Under Numba, marks the compiled function it is called in for the widest
+    vectors (_config.VECTOR_WIDTH); in Python, nothing.  Every kernel template,
+    parallel loop body and row function calls it first: each is a function of
+    its own to LLVM, and a row function's loops are vectorised in its own
+    compilation, before they are inlined into a kernel."""
+
+
 def like(x, value):
     """``value`` converted to the float type of ``x`` (Numba literals are float64)."""
     return type(x)(value)

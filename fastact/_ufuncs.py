@@ -21,6 +21,7 @@ from . import _activations
 from ._config import LOOP_MATH, STRICT_MATH
 from ._kernels import cache_token, is_short_row
 from ._rowops import ROW_FUNCTIONS
+from ._scalar import full_width
 
 # Numba has no variadic kernels: each ufunc's and gufunc's kernel is written out
 # for its number of arrays (and parameters) from a source template.
@@ -31,7 +32,7 @@ def _made(source: str, *closure):
     on-disk cache finds the kernel's entries (keyed by its closure: the formula, the
     token) again in the next process only through the file and the module's name,
     whose globals it rebuilds (np and is_short_row are among them)."""
-    namespace: dict = {"__name__": __name__, "np": np, "is_short_row": is_short_row}
+    namespace: dict = {"__name__": __name__, "np": np, "is_short_row": is_short_row, "full_width": full_width}
     exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - built from the templates here
     return namespace["make"](*closure)
 
@@ -122,6 +123,7 @@ _GUFUNC_TEMPLATE = """
 def make(row_fn, block_fn, short_row_max, token):
     def gufunc({args}, out):
         token
+        full_width()
         rows = ({rows},)
         result = np.empty_like(rows[0])
         n = result.shape[0]

@@ -26,9 +26,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
-from ._config import LOOP_MATH, STRICT_MATH
+from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_C, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
-                      exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times, expm1, fma, like, log, log1p,
+                      exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times, expm1, fma, full_width, like, log, log1p,
                       maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_scaled", "exp_times", "expm1", "fma",
@@ -71,6 +71,27 @@ def _fma(typingctx, a, b, c):
 def _maximum(typingctx, a, b):
     """NaN-propagating maximum (``llvm.maximum``); vectorises as a reduction."""
     return (a(a, b), _llvm_call("maximum", 2)) if _same_float_types(a, b) else None
+
+
+@intrinsic
+def _mark_full_width(typingctx):
+    """Marks the LLVM function being built with "prefer-vector-width" =
+    ``_config.VECTOR_WIDTH``, so that its loops vectorise at that width where the
+    CPU has it.  Emits no instruction."""
+
+    def codegen(context, builder, sig, args):
+        if VECTOR_WIDTH != "native":
+            # llvmlite's attribute set admits only its known names; LLVM reads this
+            # string attribute as clang's -mprefer-vector-width writes it
+            set.add(builder.function.attributes, f'"prefer-vector-width"="{VECTOR_WIDTH}"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@overload(full_width, inline="always")  # inlined by Numba: the mark lands in the caller's function
+def _full_width():
+    return lambda: _mark_full_width()
 
 
 @intrinsic
@@ -738,6 +759,10 @@ def scalar_function(fn):
 def row_function(fn):
     """Make a function over rows (or blocks, or lanes) callable from Numba kernels.
     Unlike a scalar formula, its reductions may be split over vector lanes
-    (``LOOP_MATH``), and it is inlined by LLVM's own judgement."""
+    (``LOOP_MATH``), and it is inlined by LLVM's own judgement.  Its loops are
+    vectorised when it is compiled, as a function of its own, so it calls
+    ``full_width()`` first to get the kernels' vector width."""
+    if "full_width" not in fn.__code__.co_names:
+        raise TypeError(f"row function {fn.__qualname__} must call full_width() first (see _scalar.full_width)")
     register_jitable(fastmath=set(LOOP_MATH), error_model="numpy")(fn)
     return fn

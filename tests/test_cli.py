@@ -37,6 +37,25 @@ def test_bench_writes_json(tmp_path):
     assert "numba" in data["environment"]
 
 
+def test_bench_report_keeps_one_section_per_cpu(tmp_path):
+    from fastact import bench
+
+    report = tmp_path / "BENCHMARKS.md"
+    other = "<!-- cpu: Some Intel Xeon / sapphirerapids / 2 cores -->\n## Some Intel Xeon\n\ntheir table\n"
+    report.write_text(bench.merge_sections("", "Some Intel Xeon / sapphirerapids / 2 cores", other))
+    args = ["fastact", "bench", "--ops", "relu", "--sizes", "1000", "--one-thread-sizes", "16", "--dtypes", "float64",
+            "--repeats", "1", "--report", str(report)]
+    _run(*args)
+    _run(*args)  # replaces this CPU's section, keeps the other
+    text = report.read_text()
+    key = bench.cpu_key(bench.environment())
+    assert text.count(f"<!-- cpu: {key} -->") == 1 and text.count("\n## ") == 2
+    assert "their table" in text
+    ours = text.split(f"<!-- cpu: {key} -->")[1]
+    assert "| vector width |" in ours and "| threading layer |" in ours
+    assert "### 1 thread (small calls and in-cache sizes)" in ours and "| relu | float64 | 16 |" in ours
+
+
 @pytest.mark.parametrize("args,message", [
     (["--ops", "swoosh"], "argument --ops: 'swoosh' is not an op (choose from sigmoid,"),
     (["--dtypes", "float16"], "argument --dtypes: 'float16' is not float32 or float64"),

@@ -4,6 +4,8 @@ import json
 import os
 import platform
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -182,3 +184,68 @@ def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
         print(len(keys))
     """, NUMBA_CACHE_DIR=str(tmp_path))
     assert out.split() == ["2"]
+
+
+# --- vector width ------------------------------------------------------------------
+# fastact's kernels ask LLVM for _config.VECTOR_WIDTH-bit vectors ("prefer-vector-width"),
+# which matters where LLVM's tuning for the CPU prefers narrower ones (Intel's AVX-512
+# server cores: 256 bits).  The kernels are compiled, not run, and their machine code read.
+
+_WIDTHS = """
+import json, re
+import numpy as np
+from numba.core.typing.typeof import typeof
+from fastact import _kernels
+
+def registers(kernel, *arrays):
+    _, argtypes = kernel.fold_argument_types(tuple(typeof(a) for a in arrays), {})
+    kernel.compile(argtypes)
+    asm = kernel.inspect_asm(argtypes)
+    return {r: len(re.findall("%" + r, asm)) for r in ("zmm", "ymm")}
+
+v, m = np.ones(64, np.float32), np.ones((4, 64), np.float32)
+print(json.dumps({
+    "sigmoid": registers(_kernels.elementwise_kernel("sigmoid", "forward", False, cache=False), v, v, ()),
+    "sigmoid parallel": registers(_kernels.elementwise_kernel("sigmoid", "forward", True, cache=False), v, v, ()),
+    "softmax rows": registers(_kernels.row_kernel("softmax", False, cache=False, form="rows"), m, m),
+    "xent rows": registers(_kernels.loss_kernel("xent_index", False), m, np.zeros(4, np.int64),
+                           True, m, 1.0, np.zeros(4)),
+}))
+"""
+
+
+def _host_has(feature: str) -> bool:
+    import llvmlite.binding as llvm
+
+    return bool(llvm.get_host_cpu_features().get(feature))
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+def test_kernels_use_the_widest_vectors_of_this_cpu(tmp_path):
+    counts = json.loads(run_python(_WIDTHS, NUMBA_CACHE_DIR=str(tmp_path)))
+    for kernel, registers in counts.items():
+        if _host_has("avx512f"):
+            assert registers["zmm"] > 0, kernel
+        elif _host_has("avx2"):
+            assert registers["ymm"] > 0, kernel
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+def test_kernels_use_512_bit_vectors_where_llvm_prefers_256(tmp_path):
+    # Sapphire Rapids has AVX-512, and LLVM's tuning for it prefers 256-bit vectors:
+    # fastact's kernels get 512, and half that with FASTACT_VECTOR_WIDTH=native
+    # (compiled for that CPU on any x86 machine; nothing is run)
+    target = dict(NUMBA_CPU_NAME="sapphirerapids", NUMBA_CPU_FEATURES="")
+    wide = json.loads(run_python(_WIDTHS, NUMBA_CACHE_DIR=str(tmp_path / "a"), **target))
+    native = json.loads(run_python(_WIDTHS, NUMBA_CACHE_DIR=str(tmp_path / "b"), FASTACT_VECTOR_WIDTH="native",
+                                   **target))
+    for kernel in wide:  # (a float32 kernel's float64 sums keep some ymm code)
+        assert wide[kernel]["zmm"] > wide[kernel]["ymm"] / 2, (kernel, wide[kernel])
+        assert native[kernel]["zmm"] < native[kernel]["ymm"] / 4, (kernel, native[kernel])
+
+
+def test_an_unknown_vector_width_is_refused_at_import():
+    result = subprocess.run([sys.executable, "-c", "import fastact"], capture_output=True, text=True,
+                            env={**os.environ, "FASTACT_VECTOR_WIDTH": "1024"})
+    assert result.returncode != 0
+    assert "FASTACT_VECTOR_WIDTH must be one of ('512', '256', 'native'), got '1024'" in result.stderr
