@@ -1,4 +1,4 @@
-"""``python -m fastact demo``, ``python -m fastact bench`` and ``python -m fastact plot``."""
+"""``python -m fastact demo``, ``bench``, ``plot`` and ``tune``."""
 
 from __future__ import annotations
 
@@ -64,11 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--repeats", type=int, default=7)
     sub.add_parser("bench", help="time fastact against NumPy, SciPy and PyTorch", add_help=False)
     sub.add_parser("plot", help="draw each activation with its derivative (needs matplotlib)", add_help=False)
+    sub.add_parser("tune", help="measure this CPU's parallel and short-row thresholds and store them", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         from . import bench
 
         return bench.main(rest)
+    if args.command == "tune":
+        from . import _tuning
+
+        return _tuning.main(rest)
     if args.command == "plot":
         from . import plot
 

@@ -64,11 +64,6 @@ class Activation:
     # scalar (g, x, p) -> g * f'(x), where a dedicated formula rounds better
     backward_x: Callable | None = None
     piecewise_linear: bool = False  # exact (correctly rounded) rather than within a few ULP
-    # ns per element of the serial forward kernel (float32, float64), from
-    # tools/serial_cost.py: a call goes parallel where n * serial_ns reaches
-    # _config.PARALLEL_MIN_NS (per threading layer), so the heavy formulas go
-    # parallel on smaller arrays
-    serial_ns: tuple[float, float] = (1.0, 1.0)
     # (public op, string parameter, its value): this definition is one variant of
     # a public op (gelu's approximate="none" and "tanh"); the first is the default
     variant: tuple[str, str, str] | None = None
@@ -293,7 +288,6 @@ SIGMOID = Activation(
     numpy_df_from_y=_numpy_sigmoid_grad_from_y,
     reference=lambda mp, x, p: _mp_sigmoid(mp, x),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * _mp_sigmoid(mp, -x),
-    serial_ns=(0.37, 1.1),
 )
 
 
@@ -366,7 +360,6 @@ TANH = Activation(
     numpy_df_from_y=_numpy_tanh_grad_from_y,
     reference=lambda mp, x, p: mp.tanh(x),
     reference_df=lambda mp, x, p: 1 / mp.cosh(x) ** 2,
-    serial_ns=(0.55, 1.9),
 )
 
 
@@ -410,7 +403,6 @@ LOG_SIGMOID = Activation(
     numpy_df=_numpy_log_sigmoid_grad,
     reference=lambda mp, x, p: -mp.log1p(mp.exp(-x)),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, -x),
-    serial_ns=(1.2, 3.3),
 )
 
 
@@ -464,7 +456,6 @@ RELU = Activation(
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(0),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(0),
     piecewise_linear=True,
-    serial_ns=(0.084, 0.21),
 )
 
 
@@ -516,7 +507,6 @@ LEAKY_RELU = Activation(
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * x,
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]),
     piecewise_linear=True,
-    serial_ns=(0.19, 0.25),
 )
 
 
@@ -560,7 +550,6 @@ RELU6 = Activation(
     reference=lambda mp, x, p: min(max(x, mp.mpf(0)), mp.mpf(6)),
     reference_df=lambda mp, x, p: mp.mpf(1) if 0 < x < 6 else mp.mpf(0),
     piecewise_linear=True,
-    serial_ns=(0.087, 0.21),
 )
 
 
@@ -592,7 +581,6 @@ HARDTANH = Activation(
     reference=lambda mp, x, p: min(max(x, mp.mpf(p[0])), mp.mpf(p[1])),
     reference_df=lambda mp, x, p: mp.mpf(1) if p[0] < x < p[1] else mp.mpf(0),
     piecewise_linear=True,
-    serial_ns=(0.09, 0.2),
 )
 
 
@@ -686,7 +674,6 @@ HARDSIGMOID = Activation(
     reference=lambda mp, x, p: min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
     reference_df=lambda mp, x, p: mp.mpf(1) / 6 if -3 < x < 3 else mp.mpf(0),
     piecewise_linear=True,
-    serial_ns=(0.15, 0.35),
 )
 
 HARDSWISH = Activation(
@@ -706,7 +693,6 @@ HARDSWISH = Activation(
     reference=lambda mp, x, p: x * min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
     reference_df=lambda mp, x, p: mp.mpf(1) if x >= 3 else (mp.mpf(0) if x <= -3 else x / 3 + mp.mpf(1) / 2),
     piecewise_linear=True,
-    serial_ns=(0.21, 0.44),
 )
 
 
@@ -764,7 +750,6 @@ ELU = Activation(
     numpy_df=_numpy_elu_grad,
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]) * mp.exp(x),
-    serial_ns=(0.78, 1.6),
 )
 
 
@@ -804,7 +789,6 @@ SELU = Activation(
                                              SELU_SCALE),
     reference=lambda mp, x, p: mp.mpf(SELU_SCALE) * (x if x > 0 else mp.mpf(SELU_ALPHA) * mp.expm1(x)),
     reference_df=lambda mp, x, p: mp.mpf(SELU_SCALE) * (1 if x > 0 else mp.mpf(SELU_ALPHA) * mp.exp(x)),
-    serial_ns=(0.97, 1.6),
 )
 
 
@@ -840,7 +824,6 @@ CELU = Activation(
     numpy_df=lambda x, out, p: _where_x_le_0(x, out, np.exp(_nonpositive_part(x) / p[0]), 1.0),
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x / mp.mpf(p[0])),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.exp(x / mp.mpf(p[0])),
-    serial_ns=(0.98, 2.1),
 )
 
 
@@ -892,7 +875,6 @@ SOFTPLUS = Activation(
     numpy_df=_numpy_softplus_grad,
     reference=lambda mp, x, p: x if x * p[0] > p[1] else mp.log1p(mp.exp(x * mp.mpf(p[0]))) / mp.mpf(p[0]),
     reference_df=lambda mp, x, p: mp.mpf(1) if x * p[0] > p[1] else _mp_sigmoid(mp, x * mp.mpf(p[0])),
-    serial_ns=(1.3, 3.5),
 )
 
 
@@ -954,7 +936,6 @@ SILU = Activation(
     numpy_df=_numpy_silu_grad,
     reference=lambda mp, x, p: x * _mp_sigmoid(mp, x),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * (1 + x * _mp_sigmoid(mp, -x)),
-    serial_ns=(0.51, 1.4),
 )
 
 
@@ -1057,7 +1038,6 @@ MISH = Activation(
     numpy_df=_numpy_mish_grad,
     reference=lambda mp, x, p: x * _mp_mish_t(mp, x),
     reference_df=lambda mp, x, p: _mp_mish_t(mp, x) + x * (1 - _mp_mish_t(mp, x) ** 2) * _mp_sigmoid(mp, x),
-    serial_ns=(2.1, 2.1),
 )
 
 
@@ -1102,7 +1082,6 @@ SOFTSIGN = Activation(
     numpy_df=lambda x, out, p: np.square(np.divide(1, 1 + np.abs(x)), out=out),
     reference=lambda mp, x, p: x / (1 + abs(x)),
     reference_df=lambda mp, x, p: 1 / (1 + abs(x)) ** 2,
-    serial_ns=(0.16, 0.4),
 )
 
 
@@ -1247,7 +1226,6 @@ GELU = Activation(
     reference=lambda mp, x, p: x * _mp_ncdf(mp, x),
     reference_df=lambda mp, x, p: _mp_ncdf(mp, x) + x * _mp_npdf(mp, x),
     fallback_per_element=True,  # math.erfc per element: NumPy has no erfc
-    serial_ns=(1.4, 6.6),
 )
 
 GELU_TANH = Activation(
@@ -1266,7 +1244,6 @@ GELU_TANH = Activation(
                                    + x * _mp_sigmoid(mp, _mp_gelu_tanh_v(mp, x))
                                    * _mp_sigmoid(mp, -_mp_gelu_tanh_v(mp, x))
                                    * (mp.mpf(GELU_A) + 3 * mp.mpf(GELU_B) * x * x)),
-    serial_ns=(1.2, 2.7),
 )
 
 

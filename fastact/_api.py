@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _activations, _backend, _config, _containers, _rowops, _threads
+from . import _activations, _backend, _config, _containers, _rowops, _threads, _tuning
 from ._validation import (
     ROW_AXIS,
     as_real_array,
@@ -76,15 +76,13 @@ def _serial_kernel(name: str, kind: str):
     return _kernels_module().elementwise_kernel(name, kind, False)
 
 
-_SERIAL_BELOW_NS = min(_config.PARALLEL_MIN_NS.values())  # serial under every layer
-
-
 def _kernel(act: _activations.Activation, kind: str, n: int, itemsize: int):
     """The serial kernel, or the parallel one where the serial would take longer than
-    _config.PARALLEL_MIN_NS (the threads' start-up then pays).  The cost is the
-    forward's for every kind; a derivative costs about as much."""
-    work = n * act.serial_ns[itemsize == 8]
-    if work < _SERIAL_BELOW_NS:
+    this machine's parallel_min_ns (_tuning: the threads' start-up then pays).  The
+    cost is the forward's for every kind; a derivative costs about as much."""
+    tuning = _tuning.current()
+    work = n * tuning.serial_cost(act.name, itemsize)
+    if work < tuning.serial_below_ns:  # serial under every layer: the threads are not even asked
         return _serial_kernel(act.name, kind)
     return _kernels_module().elementwise_kernel(act.name, kind, _threads.go_parallel(work, _threads.parallel_min_ns()))
 
@@ -695,7 +693,7 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     run in another order than the last axis's: results differ by a few ULP.
     """
     outer, n, inner = dest.shape
-    parallel = _threads.go_parallel(dest.size, _config.ROW_PARALLEL_MIN_ELEMENTS, tasks=outer * inner)
+    parallel = _threads.go_parallel(dest.size, _threads.row_parallel_min_elements(), tasks=outer * inner)
     if inner == 1:
         short = _kernels_module().uses_blocks(name, n, dest.itemsize)
         _row_kernel(name, parallel, "blocks" if short else "rows")(*[a.reshape(outer, n) for a in ins],

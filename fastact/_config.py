@@ -1,4 +1,4 @@
-"""Process-wide settings: the named fast-math flag sets, the vector width and the size thresholds.
+"""Process-wide settings: fast-math flag sets, vector width, structural size thresholds.
 
 Every Numba kernel in fastact takes its ``fastmath`` argument from here, so
 which kernels may reassociate and which must not is visible in one place.
@@ -46,14 +46,9 @@ def _vector_width() -> str:
 VECTOR_WIDTH = _vector_width()
 
 # The size thresholds below decide, through _threads.go_parallel, when a call runs
-# its parallel kernel.  They were measured on one CPU (the figures are in
-# CHANGELOG.md) and are pasted in, not calibrated on the user's machine.
-#
-# An elementwise call runs the parallel kernel where the serial one would take
-# at least this long (n times the op's serial_ns), per Numba threading layer:
-# waking the other thread costs a few us under omp, several more under tbb
-# (it varies from run to run), and about 20 times that under workqueue.
-PARALLEL_MIN_NS = {"omp": 5_000, "tbb": 20_000}
+# its parallel kernel or which kernel form it takes.  The ones that are timings of
+# this CPU (where elementwise and row calls go parallel, which rows are short) are
+# in _tuning, measured by ``python -m fastact tune``; these are structural.
 
 # The thresholds in this file were measured under tbb and omp; under workqueue
 # each is this many times higher.
@@ -61,10 +56,6 @@ WORKQUEUE_THRESHOLD_FACTOR = 10
 
 # The binary cross-entropy loss goes parallel from this many elements.
 PARALLEL_MIN_ELEMENTS = 1 << 17
-
-# Row kernels go parallel when the whole array has at least this many elements
-# and there is more than one row.
-ROW_PARALLEL_MIN_ELEMENTS = 1 << 16
 
 # The softmax ops' lanes kernels (short rows, axes other than the last) give each
 # task up to this many lanes: memory streams best in long runs (fewer lanes ran

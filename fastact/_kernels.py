@@ -34,7 +34,7 @@ from numba import njit, prange
 from numba.core.caching import FunctionCache
 from numba.extending import overload, register_jitable
 
-from . import _activations, _lossops, _rowops
+from . import _activations, _lossops, _rowops, _tuning
 from ._config import LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
 from ._rowmath import combine_maxima, combine_sums, fold_max, fold_sum, task_rows
 from ._scalar import full_width
@@ -351,13 +351,14 @@ ROW_FORMS = {  # form -> (template, the definition's field it runs); the arrays 
 
 @register_jitable
 def is_short_row(n, itemsize, short_row_max):
-    """Whether rows of n elements run in blocks (short_row_max: the definition's)."""
+    """Whether rows of n elements run in blocks (short_row_max: (float32, float64))."""
     return n <= (short_row_max[0] if itemsize == 4 else short_row_max[1])
 
 
 def uses_blocks(name: str, n: int, itemsize: int) -> bool:
-    """Whether rows of n along the last axis run in blocks for row function ``name``."""
-    return is_short_row(n, itemsize, _rowops.ROW_FUNCTIONS[name].short_row_max)
+    """Whether rows of n along the last axis run in blocks for row function ``name``
+    (this machine's short_row_max, _tuning)."""
+    return is_short_row(n, itemsize, _tuning.current().short_row_max[name])
 
 
 @functools.cache

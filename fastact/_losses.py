@@ -135,7 +135,7 @@ class SoftmaxCrossEntropy:
         losses = np.empty(rows, np.float64)
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         if rows and n:
-            _run_loss(f"xent_{kind}", rows * n, _config.ROW_PARALLEL_MIN_ELEMENTS, rows,
+            _run_loss(f"xent_{kind}", rows * n, _threads.row_parallel_min_elements(), rows,
                       x2, lab2, want_grad, grad, scale, losses)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan

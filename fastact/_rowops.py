@@ -8,7 +8,6 @@ knows about it, as ``_activations`` does for the elementwise ops:
   block of short rows of n) and ``phases`` (maximum, sums, values: many rows at
   once along the lanes of an (outer, n, inner) array; the lanes kernels run the
   phases over all rows, the split-lanes kernels over several tasks' ranges);
-- the rows up to which the block form beats the row form (``short_row_max``);
 - the NumPy fallback, the mpmath reference, the docs, and what a masked entry
   is filled with.
 
@@ -41,9 +40,6 @@ class RowFunction:
     block: Callable  # (ins, out, n): a flat block of short rows of n
     phases: tuple[Callable, Callable, Callable]  # lanes: (maximum or no_max, sums, values)
     numpy: Callable  # (*arrays, axis, out), called inside np.errstate(all="ignore")
-    # (float32, float64): rows up to this long along the last axis run in blocks: the
-    # crossovers measured on 1e7 elements with 2 threads (n = 4 ... 48; CHANGELOG.md).
-    short_row_max: tuple[int, int]
     masked_fills: tuple[float, ...]  # what a masked entry of each input becomes: it takes no part in its row
 
 
@@ -219,10 +215,10 @@ SOFTMAX = RowDefinition(
         "The row maximum is subtracted first, so no finite input overflows.  A row that is\n"
         "all -inf, or holds +inf or NaN, gives NaN.  backward = y * (g - sum(g * y, axis)).",
     forward=RowFunction("softmax", ("x",), row_softmax, block_softmax, (lanes_max, softmax_exp_sums, softmax_scale),
-                        numpy_softmax, short_row_max=(24, 20), masked_fills=(-math.inf,)),  # a logit of -inf
+                        numpy_softmax, masked_fills=(-math.inf,)),  # a logit of -inf
     backward=RowFunction("softmax_backward", ("grad_out", "y"), row_softmax_backward, block_softmax_backward,
                          (no_max, softmax_backward_dots, softmax_backward_values), numpy_softmax_backward,
-                         short_row_max=(24, 8), masked_fills=(0.0, 0.0)),  # no gradient, probability 0
+                         masked_fills=(0.0, 0.0)),  # no gradient, probability 0
     reference=_softmax_exact,
     example="array([3.34000e-04, 9.97071e-01, 1.23000e-04, 2.47100e-03])",
     peers=(
@@ -424,10 +420,10 @@ LOG_SOFTMAX = RowDefinition(
     doc="x - max - log(sum(exp(x - max))) along ``axis``.\n\nbackward = g - exp(y) * sum(g, axis).",
     forward=RowFunction("log_softmax", ("x",), row_log_softmax, block_log_softmax,
                         (lanes_max, log_softmax_exp_sums, log_softmax_values), numpy_log_softmax,
-                        short_row_max=(48, 32), masked_fills=(-math.inf,)),
+                        masked_fills=(-math.inf,)),
     backward=RowFunction("log_softmax_backward", ("grad_out", "y"), row_log_softmax_backward,
                          block_log_softmax_backward, (no_max, log_softmax_backward_sums, log_softmax_backward_values),
-                         numpy_log_softmax_backward, short_row_max=(24, 16),
+                         numpy_log_softmax_backward,
                          masked_fills=(0.0, -math.inf)),  # no gradient, log-probability -inf
     reference=_log_softmax_exact,
     example="array([-8.002933e+00, -2.933000e-03, -9.002933e+00, -6.002933e+00])",

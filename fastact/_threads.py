@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from . import _backend, _config
+from . import _backend, _config, _tuning
 
 _local = threading.local()
 _state = {"prepared": False, "forked_after_omp": False}
@@ -131,9 +131,15 @@ def _running_layer() -> str | None:
 
 def parallel_min_ns() -> int:
     """The serial time from which an elementwise call goes parallel under the
-    running threading layer (_config.PARALLEL_MIN_NS, before go_parallel's
+    running threading layer (_tuning's parallel_min_ns, before go_parallel's
     workqueue factor).  Call it after get_num_threads(), which starts the layer."""
-    return _config.PARALLEL_MIN_NS.get(_running_layer(), _config.PARALLEL_MIN_NS["tbb"])
+    return _tuning.current().for_layer("parallel_min_ns", _running_layer())
+
+
+def row_parallel_min_elements() -> int:
+    """The elements from which a row op or cross-entropy goes parallel under the
+    running threading layer (_tuning, before go_parallel's workqueue factor)."""
+    return _tuning.current().for_layer("row_parallel_min_elements", _running_layer())
 
 
 def threshold_factor() -> int:

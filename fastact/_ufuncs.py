@@ -17,7 +17,7 @@ import functools
 import numpy as np
 from numba import config, guvectorize, vectorize
 
-from . import _activations
+from . import _activations, _tuning
 from ._config import LOOP_MATH, STRICT_MATH
 from ._kernels import cache_token, is_short_row
 from ._rowops import ROW_FUNCTIONS
@@ -140,7 +140,7 @@ def _gufunc_kernel(fn, token: str):
     """``gufunc(*arrays, out)`` running row function ``fn`` on contiguous copies of the arrays."""
     source = _GUFUNC_TEMPLATE.format(args=", ".join(fn.inputs),
                                      rows=", ".join(f"np.ascontiguousarray({a})" for a in fn.inputs))
-    return _made(source, fn.row, fn.block, fn.short_row_max, token)
+    return _made(source, fn.row, fn.block, _tuning.current().short_row_max[fn.name], token)
 
 
 @functools.cache

@@ -23,19 +23,20 @@ def _in_thread(fn):
 
 @pytest.mark.parametrize("layer", ["omp", "tbb", "workqueue"])
 def test_parallel_thresholds_follow_the_threading_layer(monkeypatch, layer):
-    # gelu calls that take 1.5 times each layer's PARALLEL_MIN_NS on one thread:
+    # gelu calls that take 1.5 times each layer's parallel_min_ns on one thread:
     # each goes parallel under that layer and under those that wake faster.
-    from fastact import _api, _config, _kernels, _threads
+    from fastact import _api, _config, _kernels, _threads, _tuning
 
     if fastact.get_num_threads() < 2:
         pytest.skip("one thread")
     act = fastact.gelu._act
     monkeypatch.setitem(_threads._state, "layer", layer)
     # under workqueue, tbb's threshold times WORKQUEUE_THRESHOLD_FACTOR
-    thresholds = {"omp": _config.PARALLEL_MIN_NS["omp"], "tbb": _config.PARALLEL_MIN_NS["tbb"],
-                  "workqueue": _config.PARALLEL_MIN_NS["tbb"] * _config.WORKQUEUE_THRESHOLD_FACTOR}
+    tuned = _tuning.current().parallel_min_ns
+    thresholds = {"omp": tuned["omp"], "tbb": tuned["tbb"],
+                  "workqueue": tuned["tbb"] * _config.WORKQUEUE_THRESHOLD_FACTOR}
     for other, min_ns in thresholds.items():
-        kernel = _api._kernel(act, "forward", int(1.5 * min_ns / act.serial_ns[0]), 4)
+        kernel = _api._kernel(act, "forward", int(1.5 * min_ns / _tuning.current().serial_cost(act.name, 4)), 4)
         parallel = min_ns >= thresholds[layer]
         assert kernel is _kernels.elementwise_kernel("gelu", "forward", parallel), (layer, other)
     assert _threads.threshold_factor() == (_config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1)

@@ -174,7 +174,7 @@ def test_short_rows_in_many_blocks(dt, n):
 @pytest.mark.parametrize("inner", [40, 10, 3])
 def test_softmax_rows_agree_on_every_axis(op, dt, n, inner):
     # Along the last axis and in the gufuncs, short rows (per op and dtype:
-    # the definitions' short_row_max) run the block formulation, longer rows the row one,
+    # this machine's short_row_max, _tuning) run the block formulation, longer rows the row one,
     # bit for bit the same in both.  Other axes run the lanes formulation (grouped
     # lanes with few lanes, inner 10 and 3, where a group size divides n): the
     # sums differ in order, so results differ by a few ULP.

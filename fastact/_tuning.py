@@ -1,0 +1,354 @@
+"""Thresholds measured on the machine that runs them.
+
+Where a call goes parallel and which rows count as short are timings, so they
+belong to a CPU and a threading layer, not to the math.  ``DEFAULTS`` were
+measured on one CPU (an AMD EPYC, Numba target znver4, 2 cores; see
+CHANGELOG.md) and hold until ``python -m fastact tune`` has measured this one.
+``tune`` stores its figures in the user's cache directory (``FASTACT_TUNING_DIR``,
+else ``$XDG_CACHE_HOME/fastact``, else ``~/.cache/fastact``), in ``tuning.json``
+under a key naming the CPU model, Numba's target CPU, the core count, the vector
+width and fastact's version; the parallel thresholds are kept per threading
+layer.  Every process loads the entry for its own key on first use, so a
+home directory shared by several machines keeps one entry for each, and a file
+written on another CPU is never applied.  An unreadable file is ignored.
+
+- ``serial_ns``: ns per element of each op's serial forward kernel (float32,
+  float64), measured on 1e5 elements (in cache).  An elementwise call goes
+  parallel where n * serial_ns reaches ``parallel_min_ns``: heavy formulas go
+  parallel on smaller arrays.
+- ``parallel_min_ns``: per threading layer, the serial time from which the
+  parallel kernel is faster (waking the other threads costs a few us under
+  omp, more under tbb).
+- ``row_parallel_min_elements``: per threading layer, the elements from which
+  the row ops' parallel kernels are faster (softmax over rows of 128).
+- ``short_row_max``: per row function (float32, float64), the longest row along
+  the last axis that runs in blocks of rows rather than row by row.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import _config
+
+# An op without a measured cost (one added since the defaults were taken).
+UNMEASURED_SERIAL_NS = (1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    serial_ns: dict[str, tuple[float, float]]
+    parallel_min_ns: dict[str, float]
+    row_parallel_min_elements: dict[str, int]
+    short_row_max: dict[str, tuple[int, int]]
+    source: str = "defaults"  # or "tuned <date> (<layer>, <threads> threads)"
+
+    def serial_cost(self, name: str, itemsize: int) -> float:
+        """ns per element of op ``name``'s serial forward kernel."""
+        return self.serial_ns.get(name, UNMEASURED_SERIAL_NS)[itemsize == 8]
+
+    @functools.cached_property
+    def serial_below_ns(self) -> float:
+        """Below this serial time a call is serial under every threading layer."""
+        return min(self.parallel_min_ns.values())
+
+    def for_layer(self, table: str, layer: str | None) -> float:
+        """A per-layer threshold; workqueue (never tuned) takes tbb's, which
+        _threads.go_parallel multiplies by WORKQUEUE_THRESHOLD_FACTOR."""
+        values = getattr(self, table)
+        return values.get(layer, values["tbb"])
+
+
+DEFAULTS = Tuning(
+    serial_ns={
+        "sigmoid": (0.37, 1.1), "tanh": (0.55, 1.9), "log_sigmoid": (1.2, 3.3), "relu": (0.084, 0.21),
+        "leaky_relu": (0.19, 0.25), "relu6": (0.087, 0.21), "hardtanh": (0.09, 0.2), "elu": (0.78, 1.6),
+        "selu": (0.97, 1.6), "celu": (0.98, 2.1), "gelu": (1.4, 6.6), "gelu_tanh": (1.2, 2.7), "silu": (0.51, 1.4),
+        "mish": (2.1, 2.1), "softplus": (1.3, 3.5), "softsign": (0.16, 0.4), "hardsigmoid": (0.15, 0.35),
+        "hardswish": (0.21, 0.44),
+    },
+    parallel_min_ns={"omp": 5_000, "tbb": 20_000},
+    row_parallel_min_elements={"omp": 1 << 16, "tbb": 1 << 16},
+    short_row_max={"softmax": (24, 20), "softmax_backward": (24, 8), "log_softmax": (48, 32),
+                   "log_softmax_backward": (24, 16)},
+    source="defaults (measured on an AMD EPYC, znver4, 2 cores)",
+)
+
+
+def tuning_dir() -> Path:
+    explicit = os.environ.get("FASTACT_TUNING_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fastact"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_key() -> str:
+    """What a tuning entry is measured for: CPU model, Numba's target, cores, vector width, version."""
+    import llvmlite.binding as llvm
+    import numba
+
+    from . import __version__
+
+    target = numba.config.CPU_NAME or llvm.get_host_cpu_name()
+    return (f"{_cpu_model()} / {target} / {os.cpu_count()} cores / vector width {_config.VECTOR_WIDTH}"
+            f" / fastact {__version__}")
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _from_entry(entry: dict) -> Tuning:
+    """The defaults overlaid with a stored entry's values (unknown or malformed parts ignored)."""
+    tables = {}
+    for table in ("serial_ns", "parallel_min_ns", "row_parallel_min_elements", "short_row_max"):
+        values = dict(getattr(DEFAULTS, table))
+        stored = entry.get(table, {})
+        if isinstance(stored, dict):
+            for name, value in stored.items():
+                if isinstance(value, list):
+                    value = tuple(value)
+                values[name] = value
+        tables[table] = values
+    return Tuning(**tables, source=str(entry.get("source", "tuned")))
+
+
+@functools.cache
+def current() -> Tuning:
+    """This machine's thresholds: its stored entry over the defaults."""
+    if os.environ.get("FASTACT_TUNING") == "defaults":
+        return DEFAULTS
+    try:
+        key = machine_key()
+    except Exception:  # no numba: nothing runs in parallel anyway
+        return DEFAULTS
+    entry = _read(tuning_dir() / "tuning.json").get(key)
+    return _from_entry(entry) if isinstance(entry, dict) else DEFAULTS
+
+
+# --- measuring -------------------------------------------------------------------------
+
+
+def _median_s(fn, number: int, repeat: int) -> float:
+    fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+def _pair_s(a, b, number: int, repeat: int) -> tuple[float, float]:
+    """Median seconds per call of a and b, alternating within each round."""
+    a(), b()
+    ta, tb = [], []
+    for _ in range(repeat):
+        for fn, samples in ((a, ta), (b, tb)):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples.append((time.perf_counter() - start) / number)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def _calls_for(seconds_per_call: float, budget: float = 2e-3) -> int:
+    return max(1, min(200, int(budget / max(seconds_per_call, 1e-7))))
+
+
+def measure_serial_ns(repeat: int, progress=lambda msg: None) -> dict[str, tuple[float, float]]:
+    from . import _activations, _kernels
+
+    n = 100_000
+    costs = {}
+    for name, act in _activations.ELEMENTWISE.items():
+        progress(f"measuring the serial cost of {name}")
+        kernel = _kernels.elementwise_kernel(name, "forward", False)
+        params = tuple(p.default for p in act.params)
+        pair = []
+        for dtype in (np.float32, np.float64):
+            x = np.random.default_rng(0).normal(0, 4, n).astype(dtype)
+            out = np.empty_like(x)
+            once = _median_s(lambda: kernel(x, out, params), 1, 3)
+            pair.append(round(_median_s(lambda: kernel(x, out, params), _calls_for(once), repeat) / n * 1e9, 3))
+        costs[name] = tuple(pair)
+    return costs
+
+
+def _crossover(sizes, serial, parallel, repeat: int):
+    """The smallest size from which parallel() beats serial() at it and every larger size
+    (None where it never does), and the serial seconds per call at that size."""
+    results = []
+    for n in sizes:
+        s_fn, p_fn = serial(n), parallel(n)
+        once = _median_s(s_fn, 1, 3)
+        results.append((n, *_pair_s(s_fn, p_fn, _calls_for(once), repeat)))
+    found = None
+    for n, ts, tp in reversed(results):
+        if tp >= ts:
+            break
+        found = (n, ts)
+    return found
+
+
+def measure_parallel_min_ns(repeat: int) -> float | None:
+    """The serial time (ns) of sigmoid float32 at the size from which its parallel kernel is faster."""
+    from . import _kernels
+
+    serial, parallel = (_kernels.elementwise_kernel("sigmoid", "forward", p) for p in (False, True))
+    arrays = {}
+
+    def make(kernel):
+        def call_at(n):
+            x, out = arrays.setdefault(n, (np.random.default_rng(0).normal(0, 4, n).astype(np.float32),
+                                           np.empty(n, np.float32)))
+            return lambda: kernel(x, out, ())
+        return call_at
+
+    found = _crossover([1 << k for k in range(9, 21)], make(serial), make(parallel), repeat)
+    return None if found is None else round(found[1] * 1e9)
+
+
+def measure_row_parallel_min_elements(repeat: int) -> int | None:
+    """The elements from which softmax's parallel rows kernel beats the serial one (rows of 128)."""
+    from . import _kernels
+
+    serial, parallel = (_kernels.row_kernel("softmax", p, form="rows") for p in (False, True))
+    arrays = {}
+
+    def make(kernel):
+        def call_at(n):
+            x, out = arrays.setdefault(n, (np.random.default_rng(0).normal(0, 4, (n // 128, 128)).astype(np.float32),
+                                           np.empty((n // 128, 128), np.float32)))
+            return lambda: kernel(x, out)
+        return call_at
+
+    found = _crossover([1 << k for k in range(10, 22)], make(serial), make(parallel), repeat)
+    return None if found is None else found[0]
+
+
+SHORT_ROW_CANDIDATES = (2, 4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96)
+
+
+def measure_short_row_max(repeat: int, parallel: bool, progress=lambda msg: None) -> dict[str, tuple[int, int]]:
+    """Per row function and dtype, the longest row (of SHORT_ROW_CANDIDATES) for which the
+    blocks form beat the rows form on 2**20 elements."""
+    from . import _kernels, _rowops
+
+    found = {}
+    for name, fn in _rowops.ROW_FUNCTIONS.items():
+        progress(f"measuring the short rows of {name}")
+        rows_kernel = _kernels.row_kernel(name, parallel, form="rows")
+        blocks_kernel = _kernels.row_kernel(name, parallel, form="blocks")
+        pair = []
+        for dtype in (np.float32, np.float64):
+            longest = 1
+            for n in SHORT_ROW_CANDIDATES:
+                shape = ((1 << 20) // n, n)
+                rng = np.random.default_rng(0)
+                ins = [rng.normal(0, 2, shape).astype(dtype) for _ in fn.inputs]
+                if len(ins) == 2:  # backward: (grad_out, y) with y a softmax (or log_softmax) output
+                    ins[1] = np.abs(ins[1]) / np.abs(ins[1]).sum(axis=1, keepdims=True)
+                    if name.startswith("log_"):
+                        ins[1] = np.log(ins[1]).astype(dtype)
+                out = np.empty(shape, dtype)
+                t_rows, t_blocks = _pair_s(lambda: rows_kernel(*ins, out), lambda: blocks_kernel(*ins, out), 3, repeat)
+                if t_blocks < t_rows:
+                    longest = n
+            pair.append(longest)
+        found[name] = tuple(pair)
+    return found
+
+
+def tune(repeat: int = 7, progress=lambda msg: None) -> tuple[str, dict]:
+    """Measure this machine's thresholds and store them; (key, stored entry)."""
+    from . import _threads
+
+    layer = _threads.threading_layer() or "tbb"
+    threads = _threads.get_num_threads()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5:
+        progress(f"the machine is busy (load {load:.1f}): other processes' threads slow the parallel kernels, "
+                 "so the thresholds come out higher than on an idle machine")
+    key = machine_key()
+    path = tuning_dir() / "tuning.json"
+    path.parent.mkdir(parents=True, exist_ok=True)  # before measuring: an unusable place fails at once
+    stored = _read(path)
+    entry = stored.get(key) if isinstance(stored.get(key), dict) else {}
+    entry["serial_ns"] = measure_serial_ns(repeat, progress)
+    if threads > 1 and layer in ("omp", "tbb"):  # workqueue, the last resort, scales tbb's (see for_layer)
+        progress("measuring the parallel crossover of the elementwise ops")
+        ns = measure_parallel_min_ns(repeat)
+        progress("measuring the parallel crossover of the row ops")
+        rows = measure_row_parallel_min_elements(repeat)
+        # never faster in parallel: as good as never going parallel
+        entry.setdefault("parallel_min_ns", {})[layer] = ns if ns is not None else 10 ** 12
+        entry.setdefault("row_parallel_min_elements", {})[layer] = rows if rows is not None else 1 << 40
+    entry["short_row_max"] = measure_short_row_max(repeat, threads > 1, progress)
+    entry["source"] = f"tuned {time.strftime('%Y-%m-%d %H:%M')} ({layer}, {threads} threads, load {load:.1f})"
+    stored[key] = entry
+    tmp = path.with_name(f"tuning.json.{os.getpid()}")
+    tmp.write_text(json.dumps(stored, indent=1, sort_keys=True))
+    os.replace(tmp, path)  # atomic: another process reads the old file or the new one
+    current.cache_clear()
+    return key, entry
+
+
+def describe(tuning: Tuning) -> str:
+    lines = [f"source: {tuning.source}"]
+    for table, values in asdict(tuning).items():
+        if isinstance(values, dict):
+            lines.append(f"{table}:")
+            lines += [f"  {name}: {value}" for name, value in values.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fastact tune",
+        description="Measure where calls go parallel and which rows are short on this CPU, and store it "
+                    f"in {tuning_dir() / 'tuning.json'} (FASTACT_TUNING_DIR to change).")
+    parser.add_argument("--quick", action="store_true", help="3 samples per figure instead of 7")
+    parser.add_argument("--show", action="store_true", help="print the thresholds in use here, and measure nothing")
+    args = parser.parse_args(argv)
+    if args.show:
+        print(f"machine: {machine_key()}")
+        print(describe(current()))
+        return 0
+    try:
+        key, _ = tune(3 if args.quick else 7, progress=lambda msg: print(msg, file=sys.stderr))
+    except OSError as exc:
+        print(f"python -m fastact tune: cannot store the results: {exc}", file=sys.stderr)
+        return 1
+    print(f"stored for {key} in {tuning_dir() / 'tuning.json'}:")
+    print(describe(current()))
+    return 0

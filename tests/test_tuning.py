@@ -1,0 +1,96 @@
+"""Thresholds measured on the machine: defaults, the stored entry per machine, `tune`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fastact import _activations, _rowops, _tuning
+
+from .conftest import run_python
+
+
+def test_the_defaults_cover_the_ops():
+    assert set(_tuning.DEFAULTS.serial_ns) <= set(_activations.ELEMENTWISE)  # an op added since: UNMEASURED
+    assert set(_tuning.DEFAULTS.short_row_max) == set(_rowops.ROW_FUNCTIONS)
+    assert set(_tuning.DEFAULTS.parallel_min_ns) == set(_tuning.DEFAULTS.row_parallel_min_elements) == {"omp", "tbb"}
+    assert _tuning.DEFAULTS.serial_cost("an op not measured", 8) == _tuning.UNMEASURED_SERIAL_NS[1]
+    # no machine timing in the math definitions
+    assert not hasattr(_activations.SIGMOID, "serial_ns")
+    assert not hasattr(_rowops.SOFTMAX.forward, "short_row_max")
+
+
+_REPORT = """
+import json
+import numpy as np
+import fastact
+from fastact import _api, _kernels, _tuning
+t = _tuning.current()
+x = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
+print(json.dumps({
+    "source": t.source,
+    "softmax short rows": t.short_row_max["softmax"],
+    "blocks at 2": _kernels.uses_blocks("softmax", 2, 4), "blocks at 3": _kernels.uses_blocks("softmax", 3, 4),
+    "sigmoid ns": t.serial_cost("sigmoid", 4),
+    "gufunc agrees": bool((fastact.softmax.gufunc(x) == fastact.softmax(x)).all()),
+    "tiny sigmoid parallel": _api._kernel(fastact.sigmoid._act, "forward", 64, 4)
+                             is _kernels.elementwise_kernel("sigmoid", "forward", True),
+}))
+"""
+
+
+def _stored(tmp_path, key: str, entry: dict) -> dict:
+    (tmp_path / "tuning.json").write_text(json.dumps({key: entry, "another CPU / x / 2 cores": {"source": "other"}}))
+    return dict(FASTACT_TUNING_DIR=str(tmp_path), FASTACT_TUNING="")
+
+
+def test_a_process_loads_the_entry_for_its_machine(tmp_path):
+    key = run_python("from fastact import _tuning; print(_tuning.machine_key())").strip()
+    entry = {"source": "test", "short_row_max": {"softmax": [2, 2]}, "serial_ns": {"sigmoid": [1e6, 1e6]},
+             "parallel_min_ns": {"omp": 0, "tbb": 0}}
+    out = json.loads(run_python(_REPORT, **_stored(tmp_path, key, entry)))
+    assert out["source"] == "test" and out["softmax short rows"] == [2, 2]
+    assert out["blocks at 2"] and not out["blocks at 3"]
+    assert out["sigmoid ns"] == 1e6 and out["gufunc agrees"]
+    import fastact
+
+    assert out["tiny sigmoid parallel"] == (fastact.get_num_threads() > 1)
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", json.dumps({"AMD / znver4 / 2 cores": {"source": "x"}})])
+def test_an_unreadable_file_or_another_machines_entry_gives_the_defaults(tmp_path, content):
+    (tmp_path / "tuning.json").write_text(content)
+    out = json.loads(run_python(_REPORT, FASTACT_TUNING_DIR=str(tmp_path), FASTACT_TUNING=""))
+    assert out["source"] == _tuning.DEFAULTS.source
+    assert out["softmax short rows"] == list(_tuning.DEFAULTS.short_row_max["softmax"])
+
+
+def test_tune_measures_and_stores_for_this_machine(tmp_path):
+    env = {**os.environ, "FASTACT_TUNING_DIR": str(tmp_path), "FASTACT_TUNING": ""}
+    result = subprocess.run([sys.executable, "-m", "fastact", "tune", "--quick"], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "measuring the serial cost of sigmoid" in result.stderr
+    stored = json.loads((tmp_path / "tuning.json").read_text())
+    (key, entry), = stored.items()
+    assert key in result.stdout
+    assert set(entry["serial_ns"]) == set(_activations.ELEMENTWISE)
+    assert all(0 < ns < 1000 for pair in entry["serial_ns"].values() for ns in pair)
+    assert set(entry["short_row_max"]) == set(_rowops.ROW_FUNCTIONS)
+    assert all(n in (1, *_tuning.SHORT_ROW_CANDIDATES) for pair in entry["short_row_max"].values() for n in pair)
+    shown = subprocess.run([sys.executable, "-m", "fastact", "tune", "--show"], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert f"machine: {key}" in shown.stdout and entry["source"] in shown.stdout
+
+
+def test_tune_says_when_it_cannot_store(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env = {**os.environ, "FASTACT_TUNING_DIR": str(blocker / "sub"), "FASTACT_TUNING": ""}
+    result = subprocess.run([sys.executable, "-m", "fastact", "tune", "--quick"], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 1
+    assert "python -m fastact tune: cannot store the results:" in result.stderr
+    assert "Traceback" not in result.stderr
