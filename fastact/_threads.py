@@ -155,7 +155,8 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
     thread (the policy above), and its ``work`` reaches ``threshold`` (both in one
     unit: elements, or ns of serial time; thresholds measured under tbb and omp
     are multiplied by threshold_factor() under workqueue)."""
-    return tasks > 1 and get_num_threads() > 1 and work >= threshold * threshold_factor()
+    # the threshold first: asking Numba for the thread count costs 1.5 us
+    return tasks > 1 and work >= threshold * threshold_factor() and get_num_threads() > 1
 
 
 def _after_fork_in_child() -> None:
