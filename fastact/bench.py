@@ -374,12 +374,18 @@ def _vector_width() -> str:
         f"LLVM's choice ({isa}; FASTACT_VECTOR_WIDTH=native)"
 
 
+def _thresholds() -> str:
+    from . import _tuning
+
+    return _tuning.current().source
+
+
 def environment() -> dict[str, str]:
     import numba
 
     info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": _cpu_name(),
             "cores": str(os.cpu_count()), "numba target": _numba_target(), "vector width": _vector_width(),
-            "threading layer": str(fastact.threading_layer()), "numpy": np.__version__, "numba": numba.__version__,
+            "threading layer": str(fastact.threading_layer()), "thresholds": _thresholds(), "numpy": np.__version__, "numba": numba.__version__,
             "fastact": fastact.__version__}
     for name in ("scipy", "torch", "jax", "numexpr"):
         module = _optional(name)
