@@ -391,6 +391,8 @@ def environment() -> dict[str, str]:
         module = _optional(name)
         if module is not None:
             info[name] = module.__version__
+    if "torch" in info:  # the ISA of the ATen kernels it picked (ATEN_CPU_CAPABILITY restricts it)
+        info["torch kernels"] = sys.modules["torch"].backends.cpu.get_cpu_capability()
     return info
 
 
@@ -463,6 +465,9 @@ def _job_label(job) -> str:
     return f"{case} {dtype} {shape} on {threads} thread{'s' if threads > 1 else ''}"
 
 
+# the environment variables that change what a run measures, shown in its report's command
+REPORTED_ENVIRONMENT = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "FASTACT_VECTOR_WIDTH", "FASTACT_TUNING",
+                        "NUMBA_THREADING_LAYER", "ATEN_CPU_CAPABILITY", "OMP_WAIT_POLICY")
 REPORT_TITLE = "# fastact benchmarks"
 REPORT_INTRO = """One section per CPU, each written by `python -m fastact bench --report BENCHMARKS.md` on
 that CPU: a run replaces its own CPU's section (the same CPU model, Numba target and core
@@ -563,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(format_markdown(one_thread))
     if args.report:
-        command = "python -m fastact bench " + " ".join(argv if argv is not None else sys.argv[2:])
+        settings = "".join(f"{name}={os.environ[name]} " for name in REPORTED_ENVIRONMENT if os.environ.get(name))
+        command = settings + "python -m fastact bench " + " ".join(argv if argv is not None else sys.argv[2:])
         write_report(args.report, command, args.threads, args.repeats, results, one_thread)
     if args.json:
         with open(args.json, "w") as fh:
