@@ -93,7 +93,8 @@ def tuning_dir() -> Path:
     return Path(base) / "fastact"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo, else what platform knows)."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -104,15 +105,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_key() -> str:
-    """What a tuning entry is measured for: CPU model, Numba's target, cores, vector width, version."""
+def numba_target() -> str:
+    """The CPU Numba compiles for (NUMBA_CPU_NAME, or the host's as LLVM names it)."""
     import llvmlite.binding as llvm
     import numba
 
+    return numba.config.CPU_NAME or llvm.get_host_cpu_name()
+
+
+def machine_key() -> str:
+    """What a tuning entry is measured for: CPU model, Numba's target, cores, vector width, version."""
     from . import __version__
 
-    target = numba.config.CPU_NAME or llvm.get_host_cpu_name()
-    return (f"{_cpu_model()} / {target} / {os.cpu_count()} cores / vector width {_config.VECTOR_WIDTH}"
+    return (f"{cpu_model()} / {numba_target()} / {os.cpu_count()} cores / vector width {_config.VECTOR_WIDTH}"
             f" / fastact {__version__}")
 
 

@@ -338,25 +338,6 @@ def format_markdown(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _numba_target() -> str:
-    """The CPU Numba compiles for (NUMBA_CPU_NAME, or the host's as LLVM names it)."""
-    import llvmlite.binding as llvm
-    import numba
-
-    return numba.config.CPU_NAME or llvm.get_host_cpu_name()
-
-
 def _vector_width() -> str:
     """The widest vectors fastact's kernels use on this CPU, and the setting asked for."""
     import llvmlite.binding as llvm
@@ -374,19 +355,15 @@ def _vector_width() -> str:
         f"LLVM's choice ({isa}; FASTACT_VECTOR_WIDTH=native)"
 
 
-def _thresholds() -> str:
-    from . import _tuning
-
-    return _tuning.current().source
-
-
 def environment() -> dict[str, str]:
     import numba
 
-    info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": _cpu_name(),
-            "cores": str(os.cpu_count()), "numba target": _numba_target(), "vector width": _vector_width(),
-            "threading layer": str(fastact.threading_layer()), "thresholds": _thresholds(), "numpy": np.__version__, "numba": numba.__version__,
-            "fastact": fastact.__version__}
+    from . import _tuning
+
+    info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": _tuning.cpu_model(),
+            "cores": str(os.cpu_count()), "numba target": _tuning.numba_target(), "vector width": _vector_width(),
+            "threading layer": str(fastact.threading_layer()), "thresholds": _tuning.current().source,
+            "numpy": np.__version__, "numba": numba.__version__, "fastact": fastact.__version__}
     for name in ("scipy", "torch", "jax", "numexpr"):
         module = _optional(name)
         if module is not None:
