@@ -31,7 +31,6 @@ import functools
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -129,6 +128,15 @@ def _read(path: Path) -> dict:
         return {}
 
 
+def _shaped_like(value, default) -> bool:
+    """Whether a stored value has the default's shape: a number, or a list of as many numbers."""
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    if isinstance(default, tuple):
+        return isinstance(value, list) and len(value) == len(default) and all(map(number, value))
+    return number(value)
+
+
 def _from_entry(entry: dict) -> Tuning:
     """The defaults overlaid with a stored entry's values (unknown or malformed parts ignored)."""
     tables = {}
@@ -137,9 +145,8 @@ def _from_entry(entry: dict) -> Tuning:
         stored = entry.get(table, {})
         if isinstance(stored, dict):
             for name, value in stored.items():
-                if isinstance(value, list):
-                    value = tuple(value)
-                values[name] = value
+                if _shaped_like(value, next(iter(values.values()))):
+                    values[name] = tuple(value) if isinstance(value, list) else value
         tables[table] = values
     return Tuning(**tables, source=str(entry.get("source", "tuned")))
 
@@ -160,32 +167,11 @@ def current() -> Tuning:
 # --- measuring -------------------------------------------------------------------------
 
 
-def _median_s(fn, number: int, repeat: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+def _median_s(impls: dict, repeat: int) -> dict[str, float]:
+    """Median seconds per call of each callable, taking turns sample by sample (bench's timing)."""
+    from .bench import median_times
 
-
-def _pair_s(a, b, number: int, repeat: int) -> tuple[float, float]:
-    """Median seconds per call of a and b, alternating within each round."""
-    a(), b()
-    ta, tb = [], []
-    for _ in range(repeat):
-        for fn, samples in ((a, ta), (b, tb)):
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            samples.append((time.perf_counter() - start) / number)
-    return statistics.median(ta), statistics.median(tb)
-
-
-def _calls_for(seconds_per_call: float, budget: float = 2e-3) -> int:
-    return max(1, min(200, int(budget / max(seconds_per_call, 1e-7))))
+    return {name: ms / 1e3 for name, ms in median_times(impls, repeat).items()}
 
 
 def measure_serial_ns(repeat: int, progress=lambda msg: None) -> dict[str, tuple[float, float]]:
@@ -201,8 +187,8 @@ def measure_serial_ns(repeat: int, progress=lambda msg: None) -> dict[str, tuple
         for dtype in (np.float32, np.float64):
             x = np.random.default_rng(0).normal(0, 4, n).astype(dtype)
             out = np.empty_like(x)
-            once = _median_s(lambda: kernel(x, out, params), 1, 3)
-            pair.append(round(_median_s(lambda: kernel(x, out, params), _calls_for(once), repeat) / n * 1e9, 3))
+            seconds = _median_s({name: lambda: kernel(x, out, params)}, repeat)[name]
+            pair.append(round(seconds / n * 1e9, 3))
         costs[name] = tuple(pair)
     return costs
 
@@ -213,8 +199,8 @@ def _crossover(sizes, serial, parallel, repeat: int):
     results = []
     for n in sizes:
         s_fn, p_fn = serial(n), parallel(n)
-        once = _median_s(s_fn, 1, 3)
-        results.append((n, *_pair_s(s_fn, p_fn, _calls_for(once), repeat)))
+        times = _median_s({"serial": s_fn, "parallel": p_fn}, repeat)
+        results.append((n, times["serial"], times["parallel"]))
     found = None
     for n, ts, tp in reversed(results):
         if tp >= ts:
@@ -284,8 +270,9 @@ def measure_short_row_max(repeat: int, parallel: bool, progress=lambda msg: None
                     if name.startswith("log_"):
                         ins[1] = np.log(ins[1]).astype(dtype)
                 out = np.empty(shape, dtype)
-                t_rows, t_blocks = _pair_s(lambda: rows_kernel(*ins, out), lambda: blocks_kernel(*ins, out), 3, repeat)
-                if t_blocks < t_rows:
+                times = _median_s({"rows": lambda: rows_kernel(*ins, out), "blocks": lambda: blocks_kernel(*ins, out)},
+                                  repeat)
+                if times["blocks"] < times["rows"]:
                     longest = n
             pair.append(longest)
         found[name] = tuple(pair)

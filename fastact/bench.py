@@ -84,7 +84,7 @@ SETTLE_SECONDS = 2e-3
 MIN_SAMPLE_SECONDS = 2e-4
 
 
-def _median_times(impls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def median_times(impls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds per call (in ms) of each implementation.  Implementations take
     turns sample by sample, so that drift hits them all alike."""
     calls, settle = {}, {}
@@ -301,7 +301,7 @@ def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeat
     fastact.set_num_threads(threads)
     # np.errstate: plain NumPy's exp(-x) overflows to inf, as it should
     with fastact.use_backend("numba"), np.errstate(over="ignore"):
-        times = _median_times(_implementations(case, x, g, out, threads, axis), repeats)
+        times = median_times(_implementations(case, x, g, out, threads, axis), repeats)
     times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy"))
     if "np.add (2 inputs)" in times:
         times["2-input roofline"] = times.pop("np.add (2 inputs)")
@@ -350,9 +350,9 @@ def _vector_width() -> str:
     features = llvm.get_host_cpu_features()
     isa = "AVX-512" if features.get("avx512f") else "AVX2" if features.get("avx2") else "SSE/other"
     widest = {"AVX-512": 512, "AVX2": 256}.get(isa, 128)
-    width = widest if VECTOR_WIDTH == "native" else min(widest, int(VECTOR_WIDTH))
-    return f"{width} bits ({isa}; FASTACT_VECTOR_WIDTH={VECTOR_WIDTH})" if VECTOR_WIDTH != "native" else \
-        f"LLVM's choice ({isa}; FASTACT_VECTOR_WIDTH=native)"
+    if VECTOR_WIDTH == "native":
+        return f"LLVM's choice ({isa}; FASTACT_VECTOR_WIDTH=native)"
+    return f"{min(widest, int(VECTOR_WIDTH))} bits ({isa}; FASTACT_VECTOR_WIDTH={VECTOR_WIDTH})"
 
 
 def environment() -> dict[str, str]:
@@ -465,15 +465,13 @@ def _slug(text: str) -> str:
 def merge_sections(existing: str, key: str, section: str) -> str:
     """The report with ``section`` (starting with its marker) in place of key's, or
     added after the others.  Text outside the CPUs' sections is not kept."""
-    marker = _SECTION.format(key=key)
+    prefix, suffix = _SECTION.split("{key}")
+    assert section.startswith(prefix + key + suffix)
     body = existing.split("\n", 1)[1] if existing.startswith(REPORT_TITLE) else existing
-    parts = body.split("<!-- cpu: ")
     sections = {}
-    for part in parts[1:]:
-        their_key = part.split(" -->", 1)[0]
-        sections[their_key] = ("<!-- cpu: " + part).rstrip("\n") + "\n"
+    for part in body.split(prefix)[1:]:
+        sections[part.split(suffix, 1)[0]] = (prefix + part).rstrip("\n") + "\n"
     sections[key] = section.rstrip("\n") + "\n"
-    assert section.startswith(marker)
     return "\n".join([REPORT_TITLE, "", REPORT_INTRO, "", *sections.values()])
 
 

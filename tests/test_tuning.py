@@ -32,6 +32,8 @@ x = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
 print(json.dumps({
     "source": t.source,
     "softmax short rows": t.short_row_max["softmax"],
+    "log_softmax short rows": t.short_row_max["log_softmax"],
+    "tbb rows": t.row_parallel_min_elements["tbb"],
     "blocks at 2": _kernels.uses_blocks("softmax", 2, 4), "blocks at 3": _kernels.uses_blocks("softmax", 3, 4),
     "sigmoid ns": t.serial_cost("sigmoid", 4),
     "gufunc agrees": bool((fastact.softmax.gufunc(x) == fastact.softmax(x)).all()),
@@ -48,12 +50,16 @@ def _stored(tmp_path, key: str, entry: dict) -> dict:
 
 def test_a_process_loads_the_entry_for_its_machine(tmp_path):
     key = run_python("from fastact import _tuning; print(_tuning.machine_key())").strip()
-    entry = {"source": "test", "short_row_max": {"softmax": [2, 2]}, "serial_ns": {"sigmoid": [1e6, 1e6]},
-             "parallel_min_ns": {"omp": 0, "tbb": 0}}
+    entry = {"source": "test", "serial_ns": {"sigmoid": [1e6, 1e6]},
+             "parallel_min_ns": {"omp": 0, "tbb": 0},
+             # malformed values are ignored: the defaults stand
+             "row_parallel_min_elements": {"tbb": "fast"}, "short_row_max": {"softmax": [2, 2], "log_softmax": [7]}}
     out = json.loads(run_python(_REPORT, **_stored(tmp_path, key, entry)))
     assert out["source"] == "test" and out["softmax short rows"] == [2, 2]
     assert out["blocks at 2"] and not out["blocks at 3"]
     assert out["sigmoid ns"] == 1e6 and out["gufunc agrees"]
+    assert out["log_softmax short rows"] == list(_tuning.DEFAULTS.short_row_max["log_softmax"])
+    assert out["tbb rows"] == _tuning.DEFAULTS.row_parallel_min_elements["tbb"]
     import fastact
 
     assert out["tiny sigmoid parallel"] == (fastact.get_num_threads() > 1)
