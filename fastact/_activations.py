@@ -1285,7 +1285,7 @@ class Kind:
     # (loop template in _kernels: "map", "pair" or "times", the scalar functions it runs)
     loop: Callable[[Activation], tuple[str, tuple[Callable, ...]]]
     numpy: Callable[[Activation, list, list, tuple], None]  # (act, inputs, outputs, params)
-    ufunc_suffix: str | None  # the ufunc's name is the op's plus this; None: no ufunc
+    ufunc_suffix: str  # the ufunc's name is the op's plus this
     call: str  # for the README: how it is called, and what it gives
     result: str
 
@@ -1295,7 +1295,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          "op(x, *params, out=None)", "f(x)"),
     Kind("grad", ("x",), 1, lambda a: ("map", (a.df,)), lambda a, i, o, p: a.numpy_df(i[0], o[0], p), "_grad",
          "op.grad(x, *params, out=None)", "f'(x)"),
-    Kind("value_and_grad", ("x",), 2, lambda a: ("pair", (a.f, a.df)), _numpy_pair, None,
+    Kind("value_and_grad", ("x",), 2, lambda a: ("pair", (a.f, a.df)), _numpy_pair, "_value_and_grad",
          "op.value_and_grad(x, *params, out=None)", "`(f(x), f'(x))` in one pass; `out` is None or a pair"),
     Kind("backward_x", ("grad_out", "x"), 1,
          lambda a: ("map", (a.backward_x,)) if a.backward_x else ("times", (a.df,)), _numpy_times("numpy_df"),

@@ -76,17 +76,6 @@ def _serial_kernel(name: str, kind: str):
     return _kernels_module().elementwise_kernel(name, kind, False)
 
 
-def _kernel(act: _activations.Activation, kind: str, n: int, itemsize: int):
-    """The serial kernel, or the parallel one where the serial would take longer than
-    this machine's parallel_min_ns (_tuning: the threads' start-up then pays).  The
-    cost is the forward's for every kind; a derivative costs about as much."""
-    tuning = _tuning.current()
-    work = n * tuning.serial_cost(act.name, itemsize)
-    if work < tuning.serial_below_ns:  # serial under every layer: the threads are not even asked
-        return _serial_kernel(act.name, kind)
-    return _kernels_module().elementwise_kernel(act.name, kind, _threads.go_parallel(work, _threads.parallel_min_ns()))
-
-
 def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
     """A 1-D view of ``arr`` in memory order, or None if there is none."""
     contiguous = arr.flags.c_contiguous if order == "C" else arr.flags.f_contiguous
@@ -111,14 +100,101 @@ def _plain_arrays(values: tuple) -> bool:
     return _backend.get_backend() == "numba"
 
 
+# Serial calls on ndarrays run through the op's ufunc (_ufuncs): NumPy dispatches
+# a ufunc faster than Numba dispatches a kernel, for any layout.  Per (op, kind):
+# the sizes below which a float32 / float64 call is serial under every threading
+# layer (the tuned threshold, _goes_parallel), and the ufunc.  Without a compiler
+# (NUMBA_DISABLE_JIT) there is no ufunc, and the sizes are 0.
+_ROUTES: dict[tuple[str, str], list] = {}  # [float32 size, float64 size, the ufunc or None]
+# the default parameters of each op, as the op passes them (known to fit float32)
+_DEFAULT_PARAMS: dict[str, tuple] = {}
+
+
+def _route(act: _activations.Activation, kind: str) -> list:
+    """The route of ``kind`` of ``act``; its ufunc is compiled by the first call that takes it."""
+    route = [0, 0, None]
+    if _backend.numba is not None and not _backend.numba.config.DISABLE_JIT:
+        tuning = _tuning.current()
+        route[:2] = [math.ceil(tuning.serial_below_ns / tuning.serial_cost(act.name, size)) for size in (4, 8)]
+    _ROUTES[(act.name, kind)] = route
+    return route
+
+
+def _ufunc(act: _activations.Activation, kind: str) -> np.ufunc:
+    route = _ROUTES.get((act.name, kind)) or _route(act, kind)
+    if route[2] is None:
+        from . import _ufuncs
+
+        route[2] = _ufuncs.elementwise_ufunc(act.name, kind)
+    return route[2]
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _goes_parallel(act: _activations.Activation, n: int, itemsize: int) -> bool:
+    """Whether a call of ``n`` elements runs the parallel kernel: where the serial run
+    would take longer than this machine's parallel_min_ns (_tuning: the threads'
+    start-up then pays).  The cost is the forward's for every kind; a derivative
+    costs about as much."""
+    tuning = _tuning.current()
+    work = n * tuning.serial_cost(act.name, itemsize)
+    # serial under every layer: the threads are not even asked
+    return work >= tuning.serial_below_ns and _threads.go_parallel(work, _threads.parallel_min_ns())
+
+
+def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray], outs: Sequence[np.ndarray],
+             params: tuple) -> None:
+    """``kind`` of ``act`` from the 1-D C-contiguous arrays ``ins`` into ``outs`` (one
+    dtype, none overlapping an input unless identical to it): the parallel kernel,
+    or serially the op's ufunc (the serial kernel where there is no ufunc:
+    NUMBA_DISABLE_JIT)."""
+    n = outs[0].size
+    if not n:
+        return
+    if _goes_parallel(act, n, outs[0].itemsize):
+        _threads.run(_kernels_module().elementwise_kernel(act.name, kind, True), True, n, *ins, *outs, params)
+        return
+    if _backend.numba.config.DISABLE_JIT:
+        _serial_kernel(act.name, kind)(*ins, *outs, params)
+    else:
+        _ufunc(act, kind)(*ins, *params, *outs)
+
+
 def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: tuple, out: object,
                  params: tuple) -> Any:
     """``kind`` of ``act`` on ``values`` (named ``names`` in errors).
 
-    Plain arrays (``_plain_arrays``) with no out, or with one C-contiguous out of
-    their dtype and shape that is an input or overlaps none, go straight to the
-    kernel.  This is written for small arrays, where every step counts: the general
-    path, ``_run_elementwise``, costs several times as much a call."""
+    Written for small arrays, where every step counts: the general path,
+    ``_run_elementwise``, costs several times as much a call.  ndarrays of one
+    float32/float64 dtype and one shape, with no out or an out of that dtype and
+    shape, run serial sizes through the op's ufunc (any layout; NumPy sees to
+    overlaps) and larger sizes straight into the kernel where they are
+    C-contiguous and no out overlaps them."""
+    x = values[-1]
+    if type(x) is np.ndarray:
+        dt = x.dtype
+        route = _ROUTES.get((act.name, kind)) or _route(act, kind)
+        if ((dt is _F32 or dt is _F64) and x.size < route[dt is _F64] and _backend.get_backend() == "numba"
+                and (len(values) == 1 or (type(values[0]) is np.ndarray and values[0].dtype is dt
+                                          and values[0].shape == x.shape))):
+            ufunc = route[2] or _ufunc(act, kind)
+            if params and dt is _F32 and params is not _DEFAULT_PARAMS.get(act.name):
+                _check_params_fit(act, params, dt)
+            if out is None:
+                return ufunc(*values, *params)
+            try:  # a read-only out raises ValueError: the general path says so in fastact's words
+                if type(out) is np.ndarray:
+                    if out.dtype is dt and out.shape == x.shape and kind != "value_and_grad":
+                        return ufunc(*values, *params, out)
+                elif type(out) is tuple and len(out) == 2 and kind == "value_and_grad":
+                    o1, o2 = out
+                    if (type(o1) is np.ndarray and type(o2) is np.ndarray and o1.dtype is dt and o2.dtype is dt
+                            and o1.shape == x.shape and o2.shape == x.shape and not np.may_share_memory(o1, o2)):
+                        ufunc(*values, *params, o1, o2)
+                        return out
+            except ValueError:
+                pass
     if _plain_arrays(values):
         x = values[-1]
         if out is None:
@@ -134,13 +210,7 @@ def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: 
             if params:
                 _check_params_fit(act, params, x.dtype)
             results = (result, np.empty(x.shape, x.dtype)) if kind == "value_and_grad" else (result,)
-            n = x.size
-            if n:
-                kernel = _kernel(act, kind, n, x.itemsize)
-                if x.ndim == 1:
-                    kernel(*values, *results, params)
-                else:
-                    kernel(*[v.reshape(-1) for v in values], *[r.reshape(-1) for r in results], params)
+            _compute(act, kind, [v.reshape(-1) for v in values], [r.reshape(-1) for r in results], params)
             return results if kind == "value_and_grad" else result
     n_out = 2 if kind == "value_and_grad" else 1
     return _run_elementwise(act, kind, list(zip(values, names)), out, n_out, params)
@@ -314,8 +384,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             view = None if user is None else _flat(user, order)
             bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
                         else np.empty(size, comp_dt))
-        if size:
-            _kernel(act, kind, size, comp_dt.itemsize)(*flat_ins, *bufs, params)
+        _compute(act, kind, flat_ins, bufs, params)
         shaped = [b.reshape(shape, order=order) for b in bufs]
     else:
         # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
@@ -360,7 +429,7 @@ def _run_in_chunks(act: _activations.Activation, kind: str, arrays: list[np.ndar
                 ins = [np.ascontiguousarray(c) for c in chunks[:n_in]]
                 dests = [c if c.flags.c_contiguous else np.empty(c.shape, comp_dt) for c in chunks[n_in:]]
                 if numba:
-                    _kernel(act, kind, ins[0].size, comp_dt.itemsize)(*ins, *dests, params)
+                    _compute(act, kind, ins, dests, params)
                 else:
                     _activations.KINDS[kind].numpy(act, ins, dests, params)
                 for chunk, dest in zip(chunks[n_in:], dests):
@@ -415,6 +484,7 @@ class ElementwiseOp:
         self.__qualname__ = act.name
         self.__module__ = "fastact"  # where pickle finds it again (see __reduce__)
         self._default_params = tuple(p.default for p in act.params)
+        _DEFAULT_PARAMS[act.name] = self._default_params
         self.__doc__ = self._document()
 
     def __reduce__(self) -> str:
@@ -477,12 +547,17 @@ class ElementwiseOp:
         """f as a NumPy ufunc, ``ufunc(x, *params)`` with every parameter given (Numba
         ``@vectorize``, float32 and float64 loops).  ``op(x)`` uses it for dask arrays,
         xarray objects and other arrays that apply ufuncs through ``__array_ufunc__``."""
-        return self.get_ufunc("forward")
+        ufunc = self.__dict__.get("_ufunc")
+        if ufunc is None:
+            ufunc = self.__dict__["_ufunc"] = self.get_ufunc("forward")
+        return ufunc
 
     def get_ufunc(self, kind: str = "forward", **variant: str) -> np.ufunc:
         """The ufunc of ``kind``: "forward" ``(x, *params)``, "grad" ``(x, *params)``,
-        "backward_x" ``(grad_out, x, *params)`` or "backward_y" ``(grad_out, y, *params)``.
-        ``variant`` picks a definition by its string parameter (gelu's ``approximate``)."""
+        "value_and_grad" ``(x, *params)`` (two outputs), "backward_x" ``(grad_out, x, *params)``
+        or "backward_y" ``(grad_out, y, *params)``.  ``variant`` picks a definition by its
+        string parameter (gelu's ``approximate``).  The ufuncs raise no floating-point
+        warning for any finite or infinite input, as the ops."""
         if _backend.numba is None:
             raise RuntimeError(f"{self.name}.get_ufunc needs numba, which cannot be imported")
         if set(variant) - {self._variant_param}:
@@ -526,8 +601,10 @@ class ElementwiseOp:
         """f(x), elementwise.  float32/float64 keep their dtype, float16 is computed
         in float32, integers and bools in float64.  ``out`` must have the result's
         shape and dtype; it may be ``x`` itself."""
-        act, p = self._bind(args, kwargs) if args or kwargs else (self._act, self._default_params)
-        return _elementwise(act, "forward", (x,), ("x",), out, p)
+        if args or kwargs:
+            act, p = self._bind(args, kwargs)
+            return _elementwise(act, "forward", (x,), ("x",), out, p)
+        return _elementwise(self._act, "forward", (x,), ("x",), out, self._default_params)
 
     def grad(self, x: ArrayLike, *args: Any, out: np.ndarray | None = None, **kwargs: Any) -> Any:
         """f'(x), elementwise."""
@@ -548,7 +625,7 @@ class ElementwiseOp:
         The op's parameters are keyword arguments here."""
         if (x is None) == (y is None):
             raise TypeError(f"{self.name}.backward needs exactly one of x or y")
-        act, p = self._bind((), kwargs, f"{self.name}.backward")
+        act, p = self._bind((), kwargs, f"{self.name}.backward") if kwargs else (self._act, self._default_params)
         if y is not None:
             if act.df_from_y is None:
                 raise TypeError(f"{self.name}.backward cannot use y; pass x")
@@ -696,8 +773,8 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     parallel = _threads.go_parallel(dest.size, _threads.row_parallel_min_elements(), tasks=outer * inner)
     if inner == 1:
         short = _kernels_module().uses_blocks(name, n, dest.itemsize)
-        _row_kernel(name, parallel, "blocks" if short else "rows")(*[a.reshape(outer, n) for a in ins],
-                                                                   dest.reshape(outer, n))
+        _threads.run(_row_kernel(name, parallel, "blocks" if short else "rows"), parallel, dest.size,
+                     *[a.reshape(outer, n) for a in ins], dest.reshape(outer, n))
         return
     group = 1
     if inner < _config.GROUPED_LANES_MAX:
@@ -705,9 +782,9 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     tasks = outer * (1 if group > 1 else -(-inner // _config.LANE_BLOCK))
     threads = _threads.get_num_threads()
     if parallel and tasks < threads and n // group >= _config.SPLIT_LANES_MIN_ROWS * threads:
-        _row_kernel(name, parallel, "split_lanes")(*ins, dest, group, threads)
+        _threads.run(_row_kernel(name, parallel, "split_lanes"), parallel, dest.size, *ins, dest, group, threads)
     else:
-        _row_kernel(name, parallel, "lanes")(*ins, dest, group)
+        _threads.run(_row_kernel(name, parallel, "lanes"), parallel, dest.size, *ins, dest, group)
 
 
 @functools.cache

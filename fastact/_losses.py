@@ -153,7 +153,8 @@ def _run_loss(name: str, work: int, threshold: int, tasks: int, *args: Any) -> A
     if _backend.get_backend() == "numba":
         from . import _kernels
 
-        return _kernels.loss_kernel(name, _threads.go_parallel(work, threshold, tasks))(*args)
+        parallel = _threads.go_parallel(work, threshold, tasks)
+        return _threads.run(_kernels.loss_kernel(name, parallel), parallel, work, *args)
     with np.errstate(all="ignore"):
         return _lossops.LOSSES[name].numpy(*args)
 

@@ -13,6 +13,7 @@
 - If the ``tbb`` wheel is installed and nothing has chosen a threading layer
   yet, its library is loaded before Numba picks one.  Numba prefers tbb (safe
   with threads and forks) but does not search the wheel's ``<prefix>/lib``.
+- On a busy machine calls run serially for a while (``run``, below).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import importlib.metadata
 import operator
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -156,7 +158,52 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
     unit: elements, or ns of serial time; thresholds measured under tbb and omp
     are multiplied by threshold_factor() under workqueue)."""
     # the threshold first: asking Numba for the thread count costs 1.5 us
-    return tasks > 1 and work >= threshold * threshold_factor() and get_num_threads() > 1
+    return (tasks > 1 and work >= threshold * threshold_factor() and _busy["until"] < time.monotonic()
+            and get_num_threads() > 1)
+
+
+# A busy machine.  A parallel kernel returns when its last thread is done.  Where
+# other processes keep the cores busy, the OS can leave one of the kernel's
+# threads waiting for a whole time slice: under GNU OpenMP on 2 cores beside one
+# CPU-bound process, a call of 1e4 elements took 8 ms instead of 18 us (tbb's
+# work stealing lets the calling thread take the waiting thread's share, and
+# stalls far less).  So every parallel call is timed against the fastest seen
+# per element of its kernel and dtype: one STALL_FACTOR times slower, and
+# STALL_SLACK_S more, was a stall, after which go_parallel says no for
+# BUSY_BACKOFF_S[0] seconds, doubling with each stall in a row up to
+# BUSY_BACKOFF_S[1]; then parallel calls are tried again.  At most one call
+# per back-off period pays a stall, and a serial call is never slower than on
+# one thread.
+STALL_FACTOR = 4.0
+STALL_SLACK_S = 5e-4
+BUSY_BACKOFF_S = (0.1, 5.0)
+_busy = {"until": 0.0, "backoff": BUSY_BACKOFF_S[0]}
+_fastest: dict[tuple[int, str], float] = {}  # (id of the kernel, dtype): seconds per element
+
+
+def run(kernel, parallel: bool, n: int, *args):
+    """``kernel(*args)``, over ``n`` elements; a parallel kernel is timed (above)."""
+    if not parallel:
+        return kernel(*args)
+    start = time.perf_counter()
+    result = kernel(*args)
+    note_parallel_call((id(kernel), args[0].dtype.char), n, time.perf_counter() - start)
+    return result
+
+
+def note_parallel_call(key: tuple[int, str], n: int, seconds: float) -> bool:
+    """Records a parallel call of ``n`` elements that took ``seconds``; whether it stalled."""
+    fastest = _fastest.get(key)
+    per_element = seconds / max(n, 1)
+    if fastest is None or per_element < fastest:
+        _fastest[key] = per_element
+    stalled = fastest is not None and seconds > STALL_FACTOR * fastest * n + STALL_SLACK_S
+    if stalled:
+        _busy["until"] = time.monotonic() + _busy["backoff"]
+        _busy["backoff"] = min(2 * _busy["backoff"], BUSY_BACKOFF_S[1])
+    else:
+        _busy["backoff"] = BUSY_BACKOFF_S[0]
+    return stalled
 
 
 def _after_fork_in_child() -> None:

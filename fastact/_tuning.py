@@ -175,19 +175,19 @@ def _median_s(impls: dict, repeat: int) -> dict[str, float]:
 
 
 def measure_serial_ns(repeat: int, progress=lambda msg: None) -> dict[str, tuple[float, float]]:
-    from . import _activations, _kernels
+    from . import _activations, _ufuncs
 
     n = 100_000
     costs = {}
     for name, act in _activations.ELEMENTWISE.items():
         progress(f"measuring the serial cost of {name}")
-        kernel = _kernels.elementwise_kernel(name, "forward", False)
+        ufunc = _ufuncs.elementwise_ufunc(name, "forward")  # what serial calls run
         params = tuple(p.default for p in act.params)
         pair = []
         for dtype in (np.float32, np.float64):
             x = np.random.default_rng(0).normal(0, 4, n).astype(dtype)
             out = np.empty_like(x)
-            seconds = _median_s({name: lambda: kernel(x, out, params)}, repeat)[name]
+            seconds = _median_s({name: lambda: ufunc(x, *params, out)}, repeat)[name]
             pair.append(round(seconds / n * 1e9, 3))
         costs[name] = tuple(pair)
     return costs
@@ -210,20 +210,22 @@ def _crossover(sizes, serial, parallel, repeat: int):
 
 
 def measure_parallel_min_ns(repeat: int) -> float | None:
-    """The serial time (ns) of sigmoid float32 at the size from which its parallel kernel is faster."""
-    from . import _kernels
+    """The serial time (ns) of sigmoid float32 at the size from which its parallel kernel is faster
+    than its ufunc (which serial calls run)."""
+    from . import _kernels, _ufuncs
 
-    serial, parallel = (_kernels.elementwise_kernel("sigmoid", "forward", p) for p in (False, True))
+    ufunc = _ufuncs.elementwise_ufunc("sigmoid", "forward")
+    parallel = _kernels.elementwise_kernel("sigmoid", "forward", True)
     arrays = {}
 
-    def make(kernel):
+    def make(call):
         def call_at(n):
             x, out = arrays.setdefault(n, (np.random.default_rng(0).normal(0, 4, n).astype(np.float32),
                                            np.empty(n, np.float32)))
-            return lambda: kernel(x, out, ())
+            return lambda: call(x, out, ())
         return call_at
 
-    found = _crossover([1 << k for k in range(9, 21)], make(serial), make(parallel), repeat)
+    found = _crossover([1 << k for k in range(9, 21)], make(lambda x, out, p: ufunc(x, out)), make(parallel), repeat)
     return None if found is None else round(found[1] * 1e9)
 
 

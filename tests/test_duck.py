@@ -27,10 +27,23 @@ def _args(op):
     return tuple(0.5 + 0.25 * i for i in range(len(op.get_ufunc().types[0]) - 3))
 
 
+def _by_kernel(op, kind, *arrays):
+    """``kind`` of ``op`` (default parameters) from its serial kernel: the loop template
+    the parallel kernels run, a second opinion on the ufuncs (which the ops call for
+    small arrays)."""
+    from fastact import _kernels
+
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    arrays = [np.ascontiguousarray(a).reshape(-1) for a in np.broadcast_arrays(*arrays)]
+    outs = [np.empty_like(arrays[-1]) for _ in range(2 if kind == "value_and_grad" else 1)]
+    _kernels.elementwise_kernel(op._act.name, kind, False)(*arrays, *outs, tuple(op._default_params))
+    return tuple(o.reshape(shape) for o in outs) if len(outs) == 2 else outs[0].reshape(shape)
+
+
 @pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
 def test_every_op_is_a_real_ufunc(op, x):
     ufunc = op.ufunc
-    assert isinstance(ufunc, np.ufunc) and ufunc.__name__ == op.name
+    assert isinstance(ufunc, np.ufunc) and ufunc.__name__ == op.name and ufunc is op.ufunc
     assert ufunc.nin == 1 + len(op.params) - ("approximate" in op.params) and ufunc.nout == 1
     assert ufunc.types == [f"f{'d' * len(op._act.params)}->f", f"d{'d' * len(op._act.params)}->d"]
     params = [v for k, v in op.params.items() if k != "approximate"]
@@ -38,24 +51,79 @@ def test_every_op_is_a_real_ufunc(op, x):
         xs = x[:4].astype(dtype)
         result = ufunc(xs, *params)
         assert result.dtype == dtype
-        np.testing.assert_array_equal(result, op(xs))
+        expected = _by_kernel(op, "forward", xs)
+        np.testing.assert_array_equal(result, expected)
+        np.testing.assert_array_equal(op(xs), expected)
+        # strided, reversed and Fortran-ordered views take the loop's strided branch
+        for view in (xs[:, ::3], xs[::-1, ::-2], np.asfortranarray(xs)):
+            np.testing.assert_array_equal(ufunc(view, *params), _by_kernel(op, "forward", view))
 
 
-@pytest.mark.parametrize("kind", ["grad", "backward_x", "backward_y"])
+@pytest.mark.parametrize("kind", ["grad", "value_and_grad", "backward_x", "backward_y"])
 @pytest.mark.parametrize("op", [fastact.sigmoid, fastact.leaky_relu, fastact.hardtanh], ids=lambda o: o.name)
 def test_derivative_ufuncs(op, kind, x):
     params = list(op.params.values())
     g = np.cos(x)
-    if kind == "grad":
-        np.testing.assert_array_equal(op.get_ufunc(kind)(x, *params), op.grad(x))
+    if kind in ("grad", "value_and_grad"):
+        expected = _by_kernel(op, kind, x)
+        np.testing.assert_array_equal(op.get_ufunc(kind)(x, *params), expected)
+        np.testing.assert_array_equal(getattr(op, kind)(x[:5]), _by_kernel(op, kind, x[:5]))
     elif kind == "backward_x":
-        np.testing.assert_array_equal(op.get_ufunc(kind)(g, x, *params), op.backward(g, x=x))
+        np.testing.assert_array_equal(op.get_ufunc(kind)(g, x, *params), _by_kernel(op, kind, g, x))
+        np.testing.assert_array_equal(op.backward(g[:5], x=x[:5]), _by_kernel(op, kind, g[:5], x[:5]))
     elif op is fastact.sigmoid:
         y = op(x)
-        np.testing.assert_array_equal(op.get_ufunc(kind)(g, y), op.backward(g, y=y))
+        np.testing.assert_array_equal(op.get_ufunc(kind)(g, y), _by_kernel(op, kind, g, y))
     else:  # hardtanh has no f' from y; leaky_relu's holds only for positive slopes
         with pytest.raises(ValueError, match="no derivative from y"):
             op.get_ufunc(kind)
+
+
+def test_value_and_grad_ufunc_has_two_outputs(x):
+    ufunc = fastact.elu.get_ufunc("value_and_grad")
+    assert (ufunc.nin, ufunc.nout, ufunc.__name__) == (2, 2, "elu_value_and_grad")
+    y, dy = np.empty_like(x), np.empty_like(x)
+    assert ufunc(x, 0.7, y, dy) == (y, dy)
+    np.testing.assert_array_equal(y, fastact.elu(x, alpha=0.7))
+    np.testing.assert_array_equal(dy, fastact.elu.grad(x, alpha=0.7))
+    # a parameter per element (broadcast like any ufunc input) takes the strided loop
+    alphas = np.linspace(0.5, 2.0, x.shape[1])
+    y, _ = ufunc(x, alphas)
+    np.testing.assert_array_equal(y[:, 7], fastact.elu(x[:, 7], alpha=alphas[7]))
+
+
+_SPECIALS = [np.inf, -np.inf, np.nan, -np.nan, 0.0, -0.0, 5e-324, 1e-40, 1.0, -1.0, 20.0, -20.0, 88.8, -88.8,
+             710.0, -710.0, 1e30, -1e30, 3e38, -3e38, 1e300, -1e300, 1.7e308, -1.7e308]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
+def test_ufuncs_raise_no_floating_point_flags(op, dtype):
+    # NumPy checks the FP status flags after every ufunc call; the formulas raise
+    # them (a NaN compared, a branch computed and discarded), and each loop puts
+    # them back as it found them: no warning, no error under errstate(all="raise")
+    with np.errstate(over="ignore"):
+        x = np.array(_SPECIALS).astype(dtype)
+    g = np.array(_SPECIALS[::-1]).astype(dtype) if dtype == np.float64 else np.ones_like(x)
+    with np.errstate(all="raise"):
+        for kind in ("forward", "grad", "value_and_grad", "backward_x", "backward_y"):
+            try:
+                ufunc = op.get_ufunc(kind)
+            except ValueError:  # no f' from y
+                continue
+            arrays = (g, x) if kind.startswith("backward") else (x,)
+            params = [v for k, v in op.params.items() if k != "approximate"]
+            ufunc(*arrays, *params)
+            ufunc(*(a[::-1] for a in arrays), *params)  # the strided loop
+            # and the ops, which call the ufuncs for small arrays
+            if kind == "forward":
+                op(x)
+            elif kind == "backward_x":
+                op.backward(g, x=x)
+    # flags raised outside the loop still count: here NumPy's own cast of the input
+    params = [v for k, v in op.params.items() if k != "approximate"]
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+        op.ufunc(np.array([1e300]), *params, signature=("f",) + ("d",) * len(params) + ("f",))
 
 
 def test_get_ufunc_picks_the_variant():
@@ -68,7 +136,7 @@ def test_get_ufunc_picks_the_variant():
     with pytest.raises(TypeError, match="unexpected keyword argument 'alpha'"):
         fastact.sigmoid.get_ufunc(alpha=1.0)
     with pytest.raises(ValueError, match="kind must be one of"):
-        fastact.sigmoid.get_ufunc("value_and_grad")
+        fastact.sigmoid.get_ufunc("gradient")
 
 
 def test_row_gufuncs(x):
@@ -132,8 +200,7 @@ def test_duck_arrays_give_no_warnings(dtype):
                 yd = op(duck, axis=axis)
                 for result, want in zip((yd, op.backward(g, yd, axis=axis)), expected):
                     np.testing.assert_array_equal(np.asarray(result), want, err_msg=op.name)
-        with np.errstate(invalid="ignore"):  # a bare gufunc call is NumPy's to check (README)
-            np.testing.assert_array_equal(op.gufunc(x), y)
+        np.testing.assert_array_equal(op.gufunc(x), y)  # the gufuncs are as quiet
 
 
 def test_dask_keeps_the_dtype_rules(x):

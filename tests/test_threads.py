@@ -7,6 +7,7 @@ import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 import fastact
@@ -25,7 +26,7 @@ def _in_thread(fn):
 def test_parallel_thresholds_follow_the_threading_layer(monkeypatch, layer):
     # gelu calls that take 1.5 times each layer's parallel_min_ns on one thread:
     # each goes parallel under that layer and under those that wake faster.
-    from fastact import _api, _config, _kernels, _threads, _tuning
+    from fastact import _api, _config, _threads, _tuning
 
     if fastact.get_num_threads() < 2:
         pytest.skip("one thread")
@@ -36,9 +37,8 @@ def test_parallel_thresholds_follow_the_threading_layer(monkeypatch, layer):
     thresholds = {"omp": tuned["omp"], "tbb": tuned["tbb"],
                   "workqueue": tuned["tbb"] * _config.WORKQUEUE_THRESHOLD_FACTOR}
     for other, min_ns in thresholds.items():
-        kernel = _api._kernel(act, "forward", int(1.5 * min_ns / _tuning.current().serial_cost(act.name, 4)), 4)
-        parallel = min_ns >= thresholds[layer]
-        assert kernel is _kernels.elementwise_kernel("gelu", "forward", parallel), (layer, other)
+        n = int(1.5 * min_ns / _tuning.current().serial_cost(act.name, 4))
+        assert _api._goes_parallel(act, n, 4) == (min_ns >= thresholds[layer]), (layer, other)
     assert _threads.threshold_factor() == (_config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1)
 
 
@@ -153,3 +153,47 @@ def test_fork_pool_after_parallel_kernels(layer, tmp_path):
     name, child_threads = result.stdout.split()
     if name == "omp":  # libgomp is not fork-safe: children run serial kernels
         assert child_threads == "1"
+
+
+def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
+    # a parallel call STALL_FACTOR times slower than the fastest of its kernel (plus
+    # the slack) is a stall: go_parallel says no for the back-off, which doubles
+    # with each stall in a row and starts afresh after a call that did not stall
+    from fastact import _threads
+
+    now = [1000.0]
+    monkeypatch.setattr(_threads.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    monkeypatch.setattr(_threads, "_fastest", {})
+    can = fastact.get_num_threads() > 1
+    key, n = (1, "f"), 10_000
+    assert not _threads.note_parallel_call(key, n, 1e-3)  # the first call sets the pace (it may have compiled)
+    assert not _threads.note_parallel_call(key, n, 2e-5)
+    assert not _threads.note_parallel_call(key, n, 3e-5)  # slower, within the factor
+    assert _threads.go_parallel(1e9, 1) == can
+    stall = _threads.STALL_FACTOR * 2e-5 + _threads.STALL_SLACK_S + 1e-4
+    assert _threads.note_parallel_call(key, n, stall)
+    assert not _threads.go_parallel(1e9, 1)
+    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
+    assert _threads.go_parallel(1e9, 1) == can
+    assert _threads.note_parallel_call(key, n, stall)  # again: twice as long
+    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
+    assert not _threads.go_parallel(1e9, 1)
+    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
+    assert _threads.go_parallel(1e9, 1) == can
+    assert not _threads.note_parallel_call(key, n, 2e-5)  # no stall: the back-off starts afresh
+    assert _threads._busy["backoff"] == _threads.BUSY_BACKOFF_S[0]
+    assert not _threads.note_parallel_call((2, "f"), n, 1.0)  # another kernel has its own pace
+
+
+def test_parallel_calls_are_timed(monkeypatch):
+    from fastact import _threads
+
+    x = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32)
+    if fastact.get_num_threads() < 2:
+        pytest.skip("one thread")
+    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    monkeypatch.setattr(_threads, "_fastest", {})
+    fastact.tanh(x)
+    fastact.softmax(x.reshape(1024, 1024))
+    assert len(_threads._fastest) == 2 and all(t > 0 for t in _threads._fastest.values())
