@@ -144,16 +144,17 @@ def _goes_parallel(act: _activations.Activation, n: int, itemsize: int) -> bool:
 
 
 def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray], outs: Sequence[np.ndarray],
-             params: tuple) -> None:
+             params: tuple, fresh: bool = False) -> None:
     """``kind`` of ``act`` from the 1-D C-contiguous arrays ``ins`` into ``outs`` (one
-    dtype, none overlapping an input unless identical to it): the parallel kernel,
-    or serially the op's ufunc (the serial kernel where there is no ufunc:
-    NUMBA_DISABLE_JIT)."""
+    dtype, none overlapping an input unless identical to it; ``fresh``: allocated
+    for this call): the parallel kernel, or serially the op's ufunc (the serial
+    kernel where there is no ufunc: NUMBA_DISABLE_JIT)."""
     n = outs[0].size
     if not n:
         return
     if _goes_parallel(act, n, outs[0].itemsize):
-        _threads.run(_kernels_module().elementwise_kernel(act.name, kind, True), True, n, *ins, *outs, params)
+        _threads.run(_kernels_module().elementwise_kernel(act.name, kind, True), True, n,
+                     _tuning.current().serial_cost(act.name, outs[0].itemsize), *ins, *outs, params, fresh=fresh)
         return
     if _backend.numba.config.DISABLE_JIT:
         _serial_kernel(act.name, kind)(*ins, *outs, params)
@@ -210,7 +211,8 @@ def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: 
             if params:
                 _check_params_fit(act, params, x.dtype)
             results = (result, np.empty(x.shape, x.dtype)) if kind == "value_and_grad" else (result,)
-            _compute(act, kind, [v.reshape(-1) for v in values], [r.reshape(-1) for r in results], params)
+            _compute(act, kind, [v.reshape(-1) for v in values], [r.reshape(-1) for r in results], params,
+                     fresh=out is None)
             return results if kind == "value_and_grad" else result
     n_out = 2 if kind == "value_and_grad" else 1
     return _run_elementwise(act, kind, list(zip(values, names)), out, n_out, params)
@@ -384,7 +386,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
             view = None if user is None else _flat(user, order)
             bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
                         else np.empty(size, comp_dt))
-        _compute(act, kind, flat_ins, bufs, params)
+        _compute(act, kind, flat_ins, bufs, params, fresh=any(b.base is None for b in bufs))
         shaped = [b.reshape(shape, order=order) for b in bufs]
     else:
         # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
@@ -771,10 +773,12 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     """
     outer, n, inner = dest.shape
     parallel = _threads.go_parallel(dest.size, _threads.row_parallel_min_elements(), tasks=outer * inner)
+    serial_ns = _threads.ROW_SERIAL_NS[dest.itemsize == 8]
+    fresh = dest.base is None  # allocated by the caller for this call (a user's out arrives as a view)
     if inner == 1:
         short = _kernels_module().uses_blocks(name, n, dest.itemsize)
-        _threads.run(_row_kernel(name, parallel, "blocks" if short else "rows"), parallel, dest.size,
-                     *[a.reshape(outer, n) for a in ins], dest.reshape(outer, n))
+        _threads.run(_row_kernel(name, parallel, "blocks" if short else "rows"), parallel, dest.size, serial_ns,
+                     *[a.reshape(outer, n) for a in ins], dest.reshape(outer, n), fresh=fresh)
         return
     group = 1
     if inner < _config.GROUPED_LANES_MAX:
@@ -782,9 +786,11 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     tasks = outer * (1 if group > 1 else -(-inner // _config.LANE_BLOCK))
     threads = _threads.get_num_threads()
     if parallel and tasks < threads and n // group >= _config.SPLIT_LANES_MIN_ROWS * threads:
-        _threads.run(_row_kernel(name, parallel, "split_lanes"), parallel, dest.size, *ins, dest, group, threads)
+        _threads.run(_row_kernel(name, parallel, "split_lanes"), parallel, dest.size, serial_ns, *ins, dest, group,
+                     threads, fresh=fresh)
     else:
-        _threads.run(_row_kernel(name, parallel, "lanes"), parallel, dest.size, *ins, dest, group)
+        _threads.run(_row_kernel(name, parallel, "lanes"), parallel, dest.size, serial_ns, *ins, dest, group,
+                     fresh=fresh)
 
 
 @functools.cache

@@ -154,7 +154,9 @@ def _run_loss(name: str, work: int, threshold: int, tasks: int, *args: Any) -> A
         from . import _kernels
 
         parallel = _threads.go_parallel(work, threshold, tasks)
-        return _threads.run(_kernels.loss_kernel(name, parallel), parallel, work, *args)
+        # its gradient and losses are allocated for the call: not timed for stalls (_threads)
+        return _threads.run(_kernels.loss_kernel(name, parallel), parallel, work,
+                            _threads.ROW_SERIAL_NS[args[0].dtype.itemsize == 8], *args, fresh=True)
     with np.errstate(all="ignore"):
         return _lossops.LOSSES[name].numpy(*args)
 

@@ -167,37 +167,50 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # threads waiting for a whole time slice: under GNU OpenMP on 2 cores beside one
 # CPU-bound process, a call of 1e4 elements took 8 ms instead of 18 us (tbb's
 # work stealing lets the calling thread take the waiting thread's share, and
-# stalls far less).  So every parallel call is timed against the fastest seen
-# per element of its kernel and dtype: one STALL_FACTOR times slower, and
+# stalls far less).  So every parallel call is timed against its pace: the
+# serial time per element the caller expects, or the fastest parallel call of
+# its kernel and dtype seen, whichever is less (a machine busy from the start
+# stalls the first calls too).  A call STALL_FACTOR times the pace, and
 # STALL_SLACK_S more, was a stall, after which go_parallel says no for
 # BUSY_BACKOFF_S[0] seconds, doubling with each stall in a row up to
-# BUSY_BACKOFF_S[1]; then parallel calls are tried again.  At most one call
-# per back-off period pays a stall, and a serial call is never slower than on
-# one thread.
-STALL_FACTOR = 4.0
+# BUSY_BACKOFF_S[1]; then parallel calls are tried again.  At most one call per
+# back-off period pays a stall, and a serial call is never slower than on one
+# thread.  A call that writes into memory it has just allocated is not timed: a
+# page fault per 4 KiB of fresh output makes it slow without any stall (1e7
+# float64 took 14 times the pace in this project's VM).  A user's new out=
+# array may be taken for a stall once.
+STALL_FACTOR = 3.0
 STALL_SLACK_S = 5e-4
 BUSY_BACKOFF_S = (0.1, 5.0)
+# The serial ns per element assumed for a row op or a loss (float32, float64):
+# above their cost (softmax on 4096 x 16 float32: 3.5 ns)
+ROW_SERIAL_NS = (4.0, 8.0)
 _busy = {"until": 0.0, "backoff": BUSY_BACKOFF_S[0]}
 _fastest: dict[tuple[int, str], float] = {}  # (id of the kernel, dtype): seconds per element
 
 
-def run(kernel, parallel: bool, n: int, *args):
-    """``kernel(*args)``, over ``n`` elements; a parallel kernel is timed (above)."""
-    if not parallel:
+def run(kernel, parallel: bool, n: int, serial_ns: float, *args, fresh: bool = False):
+    """``kernel(*args)``, over ``n`` elements that take about ``serial_ns`` each on one
+    thread; a parallel kernel is timed (above) unless it writes ``fresh`` memory."""
+    if not parallel or fresh:
         return kernel(*args)
+    compiled = len(getattr(kernel, "overloads", ()))
     start = time.perf_counter()
     result = kernel(*args)
-    note_parallel_call((id(kernel), args[0].dtype.char), n, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if len(getattr(kernel, "overloads", ())) == compiled:  # not a call that compiled (or loaded) the kernel
+        note_parallel_call((id(kernel), args[0].dtype.char), n, serial_ns * 1e-9, seconds)
     return result
 
 
-def note_parallel_call(key: tuple[int, str], n: int, seconds: float) -> bool:
-    """Records a parallel call of ``n`` elements that took ``seconds``; whether it stalled."""
-    fastest = _fastest.get(key)
+def note_parallel_call(key: tuple[int, str], n: int, serial_s: float, seconds: float) -> bool:
+    """Records a parallel call of ``n`` elements (``serial_s`` each on one thread) that
+    took ``seconds``; whether it stalled."""
+    pace = min(_fastest.get(key, serial_s), serial_s)
     per_element = seconds / max(n, 1)
-    if fastest is None or per_element < fastest:
+    if per_element < _fastest.get(key, float("inf")):
         _fastest[key] = per_element
-    stalled = fastest is not None and seconds > STALL_FACTOR * fastest * n + STALL_SLACK_S
+    stalled = seconds > STALL_FACTOR * pace * n + STALL_SLACK_S
     if stalled:
         _busy["until"] = time.monotonic() + _busy["backoff"]
         _busy["backoff"] = min(2 * _busy["backoff"], BUSY_BACKOFF_S[1])

@@ -156,9 +156,10 @@ def test_fork_pool_after_parallel_kernels(layer, tmp_path):
 
 
 def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
-    # a parallel call STALL_FACTOR times slower than the fastest of its kernel (plus
-    # the slack) is a stall: go_parallel says no for the back-off, which doubles
-    # with each stall in a row and starts afresh after a call that did not stall
+    # a parallel call STALL_FACTOR times its pace (the serial time the caller
+    # expects, or the fastest parallel call seen) plus the slack is a stall:
+    # go_parallel says no for the back-off, which doubles with each stall in a row
+    # and starts afresh after a call that did not stall
     from fastact import _threads
 
     now = [1000.0]
@@ -166,24 +167,27 @@ def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
     monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
     monkeypatch.setattr(_threads, "_fastest", {})
     can = fastact.get_num_threads() > 1
-    key, n = (1, "f"), 10_000
-    assert not _threads.note_parallel_call(key, n, 1e-3)  # the first call sets the pace (it may have compiled)
-    assert not _threads.note_parallel_call(key, n, 2e-5)
-    assert not _threads.note_parallel_call(key, n, 3e-5)  # slower, within the factor
+    key, n, serial = (1, "f"), 10_000, 1e-8  # 100 us on one thread
+    limit = _threads.STALL_FACTOR * serial * n + _threads.STALL_SLACK_S
+    assert _threads.note_parallel_call(key, n, serial, limit * 1.01)  # busy from the start: the serial pace
+    assert not _threads.go_parallel(1e9, 1)
+    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
+    assert not _threads.note_parallel_call(key, n, serial, 6e-5)
+    assert not _threads.note_parallel_call(key, n, serial, 8e-5)  # slower, within the factor
     assert _threads.go_parallel(1e9, 1) == can
-    stall = _threads.STALL_FACTOR * 2e-5 + _threads.STALL_SLACK_S + 1e-4
-    assert _threads.note_parallel_call(key, n, stall)
+    stall = _threads.STALL_FACTOR * 6e-5 + _threads.STALL_SLACK_S + 1e-4  # against the fastest seen
+    assert _threads.note_parallel_call(key, n, serial, stall)
     assert not _threads.go_parallel(1e9, 1)
     now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
     assert _threads.go_parallel(1e9, 1) == can
-    assert _threads.note_parallel_call(key, n, stall)  # again: twice as long
+    assert _threads.note_parallel_call(key, n, serial, stall)  # again: twice as long
     now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
     assert not _threads.go_parallel(1e9, 1)
     now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
     assert _threads.go_parallel(1e9, 1) == can
-    assert not _threads.note_parallel_call(key, n, 2e-5)  # no stall: the back-off starts afresh
+    assert not _threads.note_parallel_call(key, n, serial, 6e-5)  # no stall: the back-off starts afresh
     assert _threads._busy["backoff"] == _threads.BUSY_BACKOFF_S[0]
-    assert not _threads.note_parallel_call((2, "f"), n, 1.0)  # another kernel has its own pace
+    assert not _threads.note_parallel_call((2, "f"), n, 1e-6, 0.02)  # another kernel has its own pace
 
 
 def test_parallel_calls_are_timed(monkeypatch):
@@ -194,6 +198,13 @@ def test_parallel_calls_are_timed(monkeypatch):
         pytest.skip("one thread")
     monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
     monkeypatch.setattr(_threads, "_fastest", {})
-    fastact.tanh(x)
+    out = np.empty_like(x)
+    fastact.tanh(x)  # into fresh memory: not timed
     fastact.softmax(x.reshape(1024, 1024))
+    assert not _threads._fastest
+    for _ in range(3):  # a call that compiles (or loads) the kernel is not timed either
+        for call in (lambda: fastact.tanh(x, out=out),
+                     lambda: fastact.softmax(x.reshape(1024, 1024), out=out.reshape(1024, 1024))):
+            _threads._busy["until"] = 0.0  # the first touch of out may pass for a stall
+            call()
     assert len(_threads._fastest) == 2 and all(t > 0 for t in _threads._fastest.values())
