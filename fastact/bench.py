@@ -12,6 +12,12 @@ on a noisy machine hits all alike.
 A sample times as many calls as last about 0.2 ms (one call of a large
 array), after about 2 ms of untimed calls that let the previous library's
 spinning threads settle.  Reported times are medians of the samples, per call.
+
+The elementwise cases also run on one thread at small sizes (16, 1000 and 1e4
+elements by default), where the call's own cost shows: fastact's op against
+its bare ufunc, NumPy, SciPy and PyTorch.  ``--busy`` instead times single
+calls beside a CPU-bound process (median and 99th percentile against one
+thread): the busy-machine guard of ``_threads``.
 """
 
 from __future__ import annotations
@@ -153,8 +159,15 @@ def _torch_out_ops(aten, name: str, buffer):
     return forward, backward
 
 
+def _ufunc_params(op) -> list[float]:
+    """The op's default parameters, as its ufunc takes them (gelu's form is the ufunc's own)."""
+    return [value for name, value in op.params.items() if name != "approximate"]
+
+
 def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
     impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
+    ufunc, params = op.ufunc, _ufunc_params(op)
+    impls["fastact ufunc"] = lambda: ufunc(x, *params, out)
     impls.update(_numpy_peers(op.name, {"x": x, "out": out}))
     if not impls.keys() - {"fastact"} and not op._act.fallback_per_element:
         impls["numpy (fastact fallback)"] = lambda: _with_numpy_backend(lambda: op(x, out=out))
@@ -173,6 +186,8 @@ def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Call
 
 def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callable]:
     impls: dict[str, Callable] = {"fastact": lambda: op.backward(g, x=x, out=out)}
+    ufunc, params = op.get_ufunc("backward_x"), _ufunc_params(op)
+    impls["fastact ufunc"] = lambda: ufunc(g, x, *params, out)
     if op.supports_y():
         impls["fastact 2-pass"] = lambda: (op(x, out=tmp), op.backward(g, y=tmp, out=out))
     else:
@@ -309,6 +324,81 @@ def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeat
     return Result(case, dtype, int(np.prod(shape)), shape, threads, times, row_axis)
 
 
+# --- a busy machine ------------------------------------------------------------------
+# ``--busy`` runs a CPU-bound process beside the benchmark and times single calls:
+# a parallel call can stall for a scheduler time slice when one of its threads is
+# descheduled (_threads: "A busy machine").  Each case is timed on the threads asked
+# for and on one thread, in alternating blocks of calls, both beside the busy process.
+
+BUSY_CASES = tuple((name, (n,)) for name in ("sigmoid", "tanh", "gelu") for n in (10_000, 100_000, 1_000_000)) \
+    + (("softmax", (4096, 16)),)
+BUSY_BLOCK = 50  # calls per block
+
+
+@dataclass
+class BusyResult:
+    """Per-call times (us) of one case beside a CPU-bound process."""
+
+    case: str
+    dtype: str
+    shape: tuple[int, ...]
+    threads: int
+    calls: int
+    median_us: float
+    p99_us: float
+    one_thread_median_us: float
+    one_thread_p99_us: float
+
+
+def _percentile(times: list[float], q: int) -> float:
+    return statistics.quantiles(times, n=100, method="inclusive")[q - 1] if len(times) > 1 else times[0]
+
+
+def run_busy(cases, dtype: str, calls: int, threads: int, seed: int = 0) -> list[BusyResult]:
+    """Times each case ``calls`` times on ``threads`` threads and on one, with a
+    CPU-bound process running beside."""
+    import subprocess
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    results = []
+    try:
+        time.sleep(0.2)
+        for name, shape in cases:
+            x = (np.random.default_rng(seed).standard_normal(shape) * 4).astype(dtype)
+            out = np.empty_like(x)
+            op = getattr(fastact, name)
+            times: dict[int, list[float]] = {threads: [], 1: []}
+            for n in times:  # compile, and a first parallel call
+                fastact.set_num_threads(n)
+                op(x, out=out)
+            while len(times[1]) < calls:
+                for n, samples in times.items():
+                    fastact.set_num_threads(n)
+                    for _ in range(min(BUSY_BLOCK, calls - len(samples))):
+                        start = time.perf_counter()
+                        op(x, out=out)
+                        samples.append((time.perf_counter() - start) * 1e6)
+            results.append(BusyResult(name, dtype, shape, threads, calls, statistics.median(times[threads]),
+                                      _percentile(times[threads], 99), statistics.median(times[1]),
+                                      _percentile(times[1], 99)))
+    finally:
+        hog.kill()
+        hog.wait()
+        fastact.set_num_threads(threads)
+    return results
+
+
+def format_busy(results: list[BusyResult]) -> str:
+    lines = ["| case | dtype | shape | threads | median us | p99 us | 1 thread: median us | p99 us "
+             "| median / 1 thread | p99 / 1 thread |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        shape = "x".join(str(d) for d in r.shape)
+        lines.append(f"| {r.case} | {r.dtype} | {shape} | {r.threads} | {r.median_us:.1f} | {r.p99_us:.1f} | "
+                     f"{r.one_thread_median_us:.1f} | {r.one_thread_p99_us:.1f} | "
+                     f"{r.median_us / r.one_thread_median_us:.2f}x | {r.p99_us / r.one_thread_p99_us:.2f}x |")
+    return "\n".join(lines)
+
+
 def format_results(results: list[Result]) -> str:
     lines = [f"{'case':<26}{'dtype':<9}{'N':>10}  {'implementation':<16}{'median ms':>11}{'Melem/s':>10}"
              f"{'fastact speedup':>17}{'% of roofline':>15}"]
@@ -335,6 +425,26 @@ def format_markdown(results: list[Result]) -> str:
                      f"{torch_ms:.2f} | {jax_ms:.2f} | {roof:.2f} | {numpy_ms / r.times_ms['fastact']:.2f}x | "
                      f"{torch_ms / r.times_ms['fastact']:.2f}x | {jax_ms / r.times_ms['fastact']:.2f}x | "
                      f"{100 * roof / r.times_ms['fastact']:.0f}% |")
+    return "\n".join(lines)
+
+
+SMALL_CALL_MAX = 10_000
+
+
+def format_small_calls(results: list[Result]) -> str:
+    """One row per small call (N <= SMALL_CALL_MAX): fastact, its ufunc and the peers, in microseconds."""
+    lines = ["| case | dtype | N | fastact us | fastact ufunc us | NumPy best us | SciPy us | PyTorch us "
+             "| vs SciPy | vs PyTorch |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        if r.n > SMALL_CALL_MAX:
+            continue
+        us = {k: v * 1e3 for k, v in r.times_ms.items()}
+        numpy_us = min((t for impl, t in us.items() if impl.startswith("numpy")), default=float("nan"))
+        scipy_us, torch_us = us.get("scipy", float("nan")), us.get("torch", float("nan"))
+        ufunc_us = us.get("fastact ufunc", float("nan"))
+        lines.append(f"| {r.label} | {r.dtype} | {r.n} | {us['fastact']:.2f} | {ufunc_us:.2f} | {numpy_us:.2f} "
+                     f"| {scipy_us:.2f} | {torch_us:.2f} | {scipy_us / us['fastact']:.2f}x "
+                     f"| {torch_us / us['fastact']:.2f}x |")
     return "\n".join(lines)
 
 
@@ -491,6 +601,9 @@ def write_report(path: str, command: str, threads: int, repeats: int, results: l
               f"### {threads} thread{'s' if threads > 1 else ''}", "", format_markdown(results), ""]
     if one_thread:
         lines += ["### 1 thread (small calls and in-cache sizes)", "", format_markdown(one_thread), ""]
+        if any(r.n <= SMALL_CALL_MAX for r in one_thread):
+            lines += ["### Small calls, 1 thread (microseconds per call, with `out=`)", "",
+                      format_small_calls(one_thread), ""]
     chart = _chart(results + one_thread, str(Path(path).with_name(f"{Path(path).stem}-{_slug(key)}.png")))
     if chart:
         lines += [f"![fastact's speed-up over each peer on this CPU]({chart.name})", ""]
@@ -514,15 +627,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--axis", type=_cli.int_between(-2, 1), default=-1, help="the axis of the softmax ops (default -1)")
     parser.add_argument("--threads", type=_cli.int_between(1, numba.config.NUMBA_NUM_THREADS),
                         default=fastact.get_num_threads())
-    parser.add_argument("--one-thread-sizes", type=_comma_list(_count, "a positive element count"), default=[],
+    parser.add_argument("--one-thread-sizes", type=_comma_list(_count, "a positive element count"),
+                        default=[16, 1000, 10_000],
                         help="also time the elementwise cases on one thread at these element counts, comma-separated "
-                             "(in cache, small calls: 16,1000,1e5,1e6)")
+                             "(default 16,1000,1e4: the small-call table; in cache: 1e5,1e6)")
+    parser.add_argument("--busy", action="store_true",
+                        help="instead: time single calls beside a CPU-bound process (median and 99th percentile, "
+                             f"against one thread) for {', '.join(sorted({c for c, _ in BUSY_CASES}))}")
+    parser.add_argument("--calls", type=_cli.int_between(10), default=1000, help="calls per case of --busy")
     parser.add_argument("--repeats", type=_cli.int_between(1), default=15)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print a one-row-per-case markdown table")
     parser.add_argument("--report", metavar="FILE", help="write a markdown report (environment, command, table)")
     args = parser.parse_args(argv)
     cases, sizes, dtypes, row_shapes = args.ops, args.sizes, args.dtypes, args.shapes
+    if args.busy:
+        busy = [r for d in dtypes for r in run_busy(BUSY_CASES, d, args.calls, args.threads)]
+        print(f"beside a CPU-bound process, {args.calls} calls per case: " + ", ".join(
+            f"{k} {v}" for k, v in environment().items()))
+        print(format_busy(busy))
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"environment": environment(), "busy": [asdict(r) for r in busy]}, fh, indent=1)
+        return 0
     for name, how in skipped_peers().items():
         print(f"skipping {name}: not installed ({how})", file=sys.stderr)
     jobs = [(c, d, shape) for c in cases for d in dtypes
@@ -542,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
         if one_thread:
             print()
             print(format_markdown(one_thread))
+            print()
+            print(format_small_calls(one_thread))
     if args.report:
         settings = "".join(f"{name}={os.environ[name]} " for name in REPORTED_ENVIRONMENT if os.environ.get(name))
         command = settings + "python -m fastact bench " + " ".join(argv if argv is not None else sys.argv[2:])

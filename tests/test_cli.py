@@ -54,6 +54,18 @@ def test_bench_report_keeps_one_section_per_cpu(tmp_path):
     ours = text.split(f"<!-- cpu: {key} -->")[1]
     assert "| vector width |" in ours and "| threading layer |" in ours
     assert "### 1 thread (small calls and in-cache sizes)" in ours and "| relu | float64 | 16 |" in ours
+    small = ours.split("### Small calls, 1 thread")[1]
+    assert "| fastact ufunc us |" in small and "| relu | float64 | 16 |" in small
+
+
+def test_bench_busy_times_single_calls_beside_a_busy_process(tmp_path):
+    path = tmp_path / "busy.json"
+    out = _run("fastact", "bench", "--busy", "--calls", "10", "--dtypes", "float32", "--json", str(path))
+    assert "beside a CPU-bound process, 10 calls per case" in out and "| p99 / 1 thread |" in out
+    busy = json.loads(path.read_text())["busy"]
+    assert {(r["case"], tuple(r["shape"])) for r in busy} >= {("gelu", (1_000_000,)), ("softmax", (4096, 16))}
+    for r in busy:
+        assert r["calls"] == 10 and 0 < r["median_us"] <= r["p99_us"] and 0 < r["one_thread_median_us"]
 
 
 @pytest.mark.parametrize("args,message", [
