@@ -755,6 +755,10 @@ def _rows_over_axes(name: str, inputs: list[tuple[object, str]], axis: object, o
     return user
 
 
+def _writable_c(flags) -> bool:
+    return flags.c_contiguous and flags.writeable
+
+
 def _row_dims(shape: tuple[int, ...], ax: int) -> tuple[int, int, int]:
     """The (outer, n, inner) view of ``shape`` with the rows along axis ``ax``."""
     return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
@@ -772,7 +776,7 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     run in another order than the last axis's: results differ by a few ULP.
     """
     outer, n, inner = dest.shape
-    parallel = _threads.go_parallel(dest.size, _threads.row_parallel_min_elements(), tasks=outer * inner)
+    parallel = _threads.rows_go_parallel(dest.size, tasks=outer * inner)
     serial_ns = _threads.ROW_SERIAL_NS[dest.itemsize == 8]
     fresh = dest.base is None  # allocated by the caller for this call (a user's out arrives as a view)
     if inner == 1:
@@ -810,8 +814,9 @@ def _rows(name: str, values: tuple, names: tuple, axis: object, out: object) -> 
             dims = _row_dims(shape, ax)
             if out is None:
                 dest = np.empty(dims, x.dtype)
-            elif (type(out) is np.ndarray and out.dtype == x.dtype and out.shape == shape and out.flags.c_contiguous
-                  and out.flags.writeable and not any(np.may_share_memory(out, v) for v in values)):
+            elif (type(out) is np.ndarray and out.dtype is x.dtype and out.shape == shape
+                  and _writable_c(out.flags) and not np.may_share_memory(out, x)
+                  and (len(values) == 1 or not np.may_share_memory(out, values[0]))):
                 dest = out.reshape(dims)
             else:
                 dest = None

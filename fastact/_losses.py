@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from . import _backend, _config, _lossops, _threads
+from ._api import _kernels_module
 from ._validation import as_real_array, compute_dtype, normalize_axis, prepare_call, quiet_casts, result_dtype
 
 REDUCTIONS = ("mean", "sum", "none")
+_F32, _F64, _I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
 
 
 def _no_other_keywords(function: str, kwargs: dict) -> None:
@@ -115,27 +117,37 @@ class SoftmaxCrossEntropy:
 
     def _run(self, logits, labels, axis, reduction, want_grad):
         reduction = _check_reduction(reduction)
-        (x,), _, res_dt, comp_dt, _ = prepare_call([(logits, "logits")])
-        if x.ndim == 0:
-            raise ValueError("logits must have at least one dimension (the classes)")
-        ax = normalize_axis(axis, x.ndim)
-        kind, lab = _labels_kind(x, labels, ax)
-        if kind == "prob":  # the probabilities take part in the dtype (float64 labels: float64 loss)
-            res_dt = result_dtype(x, lab)
-            comp_dt = compute_dtype(res_dt)
-        moved = np.moveaxis(x, ax, -1)
-        n = moved.shape[-1]
-        rows = moved.size // n if n else math.prod(moved.shape[:-1])
-        lab_moved = np.moveaxis(lab, ax, -1) if kind == "prob" else lab
-        x2 = np.ascontiguousarray(moved, dtype=comp_dt).reshape(rows, n)
-        lab2 = (np.ascontiguousarray(lab_moved, dtype=comp_dt).reshape(rows, n) if kind == "prob"
-                else np.ascontiguousarray(lab_moved).reshape(rows))
+        if (type(logits) is np.ndarray and logits.ndim == 2 and (axis == -1 or axis == 1)
+                and (logits.dtype is _F32 or logits.dtype is _F64) and logits.flags.c_contiguous and logits.size
+                and type(labels) is np.ndarray and labels.dtype is _I64 and labels.shape == logits.shape[:1]
+                and labels.view(np.uint64).max() < logits.shape[1]):  # a negative label wraps above n
+            # the common small batch: (rows, classes) logits, int64 class indices
+            ax, kind, res_dt, comp_dt = 1, "index", logits.dtype, logits.dtype
+            x2, lab2 = logits, labels
+            rows, n = logits.shape
+            moved = logits
+        else:
+            (x,), _, res_dt, comp_dt, _ = prepare_call([(logits, "logits")])
+            if x.ndim == 0:
+                raise ValueError("logits must have at least one dimension (the classes)")
+            ax = normalize_axis(axis, x.ndim)
+            kind, lab = _labels_kind(x, labels, ax)
+            if kind == "prob":  # the probabilities take part in the dtype (float64 labels: float64 loss)
+                res_dt = result_dtype(x, lab)
+                comp_dt = compute_dtype(res_dt)
+            moved = np.moveaxis(x, ax, -1)
+            n = moved.shape[-1]
+            rows = moved.size // n if n else math.prod(moved.shape[:-1])
+            lab_moved = np.moveaxis(lab, ax, -1) if kind == "prob" else lab
+            x2 = np.ascontiguousarray(moved, dtype=comp_dt).reshape(rows, n)
+            lab2 = (np.ascontiguousarray(lab_moved, dtype=comp_dt).reshape(rows, n) if kind == "prob"
+                    else np.ascontiguousarray(lab_moved).reshape(rows))
         count = rows
         scale = 1.0 / count if (reduction == "mean" and count) else 1.0
         losses = np.empty(rows, np.float64)
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         if rows and n:
-            _run_loss(f"xent_{kind}", rows * n, _threads.row_parallel_min_elements(), rows,
+            _run_loss(f"xent_{kind}", rows * n, _threads.rows_go_parallel(rows * n, rows),
                       x2, lab2, want_grad, grad, scale, losses)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
@@ -143,19 +155,16 @@ class SoftmaxCrossEntropy:
             value = _reduce(losses.reshape(moved.shape[:-1]), reduction, count, res_dt)
             if not want_grad:
                 return value, None
-            g = np.moveaxis(grad.reshape(moved.shape), -1, ax)
+            g = grad if moved is logits else np.moveaxis(grad.reshape(moved.shape), -1, ax)
             return value, g.astype(res_dt, copy=False)
 
 
-def _run_loss(name: str, work: int, threshold: int, tasks: int, *args: Any) -> Any:
-    """Fused loss ``name`` (``_lossops.LOSSES``) on ``args``: the kernel, serial or
-    parallel by the thread policy, or the NumPy fallback."""
+def _run_loss(name: str, work: int, parallel: bool, *args: Any) -> Any:
+    """Fused loss ``name`` (``_lossops.LOSSES``) over ``work`` elements of ``args``: the
+    kernel, serial or ``parallel``, or the NumPy fallback."""
     if _backend.get_backend() == "numba":
-        from . import _kernels
-
-        parallel = _threads.go_parallel(work, threshold, tasks)
         # its gradient and losses are allocated for the call: not timed for stalls (_threads)
-        return _threads.run(_kernels.loss_kernel(name, parallel), parallel, work,
+        return _threads.run(_kernels_module().loss_kernel(name, parallel), parallel, work,
                             _threads.ROW_SERIAL_NS[args[0].dtype.itemsize == 8], *args, fresh=True)
     with np.errstate(all="ignore"):
         return _lossops.LOSSES[name].numpy(*args)
@@ -207,7 +216,7 @@ class BinaryCrossEntropyWithLogits:
         each = reduction == "none"
         grad = np.empty(count if want_grad else 0, comp_dt)
         losses = np.empty(count if each else 0, comp_dt)
-        total = _run_loss("bce", count, _config.PARALLEL_MIN_ELEMENTS, count,
+        total = _run_loss("bce", count, _threads.go_parallel(count, _config.PARALLEL_MIN_ELEMENTS, count),
                           xf, tf, want_grad, grad, scale, losses, each) if count else 0.0
         with quiet_casts(res_dt, comp_dt):
             if each:

@@ -22,6 +22,7 @@ import ctypes
 import importlib.metadata
 import operator
 import os
+import sys
 import threading
 import time
 
@@ -37,11 +38,20 @@ _THREAD_SAFE_LAYERS = ("tbb", "omp")
 
 
 def _layer_started() -> str | None:
-    """The threading layer Numba runs, or None before it has started one."""
+    """The threading layer Numba runs, or None before it has started one.  Read from
+    the module global behind ``numba.threading_layer()``, which raises before a layer
+    has started (about 1 us a call: every small row op asked it twice)."""
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    layer = getattr(parallel, "_threading_layer", _UNKNOWN)
+    if layer is not _UNKNOWN:
+        return layer
     try:
         return _backend.numba.threading_layer()
     except ValueError:
         return None
+
+
+_UNKNOWN = object()
 
 
 def _load_tbb() -> bool:
@@ -136,6 +146,13 @@ def parallel_min_ns() -> int:
     running threading layer (_tuning's parallel_min_ns, before go_parallel's
     workqueue factor).  Call it after get_num_threads(), which starts the layer."""
     return _tuning.current().for_layer("parallel_min_ns", _running_layer())
+
+
+def rows_go_parallel(elements: int, tasks: int) -> bool:
+    """go_parallel for a row op or cross-entropy over ``elements``: below every layer's
+    threshold the layer is not even asked."""
+    return elements >= _tuning.current().rows_serial_below and go_parallel(elements, row_parallel_min_elements(),
+                                                                            tasks)
 
 
 def row_parallel_min_elements() -> int:

@@ -61,6 +61,11 @@ class Tuning:
         """Below this serial time a call is serial under every threading layer."""
         return min(self.parallel_min_ns.values())
 
+    @functools.cached_property
+    def rows_serial_below(self) -> int:
+        """Below this many elements a row op or cross-entropy is serial under every layer."""
+        return min(self.row_parallel_min_elements.values())
+
     def for_layer(self, table: str, layer: str | None) -> float:
         """A per-layer threshold; workqueue (never tuned) takes tbb's, which
         _threads.go_parallel multiplies by WORKQUEUE_THRESHOLD_FACTOR."""
