@@ -1,13 +1,15 @@
 """The public op objects: argument handling around the kernels and fallbacks.
 
 How a call flows: ``op(x)`` binds the op's parameters (``ElementwiseOp._bind``),
-then ``_elementwise`` (or ``_rows`` for a row op) takes plain C-contiguous
-float32/float64 arrays straight to the kernel.  Anything else goes the general
-way (``_run_elementwise``, ``_run_rows``): containers and duck arrays are
-unwrapped or handed their ufunc, the dtypes and ``out=`` are checked, the data
-is brought to the layouts the kernels are compiled for (1-D C-contiguous, or
-(outer, n, inner) for rows), and the Numba kernel (serial or parallel, by
-``_threads.go_parallel``) or the definition's NumPy fallback runs.  What each
+then ``_elementwise`` hands float32/float64 ndarrays of a serial size to the
+op's ufunc (``_ufuncs``), and larger C-contiguous ones straight to the parallel
+kernel; ``_rows`` takes plain arrays of a row op straight to its kernel.
+Anything else goes the general way (``_run_elementwise``, ``_run_rows``):
+containers and duck arrays are unwrapped or handed their ufunc, the dtypes and
+``out=`` are checked, the data is brought to the layouts the kernels are
+compiled for (1-D C-contiguous, or (outer, n, inner) for rows), and the ufunc
+or the Numba kernel (serial or parallel, by ``_threads.go_parallel``) or the
+definition's NumPy fallback runs.  What each
 entry point computes comes from ``_activations.KINDS``; inputs are never
 written to unless they are also passed as ``out``.
 """
@@ -546,8 +548,8 @@ class ElementwiseOp:
 
     @property
     def ufunc(self) -> np.ufunc:
-        """f as a NumPy ufunc, ``ufunc(x, *params)`` with every parameter given (Numba
-        ``@vectorize``, float32 and float64 loops).  ``op(x)`` uses it for dask arrays,
+        """f as a NumPy ufunc, ``ufunc(x, *params)`` with every parameter given (float32
+        and float64 loops compiled by Numba; small calls of the op run it too).  ``op(x)`` uses it for dask arrays,
         xarray objects and other arrays that apply ufuncs through ``__array_ufunc__``."""
         ufunc = self.__dict__.get("_ufunc")
         if ufunc is None:

@@ -188,9 +188,12 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # serial time per element the caller expects, or the fastest parallel call of
 # its kernel and dtype seen, whichever is less (a machine busy from the start
 # stalls the first calls too).  A call STALL_FACTOR times the pace, and
-# STALL_SLACK_S more, was a stall, after which go_parallel says no for
-# BUSY_BACKOFF_S[0] seconds, doubling with each stall in a row up to
-# BUSY_BACKOFF_S[1]; then parallel calls are tried again.  At most one call per
+# STALL_SLACK_S more, was a stall, after which go_parallel says no for the
+# back-off (from BUSY_BACKOFF_S[0] seconds); then parallel calls are tried
+# again.  Each stall doubles the back-off (up to BUSY_BACKOFF_S[1]), each call
+# that did not stall shrinks it by BUSY_BACKOFF_DECAY (down to BUSY_BACKOFF_S[0]):
+# while half the tries stall it grows (starting afresh after one good call let
+# workqueue stall 1-2 % of 1000 calls of 1e6 elements).  At most one call per
 # back-off period pays a stall, and a serial call is never slower than on one
 # thread.  A call that writes into memory it has just allocated is not timed: a
 # page fault per 4 KiB of fresh output makes it slow without any stall (1e7
@@ -199,6 +202,7 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 STALL_FACTOR = 3.0
 STALL_SLACK_S = 5e-4
 BUSY_BACKOFF_S = (0.1, 5.0)
+BUSY_BACKOFF_DECAY = 0.8
 # The serial ns per element assumed for a row op or a loss (float32, float64):
 # above their cost (softmax on 4096 x 16 float32: 3.5 ns)
 ROW_SERIAL_NS = (4.0, 8.0)
@@ -232,7 +236,7 @@ def note_parallel_call(key: tuple[int, str], n: int, serial_s: float, seconds: f
         _busy["until"] = time.monotonic() + _busy["backoff"]
         _busy["backoff"] = min(2 * _busy["backoff"], BUSY_BACKOFF_S[1])
     else:
-        _busy["backoff"] = BUSY_BACKOFF_S[0]
+        _busy["backoff"] = max(BUSY_BACKOFF_DECAY * _busy["backoff"], BUSY_BACKOFF_S[0])
     return stalled
 
 

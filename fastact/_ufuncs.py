@@ -202,6 +202,12 @@ def _check_jit(name: str) -> None:
 def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
     """The ufunc of ``kind`` for activation ``name``: ``ufunc(*arrays, *params)``, with
     float32 and float64 loops (parameters are float64).  Compiled on first use."""
+    return build_elementwise_ufunc(name, kind)
+
+
+def build_elementwise_ufunc(name: str, kind: str, cache: bool = True) -> np.ufunc:
+    """A new ufunc as ``elementwise_ufunc`` gives; ``cache=False`` compiles it afresh
+    (with the intrinsics as they are now) and leaves the disk cache alone."""
     if kind not in UFUNC_KINDS:
         raise ValueError(f"kind must be one of {UFUNC_KINDS!r}, got {kind!r}")
     _check_jit(name)
@@ -218,7 +224,7 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
     for dtype in (np.float32, np.float64):
         fn = _made(source, fns, token, dtype, np.dtype(dtype).itemsize)
         fn.__name__ = fn.__qualname__ = f"{ufunc_name}_{np.dtype(dtype).name}"
-        loops.append(_compiled_loop(fn))
+        loops.append(_compiled_loop(fn, cache))
     typenums = [[np.dtype(t).num] * len(arrays) + [np.dtype(np.float64).num] * nparams + [np.dtype(t).num] * n_out
                 for t in (np.float32, np.float64)]
     doc = f"{ufunc_name}({', '.join(arrays + [p.name for p in act.params])}): {act.doc}"
@@ -227,14 +233,16 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
     return _by_reference(ufunc)
 
 
-def _compiled_loop(fn):
+def _compiled_loop(fn, cache: bool):
     """``fn`` as a C callback with NumPy's loop signature, cached on disk where there
-    is a writable cache directory."""
+    is a writable cache directory (and ``cache``)."""
     options = dict(fastmath=set(STRICT_MATH), error_model="numpy")
-    try:
-        return cfunc(_LOOP_SIGNATURE, cache=True, **options)(fn)
-    except RuntimeError:  # no writable cache location: compile in memory only
-        return cfunc(_LOOP_SIGNATURE, **options)(fn)
+    if cache:
+        try:
+            return cfunc(_LOOP_SIGNATURE, cache=True, **options)(fn)
+        except RuntimeError:  # no writable cache location: compile in memory only
+            pass
+    return cfunc(_LOOP_SIGNATURE, **options)(fn)
 
 
 # A gufunc's rows may be strided (axes=, or a transposed block).  The row function

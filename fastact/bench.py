@@ -164,6 +164,17 @@ def _ufunc_params(op) -> list[float]:
     return [value for name, value in op.params.items() if name != "approximate"]
 
 
+def _torch_public(torch, name: str, tx, tout):
+    """``torch.<name>(x, out=o)`` where torch has it (sigmoid, tanh): the same ATen kernel
+    as the ``out=`` overload, through a binding that costs about 2 us less a call."""
+    fn = getattr(torch, name, None)
+    try:
+        fn(tx[:1], out=tout[:1])
+    except (TypeError, RuntimeError):
+        return None
+    return lambda: fn(tx, out=tout)
+
+
 def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
     impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
     ufunc, params = op.ufunc, _ufunc_params(op)
@@ -176,7 +187,10 @@ def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Call
         impls["scipy"] = lambda: scipy_fn(x, out=out)
     if torch:
         forward, _ = _torch_out_ops(torch.ops.aten, op.name, torch.empty(0, dtype=tx.dtype))
-        if forward:
+        public = _torch_public(torch, op.name, tx, tout)
+        if public:
+            impls["torch"] = public
+        elif forward:
             impls["torch"] = lambda: forward(tx, tout)
         else:
             torch_fn = _torch_functional(torch, op.name)

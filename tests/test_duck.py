@@ -1,5 +1,7 @@
 """Arrays that are not ndarrays: the ufuncs, dask arrays (lazy, any chunking) and xarray."""
 
+import platform
+
 import numpy as np
 import pytest
 
@@ -274,3 +276,30 @@ def test_dask_row_backward_broadcasts_grad_out(op):
                                    rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match=r"^grad_out with shape \(7, 5\) does not broadcast against y"):
         op.backward(np.ones((7, 5)), dy)
+
+
+@pytest.mark.parametrize("through_libc", [False, True], ids=["native", "fegetenv"])
+def test_fp_status_is_restored(monkeypatch, through_libc):
+    # The loops save the FP status and put it back: MXCSR on x86-64, the C library's
+    # fegetenv/fesetenv elsewhere (both compiled here, afresh).  Without the restore
+    # the same loops raise, so this test can fail.
+    from numba import types
+    from numba.extending import intrinsic
+
+    from fastact import _ufuncs
+
+    if through_libc or platform.machine().lower() not in ("x86_64", "amd64"):
+        monkeypatch.setattr(_ufuncs, "_X86_64", False)  # read when the intrinsics are compiled
+    x = np.array([np.inf, -np.inf, np.nan, 1e300, 1.0])
+    with np.errstate(all="raise"):
+        for name in ("tanh", "gelu"):
+            ufunc = _ufuncs.build_elementwise_ufunc(name, "grad", cache=False)
+            np.testing.assert_array_equal(ufunc(x), getattr(fastact, name).grad(x))
+
+    @intrinsic
+    def no_restore(typingctx, saved):
+        return types.none(types.voidptr), lambda context, builder, sig, args: context.get_dummy_value()
+
+    monkeypatch.setattr(_ufuncs, "restore_fp_status", no_restore)
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError, match="invalid"):
+        _ufuncs.build_elementwise_ufunc("tanh", "grad", cache=False)(x)

@@ -158,8 +158,8 @@ def test_fork_pool_after_parallel_kernels(layer, tmp_path):
 def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
     # a parallel call STALL_FACTOR times its pace (the serial time the caller
     # expects, or the fastest parallel call seen) plus the slack is a stall:
-    # go_parallel says no for the back-off, which doubles with each stall in a row
-    # and starts afresh after a call that did not stall
+    # go_parallel says no for the back-off, which doubles with each stall and
+    # shrinks with each call that did not stall
     from fastact import _threads
 
     now = [1000.0]
@@ -167,26 +167,30 @@ def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
     monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
     monkeypatch.setattr(_threads, "_fastest", {})
     can = fastact.get_num_threads() > 1
+    low, decay = _threads.BUSY_BACKOFF_S[0], _threads.BUSY_BACKOFF_DECAY
     key, n, serial = (1, "f"), 10_000, 1e-8  # 100 us on one thread
+
+    def stalls(seconds: float, backoff: float) -> None:
+        assert _threads.note_parallel_call(key, n, serial, seconds)
+        assert not _threads.go_parallel(1e9, 1)
+        assert _threads._busy["until"] - now[0] == pytest.approx(backoff)
+        now[0] = _threads._busy["until"] + 1e-6  # the back-off is over: parallel calls are tried again
+        assert _threads.go_parallel(1e9, 1) == can
+
     limit = _threads.STALL_FACTOR * serial * n + _threads.STALL_SLACK_S
-    assert _threads.note_parallel_call(key, n, serial, limit * 1.01)  # busy from the start: the serial pace
-    assert not _threads.go_parallel(1e9, 1)
-    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
+    stalls(limit * 1.01, low)  # busy from the start: against the serial pace
     assert not _threads.note_parallel_call(key, n, serial, 6e-5)
     assert not _threads.note_parallel_call(key, n, serial, 8e-5)  # slower, within the factor
-    assert _threads.go_parallel(1e9, 1) == can
+    backoff = max(2 * low * decay * decay, low)
+    assert _threads._busy["backoff"] == pytest.approx(backoff)
     stall = _threads.STALL_FACTOR * 6e-5 + _threads.STALL_SLACK_S + 1e-4  # against the fastest seen
-    assert _threads.note_parallel_call(key, n, serial, stall)
-    assert not _threads.go_parallel(1e9, 1)
-    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
-    assert _threads.go_parallel(1e9, 1) == can
-    assert _threads.note_parallel_call(key, n, serial, stall)  # again: twice as long
-    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
-    assert not _threads.go_parallel(1e9, 1)
-    now[0] += _threads.BUSY_BACKOFF_S[0] * 1.01
-    assert _threads.go_parallel(1e9, 1) == can
-    assert not _threads.note_parallel_call(key, n, serial, 6e-5)  # no stall: the back-off starts afresh
-    assert _threads._busy["backoff"] == _threads.BUSY_BACKOFF_S[0]
+    stalls(stall, backoff)
+    stalls(stall, 2 * backoff)  # twice as long
+    assert not _threads.note_parallel_call(key, n, serial, 6e-5)
+    assert _threads._busy["backoff"] == pytest.approx(4 * backoff * decay)
+    for _ in range(100):
+        _threads.note_parallel_call(key, n, serial, 6e-5)
+    assert _threads._busy["backoff"] == low
     assert not _threads.note_parallel_call((2, "f"), n, 1e-6, 0.02)  # another kernel has its own pace
 
 
