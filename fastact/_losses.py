@@ -147,8 +147,8 @@ class SoftmaxCrossEntropy:
         losses = np.empty(rows, np.float64)
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         if rows and n:
-            _run_loss(f"xent_{kind}", rows * n, _threads.rows_go_parallel(rows * n, rows),
-                      x2, lab2, want_grad, grad, scale, losses)
+            _run_loss(f"xent_{kind}", _threads.rows_go_parallel(rows * n, rows), x2, lab2, want_grad, grad, scale,
+                      losses)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
         with quiet_casts(res_dt, comp_dt):
@@ -159,13 +159,12 @@ class SoftmaxCrossEntropy:
             return value, g.astype(res_dt, copy=False)
 
 
-def _run_loss(name: str, work: int, parallel: bool, *args: Any) -> Any:
-    """Fused loss ``name`` (``_lossops.LOSSES``) over ``work`` elements of ``args``: the
-    kernel, serial or ``parallel``, or the NumPy fallback."""
+def _run_loss(name: str, parallel: bool, *args: Any) -> Any:
+    """Fused loss ``name`` (``_lossops.LOSSES``) on ``args``: the kernel, serial or
+    ``parallel``, or the NumPy fallback."""
     if _backend.get_backend() == "numba":
-        # its gradient and losses are allocated for the call: not timed for stalls (_threads)
-        return _threads.run(_kernels_module().loss_kernel(name, parallel), parallel, work,
-                            _threads.ROW_SERIAL_NS[args[0].dtype.itemsize == 8], *args, fresh=True)
+        # not timed for stalls (_threads.run): it writes arrays allocated for the call
+        return _kernels_module().loss_kernel(name, parallel)(*args)
     with np.errstate(all="ignore"):
         return _lossops.LOSSES[name].numpy(*args)
 
@@ -216,7 +215,7 @@ class BinaryCrossEntropyWithLogits:
         each = reduction == "none"
         grad = np.empty(count if want_grad else 0, comp_dt)
         losses = np.empty(count if each else 0, comp_dt)
-        total = _run_loss("bce", count, _threads.go_parallel(count, _config.PARALLEL_MIN_ELEMENTS, count),
+        total = _run_loss("bce", _threads.go_parallel(count, _config.PARALLEL_MIN_ELEMENTS, count),
                           xf, tf, want_grad, grad, scale, losses, each) if count else 0.0
         with quiet_casts(res_dt, comp_dt):
             if each:

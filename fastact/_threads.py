@@ -203,8 +203,8 @@ STALL_FACTOR = 3.0
 STALL_SLACK_S = 5e-4
 BUSY_BACKOFF_S = (0.1, 5.0)
 BUSY_BACKOFF_DECAY = 0.8
-# The serial ns per element assumed for a row op or a loss (float32, float64):
-# above their cost (softmax on 4096 x 16 float32: 3.5 ns)
+# The serial ns per element assumed for a row op (float32, float64): above their
+# cost (softmax on 4096 x 16 float32: 3.5 ns)
 ROW_SERIAL_NS = (4.0, 8.0)
 _busy = {"until": 0.0, "backoff": BUSY_BACKOFF_S[0]}
 _fastest: dict[tuple[int, str], float] = {}  # (id of the kernel, dtype): seconds per element
