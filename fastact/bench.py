@@ -159,11 +159,6 @@ def _torch_out_ops(aten, name: str, buffer):
     return forward, backward
 
 
-def _ufunc_params(op) -> list[float]:
-    """The op's default parameters, as its ufunc takes them (gelu's form is the ufunc's own)."""
-    return [value for name, value in op.params.items() if name != "approximate"]
-
-
 def _torch_public(torch, name: str, tx, tout):
     """``torch.<name>(x, out=o)`` where torch has it (sigmoid, tanh): the same ATen kernel
     as the ``out=`` overload, through a binding that costs about 2 us less a call."""
@@ -177,7 +172,7 @@ def _torch_public(torch, name: str, tx, tout):
 
 def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
     impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
-    ufunc, params = op.ufunc, _ufunc_params(op)
+    ufunc, params = op.ufunc, op._default_params  # the parameters as the ufunc takes them
     impls["fastact ufunc"] = lambda: ufunc(x, *params, out)
     impls.update(_numpy_peers(op.name, {"x": x, "out": out}))
     if not impls.keys() - {"fastact"} and not op._act.fallback_per_element:
@@ -200,7 +195,7 @@ def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Call
 
 def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callable]:
     impls: dict[str, Callable] = {"fastact": lambda: op.backward(g, x=x, out=out)}
-    ufunc, params = op.get_ufunc("backward_x"), _ufunc_params(op)
+    ufunc, params = op.get_ufunc("backward_x"), op._default_params
     impls["fastact ufunc"] = lambda: ufunc(g, x, *params, out)
     if op.supports_y():
         impls["fastact 2-pass"] = lambda: (op(x, out=tmp), op.backward(g, y=tmp, out=out))
