@@ -36,6 +36,18 @@ def dtype(request):
     return request.param
 
 
+@pytest.fixture
+def steady_threads(monkeypatch):
+    """The busy-machine guard held off: a noisy machine can make it send a call of
+    one test serial where the warm-up went parallel (or the other way), and the
+    first call of a route loads its kernel, which allocates Python objects that
+    allocation tests would count.  With it off the route depends on the size alone."""
+    from fastact import _threads
+
+    monkeypatch.setattr(_threads, "note_parallel_call", lambda *args: False)
+    monkeypatch.setitem(_threads._busy, "until", 0.0)
+
+
 def ulp_distance(a, b):
     """Elementwise distance in ULPs between two float arrays of one dtype
     (0 where both are NaN, inf where only one is)."""

@@ -118,7 +118,7 @@ def _peak_allocation(fn):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_fused_ops_allocate_only_their_outputs(dtype):
+def test_fused_ops_allocate_only_their_outputs(dtype, steady_threads):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1000, 500)).astype(dtype)
     g = rng.normal(size=x.shape).astype(dtype)

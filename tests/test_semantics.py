@@ -349,7 +349,7 @@ def test_signed_zero_as_pytorch(op, dtype):
         np.testing.assert_array_equal(np.signbit(op(x, **kw)), np.signbit(expected), err_msg=f"{op.name} {kw}")
 
 
-def test_float16_out_allocates_no_whole_array_copies(backend):
+def test_float16_out_allocates_no_whole_array_copies(backend, steady_threads):
     """float16 (and bfloat16, and integer) inputs are converted to the compute dtype a
     chunk at a time: with out= nothing proportional to the input is allocated (a float32
     copy of the input and a float32 result, 4x the input, were allocated before)."""
