@@ -27,7 +27,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload, register_jitable
 
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
-from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_C, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
+from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
                       exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times, expm1, fma, full_width, like, log, log1p,
                       maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
@@ -639,71 +639,109 @@ def _normal_pdf_times64(a, x):
     return exp_times(c, -0.5 * x2)
 
 
-# float32 needs far less, and its 24 bits leave room for float64's rounding
-# errors: Phi(-w) = E Q(w), E = exp(-w**2 / 2), Q a polynomial of degree 10
-# in u = (a + b w) / (C + w) (PHI_TAIL32, relative error 0.06 x 2**-24), and
-# E from an exp with float32's accuracy (Taylor to degree 7, 0.09 x 2**-24).
-# For a float32 w, w**2 is exact in float64.  The same E gives
-# phi(w) = E / sqrt(2 pi), so gelu' takes one exp.  Beyond W_MAX, Q is held
-# at Q(W_MAX): there E < 2**-162 and the results round to 0 or x in float32.
-# It replaced 14 Chebyshev terms and float64's own exp (degree 13), at almost
-# half the time for float32 gelu and gelu' and within float32 gelu's bound.
-_PHI_TAIL32_T_MIN = PHI_TAIL32_C / (PHI_TAIL32_C + PHI_TAIL32_W_MAX)
-_PHI_TAIL32_B = -(1.0 + _PHI_TAIL32_T_MIN) / (1.0 - _PHI_TAIL32_T_MIN)
-_PHI_TAIL32_A = (2.0 / (1.0 - _PHI_TAIL32_T_MIN) + _PHI_TAIL32_B) * PHI_TAIL32_C
-
-
+# float32 in float32 arithmetic (16 lanes where float64 has 8), with the
+# roundings that would add up carried as double-words:
+#   Phi(-w) = G(w) exp(-w**2 / 2),  G(w) = (1 + p(q)) / (2 (1 + w)),
+# q = (w - A) / (w + A) and p small (PHI_TAIL32), so p's own roundings hardly
+# reach 1 + p.  q, the quotient by 1 + w and the numerator are refined by their
+# exact residuals (FMA); exp's reduced argument carries the rounding of w**2
+# and of the reduction, and exp(r) = 1 + s is applied as c + c s, so the
+# product rounds once.  Beyond W_MAX, G is held at G(W_MAX): there the results
+# round to 0 (or to x, or 1).  About half the time of the float64 evaluation
+# it replaced (gelu and gelu' float32), within the same bounds (README).
 def _unrolled_horner(coefs):
-    """sum c_k u**k by Horner's rule, written out as ``_unrolled_clenshaw``."""
+    """sum c_k u**k by Horner's rule, written out as ``_unrolled_clenshaw`` (the
+    coefficients keep their type: float32 ones keep a float32 evaluation)."""
     lines = ["def series(u):", f"    s = {coefs[-1]!r}"]
     lines += [f"    s = _fma(s, u, {c!r})" for c in coefs[-2::-1]]
     lines.append("    return s")
-    namespace = {"_fma": _fma}
+    namespace = {"_fma": _fma, "np": np}
     exec("\n".join(lines), namespace)  # noqa: S102 - generated from the constant coefficients above
     return register_jitable(**_INLINE_OPTIONS)(namespace["series"])
 
 
-_phi_tail32_series = _unrolled_horner(PHI_TAIL32)
-_exp_nonpositive_for32 = register_jitable(**_INLINE_OPTIONS)(_make_exp(
-    _exp_constants(np.float64, -746.0, 710.0, tuple(1.0 / math.factorial(k) for k in range(7, 1, -1))), True))
+_F32 = np.float32
+_TAIL32_A = _F32(PHI_TAIL32_A)
+_TAIL32_W_MAX = _F32(PHI_TAIL32_W_MAX)
+_phi_tail32_series = _unrolled_horner(tuple(_F32(c) for c in PHI_TAIL32))
+_E32_LOG2E, _E32_SHIFTER, _E32_LN2_HI, _E32_LN2_LO = _E32[2:6]
+_exp32_q = _unrolled_horner(_E32[6][::-1])  # exp(r) = 1 + r + r**2 q(r), as exp's
+_E32_TIMES_LO = _F32(-125.0)  # exp_times' clamp: below it a * exp(x) is 0 for |a| <= 2**20
+_INV_SQRT_2PI_HI32 = _F32(_INV_SQRT_2PI_HI)
+_INV_SQRT_2PI_LO32 = _F32(_INV_SQRT_2PI_HI - float(_INV_SQRT_2PI_HI32))
+_ONE32, _HALF32, _ZERO32 = _F32(1.0), _F32(0.5), _F32(0.0)
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _phi_upper_tail_for32(x):
-    """(Phi(-w), E) for w = |x|, E = exp(-w**2 / 2), in float64 to the accuracy
-    float32 needs, for a float32 x converted to float64."""
+def _phi_ratio32(w):
+    """(p, d, d_lo, r) with Phi(-w) exp(w**2 / 2) = (1 + p) / (2 (d + d_lo)), r = 1 / d, for float32 w >= 0."""
+    w = w if not (w > _TAIL32_W_MAX) else _TAIL32_W_MAX  # NaN passes
+    r = _ONE32 / (w + _TAIL32_A)
+    q = (w - _TAIL32_A) * r
+    residual = _fma(q, -w, _fma(q + _ONE32, -_TAIL32_A, w))  # (w - A) - q (w + A), exactly
+    p = _phi_tail32_series(_fma(r, residual, q))
+    d = _ONE32 + w
+    big = w if w > _ONE32 else _ONE32
+    d_lo = (_ONE32 if w > _ONE32 else w) - (d - big)  # 1 + w = d + d_lo (fast two-sum)
+    return p, d, d_lo, _ONE32 / d
+
+
+@register_jitable(**_INLINE_OPTIONS)
+def _quotient32(n, n_lo, d, d_lo, r):
+    """(n + n_lo) / (d + d_lo), from r = 1 / d and one correction by the residual."""
+    q = n * r
+    return _fma((_fma(-q, d, n) + n_lo) - q * d_lo, r, q)
+
+
+@register_jitable(**_INLINE_OPTIONS)
+def _times_ratio32(a, p, d, d_lo, r):
+    """a (1 + p) / (2 (d + d_lo)): the numerator carried as a double-word."""
+    n = _fma(a, p, a)
+    return _quotient32(_HALF32 * n, _HALF32 * _fma(a, p, a - n), d, d_lo, r)
+
+
+@register_jitable(**_INLINE_OPTIONS)
+def _times_exp_minus_half_square32(c, w):
+    """c exp(-w**2 / 2) for float32 c (|c| <= 2**20) and w >= 0, rounded once (into the
+    subnormals too); 0 with the sign of c where the exponent is below exp_times' clamp."""
+    w2 = w * w
+    x = -_HALF32 * w2
+    xc = x if not (x < _E32_TIMES_LO) else _E32_TIMES_LO
+    shifted_k = _fma(xc, _E32_LOG2E, _E32_SHIFTER)
+    k = shifted_k - _E32_SHIFTER
+    r1 = _fma(-k, _E32_LN2_HI, xc)  # exact
+    corr = _fma(-k, _E32_LN2_LO, _HALF32 * _fma(w, -w, w2))  # the rest of ln 2, and w**2's rounding
+    r = r1 + corr
+    r_lo = (r1 - r) + corr
+    s = _fma(r * r, _exp32_q(r), r) + r_lo  # exp(r + r_lo) - 1
+    result = _scale_nonpositive_times(_fma(c, s, c), shifted_k)
+    return result if not (x < _E32_TIMES_LO) else math.copysign(_ZERO32, c)
+
+
+@register_jitable(**_INLINE_OPTIONS)
+def _normal_cdf_times32(a, x):
+    """a * Phi(x) for float32 a and x (0 for x = -inf, a for infinite a otherwise)."""
+    if abs(a) == math.inf and x > -math.inf:
+        return a
     w = abs(x)
-    wq = w if not (w > PHI_TAIL32_W_MAX) else PHI_TAIL32_W_MAX
-    q = _phi_tail32_series(_fma(_PHI_TAIL32_B, wq, _PHI_TAIL32_A) / (PHI_TAIL32_C + wq))
-    e = _exp_nonpositive_for32(-0.5 * (w * w))
-    return q * e, e
+    p, d, d_lo, r = _phi_ratio32(w)
+    t = _times_exp_minus_half_square32(_times_ratio32(a, p, d, d_lo, r), w)  # a Phi(-w)
+    if x < _ZERO32:  # a Phi(x) keeps the sign of a where it underflows (not at x = -inf: the limit +0)
+        return math.copysign(t, a) if w < math.inf else _ZERO32
+    return a - t
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _normal_cdf_times_for32(a, x):
-    """a * Phi(x) in float64 to the accuracy float32 needs, for float32 a and x."""
-    r, _ = _phi_upper_tail_for32(x)
-    if x > 0:
-        return a * (1.0 - r)
-    if r == 0.0 and abs(a) == math.inf:  # the limit 0, not inf * 0
-        return 0.0
-    return a * r
-
-
-@register_jitable(**_INLINE_OPTIONS)
-def _normal_cdf_plus_x_pdf_for32(x):
-    """Phi(x) + x phi(x) (gelu') in float64 to the accuracy float32 needs, for a
-    float32 x, from one exp."""
-    tail, e = _phi_upper_tail_for32(x)
-    cdf = 1.0 - tail if x > 0 else tail
-    if e == 0.0:  # x phi(x) -> 0 for x -> +-inf, not inf * 0
-        return cdf
-    return cdf + x * (e * _INV_SQRT_2PI_HI)
-
-
-def _in_float64(fn64):
-    """The float32 version of a float64 function: computed in float64, rounded once."""
-    return lambda a, x: np.float32(fn64(np.float64(a), np.float64(x)))
+def _normal_cdf_plus_x_pdf32(x):
+    """Phi(x) + x phi(x) (gelu') for float32 x, from one exp: for x < 0 it is
+    exp(-w**2 / 2) (G(w) - w / sqrt(2 pi)), for x > 0 one minus that."""
+    w = abs(x)
+    p, d, d_lo, r = _phi_ratio32(w)
+    g = _times_ratio32(_ONE32, p, d, d_lo, r)
+    v = _times_exp_minus_half_square32(_fma(-w, _INV_SQRT_2PI_HI32, g) - w * _INV_SQRT_2PI_LO32, w)
+    if x < _ZERO32:  # the sign of the tail where it underflows (the limit +0 at x = -inf)
+        return v if w < math.inf else _ZERO32
+    return _ONE32 - v
 
 
 @overload(normal_cdf_times, jit_options=_INLINE_OPTIONS)
@@ -711,7 +749,7 @@ def _normal_cdf_times(a, x):
     if a == x == types.float64:
         return _normal_cdf_times64
     if a == x == types.float32:
-        return _in_float64(_normal_cdf_times_for32)
+        return _normal_cdf_times32
     return None
 
 
@@ -720,7 +758,7 @@ def _normal_cdf_plus_x_pdf(x):
     if x == types.float64:
         return lambda x: _normal_cdf64(x) + _normal_pdf_times64(x, x)
     if x == types.float32:
-        return lambda x: np.float32(_normal_cdf_plus_x_pdf_for32(np.float64(x)))
+        return _normal_cdf_plus_x_pdf32
     return None
 
 

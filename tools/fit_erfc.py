@@ -5,12 +5,13 @@ P is smooth on t in [0, 1] (z from infinity to 0).  Prints the coefficients
 c_k of P(t) = sum c_k T_k(2t - 1), truncated where they drop below 2**-56, for
 fastact/_scalar.py (ERFC_CHEBYSHEV).
 
-Then, for float32 (computed in float64, so only float32's accuracy is
-needed): Q(w) = Phi(-w) exp(w^2 / 2) on w in [0, W_MAX], as a polynomial of
-degree TAIL32_DEGREE in u = (a + b w) / (C + w), the map that sends w = 0 to
-u = 1 and w = W_MAX to u = -1.  Printed as monomial coefficients of u, for
-PHI_TAIL32, with the maximum relative error of the truncated series on a
-dense grid.  Needs mpmath.  Run: python tools/fit_erfc.py
+Then float32's normal tail, computed in float32 arithmetic:
+Phi(-w) exp(w^2 / 2) = (1 + p(q)) / (2 (1 + w)) on w in [0, W_MAX], with
+q = (w - A) / (w + A) and p a polynomial of degree TAIL32_DEGREE in q
+(p is small, |p| < 0.16, so its own rounding errors hardly reach 1 + p).
+Printed as monomial coefficients of q, for PHI_TAIL32, with the maximum
+error of the truncated series relative to 1 + p on a dense grid.
+Needs mpmath.  Run: python tools/fit_erfc.py
 """
 
 import mpmath as mp
@@ -37,20 +38,30 @@ def chebyshev_coefficients(f, n):
 
 
 # float32's tail: the constants of fastact/_scalar.py's PHI_TAIL32
-TAIL32_C = 3.5
-TAIL32_W_MAX = 15.0
+TAIL32_A = 4.0
+TAIL32_W_MAX = 14.6
 TAIL32_DEGREE = 10
 
 
-def tail32_q(w):
-    return mp.ncdf(-w) * mp.exp(w * w / 2)
+def tail32_p(q):
+    w = TAIL32_A * (1 + q) / (1 - q)
+    return mp.ncdf(-w) * mp.exp(w * w / 2) * 2 * (1 + w) - 1
 
 
-def tail32_w_of_u(u):
-    """The inverse of u = (a + b w) / (C + w): t = C / (C + w) runs linearly with u."""
-    t_min = mp.mpf(TAIL32_C) / (TAIL32_C + TAIL32_W_MAX)
-    t = t_min + (u + 1) / 2 * (1 - t_min)
-    return TAIL32_C / t - TAIL32_C
+def tail32_fit():
+    """Monomial coefficients in q of the Chebyshev interpolant of p on [-1, q(W_MAX)]."""
+    lo, hi = mp.mpf(-1), (TAIL32_W_MAX - mp.mpf(TAIL32_A)) / (TAIL32_W_MAX + TAIL32_A)
+    n = TAIL32_DEGREE + 1
+    series = chebyshev_coefficients(lambda t: tail32_p(lo + t * (hi - lo)), n)
+    in_u = np.polynomial.chebyshev.cheb2poly(np.array(series, dtype=object))  # u = (2q - lo - hi) / (hi - lo)
+    scale, shift = 2 / (hi - lo), -(lo + hi) / (hi - lo)
+    monomial = [mp.mpf(0)] * n
+    for k, c in enumerate(in_u):
+        for j in range(k + 1):
+            monomial[j] += c * mp.binomial(k, j) * scale**j * shift ** (k - j)
+    grid = [lo + (hi - lo) * mp.mpf(i) / 4000 for i in range(4001)]
+    worst = max(abs((mp.polyval(monomial[::-1], q) - tail32_p(q)) / (1 + tail32_p(q))) for q in grid)
+    return [float(m) for m in monomial], worst
 
 
 if __name__ == "__main__":
@@ -60,11 +71,7 @@ if __name__ == "__main__":
     print(f"# P: {len(kept)} terms, first dropped |c| < 2**-56")
     print("(" + ", ".join(repr(float(c)) for c in kept) + ")")
 
-    series = chebyshev_coefficients(lambda t: tail32_q(tail32_w_of_u(2 * t - 1)), 64)[:TAIL32_DEGREE + 1]
-    # NumPy's conversion, run on the mpmath numbers (an object array) for their precision
-    monomial = [float(m) for m in np.polynomial.chebyshev.cheb2poly(np.array(series, dtype=object))]
-    grid = [mp.mpf(-1) + mp.mpf(2) * i / 4000 for i in range(4001)]
-    worst = max(abs(mp.polyval(monomial[::-1], u) / tail32_q(tail32_w_of_u(u)) - 1) for u in grid)
-    print(f"# float32 tail, C = {TAIL32_C}, W_MAX = {TAIL32_W_MAX}: degree {TAIL32_DEGREE} in u,"
-          f" max relative error {float(worst):.3g} ({float(worst * 2**24):.3f} x 2**-24)")
+    monomial, worst = tail32_fit()
+    print(f"# float32 tail, A = {TAIL32_A}, W_MAX = {TAIL32_W_MAX}: degree {TAIL32_DEGREE} in q,"
+          f" max error relative to 1 + p {float(worst):.3g} ({float(worst * 2**24):.3f} x 2**-24)")
     print("(" + ", ".join(repr(m) for m in monomial) + ")")
