@@ -584,6 +584,147 @@ HARDTANH = Activation(
 )
 
 
+# rrelu in eval mode is leaky_relu with the slope (lower + upper) / 2, as in PyTorch.
+
+
+def _rrelu_slope(p) -> float:
+    return 0.5 * (p[0] + p[1])
+
+
+@scalar_function
+def rrelu_f(x, p):
+    return x if x > 0 else _scaled(0.5 * (p[0] + p[1]), x)
+
+
+@scalar_function
+def rrelu_df(x, p):
+    if x > 0:
+        return like(x, 1.0)
+    return like(x, 0.5 * (p[0] + p[1])) if x <= 0 else x
+
+
+@scalar_function
+def rrelu_backward_x(g, x, p):
+    if x > 0:
+        return g
+    return _scaled(0.5 * (p[0] + p[1]), g) if x <= 0 else x
+
+
+RRELU = Activation(
+    name="rrelu",
+    peers=(  # PyTorch's eval-mode rrelu is its leaky_relu with the mean slope
+        ("aten", "aten.leaky_relu.out(x, 0.22916666666666666, out=o)"),
+        ("aten_backward", "aten.leaky_relu_backward.grad_input(g, x, 0.22916666666666666, False, grad_input=o)"),
+    ),
+    doc="Randomized leaky ReLU in eval mode: x for x > 0, else (lower + upper) / 2 * x.",
+    formula="x if x > 0 else s x, s = (lower + upper) / 2 (eval mode); f' = 1 or s (at 0: s)",
+    params=(Param("lower", 0.125), Param("upper", 1.0 / 3.0)),
+    params_check=lambda p: None if p[1] >= p[0] else f"upper must be >= lower, got lower={p[0]!r}, upper={p[1]!r}",
+    f=rrelu_f,
+    df=rrelu_df,
+    backward_x=rrelu_backward_x,
+    df_from_y=rrelu_df,  # for a slope >= 0, y > 0 exactly where x > 0
+    numpy_df_from_y=lambda x, out, p: _numpy_step(x, out, inside=1.0, outside=_rrelu_slope(p)),
+    y_check=lambda p: (None if _rrelu_slope(p) >= 0
+                       else f"backward from y needs lower + upper >= 0, got lower={p[0]!r}, upper={p[1]!r}"),
+    y_condition="lower + upper >= 0",
+    numpy_f=lambda x, out, p: _numpy_leaky_relu(x, out, (_rrelu_slope(p),)),
+    numpy_df=lambda x, out, p: _numpy_step(x, out, inside=1.0, outside=_rrelu_slope(p)),
+    # the slope is (lower + upper) / 2 in float64 (as PyTorch forms it), the product rounded once
+    reference=lambda mp, x, p: x if x > 0 else mp.mpf(_rrelu_slope(p)) * x,
+    reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(_rrelu_slope(p)),
+    piecewise_linear=True,
+    # s x is formed from a two-float split of the float64 s (leaky_relu's too): 2**-48 off, so
+    # a product that close to a tie can round the other way (0.5000000007 ULP seen); a
+    # correctly rounded float64 product with a tie check took 3.3x the time in cache
+    known_gaps=(("forward", "float32", 0.51), ("backward", "float32", 0.51)),
+)
+
+
+# hardshrink and softshrink compare x with the float64 lambd itself, and softshrink's
+# x -+ lambd is rounded once from float64 (exact there for lambd's of float32 size).
+
+
+@scalar_function
+def _inside(x, lam):
+    """Whether -lam <= x <= lam, compared in float64 (lam a float64)."""
+    xd = np.float64(x)
+    return xd >= -lam and xd <= lam
+
+
+@scalar_function
+def hardshrink_f(x, p):
+    if _inside(x, p[0]):
+        return like(x, 0.0)  # +0.0 also for -0.0, as PyTorch
+    return x
+
+
+@scalar_function
+def _shrink_df(x, p):
+    if _inside(x, p[0]):
+        return like(x, 0.0)
+    return x if x != x else like(x, 1.0)
+
+
+def _numpy_inside(x, lam):
+    xd = x.astype(np.float64)
+    return (xd >= -lam) & (xd <= lam)
+
+
+HARDSHRINK = Activation(
+    name="hardshrink",
+    peers=(
+        ("aten", "aten.hardshrink.out(x, 0.5, out=o)"),
+        ("aten_backward", "aten.hardshrink_backward.grad_input(g, x, 0.5, grad_input=o)"),
+    ),
+    doc="x where |x| > lambd, else 0; f' = 1 where |x| > lambd, else 0.",
+    formula="x if abs(x) > lambd else 0; f' = 1 or 0 (0 at abs(x) = lambd)",
+    params=(Param("lambd", 0.5),),
+    f=hardshrink_f,
+    df=_shrink_df,
+    numpy_f=lambda x, out, p: np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, x)),
+    numpy_df=lambda x, out, p: np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, np.where(np.isnan(x), x, 1))),
+    reference=lambda mp, x, p: x if abs(x) > p[0] else mp.mpf(0),
+    reference_df=lambda mp, x, p: mp.mpf(1) if abs(x) > p[0] else mp.mpf(0),
+    piecewise_linear=True,
+)
+
+
+@scalar_function
+def softshrink_f(x, p):
+    xd = np.float64(x)
+    if xd > p[0]:
+        return like(x, xd - p[0])
+    if xd < -p[0]:
+        return like(x, xd + p[0])
+    return x * like(x, 0.0)  # 0 with the sign of x (as PyTorch), NaN for NaN
+
+
+def _numpy_softshrink(x, out, p):
+    xd = x.astype(np.float64)
+    np.copyto(out, np.where(xd > p[0], xd - p[0], np.where(xd < -p[0], xd + p[0], xd * 0)), casting="unsafe")
+
+
+SOFTSHRINK = Activation(
+    name="softshrink",
+    peers=(
+        ("aten", "aten.softshrink.out(x, 0.5, out=o)"),
+        ("aten_backward", "aten.softshrink_backward.grad_input(g, x, 0.5, grad_input=o)"),
+    ),
+    doc="x - lambd where x > lambd, x + lambd where x < -lambd, else 0; f' = 1 outside [-lambd, lambd], else 0.",
+    formula="x - lambd if x > lambd, x + lambd if x < -lambd, else 0; f' = 1 or 0 (0 at abs(x) = lambd)",
+    params=(Param("lambd", 0.5, check=lambda v: None if v >= 0 else f"lambd must be >= 0, got {v!r}",
+                  note=">= 0"),),
+    f=softshrink_f,
+    df=_shrink_df,
+    numpy_f=_numpy_softshrink,
+    numpy_df=lambda x, out, p: np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, np.where(np.isnan(x), x, 1))),
+    reference=lambda mp, x, p: x - p[0] if x > p[0] else (x + p[0] if x < -p[0] else mp.mpf(0)),
+    reference_df=lambda mp, x, p: mp.mpf(1) if abs(x) > p[0] else mp.mpf(0),
+    piecewise_linear=True,
+)
+
+
 # hardsigmoid = relu6(x + 3) / 6 and hardswish = x relu6(x + 3) / 6, each
 # rounded once: x + 3 and x (x + 3) are carried exactly (two-sum, two-product)
 # into the division by 6.
@@ -1249,8 +1390,8 @@ GELU_TANH = Activation(
 
 ELEMENTWISE: dict[str, Activation] = {
     a.name: a
-    for a in (SIGMOID, TANH, LOG_SIGMOID, RELU, LEAKY_RELU, RELU6, HARDTANH, ELU, SELU, CELU, GELU, GELU_TANH,
-              SILU, MISH, SOFTPLUS, SOFTSIGN, HARDSIGMOID, HARDSWISH)
+    for a in (SIGMOID, TANH, LOG_SIGMOID, RELU, LEAKY_RELU, RRELU, RELU6, HARDTANH, HARDSHRINK, SOFTSHRINK, ELU, SELU,
+              CELU, GELU, GELU_TANH, SILU, MISH, SOFTPLUS, SOFTSIGN, HARDSIGMOID, HARDSWISH)
 }
 
 

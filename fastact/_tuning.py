@@ -77,9 +77,9 @@ DEFAULTS = Tuning(
     serial_ns={
         "sigmoid": (0.37, 1.1), "tanh": (0.55, 1.9), "log_sigmoid": (1.2, 3.3), "relu": (0.084, 0.21),
         "leaky_relu": (0.19, 0.25), "relu6": (0.087, 0.21), "hardtanh": (0.09, 0.2), "elu": (0.78, 1.6),
-        "selu": (0.97, 1.6), "celu": (0.98, 2.1), "gelu": (1.4, 6.6), "gelu_tanh": (1.2, 2.7), "silu": (0.51, 1.4),
+        "selu": (0.97, 1.6), "celu": (0.98, 2.1), "gelu": (1.1, 6.6), "gelu_tanh": (1.2, 2.7), "silu": (0.51, 1.4),
         "mish": (2.1, 2.1), "softplus": (1.3, 3.5), "softsign": (0.16, 0.4), "hardsigmoid": (0.15, 0.35),
-        "hardswish": (0.21, 0.44),
+        "hardswish": (0.21, 0.44), "rrelu": (0.2, 0.25), "hardshrink": (0.15, 0.2), "softshrink": (0.3, 0.25),
     },
     parallel_min_ns={"omp": 5_000, "tbb": 20_000},
     row_parallel_min_elements={"omp": 1 << 16, "tbb": 1 << 16},
