@@ -25,6 +25,9 @@ SELU_ALPHA, SELU_SCALE = _activations.SELU_ALPHA, _activations.SELU_SCALE
     (fastact.celu, [0.0, 1.0], [1.0, 1.0]),
     (fastact.selu, [0.0, 1.0], [SELU_SCALE * SELU_ALPHA, SELU_SCALE]),
     (fastact.relu, [0.0, 1.0], [0.0, 1.0]),
+    (fastact.rrelu, [0.0, -1.0, 1.0], [(1 / 8 + 1 / 3) / 2, (1 / 8 + 1 / 3) / 2, 1.0]),
+    (fastact.hardshrink, [0.5, -0.5, 0.0, 0.75, -0.75], [0.0, 0.0, 0.0, 1.0, 1.0]),
+    (fastact.softshrink, [0.5, -0.5, 0.0, 0.75, -0.75], [0.0, 0.0, 0.0, 1.0, 1.0]),
 ])
 def test_derivatives_at_switch_points_match_pytorch_autograd(backend, dtype, op, x, expected):
     x = np.array(x, dtype)
@@ -50,6 +53,11 @@ def test_softplus_switches_to_linear_strictly_above_threshold(backend, dtype):
      lambda x: ((x > -2) & (x < 0.5)).astype(float)),
     ("softplus", {"beta": 0.5, "threshold": 3.0}, lambda x: np.where(0.5 * x > 3, x, np.log1p(np.exp(0.5 * x)) / 0.5),
      lambda x: np.where(0.5 * x > 3, 1, 1 / (1 + np.exp(-0.5 * x)))),
+    ("rrelu", {"lower": 0.1, "upper": 0.3}, lambda x: np.where(x > 0, x, 0.2 * x), lambda x: np.where(x > 0, 1, 0.2)),
+    ("hardshrink", {"lambd": 1.25}, lambda x: np.where(np.abs(x) > 1.25, x, 0),
+     lambda x: (np.abs(x) > 1.25).astype(float)),
+    ("softshrink", {"lambd": 1.25}, lambda x: np.where(x > 1.25, x - 1.25, np.where(x < -1.25, x + 1.25, 0)),
+     lambda x: (np.abs(x) > 1.25).astype(float)),
     ("gelu", {"approximate": "tanh"}, lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
      None),
 ])
@@ -234,3 +242,45 @@ def test_plain_numpy_peers_compute_the_op(dtype):
                 np.testing.assert_allclose(scope["out"], expected, **tol, err_msg=f"{name} {key}")
                 found += 1
     assert found >= 7  # sigmoid's two, relu, tanh, both directions of both row ops
+
+
+def test_shrink_values_at_and_around_lambd_as_pytorch(backend, dtype):
+    """PyTorch's values (torch 2.13.0): 0 on [-lambd, lambd] (hardshrink's a +0.0,
+    softshrink's with the sign of x), x or x -+ lambd outside, NaN through."""
+    x = np.array([-0.75, -0.5, -0.25, -0.0, 0.0, 0.25, 0.5, 0.75, np.inf, -np.inf, np.nan], dtype)
+    hard = fastact.hardshrink(x)
+    soft = fastact.softshrink(x)
+    np.testing.assert_array_equal(hard, [-0.75, 0, 0, 0, 0, 0, 0, 0.75, np.inf, -np.inf, np.nan])
+    assert not np.signbit(hard[1:7]).any()
+    np.testing.assert_array_equal(soft, [-0.25, 0, 0, 0, 0, 0, 0, 0.25, np.inf, -np.inf, np.nan])
+    np.testing.assert_array_equal(np.signbit(soft[:7]), [True, True, True, True, False, False, False])
+    assert np.isnan(fastact.hardshrink.grad(x)[-1]) and np.isnan(fastact.softshrink.grad(x)[-1])
+
+
+def test_shrink_compares_with_the_float64_lambd(backend):
+    # float32(0.1) is 0.10000000149 > 0.1: outside the band for lambd = 0.1 (PyTorch, which
+    # rounds lambd to float32 first, gives 0 there)
+    x = np.array([0.1, -0.1], np.float32)
+    np.testing.assert_array_equal(fastact.hardshrink(x, lambd=0.1), x)
+    np.testing.assert_array_equal(fastact.hardshrink.grad(x, lambd=0.1), [1, 1])
+    wide = x.astype(np.float64)
+    expected = (wide - np.copysign(0.1, wide)).astype(np.float32)  # x -+ 0.1, rounded once
+    np.testing.assert_array_equal(fastact.softshrink(x, lambd=0.1), expected)
+    assert (fastact.softshrink(x, lambd=0.1) != 0).all()
+
+
+def test_rrelu_is_leaky_relu_with_the_mean_slope(backend, dtype):
+    x = np.linspace(-4, 4, 101).astype(dtype)
+    slope = (0.125 + 1 / 3) / 2
+    np.testing.assert_array_equal(fastact.rrelu(x), fastact.leaky_relu(x, slope))
+    np.testing.assert_array_equal(fastact.rrelu.grad(x, 0.2, 0.4), fastact.leaky_relu.grad(x, 0.30000000000000004))
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: fastact.softshrink(np.ones(3), lambd=-0.5), "lambd must be >= 0, got -0.5"),
+    (lambda: fastact.rrelu(np.ones(3), lower=0.5, upper=0.1), "upper must be >= lower"),
+    (lambda: fastact.rrelu.backward(np.ones(3), y=np.ones(3), lower=-0.5, upper=0.1), "lower + upper >= 0"),
+])
+def test_new_ops_refuse_bad_parameters(call, message):
+    with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+        call()
