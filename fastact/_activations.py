@@ -613,6 +613,7 @@ def rrelu_backward_x(g, x, p):
 RRELU = Activation(
     name="rrelu",
     peers=(  # PyTorch's eval-mode rrelu is its leaky_relu with the mean slope
+        ("jax", "lambda v: jax.nn.leaky_relu(v, 0.22916666666666666)"),
         ("aten", "aten.leaky_relu.out(x, 0.22916666666666666, out=o)"),
         ("aten_backward", "aten.leaky_relu_backward.grad_input(g, x, 0.22916666666666666, False, grad_input=o)"),
     ),
@@ -674,6 +675,8 @@ def _numpy_inside(x, lam):
 HARDSHRINK = Activation(
     name="hardshrink",
     peers=(
+        ("jax", "lambda v: jax.numpy.where(jax.numpy.abs(v) > 0.5, v, 0.0)"),
+        ("numexpr", "where(abs(x) > 0.5, x, 0)"),
         ("aten", "aten.hardshrink.out(x, 0.5, out=o)"),
         ("aten_backward", "aten.hardshrink_backward.grad_input(g, x, 0.5, grad_input=o)"),
     ),
@@ -708,6 +711,7 @@ def _numpy_softshrink(x, out, p):
 SOFTSHRINK = Activation(
     name="softshrink",
     peers=(
+        ("jax", "lambda v: jax.numpy.where(v > 0.5, v - 0.5, jax.numpy.where(v < -0.5, v + 0.5, 0.0))"),
         ("aten", "aten.softshrink.out(x, 0.5, out=o)"),
         ("aten_backward", "aten.softshrink_backward.grad_input(g, x, 0.5, grad_input=o)"),
     ),
