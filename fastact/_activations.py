@@ -587,27 +587,28 @@ HARDTANH = Activation(
 # rrelu in eval mode is leaky_relu with the slope (lower + upper) / 2, as in PyTorch.
 
 
-def _rrelu_slope(p) -> float:
+@scalar_function
+def _rrelu_slope(p):
     return 0.5 * (p[0] + p[1])
 
 
 @scalar_function
 def rrelu_f(x, p):
-    return x if x > 0 else _scaled(0.5 * (p[0] + p[1]), x)
+    return x if x > 0 else _scaled(_rrelu_slope(p), x)
 
 
 @scalar_function
 def rrelu_df(x, p):
     if x > 0:
         return like(x, 1.0)
-    return like(x, 0.5 * (p[0] + p[1])) if x <= 0 else x
+    return like(x, _rrelu_slope(p)) if x <= 0 else x
 
 
 @scalar_function
 def rrelu_backward_x(g, x, p):
     if x > 0:
         return g
-    return _scaled(0.5 * (p[0] + p[1]), g) if x <= 0 else x
+    return _scaled(_rrelu_slope(p), g) if x <= 0 else x
 
 
 RRELU = Activation(
