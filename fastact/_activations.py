@@ -673,6 +673,14 @@ def _numpy_inside(x, lam):
     return (xd >= -lam) & (xd <= lam)
 
 
+def _numpy_shrink_grad(x, out, p):
+    np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, np.where(np.isnan(x), x, 1)))
+
+
+def _mp_shrink_df(mp, x, p):
+    return mp.mpf(1) if abs(x) > p[0] else mp.mpf(0)
+
+
 HARDSHRINK = Activation(
     name="hardshrink",
     peers=(
@@ -687,9 +695,9 @@ HARDSHRINK = Activation(
     f=hardshrink_f,
     df=_shrink_df,
     numpy_f=lambda x, out, p: np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, x)),
-    numpy_df=lambda x, out, p: np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, np.where(np.isnan(x), x, 1))),
+    numpy_df=_numpy_shrink_grad,
     reference=lambda mp, x, p: x if abs(x) > p[0] else mp.mpf(0),
-    reference_df=lambda mp, x, p: mp.mpf(1) if abs(x) > p[0] else mp.mpf(0),
+    reference_df=_mp_shrink_df,
     piecewise_linear=True,
 )
 
@@ -723,9 +731,9 @@ SOFTSHRINK = Activation(
     f=softshrink_f,
     df=_shrink_df,
     numpy_f=_numpy_softshrink,
-    numpy_df=lambda x, out, p: np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, np.where(np.isnan(x), x, 1))),
+    numpy_df=_numpy_shrink_grad,
     reference=lambda mp, x, p: x - p[0] if x > p[0] else (x + p[0] if x < -p[0] else mp.mpf(0)),
-    reference_df=lambda mp, x, p: mp.mpf(1) if abs(x) > p[0] else mp.mpf(0),
+    reference_df=_mp_shrink_df,
     piecewise_linear=True,
 )
 

@@ -177,6 +177,10 @@ def _cody_waite(x, log2e, shifter, ln2_hi, ln2_lo):
     return r, k, shifted_k
 
 
+# exp_times' lower clamps (float64, float32): below them a * exp(x) is 0 for |a| <= 2**20
+_TIMES_LO = (-760.0, -125.0)
+
+
 def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False):
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
@@ -210,7 +214,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
         # scaling, so it rounds into the subnormals once.  The clamp is lower
         # than exp's (a can lift a result out of underflow), and below it the
         # result is 0 (also for an infinite a: the limits of x e^x and the like).
-        lo_times = type(lo)(-125.0 if isinstance(lo, np.float32) else -760.0)
+        lo_times = type(lo)(_TIMES_LO[isinstance(lo, np.float32)])
         zero = type(lo)(0.0)
 
         def exp_and_times_impl(a, x):
@@ -666,7 +670,7 @@ _TAIL32_W_MAX = _F32(PHI_TAIL32_W_MAX)
 _phi_tail32_series = _unrolled_horner(tuple(_F32(c) for c in PHI_TAIL32))
 _E32_LOG2E, _E32_SHIFTER, _E32_LN2_HI, _E32_LN2_LO = _E32[2:6]
 _exp32_q = _unrolled_horner(_E32[6][::-1])  # exp(r) = 1 + r + r**2 q(r), as exp's
-_E32_TIMES_LO = _F32(-125.0)  # exp_times' clamp: below it a * exp(x) is 0 for |a| <= 2**20
+_E32_TIMES_LO = _F32(_TIMES_LO[True])  # exp_times' clamp
 _INV_SQRT_2PI_HI32 = _F32(_INV_SQRT_2PI_HI)
 _INV_SQRT_2PI_LO32 = _F32(_INV_SQRT_2PI_HI - float(_INV_SQRT_2PI_HI32))
 _ONE32, _HALF32, _ZERO32 = _F32(1.0), _F32(0.5), _F32(0.0)
