@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _activations, _backend, _config, _containers, _rowops, _threads, _tuning
+from . import _activations, _backend, _config, _containers, _gatedops, _rowops, _threads, _tuning
 from ._validation import (
     ROW_AXIS,
     as_real_array,
@@ -932,4 +932,227 @@ def public_ops() -> dict[str, Any]:
             ops[alias] = op
     for definition in _rowops.ROW_OPS.values():
         ops[definition.name] = RowOp(definition)
+    for gated in _gatedops.GATED_OPS.values():
+        ops[gated.name] = GatedOp(gated, ops[gated.activation])
     return ops
+
+
+# --- gated units -----------------------------------------------------------------------
+
+
+def _unbroadcast(full: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``full`` summed over the axes along which an array of ``shape`` was broadcast to it
+    (the gradient of a broadcast input, as PyTorch's autograd gives it)."""
+    if full.shape == shape:
+        return full
+    lead = full.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and full.shape[lead + i] != 1)
+    return np.sum(full, axis=axes, keepdims=True).reshape(shape)
+
+
+def _deliver(results: Any, out: Any, name: str) -> Any:
+    """``results`` (an array or nested pairs of them), written into ``out`` of the same
+    structure where given (checked: shape, dtype, writeable), else as they are."""
+    if out is None:
+        return results
+    if isinstance(results, tuple):
+        if not isinstance(out, tuple) or len(out) != len(results):
+            raise TypeError(f"{name} must be None or a tuple of {len(results)} (as the result)")
+        return tuple(_deliver(r, o, f"{name}[{i}]") for i, (r, o) in enumerate(zip(results, out)))
+    check_out(out, results.shape, results.dtype, name)
+    if not _same_memory(out, results):  # not written by the kernel itself
+        np.copyto(out, results)
+    return out
+
+
+_GATED_ENTRY_POINTS = """
+
+Signature: {name}(x, axis=-1{params}, out=None), or {name}(a, b{params}, out=None) with the
+halves as two arrays (broadcast against each other).
+
+x is split in two halves a, b along ``axis`` (``dim=`` is another name of it), whose length
+must be even, as torch.nn.functional.glu does.  float32 stays float32, float64 float64.
+
+Entry points (the gradients have x's shape; for the two-array form, pairs (da, db)
+with a's and b's shapes, summed over the axes they were broadcast along):
+    {name}(x)  y
+    {name}.grad(x)  dy/dx elementwise: the gradient of sum(y)
+    {name}.value_and_grad(x)  (y, dy/dx) in one pass
+    {name}.backward(grad_out, x)  the gradient of both halves in one pass
+
+Example:
+    >>> import numpy as np, fastact
+    >>> x = np.linspace(-3.0, 3.0, 8, dtype=np.float32).reshape(2, 4)
+    >>> y, dx = fastact.{name}.value_and_grad(x)
+    >>> y.shape, dx.shape, y.dtype
+    ((2, 2), (2, 4), dtype('float32'))
+    >>> bool(np.allclose(fastact.{name}.backward(np.ones_like(y), x), dx))
+    True
+"""
+
+
+class GatedOp:
+    """A gated unit (``_gatedops``): ``op(x, axis=-1)``, ``op.grad``, ``op.value_and_grad``,
+    ``op.backward(grad_out, x)``; or the same with the halves as two arrays ``(a, b)``.
+
+    The kernel takes x as rows of two halves, C-contiguous, in float32 or float64 (one
+    signature per dtype and kind, whatever the axis): other layouts and dtypes (float16 and
+    integers are computed in float32 and float64) are copied first, and two arrays that
+    broadcast are brought to their common shape."""
+
+    def __init__(self, definition: _gatedops.GatedDefinition, activation: ElementwiseOp):
+        self._definition = definition
+        self._activation = activation
+        self.__name__ = self.__qualname__ = definition.name
+        self.__module__ = "fastact"
+        extra = "".join(f", {k}={v!r}" for k, v in activation.params.items())
+        self.__doc__ = f"{definition.doc}" + _GATED_ENTRY_POINTS.format(name=definition.name, params=extra)
+
+    def __reduce__(self) -> str:
+        return self.__name__
+
+    @property
+    def name(self) -> str:
+        return self._definition.name
+
+    @property
+    def params(self) -> dict[str, object]:
+        """The parameters (those of the activation) and their defaults."""
+        return self._activation.params
+
+    @property
+    def signature(self) -> str:
+        extra = "".join(f"{k}={v!r}, " for k, v in self.params.items())
+        return f"{self.name}(x, axis=-1, {extra}out=None)"
+
+    def __repr__(self) -> str:
+        return f"<fastact op {self.signature}>"
+
+    def __call__(self, x: ArrayLike, b: ArrayLike | None = None, /, *, axis: int = -1, out: Any = None,
+                 **params: Any) -> Any:
+        return self._run("forward", None, x, b, axis, out, params, self.name)
+
+    def grad(self, x: ArrayLike, b: ArrayLike | None = None, /, *, axis: int = -1, out: Any = None,
+             **params: Any) -> Any:
+        """The elementwise partial derivatives dy/dx (for the two-array form, (dy/da, dy/db))."""
+        return self._run("grad", None, x, b, axis, out, params, f"{self.name}.grad")
+
+    def value_and_grad(self, x: ArrayLike, b: ArrayLike | None = None, /, *, axis: int = -1, out: Any = None,
+                       **params: Any) -> tuple[Any, Any]:
+        """``(y, dy/dx)`` in one pass."""
+        return self._run("value_and_grad", None, x, b, axis, out, params, f"{self.name}.value_and_grad")
+
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, b: ArrayLike | None = None, /, *, axis: int = -1,
+                 out: Any = None, **params: Any) -> Any:
+        """The gradient of the whole input (both halves) from ``grad_out`` (of y's shape), in one pass."""
+        return self._run("backward", grad_out, x, b, axis, out, params, f"{self.name}.backward")
+
+    def _run(self, kind: str, grad_out: object, x: object, b: object, axis: object, out: object, params: dict,
+             function: str) -> Any:
+        if "dim" in params:
+            axis = RowOp._axis_alias(function, axis, {"dim": params.pop("dim")})
+        act, p = self._activation._bind((), params, function)
+        if b is None:
+            xa = as_real_array(x, "x")
+            if xa.ndim == 0:
+                raise ValueError(f"{function}: x must have at least one dimension to split in two halves")
+            ax = normalize_axis(axis, xa.ndim)
+            length = xa.shape[ax]
+            if length % 2:
+                raise ValueError(f"{function} splits axis {ax} of x in two halves: its length must be even, "
+                                 f"got {length}")
+            arrays = [xa]
+            shape = xa.shape[:ax] + (length // 2,) + xa.shape[ax + 1:]
+        else:
+            if axis != -1:
+                raise TypeError(f"{function}: axis= is for one array split in two; a and b are the halves already")
+            arrays = [as_real_array(x, "a"), as_real_array(b, "b")]
+            shape = broadcast_shape(arrays[0], arrays[1], "a", "b")
+        g = None
+        if grad_out is not None:
+            g = as_real_array(grad_out, "grad_out")
+            if g.shape != shape:
+                try:
+                    ok = np.broadcast_shapes(g.shape, shape) == shape
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise ValueError(f"grad_out must have y's shape {shape} (or broadcast to it), got {g.shape}")
+        res_dt = result_dtype(*arrays, *([g] if g is not None else []))
+        comp_dt = compute_dtype(res_dt)
+        _check_params_fit(act, p, comp_dt)
+        size = math.prod(shape)
+        if b is None:
+            rows = math.prod(xa.shape[:ax])
+            n = size // rows if rows else 0
+            flat = np.ascontiguousarray(xa, dtype=comp_dt).reshape(-1)
+            a_in, b_in, stride = flat, flat[n:], 2 * n
+        else:
+            rows, n, stride = 1, size, size
+            a_in, b_in = (np.ascontiguousarray(np.broadcast_to(v, shape), dtype=comp_dt).reshape(-1) for v in arrays)
+        needs_g, writes_y, writes_d = _gatedops.GATED_KINDS[kind]
+        empty = np.empty(0, comp_dt)
+        g_in = np.ascontiguousarray(np.broadcast_to(g, shape), dtype=comp_dt).reshape(-1) if needs_g else empty
+        inputs = [v for v in (a_in, b_in, g_in) if v.size]
+        # the out= arrays the kernel may write into: y's, and the split form's gradient (out is
+        # y, the gradient, or the pair of both, as the result; the rest is checked by _deliver)
+        y_out = d_out = None
+        if out is not None and res_dt == comp_dt:
+            pair = out if type(out) is tuple and len(out) == 2 else (None, None)
+            y_out, d_out = (pair if writes_d else (out, None)) if writes_y else (None, out)
+        y = self._direct(y_out, shape, comp_dt, inputs) if writes_y else empty
+        if y is None:
+            y = np.empty(size, comp_dt)
+        if writes_d:
+            d = self._direct(d_out, xa.shape, comp_dt, inputs + [y]) if b is None else None
+            if d is None:
+                d = np.empty(2 * size, comp_dt)
+            da, db = (d, d[n:]) if b is None else (d[:size], d[size:])
+        else:
+            d = da = db = empty
+        if size:
+            if _backend.get_backend() == "numba":
+                parallel = _goes_parallel(act, size, comp_dt.itemsize)
+                kernel = _kernels_module().gated_kernel(self.name, act.name, kind, parallel)
+                _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, comp_dt.itemsize),
+                             g_in, a_in, b_in, y, da, db, rows, n, stride, p, fresh=True)
+            else:
+                self._numpy(act, p, rows, n, g_in if needs_g else None, a_in, b_in, y if writes_y else None,
+                            (da, db) if writes_d else None, split=b is None)
+        with quiet_casts(res_dt, comp_dt):
+            value = y.reshape(shape).astype(res_dt, copy=False) if writes_y else None
+            if writes_d:
+                if b is None:
+                    grads: Any = d.reshape(xa.shape).astype(res_dt, copy=False)
+                else:
+                    grads = tuple(_unbroadcast(part.reshape(shape), arr.shape).astype(res_dt, copy=False)
+                                  for part, arr in zip((d[:size], d[size:]), arrays))
+        result = (value, grads) if writes_y and writes_d else value if writes_y else grads
+        return _deliver(result, out, "out")
+
+    def _numpy(self, act: _activations.Activation, p: tuple, rows: int, n: int, g: np.ndarray | None,
+               a: np.ndarray, b: np.ndarray, y: np.ndarray | None, d: tuple[np.ndarray, np.ndarray] | None,
+               split: bool) -> None:
+        """The NumPy fallback over the kernel's flat arrays (as ``_gatedops.numpy_gated`` takes them)."""
+        def rows_of(flat: np.ndarray) -> np.ndarray:  # a half of the split form: rows of n, 2n apart
+            return np.lib.stride_tricks.as_strided(flat, (rows, n), (2 * n * flat.itemsize, flat.itemsize))
+
+        shaped = rows_of if split else (lambda flat: flat[:n].reshape(1, n))
+        first, second = shaped(a), shaped(b)
+        u, v = (second, first) if self._definition.activated else (first, second)
+        du = dv = None
+        if d is not None:
+            d0, d1 = shaped(d[0]), shaped(d[1])
+            du, dv = (d1, d0) if self._definition.activated else (d0, d1)
+        with np.errstate(all="ignore"):
+            _gatedops.numpy_gated(act, None if g is None else g.reshape(rows, n) if split else g.reshape(1, n), u, v,
+                                  None if y is None else y.reshape(rows, n) if split else y.reshape(1, n), du, dv, p)
+
+    @staticmethod
+    def _direct(out: object, shape: tuple[int, ...], dtype: np.dtype, inputs: list[np.ndarray]) -> np.ndarray | None:
+        """A flat view of ``out`` for the kernel to write into, where it is a writeable
+        C-contiguous array of this shape and dtype that overlaps no input; else None."""
+        if (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype and _writable_c(out.flags)
+                and not any(np.may_share_memory(out, v) for v in inputs)):
+            return out.reshape(-1)
+        return None

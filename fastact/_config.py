@@ -65,6 +65,10 @@ LANE_BLOCK = 1024
 # Short rows along the last axis run in blocks of this many rows (see _kernels).
 ROW_BLOCK = 256
 
+# The gated units' parallel kernels give each task this many outputs (whole rows
+# or pieces of rows): tasks of equal size whatever the row length.
+GATED_TASK = 1 << 14
+
 # Along an axis with fewer than GROUPED_LANES_MAX elements after it (axis 0 of
 # (1e6, 10)), the row ops run grouped lanes (see _kernels) with the largest of
 # LANE_GROUPS that divides the axis length.

@@ -56,6 +56,18 @@ def row_table() -> list[str]:
     return lines
 
 
+def gated_table() -> list[str]:
+    """The gated units: x split into halves a, b along axis, or given as two arrays."""
+    from ._gatedops import GATED_OPS
+
+    lines = ["| op | y | parameters | PyTorch |", "|---|---|---|---|"]
+    for name, d in GATED_OPS.items():
+        group = [a for a in _activations.ELEMENTWISE.values() if (a.variant[0] if a.variant else a.name) == d.activation]
+        params = _params(group[0], group)
+        lines.append(f"| `{name}` | {d.formula} | {params} | `{_cell(d.torch)}` |")
+    return lines
+
+
 def entry_points_table() -> list[str]:
     lines = ["| call | result |", "|---|---|"]
     return lines + [f"| `{kind.call}` | {kind.result} |" for kind in _activations.KINDS.values()]
@@ -88,6 +100,7 @@ def _cell(text: str) -> str:
 
 
 BLOCKS = {"entry-points": entry_points_table, "elementwise-ops": elementwise_table, "row-ops": row_table,
+          "gated-ops": gated_table,
           "losses": loss_table, "layout": layout_table}
 _BLOCK = re.compile(r"(<!-- generated: ([\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 

@@ -34,8 +34,8 @@ from numba import njit, prange
 from numba.core.caching import FunctionCache
 from numba.extending import overload, register_jitable
 
-from . import _activations, _lossops, _rowops, _tuning
-from ._config import LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
+from . import _activations, _gatedops, _lossops, _rowops, _tuning
+from ._config import GATED_TASK, LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
 from ._rowmath import combine_maxima, combine_sums, fold_max, fold_sum, task_rows
 from ._scalar import full_width
 
@@ -49,7 +49,7 @@ from ._scalar import full_width
 _SOURCE_TOKEN = hashlib.sha256(
     b"".join(
         (Path(__file__).parent / name).read_bytes()
-        for name in ("_activations.py", "_rowops.py", "_rowmath.py", "_lossops.py", "_scalar.py", "_vmath.py",
+        for name in ("_activations.py", "_gatedops.py", "_rowops.py", "_rowmath.py", "_lossops.py", "_scalar.py", "_vmath.py",
                      "_kernels.py", "_config.py")
     )
 ).hexdigest()
@@ -213,6 +213,68 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True)
         raise ValueError(f"{name} has no {kind} formula")
     return _jit(_MAP_TEMPLATES[loop], *fns, parallel=parallel, cache=cache,
                 n_in=len(_activations.KINDS[kind].inputs))
+
+
+# --- gated units -------------------------------------------------------------------
+# The input is a flat run of rows of 2n elements, each row's halves being a = row[:n]
+# and b = row[n:] (any axis: see _api's GatedOp), or two arrays of n (one "row").
+# Output k = r n + j (y, grad_out) pairs with input r stride + j (the halves, and the
+# input gradient's halves).  The parallel kernel hands out tasks of GATED_TASK
+# outputs, so that one long row and many short ones both spread over the threads.
+
+
+def _gated(f, df, *, activated, needs_g, writes_y, writes_d, token):
+    """kernel(g, a, b, y, da, db, rows, n, stride, p) for a gated unit whose
+    activation has the formulas f and f' (df); arrays a kind does not use are empty.
+
+    f(u) and f'(u) are computed in the input's dtype (float64 formulas for float32
+    ran at half the speed), the products in float64, so that each result is rounded
+    once: g v is exact there for float32.  A result is then within its activation's
+    bound plus the product's rounding (ACCURACY.md)."""
+
+    def kernel(g, a, b, y, da, db, rows, n, stride, p):
+        token  # noqa: B018
+        full_width()
+        u_in, v_in = (b, a) if activated else (a, b)
+        du_out, dv_out = (db, da) if activated else (da, db)
+        total = rows * n
+        for t in prange((total + GATED_TASK - 1) // GATED_TASK):
+            full_width()
+            k = t * GATED_TASK
+            end = min(k + GATED_TASK, total)
+            r = k // n
+            j = k - r * n
+            while k < end:
+                m = min(n - j, end - k)
+                s = r * stride + j
+                # slices, not offsets: Numba's getitem wraps negative indices, and
+                # with an offset it cannot know the index is not negative (half the speed)
+                us, vs, gs, ys = u_in[s:s + m], v_in[s:s + m], g[k:k + m], y[k:k + m]
+                dus, dvs = du_out[s:s + m], dv_out[s:s + m]
+                for i in range(m):
+                    u, v = us[i], np.float64(vs[i])
+                    fu = np.float64(f(u, p))
+                    if writes_y:
+                        ys[i] = v * fu
+                    if writes_d:
+                        gv = np.float64(gs[i]) * v if needs_g else v
+                        dus[i] = gv * np.float64(df(u, p))
+                        dvs[i] = np.float64(gs[i]) * fu if needs_g else fu
+                k += m
+                r += 1
+                j = 0
+
+    return kernel
+
+
+@functools.cache
+def gated_kernel(name: str, activation: str, kind: str, parallel: bool, cache: bool = True):
+    """The kernel of ``kind`` (``_gatedops.GATED_KINDS``) of gated unit ``name`` whose
+    activation is the definition ``activation`` (gelu or gelu_tanh for geglu)."""
+    act = _activations.ELEMENTWISE[activation]
+    needs_g, writes_y, writes_d = _gatedops.GATED_KINDS[kind]
+    return _jit(_gated, act.f, act.df, parallel=parallel, cache=cache, activated=_gatedops.GATED_OPS[name].activated,
+                needs_g=needs_g, writes_y=writes_y, writes_d=writes_d)
 
 
 # --- row ops ---------------------------------------------------------------------

@@ -41,6 +41,12 @@ class RowOp:
     @property
     def name(self) -> str: ...
 
+class GatedOp:
+    """The class of the gated units (each one's own protocol below has its signature)."""
+    __name__: str
+    @property
+    def name(self) -> str: ...
+
 _F = TypeVar("_F", np.float16, np.float32, np.float64)
 _Whole = np.bool_ | np.integer[Any]
 _UfuncKind = Literal["forward", "grad", "backward_x", "backward_y"]
@@ -152,6 +158,55 @@ class _{C}(Protocol):
 '''
 
 
+# One protocol per gated unit: x split in two along axis (dim), or the halves as two arrays;
+# {P} is its parameters, keyword-only (", approximate: ... = ...").
+GATED_PROTOCOL = '''
+class _{C}(Protocol):
+    __name__: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def signature(self) -> str: ...
+    @property
+    def params(self) -> dict[str, object]: ...
+    @overload
+    def __call__(self, x: NDArray[_F], /, *, axis: int = ..., dim: int = ...{P},
+                 out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def __call__(self, a: NDArray[_F], b: NDArray[_F], /, *{P}, out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def __call__(self, x: ArrayLike, b: ArrayLike | None = ..., /, *, axis: int = ..., dim: int = ...{P},
+                 out: NDArray[Any] | None = ...) -> Any: ...
+    @overload
+    def grad(self, x: NDArray[_F], /, *, axis: int = ..., dim: int = ...{P},
+             out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def grad(self, a: NDArray[_F], b: NDArray[_F], /, *{P},
+             out: tuple[NDArray[_F], NDArray[_F]] | None = ...) -> tuple[NDArray[_F], NDArray[_F]]: ...
+    @overload
+    def grad(self, x: ArrayLike, b: ArrayLike | None = ..., /, *, axis: int = ..., dim: int = ...{P},
+             out: Any = ...) -> Any: ...
+    @overload
+    def value_and_grad(self, x: NDArray[_F], /, *, axis: int = ..., dim: int = ...{P},
+                       out: tuple[NDArray[_F], NDArray[_F]] | None = ...) -> tuple[NDArray[_F], NDArray[_F]]: ...
+    @overload
+    def value_and_grad(self, a: NDArray[_F], b: NDArray[_F], /, *{P}, out: Any = ...
+                       ) -> tuple[NDArray[_F], tuple[NDArray[_F], NDArray[_F]]]: ...
+    @overload
+    def value_and_grad(self, x: ArrayLike, b: ArrayLike | None = ..., /, *, axis: int = ..., dim: int = ...{P},
+                       out: Any = ...) -> tuple[Any, Any]: ...
+    @overload
+    def backward(self, grad_out: NDArray[_F], x: NDArray[_F], /, *, axis: int = ..., dim: int = ...{P},
+                 out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def backward(self, grad_out: NDArray[_F], a: NDArray[_F], b: NDArray[_F], /, *{P},
+                 out: tuple[NDArray[_F], NDArray[_F]] | None = ...) -> tuple[NDArray[_F], NDArray[_F]]: ...
+    @overload
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, b: ArrayLike | None = ..., /, *, axis: int = ...,
+                 dim: int = ...{P}, out: Any = ...) -> Any: ...
+'''
+
+
 def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -171,7 +226,15 @@ def render() -> str:
             C=_class_name(name), P=positional, K=keyword,
             V="".join(f", {p}: {literal} = ..." for p, literal in literals.items()),
             KO=(", *" + keyword) if params else ""))
-    public = {name: op for name, op in fastact._OPS.items() if isinstance(op, fastact.ElementwiseOp)}  # aliases too
+    gated = {name: op for name, op in fastact._OPS.items() if isinstance(op, fastact.GatedOp)}
+    for name, op in gated.items():
+        activation = op._activation
+        literals = {p: "Literal[" + ", ".join(repr(v) for v in activation._variants) + "]"
+                    for p, default in op.params.items() if isinstance(default, str)}
+        params = [f"{p}: float = ..." for p, default in op.params.items() if not isinstance(default, str)]
+        params += [f"{p}: {literal} = ..." for p, literal in literals.items()]
+        parts.append(GATED_PROTOCOL.format(C=_class_name(name), P="".join(f", {p}" for p in params)))
+    public = {name: op for name, op in fastact._OPS.items() if isinstance(op, (fastact.ElementwiseOp, fastact.GatedOp))}
     parts.append("\n" + "".join(f"{name}: _{_class_name(op.name)}\n" for name, op in public.items()))
     parts.append("ACTIVATIONS: dict[str, ElementwiseOp]\n")
     parts.append(f"__all__ = {sorted(fastact.__all__)!r}\n")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import _activations, _rowops
+from fastact import _activations, _gatedops, _rowops
 from fastact._api import public_ops
 from fastact._rowops import ROW_OPS
 from fastact._backend import scalar_function
@@ -151,6 +151,7 @@ CUBE = _activations.Activation(
 def test_an_op_is_one_definition(monkeypatch):
     monkeypatch.setattr(_activations, "ELEMENTWISE", {"scaled_cube": CUBE})
     monkeypatch.setattr(_rowops, "ROW_OPS", {})
+    monkeypatch.setattr(_gatedops, "GATED_OPS", {})
     ops = public_ops()
     assert list(ops) == ["scaled_cube"]
     op = ops["scaled_cube"]

@@ -50,6 +50,14 @@ loss, grad = fastact.softmax_cross_entropy.value_and_grad(x32.reshape(2, 4), np.
 assert_type(grad, NDArray[np.float32])
 assert_type(fastact.binary_cross_entropy_with_logits(x32, x32), np.float32)
 
+# gated units: one array split in two, or the halves as two arrays
+assert_type(fastact.swiglu(x32), NDArray[np.float32])
+assert_type(fastact.geglu(x64, axis=0, approximate="tanh"), NDArray[np.float64])
+assert_type(fastact.glu.backward(x32[:4], x32), NDArray[np.float32])
+assert_type(fastact.swiglu.backward(x32, x32, x32), tuple[NDArray[np.float32], NDArray[np.float32]])
+value, partials = fastact.reglu.value_and_grad(x64)
+assert_type(partials, NDArray[np.float64])
+
 # controls
 with fastact.use_backend("numpy") as name:
     assert_type(name, str)
@@ -65,3 +73,5 @@ fastact.softmax(x32, axis="rows")  # type: ignore[call-overload]
 fastact.softmax_cross_entropy(x32, np.array([0]), reduction="avg")  # type: ignore[call-overload]
 fastact.set_backend("cuda")  # type: ignore[arg-type]
 fastact.sigmoid.get_ufunc("forwards")  # type: ignore[arg-type]
+fastact.geglu(x32, approximate="fast")  # type: ignore[call-overload]
+fastact.swiglu(x32, alpha=1.0)  # type: ignore[call-overload]
