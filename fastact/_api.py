@@ -379,7 +379,7 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
     ins = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays]
     size = math.prod(shape)
 
-    if _backend.get_backend() == "numba":
+    if _backend.runs_numba(comp_dt):
         order = "F" if all(a.flags.f_contiguous for a in ins) and not all(a.flags.c_contiguous for a in ins) else "C"
         flat_ins = [_flat(a, order) for a in ins]
         flat_ins = [f if f is not None else np.ascontiguousarray(a).reshape(-1) for f, a in zip(flat_ins, ins)]
@@ -420,7 +420,7 @@ def _run_in_chunks(act: _activations.Activation, kind: str, arrays: list[np.ndar
     its size, and so is its float32 result).  Its casts are quiet: a float32
     result beyond float16's range becomes inf, as a float16 kernel would give."""
     outs = [np.empty(shape, res_dt) if user is None else user for user in user_outs]
-    numba = _backend.get_backend() == "numba"
+    numba = _backend.runs_numba(comp_dt)
     n_in = len(arrays)
     with np.errstate(all="ignore"):
         iterator = np.nditer(
@@ -690,7 +690,7 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
     if size == 0:
         return user if user is not None else np.empty(shape, res_dt)
 
-    if _backend.get_backend() == "numba":
+    if _backend.runs_numba(comp_dt):
         # The kernels see the arrays as (outer, n, inner), the softmax along n.
         dims = _row_dims(work_shape, ax)
         ins_c = [np.ascontiguousarray(a, dtype=comp_dt).reshape(dims) for a in ins]
@@ -1111,7 +1111,7 @@ class GatedOp:
         else:
             d = da = db = empty
         if size:
-            if _backend.get_backend() == "numba":
+            if _backend.runs_numba(comp_dt):
                 parallel = _goes_parallel(act, size, comp_dt.itemsize)
                 kernel = _kernels_module().gated_kernel(self.name, act.name, kind, parallel)
                 _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, comp_dt.itemsize),

@@ -14,7 +14,11 @@ import os
 import warnings
 from collections.abc import Iterator
 
+import numpy as np
+
 from . import _scalar
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 BACKENDS = ("numba", "numpy")
 
@@ -61,6 +65,12 @@ _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastact_
 def get_backend() -> str:
     """The backend that ops called here and now will use: "numba" or "numpy"."""
     return _override.get() or _default_backend
+
+
+def runs_numba(dtype) -> bool:
+    """Whether a call computed in ``dtype`` runs the Numba kernels: on the numba backend, for
+    float32 and float64 (long double runs the NumPy fallbacks, in its own precision)."""
+    return get_backend() == "numba" and dtype in _KERNEL_DTYPES
 
 
 def set_backend(name: str) -> None:

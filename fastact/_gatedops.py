@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _activations
+from ._validation import accumulator
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def numpy_gated(act: _activations.Activation, g: np.ndarray | None, u: np.ndarra
     """The NumPy fallback: y and/or the gradients (du, dv), from grad_out g where
     given (else the partials).  The arrays are (rows, n) views, u and v (and du and
     dv) strided halves of one array; the products round in the kernels' order."""
-    wide = np.float64
+    wide = accumulator(u.dtype)  # float64, long double for long double
     fu = np.empty(u.shape, u.dtype)
     act.numpy_f(u, fu, p)
     fu, v = fu.astype(wide, copy=False), v.astype(wide, copy=False)

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _backend, _config, _lossops, _threads
 from ._api import _kernels_module
-from ._validation import as_real_array, compute_dtype, normalize_axis, prepare_call, quiet_casts, result_dtype
+from ._validation import (accumulator, as_real_array, compute_dtype, normalize_axis, prepare_call, quiet_casts,
+                          result_dtype)
 
 REDUCTIONS = ("mean", "sum", "none")
 _F32, _F64, _I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
@@ -38,7 +39,7 @@ def _check_reduction(reduction: object) -> str:
 def _reduce(losses: np.ndarray, reduction: str, count: int, dtype: np.dtype) -> Any:
     if reduction == "none":
         return _scalar_if_0d(losses.astype(dtype, copy=False))
-    return _reduced_total(float(np.sum(losses, dtype=np.float64)), reduction, count, dtype)
+    return _reduced_total(np.sum(losses, dtype=accumulator(losses.dtype)), reduction, count, dtype)
 
 
 def _reduced_total(total: float, reduction: str, count: int, dtype: np.dtype) -> Any:
@@ -144,7 +145,7 @@ class SoftmaxCrossEntropy:
                     else np.ascontiguousarray(lab_moved).reshape(rows))
         count = rows
         scale = 1.0 / count if (reduction == "mean" and count) else 1.0
-        losses = np.empty(rows, np.float64)
+        losses = np.empty(rows, np.result_type(np.float64, comp_dt))  # long double keeps its precision
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         if rows and n:
             _run_loss(f"xent_{kind}", _threads.rows_go_parallel(rows * n, rows), x2, lab2, want_grad, grad, scale,
@@ -162,7 +163,7 @@ class SoftmaxCrossEntropy:
 def _run_loss(name: str, parallel: bool, *args: Any) -> Any:
     """Fused loss ``name`` (``_lossops.LOSSES``) on ``args``: the kernel, serial or
     ``parallel``, or the NumPy fallback."""
-    if _backend.get_backend() == "numba":
+    if _backend.runs_numba(args[0].dtype):
         # not timed for stalls (_threads.run): it writes arrays allocated for the call
         return _kernels_module().loss_kernel(name, parallel)(*args)
     with np.errstate(all="ignore"):

@@ -24,6 +24,7 @@ from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, exp_of_difference, log_of_sum, row
                        row_sum)
 from ._rowops import numpy_log_sum_exp
 from ._scalar import exp_nonpositive, full_width, like, log1p
+from ._validation import accumulator
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def numpy_bce(x, t, want_grad, grad, scale, losses, want_each):
         losses[:] = loss
     if want_grad:
         np.multiply(1 / (1 + np.exp(-x)) - t, scale, out=grad)
-    return float(np.sum(loss, dtype=np.float64))
+    return np.sum(loss, dtype=accumulator(loss.dtype))
 
 
 LOSSES: dict[str, LossDefinition] = {

@@ -28,6 +28,7 @@ from ._backend import row_function, scalar_function
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_sums, exp_of_difference, lanes_add, lanes_max,
                        log_of_total, no_max, row_dot, row_exp_sum_below, row_max, row_sum, spread)
 from ._scalar import exp, full_width, like, log1p
+from ._validation import accumulator
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,12 @@ def softmax_scale(ins, out, o, c0, c1, m, total, err, j0, j1):
 
 
 def numpy_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
-    # Sums in float64, as the kernels take them: NumPy adds along any axis but the
+    # Sums in float64 (or long double), as the kernels take them: NumPy adds along any axis but the
     # innermost one term after another, and a float32 sum over 65536 terms that way
     # cost softmax 1580 ULP.
     t = np.subtract(x, np.max(x, axis=axis, keepdims=True))
     np.exp(t, out=t)
-    np.divide(t, np.sum(t, axis=axis, keepdims=True, dtype=np.float64), out=out)
+    np.divide(t, np.sum(t, axis=axis, keepdims=True, dtype=accumulator(t.dtype)), out=out)
 
 
 @scalar_function
@@ -196,7 +197,7 @@ softmax_backward_values = backward_values(softmax_backward_value, "softmax_backw
 
 def numpy_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
     t = np.multiply(g, y)
-    dot = np.sum(t, axis=axis, keepdims=True, dtype=np.float64)
+    dot = np.sum(t, axis=axis, keepdims=True, dtype=accumulator(t.dtype))
     np.subtract(g, dot, out=t)
     np.multiply(y, t, out=out)
 
@@ -344,12 +345,13 @@ def numpy_log_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
 
 
 def numpy_log_sum_exp(t: np.ndarray, e: np.ndarray, axis: int) -> np.ndarray:
-    """log(sum(e)) along ``axis`` (kept) in float64, for t = x - max(x) and e = exp(t).
+    """log(sum(e)) along ``axis`` (kept) in float64 (long double for long double), for
+    t = x - max(x) and e = exp(t).
     Where the row maximum is unique, log(sum) = log1p(sum of the other terms): the
     rounded sum 1 + tiny would lose the tiny part, which is the whole answer for
     the maximum's entry."""
     at_max = t == 0
-    below = np.sum(np.where(at_max, 0, e), axis=axis, keepdims=True, dtype=np.float64)
+    below = np.sum(np.where(at_max, 0, e), axis=axis, keepdims=True, dtype=accumulator(e.dtype))
     ties = np.count_nonzero(at_max, axis=axis, keepdims=True)
     return np.where(ties == 1, np.log1p(below), np.log(ties + below))
 
@@ -404,7 +406,7 @@ log_softmax_backward_values = backward_values(log_softmax_backward_value, "log_s
 
 def numpy_log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
     t = np.exp(y)
-    np.multiply(t, np.sum(g, axis=axis, keepdims=True, dtype=np.float64), out=t)
+    np.multiply(t, np.sum(g, axis=axis, keepdims=True, dtype=accumulator(g.dtype)), out=t)
     np.subtract(g, t, out=out)
 
 

@@ -11,7 +11,11 @@ import numpy as np
 _FLOAT64 = np.dtype(np.float64)
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT16 = np.dtype(np.float16)
-_FLOATS = (_FLOAT16, _FLOAT32, _FLOAT64)
+# long double (80-bit extended on x86-64 Linux, float64 itself on Windows and Apple's ARM)
+# is computed in its own precision by the NumPy fallbacks, as SciPy's ufuncs do
+LONGDOUBLE = np.dtype(np.longdouble)
+_FLOATS = (_FLOAT16, _FLOAT32, _FLOAT64, LONGDOUBLE)
+KERNEL_DTYPES = (_FLOAT32, _FLOAT64)  # the dtypes the Numba kernels are compiled for
 
 
 def _is_bfloat16(dtype: np.dtype) -> bool:
@@ -20,7 +24,7 @@ def _is_bfloat16(dtype: np.dtype) -> bool:
 
 
 def as_real_array(value: object, name: str) -> np.ndarray:
-    """``value`` as an ndarray of a real dtype (float16/32/64, integer or bool)."""
+    """``value`` as an ndarray of a real dtype (float16/32/64, long double, integer or bool)."""
     if isinstance(value, np.ndarray):
         arr = value
         if type(arr) is not np.ndarray:
@@ -46,7 +50,7 @@ def check_real_dtype(dtype: np.dtype, name: str) -> None:
     native = dtype.newbyteorder("=")
     if not (native in _FLOATS or native.kind in "iub" or (native.kind == "V" and _is_bfloat16(native))):
         raise TypeError(
-            f"{name} must have a real dtype (float16, float32, float64, integer or bool), got {dtype}"
+            f"{name} must have a real dtype (float16, float32, float64, longdouble, integer or bool), got {dtype}"
         )
 
 
@@ -62,10 +66,16 @@ def result_dtype(*arrays: np.ndarray) -> np.dtype:
 
 
 def compute_dtype(result: np.dtype) -> np.dtype:
-    """The dtype kernels run in: float16 and bfloat16 are computed in float32."""
+    """The dtype kernels run in: float16 and bfloat16 are computed in float32 (long double
+    in itself, by the NumPy fallbacks: ``_backend.runs_numba``)."""
     if result.kind == "f":
         return _FLOAT32 if result == _FLOAT16 else result
     return _FLOAT32  # bfloat16
+
+
+def accumulator(dtype: np.dtype) -> np.dtype:
+    """What sums of ``dtype`` values are formed in: float64, or long double for long double."""
+    return np.result_type(_FLOAT64, dtype)
 
 
 def quiet_casts(res_dt: np.dtype, comp_dt: np.dtype) -> contextlib.AbstractContextManager:
