@@ -70,3 +70,23 @@ class OtherAxis(LargeArrays):
 
     def time_softmax_axis0(self, dtype):
         fastact.softmax(self.x, axis=0, out=self.out)
+
+
+class LogSumExp(LargeArrays):
+    """logsumexp over the last axis: one value per row, against plain NumPy's max-subtracted form."""
+
+    params = [DTYPES, [f"{r}x{c}" for r, c in ROW_SHAPES], BACKENDS]
+    param_names = ["dtype", "shape", "backend"]
+
+    def setup(self, dtype, shape, backend):
+        prepare(backend, 1 if backend == "numpy" else 2)
+        rows, cols = (int(v) for v in shape.split("x"))
+        self.x = random_array((rows, cols), dtype)
+        self.out = np.empty(rows, dtype)
+        fastact.logsumexp(self.x, out=self.out)  # Numba compilation
+
+    def teardown(self, *params):
+        fastact.set_backend("numba")
+
+    def time_logsumexp(self, *params):
+        fastact.logsumexp(self.x, out=self.out)

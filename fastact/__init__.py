@@ -13,7 +13,7 @@ cached on disk.  The ops are built from their definitions (``_activations``,
 
 from __future__ import annotations
 
-from ._api import ElementwiseOp, GatedOp, RowOp, public_ops
+from ._api import ElementwiseOp, GatedOp, ReductionOp, RowOp, public_ops
 from ._backend import get_backend, set_backend, use_backend
 from ._losses import binary_cross_entropy_with_logits, softmax_cross_entropy
 from ._threads import get_num_threads, set_num_threads, threading_layer
@@ -33,6 +33,7 @@ __all__ = sorted([
     "ACTIVATIONS",
     "ElementwiseOp",
     "GatedOp",
+    "ReductionOp",
     "RowOp",
     "binary_cross_entropy_with_logits",
     "get_backend",

@@ -25,6 +25,12 @@ class RowOp:
     @property
     def name(self) -> str: ...
 
+class ReductionOp:
+    """The class of logsumexp."""
+    __name__: str
+    @property
+    def name(self) -> str: ...
+
 class GatedOp:
     """The class of the gated units (each one's own protocol below has its signature)."""
     __name__: str
@@ -68,6 +74,23 @@ class _RowOp(Protocol):
     def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: _Axis = ..., out: NDArray[Any] | None = ...,
                  *, dim: _Axis = ...) -> Any: ...
 
+class _ReductionOp(Protocol):
+    __name__: str
+    @property
+    def name(self) -> str: ...
+    @overload
+    def __call__(self, x: NDArray[_F], axis: _Axis = ..., keepdims: bool = ..., out: NDArray[_F] | None = ..., *,
+                 dim: _Axis = ..., keepdim: bool = ...) -> Any: ...
+    @overload
+    def __call__(self, x: ArrayLike, axis: _Axis = ..., keepdims: bool = ..., out: NDArray[Any] | None = ..., *,
+                 dim: _Axis = ..., keepdim: bool = ...) -> Any: ...
+    @overload
+    def backward(self, grad_out: NDArray[_F], x: NDArray[_F], axis: _Axis = ..., keepdims: bool = ...,
+                 out: NDArray[_F] | None = ..., *, dim: _Axis = ..., keepdim: bool = ...) -> NDArray[_F]: ...
+    @overload
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, axis: _Axis = ..., keepdims: bool = ...,
+                 out: NDArray[Any] | None = ..., *, dim: _Axis = ..., keepdim: bool = ...) -> Any: ...
+
 class _SoftmaxCrossEntropy(Protocol):
     __name__: str
     @overload
@@ -96,6 +119,7 @@ class _BinaryCrossEntropyWithLogits(Protocol):
 
 softmax: _RowOp
 log_softmax: _RowOp
+logsumexp: _ReductionOp
 softmax_cross_entropy: _SoftmaxCrossEntropy
 binary_cross_entropy_with_logits: _BinaryCrossEntropyWithLogits
 
@@ -1041,4 +1065,4 @@ swiglu: _Swiglu
 geglu: _Geglu
 reglu: _Reglu
 ACTIVATIONS: dict[str, ElementwiseOp]
-__all__ = ['ACTIVATIONS', 'ElementwiseOp', 'GatedOp', 'RowOp', 'binary_cross_entropy_with_logits', 'celu', 'elu', 'geglu', 'gelu', 'get_backend', 'get_num_threads', 'glu', 'hardshrink', 'hardsigmoid', 'hardswish', 'hardtanh', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'mish', 'reglu', 'relu', 'relu6', 'rrelu', 'selu', 'set_backend', 'set_num_threads', 'sigmoid', 'silu', 'softmax', 'softmax_cross_entropy', 'softplus', 'softshrink', 'softsign', 'swiglu', 'swish', 'tanh', 'threading_layer', 'use_backend']
+__all__ = ['ACTIVATIONS', 'ElementwiseOp', 'GatedOp', 'ReductionOp', 'RowOp', 'binary_cross_entropy_with_logits', 'celu', 'elu', 'geglu', 'gelu', 'get_backend', 'get_num_threads', 'glu', 'hardshrink', 'hardsigmoid', 'hardswish', 'hardtanh', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'logsumexp', 'mish', 'reglu', 'relu', 'relu6', 'rrelu', 'selu', 'set_backend', 'set_num_threads', 'sigmoid', 'silu', 'softmax', 'softmax_cross_entropy', 'softplus', 'softshrink', 'softsign', 'swiglu', 'swish', 'tanh', 'threading_layer', 'use_backend']

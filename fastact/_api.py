@@ -911,6 +911,110 @@ class RowOp:
         return kwargs["dim"]
 
 
+class ReductionOp:
+    """A reduction over axes (``_rowops.ROW_REDUCTIONS``): ``op(x, axis=-1, keepdims=False)``
+    and ``op.backward(grad_out, x, axis=-1, keepdims=False)``."""
+
+    def __init__(self, definition: _rowops.RowReduction):
+        self._definition = definition
+        self._gradient = RowOp(_rowops.ROW_OPS[definition.gradient])
+        self.__name__ = self.__qualname__ = definition.name
+        self.__module__ = "fastact"
+        name = definition.name
+        self.__doc__ = (
+            f"{name}(x, axis=-1, keepdims=False, out=None): {definition.doc}\n\n"
+            f"``axis`` is an int, a tuple of ints or None (all), as in SciPy; ``dim=`` and ``keepdim=`` are\n"
+            f"PyTorch's names.  float32 stays float32 (summed in float64), float64 float64.\n\n"
+            f"Entry points:\n"
+            f"    {name}(x, axis=-1, keepdims=False, out=None)\n"
+            f"    {name}.backward(grad_out, x, axis=-1, keepdims=False, out=None)  grad_out * {definition.gradient}(x)\n\n"
+            f"Example (the tutorial's four scores):\n"
+            f"    >>> import numpy as np, fastact\n"
+            f"    >>> fastact.{name}(np.array([2.0, 10.0, 1.0, 4.0])).round(6)\n"
+            f"    {definition.example}\n")
+
+    def __reduce__(self) -> str:
+        return self.__name__
+
+    @property
+    def name(self) -> str:
+        return self._definition.name
+
+    def __repr__(self) -> str:
+        return f"<fastact op {self.name}(x, axis=-1, keepdims=False, out=None)>"
+
+    @staticmethod
+    def _aliases(function: str, axis: object, keepdims: object, kwargs: dict) -> tuple[object, object]:
+        """PyTorch's ``dim=`` and ``keepdim=``; anything else is refused in the function's name."""
+        unknown = set(kwargs) - {"dim", "keepdim"}
+        if unknown:
+            raise TypeError(f"{function}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        if "dim" in kwargs:
+            axis = RowOp._axis_alias(function, axis, {"dim": kwargs["dim"]})
+        if "keepdim" in kwargs:
+            if keepdims is not False:
+                raise TypeError(f"{function}() got both keepdims and keepdim: keepdim is another name of keepdims")
+            keepdims = kwargs["keepdim"]
+        return axis, keepdims
+
+    def _rows(self, x: object, axis: object, keepdims: object, name: str) -> tuple[np.ndarray, tuple, tuple, tuple]:
+        """x (checked) as C-contiguous (rows, n) with the reduced axes last, the result's
+        shape, its shape with keepdims, and the axes."""
+        if not isinstance(keepdims, (bool, np.bool_)):
+            raise TypeError(f"keepdims must be a bool, got {type(keepdims).__name__}")
+        arr = as_real_array(x, name)
+        axes = normalize_axes(axis, arr.ndim)
+        kept = tuple(d for d in range(arr.ndim) if d not in axes)
+        shape = tuple(arr.shape[d] for d in kept)
+        kept_shape = tuple(1 if d in axes else arr.shape[d] for d in range(arr.ndim))
+        n = math.prod(arr.shape[d] for d in axes)
+        if n == 0:
+            raise ValueError(f"{self.name} of an empty row (axis {axis} of a shape {arr.shape} array) is -inf in PyTorch "
+                             f"and an error in NumPy's max: fastact refuses it")
+        return arr, shape, kept_shape, (kept, axes, n)
+
+    def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False,
+                 out: np.ndarray | None = None, **kwargs: Any) -> Any:
+        if kwargs:
+            axis, keepdims = self._aliases(self.name, axis, keepdims, kwargs)
+        arr, shape, kept_shape, (kept, axes, n) = self._rows(x, axis, keepdims, "x")
+        res_dt = result_dtype(arr)
+        comp_dt = compute_dtype(res_dt)
+        rows2 = np.ascontiguousarray(np.transpose(arr, kept + axes), dtype=comp_dt).reshape(-1, n)
+        result = np.empty(rows2.shape[0], comp_dt)
+        if result.size:
+            if _backend.runs_numba(comp_dt):
+                parallel = _threads.rows_go_parallel(rows2.size, tasks=rows2.shape[0])
+                _threads.run(_kernels_module().reduction_kernel(self.name, parallel), parallel, rows2.size,
+                             _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], rows2, result, fresh=True)
+            else:
+                with np.errstate(all="ignore"):
+                    self._definition.numpy(rows2, result)
+        with quiet_casts(res_dt, comp_dt):
+            value = result.reshape(kept_shape if keepdims else shape).astype(res_dt, copy=False)
+        if out is not None:
+            return _deliver(value, out, "out")
+        return value[()] if value.ndim == 0 else value
+
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, axis: int | tuple[int, ...] | None = -1,
+                 keepdims: bool = False, out: np.ndarray | None = None, **kwargs: Any) -> Any:
+        """The gradient with respect to x: ``grad_out`` (of the result's shape, or with keepdims
+        its) times the gradient op's output (logsumexp: softmax(x)), two passes."""
+        function = f"{self.name}.backward"
+        if kwargs:
+            axis, keepdims = self._aliases(function, axis, keepdims, kwargs)
+        arr, shape, kept_shape, _ = self._rows(x, axis, keepdims, "x")
+        g = as_real_array(grad_out, "grad_out")
+        if g.shape not in (shape, kept_shape):
+            raise ValueError(f"grad_out must have the shape of {self.name}(x) {kept_shape if keepdims else shape}, "
+                             f"got {g.shape}")
+        res_dt = result_dtype(arr, g)
+        if out is not None:
+            check_out(out, arr.shape, res_dt, "out")
+        p = self._gradient(arr.astype(res_dt, copy=False), axis=axis)
+        return np.multiply(p, g.reshape(kept_shape), out=out if out is not None else p)
+
+
 def public_ops() -> dict[str, Any]:
     """Every public op by its public name, built from the definitions: the elementwise
     ops (one per variant group, with their aliases) and the row ops."""
@@ -934,6 +1038,8 @@ def public_ops() -> dict[str, Any]:
         ops[definition.name] = RowOp(definition)
     for gated in _gatedops.GATED_OPS.values():
         ops[gated.name] = GatedOp(gated, ops[gated.activation])
+    for reduction in _rowops.ROW_REDUCTIONS.values():
+        ops[reduction.name] = ReductionOp(reduction)
     return ops
 
 

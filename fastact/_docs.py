@@ -53,6 +53,11 @@ def row_table() -> list[str]:
         forward, backward = definition.formula.split("; backward ")
         lines.append(f"| `fastact.{name}(x, axis=-1, out=None)` | {forward} |")
         lines.append(f"| `fastact.{name}.backward(grad_out, y, axis=-1, out=None)` | {backward} |")
+    for name, reduction in _rowops.ROW_REDUCTIONS.items():
+        value, gradient = reduction.formula.split("; gradient ")
+        lines.append(f"| `fastact.{name}(x, axis=-1, keepdims=False, out=None)` | {value} |")
+        lines.append(f"| `fastact.{name}.backward(grad_out, x, axis=-1, keepdims=False, out=None)` "
+                     f"| grad_out {gradient} |")
     return lines
 
 

@@ -434,6 +434,25 @@ def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"
                 n_in=len(fn.inputs))
 
 
+def _reduce_rows(fn, *, token):
+    """kernel(x, out): out[r] = fn(x[r]) over (rows, n) C-contiguous x, one value per row."""
+
+    def kernel(x, out):
+        token  # noqa: B018
+        full_width()
+        for r in prange(x.shape[0]):
+            full_width()
+            out[r] = fn(x[r])
+
+    return kernel
+
+
+@functools.cache
+def reduction_kernel(name: str, parallel: bool, cache: bool = True):
+    """The kernel of row reduction ``name`` (``_rowops.ROW_REDUCTIONS``)."""
+    return _jit(_reduce_rows, _rowops.ROW_REDUCTIONS[name].row, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
+
+
 def _copy(*, token):
     def kernel(x, out):
         token  # noqa: B018

@@ -1,4 +1,4 @@
-"""One definition per row op: softmax and log_softmax.
+"""One definition per row op: softmax and log_softmax, and the reduction logsumexp.
 
 A row op normalises along an axis.  Its definition holds everything fastact
 knows about it, as ``_activations`` does for the elementwise ops:
@@ -446,3 +446,62 @@ ROW_OPS: dict[str, RowDefinition] = {d.name: d for d in (SOFTMAX, LOG_SOFTMAX)}
 ROW_FUNCTIONS: dict[str, RowFunction] = {
     f.name: f for d in ROW_OPS.values() for f in (d.forward, d.backward)
 }
+
+
+# --- logsumexp: a reduction over rows ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowReduction:
+    """A reduction of each row to one value, and its gradient."""
+
+    name: str
+    formula: str  # for the README's table
+    doc: str
+    row: Callable  # one contiguous row -> its value (float64 for float32 rows, rounded by the kernel)
+    numpy: Callable  # (rows of n: a 2-D array, out: 1-D) in place, called inside np.errstate(all="ignore")
+    reference: Callable  # (mpmath, list of floats) -> the exact value
+    gradient: str  # the row op whose output, times grad_out, is the gradient (logsumexp: softmax)
+    example: str  # the repr of op([2, 10, 1, 4]): the tutorial's scores
+    torch: str  # PyTorch's expression in torch, x, dim, keepdim
+
+
+@row_function
+def row_logsumexp(x):
+    """max + log(sum(exp(x - max))): the sum compensated and split from the maximum's own
+    terms, so that log1p keeps a dominant entry's tiny rest (log_of_total).  An infinite
+    or NaN maximum is the answer (+inf; -inf for a row of -inf; NaN)."""
+    full_width()
+    m = row_max(x)
+    if m == math.inf or m == -math.inf or m != m:
+        return np.float64(m)
+    below, ties = row_exp_sum_below(x, m)
+    return np.float64(m) + log_of_total(below, ties)
+
+
+def numpy_logsumexp(x: np.ndarray, out: np.ndarray) -> None:
+    m = np.max(x, axis=1, keepdims=True)
+    t = np.subtract(x, m)
+    total = numpy_log_sum_exp(t, np.exp(t), 1)[:, 0]
+    m = m[:, 0].astype(total.dtype)
+    np.copyto(out, np.where(np.isfinite(m), m + total, m), casting="unsafe")
+
+
+def _logsumexp_exact(mp, row):
+    return mp.log(mp.fsum(mp.exp(mp.mpf(v)) for v in row))
+
+
+LOGSUMEXP = RowReduction(
+    name="logsumexp",
+    formula="max + log(sum(exp(x - max))), compensated, log1p where the maximum dominates; gradient softmax(x)",
+    doc="log(sum(exp(x))) along ``axis``, without overflow: the maximum is taken out, the sum is compensated\n"
+        "and a dominant maximum's rest goes through log1p (scipy.special.logsumexp loses it).",
+    row=row_logsumexp,
+    numpy=numpy_logsumexp,
+    reference=_logsumexp_exact,
+    gradient="softmax",
+    example="np.float64(10.002933)",
+    torch="torch.logsumexp(x, dim, keepdim)",
+)
+
+ROW_REDUCTIONS: dict[str, RowReduction] = {d.name: d for d in (LOGSUMEXP,)}

@@ -41,6 +41,12 @@ class RowOp:
     @property
     def name(self) -> str: ...
 
+class ReductionOp:
+    """The class of logsumexp."""
+    __name__: str
+    @property
+    def name(self) -> str: ...
+
 class GatedOp:
     """The class of the gated units (each one's own protocol below has its signature)."""
     __name__: str
@@ -84,6 +90,23 @@ class _RowOp(Protocol):
     def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: _Axis = ..., out: NDArray[Any] | None = ...,
                  *, dim: _Axis = ...) -> Any: ...
 
+class _ReductionOp(Protocol):
+    __name__: str
+    @property
+    def name(self) -> str: ...
+    @overload
+    def __call__(self, x: NDArray[_F], axis: _Axis = ..., keepdims: bool = ..., out: NDArray[_F] | None = ..., *,
+                 dim: _Axis = ..., keepdim: bool = ...) -> Any: ...
+    @overload
+    def __call__(self, x: ArrayLike, axis: _Axis = ..., keepdims: bool = ..., out: NDArray[Any] | None = ..., *,
+                 dim: _Axis = ..., keepdim: bool = ...) -> Any: ...
+    @overload
+    def backward(self, grad_out: NDArray[_F], x: NDArray[_F], axis: _Axis = ..., keepdims: bool = ...,
+                 out: NDArray[_F] | None = ..., *, dim: _Axis = ..., keepdim: bool = ...) -> NDArray[_F]: ...
+    @overload
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, axis: _Axis = ..., keepdims: bool = ...,
+                 out: NDArray[Any] | None = ..., *, dim: _Axis = ..., keepdim: bool = ...) -> Any: ...
+
 class _SoftmaxCrossEntropy(Protocol):
     __name__: str
     @overload
@@ -112,6 +135,7 @@ class _BinaryCrossEntropyWithLogits(Protocol):
 
 softmax: _RowOp
 log_softmax: _RowOp
+logsumexp: _ReductionOp
 softmax_cross_entropy: _SoftmaxCrossEntropy
 binary_cross_entropy_with_logits: _BinaryCrossEntropyWithLogits
 '''
