@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import importlib
 import math
 import sys
@@ -102,10 +103,13 @@ class Case:
     exact: Callable  # (mp, x, g) -> exact value
     rows: bool = False
     floor: float = 0.0  # mixed bound: errors in ULPs of max(|exact|, floor)
-    floor_times_g: bool = False  # the floor scales with |g| (backward)
+    # what the floor scales with: "" (nothing), "abs(g)" (backward), "abs(g b)" (a gated
+    # unit's backward, measured with b = g), "max(abs(x))" (a row reduction)
+    floor_scale: str = ""
     known_gap: dict | None = None  # dtype name -> the bound this release meets instead (see README)
     torch_name: str | None = None  # the op in torch.nn.functional
     torch_kwargs: dict | None = None
+    torch_run: Callable | None = None  # (torch, dt, x, g) -> PyTorch's result, where not the above
 
 
 # Derivatives that cross zero (a definition's derivative_crosses_zero) are held to a
@@ -146,9 +150,67 @@ def elementwise_cases() -> list[Case]:
                  torch_kwargs=torch_kwargs, known_gap=gaps.get("grad")),
             Case(f"{label}.backward(g, x=x)", grad_bound, lambda dt, x, g, op=op, kw=kwargs: op.backward(g, x=x, **kw),
                  lambda mp, x, g, a=act, p=p: g * a.reference_df(mp, x, p), floor=floor, torch_name=torch_name,
-                 torch_kwargs=torch_kwargs, floor_times_g=True, known_gap=gaps.get("backward")),
+                 torch_kwargs=torch_kwargs, floor_scale="abs(g)", known_gap=gaps.get("backward")),
         ]
     return cases
+
+
+def _gated_halves(definition, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (v, u) if definition.activated else (u, v)
+
+
+def _torch_gated(definition, kwargs: dict, backward: bool) -> Callable:
+    """PyTorch's expression of a gated unit on the halves (u, v) = (x, g); its backward
+    with grad_out = g, the activated half's gradient."""
+
+    def run(torch, dt, x, g):
+        halves = _gated_halves(definition, torch.from_numpy(x), torch.from_numpy(g))
+        tx = torch.cat(halves).requires_grad_(backward)
+        y = eval(definition.torch, {"torch": torch, "F": torch.nn.functional, "x": tx, "dim": 0,  # noqa: S307
+                                    "approximate": kwargs.get("approximate", "none")})
+        if not backward:
+            return y.detach().numpy()
+        y.backward(torch.from_numpy(g))
+        return tx.grad.numpy()[len(x):] if definition.activated else tx.grad.numpy()[:len(x)]
+
+    return run
+
+
+def gated_cases() -> list[Case]:
+    """Each gated unit with the activated half u = x and the other half v = g, and its
+    backward with grad_out = g: y = g f(u) and the activated half's gradient g^2 f'(u).
+    Bounds: the activation's plus one ULP (the product of a result within its bound)."""
+    from ._gatedops import GATED_OPS, reference
+
+    cases = []
+    for name, definition in GATED_OPS.items():
+        op = getattr(fastact, name)
+        for label, _, kwargs, act in elementwise_variants():
+            if label.partition("(")[0] != definition.activation:
+                continue
+            label = name + label[len(definition.activation):]
+            p = tuple(param.default for param in act.params)
+            bound, grad_bound = (0.5, 0.5) if act.piecewise_linear else (3.0, 5.0)
+            gaps: dict[str, dict] = {}
+            for kind, dtype_name, gap in act.known_gaps:
+                gaps.setdefault(kind, {})[dtype_name] = gap + 1
+            index = definition.activated
+            cases += [
+                Case(label, bound, lambda dt, x, g, op=op, kw=kwargs, d=definition: op(*_gated_halves(d, x, g), **kw),
+                     lambda mp, x, g, a=act, p=p: reference(a, mp, x, g, p)[0], known_gap=gaps.get("forward"),
+                     torch_run=_torch_gated(definition, kwargs, False)),
+                Case(f"{label}.backward(g, a, b), {'ab'[index]}'s", grad_bound,
+                     lambda dt, x, g, op=op, kw=kwargs, d=definition, i=index:
+                     op.backward(g, *_gated_halves(d, x, g), **kw)[i],
+                     lambda mp, x, g, a=act, p=p: g * reference(a, mp, x, g, p)[1],
+                     floor=MIXED_FLOOR if act.derivative_crosses_zero else 0.0, floor_scale="abs(g b)",
+                     known_gap=gaps.get("backward"), torch_run=_torch_gated(definition, kwargs, True)),
+            ]
+    return cases
+
+
+def all_cases() -> list[Case]:
+    return elementwise_cases() + row_cases() + gated_cases()
 
 
 def _random_rows(dtype, seed: int, points: int) -> list[np.ndarray]:
@@ -179,6 +241,15 @@ def row_cases() -> list[Case]:
         op = getattr(fastact, name)
         cases.append(Case(name, 8.0, lambda dt, x, g, op=op: op(x), definition.reference, rows=True))
         cases.append(Case(f"{name}(axis=0)", 8.0, _along_axis_0(op), definition.reference, rows=True))
+    for name, reduction in _rowops.ROW_REDUCTIONS.items():  # one value per row
+        op = getattr(fastact, name)
+        # near 0 the result is the difference of the maximum and a log, and is conditioned by
+        # the maximum: held to ULPs of max(|result|, max |x|) (its condition)
+        cases.append(Case(name, 2.0, lambda dt, x, g, op=op: op(x)[:, None],
+                          lambda mp, row, r=reduction: [r.reference(mp, row)], rows=True, floor=1.0,
+                          floor_scale="max(abs(x))",
+                          torch_run=lambda torch, dt, x, g, t=reduction.torch: eval(  # noqa: S307
+                              t, {"torch": torch, "x": torch.from_numpy(x), "dim": -1, "keepdim": True}).numpy()))
     return sorted(cases, key=lambda c: "(" in c.name)
 
 
@@ -194,6 +265,8 @@ def _torch_run(case: Case) -> Callable:
     """PyTorch's kernels for the same case: the forward op, its autograd backward."""
     torch = _torch_module()
     F = torch.nn.functional
+    if case.torch_run is not None:
+        return lambda dt, x, g: case.torch_run(torch, dt, x, g)
     if case.rows:
         fn = torch.softmax if case.name.startswith("softmax") else torch.log_softmax
         return lambda dt, x, g: fn(torch.from_numpy(x), -1).numpy()
@@ -224,12 +297,29 @@ def measure(case: Case, dtype, backend: str, points: int, seed: int, normal_only
         return float(elementwise_errors(case, x, g, normal_only).max())
 
 
+# The exact values of the case being measured, by its sample: the sweep measures each case on
+# every backend and PyTorch (twice) over one sample, and the mpmath references are most of
+# its time.
+_EXACT: dict[tuple, list] = {}
+
+
+def _exact_values(case: Case, arrays: tuple[np.ndarray, ...], compute: Callable[[], list]) -> list:
+    key = (case.name, *(hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest() + a.dtype.str for a in arrays))
+    if key not in _EXACT:
+        if any(k[0] != case.name for k in _EXACT):
+            _EXACT.clear()
+        _EXACT[key] = compute()
+    return _EXACT[key]
+
+
 def elementwise_errors(case: Case, x: np.ndarray, g: np.ndarray, normal_only: bool = False) -> np.ndarray:
     """The ULP error of elementwise ``case`` at each point of ``x`` (with ``g`` for backward)."""
     mp = _mpmath()
     computed = case.run(x.dtype.type, x, g)
-    exact = (case.exact(mp, mp.mpf(float(xi)), mp.mpf(float(gi))) for xi, gi in zip(x, g))
-    floor = case.floor * np.abs(g.astype(np.float64)) if case.floor_times_g else case.floor
+    exact = _exact_values(case, (x, g), lambda: [case.exact(mp, mp.mpf(float(xi)), mp.mpf(float(gi)))
+                                                  for xi, gi in zip(x, g)])
+    scale = {"": 1.0, "abs(g)": np.abs(g.astype(np.float64)), "abs(g b)": g.astype(np.float64) ** 2}
+    floor = case.floor * scale[case.floor_scale]
     return ulp_errors(computed, exact, x.dtype.type, normal_only, floor)
 
 
@@ -237,10 +327,12 @@ def max_row_error(case: Case, rows: np.ndarray, normal_only: bool = False) -> fl
     """Max ULP error of row case ``case`` over the rows of the 2-D array ``rows``."""
     mp = _mpmath()
     computed = case.run(rows.dtype.type, rows, None)
+    exact_rows = _exact_values(case, (rows,), lambda: [case.exact(mp, [mp.mpf(float(v)) for v in row])
+                                                        for row in rows])
     worst = 0.0
-    for row, crow in zip(rows, computed):
-        exact = case.exact(mp, [mp.mpf(float(v)) for v in row])
-        worst = max(worst, float(ulp_errors(crow, exact, rows.dtype.type, normal_only, case.floor).max()))
+    for row, crow, exact in zip(rows, computed, exact_rows):
+        floor = case.floor * float(np.max(np.abs(row))) if case.floor_scale == "max(abs(x))" else case.floor
+        worst = max(worst, float(ulp_errors(crow, exact, rows.dtype.type, normal_only, floor).max()))
     return worst
 
 
@@ -254,10 +346,9 @@ def table_columns(backends) -> tuple[str, ...]:
 
 def sweep(points: int = 20000, seed: int = 0, backends=("numba", "numpy")) -> list[dict]:
     results = []
-    jobs = [(case, dtype) for case in elementwise_cases() + row_cases() for dtype in DTYPES]
+    jobs = [(case, dtype) for case in all_cases() for dtype in DTYPES]
     for case, dtype in _cli.track(jobs, "accuracy", lambda job: f"{job[0].name} {np.dtype(job[1]).name}"):
-        row = {"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound, "floor": case.floor,
-               "known_gap": (case.known_gap or {}).get(np.dtype(dtype).name)}  # as case_rows()
+        row = _case_row(case, dtype)
         for backend in backends:
             row[backend] = measure(case, dtype, backend, points, seed)
             if backend == "torch":
@@ -272,22 +363,27 @@ def required(row: dict) -> str:
     if row.get("known_gap"):
         bound += f" (known gap: <= {row['known_gap']:g})"
     if row.get("floor"):
-        bound += f" of max(abs, {row['floor']:g}{' abs(g)' if 'backward' in row['op'] else ''})"
+        scale = row.get("floor_scale", "")
+        bound += f" of max(abs, {row['floor']:g}{' ' + scale if scale else ''})"
     return bound
+
+
+def _case_row(case: Case, dtype) -> dict:
+    return {"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound, "floor": case.floor,
+            "floor_scale": case.floor_scale, "known_gap": (case.known_gap or {}).get(np.dtype(dtype).name)}
 
 
 def case_rows() -> list[dict]:
     """The table's rows without their measurements: op, dtype and bound of every case."""
-    return [{"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound, "floor": case.floor,
-             "known_gap": (case.known_gap or {}).get(np.dtype(dtype).name)}
-            for case in elementwise_cases() + row_cases() for dtype in DTYPES]
+    return [_case_row(case, dtype) for case in all_cases() for dtype in DTYPES]
 
 
 _METHOD = """Sample: random bit patterns of each dtype (every exponent alike, the extremes included) and a
 grid over the region where sigmoid moves (|x| <= 110 for float32, 750 for float64); `g`
-uniform in [-2, 2] for `backward`. Softmax and log-softmax rows: 64x4, 16x100, 4x1000 and
+uniform in [-2, 2] for `backward`. Softmax, log-softmax and logsumexp rows: 64x4, 16x100, 4x1000 and
 1x65536 normal values at scales 1, 4 and 30, and the tutorial's row, along the last axis and
-along axis 0. Error is |computed - exact| / ulp(exact), with the subnormal spacing below the
+along axis 0. Gated units: the activated half from the same sample, the other half and
+`grad_out` both `g`; their bounds are the activation's plus 1 ULP. Error is |computed - exact| / ulp(exact), with the subnormal spacing below the
 normal range. Derivatives that cross zero (silu, mish, gelu) are held to a mixed bound, in
 ULPs of max(|f'|, 1/4) (of max(|g f'|, |g|/4) for backward): there f' is a difference of
 terms near 1/4 that cancel. "Known gap" marks where this release misses the bound it aims
