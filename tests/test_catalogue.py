@@ -151,6 +151,7 @@ CUBE = _activations.Activation(
 def test_an_op_is_one_definition(monkeypatch):
     monkeypatch.setattr(_activations, "ELEMENTWISE", {"scaled_cube": CUBE})
     monkeypatch.setattr(_rowops, "ROW_OPS", {})
+    monkeypatch.setattr(_rowops, "ROW_REDUCTIONS", {})
     monkeypatch.setattr(_gatedops, "GATED_OPS", {})
     ops = public_ops()
     assert list(ops) == ["scaled_cube"]
