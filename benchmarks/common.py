@@ -20,6 +20,9 @@ SIZES = [10_000] if QUICK else [10_000_000] if GATE else [1_000_000, 10_000_000,
 FUSED_SIZE = 10_000 if QUICK else 10_000_000
 ROW_SHAPES = [(64, 128)] if QUICK else [(4096, 4096)] if GATE else [(4096, 4096), (65536, 128), (512, 32768),
                                                                      (1_000_000, 10)]
+# the gated units' inputs: rows of two halves (8192 x 2 x 11008 is a LLaMA-7B MLP's gate and up
+# projections for 8192 tokens, 720 MB of float32)
+GATED_SHAPES = [(64, 256)] if QUICK else [(8192, 22016)] if GATE else [(8192, 22016), (65536, 256)]
 DTYPES = ["float32", "float64"]
 BACKENDS = ["numba"] if GATE else ["numba", "numpy"]
 THREADS = [2] if GATE else [1, 2]

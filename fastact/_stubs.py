@@ -140,10 +140,8 @@ softmax_cross_entropy: _SoftmaxCrossEntropy
 binary_cross_entropy_with_logits: _BinaryCrossEntropyWithLogits
 '''
 
-# One protocol per op; {P} is its parameters after x (", alpha: float = ..."), {K} the
-# same keyword-only (for backward), {D} its name.
-OP_PROTOCOL = '''
-class _{C}(Protocol):
+# What every op's protocol starts with (its class name is {C}).
+PROTOCOL_HEAD = '''class _{C}(Protocol):
     __name__: str
     @property
     def name(self) -> str: ...
@@ -151,7 +149,12 @@ class _{C}(Protocol):
     def signature(self) -> str: ...
     @property
     def params(self) -> dict[str, object]: ...
-    @property
+'''
+
+# One protocol per op; {P} is its parameters after x (", alpha: float = ..."), {K} the
+# same keyword-only (for backward), {D} its name.
+OP_PROTOCOL = '''
+{HEAD}    @property
     def ufunc(self) -> np.ufunc: ...
     def get_ufunc(self, kind: _UfuncKind = ...{V}) -> np.ufunc: ...
     def supports_y(self{KO}) -> bool: ...
@@ -185,15 +188,7 @@ class _{C}(Protocol):
 # One protocol per gated unit: x split in two along axis (dim), or the halves as two arrays;
 # {P} is its parameters, keyword-only (", approximate: ... = ...").
 GATED_PROTOCOL = '''
-class _{C}(Protocol):
-    __name__: str
-    @property
-    def name(self) -> str: ...
-    @property
-    def signature(self) -> str: ...
-    @property
-    def params(self) -> dict[str, object]: ...
-    @overload
+{HEAD}    @overload
     def __call__(self, x: NDArray[_F], /, *, axis: int = ..., dim: int = ...{P},
                  out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
     @overload
@@ -231,6 +226,10 @@ class _{C}(Protocol):
 '''
 
 
+def _protocol(template: str, **fields: str) -> str:
+    return template.replace("{HEAD}", PROTOCOL_HEAD).format(**fields)
+
+
 def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -246,7 +245,7 @@ def render() -> str:
         params += [f"{p}: {literal} = ..." for p, literal in literals.items()]
         positional = "".join(f", {p}" for p in params)
         keyword = "".join(f", {p}" for p in params)
-        parts.append(OP_PROTOCOL.format(
+        parts.append(_protocol(OP_PROTOCOL, 
             C=_class_name(name), P=positional, K=keyword,
             V="".join(f", {p}: {literal} = ..." for p, literal in literals.items()),
             KO=(", *" + keyword) if params else ""))
@@ -257,7 +256,7 @@ def render() -> str:
                     for p, default in op.params.items() if isinstance(default, str)}
         params = [f"{p}: float = ..." for p, default in op.params.items() if not isinstance(default, str)]
         params += [f"{p}: {literal} = ..." for p, literal in literals.items()]
-        parts.append(GATED_PROTOCOL.format(C=_class_name(name), P="".join(f", {p}" for p in params)))
+        parts.append(_protocol(GATED_PROTOCOL, C=_class_name(name), P="".join(f", {p}" for p in params)))
     public = {name: op for name, op in fastact._OPS.items() if isinstance(op, (fastact.ElementwiseOp, fastact.GatedOp))}
     parts.append("\n" + "".join(f"{name}: _{_class_name(op.name)}\n" for name, op in public.items()))
     parts.append("ACTIVATIONS: dict[str, ElementwiseOp]\n")

@@ -6,7 +6,8 @@ importable (SciPy; PyTorch's ATen kernels through their ``out=`` overloads, on
 ``torch.from_numpy`` views, with its thread count matched; JAX jitted, with
 ``block_until_ready``; numexpr with its thread count matched), next to the
 copy roofline: the faster of ``np.copyto`` and a parallel Numba copy loop over
-the same arrays.  Compilation is excluded (every implementation runs once
+the same arrays (for the gated units the passes over the memory they move, for
+logsumexp a read pass, ``np.max`` along the rows).  Compilation is excluded (every implementation runs once
 before timing), and the implementations alternate within each repeat so drift
 on a noisy machine hits all alike.
 A sample times as many calls as last about 0.2 ms (one call of a large
@@ -38,14 +39,17 @@ import numpy as np
 import fastact
 
 from . import _activations, _cli
-from ._rowops import ROW_OPS
+from ._gatedops import GATED_OPS
+from ._rowops import ROW_OPS, ROW_REDUCTIONS
 
-ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS) for c in (name, f"{name}.backward"))
+ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for c in (name, f"{name}.backward")) \
+    + tuple(ROW_REDUCTIONS)  # logsumexp's backward is softmax's times grad_out
 DTYPES = ("float32", "float64")
 # peer -> how to install it, for the line that names the peers a run skipped
 PEERS = {"scipy": "pip install scipy", "torch": "pip install torch==2.13.0 (the CPU build)",
          "jax": "pip install jax", "numexpr": "pip install numexpr"}
 DEFAULT_ROW_SHAPES = "4096x4096,65536x128,512x32768,1000000x10"
+DEFAULT_GATED_SHAPES = "8192x22016"  # a LLaMA-7B MLP's gate and up projections for 8192 tokens
 
 
 @dataclass
@@ -235,19 +239,24 @@ def _jax_function(op_name: str, axis: int = -1):
     return jax, fn
 
 
+def _jax_timed(jax, fn: Callable | None, kind: str, x: np.ndarray, g: np.ndarray) -> dict[str, Callable]:
+    """{"jax": fn jitted on x} (forward), or its backward through jax.vjp with cotangent g;
+    {} without JAX."""
+    if jax is None:
+        return {}
+    jx, jg = jax.device_put(x), jax.device_put(g)
+    if not kind:
+        jitted = jax.jit(fn)
+        return {"jax": lambda: jitted(jx).block_until_ready()}
+    backward = jax.jit(lambda v, w: jax.vjp(fn, v)[1](w)[0])
+    return {"jax": lambda: backward(jx, jg).block_until_ready()}
+
+
 def _peer_implementations(op_name: str, kind: str, x: np.ndarray, g: np.ndarray, out: np.ndarray,
                           threads: int, axis: int = -1) -> dict[str, Callable]:
     """JAX (jitted forward, or forward plus backward through jax.vjp) and numexpr."""
-    impls: dict[str, Callable] = {}
     jax, fn = _jax_function(op_name, axis)
-    if jax is not None:
-        jx, jg = jax.device_put(x), jax.device_put(g)
-        if not kind:
-            jitted = jax.jit(fn)
-            impls["jax"] = lambda: jitted(jx).block_until_ready()
-        else:
-            backward = jax.jit(lambda v, w: jax.vjp(fn, v)[1](w)[0])
-            impls["jax"] = lambda: backward(jx, jg).block_until_ready()
+    impls = _jax_timed(jax, fn, kind, x, g)
     numexpr = _optional("numexpr")
     if numexpr is not None and not kind and "numexpr" in _peers(op_name):
         numexpr.set_num_threads(threads)
@@ -316,21 +325,112 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     return impls
 
 
+def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int) -> dict[str, Callable]:
+    """A gated unit over the last axis of x (rows of 2n), or its backward: fastact, fastact's
+    elementwise op then a multiply (the unfused way), PyTorch's expression (with autograd for
+    the backward, forward included, as the fused backward recomputes it) and JAX's; the
+    rooflines of the memory each moves."""
+    op_name, _, kind = case.partition(".")
+    op, definition = getattr(fastact, op_name), GATED_OPS[op_name]
+    n = x.shape[-1] // 2
+    a, b = x[..., :n], x[..., n:]
+    u, v = (b, a) if definition.activated else (a, b)
+    activation = getattr(fastact, definition.activation)
+    tmp = np.empty_like(g)
+    unfused_name = "numpy (unfused: fastact op, np.multiply)"
+    if not kind:
+        impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out),
+                                      unfused_name: lambda: np.multiply(activation(u, out=tmp), v, out=out)}
+    else:
+        du, dv = (out[..., n:], out[..., :n]) if definition.activated else (out[..., :n], out[..., n:])
+
+        def unfused():
+            activation.backward(g, x=u, out=tmp)  # g f'(u), then times v; g f(u)
+            np.multiply(tmp, v, out=du)
+            np.multiply(activation(u, out=tmp), g, out=dv)
+
+        impls = {"fastact": lambda: op.backward(g, x, out=out), unfused_name: unfused}
+    torch = _optional("torch")
+    if torch:
+        torch.set_num_threads(threads)
+        tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+        fn = eval(f"lambda x: {definition.torch}", {"torch": torch, "F": torch.nn.functional,  # noqa: S307
+                                                     "dim": -1, "approximate": "none"})
+        if not kind:
+            impls["torch"] = lambda: fn(tx)
+        else:
+            def torch_backward():
+                leaf = tx.detach().requires_grad_(True)
+                return torch.autograd.grad(fn(leaf), leaf, tg)
+
+            impls["torch"] = torch_backward
+    jax, _ = _jax_function("softmax")  # the module, float64 enabled
+    if jax is not None:
+        jfn = eval(f"lambda x: {definition.jax}", {"jax": jax, "jnp": jax.numpy})  # noqa: S307
+        impls.update(_jax_timed(jax, jfn, kind, x, g))
+    if not kind:  # reads both halves, writes one
+        impls["np.copyto"] = lambda: np.copyto(out, a)
+        impls["np.add (2 inputs)"] = lambda: np.add(a, b, out=out)
+    else:  # reads x and g, writes x's shape: a copy of x is the nearest plain pass
+        impls["np.copyto"] = lambda: np.copyto(out, x)
+    return impls
+
+
+def _reduction_case(name: str, x: np.ndarray, out: np.ndarray, threads: int) -> dict[str, Callable]:
+    """A row reduction (logsumexp) over the last axis: fastact, plain NumPy (the maximum taken
+    out), SciPy, PyTorch (out=) and JAX; a read pass (np.max along the rows) as its roofline."""
+    op = getattr(fastact, name)
+    buf, tmp = np.empty((x.shape[0], 1), x.dtype), np.empty_like(x)
+    impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
+
+    def plain_numpy():
+        m = np.max(x, axis=-1, keepdims=True, out=buf)
+        np.exp(np.subtract(x, m, out=tmp), out=tmp)
+        np.add(np.log(np.sum(tmp, axis=-1, keepdims=True)), m, out=buf)
+        np.copyto(out, buf[:, 0])
+
+    impls["numpy"] = plain_numpy
+    special = _optional("scipy.special") and sys.modules.get("scipy.special")
+    if special:
+        impls["scipy"] = lambda: special.logsumexp(x, axis=-1)
+    torch = _optional("torch")
+    if torch:
+        torch.set_num_threads(threads)
+        tx, tout = torch.from_numpy(x), torch.from_numpy(out)
+        impls["torch"] = lambda: torch.logsumexp(tx, -1, out=tout)
+    jax, _ = _jax_function("softmax")  # the module, float64 enabled
+    if jax is not None:
+        impls.update(_jax_timed(jax, lambda v: jax.nn.logsumexp(v, axis=-1), "", x, x))
+    impls["np.copyto"] = lambda: np.max(x, axis=-1, out=out)
+    return impls
+
+
+def _measured(impls: dict[str, Callable], repeats: int) -> dict[str, float]:
+    """The median times, the rooflines under their names: the faster copy, the 2-input pass."""
+    with fastact.use_backend("numba"), np.errstate(over="ignore"):
+        times = median_times(impls, repeats)
+    times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy", math.inf))
+    if "np.add (2 inputs)" in times:
+        times["2-input roofline"] = times.pop("np.add (2 inputs)")
+    return times
+
+
 def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeats: int, seed: int = 0,
              axis: int = -1) -> Result:
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 4).astype(dtype)
-    g = rng.standard_normal(shape).astype(dtype)
-    out = np.empty_like(x)
     fastact.set_num_threads(threads)
-    # np.errstate: plain NumPy's exp(-x) overflows to inf, as it should
-    with fastact.use_backend("numba"), np.errstate(over="ignore"):
-        times = median_times(_implementations(case, x, g, out, threads, axis), repeats)
-    times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy"))
-    if "np.add (2 inputs)" in times:
-        times["2-input roofline"] = times.pop("np.add (2 inputs)")
-    row_axis = axis if case.partition(".")[0] in ROW_OPS else -1
-    return Result(case, dtype, int(np.prod(shape)), shape, threads, times, row_axis)
+    name = case.partition(".")[0]
+    if name in ROW_REDUCTIONS:
+        times = _measured(_reduction_case(case, x, np.empty(shape[0], dtype), threads), repeats)
+    elif name in GATED_OPS:
+        g = rng.standard_normal(shape[:-1] + (shape[-1] // 2,)).astype(dtype)
+        times = _measured(_gated_case(case, x, g, np.empty_like(x if case.endswith(".backward") else g), threads),
+                          repeats)
+    else:
+        g = rng.standard_normal(shape).astype(dtype)
+        times = _measured(_implementations(case, x, g, np.empty_like(x), threads, axis), repeats)
+    return Result(case, dtype, int(np.prod(shape)), shape, threads, times, axis if name in ROW_OPS else -1)
 
 
 # --- a busy machine ------------------------------------------------------------------
@@ -633,6 +733,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", type=_comma_list(_shape, "a ROWSxCOLS shape"),
                         default=_comma_list(_shape, "")(DEFAULT_ROW_SHAPES),
                         help=f"ROWSxCOLS shapes of the softmax ops (default {DEFAULT_ROW_SHAPES})")
+    parser.add_argument("--gated-shapes", type=_comma_list(_shape, "a ROWSxCOLS shape"),
+                        default=_comma_list(_shape, "")(DEFAULT_GATED_SHAPES),
+                        help=f"ROWSxCOLS shapes of the gated units, split along the last axis (default "
+                             f"{DEFAULT_GATED_SHAPES})")
     parser.add_argument("--axis", type=_cli.int_between(-2, 1), default=-1, help="the axis of the softmax ops (default -1)")
     parser.add_argument("--threads", type=_cli.int_between(1, numba.config.NUMBA_NUM_THREADS),
                         default=fastact.get_num_threads())
@@ -650,6 +754,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", metavar="FILE", help="write a markdown report (environment, command, table)")
     args = parser.parse_args(argv)
     cases, sizes, dtypes, row_shapes = args.ops, args.sizes, args.dtypes, args.shapes
+    if any(cols % 2 for _, cols in args.gated_shapes):
+        parser.error("argument --gated-shapes: the gated units split the columns in two halves: COLS must be even")
     if args.busy:
         busy = [r for d in dtypes for r in run_busy(BUSY_CASES, d, args.calls, args.threads)]
         print(f"beside a CPU-bound process, {args.calls} calls per case: " + ", ".join(
@@ -661,11 +767,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for name, how in skipped_peers().items():
         print(f"skipping {name}: not installed ({how})", file=sys.stderr)
-    jobs = [(c, d, shape) for c in cases for d in dtypes
-            for shape in (row_shapes if c.partition(".")[0] in ROW_OPS else [(n,) for n in sizes])]
+    def shapes(case: str) -> list[tuple[int, ...]]:
+        name = case.partition(".")[0]
+        if name in ROW_OPS or name in ROW_REDUCTIONS:
+            return row_shapes
+        return args.gated_shapes if name in GATED_OPS else [(n,) for n in sizes]
+
+    jobs = [(c, d, shape) for c in cases for d in dtypes for shape in shapes(c)]
     main_jobs = len(jobs)
     jobs = [(c, d, shape, args.threads) for c, d, shape in jobs]
-    jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] not in ROW_OPS for d in dtypes
+    jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS for d in dtypes
              for n in args.one_thread_sizes]
     done = [run_case(c, d, shape, threads, args.repeats, axis=args.axis)
             for c, d, shape, threads in _cli.track(jobs, "benchmarking", _job_label)]

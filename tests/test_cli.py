@@ -74,6 +74,7 @@ def test_bench_busy_times_single_calls_beside_a_busy_process(tmp_path):
     (["--sizes", "abc"], "argument --sizes: 'abc' is not a positive element count"),
     (["--sizes", "1e3,-5"], "argument --sizes: '-5' is not a positive element count"),
     (["--shapes", "64by128"], "argument --shapes: '64by128' is not a ROWSxCOLS shape"),
+    (["--gated-shapes", "8x7"], "argument --gated-shapes: the gated units split the columns in two halves"),
     (["--threads", "0"], "argument --threads: 0 is not between 1 and"),
     (["--repeats", "x"], "argument --repeats: 'x' is not an integer"),
 ])
@@ -184,3 +185,15 @@ def test_reports_come_with_charts(tmp_path):
     assert "| sigmoid | float32 |" in text and "(accuracy.png)" in text
     _assert_png(tmp_path / "accuracy.png")
     assert plot.TUTORIAL_SCORES == (2.0, 10.0, 1.0, 4.0)
+
+
+def test_bench_times_gated_units_and_logsumexp(tmp_path):
+    path = tmp_path / "bench.json"
+    _run("fastact", "bench", "--ops", "swiglu,geglu.backward,logsumexp", "--gated-shapes", "8x256", "--shapes",
+         "8x128", "--dtypes", "float32", "--repeats", "2", "--one-thread-sizes", "16", "--json", str(path))
+    results = {r["case"]: r for r in json.loads(path.read_text())["results"]}
+    assert set(results) == {"swiglu", "geglu.backward", "logsumexp"}
+    assert results["swiglu"]["shape"] == [8, 256] and results["logsumexp"]["shape"] == [8, 128]
+    for r in results.values():
+        assert r["times_ms"]["fastact"] > 0 and "copy roofline" in r["times_ms"]
+    assert "numpy (unfused: fastact op, np.multiply)" in results["swiglu"]["times_ms"]
