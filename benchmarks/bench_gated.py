@@ -27,7 +27,7 @@ class Gated(LargeArrays):
         self.dx = np.empty_like(self.x)
         self.tmp = np.empty_like(self.g)
         a, b = self.x[:, :cols // 2], self.x[:, cols // 2:]
-        self.u, self.v = (b, a) if definition.activated else (a, b)
+        self.u, self.v = definition.activated_first(a, b)
         self.activation = getattr(fastact, definition.activation)
         self.op(self.x, out=self.y)  # Numba compilation
         self.op.backward(self.g, self.x, out=self.dx)

@@ -84,7 +84,7 @@ def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
     return arr.reshape(-1, order=order) if contiguous else None
 
 
-_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FAST_DTYPES = _backend.KERNEL_DTYPES
 
 
 def _plain_arrays(values: tuple) -> bool:
@@ -1245,11 +1245,11 @@ class GatedOp:
 
         shaped = rows_of if split else (lambda flat: flat[:n].reshape(1, n))
         first, second = shaped(a), shaped(b)
-        u, v = (second, first) if self._definition.activated else (first, second)
+        u, v = self._definition.activated_first(first, second)
         du = dv = None
         if d is not None:
             d0, d1 = shaped(d[0]), shaped(d[1])
-            du, dv = (d1, d0) if self._definition.activated else (d0, d1)
+            du, dv = self._definition.activated_first(d0, d1)
         with np.errstate(all="ignore"):
             _gatedops.numpy_gated(act, None if g is None else g.reshape(rows, n) if split else g.reshape(1, n), u, v,
                                   None if y is None else y.reshape(rows, n) if split else y.reshape(1, n), du, dv, p)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _scalar
 
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes the Numba kernels are compiled for
 
 BACKENDS = ("numba", "numpy")
 
@@ -70,7 +70,7 @@ def get_backend() -> str:
 def runs_numba(dtype) -> bool:
     """Whether a call computed in ``dtype`` runs the Numba kernels: on the numba backend, for
     float32 and float64 (long double runs the NumPy fallbacks, in its own precision)."""
-    return get_backend() == "numba" and dtype in _KERNEL_DTYPES
+    return get_backend() == "numba" and dtype in KERNEL_DTYPES
 
 
 def set_backend(name: str) -> None:

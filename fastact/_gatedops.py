@@ -39,6 +39,12 @@ class GatedDefinition:
     # JAX's, in jax, jnp (jax.numpy) and x, over the last axis, for bench
     jax: str
 
+    def activated_first(self, first, second):
+        """The pair (halves a, b, their gradients) with the activated half first: (u, v).
+        The swap is its own inverse, so (u, v) gives back (a, b) too.  (The kernel, in
+        Numba, makes the same choice from ``activated``.)"""
+        return (second, first) if self.activated else (first, second)
+
 
 GATED_OPS: dict[str, GatedDefinition] = {d.name: d for d in (
     GatedDefinition("glu", "sigmoid", 1, "Gated linear unit: a * sigmoid(b), as torch.nn.functional.glu.",

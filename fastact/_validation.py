@@ -15,7 +15,6 @@ _FLOAT16 = np.dtype(np.float16)
 # is computed in its own precision by the NumPy fallbacks, as SciPy's ufuncs do
 LONGDOUBLE = np.dtype(np.longdouble)
 _FLOATS = (_FLOAT16, _FLOAT32, _FLOAT64, LONGDOUBLE)
-KERNEL_DTYPES = (_FLOAT32, _FLOAT64)  # the dtypes the Numba kernels are compiled for
 
 
 def _is_bfloat16(dtype: np.dtype) -> bool:

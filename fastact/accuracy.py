@@ -155,23 +155,19 @@ def elementwise_cases() -> list[Case]:
     return cases
 
 
-def _gated_halves(definition, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (v, u) if definition.activated else (u, v)
-
-
 def _torch_gated(definition, kwargs: dict, backward: bool) -> Callable:
     """PyTorch's expression of a gated unit on the halves (u, v) = (x, g); its backward
     with grad_out = g, the activated half's gradient."""
 
     def run(torch, dt, x, g):
-        halves = _gated_halves(definition, torch.from_numpy(x), torch.from_numpy(g))
+        halves = definition.activated_first(torch.from_numpy(x), torch.from_numpy(g))
         tx = torch.cat(halves).requires_grad_(backward)
         y = eval(definition.torch, {"torch": torch, "F": torch.nn.functional, "x": tx, "dim": 0,  # noqa: S307
                                     "approximate": kwargs.get("approximate", "none")})
         if not backward:
             return y.detach().numpy()
         y.backward(torch.from_numpy(g))
-        return tx.grad.numpy()[len(x):] if definition.activated else tx.grad.numpy()[:len(x)]
+        return definition.activated_first(tx.grad.numpy()[:len(x)], tx.grad.numpy()[len(x):])[0]
 
     return run
 
@@ -196,12 +192,12 @@ def gated_cases() -> list[Case]:
                 gaps.setdefault(kind, {})[dtype_name] = gap + 1
             index = definition.activated
             cases += [
-                Case(label, bound, lambda dt, x, g, op=op, kw=kwargs, d=definition: op(*_gated_halves(d, x, g), **kw),
+                Case(label, bound, lambda dt, x, g, op=op, kw=kwargs, d=definition: op(*d.activated_first(x, g), **kw),
                      lambda mp, x, g, a=act, p=p: reference(a, mp, x, g, p)[0], known_gap=gaps.get("forward"),
                      torch_run=_torch_gated(definition, kwargs, False)),
                 Case(f"{label}.backward(g, a, b), {'ab'[index]}'s", grad_bound,
                      lambda dt, x, g, op=op, kw=kwargs, d=definition, i=index:
-                     op.backward(g, *_gated_halves(d, x, g), **kw)[i],
+                     op.backward(g, *d.activated_first(x, g), **kw)[i],
                      lambda mp, x, g, a=act, p=p: g * reference(a, mp, x, g, p)[1],
                      floor=MIXED_FLOOR if act.derivative_crosses_zero else 0.0, floor_scale="abs(g b)",
                      known_gap=gaps.get("backward"), torch_run=_torch_gated(definition, kwargs, True)),

@@ -334,7 +334,7 @@ def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, thread
     op, definition = getattr(fastact, op_name), GATED_OPS[op_name]
     n = x.shape[-1] // 2
     a, b = x[..., :n], x[..., n:]
-    u, v = (b, a) if definition.activated else (a, b)
+    u, v = definition.activated_first(a, b)
     activation = getattr(fastact, definition.activation)
     tmp = np.empty_like(g)
     unfused_name = "numpy (unfused: fastact op, np.multiply)"
@@ -342,7 +342,7 @@ def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, thread
         impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out),
                                       unfused_name: lambda: np.multiply(activation(u, out=tmp), v, out=out)}
     else:
-        du, dv = (out[..., n:], out[..., :n]) if definition.activated else (out[..., :n], out[..., n:])
+        du, dv = definition.activated_first(out[..., :n], out[..., n:])
 
         def unfused():
             activation.backward(g, x=u, out=tmp)  # g f'(u), then times v; g f(u)

@@ -17,7 +17,7 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 3.0, -3.0, 40.0, -40.0, 1e30, -1e30, np.in
 
 def _halves(name, u, v):
     """(a, b) with u the activated half."""
-    return (v, u) if GATED_OPS[name].activated else (u, v)
+    return GATED_OPS[name].activated_first(u, v)
 
 
 def _activation(name, kw):
