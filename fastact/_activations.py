@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import scalar_function
-from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled,
+from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_and_times_pair,
+                      exp_nonpositive_scaled,
                       expm1, fma, like, log1p, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
 NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
@@ -63,7 +64,8 @@ class Activation:
     params_check: Callable[[tuple], str | None] | None = None  # a check across parameters
     # scalar (g, x, p) -> g * f'(x), where a dedicated formula rounds better
     backward_x: Callable | None = None
-    piecewise_linear: bool = False  # exact (correctly rounded) rather than within a few ULP
+    numpy_backward_x: Callable | None = None  # (g, x, out, p): its NumPy fallback, where g * f' would not do
+    correctly_rounded: bool = False  # exact (correctly rounded) rather than within a few ULP
     # (public op, string parameter, its value): this definition is one variant of
     # a public op (gelu's approximate="none" and "tanh"); the first is the default
     variant: tuple[str, str, str] | None = None
@@ -75,6 +77,9 @@ class Activation:
     # (case "forward", "grad" or "backward"), with the bound it meets instead
     known_gaps: tuple[tuple[str, str, float], ...] = ()
     torch_name: str = ""  # the function in torch.nn.functional, where not the op's name
+    # PyTorch's expression of the op where torch.nn.functional has no function for it
+    # (in torch and x, at the default parameters)
+    torch: str = ""
     # the same op in the libraries ``bench`` compares with: "scipy" (a scipy.special name),
     # "jax" (an expression in jax, where not jax.nn's function of the op's name), "numexpr"
     # (an expression in x), "aten" and "aten_backward" (torch's ATen kernels through their
@@ -363,6 +368,150 @@ TANH = Activation(
 )
 
 
+# --- tanhshrink ----------------------------------------------------------------
+# x - tanh(x) cancels for small |x| (x^3 / 3 remains).  Lambert's continued fraction
+# tanh x = x / (1 + u / (3 + u / (5 + ...))), u = x^2, gives
+#     x - tanh x = x^3 / (3 + u M(u)),  M(u) = 1 + 1 / (5 + u / (7 + u / (9 + ...))),
+# a quotient of positive terms that cancels nowhere.  1 / (5 + u / (7 + ...)) is the
+# convergent Q(u) / P(u) of the fraction cut at TANHSHRINK_DEPTH terms (positive
+# coefficients; cut 2**-64 below the value for |x| < TANHSHRINK_SWITCH).  x^3 and the
+# denominator are carried as double-words and the quotient is corrected once, so the
+# result rounds about once.  From TANHSHRINK_SWITCH on, x - tanh(x) loses less than a
+# factor 2 to cancellation and is taken as it stands.
+TANHSHRINK_SWITCH = 1.25
+TANHSHRINK_DEPTH = 11  # the last partial denominator is 2 * 11 + 1
+
+
+def _tanhshrink_convergent(depth: int) -> tuple[list[int], list[int]]:
+    """(Q, P): integer coefficients (constant first) of 1 / (5 + u / (7 + ... u / (2 depth + 1))) = Q(u) / P(u)."""
+    a, b = [2 * depth + 1], [1]  # the fraction from the bottom: a / b
+    for k in range(depth - 1, 1, -1):  # t -> (2k + 1) + u / t
+        shifted = [0, *b] + [0] * (len(a) - len(b) - 1)
+        a, b = [(2 * k + 1) * c + d for c, d in zip([*a, 0], shifted)], a
+        a = a[:-1] if a[-1] == 0 else a
+    return b, a
+
+
+# the kernels' coefficients (float64, scaled to P(0) = 1); the NumPy fallback divides the
+# integers in the input's dtype (long double keeps its precision)
+TANHSHRINK_INTEGERS = _tanhshrink_convergent(TANHSHRINK_DEPTH)
+TANHSHRINK_Q, TANHSHRINK_P = (tuple(c / TANHSHRINK_INTEGERS[1][0] for c in poly) for poly in TANHSHRINK_INTEGERS)
+
+
+@scalar_function
+def _polynomial(coefs, u):
+    """sum coefs[k] u**k by Horner's rule with fused multiply-adds."""
+    r = like(u, coefs[len(coefs) - 1])
+    for k in range(len(coefs) - 2, -1, -1):
+        r = fma(r, u, like(u, coefs[k]))
+    return r
+
+
+@scalar_function
+def tanhshrink_f(x, p):
+    if abs(x) >= like(x, TANHSHRINK_SWITCH):
+        return x - tanh(x)
+    u = x * x
+    u_lo = fma(x, x, -u)
+    c = u * x
+    c_lo = fma(u, x, -c) + u_lo * x  # x^3 = c + c_lo
+    m = like(x, 1.0) + _polynomial(TANHSHRINK_Q, u) / _polynomial(TANHSHRINK_P, u)
+    v = u * m
+    v_lo = fma(u, m, -v) + u_lo * m
+    three = like(x, 3.0)
+    d = three + v  # v < 3 here: the error of this sum is exact below
+    d_lo = ((three - d) + v) + v_lo
+    q = c / d
+    # +0.0 where x is +-0, as PyTorch's x - tanh(x)
+    return q + (((fma(-q, d, c) + c_lo) - q * d_lo) / d + like(x, 0.0))
+
+
+@scalar_function
+def tanhshrink_df(x, p):
+    t = tanh(x)
+    return t * t
+
+
+@scalar_function
+def tanhshrink_backward_x(g, x, p):
+    t = tanh(x)
+    return (g * t) * t
+
+
+# NumPy has no fused multiply-add: the double-words come from Dekker's exact product.
+def _numpy_split(a):
+    """(hi, lo), a = hi + lo exactly, each with half of a's significand (Veltkamp)."""
+    t = a * a.dtype.type(2.0 ** ((np.finfo(a.dtype).nmant + 2) // 2) + 1)  # 4097 for float32
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def _numpy_two_product(a, b):
+    """(p, e): p = a * b rounded, and e its exact error (|a|, |b| well below the overflow)."""
+    p = a * b
+    ah, al = _numpy_split(a)
+    bh, bl = _numpy_split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _numpy_polynomial(integers, scale, u):
+    """sum (integers[k] / scale) u**k, the coefficients rounded once in u's dtype."""
+    dt = u.dtype.type
+    r = np.full_like(u, dt(integers[-1]) / dt(scale))
+    for c in integers[-2::-1]:
+        r = r * u + dt(c) / dt(scale)
+    return r
+
+
+def _numpy_tanhshrink(x, out, p=()):
+    small = np.abs(x) < TANHSHRINK_SWITCH
+    xs = np.where(small, x, 0).astype(x.dtype)
+    u, u_lo = _numpy_two_product(xs, xs)
+    c, c_lo = _numpy_two_product(u, xs)
+    c_lo += u_lo * xs
+    q, p = TANHSHRINK_INTEGERS
+    m = 1 + _numpy_polynomial(q, p[0], u) / _numpy_polynomial(p, p[0], u)
+    v, v_lo = _numpy_two_product(u, m)
+    v_lo += u_lo * m
+    d = 3 + v
+    d_lo = ((3 - d) + v) + v_lo
+    q = c / d
+    qd, qd_lo = _numpy_two_product(q, d)
+    q += ((((c - qd) - qd_lo) + c_lo) - q * d_lo) / d + 0
+    np.copyto(out, np.where(small, q, x - np.tanh(x)))
+
+
+def _numpy_tanhshrink_grad(x, out, p=()):
+    np.tanh(x, out=out)
+    np.multiply(out, out, out=out)
+
+
+def _mp_tanhshrink(mp, x):
+    if x == 0:
+        return mp.mpf(0)
+    with mp.extraprec(int(-2 * mp.log(abs(x), 2)) + 32 if abs(x) < 1 else 32):  # x^3 / 3 is what remains
+        return +(x - mp.tanh(x))
+
+
+TANHSHRINK = Activation(
+    name="tanhshrink",
+    peers=(
+        ("jax", "lambda v: v - jax.numpy.tanh(v)"),
+        ("numexpr", "x - tanh(x)"),
+        ("numpy", "np.subtract(x, np.tanh(x, out=out), out=out)"),
+    ),
+    doc="x - tanh(x), accurate also where the two cancel; f' = tanh(x)**2.",
+    formula="x - tanh(x), without the cancellation near 0 (tanh's continued fraction); f' = tanh^2",
+    f=tanhshrink_f,
+    df=tanhshrink_df,
+    backward_x=tanhshrink_backward_x,
+    numpy_f=_numpy_tanhshrink,
+    numpy_df=_numpy_tanhshrink_grad,
+    reference=lambda mp, x, p: _mp_tanhshrink(mp, x),
+    reference_df=lambda mp, x, p: mp.tanh(x) ** 2,
+)
+
+
 # --- log_sigmoid ---------------------------------------------------------------
 # log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)); its derivative is sigmoid(-x).
 
@@ -455,7 +604,7 @@ RELU = Activation(
     numpy_df_from_y=_numpy_relu_grad,
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(0),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(0),
-    piecewise_linear=True,
+    correctly_rounded=True,
 )
 
 
@@ -506,7 +655,7 @@ LEAKY_RELU = Activation(
     numpy_df=_numpy_leaky_relu_grad,
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * x,
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]),
-    piecewise_linear=True,
+    correctly_rounded=True,
 )
 
 
@@ -549,7 +698,7 @@ RELU6 = Activation(
     numpy_df=lambda x, out, p: _numpy_step(x, out, 0.0, 6.0),
     reference=lambda mp, x, p: min(max(x, mp.mpf(0)), mp.mpf(6)),
     reference_df=lambda mp, x, p: mp.mpf(1) if 0 < x < 6 else mp.mpf(0),
-    piecewise_linear=True,
+    correctly_rounded=True,
 )
 
 
@@ -580,7 +729,7 @@ HARDTANH = Activation(
     numpy_df=lambda x, out, p: _numpy_step(x, out, p[0], p[1]),
     reference=lambda mp, x, p: min(max(x, mp.mpf(p[0])), mp.mpf(p[1])),
     reference_df=lambda mp, x, p: mp.mpf(1) if p[0] < x < p[1] else mp.mpf(0),
-    piecewise_linear=True,
+    correctly_rounded=True,
 )
 
 
@@ -635,7 +784,7 @@ RRELU = Activation(
     # the slope is (lower + upper) / 2 in float64 (as PyTorch forms it), the product rounded once
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(_rrelu_slope(p)) * x,
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(_rrelu_slope(p)),
-    piecewise_linear=True,
+    correctly_rounded=True,
     # s x is formed from a two-float split of the float64 s (leaky_relu's too): 2**-48 off, so
     # a product that close to a tie can round the other way (0.5000000007 ULP seen); a
     # correctly rounded float64 product with a tie check took 3.3x the time in cache
@@ -698,7 +847,7 @@ HARDSHRINK = Activation(
     numpy_df=_numpy_shrink_grad,
     reference=lambda mp, x, p: x if abs(x) > p[0] else mp.mpf(0),
     reference_df=_mp_shrink_df,
-    piecewise_linear=True,
+    correctly_rounded=True,
 )
 
 
@@ -734,7 +883,101 @@ SOFTSHRINK = Activation(
     numpy_df=_numpy_shrink_grad,
     reference=lambda mp, x, p: x - p[0] if x > p[0] else (x + p[0] if x < -p[0] else mp.mpf(0)),
     reference_df=_mp_shrink_df,
-    piecewise_linear=True,
+    correctly_rounded=True,
+)
+
+
+# threshold compares x with the float64 threshold itself, as hardshrink and softshrink
+# do (PyTorch rounds it to x's dtype first).  PyTorch requires both parameters;
+# fastact defaults them to 0 (threshold(x) is relu(x) but for -0.0, which gives the
+# value 0.0, as in PyTorch).
+
+
+@scalar_function
+def threshold_f(x, p):
+    return like(x, p[1]) if np.float64(x) <= p[0] else x
+
+
+@scalar_function
+def threshold_df(x, p):
+    if np.float64(x) <= p[0]:
+        return like(x, 0.0)
+    return x if x != x else like(x, 1.0)
+
+
+THRESHOLD = Activation(
+    name="threshold",
+    torch="torch.nn.functional.threshold(x, 0.0, 0.0)",
+    peers=(
+        ("jax", "lambda v: jax.numpy.where(v <= 0.0, 0.0, v)"),
+        ("numexpr", "where(x <= 0, 0, x)"),
+        ("aten", "aten.threshold.out(x, 0.0, 0.0, out=o)"),
+        ("aten_backward", "aten.threshold_backward.grad_input(g, x, 0.0, grad_input=o)"),
+    ),
+    doc="x where x > threshold, else value (PyTorch requires both; here they default to 0); "
+        "f' = 1 where x > threshold, else 0.",
+    formula="x if x > threshold else value; f' = 1 or 0 (0 at x = threshold)",
+    params=(Param("threshold", 0.0), Param("value", 0.0)),
+    f=threshold_f,
+    df=threshold_df,
+    numpy_f=lambda x, out, p: np.copyto(out, np.where(x.astype(np.float64) <= p[0], x.dtype.type(p[1]), x)),
+    numpy_df=lambda x, out, p: _numpy_step(x.astype(np.float64), out, lo=p[0]),
+    reference=lambda mp, x, p: x if x > p[0] else mp.mpf(p[1]),
+    reference_df=lambda mp, x, p: mp.mpf(1) if x > p[0] else mp.mpf(0),
+    correctly_rounded=True,
+)
+
+
+# relu(x)^2 rounds once; its derivative 2 relu(x) is exact, and g 2x rounds once,
+# also where 2x alone would overflow.
+
+
+@scalar_function
+def relu_squared_f(x, p):
+    if x > 0:
+        return x * x
+    return x if x != x else like(x, 0.0)  # +0.0 also for -0.0, as PyTorch's relu(x) ** 2
+
+
+@scalar_function
+def relu_squared_df(x, p):
+    if x > 0:
+        return x + x
+    return x if x != x else like(x, 0.0)
+
+
+@scalar_function
+def relu_squared_backward_x(g, x, p):
+    d = relu_squared_df(x, p)
+    if abs(d) == math.inf and abs(x) < math.inf:
+        return (g * x) * like(x, 2.0)
+    return g * d
+
+
+def _numpy_relu_squared_backward(g, x, out, p):
+    d = np.where(x > 0, x + x, np.where(np.isnan(x), x, 0))
+    np.copyto(out, np.where(np.isinf(d) & np.isfinite(x), (g * x) * 2, g * d))
+
+
+RELU_SQUARED = Activation(
+    name="relu_squared",
+    peers=(
+        ("jax", "lambda v: jax.numpy.square(jax.nn.relu(v))"),
+        ("numexpr", "where(x > 0, x * x, 0)"),
+        ("numpy", "np.square(np.maximum(x, 0, out=out), out=out)"),
+    ),
+    torch="torch.square(torch.relu(x))",
+    doc="relu(x)**2 (squared ReLU, as in Primer); f' = 2 relu(x).",
+    formula="max(x, 0)^2; f' = 2 max(x, 0)",
+    f=relu_squared_f,
+    df=relu_squared_df,
+    backward_x=relu_squared_backward_x,
+    numpy_f=lambda x, out, p: np.copyto(out, np.where(x > 0, x * x, np.where(np.isnan(x), x, 0))),
+    numpy_df=lambda x, out, p: np.copyto(out, np.where(x > 0, x + x, np.where(np.isnan(x), x, 0))),
+    numpy_backward_x=_numpy_relu_squared_backward,
+    reference=lambda mp, x, p: x * x if x > 0 else mp.mpf(0),
+    reference_df=lambda mp, x, p: 2 * x if x > 0 else mp.mpf(0),
+    correctly_rounded=True,
 )
 
 
@@ -827,7 +1070,7 @@ HARDSIGMOID = Activation(
     numpy_df=lambda x, out, p: _numpy_step(x, out, -3.0, 3.0, inside=1.0 / 6.0),
     reference=lambda mp, x, p: min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
     reference_df=lambda mp, x, p: mp.mpf(1) / 6 if -3 < x < 3 else mp.mpf(0),
-    piecewise_linear=True,
+    correctly_rounded=True,
 )
 
 HARDSWISH = Activation(
@@ -846,7 +1089,7 @@ HARDSWISH = Activation(
     numpy_df=_numpy_hardswish_grad,
     reference=lambda mp, x, p: x * min(max(x + 3, mp.mpf(0)), mp.mpf(6)) / 6,
     reference_df=lambda mp, x, p: mp.mpf(1) if x >= 3 else (mp.mpf(0) if x <= -3 else x / 3 + mp.mpf(1) / 2),
-    piecewise_linear=True,
+    correctly_rounded=True,
 )
 
 
@@ -1090,6 +1333,111 @@ SILU = Activation(
     numpy_df=_numpy_silu_grad,
     reference=lambda mp, x, p: x * _mp_sigmoid(mp, x),
     reference_df=lambda mp, x, p: _mp_sigmoid(mp, x) * (1 + x * _mp_sigmoid(mp, -x)),
+)
+
+
+# quick_gelu(x) = x sigmoid(c x), c = 1.702 (CLIP's GELU approximation).  With
+# z = c x carried as a double-word z + z_lo, it is silu's formula in z, and
+# f' = sigmoid(z) (1 + z sigmoid(-z)).  exp(-|z|) is corrected by the factor
+# exp(-sign(z) z_lo) = 1 - sign(z) z_lo (in the tail, inside the one rounding of
+# the product), so a rounded z does not cost |z| half-ULPs there.
+QUICK_GELU_C = 1.702
+
+
+@scalar_function
+def _quick_gelu_argument(x):
+    """(z, z_lo) with z + z_lo = QUICK_GELU_C x to about the square of the precision."""
+    hi = like(x, QUICK_GELU_C)
+    z = hi * x
+    return z, fma(hi, x, -z) + like(x, QUICK_GELU_C - float(hi)) * x
+
+
+@scalar_function
+def _corrected(e, z, z_lo):
+    """exp(-|z + z_lo|) from e = exp(-|z|) (0 stays 0: z_lo may be NaN where z overflowed)."""
+    return e if e == 0 else fma(e, z_lo if z < 0 else -z_lo, e)
+
+
+@scalar_function
+def quick_gelu_f(x, p):
+    z, z_lo = _quick_gelu_argument(x)
+    e, tail = exp_nonpositive_and_times_pair(x, x * z_lo, -abs(z))
+    if z < TAIL:  # x e^(z + z_lo) = (x + x z_lo) e^z, rounded once
+        return tail
+    if z > -TAIL:  # x / (1 + e) is x to the last bit (inf too)
+        return x
+    if x == 0:  # x / 2 with x's sign
+        return x * like(x, 0.5)
+    # x e / (1 + e) (z < 0) or x / (1 + e), e = exp(-|z + z_lo|) = e + e_lo: the numerator as
+    # a double-word and one correction of the quotient, so that the product rounds once
+    e_lo = e * (z_lo if z < 0 else -z_lo)
+    num, num_lo = x, like(x, 0.0)
+    if z < 0:
+        num = x * e
+        num_lo = fma(x, e, -num) + x * e_lo
+    one = like(x, 1.0)
+    r = one / (one + e)
+    q = num * r
+    return fma(fma(-q, e, num - q) + (num_lo - q * e_lo), r, q)
+
+
+@scalar_function
+def quick_gelu_df(x, p):
+    z, z_lo = _quick_gelu_argument(x)
+    one = like(x, 1.0)
+    a = z + one
+    # (z + z_lo + 1) e^(z + z_lo) = (a + a_lo) e^z to first order in z_lo (a + 1 = z + 2)
+    a_lo = (z - (a - one)) + z_lo * (a + one)
+    e, tail = exp_nonpositive_and_times_pair(a, a_lo, -abs(z))
+    if z < TAIL:
+        return tail
+    s, s_neg = _sigmoid_pair_of(z, _corrected(e, z, z_lo))
+    return _times(fma(z, s_neg, one) + z_lo * s_neg if s_neg != 0 else one, s)
+
+
+def _numpy_quick_gelu_terms(x):
+    """(z, z_lo, e): the kernel's double-word z and the corrected exp(-|z|), from x
+    clipped where z's value no longer matters (e is 0), away from the split's overflow."""
+    dt = x.dtype.type
+    hi = dt(QUICK_GELU_C)
+    xc = np.clip(x, dt(-1e30), dt(1e30))
+    z, z_lo = _numpy_two_product(np.full_like(xc, hi), xc)
+    z_lo += dt(QUICK_GELU_C - float(hi)) * xc
+    e = np.exp(-np.abs(z))
+    e += e * np.where(z < 0, z_lo, -z_lo)
+    return z, z_lo, e
+
+
+def _numpy_quick_gelu(x, out, p=()):
+    z, _, e = _numpy_quick_gelu_terms(x)
+    s = np.where(z < 0, e, 1) / (1 + e)
+    np.copyto(out, np.where(s == 0, 0, x * s))  # 0 also for x = -inf
+
+
+def _numpy_quick_gelu_grad(x, out, p=()):
+    z, z_lo, e = _numpy_quick_gelu_terms(x)
+    s, s_neg = np.where(z < 0, e, 1) / (1 + e), np.where(z < 0, 1, e) / (1 + e)
+    np.multiply(s, 1 + (z * s_neg + z_lo * s_neg), out=out)
+
+
+QUICK_GELU = Activation(
+    name="quick_gelu",
+    peers=(
+        ("jax", "lambda v: v * jax.nn.sigmoid(1.702 * v)"),
+        ("numexpr", "x / (1 + exp(-1.702 * x))"),
+    ),
+    torch="x * torch.sigmoid(1.702 * x)",
+    derivative_crosses_zero=True,
+    doc="x sigmoid(1.702 x), the sigmoid approximation of GELU (CLIP); "
+        "f' = sigmoid(1.702 x) (1 + 1.702 x sigmoid(-1.702 x)).",
+    formula="x sigmoid(1.702 x); f' = sigmoid(z) (1 + z sigmoid(-z)), z = 1.702 x",
+    f=quick_gelu_f,
+    df=quick_gelu_df,
+    numpy_f=_numpy_quick_gelu,
+    numpy_df=_numpy_quick_gelu_grad,
+    reference=lambda mp, x, p: x * _mp_sigmoid(mp, mp.mpf(QUICK_GELU_C) * x),
+    reference_df=lambda mp, x, p: (_mp_sigmoid(mp, mp.mpf(QUICK_GELU_C) * x)
+                                   * (1 + mp.mpf(QUICK_GELU_C) * x * _mp_sigmoid(mp, -mp.mpf(QUICK_GELU_C) * x))),
 )
 
 
@@ -1403,10 +1751,21 @@ GELU_TANH = Activation(
 
 ELEMENTWISE: dict[str, Activation] = {
     a.name: a
-    for a in (SIGMOID, TANH, LOG_SIGMOID, RELU, LEAKY_RELU, RRELU, RELU6, HARDTANH, HARDSHRINK, SOFTSHRINK, ELU, SELU,
-              CELU, GELU, GELU_TANH, SILU, MISH, SOFTPLUS, SOFTSIGN, HARDSIGMOID, HARDSWISH)
+    for a in (SIGMOID, TANH, TANHSHRINK, LOG_SIGMOID, RELU, LEAKY_RELU, RRELU, RELU6, HARDTANH, HARDSHRINK, SOFTSHRINK,
+              THRESHOLD, RELU_SQUARED, ELU, SELU, CELU, GELU, GELU_TANH, SILU, QUICK_GELU, MISH, SOFTPLUS, SOFTSIGN,
+              HARDSIGMOID, HARDSWISH)
 }
 
+
+
+def torch_function(act: Activation, torch) -> Callable:
+    """PyTorch's function of the op, ``(tensor, **params) -> tensor``: the one in
+    torch.nn.functional (or torch), or the definition's expression."""
+    if act.torch:
+        return eval(f"lambda x, **params: {act.torch}", {"torch": torch})  # noqa: S307
+    functional = torch.nn.functional
+    name = act.torch_name or act.name
+    return getattr(functional, name) if hasattr(functional, name) else getattr(torch, name)
 
 # --- kinds: what each entry point computes from a definition -----------------------
 
@@ -1421,6 +1780,13 @@ def _numpy_times(derivative: str):
         np.multiply(g, t, out=outs[0])
 
     return run
+
+
+def _numpy_backward_x(act: Activation, ins: list, outs: list, p: tuple) -> None:
+    if act.numpy_backward_x is not None:
+        act.numpy_backward_x(*ins, outs[0], p)
+    else:
+        _numpy_times("numpy_df")(act, ins, outs, p)
 
 
 def _numpy_pair(act: Activation, ins: list, outs: list, p: tuple) -> None:
@@ -1452,7 +1818,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("value_and_grad", ("x",), 2, lambda a: ("pair", (a.f, a.df)), _numpy_pair, "_value_and_grad",
          "op.value_and_grad(x, *params, out=None)", "`(f(x), f'(x))` in one pass; `out` is None or a pair"),
     Kind("backward_x", ("grad_out", "x"), 1,
-         lambda a: ("map", (a.backward_x,)) if a.backward_x else ("times", (a.df,)), _numpy_times("numpy_df"),
+         lambda a: ("map", (a.backward_x,)) if a.backward_x else ("times", (a.df,)), _numpy_backward_x,
          "_backward", "op.backward(grad_out, x=x, **params, out=None)", "`grad_out * f'(x)` in one pass"),
     Kind("backward_y", ("grad_out", "y"), 1, lambda a: ("times", (a.df_from_y,)), _numpy_times("numpy_df_from_y"),
          "_backward_y", "op.backward(grad_out, y=y, **params, out=None)",

@@ -105,15 +105,6 @@ def row_dot(a, b):
 
 
 @row_function
-def row_max(x):
-    full_width()
-    m = x[0]
-    for i in range(1, x.shape[0]):
-        m = maximum(m, x[i])
-    return m
-
-
-@row_function
 def row_exp_sum_below(x, m):
     """(sum of exp(x - m) over the entries below m, count of entries equal to m),
     summed as in row_sum.  m is the row's maximum: the whole sum is ties + below."""
@@ -146,32 +137,6 @@ def spread(values, n, out):
 
 
 @row_function
-def block_max(x, n):
-    """The maxima of the rows of n in the flat block x, each along its row.  It
-    writes each maximum along its row as it goes: a maxima array then spread()
-    was slower on (1e6, 10) float32 softmax."""
-    full_width()
-    m = np.empty_like(x)
-    for b in range(x.shape[0] // n):
-        v = x[b * n]
-        for j in range(1, n):
-            v = maximum(v, x[b * n + j])
-        for j in range(n):
-            m[b * n + j] = v
-    return m
-
-
-@row_function
-def block_exps(x, n, out):
-    """out = exp(x - row max); returns the row maxima along their rows."""
-    full_width()
-    m = block_max(x, n)
-    for i in range(x.shape[0]):
-        out[i] = exp_of_difference(x[i], m[i])
-    return m
-
-
-@row_function
 def block_sums(a, n):
     """The float64 sums of the rows of n in the flat block a."""
     full_width()
@@ -200,17 +165,66 @@ def lanes_add(total, err, v):
         total[b], err[b] = compensated_add(total[b], err[b], v[b])
 
 
-@row_function
-def lanes_max(ins, o, c0, c1, j0, j1):
-    """The maxima of lanes c0..c1 of the first input over rows j0..j1 (j0 < j1)."""
-    full_width()
-    x = ins[0]
-    m = x[o, j0, c0:c1].copy()
-    for j in range(j0 + 1, j1):
-        xj = x[o, j, c0:c1]
-        for b in range(m.shape[0]):
-            m[b] = maximum(m[b], xj[b])
-    return m
+# --- maxima, of x or of -x ------------------------------------------------------------
+# softmax's maxima and exps, and softmin's: softmin is softmax of -x, whose maximum is
+# -min(x).  The negation is read with x (exact, and free beside the memory traffic),
+# never written to a copy.  ``negate`` is a constant of each compiled function.
+
+
+def _maxima(negate: bool, suffix: str):
+    """(row_max, block_max, block_exps, lanes_max) over x, or over -x."""
+
+    def row_max(x):
+        full_width()
+        m = -x[0] if negate else x[0]
+        for i in range(1, x.shape[0]):
+            m = maximum(m, -x[i] if negate else x[i])
+        return m
+
+    def block_max(x, n):
+        """The maxima of the rows of n in the flat block x, each along its row.  It
+        writes each maximum along its row as it goes: a maxima array then spread()
+        was slower on (1e6, 10) float32 softmax."""
+        full_width()
+        m = np.empty_like(x)
+        for b in range(x.shape[0] // n):
+            v = -x[b * n] if negate else x[b * n]
+            for j in range(1, n):
+                v = maximum(v, -x[b * n + j] if negate else x[b * n + j])
+            for j in range(n):
+                m[b * n + j] = v
+        return m
+
+    def block_exps(x, n, out):
+        """out = exp(x - row max); returns the row maxima along their rows."""
+        full_width()
+        m = block_max(x, n)
+        for i in range(x.shape[0]):
+            out[i] = exp_of_difference(-x[i] if negate else x[i], m[i])
+        return m
+
+    def lanes_max(ins, o, c0, c1, j0, j1):
+        """The maxima of lanes c0..c1 of the first input over rows j0..j1 (j0 < j1)."""
+        full_width()
+        x = ins[0]
+        m = x[o, j0, c0:c1].copy()
+        if negate:
+            for b in range(m.shape[0]):
+                m[b] = -m[b]
+        for j in range(j0 + 1, j1):
+            xj = x[o, j, c0:c1]
+            for b in range(m.shape[0]):
+                m[b] = maximum(m[b], -xj[b] if negate else xj[b])
+        return m
+
+    functions = (row_max, block_max, block_exps, lanes_max)
+    for fn in functions:  # module attributes of these names (the kernels' disk cache finds them there)
+        fn.__name__ = fn.__qualname__ = fn.__name__ + suffix
+    return tuple(row_function(fn) for fn in functions)
+
+
+row_max, block_max, block_exps, lanes_max = _maxima(False, "")
+row_max_negated, block_max_negated, block_exps_negated, lanes_max_negated = _maxima(True, "_negated")
 
 
 @row_function

@@ -1,4 +1,4 @@
-"""One definition per row op: softmax and log_softmax, and the reduction logsumexp.
+"""One definition per row op: softmax, softmin and log_softmax, and the reduction logsumexp.
 
 A row op normalises along an axis.  Its definition holds everything fastact
 knows about it, as ``_activations`` does for the elementwise ops:
@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import row_function, scalar_function
-from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_sums, exp_of_difference, lanes_add, lanes_max,
-                       log_of_total, no_max, row_dot, row_exp_sum_below, row_max, row_sum, spread)
+from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_exps_negated, block_sums, exp_of_difference,
+                       lanes_add, lanes_max, lanes_max_negated, log_of_total, no_max, row_dot, row_exp_sum_below,
+                       row_max, row_max_negated, row_sum, spread)
 from ._scalar import exp, full_width, like, log1p
 from ._validation import accumulator
 
@@ -57,9 +58,11 @@ class RowDefinition:
     example: str  # the repr of op([2, 10, 1, 4]).round(6): the tutorial's scores
     # the same op elsewhere, for ``bench`` (as Activation.peers): "numpy" and
     # "numpy_backward" (plain NumPy with out=, no temporaries beyond buf, shaped as a
-    # reduced row, and tmp), "scipy" (a scipy.special name), "aten" and
-    # "aten_backward" (expressions in aten, x, g, y, axis, o)
+    # reduced row, and tmp), "scipy" (a scipy.special name), "jax" (an expression in jax, v and
+    # axis, where jax.nn has no function of the op's name), "aten" and "aten_backward"
+    # (expressions in aten, x, g, y, axis, o)
     peers: tuple[tuple[str, str], ...] = ()
+    torch: str = ""  # PyTorch's op, an expression in torch, x and dim
 
 
 # --- softmax ------------------------------------------------------------------------
@@ -67,46 +70,54 @@ class RowDefinition:
 # two-pass "online" softmax, which needs it twice.  Sums run in float64.
 
 
-@row_function
-def row_softmax(ins, out):
-    full_width()
-    x = ins[0]
-    m = row_max(x)
-    for i in range(x.shape[0]):
-        out[i] = exp_of_difference(x[i], m)
-    # A separate pass for the sum: fused with the stores above, LLVM would run
-    # a scalar loop (another summation order) whenever out aliases x.
-    total = row_sum(out)
-    scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
-    for i in range(x.shape[0]):
-        out[i] = out[i] * scale
+def _normalised_exps(negate: bool, name: str):
+    """softmax's forward functions (row, block, lanes exp sums) over x, or over -x
+    (``negate``: softmin; the maxima are then those of -x, from ``_rowmath``)."""
+    maximum_of_row, exps_of_block = (row_max_negated, block_exps_negated) if negate else (row_max, block_exps)
+
+    def row(ins, out):
+        full_width()
+        x = ins[0]
+        m = maximum_of_row(x)
+        for i in range(x.shape[0]):
+            out[i] = exp_of_difference(-x[i] if negate else x[i], m)
+        # A separate pass for the sum: fused with the stores above, LLVM would run
+        # a scalar loop (another summation order) whenever out aliases x.
+        total = row_sum(out)
+        scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
+        for i in range(x.shape[0]):
+            out[i] = out[i] * scale
+
+    def block(ins, out, n):
+        full_width()
+        x = ins[0]
+        m = exps_of_block(x, n, out)
+        sums = block_sums(out, n)
+        scale = np.empty(sums.shape[0], x.dtype)
+        for b in range(scale.shape[0]):
+            scale[b] = like(x[0], 1.0 / sums[b])
+        spread(scale, n, m)
+        for i in range(x.shape[0]):
+            out[i] = out[i] * m[i]
+
+    def exp_sums(ins, out, o, c0, c1, m, j0, j1):
+        full_width()
+        total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
+        x = ins[0]
+        for j in range(j0, j1):
+            xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
+            for b in range(m.shape[0]):
+                outj[b] = exp_of_difference(-xj[b] if negate else xj[b], m[b])
+            lanes_add(total, err, outj)
+        return total, err
+
+    functions = (row, block, exp_sums)
+    for fn, fn_name in zip(functions, (f"row_{name}", f"block_{name}", f"{name}_exp_sums")):
+        fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
+    return tuple(row_function(fn) for fn in functions)
 
 
-@row_function
-def block_softmax(ins, out, n):
-    full_width()
-    x = ins[0]
-    m = block_exps(x, n, out)
-    sums = block_sums(out, n)
-    scale = np.empty(sums.shape[0], x.dtype)
-    for b in range(scale.shape[0]):
-        scale[b] = like(x[0], 1.0 / sums[b])
-    spread(scale, n, m)
-    for i in range(x.shape[0]):
-        out[i] = out[i] * m[i]
-
-
-@row_function
-def softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
-    full_width()
-    total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
-    x = ins[0]
-    for j in range(j0, j1):
-        xj, outj = x[o, j, c0:c1], out[o, j, c0:c1]
-        for b in range(m.shape[0]):
-            outj[b] = exp_of_difference(xj[b], m[b])
-        lanes_add(total, err, outj)
-    return total, err
+row_softmax, block_softmax, softmax_exp_sums = _normalised_exps(False, "softmax")
 
 
 @row_function
@@ -136,29 +147,37 @@ def softmax_backward_value(g, y, dot):
     return np.float64(y) * (np.float64(g) - dot)
 
 
-@row_function
-def row_softmax_backward(ins, out):
-    full_width()
-    g, y = ins
-    dot = row_dot(g, y)
-    for i in range(g.shape[0]):
-        out[i] = softmax_backward_value(g[i], y[i], dot)
+def dot_backward(value: Callable, name: str):
+    """The row and block functions of a backward ``value(g, y, sum(g y))`` (softmax's,
+    softmin's), assigned to the module attributes row_NAME and block_NAME."""
+
+    def row(ins, out):
+        full_width()
+        g, y = ins
+        dot = row_dot(g, y)
+        for i in range(g.shape[0]):
+            out[i] = value(g[i], y[i], dot)
+
+    def block(ins, out, n):
+        full_width()
+        g, y = ins
+        dots = np.empty(g.shape[0] // n)
+        for b in range(dots.shape[0]):
+            total = 0.0
+            for j in range(n):
+                total += np.float64(g[b * n + j]) * np.float64(y[b * n + j])
+            dots[b] = total
+        d = np.empty(g.shape[0])
+        spread(dots, n, d)
+        for i in range(g.shape[0]):
+            out[i] = value(g[i], y[i], d[i])
+
+    for fn, fn_name in ((row, f"row_{name}"), (block, f"block_{name}")):
+        fn.__name__ = fn.__qualname__ = fn_name
+    return row_function(row), row_function(block)
 
 
-@row_function
-def block_softmax_backward(ins, out, n):
-    full_width()
-    g, y = ins
-    dots = np.empty(g.shape[0] // n)
-    for b in range(dots.shape[0]):
-        total = 0.0
-        for j in range(n):
-            total += np.float64(g[b * n + j]) * np.float64(y[b * n + j])
-        dots[b] = total
-    d = np.empty(g.shape[0])
-    spread(dots, n, d)
-    for i in range(g.shape[0]):
-        out[i] = softmax_backward_value(g[i], y[i], d[i])
+row_softmax_backward, block_softmax_backward = dot_backward(softmax_backward_value, "softmax_backward")
 
 
 @row_function
@@ -222,6 +241,7 @@ SOFTMAX = RowDefinition(
                          masked_fills=(0.0, 0.0)),  # no gradient, probability 0
     reference=_softmax_exact,
     example="array([3.34000e-04, 9.97071e-01, 1.23000e-04, 2.47100e-03])",
+    torch="torch.softmax(x, dim)",
     peers=(
         ("numpy", "np.divide(np.exp(np.subtract(x, np.max(x, axis=axis, keepdims=True, out=buf), out=out), out=out), "
                   "np.sum(out, axis=axis, keepdims=True, out=buf), out=out)"),
@@ -230,6 +250,64 @@ SOFTMAX = RowDefinition(
         ("scipy", "softmax"),
         ("aten", "aten._softmax.out(x, axis, False, out=o)"),
         ("aten_backward", "aten._softmax_backward_data.out(g, y, axis, y.dtype, grad_input=o)"),
+    ),
+)
+
+
+# --- softmin ------------------------------------------------------------------------
+# softmax of -x (PyTorch's softmin), fused: the kernels read -x where softmax reads x
+# (exp(min - x), its maximum -min(x)), so nothing is negated into a copy, and its
+# backward, -y (g - sum(g y)), is softmax's with the sign folded into one formula.
+
+
+row_softmin, block_softmin, softmin_exp_sums = _normalised_exps(True, "softmin")
+
+
+@scalar_function
+def softmin_backward_value(g, y, dot):
+    """One entry of softmin's backward, y (sum(g y) - g), in float64."""
+    return np.float64(y) * (dot - np.float64(g))
+
+
+row_softmin_backward, block_softmin_backward = dot_backward(softmin_backward_value, "softmin_backward")
+softmin_backward_values = backward_values(softmin_backward_value, "softmin_backward_values")
+
+
+def numpy_softmin(x: np.ndarray, axis: int, out: np.ndarray) -> None:
+    numpy_softmax(np.negative(x), axis, out)
+
+
+def numpy_softmin_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndarray) -> None:
+    t = np.multiply(g, y)
+    dot = np.sum(t, axis=axis, keepdims=True, dtype=accumulator(t.dtype))
+    np.subtract(dot, g, out=t, casting="unsafe")
+    np.multiply(y, t, out=out)
+
+
+SOFTMIN = RowDefinition(
+    name="softmin",
+    formula="exp(min - x) / sum(exp(min - x)), softmax(-x); backward y (sum(g y) - g)",
+    doc="exp(min - x) / sum(exp(min - x)) along ``axis``: softmax(-x), as PyTorch's softmin.\n\n"
+        "The row minimum is subtracted first, so no finite input overflows.  A row that holds\n"
+        "-inf or NaN, or is all +inf, gives NaN.  backward = y * (sum(g * y, axis) - g).",
+    forward=RowFunction("softmin", ("x",), row_softmin, block_softmin,
+                        (lanes_max_negated, softmin_exp_sums, softmax_scale), numpy_softmin,
+                        masked_fills=(math.inf,)),  # exp(min - inf) = 0
+    backward=RowFunction("softmin_backward", ("grad_out", "y"), row_softmin_backward, block_softmin_backward,
+                         (no_max, softmax_backward_dots, softmin_backward_values), numpy_softmin_backward,
+                         masked_fills=(0.0, 0.0)),
+    reference=lambda mp, row: _softmax_exact(mp, [-v for v in row]),
+    example="array([2.59474e-01, 8.70000e-05, 7.05323e-01, 3.51160e-02])",
+    torch="torch.nn.functional.softmin(x, dim)",
+    peers=(
+        ("numpy", "np.divide(np.exp(np.subtract(np.min(x, axis=axis, keepdims=True, out=buf), x, out=out), out=out), "
+                  "np.sum(out, axis=axis, keepdims=True, out=buf), out=out)"),
+        ("numpy_backward", "np.multiply(np.subtract(np.sum(np.multiply(g, y, out=tmp), axis=axis, keepdims=True, "
+                           "out=buf), g, out=out), y, out=out)"),
+        ("jax", "jax.nn.softmax(-v, axis=axis)"),
+        # PyTorch's softmin is softmax of a negated copy, and its backward softmax's negated
+        ("aten", "aten._softmax.out(aten.neg(x), axis, False, out=o)"),
+        ("aten_backward", "aten.neg.out(aten._softmax_backward_data.out(g, y, axis, y.dtype, grad_input=o), out=o)"),
     ),
 )
 
@@ -428,6 +506,7 @@ LOG_SOFTMAX = RowDefinition(
                          numpy_log_softmax_backward,
                          masked_fills=(0.0, -math.inf)),  # no gradient, log-probability -inf
     reference=_log_softmax_exact,
+    torch="torch.log_softmax(x, dim)",
     example="array([-8.002933e+00, -2.933000e-03, -9.002933e+00, -6.002933e+00])",
     peers=(
         ("numpy", "np.subtract(np.subtract(x, np.max(x, axis=axis, keepdims=True, out=buf), out=out), "
@@ -440,7 +519,7 @@ LOG_SOFTMAX = RowDefinition(
     ),
 )
 
-ROW_OPS: dict[str, RowDefinition] = {d.name: d for d in (SOFTMAX, LOG_SOFTMAX)}
+ROW_OPS: dict[str, RowDefinition] = {d.name: d for d in (SOFTMAX, SOFTMIN, LOG_SOFTMAX)}
 
 #: every direction of every row op by its kernel name ("softmax", "softmax_backward", ...)
 ROW_FUNCTIONS: dict[str, RowFunction] = {

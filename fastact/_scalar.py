@@ -145,6 +145,14 @@ def exp_nonpositive_and_times(a, x):
     return exp_nonpositive(x), exp_times(a, x)
 
 
+def exp_nonpositive_and_times_pair(a, a_lo, x):
+    """(exp_nonpositive(x), (a + a_lo) * exp(x)) for x <= 0 (or NaN), a factor carried
+    as a double-word (|a_lo| far below |a|): under Numba a * p + a_lo * p is one fused
+    multiply-add, so the product rounds once."""
+    e = math.exp(x)
+    return exp_nonpositive(x), type(x)(0.0 if e == 0 else (float(a) + float(a_lo)) * e)
+
+
 def fma(a, b, c):
     """``a*b + c`` with a single rounding: exact rational arithmetic (float32
     results are rounded to float64 first, which can differ from one rounding in

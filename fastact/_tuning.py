@@ -84,7 +84,9 @@ DEFAULTS = Tuning(
     parallel_min_ns={"omp": 5_000, "tbb": 20_000},
     row_parallel_min_elements={"omp": 1 << 16, "tbb": 1 << 16},
     short_row_max={"softmax": (24, 20), "softmax_backward": (24, 8), "log_softmax": (48, 32),
-                   "log_softmax_backward": (24, 16)},
+                   "log_softmax_backward": (24, 16),
+                   # not measured there: softmin's kernels are softmax's reading -x
+                   "softmin": (24, 20), "softmin_backward": (24, 8)},
     source="defaults (measured on an AMD EPYC, znver4, 2 cores)",
 )
 

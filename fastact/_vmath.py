@@ -28,11 +28,12 @@ from numba.extending import intrinsic, overload, register_jitable
 
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
-                      exp_nonpositive_and_times, exp_nonpositive_scaled, exp_times, expm1, fma, full_width, like, log, log1p,
-                      maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
+                      exp_nonpositive_and_times, exp_nonpositive_and_times_pair, exp_nonpositive_scaled, exp_times, expm1,
+                      fma, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
-__all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_scaled", "exp_times", "expm1", "fma",
-           "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times", "scalar_function", "tanh"]
+__all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_and_times_pair", "exp_nonpositive_scaled",
+           "exp_times", "expm1", "fma", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times",
+           "scalar_function", "tanh"]
 
 _JIT_OPTIONS = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
 # Helpers are separate Numba functions that LLVM always inlines (see
@@ -181,7 +182,8 @@ def _cody_waite(x, log2e, shifter, ln2_hi, ln2_lo):
 _TIMES_LO = (-760.0, -125.0)
 
 
-def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False):
+def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False,
+              pair: bool = False):
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
@@ -227,6 +229,16 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
             result = _scale_nonpositive_times(a * p, shifted_k)
             return (zero if x < lo else e), (zero if x < lo_times else result)
 
+        def exp_and_times_pair_impl(a, a_lo, x):
+            """The same for a factor a + a_lo: a * p + a_lo * p rounds once."""
+            xc = x if not (x < lo_times) else lo_times
+            p, shifted_k = reduced_unclamped(xc)
+            e = _scale_nonpositive(p, shifted_k)
+            result = _scale_nonpositive_times(_fma(a, p, a_lo * p), shifted_k)
+            return (zero if x < lo else e), (zero if x < lo_times else result)
+
+        if pair:
+            return exp_and_times_pair_impl
         if with_exp:
             return exp_and_times_impl
         exp_and_times = register_jitable(**_INLINE_OPTIONS)(exp_and_times_impl)
@@ -331,6 +343,17 @@ _EXP_AND_TIMES = {types.float32: _make_exp(_E32, True, times=True, with_exp=True
 def _exp_nonpositive_and_times(a, x):
     if a == x:
         return _EXP_AND_TIMES.get(x)
+    return None
+
+
+_EXP_AND_TIMES_PAIR = {types.float32: _make_exp(_E32, True, times=True, pair=True),
+                       types.float64: _make_exp(_E64, True, times=True, pair=True)}
+
+
+@overload(exp_nonpositive_and_times_pair, jit_options=_INLINE_OPTIONS)
+def _exp_nonpositive_and_times_pair(a, a_lo, x):
+    if a == x and a_lo == x:
+        return _EXP_AND_TIMES_PAIR.get(x)
     return None
 
 

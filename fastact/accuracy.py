@@ -107,7 +107,7 @@ class Case:
     # unit's backward, measured with b = g), "max(abs(x))" (a row reduction)
     floor_scale: str = ""
     known_gap: dict | None = None  # dtype name -> the bound this release meets instead (see README)
-    torch_name: str | None = None  # the op in torch.nn.functional
+    torch_function: Callable | None = None  # torch -> PyTorch's op, (tensor, **torch_kwargs) -> tensor
     torch_kwargs: dict | None = None
     torch_run: Callable | None = None  # (torch, dt, x, g) -> PyTorch's result, where not the above
 
@@ -134,22 +134,22 @@ def elementwise_cases() -> list[Case]:
     cases = []
     for label, op, kwargs, act in elementwise_variants():
         p = tuple(param.default for param in act.params)
-        forward_bound, grad_bound = (0.5, 0.5) if act.piecewise_linear else (2.0, 4.0)
+        forward_bound, grad_bound = (0.5, 0.5) if act.correctly_rounded else (2.0, 4.0)
         floor = MIXED_FLOOR if act.derivative_crosses_zero else 0.0
         torch_kwargs = dict(kwargs)
-        torch_name = act.torch_name or act.name
+        torch_function = lambda torch, a=act: _activations.torch_function(a, torch)  # noqa: E731
         gaps: dict[str, dict] = {}
         for kind, dtype_name, gap in act.known_gaps:
             gaps.setdefault(kind, {})[dtype_name] = gap
         cases += [
             Case(label, forward_bound, lambda dt, x, g, op=op, kw=kwargs: op(x, **kw),
-                 lambda mp, x, g, a=act, p=p: a.reference(mp, x, p), torch_name=torch_name,
+                 lambda mp, x, g, a=act, p=p: a.reference(mp, x, p), torch_function=torch_function,
                  torch_kwargs=torch_kwargs, known_gap=gaps.get("forward")),
             Case(f"{label}.grad", grad_bound, lambda dt, x, g, op=op, kw=kwargs: op.grad(x, **kw),
-                 lambda mp, x, g, a=act, p=p: a.reference_df(mp, x, p), floor=floor, torch_name=torch_name,
+                 lambda mp, x, g, a=act, p=p: a.reference_df(mp, x, p), floor=floor, torch_function=torch_function,
                  torch_kwargs=torch_kwargs, known_gap=gaps.get("grad")),
             Case(f"{label}.backward(g, x=x)", grad_bound, lambda dt, x, g, op=op, kw=kwargs: op.backward(g, x=x, **kw),
-                 lambda mp, x, g, a=act, p=p: g * a.reference_df(mp, x, p), floor=floor, torch_name=torch_name,
+                 lambda mp, x, g, a=act, p=p: g * a.reference_df(mp, x, p), floor=floor, torch_function=torch_function,
                  torch_kwargs=torch_kwargs, floor_scale="abs(g)", known_gap=gaps.get("backward")),
         ]
     return cases
@@ -186,7 +186,7 @@ def gated_cases() -> list[Case]:
                 continue
             label = name + label[len(definition.activation):]
             p = tuple(param.default for param in act.params)
-            bound, grad_bound = (0.5, 0.5) if act.piecewise_linear else (3.0, 5.0)
+            bound, grad_bound = (0.5, 0.5) if act.correctly_rounded else (3.0, 5.0)
             gaps: dict[str, dict] = {}
             for kind, dtype_name, gap in act.known_gaps:
                 gaps.setdefault(kind, {})[dtype_name] = gap + 1
@@ -235,8 +235,12 @@ def row_cases() -> list[Case]:
     cases = []
     for name, definition in _rowops.ROW_OPS.items():
         op = getattr(fastact, name)
-        cases.append(Case(name, 8.0, lambda dt, x, g, op=op: op(x), definition.reference, rows=True))
-        cases.append(Case(f"{name}(axis=0)", 8.0, _along_axis_0(op), definition.reference, rows=True))
+        torch_run = (lambda torch, dt, x, g, t=definition.torch:  # noqa: E731
+                     eval(t, {"torch": torch, "x": torch.from_numpy(x), "dim": -1}).numpy())  # noqa: S307
+        cases.append(Case(name, 8.0, lambda dt, x, g, op=op: op(x), definition.reference, rows=True,
+                          torch_run=torch_run))
+        cases.append(Case(f"{name}(axis=0)", 8.0, _along_axis_0(op), definition.reference, rows=True,
+                          torch_run=torch_run))  # PyTorch along the rows as given: the same values
     for name, reduction in _rowops.ROW_REDUCTIONS.items():  # one value per row
         op = getattr(fastact, name)
         # near 0 the result is the difference of the maximum and a log, and is conditioned by
@@ -260,13 +264,9 @@ def _torch_module():
 def _torch_run(case: Case) -> Callable:
     """PyTorch's kernels for the same case: the forward op, its autograd backward."""
     torch = _torch_module()
-    F = torch.nn.functional
     if case.torch_run is not None:
         return lambda dt, x, g: case.torch_run(torch, dt, x, g)
-    if case.rows:
-        fn = torch.softmax if case.name.startswith("softmax") else torch.log_softmax
-        return lambda dt, x, g: fn(torch.from_numpy(x), -1).numpy()
-    fn = getattr(F, case.torch_name) if hasattr(F, case.torch_name) else getattr(torch, case.torch_name)
+    fn = case.torch_function(torch)
     kwargs = case.torch_kwargs or {}
     if case.name.endswith(".grad") or ".backward" in case.name:
         ones = case.name.endswith(".grad")

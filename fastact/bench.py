@@ -145,7 +145,7 @@ def _numpy_peers(name: str, scope: dict, backward: bool = False) -> dict[str, Ca
 
 
 def _torch_functional(torch, name: str):
-    return getattr(torch.nn.functional, fastact.ACTIVATIONS[name]._act.torch_name or name)
+    return _activations.torch_function(fastact.ACTIVATIONS[name]._act, torch)
 
 
 def _torch_out_ops(aten, name: str, buffer):
@@ -230,7 +230,9 @@ def _jax_function(op_name: str, axis: int = -1):
     if jax is None:
         return None, None
     jax.config.update("jax_enable_x64", True)  # float64 stays float64
-    if op_name in ROW_OPS:
+    if op_name in ROW_OPS and "jax" in _peers(op_name):  # an expression in v and axis
+        fn = eval(f"lambda v: {_peers(op_name)['jax']}", {"jax": jax, "axis": axis})  # noqa: S307
+    elif op_name in ROW_OPS:
         fn = lambda v: getattr(jax.nn, op_name)(v, axis=axis)  # noqa: E731
     elif "jax" in _peers(op_name):
         fn = eval(_peers(op_name)["jax"], {"jax": jax})  # noqa: S307 - an expression from the definition
@@ -277,7 +279,7 @@ def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str
     scope = {"x": x, "g": g, "y": y, "out": out, "tmp": tmp, "buf": row_buf, "axis": axis}
     if not kind:
         impls: dict[str, Callable] = {"fastact": lambda: op(x, axis=axis, out=out)}
-        if special:
+        if special and "scipy" in peers:
             scipy_fn = getattr(special, peers["scipy"])
             impls["scipy"] = lambda: scipy_fn(x, axis=axis)
     else:

@@ -28,6 +28,10 @@ SELU_ALPHA, SELU_SCALE = _activations.SELU_ALPHA, _activations.SELU_SCALE
     (fastact.rrelu, [0.0, -1.0, 1.0], [(1 / 8 + 1 / 3) / 2, (1 / 8 + 1 / 3) / 2, 1.0]),
     (fastact.hardshrink, [0.5, -0.5, 0.0, 0.75, -0.75], [0.0, 0.0, 0.0, 1.0, 1.0]),
     (fastact.softshrink, [0.5, -0.5, 0.0, 0.75, -0.75], [0.0, 0.0, 0.0, 1.0, 1.0]),
+    (fastact.threshold, [0.0, -0.0, 1e-30, -1.0], [0.0, 0.0, 1.0, 0.0]),
+    (fastact.relu_squared, [0.0, -0.0, 0.5, -1.0], [0.0, 0.0, 1.0, 0.0]),
+    (fastact.tanhshrink, [0.0, 1.25, -1.25], [0.0, np.tanh(1.25) ** 2, np.tanh(1.25) ** 2]),
+    (fastact.quick_gelu, [0.0], [0.5]),
 ])
 def test_derivatives_at_switch_points_match_pytorch_autograd(backend, dtype, op, x, expected):
     x = np.array(x, dtype)
@@ -58,6 +62,11 @@ def test_softplus_switches_to_linear_strictly_above_threshold(backend, dtype):
      lambda x: (np.abs(x) > 1.25).astype(float)),
     ("softshrink", {"lambd": 1.25}, lambda x: np.where(x > 1.25, x - 1.25, np.where(x < -1.25, x + 1.25, 0)),
      lambda x: (np.abs(x) > 1.25).astype(float)),
+    ("threshold", {"threshold": 1.25, "value": -3.0}, lambda x: np.where(x > 1.25, x, -3.0),
+     lambda x: (x > 1.25).astype(float)),
+    ("quick_gelu", {}, lambda x: x / (1 + np.exp(-1.702 * x)),
+     lambda x: 1 / (1 + np.exp(-1.702 * x)) + 1.702 * x * np.exp(-1.702 * x) / (1 + np.exp(-1.702 * x)) ** 2),
+    ("relu_squared", {}, lambda x: np.maximum(x, 0) ** 2, lambda x: 2 * np.maximum(x, 0)),
     ("gelu", {"approximate": "tanh"}, lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
      None),
 ])
@@ -213,7 +222,8 @@ def test_peers_in_the_definitions_are_well_formed():
             if key in peers:
                 compile(peers[key], act.name, "eval")
     for row in ROW_OPS.values():
-        assert set(dict(row.peers)) == {"numpy", "numpy_backward", "scipy", "aten", "aten_backward"}, row.name
+        required = {"numpy", "numpy_backward", "aten", "aten_backward"}  # scipy where it has the op
+        assert required <= set(dict(row.peers)) <= required | {"scipy", "jax"}, row.name
     scipy_special = pytest.importorskip("scipy.special")
     for peers in [dict(act.peers) for act in _activations.ELEMENTWISE.values()] + [dict(r.peers) for r in
                                                                                   ROW_OPS.values()]:
@@ -286,3 +296,82 @@ def test_rrelu_is_leaky_relu_with_the_mean_slope(backend, dtype):
 def test_new_ops_refuse_bad_parameters(call, message):
     with pytest.raises(ValueError, match=message.replace("+", r"\+")):
         call()
+
+
+def test_threshold_compares_with_the_float64_threshold(backend):
+    # as the shrink ops: float32(0.1) = 0.10000000149 > 0.1 passes (PyTorch rounds the
+    # threshold to float32 first and gives the value there)
+    x = np.array([0.1, 0.0999], np.float32)
+    np.testing.assert_array_equal(fastact.threshold(x, 0.1, 20.0), [x[0], 20.0])
+    np.testing.assert_array_equal(fastact.threshold.grad(x, 0.1, 20.0), [1.0, 0.0])
+    np.testing.assert_array_equal(fastact.threshold(np.array([0.1]), 0.1, 20.0), [20.0])  # not above it
+    nan = fastact.threshold.value_and_grad(np.array([np.nan, -np.inf, np.inf]), 0.0, 5.0)
+    np.testing.assert_array_equal(nan[0], [np.nan, 5.0, np.inf])
+    np.testing.assert_array_equal(nan[1], [np.nan, 0.0, 1.0])
+
+
+def test_relu_squared_backward_does_not_overflow_where_the_product_is_finite(backend, dtype):
+    big = np.finfo(dtype).max / 1.5  # 2 x overflows, g 2 x does not
+    x = np.array([big, 3.0, -2.0, np.inf], dtype)
+    g = np.array([0.25, -1.5, 7.0, 0.5], dtype)
+    expected = np.array([float(big) * 0.5, -9.0, 0.0, np.inf], dtype)
+    np.testing.assert_array_equal(fastact.relu_squared.backward(g, x=x), expected)
+    np.testing.assert_array_equal(fastact.relu_squared.grad(x[1:]), [6.0, 0.0, np.inf])
+    assert fastact.relu_squared(x)[0] == np.inf and fastact.relu_squared(x)[1] == 9.0
+
+
+def test_tanhshrink_keeps_the_digits_that_x_minus_tanh_loses(backend, dtype):
+    """x - tanh(x) ~ x^3 / 3 near 0: the plain difference loses all digits below
+    |x| ~ sqrt(eps); fastact stays within its 2 ULP on both sides of the switch (1.25)."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.prec = 400
+    x = np.array([1e-30, -3e-8, 1e-3, 0.1, -0.7, 1.2499, np.nextafter(dtype(1.25), dtype(0)), 1.25, 1.3, -4.0, 30.0],
+                 dtype)
+    y = fastact.tanhshrink(x)
+    exact = [float(mpmath.mpf(float(v)) - mpmath.tanh(mpmath.mpf(float(v)))) for v in x]
+    np.testing.assert_allclose(y, np.array(exact, dtype), rtol=2 * np.finfo(dtype).eps, atol=0)
+    assert y[1] < 0 < y[2]  # x^3 / 3, where x - tanh(x) gives 0 or noise
+    plain = x - np.tanh(x)
+    assert plain[2] != y[2]  # where the plain formula is off
+
+
+def test_quick_gelu_is_silu_of_the_scaled_input(backend, dtype):
+    """quick_gelu(x) = silu(1.702 x) / 1.702, its derivative silu'(1.702 x), also in
+    the far negative tail, where fastact carries 1.702 x as a double-word."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.prec = 160
+    x = np.array([-60.0, -30.0, -5.0, -1.0, -0.0, 0.25, 3.0, 50.0], dtype)
+    c = mpmath.mpf(1.702)
+    exact = [mpmath.mpf(float(v)) / (1 + mpmath.exp(-c * float(v))) for v in x]
+    # the NumPy fallback rounds e^z into the subnormals before the product (float32 x = -60)
+    np.testing.assert_allclose(fastact.quick_gelu(x), np.array([float(e) for e in exact], dtype),
+                               rtol=3 * np.finfo(dtype).eps, atol=float(np.finfo(dtype).tiny))
+    assert np.signbit(fastact.quick_gelu(x)[4])  # -0.0 * sigmoid(0), as PyTorch
+    silu_grad = fastact.silu.grad((x.astype(np.float64) * 1.702))
+    np.testing.assert_allclose(fastact.quick_gelu.grad(x), silu_grad.astype(dtype), rtol=64 * np.finfo(dtype).eps,
+                               atol=np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("name", ["threshold", "relu_squared", "tanhshrink", "quick_gelu"])
+def test_new_ops_equal_pytorch_autograd(name, dtype):
+    """Values and gradients against torch 2.13.0's function or expression, where that is
+    accurate (tanhshrink away from 0, where x - tanh(x) cancels)."""
+    torch = pytest.importorskip("torch")
+    from fastact._activations import torch_function
+
+    op = fastact.ACTIVATIONS[name]
+    x = np.concatenate([np.linspace(-20, 20, 4001), [0.0, -0.0, np.inf, -np.inf]]).astype(dtype)
+    if name == "tanhshrink":
+        x = x[np.abs(x) >= 1]
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    ty = torch_function(op._act, torch)(tx)
+    g = np.linspace(-2, 2, x.size).astype(dtype)
+    ty.backward(torch.from_numpy(g))
+    finite = np.isfinite(x)  # at +-inf torch's expressions give NaN where fastact gives the limits
+    eps = float(np.finfo(dtype).eps)
+    # PyTorch rounds 1.702 x before the exponential: |1.702 x| / 2 ULP in the tail
+    rtol = eps * (4 + np.abs(1.702 * x[finite].astype(np.float64)))
+    mine, theirs = op(x)[finite].astype(np.float64), ty.detach().numpy()[finite]
+    assert np.all(np.abs(mine - theirs) <= rtol * np.abs(theirs) + float(np.finfo(dtype).tiny)), name
+    mine, theirs = op.backward(g, x=x)[finite].astype(np.float64), tx.grad.numpy()[finite]
+    assert np.all(np.abs(mine - theirs) <= 4 * rtol * np.abs(theirs) + 8 * eps), name

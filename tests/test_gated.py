@@ -85,8 +85,8 @@ def test_values_against_mpmath(dtype, name, kw):
     du, dv = _halves(name, *op.backward(g, a, b, **kw))
     exact = [_gatedops.reference(act, mp, mp.mpf(float(ui)), mp.mpf(float(vi)), ()) for ui, vi in zip(u, v)]
     gap = dict((k, gap) for case, k, gap in act.known_gaps if case == "forward").get(np.dtype(dtype).name)
-    bound = (0.5 if act.piecewise_linear else (gap or 2.0) + 1.0)
-    grad_bound = 0.5 if act.piecewise_linear else 5.0
+    bound = (0.5 if act.correctly_rounded else (gap or 2.0) + 1.0)
+    grad_bound = 0.5 if act.correctly_rounded else 5.0
     floor = 0.25 * np.abs(g.astype(float) * v.astype(float)) if act.derivative_crosses_zero else 0.0
     assert accuracy.ulp_errors(y, (e[0] for e in exact), dtype).max() <= bound
     gs = [mp.mpf(float(x)) for x in g]

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import fastact
+from fastact._activations import torch_function
+
 
 def assert_same(actual, desired, backend, err_msg=""):
     """Bit-identical on the numba backend, whatever the layout (every layout is copied to
@@ -323,16 +325,21 @@ def _variants(op):
     return [{}] + ([{"approximate": "tanh"}] if op.name == "gelu" else [])
 
 
+# PyTorch's value at -0.0 is +0.0: a constant on an interval (hardshrink's 0, threshold's
+# value), x - tanh(x) = -0.0 - -0.0, relu(-0.0) ** 2
+PLUS_ZERO = {"hardshrink", "threshold", "tanhshrink", "relu_squared"}
+
+
 @pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
 def test_signed_zero(backend, dtype, op):
     """Where f(0) = 0, f(-0.0) is -0.0 and f(0.0) is 0.0, as in PyTorch and NumPy
-    (tanh, relu, elu, selu, celu, relu6 and softsign gave +0.0 for -0.0 before); hardshrink
-    gives 0.0 for both, as PyTorch's does."""
+    (tanh, relu, elu, selu, celu, relu6 and softsign gave +0.0 for -0.0 before); the ops
+    whose PyTorch definition gives 0.0 for both give 0.0 for both."""
     for kw in _variants(op):
         x = np.array([-0.0, 0.0], dtype)
         for y in (op(x, **kw), op.value_and_grad(x, **kw)[0], op(x[:1].reshape(()), **kw)):
             y = np.atleast_1d(y)
-            if op.name == "hardshrink":  # its in-range value is the constant 0.0 in PyTorch too
+            if op.name in PLUS_ZERO:
                 assert not np.signbit(y).any()
             elif y[0] == 0:
                 np.testing.assert_array_equal(np.signbit(y), [True, False][:y.size], err_msg=f"{op.name} {kw}")
@@ -343,12 +350,9 @@ def test_signed_zero(backend, dtype, op):
 @pytest.mark.parametrize("op", ELEMENTWISE, ids=lambda o: o.name)
 def test_signed_zero_as_pytorch(op, dtype):
     torch = pytest.importorskip("torch")
-    functional = torch.nn.functional
     x = np.array([-0.0, 0.0], dtype)
     for kw in _variants(op):
-        name = {"log_sigmoid": "logsigmoid"}.get(op.name, op.name)
-        theirs = getattr(torch, name, None) if name in ("sigmoid", "tanh") else getattr(functional, name)
-        expected = theirs(torch.from_numpy(x), **kw).numpy()
+        expected = torch_function(op._act, torch)(torch.from_numpy(x), **kw).numpy()
         np.testing.assert_array_equal(np.signbit(op(x, **kw)), np.signbit(expected), err_msg=f"{op.name} {kw}")
 
 
