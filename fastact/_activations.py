@@ -421,9 +421,10 @@ def tanhshrink_f(x, p):
     three = like(x, 3.0)
     d = three + v  # v < 3 here: the error of this sum is exact below
     d_lo = ((three - d) + v) + v_lo
-    q = c / d
+    r = like(x, 1.0) / d
+    q = c * r
     # +0.0 where x is +-0, as PyTorch's x - tanh(x)
-    return q + (((fma(-q, d, c) + c_lo) - q * d_lo) / d + like(x, 0.0))
+    return q + (((fma(-q, d, c) + c_lo) - q * d_lo) * r + like(x, 0.0))
 
 
 @scalar_function
@@ -894,13 +895,25 @@ SOFTSHRINK = Activation(
 
 
 @scalar_function
+def _at_or_below(x, t):
+    """Whether x <= t for the float64 t, compared in x's dtype: with t_x the float of x's
+    dtype nearest t, no float lies strictly between t_x and t, so x <= t is x < t_x where
+    t_x rounded up, else x <= t_x (widening every x to float64 cost threshold float32 a
+    third of its speed in cache)."""
+    t_x = like(x, t)
+    if np.float64(t_x) > t:
+        return x < t_x
+    return x <= t_x
+
+
+@scalar_function
 def threshold_f(x, p):
-    return like(x, p[1]) if np.float64(x) <= p[0] else x
+    return like(x, p[1]) if _at_or_below(x, p[0]) else x
 
 
 @scalar_function
 def threshold_df(x, p):
-    if np.float64(x) <= p[0]:
+    if _at_or_below(x, p[0]):
         return like(x, 0.0)
     return x if x != x else like(x, 1.0)
 
