@@ -19,7 +19,9 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.metadata
+import math
 import operator
 import os
 import sys
@@ -185,9 +187,10 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # CPU-bound process, a call of 1e4 elements took 8 ms instead of 18 us (tbb's
 # work stealing lets the calling thread take the waiting thread's share, and
 # stalls far less).  So every parallel call is timed against its pace: the
-# serial time per element the caller expects, or the fastest parallel call of
-# its kernel and dtype seen, whichever is less (a machine busy from the start
-# stalls the first calls too).  A call STALL_FACTOR times the pace, and
+# serial time per element the caller expects (at memory speed for arrays beyond
+# the caches, below), or the fastest parallel call of its kernel, dtype and size
+# class seen, whichever is less (a machine busy from the start stalls the first
+# calls too).  A call STALL_FACTOR times the pace, and
 # STALL_SLACK_S more, was a stall, after which go_parallel says no for the
 # back-off (from BUSY_BACKOFF_S[0] seconds); then parallel calls are tried
 # again.  Each stall doubles the back-off (up to BUSY_BACKOFF_S[1]), each call
@@ -207,7 +210,7 @@ BUSY_BACKOFF_DECAY = 0.8
 # cost (softmax on 4096 x 16 float32: 3.5 ns)
 ROW_SERIAL_NS = (4.0, 8.0)
 _busy = {"until": 0.0, "backoff": BUSY_BACKOFF_S[0]}
-_fastest: dict[tuple[int, str], float] = {}  # (id of the kernel, dtype): seconds per element
+_fastest: dict[tuple, float] = {}  # (id of the kernel, dtype, size class): seconds per element
 
 
 def run(kernel, parallel: bool, n: int, serial_ns: float, *args, fresh: bool = False):
@@ -220,11 +223,40 @@ def run(kernel, parallel: bool, n: int, serial_ns: float, *args, fresh: bool = F
     result = kernel(*args)
     seconds = time.perf_counter() - start
     if len(getattr(kernel, "overloads", ())) == compiled:  # not a call that compiled (or loaded) the kernel
-        note_parallel_call((id(kernel), args[0].dtype.char), n, serial_ns * 1e-9, seconds)
+        moved = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
+        serial_s = serial_ns * 1e-9
+        if moved > MEMORY_PROBE_BYTES:  # beyond the caches: no faster than memory on one thread
+            serial_s = max(serial_s, moved / max(n, 1) * memory_seconds_per_byte())
+        note_parallel_call((id(kernel), args[0].dtype.char, n.bit_length() // 3), n, serial_s, seconds)
     return result
 
 
-def note_parallel_call(key: tuple[int, str], n: int, serial_s: float, seconds: float) -> bool:
+# The serial ns per element in _tuning are timings in cache.  A call whose arrays are
+# far larger runs at memory speed: relu on 1e7 float64 elements took 6.6 ms on two
+# threads, at the copy roofline, where its pace from the cached timing was 2.1 ms, so
+# every such call passed for a stall and sent the next ones to one thread (at 11-15
+# ms).  Calls moving more than MEMORY_PROBE_BYTES are paced by the time one thread
+# takes to move their bytes, measured once per process by a copy of that many bytes;
+# and the fastest call is kept per size class (factors of 8), so that a call in cache
+# does not set the pace of one out of it.
+MEMORY_PROBE_BYTES = 32 << 20
+
+
+@functools.cache
+def memory_seconds_per_byte() -> float:
+    """Seconds per byte moved (read or written) by one thread copying MEMORY_PROBE_BYTES / 2
+    to as many (NumPy's copy, the best of three)."""
+    source = np.ones(MEMORY_PROBE_BYTES // 16)
+    dest = np.empty_like(source)
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        np.copyto(dest, source)
+        best = min(best, time.perf_counter() - start)
+    return best / (source.nbytes + dest.nbytes)
+
+
+def note_parallel_call(key: tuple, n: int, serial_s: float, seconds: float) -> bool:
     """Records a parallel call of ``n`` elements (``serial_s`` each on one thread) that
     took ``seconds``; whether it stalled."""
     pace = min(_fastest.get(key, serial_s), serial_s)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -212,3 +213,31 @@ def test_parallel_calls_are_timed(monkeypatch):
             _threads._busy["until"] = 0.0  # the first touch of out may pass for a stall
             call()
     assert len(_threads._fastest) == 2 and all(t > 0 for t in _threads._fastest.values())
+
+
+def test_a_call_out_of_cache_is_paced_by_memory_not_by_the_cached_timing(monkeypatch):
+    # relu on 1e7 float64 elements ran at the copy roofline, 3x its pace from the
+    # per-element timing in cache, and every call passed for a stall (then ran serial)
+    from fastact import _threads
+
+    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    monkeypatch.setattr(_threads, "_fastest", {})
+    monkeypatch.setattr(_threads, "memory_seconds_per_byte", lambda: 1e-10)  # 10 GB/s on one thread
+    x = np.zeros(5_000_000)
+    out = np.empty_like(x)
+    memory_s = (x.nbytes + out.nbytes) * 1e-10  # 8 ms on one thread
+    assert x.nbytes + out.nbytes > _threads.MEMORY_PROBE_BYTES
+
+    def kernel(seconds):
+        return lambda a, b: time.sleep(seconds)
+
+    _threads.run(kernel(2 * memory_s), True, x.size, 0.1, x, out)  # 0.1 ns an element in cache: 0.5 ms
+    assert _threads._busy["until"] == 0.0  # slower than one thread's memory time, but no stall
+    _threads._fastest.clear()
+    _threads.run(kernel(4 * memory_s), True, x.size, 0.1, x, out)
+    assert _threads._busy["until"] > 0.0  # a stall even at memory speed
+    # in cache (small arrays) the cached timing still sets the pace
+    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    small, small_out = np.zeros(10_000), np.empty(10_000)
+    _threads.run(kernel(0.01), True, small.size, 0.1, small, small_out)
+    assert _threads._busy["until"] > 0.0
