@@ -117,9 +117,6 @@ class _BinaryCrossEntropyWithLogits(Protocol):
     @overload
     def value_and_grad(self, logits: ArrayLike, targets: ArrayLike, reduction: _Reduction = ...) -> tuple[Any, Any]: ...
 
-softmax: _RowOp
-log_softmax: _RowOp
-logsumexp: _ReductionOp
 softmax_cross_entropy: _SoftmaxCrossEntropy
 binary_cross_entropy_with_logits: _BinaryCrossEntropyWithLogits
 
@@ -1216,5 +1213,9 @@ glu: _Glu
 swiglu: _Swiglu
 geglu: _Geglu
 reglu: _Reglu
+softmax: _RowOp
+softmin: _RowOp
+log_softmax: _RowOp
+logsumexp: _ReductionOp
 ACTIVATIONS: dict[str, ElementwiseOp]
 __all__ = ['ACTIVATIONS', 'ElementwiseOp', 'GatedOp', 'ReductionOp', 'RowOp', 'binary_cross_entropy_with_logits', 'celu', 'elu', 'geglu', 'gelu', 'get_backend', 'get_num_threads', 'glu', 'hardshrink', 'hardsigmoid', 'hardswish', 'hardtanh', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'logsumexp', 'mish', 'quick_gelu', 'reglu', 'relu', 'relu6', 'relu_squared', 'rrelu', 'selu', 'set_backend', 'set_num_threads', 'sigmoid', 'silu', 'softmax', 'softmax_cross_entropy', 'softmin', 'softplus', 'softshrink', 'softsign', 'swiglu', 'swish', 'tanh', 'tanhshrink', 'threading_layer', 'threshold', 'use_backend']

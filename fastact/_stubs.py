@@ -133,9 +133,6 @@ class _BinaryCrossEntropyWithLogits(Protocol):
     @overload
     def value_and_grad(self, logits: ArrayLike, targets: ArrayLike, reduction: _Reduction = ...) -> tuple[Any, Any]: ...
 
-softmax: _RowOp
-log_softmax: _RowOp
-logsumexp: _ReductionOp
 softmax_cross_entropy: _SoftmaxCrossEntropy
 binary_cross_entropy_with_logits: _BinaryCrossEntropyWithLogits
 '''
@@ -259,6 +256,9 @@ def render() -> str:
         parts.append(_protocol(GATED_PROTOCOL, C=_class_name(name), P="".join(f", {p}" for p in params)))
     public = {name: op for name, op in fastact._OPS.items() if isinstance(op, (fastact.ElementwiseOp, fastact.GatedOp))}
     parts.append("\n" + "".join(f"{name}: _{_class_name(op.name)}\n" for name, op in public.items()))
+    parts.append("".join(f"{name}: _RowOp\n" for name, op in fastact._OPS.items() if isinstance(op, fastact.RowOp)))
+    parts.append("".join(f"{name}: _ReductionOp\n" for name, op in fastact._OPS.items()
+                         if isinstance(op, fastact.ReductionOp)))
     parts.append("ACTIVATIONS: dict[str, ElementwiseOp]\n")
     parts.append(f"__all__ = {sorted(fastact.__all__)!r}\n")
     return "".join(parts)

@@ -42,6 +42,9 @@ assert_type(fastact.mish(x32, out=out), NDArray[np.float32])
 
 # row ops and losses
 assert_type(fastact.softmax(x32), NDArray[np.float32])
+assert_type(fastact.softmin(x32, dim=-1), NDArray[np.float32])
+assert_type(fastact.tanhshrink(x64), NDArray[np.float64])
+assert_type(fastact.threshold(x32, 0.5, -1.0), NDArray[np.float32])
 assert_type(fastact.log_softmax(x64, axis=(0,)), NDArray[np.float64])
 assert_type(fastact.softmax(x64, dim=0), NDArray[np.float64])
 assert_type(fastact.softmax.backward(x32, x32, axis=None), NDArray[np.float32])
