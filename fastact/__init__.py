@@ -13,7 +13,7 @@ cached on disk.  The ops are built from their definitions (``_activations``,
 
 from __future__ import annotations
 
-from ._api import ElementwiseOp, GatedOp, ReductionOp, RowOp, public_ops
+from ._api import ChannelOp, ElementwiseOp, GatedOp, ReductionOp, RowOp, public_ops
 from ._backend import get_backend, set_backend, use_backend
 from ._losses import binary_cross_entropy_with_logits, softmax_cross_entropy
 from ._threads import get_num_threads, set_num_threads, threading_layer
@@ -31,6 +31,7 @@ ACTIVATIONS: dict[str, ElementwiseOp] = {
 __all__ = sorted([
     *_OPS,
     "ACTIVATIONS",
+    "ChannelOp",
     "ElementwiseOp",
     "GatedOp",
     "ReductionOp",

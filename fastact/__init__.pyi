@@ -37,6 +37,12 @@ class GatedOp:
     @property
     def name(self) -> str: ...
 
+class ChannelOp:
+    """The class of prelu: an activation with its parameter per channel."""
+    __name__: str
+    @property
+    def name(self) -> str: ...
+
 _F = TypeVar("_F", np.float16, np.float32, np.float64)
 _Whole = np.bool_ | np.integer[Any]
 _UfuncKind = Literal["forward", "grad", "backward_x", "backward_y"]
@@ -1184,6 +1190,32 @@ class _Reglu(Protocol):
     def backward(self, grad_out: ArrayLike, x: ArrayLike, b: ArrayLike | None = ..., /, *, axis: int = ...,
                  dim: int = ..., out: Any = ...) -> Any: ...
 
+class _Prelu(Protocol):
+    __name__: str
+    @property
+    def name(self) -> str: ...
+    @overload
+    def __call__(self, x: NDArray[_F], weight: ArrayLike, axis: int = ..., out: NDArray[_F] | None = ...
+                 ) -> NDArray[_F]: ...
+    @overload
+    def __call__(self, x: ArrayLike, weight: ArrayLike, axis: int = ..., out: NDArray[Any] | None = ...) -> Any: ...
+    @overload
+    def grad(self, x: NDArray[_F], weight: ArrayLike, axis: int = ..., out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def grad(self, x: ArrayLike, weight: ArrayLike, axis: int = ..., out: NDArray[Any] | None = ...) -> Any: ...
+    @overload
+    def value_and_grad(self, x: NDArray[_F], weight: ArrayLike, axis: int = ...,
+                       out: tuple[NDArray[_F], NDArray[_F]] | None = ...) -> tuple[NDArray[_F], NDArray[_F]]: ...
+    @overload
+    def value_and_grad(self, x: ArrayLike, weight: ArrayLike, axis: int = ...,
+                       out: tuple[NDArray[Any], NDArray[Any]] | None = ...) -> tuple[Any, Any]: ...
+    @overload
+    def backward(self, grad_out: NDArray[_F], x: NDArray[_F], weight: ArrayLike, axis: int = ...,
+                 out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, weight: ArrayLike, axis: int = ...,
+                 out: NDArray[Any] | None = ...) -> Any: ...
+
 sigmoid: _Sigmoid
 tanh: _Tanh
 tanhshrink: _Tanhshrink
@@ -1213,9 +1245,10 @@ glu: _Glu
 swiglu: _Swiglu
 geglu: _Geglu
 reglu: _Reglu
+prelu: _Prelu
 softmax: _RowOp
 softmin: _RowOp
 log_softmax: _RowOp
 logsumexp: _ReductionOp
 ACTIVATIONS: dict[str, ElementwiseOp]
-__all__ = ['ACTIVATIONS', 'ElementwiseOp', 'GatedOp', 'ReductionOp', 'RowOp', 'binary_cross_entropy_with_logits', 'celu', 'elu', 'geglu', 'gelu', 'get_backend', 'get_num_threads', 'glu', 'hardshrink', 'hardsigmoid', 'hardswish', 'hardtanh', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'logsumexp', 'mish', 'quick_gelu', 'reglu', 'relu', 'relu6', 'relu_squared', 'rrelu', 'selu', 'set_backend', 'set_num_threads', 'sigmoid', 'silu', 'softmax', 'softmax_cross_entropy', 'softmin', 'softplus', 'softshrink', 'softsign', 'swiglu', 'swish', 'tanh', 'tanhshrink', 'threading_layer', 'threshold', 'use_backend']
+__all__ = ['ACTIVATIONS', 'ChannelOp', 'ElementwiseOp', 'GatedOp', 'ReductionOp', 'RowOp', 'binary_cross_entropy_with_logits', 'celu', 'elu', 'geglu', 'gelu', 'get_backend', 'get_num_threads', 'glu', 'hardshrink', 'hardsigmoid', 'hardswish', 'hardtanh', 'leaky_relu', 'log_sigmoid', 'log_softmax', 'logsumexp', 'mish', 'prelu', 'quick_gelu', 'reglu', 'relu', 'relu6', 'relu_squared', 'rrelu', 'selu', 'set_backend', 'set_num_threads', 'sigmoid', 'silu', 'softmax', 'softmax_cross_entropy', 'softmin', 'softplus', 'softshrink', 'softsign', 'swiglu', 'swish', 'tanh', 'tanhshrink', 'threading_layer', 'threshold', 'use_backend']

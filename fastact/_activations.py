@@ -1771,6 +1771,27 @@ ELEMENTWISE: dict[str, Activation] = {
 
 
 
+
+@dataclass(frozen=True)
+class ChannelDefinition:
+    """An elementwise op whose parameter is given per channel (an array along one axis),
+    made of an activation in ELEMENTWISE: prelu is leaky_relu with a slope per channel.
+    Its kernels, NumPy fallback and reference are the activation's."""
+
+    name: str
+    activation: str  # the op in ELEMENTWISE
+    param: str  # the parameter's public name (the activation's first parameter, per channel)
+    doc: str
+    torch: str  # PyTorch's op: an expression in F, x and the parameter
+
+
+CHANNEL_OPS: dict[str, ChannelDefinition] = {d.name: d for d in (
+    ChannelDefinition("prelu", "leaky_relu", "weight",
+                      "x for x > 0, else weight[c] x, with c the channel of x along axis (PyTorch's prelu: axis 1, "
+                      "one channel below 2 dimensions; weight of 1 or of the channel count); f'(0) = weight.",
+                      "F.prelu(x, weight)"),
+)}
+
 def torch_function(act: Activation, torch) -> Callable:
     """PyTorch's function of the op, ``(tensor, **params) -> tensor``: the one in
     torch.nn.functional (or torch), or the definition's expression."""

@@ -30,6 +30,7 @@ from ._validation import (
     as_real_array,
     broadcast_shape,
     check_out,
+    check_out_pair,
     check_real_dtype,
     compute_dtype,
     normalize_axes,
@@ -1040,7 +1041,120 @@ def public_ops() -> dict[str, Any]:
         ops[gated.name] = GatedOp(gated, ops[gated.activation])
     for reduction in _rowops.ROW_REDUCTIONS.values():
         ops[reduction.name] = ReductionOp(reduction)
+    for channel in _activations.CHANNEL_OPS.values():
+        if channel.activation in ops:
+            ops[channel.name] = ChannelOp(channel, ops[channel.activation])
     return ops
+
+
+# --- per-channel parameters ----------------------------------------------------------
+
+
+class ChannelOp:
+    """An elementwise activation whose parameter is an array along a channel axis
+    (``_activations.CHANNEL_OPS``): ``op(x, weight, axis=1)``, ``op.grad``,
+    ``op.value_and_grad`` and ``op.backward(grad_out, x, weight)``.  It runs the
+    activation's ufuncs (one thread) with the parameter broadcast along the channel
+    axis, or its NumPy fallback; values are the activation's, bit for bit."""
+
+    def __init__(self, definition: _activations.ChannelDefinition, activation: ElementwiseOp):
+        self._definition = definition
+        self._activation = activation
+        self.__name__ = self.__qualname__ = definition.name
+        self.__module__ = "fastact"
+        name, param = definition.name, definition.param
+        self.__doc__ = (
+            f"{definition.doc}\n\nSignature: {name}(x, {param}, axis=1, out=None)\n\n"
+            f"Entry points (float32 stays float32, float64 float64):\n"
+            f"    {name}(x, {param}, axis=1)  f(x)\n"
+            f"    {name}.grad(x, {param}, axis=1)  f'(x)\n"
+            f"    {name}.value_and_grad(x, {param}, axis=1)  (f(x), f'(x)) in one pass\n"
+            f"    {name}.backward(grad_out, x, {param}, axis=1)  grad_out * f'(x) in one pass\n\n"
+            f"Example:\n"
+            f"    >>> import numpy as np, fastact\n"
+            f"    >>> x = np.array([[-2.0, -2.0], [3.0, -1.0]], dtype=np.float32)\n"
+            f"    >>> fastact.{name}(x, np.array([0.25, 0.5]))\n"
+            f"    array([[-0.5, -1. ],\n"
+            f"           [ 3. , -0.5]], dtype=float32)\n"
+        )
+
+    def __reduce__(self) -> str:
+        return self.__name__
+
+    @property
+    def name(self) -> str:
+        return self._definition.name
+
+    def __repr__(self) -> str:
+        return f"<fastact op {self.name}(x, {self._definition.param}, axis=1, out=None)>"
+
+    def __call__(self, x: ArrayLike, weight: ArrayLike, axis: int = 1, out: np.ndarray | None = None) -> Any:
+        return self._run("forward", (x,), ("x",), weight, axis, out)
+
+    def grad(self, x: ArrayLike, weight: ArrayLike, axis: int = 1, out: np.ndarray | None = None) -> Any:
+        return self._run("grad", (x,), ("x",), weight, axis, out)
+
+    def value_and_grad(self, x: ArrayLike, weight: ArrayLike, axis: int = 1,
+                       out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Any, Any]:
+        return self._run("value_and_grad", (x,), ("x",), weight, axis, out)
+
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, weight: ArrayLike, axis: int = 1,
+                 out: np.ndarray | None = None) -> Any:
+        """grad_out * f'(x) in one pass; ``grad_out`` broadcasts against ``x``."""
+        return self._run("backward_x", (grad_out, x), ("grad_out", "x"), weight, axis, out)
+
+    def _weights(self, weight: object, shape: tuple[int, ...], axis: object, comp_dt: np.dtype) -> np.ndarray:
+        """The parameter as an array that broadcasts along the channel axis of ``shape``."""
+        param = self._definition.param
+        w = as_real_array(weight, param)
+        if w.ndim > 1:
+            raise ValueError(f"{param} must be a scalar or 1-D, got {w.ndim} dimensions")
+        channels, ax = 1, 0
+        if len(shape) >= 2:
+            if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+                raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+            ax = normalize_axis(axis, len(shape))
+            channels = shape[ax]
+        if w.size not in (1, channels):
+            raise ValueError(f"{param} must have 1 element or one per channel ({channels} along axis {axis}), "
+                             f"got {w.size}")
+        w = w.astype(np.result_type(w.dtype, np.float64), copy=False)
+        if not np.isfinite(w).all():
+            raise ValueError(f"{param} must be finite")
+        if comp_dt.itemsize == 4 and w.size and np.any((np.abs(w) > _FLOAT32_MAX)
+                                                      | ((w != 0) & (np.abs(w) < _FLOAT32_HALF_SMALLEST))):
+            raise ValueError(f"{param} holds a value outside the range of float32, the dtype {self.name} computes "
+                             "this input in; pass float64 input for such values")
+        if w.size > 1:
+            return w.reshape((channels,) + (1,) * (len(shape) - ax - 1))
+        return w.reshape(())
+
+    def _run(self, kind: str, values: tuple, names: tuple, weight: object, axis: object, out: object) -> Any:
+        arrays = [as_real_array(v, n) for v, n in zip(values, names)]
+        shape = arrays[0].shape if len(arrays) == 1 else broadcast_shape(arrays[0], arrays[1], *names)
+        res_dt = result_dtype(*arrays)
+        comp_dt = compute_dtype(res_dt)
+        w = self._weights(weight, shape, axis, comp_dt)
+        pair = kind == "value_and_grad"
+        outs = (check_out_pair(out, shape, res_dt) if pair
+                else None if out is None else (check_out(out, shape, res_dt, "out"),))
+        results = outs or tuple(np.empty(shape, res_dt) for _ in range(2 if pair else 1))
+        act = self._activation._act
+        with quiet_casts(res_dt, comp_dt):
+            if _backend.runs_numba(comp_dt) and not _backend.numba.config.DISABLE_JIT:
+                ins = [a.astype(comp_dt, copy=False) for a in arrays]
+                self._activation.get_ufunc(kind)(*ins, w, out=results)
+            else:
+                ins = [np.broadcast_to(a, shape).astype(comp_dt, copy=False) for a in arrays]
+                computed = tuple(np.empty(shape, comp_dt) for _ in results)
+                with np.errstate(all="ignore"):
+                    _activations.KINDS[kind].numpy(act, ins, list(computed), (w.astype(comp_dt),))
+                for result, value in zip(results, computed):
+                    np.copyto(result, value, casting="unsafe")
+        if out is not None:
+            return out
+        results = tuple(r[()] if r.ndim == 0 else r for r in results)
+        return results if pair else results[0]
 
 
 # --- gated units -----------------------------------------------------------------------

@@ -53,6 +53,12 @@ class GatedOp:
     @property
     def name(self) -> str: ...
 
+class ChannelOp:
+    """The class of prelu: an activation with its parameter per channel."""
+    __name__: str
+    @property
+    def name(self) -> str: ...
+
 _F = TypeVar("_F", np.float16, np.float32, np.float64)
 _Whole = np.bool_ | np.integer[Any]
 _UfuncKind = Literal["forward", "grad", "backward_x", "backward_y"]
@@ -182,6 +188,36 @@ OP_PROTOCOL = '''
 '''
 
 
+# One protocol per op with a parameter per channel ({W}: its name, "weight").
+CHANNEL_PROTOCOL = '''
+class _{C}(Protocol):
+    __name__: str
+    @property
+    def name(self) -> str: ...
+    @overload
+    def __call__(self, x: NDArray[_F], {W}: ArrayLike, axis: int = ..., out: NDArray[_F] | None = ...
+                 ) -> NDArray[_F]: ...
+    @overload
+    def __call__(self, x: ArrayLike, {W}: ArrayLike, axis: int = ..., out: NDArray[Any] | None = ...) -> Any: ...
+    @overload
+    def grad(self, x: NDArray[_F], {W}: ArrayLike, axis: int = ..., out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def grad(self, x: ArrayLike, {W}: ArrayLike, axis: int = ..., out: NDArray[Any] | None = ...) -> Any: ...
+    @overload
+    def value_and_grad(self, x: NDArray[_F], {W}: ArrayLike, axis: int = ...,
+                       out: tuple[NDArray[_F], NDArray[_F]] | None = ...) -> tuple[NDArray[_F], NDArray[_F]]: ...
+    @overload
+    def value_and_grad(self, x: ArrayLike, {W}: ArrayLike, axis: int = ...,
+                       out: tuple[NDArray[Any], NDArray[Any]] | None = ...) -> tuple[Any, Any]: ...
+    @overload
+    def backward(self, grad_out: NDArray[_F], x: NDArray[_F], {W}: ArrayLike, axis: int = ...,
+                 out: NDArray[_F] | None = ...) -> NDArray[_F]: ...
+    @overload
+    def backward(self, grad_out: ArrayLike, x: ArrayLike, {W}: ArrayLike, axis: int = ...,
+                 out: NDArray[Any] | None = ...) -> Any: ...
+'''
+
+
 # One protocol per gated unit: x split in two along axis (dim), or the halves as two arrays;
 # {P} is its parameters, keyword-only (", approximate: ... = ...").
 GATED_PROTOCOL = '''
@@ -254,7 +290,11 @@ def render() -> str:
         params = [f"{p}: float = ..." for p, default in op.params.items() if not isinstance(default, str)]
         params += [f"{p}: {literal} = ..." for p, literal in literals.items()]
         parts.append(_protocol(GATED_PROTOCOL, C=_class_name(name), P="".join(f", {p}" for p in params)))
-    public = {name: op for name, op in fastact._OPS.items() if isinstance(op, (fastact.ElementwiseOp, fastact.GatedOp))}
+    channel = {name: op for name, op in fastact._OPS.items() if isinstance(op, fastact.ChannelOp)}
+    for name, op in channel.items():
+        parts.append(CHANNEL_PROTOCOL.format(C=_class_name(name), W=op._definition.param))
+    public = {name: op for name, op in fastact._OPS.items()
+              if isinstance(op, (fastact.ElementwiseOp, fastact.GatedOp, fastact.ChannelOp))}
     parts.append("\n" + "".join(f"{name}: _{_class_name(op.name)}\n" for name, op in public.items()))
     parts.append("".join(f"{name}: _RowOp\n" for name, op in fastact._OPS.items() if isinstance(op, fastact.RowOp)))
     parts.append("".join(f"{name}: _ReductionOp\n" for name, op in fastact._OPS.items()

@@ -45,6 +45,7 @@ assert_type(fastact.softmax(x32), NDArray[np.float32])
 assert_type(fastact.softmin(x32, dim=-1), NDArray[np.float32])
 assert_type(fastact.tanhshrink(x64), NDArray[np.float64])
 assert_type(fastact.threshold(x32, 0.5, -1.0), NDArray[np.float32])
+assert_type(fastact.prelu(x32.reshape(2, 4), np.full(4, 0.25)), NDArray[np.float32])
 assert_type(fastact.log_softmax(x64, axis=(0,)), NDArray[np.float64])
 assert_type(fastact.softmax(x64, dim=0), NDArray[np.float64])
 assert_type(fastact.softmax.backward(x32, x32, axis=None), NDArray[np.float32])
@@ -73,6 +74,7 @@ fastact.relu.backward(x32, x=x32, z=3)  # type: ignore[call-overload]
 fastact.elu(x32, beta=1.0)  # type: ignore[call-overload]
 fastact.sigmoid(x32, 0.5)  # type: ignore[call-overload]
 fastact.softmax(x32, axis="rows")  # type: ignore[call-overload]
+fastact.prelu(x32)  # type: ignore[call-overload]
 fastact.softmax_cross_entropy(x32, np.array([0]), reduction="avg")  # type: ignore[call-overload]
 fastact.set_backend("cuda")  # type: ignore[arg-type]
 fastact.sigmoid.get_ufunc("forwards")  # type: ignore[arg-type]
