@@ -1053,9 +1053,10 @@ def public_ops() -> dict[str, Any]:
 class ChannelOp:
     """An elementwise activation whose parameter is an array along a channel axis
     (``_activations.CHANNEL_OPS``): ``op(x, weight, axis=1)``, ``op.grad``,
-    ``op.value_and_grad`` and ``op.backward(grad_out, x, weight)``.  It runs the
-    activation's ufuncs (one thread) with the parameter broadcast along the channel
-    axis, or its NumPy fallback; values are the activation's, bit for bit."""
+    ``op.value_and_grad`` and ``op.backward(grad_out, x, weight)``.  The kernels run the
+    activation's formulas over each channel's runs with that channel's parameter
+    (``_kernels.channel_kernel``); the NumPy fallback broadcasts it along the channel
+    axis.  Values are the activation's with that parameter, bit for bit."""
 
     def __init__(self, definition: _activations.ChannelDefinition, activation: ElementwiseOp):
         self._definition = definition
@@ -1103,8 +1104,10 @@ class ChannelOp:
         """grad_out * f'(x) in one pass; ``grad_out`` broadcasts against ``x``."""
         return self._run("backward_x", (grad_out, x), ("grad_out", "x"), weight, axis, out)
 
-    def _weights(self, weight: object, shape: tuple[int, ...], axis: object, comp_dt: np.dtype) -> np.ndarray:
-        """The parameter as an array that broadcasts along the channel axis of ``shape``."""
+    def _weights(self, weight: object, shape: tuple[int, ...], axis: object,
+                 comp_dt: np.dtype) -> tuple[np.ndarray, int, int]:
+        """(w, ax, inner): the parameter as a 1-D float64 (or long double) array, one per
+        channel or one for all, the channel axis, and the elements after it (``inner``)."""
         param = self._definition.param
         w = as_real_array(weight, param)
         if w.ndim > 1:
@@ -1118,39 +1121,52 @@ class ChannelOp:
         if w.size not in (1, channels):
             raise ValueError(f"{param} must have 1 element or one per channel ({channels} along axis {axis}), "
                              f"got {w.size}")
-        w = w.astype(np.result_type(w.dtype, np.float64), copy=False)
+        w = w.astype(np.result_type(w.dtype, np.float64), copy=False).reshape(-1)
         if not np.isfinite(w).all():
             raise ValueError(f"{param} must be finite")
         if comp_dt.itemsize == 4 and w.size and np.any((np.abs(w) > _FLOAT32_MAX)
                                                       | ((w != 0) & (np.abs(w) < _FLOAT32_HALF_SMALLEST))):
             raise ValueError(f"{param} holds a value outside the range of float32, the dtype {self.name} computes "
                              "this input in; pass float64 input for such values")
-        if w.size > 1:
-            return w.reshape((channels,) + (1,) * (len(shape) - ax - 1))
-        return w.reshape(())
+        return w, ax, math.prod(shape[ax + 1:])
 
     def _run(self, kind: str, values: tuple, names: tuple, weight: object, axis: object, out: object) -> Any:
         arrays = [as_real_array(v, n) for v, n in zip(values, names)]
         shape = arrays[0].shape if len(arrays) == 1 else broadcast_shape(arrays[0], arrays[1], *names)
         res_dt = result_dtype(*arrays)
         comp_dt = compute_dtype(res_dt)
-        w = self._weights(weight, shape, axis, comp_dt)
+        w, ax, inner = self._weights(weight, shape, axis, comp_dt)
         pair = kind == "value_and_grad"
         outs = (check_out_pair(out, shape, res_dt) if pair
                 else None if out is None else (check_out(out, shape, res_dt, "out"),))
         results = outs or tuple(np.empty(shape, res_dt) for _ in range(2 if pair else 1))
         act = self._activation._act
+        ins = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), dtype=comp_dt)
+               for a in arrays]
+        # straight into a result of the computed dtype, C-contiguous and apart from the inputs
+        bufs = [r if (r.dtype == comp_dt and r.flags.c_contiguous and r.flags.writeable
+                      and not any(np.may_share_memory(r, a) for a in ins)) else np.empty(shape, comp_dt)
+                for r in results]
         with quiet_casts(res_dt, comp_dt):
-            if _backend.runs_numba(comp_dt) and not _backend.numba.config.DISABLE_JIT:
-                ins = [a.astype(comp_dt, copy=False) for a in arrays]
-                self._activation.get_ufunc(kind)(*ins, w, out=results)
+            if _backend.runs_numba(comp_dt):
+                flat_ins, flat_outs = [a.reshape(-1) for a in ins], [b.reshape(-1) for b in bufs]
+                if w.size == 1:  # the activation's own call, parallel where it pays
+                    _compute(act, kind, flat_ins, flat_outs, (float(w[0]),))
+                elif flat_outs[0].size:
+                    n = flat_outs[0].size
+                    parallel = _goes_parallel(act, n, comp_dt.itemsize)
+                    _threads.run(_kernels_module().channel_kernel(act.name, kind, parallel), parallel, n,
+                                 _tuning.current().serial_cost(act.name, comp_dt.itemsize), *flat_ins, *flat_outs,
+                                 w.astype(np.float64), w.size, inner)
             else:
-                ins = [np.broadcast_to(a, shape).astype(comp_dt, copy=False) for a in arrays]
-                computed = tuple(np.empty(shape, comp_dt) for _ in results)
+                broadcast = w.astype(comp_dt).reshape((w.size,) + (1,) * (len(shape) - ax - 1) if w.size > 1 else ())
+                work = shape or (1,)  # 0-d as one element, as the elementwise fallbacks take it
                 with np.errstate(all="ignore"):
-                    _activations.KINDS[kind].numpy(act, ins, list(computed), (w.astype(comp_dt),))
-                for result, value in zip(results, computed):
-                    np.copyto(result, value, casting="unsafe")
+                    _activations.KINDS[kind].numpy(act, [a.reshape(work) for a in ins], [b.reshape(work) for b in bufs],
+                                                   (broadcast,))
+            for result, buf in zip(results, bufs):
+                if buf is not result:
+                    np.copyto(result, buf, casting="unsafe")
         if out is not None:
             return out
         results = tuple(r[()] if r.ndim == 0 else r for r in results)

@@ -148,6 +148,16 @@ def _reshaped(arrays, shape):
     return _unrolled("arrays, shape", "arrays[{k}].reshape(shape)", len(arrays))
 
 
+def sliced(arrays, start, stop):
+    """(a[start:stop] for a in arrays), as a tuple."""
+    return tuple(a[start:stop] for a in arrays)
+
+
+@overload(sliced, inline="always")
+def _sliced(arrays, start, stop):
+    return _unrolled("arrays, start, stop", "arrays[{k}][start:stop]", len(arrays))
+
+
 # --- elementwise loop templates ----------------------------------------------
 # prange is plain range when compiled with parallel=False, so each template
 # serves both the serial and the parallel kernel.
@@ -213,6 +223,67 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True)
         raise ValueError(f"{name} has no {kind} formula")
     return _jit(_MAP_TEMPLATES[loop], *fns, parallel=parallel, cache=cache,
                 n_in=len(_activations.KINDS[kind].inputs))
+
+
+# --- a parameter per channel ------------------------------------------------------
+# prelu: the arrays are flat runs of planes of ``inner`` elements, plane q of channel
+# q % channels (x seen as (outer, channels, inner)); each plane runs the elementwise
+# loop of its kind with the parameter tuple (w[q % channels],), a loop invariant.
+
+
+def _channel_planes(*fns, loop, n_in, n_out, token):
+    """kernel(*ins, *outs, w, channels, inner), the loop ``loop`` ("map", "pair" or
+    "times" of _MAP_TEMPLATES) over each plane with its channel's parameter; where
+    inner is 1 (x of (outer, channels)), over rows of channels instead, so that the
+    vectorised loop runs along the channels rather than along planes of one element."""
+    fn = fns[0]
+    fn2 = fns[-1]
+    end = n_in + n_out  # a constant of the closure: Numba slices a tuple by constants only
+
+    @register_jitable(inline="always")
+    def element(ins, outs, i, p):
+        if loop == "pair":
+            v = ins[0][i]
+            outs[0][i] = fn(v, p)
+            outs[-1][i] = fn2(v, p)
+        elif loop == "times":
+            outs[0][i] = ins[0][i] * fn(ins[-1][i], p)
+        else:
+            outs[0][i] = fn(*at(ins, i), p)
+
+    def kernel(*args):
+        token  # noqa: B018
+        full_width()
+        ins, outs = args[:n_in], args[n_in:end]
+        w, channels, inner = args[-3], args[-2], args[-1]
+        size = outs[0].shape[0]
+        if inner == 1:
+            for r in prange(size // channels):
+                full_width()
+                s = r * channels
+                ins_r, outs_r = sliced(ins, s, s + channels), sliced(outs, s, s + channels)
+                for c in range(channels):
+                    element(ins_r, outs_r, c, (w[c],))
+        else:
+            for q in prange(size // inner):
+                full_width()
+                p = (w[q % channels],)
+                s = q * inner
+                ins_q, outs_q = sliced(ins, s, s + inner), sliced(outs, s, s + inner)
+                for i in range(inner):
+                    element(ins_q, outs_q, i, p)
+
+    return kernel
+
+
+@functools.cache
+def channel_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
+    """The kernel of ``kind`` for activation ``name`` with its parameter per channel:
+    ``kernel(*inputs, *outputs, w, channels, inner)``, 1-D arrays and float64 weights."""
+    loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
+    spec = _activations.KINDS[kind]
+    return _jit(_channel_planes, *fns, parallel=parallel, cache=cache, loop=loop, n_in=len(spec.inputs),
+                n_out=spec.outputs)
 
 
 # --- gated units -------------------------------------------------------------------
