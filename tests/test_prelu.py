@@ -10,7 +10,7 @@ import fastact
 
 
 @pytest.mark.parametrize("shape,axis", [((6, 3), 1), ((2, 3, 4, 5), 1), ((4, 3), 0), ((2, 5, 3), -1), ((7,), 1),
-                                        ((), 1)])
+                                        ((), 1), ((16, 8, 8192), 1), ((8192, 64), 1)])  # the last two: parallel
 def test_prelu_is_leaky_relu_per_channel(backend, dtype, shape, axis):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)
