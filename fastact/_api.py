@@ -472,7 +472,21 @@ def _check_param(op_name: str, param: _activations.Param, value: object) -> floa
     return value
 
 
-class ElementwiseOp:
+class _PublicOp:
+    """What every public op object shares: its name as a function's, and pickling by
+    reference, as functions are pickled (fastact.<name> is this very object)."""
+
+    __name__: str
+
+    def _name_as(self, name: str) -> None:
+        self.__name__ = self.__qualname__ = name
+        self.__module__ = "fastact"  # where pickle finds it again
+
+    def __reduce__(self) -> str:
+        return self.__name__
+
+
+class ElementwiseOp(_PublicOp):
     """An elementwise activation: ``op(x, ...)``, ``op.grad(x, ...)``, ``op.value_and_grad(x, ...)``,
     ``op.backward(grad_out, x=x, ...)`` or ``op.backward(grad_out, y=y, ...)``; ``...`` are the
     op's parameters (as in ``torch.nn.functional``), then ``out=``."""
@@ -485,16 +499,10 @@ class ElementwiseOp:
         self._variant_param = variant_param
         self._variant_default = next((k for k, v in self._variants.items() if v is act), None)
         self._names = tuple(p.name for p in act.params) + ((variant_param,) if variant_param else ())
-        self.__name__ = act.name
-        self.__qualname__ = act.name
-        self.__module__ = "fastact"  # where pickle finds it again (see __reduce__)
+        self._name_as(act.name)
         self._default_params = tuple(p.default for p in act.params)
         _DEFAULT_PARAMS[act.name] = self._default_params
         self.__doc__ = self._document()
-
-    def __reduce__(self) -> str:
-        # pickled by reference, as functions are: fastact.<name> is this very object
-        return self.__name__
 
     def _document(self) -> str:
         """The docstring: the definition's text, the signature, every entry point and
@@ -849,20 +857,15 @@ Example (the tutorial's four scores):
 """
 
 
-class RowOp:
+class RowOp(_PublicOp):
     """A normalisation over one axis: ``op(x, axis=-1)`` and ``op.backward(grad_out, y, axis=-1)``."""
 
     def __init__(self, definition: _rowops.RowDefinition):
         self._name = definition.name
-        self.__name__ = definition.name
-        self.__qualname__ = definition.name
-        self.__module__ = "fastact"
+        self._name_as(definition.name)
         self.__doc__ = (f"{definition.name}(x, axis=-1, out=None): {definition.doc}"
                         + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example))
         self._backward_name = definition.backward.name
-
-    def __reduce__(self) -> str:
-        return self.__name__
 
     @property
     def name(self) -> str:
@@ -912,15 +915,14 @@ class RowOp:
         return kwargs["dim"]
 
 
-class ReductionOp:
+class ReductionOp(_PublicOp):
     """A reduction over axes (``_rowops.ROW_REDUCTIONS``): ``op(x, axis=-1, keepdims=False)``
     and ``op.backward(grad_out, x, axis=-1, keepdims=False)``."""
 
     def __init__(self, definition: _rowops.RowReduction):
         self._definition = definition
         self._gradient = RowOp(_rowops.ROW_OPS[definition.gradient])
-        self.__name__ = self.__qualname__ = definition.name
-        self.__module__ = "fastact"
+        self._name_as(definition.name)
         name = definition.name
         self.__doc__ = (
             f"{name}(x, axis=-1, keepdims=False, out=None): {definition.doc}\n\n"
@@ -933,9 +935,6 @@ class ReductionOp:
             f"    >>> import numpy as np, fastact\n"
             f"    >>> fastact.{name}(np.array([2.0, 10.0, 1.0, 4.0])).round(6)\n"
             f"    {definition.example}\n")
-
-    def __reduce__(self) -> str:
-        return self.__name__
 
     @property
     def name(self) -> str:
@@ -1050,7 +1049,7 @@ def public_ops() -> dict[str, Any]:
 # --- per-channel parameters ----------------------------------------------------------
 
 
-class ChannelOp:
+class ChannelOp(_PublicOp):
     """An elementwise activation whose parameter is an array along a channel axis
     (``_activations.CHANNEL_OPS``): ``op(x, weight, axis=1)``, ``op.grad``,
     ``op.value_and_grad`` and ``op.backward(grad_out, x, weight)``.  The kernels run the
@@ -1061,8 +1060,7 @@ class ChannelOp:
     def __init__(self, definition: _activations.ChannelDefinition, activation: ElementwiseOp):
         self._definition = definition
         self._activation = activation
-        self.__name__ = self.__qualname__ = definition.name
-        self.__module__ = "fastact"
+        self._name_as(definition.name)
         name, param = definition.name, definition.param
         self.__doc__ = (
             f"{definition.doc}\n\nSignature: {name}(x, {param}, axis=1, out=None)\n\n"
@@ -1078,9 +1076,6 @@ class ChannelOp:
             f"    array([[-0.5, -1. ],\n"
             f"           [ 3. , -0.5]], dtype=float32)\n"
         )
-
-    def __reduce__(self) -> str:
-        return self.__name__
 
     @property
     def name(self) -> str:
@@ -1227,7 +1222,7 @@ Example:
 """
 
 
-class GatedOp:
+class GatedOp(_PublicOp):
     """A gated unit (``_gatedops``): ``op(x, axis=-1)``, ``op.grad``, ``op.value_and_grad``,
     ``op.backward(grad_out, x)``; or the same with the halves as two arrays ``(a, b)``.
 
@@ -1239,13 +1234,9 @@ class GatedOp:
     def __init__(self, definition: _gatedops.GatedDefinition, activation: ElementwiseOp):
         self._definition = definition
         self._activation = activation
-        self.__name__ = self.__qualname__ = definition.name
-        self.__module__ = "fastact"
+        self._name_as(definition.name)
         extra = "".join(f", {k}={v!r}" for k, v in activation.params.items())
         self.__doc__ = f"{definition.doc}" + _GATED_ENTRY_POINTS.format(name=definition.name, params=extra)
-
-    def __reduce__(self) -> str:
-        return self.__name__
 
     @property
     def name(self) -> str:
