@@ -448,7 +448,8 @@ def _numpy_split(a):
 
 
 def _numpy_two_product(a, b):
-    """(p, e): p = a * b rounded, and e its exact error (|a|, |b| well below the overflow)."""
+    """(p, e): p = a * b rounded, and e its exact error (|a|, |b| well below the overflow;
+    arrays or NumPy scalars of one dtype)."""
     p = a * b
     ah, al = _numpy_split(a)
     bh, bl = _numpy_split(b)
@@ -1414,7 +1415,7 @@ def _numpy_quick_gelu_terms(x):
     dt = x.dtype.type
     hi = dt(QUICK_GELU_C)
     xc = np.clip(x, dt(-1e30), dt(1e30))
-    z, z_lo = _numpy_two_product(np.full_like(xc, hi), xc)
+    z, z_lo = _numpy_two_product(hi, xc)
     z_lo += dt(QUICK_GELU_C - float(hi)) * xc
     e = np.exp(-np.abs(z))
     e += e * np.where(z < 0, z_lo, -z_lo)

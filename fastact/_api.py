@@ -30,7 +30,6 @@ from ._validation import (
     as_real_array,
     broadcast_shape,
     check_out,
-    check_out_pair,
     check_real_dtype,
     compute_dtype,
     normalize_axes,
@@ -1126,15 +1125,10 @@ class ChannelOp(_PublicOp):
         return w, ax, math.prod(shape[ax + 1:])
 
     def _run(self, kind: str, values: tuple, names: tuple, weight: object, axis: object, out: object) -> Any:
-        arrays = [as_real_array(v, n) for v, n in zip(values, names)]
-        shape = arrays[0].shape if len(arrays) == 1 else broadcast_shape(arrays[0], arrays[1], *names)
-        res_dt = result_dtype(*arrays)
-        comp_dt = compute_dtype(res_dt)
-        w, ax, inner = self._weights(weight, shape, axis, comp_dt)
         pair = kind == "value_and_grad"
-        outs = (check_out_pair(out, shape, res_dt) if pair
-                else None if out is None else (check_out(out, shape, res_dt, "out"),))
-        results = outs or tuple(np.empty(shape, res_dt) for _ in range(2 if pair else 1))
+        arrays, shape, res_dt, comp_dt, user_outs = prepare_call(list(zip(values, names)), out, 2 if pair else 1)
+        w, ax, inner = self._weights(weight, shape, axis, comp_dt)
+        results = [np.empty(shape, res_dt) if user is None else user for user in user_outs]
         act = self._activation._act
         ins = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), dtype=comp_dt)
                for a in arrays]
@@ -1164,8 +1158,8 @@ class ChannelOp(_PublicOp):
                     np.copyto(result, buf, casting="unsafe")
         if out is not None:
             return out
-        results = tuple(r[()] if r.ndim == 0 else r for r in results)
-        return results if pair else results[0]
+        values = tuple(r[()] if r.ndim == 0 else r for r in results)
+        return values if pair else values[0]
 
 
 # --- gated units -----------------------------------------------------------------------
