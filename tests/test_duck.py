@@ -292,7 +292,7 @@ def test_fp_status_is_restored(monkeypatch, through_libc):
         monkeypatch.setattr(_ufuncs, "_X86_64", False)  # read when the intrinsics are compiled
     x = np.array([np.inf, -np.inf, np.nan, 1e300, 1.0])
     with np.errstate(all="raise"):
-        for name in ("tanh", "gelu"):
+        for name in ("silu", "gelu"):  # formulas that raise flags in branches they discard
             ufunc = _ufuncs.build_elementwise_ufunc(name, "grad", cache=False)
             np.testing.assert_array_equal(ufunc(x), getattr(fastact, name).grad(x))
 
@@ -302,4 +302,4 @@ def test_fp_status_is_restored(monkeypatch, through_libc):
 
     monkeypatch.setattr(_ufuncs, "restore_fp_status", no_restore)
     with np.errstate(all="raise"), pytest.raises(FloatingPointError, match="invalid"):
-        _ufuncs.build_elementwise_ufunc("tanh", "grad", cache=False)(x)
+        _ufuncs.build_elementwise_ufunc("silu", "grad", cache=False)(x)
