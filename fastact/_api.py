@@ -836,14 +836,131 @@ def _rows(name: str, values: tuple, names: tuple, axis: object, out: object) -> 
     return _run_rows(name, list(zip(values, names)), axis, out)
 
 
+# --- where= and temperature= of the row ops and reductions ----------------------------
+
+
+def _temperature(temperature: object, dtype: np.dtype) -> Any:
+    """temperature= checked, in ``dtype`` (x / temperature rounds as PyTorch's does); None is 1."""
+    if temperature is None:
+        return dtype.type(1)
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"temperature must be a real number, got {type(temperature).__name__}")
+    with np.errstate(all="ignore"):
+        t = dtype.type(temperature)
+    if not (temperature > 0 and np.isfinite(t) and t > 0):
+        raise ValueError(f"temperature must be positive and finite in {dtype}, got {temperature!r}")
+    return t
+
+
+def _keep_mask(where: object, shape: tuple[int, ...]) -> np.ndarray | None:
+    """where= checked: a bool array that broadcasts to ``shape`` (x's); None keeps every entry."""
+    if where is None:
+        return None
+    keep = np.asarray(where)
+    if keep.dtype != np.bool_:
+        raise TypeError(f"where must be a bool array (True where an entry takes part in its row), "
+                        f"got dtype {keep.dtype}")
+    try:
+        fits = keep.ndim <= len(shape) and np.broadcast_shapes(keep.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"where must broadcast to x's shape {shape}, got shape {keep.shape}")
+    return keep
+
+
+def _mask_rows(keep: np.ndarray | None, work: tuple[int, ...], order: list[int], n_axes: int, n: int) -> np.ndarray:
+    """The mask as the kernels take it: (period, n) C-contiguous, row r of the (rows, n)
+    data taking row r % period.  A mask broadcast along leading axes ((n, n) against
+    (batch, heads, n, n)) is copied out only over the axes along which it varies."""
+    if keep is None:
+        return np.ones((1, n), np.bool_)
+    padded = keep.reshape((1,) * (len(work) - keep.ndim) + keep.shape)
+    if order != sorted(order):
+        return np.ascontiguousarray(np.broadcast_to(padded, work).transpose(order)).reshape(-1, n)
+    # the axes are the last ones: the mask is copied from its first axis of more than one entry
+    first_row_axis = len(work) - n_axes
+    start = min(next((d for d, size in enumerate(padded.shape) if size != 1), len(work)), first_row_axis)
+    tail = work[start:]
+    return np.ascontiguousarray(np.broadcast_to(padded.reshape(padded.shape[start:]), tail)).reshape(-1, n)
+
+
+def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: object, where: object,
+               temperature: object) -> Any:
+    """Row function ``name`` with ``where=`` and ``temperature=``: the row axes are moved
+    last and merged (a copy, unless they are last already), the kernels run on the
+    (rows, n) arrays (``_kernels.kept_row_kernel``), and the result is moved back."""
+    fn = _rowops.ROW_FUNCTIONS[name]
+    names = [argname for _, argname in inputs]
+    for value, argname in [*inputs, (where, "where")]:
+        if _is_duck_array(value):
+            raise TypeError(f"{argname}: where= and temperature= take NumPy arrays, got a "
+                            f"{_module_of(value)}.{type(value).__name__}; compute it first, or use the op without them")
+    result = _containers.apply(
+        lambda values, o: _rows_with(name, list(zip(values, names)), axis, o, where, temperature),
+        [value for value, _ in inputs], names, out, fills=fn.masked_fills)
+    if result is not NotImplemented:
+        return result
+    arrays, shape, res_dt, comp_dt, (user,) = prepare_call(inputs, out)
+    t = _temperature(temperature, comp_dt)
+    keep = _keep_mask(where, shape)
+    work = shape or (1,)  # a 0-d array is one row of length 1
+    axes = normalize_axes(axis, len(work))
+    order = [d for d in range(len(work)) if d not in axes] + list(axes)
+    n = math.prod(work[d] for d in axes)
+    size = math.prod(work)
+    if size == 0:
+        return user if user is not None else np.empty(shape, res_dt)
+    rows = (size // n, n)
+    ins = [np.ascontiguousarray(np.broadcast_to(a, shape).reshape(work).transpose(order), dtype=comp_dt).reshape(rows)
+           for a in arrays]
+    keep_rows = _mask_rows(keep, work, order, len(axes), n)
+    view = (user.reshape(rows) if user is not None and order == sorted(order) and user.flags.c_contiguous
+            else None)
+    dest = view if _writable_view(user, view, comp_dt, ins, allow_identical=False) else np.empty(rows, comp_dt)
+    safe = keep is not None
+    if _backend.runs_numba(comp_dt):
+        form = "blocks" if _kernels_module().uses_blocks(name, n, comp_dt.itemsize) else "rows"
+        parallel = _threads.rows_go_parallel(size, tasks=rows[0])
+        kernel = _kept_row_kernel(name, parallel, form)
+        flags = (float(t), safe) if len(ins) == 1 else (float(t),)
+        _threads.run(kernel, parallel, size, _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], *ins, keep_rows, *flags,
+                     dest, fresh=dest is not view)
+    else:
+        period = keep_rows.shape[0]
+        with np.errstate(all="ignore"):
+            _rowops.numpy_kept(fn, [a.reshape(-1, period, n) for a in ins], keep_rows, t, safe,
+                               dest.reshape(-1, period, n))
+    if dest is view:
+        return user
+    res = dest.reshape(tuple(work[d] for d in order)).transpose(np.argsort(order).tolist()).reshape(shape)
+    if user is not None:
+        with quiet_casts(res_dt, comp_dt):
+            np.copyto(user, res, casting="same_kind")
+        return user
+    res = res if comp_dt == res_dt else _cast_quietly(res, res_dt)
+    return res[()] if res.ndim == 0 else res
+
+
+@functools.cache
+def _kept_row_kernel(name: str, parallel: bool, form: str):
+    return _kernels_module().kept_row_kernel(name, parallel, form)
+
+
 _ROW_ENTRY_POINTS = """
 
 ``axis`` is an int, a tuple of ints (the rows span those axes) or None (all of them), as
 in SciPy; ``dim=`` is another name of it, as in PyTorch.
 
+``where=`` (a bool array that broadcasts to x's shape) leaves the entries where it is False
+out of their row: they give {empty}, and so does a row with nothing left (PyTorch's safe
+softmax: not NaN).  ``temperature=`` t gives {name}(x / t), the quotient rounded in x's dtype
+as PyTorch's ``x / t``, fused.  ``backward`` takes the forward's ``where=`` and ``temperature=``.
+
 Entry points:
-    {name}(x, axis=-1, out=None)
-    {name}.backward(grad_out, y, axis=-1, out=None)  the gradient with respect to x, from y
+    {name}(x, axis=-1, out=None, *, where=None, temperature=None)
+    {name}.backward(grad_out, y, axis=-1, out=None, *, where=None, temperature=None)
+        the gradient with respect to x, from y
     {name}.gufunc, {name}.backward_gufunc  the NumPy gufuncs (dask, xarray)
 
 Example (the tutorial's four scores):
@@ -863,7 +980,8 @@ class RowOp(_PublicOp):
         self._name = definition.name
         self._name_as(definition.name)
         self.__doc__ = (f"{definition.name}(x, axis=-1, out=None): {definition.doc}"
-                        + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example))
+                        + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example,
+                                                   empty=f"{definition.forward.empty_row:g}"))
         self._backward_name = definition.backward.name
 
     @property
@@ -888,17 +1006,23 @@ class RowOp(_PublicOp):
 
         return _ufuncs.row_gufunc(self._backward_name)
 
-    def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, out: np.ndarray | None = None,
-                 **kwargs: Any) -> Any:
+    def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, out: np.ndarray | None = None, *,
+                 where: ArrayLike | None = None, temperature: float | None = None, **kwargs: Any) -> Any:
         if kwargs:
             axis = self._axis_alias(self._name, axis, kwargs)
+        if where is not None or temperature is not None:
+            return _rows_with(self._name, [(x, "x")], axis, out, where, temperature)
         return _rows(self._name, (x,), ("x",), axis, out)
 
     def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: int | tuple[int, ...] | None = -1,
-                 out: np.ndarray | None = None, **kwargs: Any) -> Any:
-        """The gradient with respect to x, from ``grad_out`` and the forward output ``y``."""
+                 out: np.ndarray | None = None, *, where: ArrayLike | None = None, temperature: float | None = None,
+                 **kwargs: Any) -> Any:
+        """The gradient with respect to x, from ``grad_out`` and the forward output ``y``
+        (with the forward's ``where=`` and ``temperature=``)."""
         if kwargs:
             axis = self._axis_alias(f"{self._name}.backward", axis, kwargs)
+        if where is not None or temperature is not None:
+            return _rows_with(self._backward_name, [(grad_out, "grad_out"), (y, "y")], axis, out, where, temperature)
         return _rows(self._backward_name, (grad_out, y), ("grad_out", "y"), axis, out)
 
     @staticmethod
@@ -926,10 +1050,14 @@ class ReductionOp(_PublicOp):
         self.__doc__ = (
             f"{name}(x, axis=-1, keepdims=False, out=None): {definition.doc}\n\n"
             f"``axis`` is an int, a tuple of ints or None (all), as in SciPy; ``dim=`` and ``keepdim=`` are\n"
-            f"PyTorch's names.  float32 stays float32 (summed in float64), float64 float64.\n\n"
+            f"PyTorch's names.  float32 stays float32 (summed in float64), float64 float64.\n"
+            f"``where=`` (a bool array broadcast to x's shape) leaves the entries where it is False out\n"
+            f"(a row with nothing left gives -inf); ``temperature=`` t gives {name}(x / t), x / t rounded\n"
+            f"in x's dtype as PyTorch's.  ``backward`` takes both too.\n\n"
             f"Entry points:\n"
-            f"    {name}(x, axis=-1, keepdims=False, out=None)\n"
-            f"    {name}.backward(grad_out, x, axis=-1, keepdims=False, out=None)  grad_out * {definition.gradient}(x)\n\n"
+            f"    {name}(x, axis=-1, keepdims=False, out=None, *, where=None, temperature=None)\n"
+            f"    {name}.backward(grad_out, x, axis=-1, keepdims=False, out=None, *, where=None, temperature=None)\n"
+            f"        grad_out * {definition.gradient}(x)\n\n"
             f"Example (the tutorial's four scores):\n"
             f"    >>> import numpy as np, fastact\n"
             f"    >>> fastact.{name}(np.array([2.0, 10.0, 1.0, 4.0])).round(6)\n"
@@ -973,7 +1101,8 @@ class ReductionOp(_PublicOp):
         return arr, shape, kept_shape, (kept, axes, n)
 
     def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False,
-                 out: np.ndarray | None = None, **kwargs: Any) -> Any:
+                 out: np.ndarray | None = None, *, where: ArrayLike | None = None, temperature: float | None = None,
+                 **kwargs: Any) -> Any:
         if kwargs:
             axis, keepdims = self._aliases(self.name, axis, keepdims, kwargs)
         arr, shape, kept_shape, (kept, axes, n) = self._rows(x, axis, keepdims, "x")
@@ -981,11 +1110,27 @@ class ReductionOp(_PublicOp):
         comp_dt = compute_dtype(res_dt)
         rows2 = np.ascontiguousarray(np.transpose(arr, kept + axes), dtype=comp_dt).reshape(-1, n)
         result = np.empty(rows2.shape[0], comp_dt)
+        options = where is not None or temperature is not None
+        if options:
+            if _is_duck_array(where):
+                raise TypeError(f"where must be a NumPy array, got a {_module_of(where)}.{type(where).__name__}")
+            t = _temperature(temperature, comp_dt)
+            work = arr.shape or (1,)
+            keep_rows = _mask_rows(_keep_mask(where, arr.shape), work, list(kept + axes), len(axes), n)
         if result.size:
-            if _backend.runs_numba(comp_dt):
-                parallel = _threads.rows_go_parallel(rows2.size, tasks=rows2.shape[0])
+            parallel = _threads.rows_go_parallel(rows2.size, tasks=rows2.shape[0])
+            serial_ns = _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8]
+            if options and _backend.runs_numba(comp_dt):
+                _threads.run(_kernels_module().kept_reduction_kernel(self.name, parallel), parallel, rows2.size,
+                             serial_ns, rows2, keep_rows, float(t), result, fresh=True)
+            elif options:
+                period = keep_rows.shape[0]
+                with np.errstate(all="ignore"):
+                    filled = np.where(keep_rows, rows2.reshape(-1, period, n), comp_dt.type(-np.inf))
+                    self._definition.numpy(np.divide(filled, t).reshape(-1, n), result)
+            elif _backend.runs_numba(comp_dt):
                 _threads.run(_kernels_module().reduction_kernel(self.name, parallel), parallel, rows2.size,
-                             _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], rows2, result, fresh=True)
+                             serial_ns, rows2, result, fresh=True)
             else:
                 with np.errstate(all="ignore"):
                     self._definition.numpy(rows2, result)
@@ -996,9 +1141,11 @@ class ReductionOp(_PublicOp):
         return value[()] if value.ndim == 0 else value
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike, axis: int | tuple[int, ...] | None = -1,
-                 keepdims: bool = False, out: np.ndarray | None = None, **kwargs: Any) -> Any:
+                 keepdims: bool = False, out: np.ndarray | None = None, *, where: ArrayLike | None = None,
+                 temperature: float | None = None, **kwargs: Any) -> Any:
         """The gradient with respect to x: ``grad_out`` (of the result's shape, or with keepdims
-        its) times the gradient op's output (logsumexp: softmax(x)), two passes."""
+        its) times the gradient op's output (logsumexp: softmax(x)), two passes; with
+        ``temperature=`` t, grad_out times softmax(x / t) / t."""
         function = f"{self.name}.backward"
         if kwargs:
             axis, keepdims = self._aliases(function, axis, keepdims, kwargs)
@@ -1010,8 +1157,11 @@ class ReductionOp(_PublicOp):
         res_dt = result_dtype(arr, g)
         if out is not None:
             check_out(out, arr.shape, res_dt, "out")
-        p = self._gradient(arr.astype(res_dt, copy=False), axis=axis)
-        return np.multiply(p, g.reshape(kept_shape), out=out if out is not None else p)
+        p = self._gradient(arr.astype(res_dt, copy=False), axis=axis, where=where, temperature=temperature)
+        result = np.multiply(p, g.reshape(kept_shape), out=out if out is not None else p)
+        if temperature is not None:
+            np.divide(result, _temperature(temperature, compute_dtype(res_dt)).astype(res_dt), out=result)
+        return result
 
 
 def public_ops() -> dict[str, Any]:

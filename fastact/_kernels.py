@@ -10,6 +10,8 @@ on disk.  Nothing compiles at import.
   arrays around one activation's scalar formula of ``kind`` (``KINDS``).
 - ``row_kernel(name, parallel, form)``: a row op over rows, blocks of short
   rows, or lanes of (outer, n, inner) arrays (``ROW_FORMS``).
+- ``kept_row_kernel(name, parallel, form)``, ``kept_reduction_kernel``: the same row
+  functions with ``where=`` and ``temperature=``, on a scratch copy of each row.
 - ``loss_kernel(name, parallel)``: a fused loss over rows or elements.
 
 Kernels take their arrays one by one (``kernel(x, out, params)``,
@@ -36,8 +38,9 @@ from numba.extending import overload, register_jitable
 
 from . import _activations, _gatedops, _lossops, _rowops, _tuning
 from ._config import GATED_TASK, LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
-from ._rowmath import combine_maxima, combine_sums, fold_max, fold_sum, task_rows
-from ._scalar import full_width
+from ._rowmath import (combine_maxima, combine_sums, fold_max, fold_sum, kept_block_quotients, kept_quotients, quotient,
+                       quotient_by, task_rows)
+from ._scalar import full_width, like
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
 # closure, but neither the jit options (parallel, fastmath) nor the sources of
@@ -480,6 +483,155 @@ ROW_FORMS = {  # form -> (template, the definition's field it runs); the arrays 
     "lanes": (_lanes, "phases"),  # (outer, n, inner) C-contiguous, along axis 1; takes the group size
     "split_lanes": (_split_lanes, "phases"),  # the same over several tasks; takes group, tasks
 }
+
+
+# where= and temperature=: the row function of the op runs on a scratch copy of
+# each row (or block of short rows) with its masked entries filled with the value
+# that takes no part in the row, and a forward's input divided by the
+# temperature (kept_quotients).  Row r takes row r % keep's rows of the mask, so a
+# mask broadcast along the leading axes ((n, n) against (batch, heads, n, n)) is
+# never copied out to x's size.  The kernels take (rows, n) C-contiguous arrays:
+# _api moves the row axes last.
+
+
+def _kept_rows(fn, *, fill, empty, token):
+    """kernel(x, keep, t, safe, out): fn over each row of x / t, masked where keep is
+    False; with ``safe``, a row with nothing but fill gives ``empty`` (PyTorch's safe
+    softmax: a row with no unmasked entry gives probability 0, not NaN)."""
+
+    def kernel(x, keep, t, safe, out):
+        token  # noqa: B018
+        full_width()
+        rows, n = out.shape
+        period, td = keep.shape[0], like(x[0, 0], t)
+        for r in prange(rows):
+            full_width()
+            xs = np.empty(n, x.dtype)
+            if kept_quotients(x[r], keep[r % period], td, fill, xs) == 0 and safe:
+                out[r, :] = empty
+            else:
+                fn((xs,), out[r])
+
+    return kernel
+
+
+def _kept_blocks(fn, *, fill, empty, token):
+    """As _kept_rows for short rows, the row function's block form over ROW_BLOCK rows."""
+
+    def kernel(x, keep, t, safe, out):
+        token  # noqa: B018
+        full_width()
+        rows, n = out.shape
+        td = like(x[0, 0], t)
+        of, xf = out.reshape(-1), x.reshape(-1)
+        for b in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            full_width()
+            r0, r1 = b * ROW_BLOCK, min((b + 1) * ROW_BLOCK, rows)
+            xs = np.empty((r1 - r0) * n, x.dtype)
+            live = np.empty(r1 - r0, np.int64)
+            kept_block_quotients(xf[r0 * n:r1 * n], keep, r0, td, fill, xs, live)
+            fn((xs,), of[r0 * n:r1 * n], n)
+            for r in range(r0, r1):
+                if safe and live[r - r0] == 0:
+                    out[r, :] = empty
+
+    return kernel
+
+
+def _kept_rows_backward(fn, *, fills, token):
+    """kernel(g, y, keep, t, out): the backward over each row with its masked entries of
+    g and y filled (they then get gradient 0), divided by t (the gradient of x / t)."""
+    g_fill, y_fill = fills
+
+    def kernel(g, y, keep, t, out):
+        token  # noqa: B018
+        full_width()
+        rows, n = out.shape
+        period, td = keep.shape[0], like(g[0, 0], t)
+        one = like(g[0, 0], 1.0)
+        rd = quotient(one, td)
+        for r in prange(rows):
+            full_width()
+            gs, ys = np.empty(n, g.dtype), np.empty(n, y.dtype)
+            kept_quotients(g[r], keep[r % period], one, g_fill, gs)
+            kept_quotients(y[r], keep[r % period], one, y_fill, ys)
+            fn((gs, ys), out[r])
+            if td != 1:
+                o = out[r]
+                for i in range(n):
+                    o[i] = quotient_by(o[i], td, rd)
+
+    return kernel
+
+
+def _kept_blocks_backward(fn, *, fills, token):
+    g_fill, y_fill = fills
+
+    def kernel(g, y, keep, t, out):
+        token  # noqa: B018
+        full_width()
+        rows, n = out.shape
+        td, one = like(g[0, 0], t), like(g[0, 0], 1.0)
+        rd = quotient(one, td)
+        of, gf, yf = out.reshape(-1), g.reshape(-1), y.reshape(-1)
+        for b in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            full_width()
+            r0, r1 = b * ROW_BLOCK, min((b + 1) * ROW_BLOCK, rows)
+            gs, ys = np.empty((r1 - r0) * n, g.dtype), np.empty((r1 - r0) * n, y.dtype)
+            live = np.empty(r1 - r0, np.int64)
+            kept_block_quotients(gf[r0 * n:r1 * n], keep, r0, one, g_fill, gs, live)
+            kept_block_quotients(yf[r0 * n:r1 * n], keep, r0, one, y_fill, ys, live)
+            o = of[r0 * n:r1 * n]
+            fn((gs, ys), o, n)
+            if td != 1:
+                for i in range(o.shape[0]):
+                    o[i] = quotient_by(o[i], td, rd)
+
+    return kernel
+
+
+_KEPT_FORMS = {  # (form, backward) -> (template, the definition's field it runs)
+    ("rows", False): (_kept_rows, "row"),
+    ("blocks", False): (_kept_blocks, "block"),
+    ("rows", True): (_kept_rows_backward, "row"),
+    ("blocks", True): (_kept_blocks_backward, "block"),
+}
+
+
+@functools.cache
+def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
+    """The kernel of row function ``name`` with where= and temperature= in ``form``
+    ("rows" or "blocks"): ``kernel(x, keep, t, safe, out)`` for a forward,
+    ``kernel(grad_out, y, keep, t, out)`` for a backward."""
+    fn = _rowops.ROW_FUNCTIONS[name]
+    backward = len(fn.inputs) == 2
+    template, field = _KEPT_FORMS[form, backward]
+    extra = dict(fills=fn.masked_fills) if backward else dict(fill=fn.masked_fills[0], empty=fn.empty_row)
+    return _jit(template, getattr(fn, field), parallel=parallel, fastmath=LOOP_MATH, cache=cache, **extra)
+
+
+def _kept_reduce_rows(fn, *, token):
+    """kernel(x, keep, t, out): out[r] = fn(row r of x / t, masked entries -inf)."""
+
+    def kernel(x, keep, t, out):
+        token  # noqa: B018
+        full_width()
+        rows, n = x.shape
+        period, td = keep.shape[0], like(x[0, 0], t)
+        for r in prange(rows):
+            full_width()
+            xs = np.empty(n, x.dtype)
+            kept_quotients(x[r], keep[r % period], td, -np.inf, xs)
+            out[r] = fn(xs)
+
+    return kernel
+
+
+@functools.cache
+def kept_reduction_kernel(name: str, parallel: bool, cache: bool = True):
+    """The kernel of row reduction ``name`` with where= and temperature=."""
+    return _jit(_kept_reduce_rows, _rowops.ROW_REDUCTIONS[name].row, parallel=parallel, fastmath=LOOP_MATH,
+                cache=cache)
 
 
 @register_jitable

@@ -9,7 +9,8 @@ knows about it, as ``_activations`` does for the elementwise ops:
   once along the lanes of an (outer, n, inner) array; the lanes kernels run the
   phases over all rows, the split-lanes kernels over several tasks' ranges);
 - the NumPy fallback, the mpmath reference, the docs, and what a masked entry
-  is filled with.
+  is filled with (for masked arrays and ``where=``: ``numpy_kept`` and the
+  kernels of ``_kernels.kept_row_kernel`` run the same functions on filled rows).
 
 Every kernel function takes its arrays as a tuple ``ins`` (``(x,)`` or
 ``(grad_out, y)``), so that one loop template serves every op.  The exps and
@@ -43,6 +44,9 @@ class RowFunction:
     phases: tuple[Callable, Callable, Callable]  # lanes: (maximum or no_max, sums, values)
     numpy: Callable  # (*arrays, axis, out), called inside np.errstate(all="ignore")
     masked_fills: tuple[float, ...]  # what a masked entry of each input becomes: it takes no part in its row
+    # a forward's value for a row with nothing unmasked, with where= (PyTorch's safe
+    # softmax: probability 0, not NaN; log-probability -inf)
+    empty_row: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -500,7 +504,7 @@ LOG_SOFTMAX = RowDefinition(
     doc="x - max - log(sum(exp(x - max))) along ``axis``.\n\nbackward = g - exp(y) * sum(g, axis).",
     forward=RowFunction("log_softmax", ("x",), row_log_softmax, block_log_softmax,
                         (lanes_max, log_softmax_exp_sums, log_softmax_values), numpy_log_softmax,
-                        masked_fills=(-math.inf,)),
+                        masked_fills=(-math.inf,), empty_row=-math.inf),
     backward=RowFunction("log_softmax_backward", ("grad_out", "y"), row_log_softmax_backward,
                          block_log_softmax_backward, (no_max, log_softmax_backward_sums, log_softmax_backward_values),
                          numpy_log_softmax_backward,
@@ -518,6 +522,27 @@ LOG_SOFTMAX = RowDefinition(
         ("aten_backward", "aten._log_softmax_backward_data.out(g, y, axis, y.dtype, out=o)"),
     ),
 )
+
+def numpy_kept(fn: RowFunction, ins: list[np.ndarray], keep: np.ndarray, t: float, safe: bool,
+               out: np.ndarray) -> None:
+    """Row function ``fn`` along the last axis of ``ins`` with where= and temperature=, as the
+    kernels of ``_kernels.kept_row_kernel`` run it: masked entries (``keep`` False, broadcast
+    against the rows) filled with ``fn.masked_fills``, a forward's input divided by ``t`` in
+    its own precision, a backward's result divided by ``t``; with ``safe``, a forward's row
+    with nothing but fill gives ``fn.empty_row``."""
+    filled = [np.where(keep, a, a.dtype.type(fill)) for a, fill in zip(ins, fn.masked_fills)]
+    if len(ins) == 1:
+        x = filled[0]
+        if t != 1:
+            np.divide(x, x.dtype.type(t), out=x)
+        fn.numpy(x, -1, out)
+        if safe:
+            out[~np.any(x != x.dtype.type(fn.masked_fills[0]), axis=-1)] = fn.empty_row
+    else:
+        fn.numpy(*filled, -1, out)
+        if t != 1:
+            np.divide(out, out.dtype.type(t), out=out)
+
 
 ROW_OPS: dict[str, RowDefinition] = {d.name: d for d in (SOFTMAX, SOFTMIN, LOG_SOFTMAX)}
 

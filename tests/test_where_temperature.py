@@ -1,0 +1,232 @@
+"""where= (a mask) and temperature= of softmax, softmin, log_softmax and logsumexp (issue 20, item 5)."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import fastact
+from fastact import _rowops
+
+from .conftest import assert_ulp_close
+
+ROW_OPS = [fastact.softmax, fastact.softmin, fastact.log_softmax]
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _exact_row(op, row, keep, t, dtype):
+    """mpmath's op over the kept entries of fl(x / t) (the quotient rounded in x's dtype,
+    as PyTorch's x / t), the masked entries 0 (probabilities) or -inf (log-probabilities);
+    a row with nothing kept is all 0 or -inf."""
+    definition = _rowops.ROW_OPS[op.name]
+    kept = [float(dtype(v) / dtype(t)) for v, k in zip(row, keep) if k]
+    empty = definition.forward.empty_row
+    if not kept:
+        return [empty] * len(row)
+    with mpmath.workdps(60):
+        values = iter(definition.reference(mpmath, [mpmath.mpf(v) for v in kept]))
+        return [float(next(values)) if k else empty for k in keep]
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize("n", [5, 300])  # short rows run in blocks, long rows one by one
+@pytest.mark.parametrize("t", [None, 0.7, 3.0])
+def test_masked_rows_against_mpmath(backend, dtype, op, n, t):
+    x = (_rng().standard_normal((40, n)) * 4).astype(dtype)
+    keep = _rng(1).random((40, n)) > 0.4
+    keep[3] = False  # nothing kept: probability 0, log-probability -inf (not NaN)
+    keep[4] = False
+    keep[4, 2] = True  # one kept entry: probability 1, log-probability 0
+    y = op(x, where=keep, temperature=t)
+    assert y.dtype == dtype and y.shape == x.shape
+    expected = np.array([_exact_row(op, r, k, t or 1.0, dtype) for r, k in zip(x.tolist(), keep)])
+    # the kernels' bound; the NumPy fallback rounds x - max before exp (ACCURACY.md: up to
+    # 155 ULP on the sweep's rows)
+    assert_ulp_close(y, expected, 8 if backend == "numba" else 256)
+    probability = 0.0 if op.name == "log_softmax" else 1.0
+    assert y[4, 2] == probability
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+def test_temperature_divides_x_as_pytorch_does(backend, dtype, op):
+    # softmax(x, temperature=t) is softmax(x / t) with the quotient rounded in x's dtype:
+    # the same bits as dividing first, along every axis form.
+    x = (_rng(2).standard_normal((6, 50, 3)) * 5).astype(dtype)
+    for axis in (-1, 1, (1, 2), None):
+        moved = op(x / dtype(0.3), axis=axis)
+        with_t = op(x, axis=axis, temperature=0.3)
+        if axis == -1:
+            np.testing.assert_array_equal(with_t, moved)
+        else:  # the plain op runs lanes along other axes, the kept kernels rows: sums in another order
+            assert_ulp_close(with_t, moved, 4)
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize("n", [7, 500])
+def test_a_mask_keeping_everything_changes_no_bit(backend, dtype, op, n):
+    x = (_rng(3).standard_normal((33, n)) * 3).astype(dtype)
+    g = _rng(4).standard_normal((33, n)).astype(dtype)
+    y = op(x)
+    np.testing.assert_array_equal(op(x, where=np.ones(n, bool)), y)
+    np.testing.assert_array_equal(op(x, temperature=1.0), y)
+    np.testing.assert_array_equal(op.backward(g, y, where=np.ones((33, n), bool)), op.backward(g, y))
+
+
+def _torch_masked(torch, op_name, x, keep, t, axis):
+    """PyTorch's masked softmax: the logits filled with -inf (softmin: +inf), divided by t,
+    PyTorch's op, and rows with nothing kept set to 0 (its safe softmax)."""
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    fill = math.inf if op_name == "softmin" else -math.inf
+    masked = (tx / t).masked_fill(~torch.from_numpy(np.broadcast_to(keep, x.shape).copy()), fill)
+    fn = {"softmax": torch.softmax, "log_softmax": torch.log_softmax,
+          "softmin": torch.nn.functional.softmin}[op_name]
+    y = fn(masked, axis)
+    dead = ~torch.from_numpy(np.broadcast_to(keep, x.shape).copy()).any(axis, keepdim=True)
+    y = torch.where(dead, torch.tensor(-math.inf if op_name == "log_softmax" else 0.0, dtype=y.dtype), y)
+    return tx, y
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_values_and_gradients_equal_pytorch_autograd(dtype, op, axis):
+    torch = pytest.importorskip("torch")
+    x = (_rng(5).standard_normal((9, 12, 20)) * 3).astype(dtype)
+    g = _rng(6).standard_normal(x.shape).astype(dtype)
+    keep = _rng(7).random(x.shape) > 0.3
+    keep[2, 3, :] = False
+    keep[:, 4, 5] = False
+    keep[1, :, 7] = False
+    t = 0.6
+    tx, ty = _torch_masked(torch, op.name, x, keep, t, axis)
+    kept = torch.from_numpy(keep)
+    # the gradient of the masked outputs is 0: they are constants, not functions of x
+    ty.backward(torch.where(kept, torch.from_numpy(g), 0))
+    tol = {"rtol": 2e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-14}
+    y = op(x, axis=axis, where=keep, temperature=t)
+    np.testing.assert_allclose(y, ty.detach().numpy(), **tol)
+    dx = op.backward(g, y, axis=axis, where=keep, temperature=t)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **tol)
+    assert (dx[~keep] == 0).all()
+
+
+def test_a_mask_broadcast_along_leading_axes(backend, dtype):
+    # A causal (n, n) mask against (batch, heads, n, n) attention scores, a padding mask
+    # (batch, 1, 1, n), and one row (n,): each gives what the full-size mask gives.
+    b, h, n = 2, 3, 16
+    x = (_rng(8).standard_normal((b, h, n, n)) * 2).astype(dtype)
+    causal = np.tril(np.ones((n, n), bool))
+    padding = _rng(9).random((b, 1, 1, n)) > 0.3
+    for mask in (causal, padding, causal[-1], causal[:, :1], np.tril(np.ones((h, n, n), bool), -1)):
+        full = np.broadcast_to(mask, x.shape).copy()
+        for op in ROW_OPS:
+            np.testing.assert_array_equal(op(x, where=mask), op(x, where=full))
+            y = op(x, where=mask, temperature=2.0)
+            g = np.ones_like(x)
+            np.testing.assert_array_equal(op.backward(g, y, where=mask, temperature=2.0),
+                                          op.backward(g, y, where=full, temperature=2.0))
+    y = fastact.softmax(x, where=causal)
+    np.testing.assert_array_equal(y[..., 0, :], np.eye(n, dtype=dtype)[0].repeat(1).reshape(1, n).repeat(b * h, 0)
+                                  .reshape(b, h, n))  # the first query sees only itself
+
+
+def test_semantics_at_the_edges(backend):
+    x = np.array([[1.0, -np.inf, 2.0], [-np.inf, -np.inf, 5.0], [np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0]])
+    keep = np.array([[True, True, True], [True, True, False], [True, True, True], [False, True, True]])
+    y = fastact.softmax(x, where=keep)
+    np.testing.assert_allclose(y[0], [1 / (1 + math.e), 0.0, math.e / (1 + math.e)], rtol=1e-15)
+    np.testing.assert_array_equal(y[1], [0.0, 0.0, 0.0])  # nothing kept but -inf: PyTorch's safe softmax
+    assert np.isnan(y[2]).all()  # NaN in gives NaN out
+    np.testing.assert_allclose(y[3], [0.0, 1 / (1 + math.e), math.e / (1 + math.e)], rtol=1e-15)  # +inf masked
+    np.testing.assert_array_equal(fastact.log_softmax(x, where=keep)[1], [-np.inf] * 3)
+    # without where=, temperature= alone keeps the op's semantics: a row of -inf gives NaN
+    assert np.isnan(fastact.softmax(np.full(3, -np.inf), temperature=2.0)).all()
+    np.testing.assert_array_equal(fastact.softmax(np.full(3, -np.inf), where=np.ones(3, bool)), [0.0] * 3)
+    # a large temperature flattens, a small one sharpens, without overflow
+    np.testing.assert_allclose(fastact.softmax([2.0, 10.0, 1.0, 4.0], temperature=1e9), [0.25] * 4, rtol=1e-8)
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(fastact.softmax([2.0, 10.0, 1.0, 4.0], temperature=1e-300), [0, 1, 0, 0])
+
+
+def test_the_tutorials_scores_with_a_mask_and_a_temperature(backend):
+    scores = np.array([2.0, 10.0, 1.0, 4.0])
+    y = fastact.softmax(scores, where=np.array([True, False, True, True]))
+    e = np.exp(scores[[0, 2, 3]] - 4.0)
+    np.testing.assert_allclose(y, [e[0] / e.sum(), 0.0, e[1] / e.sum(), e[2] / e.sum()], rtol=1e-15)
+    # at temperature 2 the 10 dominates less: exp((x - 10) / 2) normalised
+    e2 = np.exp((scores - 10.0) / 2)
+    np.testing.assert_allclose(fastact.softmax(scores, temperature=2.0), e2 / e2.sum(), rtol=1e-15)
+    assert fastact.softmax(scores, temperature=2.0)[1] == pytest.approx(0.926602, abs=1e-6)  # 0.997071 at t = 1
+
+
+def test_logsumexp_with_where_and_temperature(backend, dtype):
+    x = (_rng(10).standard_normal((30, 40)) * 6).astype(dtype)
+    keep = _rng(11).random((30, 40)) > 0.5
+    keep[5] = False
+    for t in (None, 0.4):
+        value = fastact.logsumexp(x, where=keep, temperature=t)
+        assert value.dtype == dtype and value.shape == (30,)
+        q = x / dtype(t or 1.0)
+        with mpmath.workdps(60):
+            exact = [float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in row[k]))) if k.any()
+                     else -math.inf for row, k in zip(q, keep)]
+        assert_ulp_close(value[keep.any(1)], np.array(exact)[keep.any(1)], 2)
+        assert value[5] == -np.inf
+        g = _rng(12).standard_normal(30).astype(dtype)
+        dx = fastact.logsumexp.backward(g, x, where=keep, temperature=t)
+        p = fastact.softmax(x, where=keep, temperature=t)
+        np.testing.assert_allclose(dx, p * g[:, None] / (t or 1.0), rtol=1e-6 if dtype == np.float32 else 1e-14)
+        assert (dx[~keep] == 0).all()
+    np.testing.assert_array_equal(fastact.logsumexp(x, axis=0, where=keep[:, :1]),
+                                  fastact.logsumexp(x, axis=0, where=np.broadcast_to(keep[:, :1], x.shape)))
+
+
+def test_out_and_inputs(backend):
+    x = _rng(13).standard_normal((4, 6)).astype(np.float32)
+    keep = _rng(14).random((4, 6)) > 0.5
+    x_before, keep_before = x.copy(), keep.copy()
+    out = np.empty_like(x)
+    assert fastact.softmax(x, where=keep, temperature=0.5, out=out) is out
+    np.testing.assert_array_equal(out, fastact.softmax(x, where=keep, temperature=0.5))
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(keep, keep_before)
+    fastact.softmax(x, axis=0, where=keep, out=out)  # moved back into out along another axis
+    np.testing.assert_array_equal(out, fastact.softmax(x.T.copy(), where=keep.T.copy()).T)
+    half = fastact.softmax(x.astype(np.float16), where=keep)
+    assert half.dtype == np.float16
+    masked = np.ma.masked_array(x, mask=~keep)  # a masked array's mask and where= together
+    both = fastact.softmax(masked, where=np.arange(6) < 4)
+    np.testing.assert_allclose(both.filled(0), fastact.softmax(x, where=keep & (np.arange(6) < 4)), rtol=1e-6)
+    assert fastact.softmax(np.float64(3.0), temperature=2.0) == 1.0
+
+
+def test_bad_where_and_temperature():
+    x = np.ones((3, 4))
+    with pytest.raises(TypeError, match="where must be a bool array"):
+        fastact.softmax(x, where=np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"where must broadcast to x's shape \(3, 4\), got shape \(3,\)"):
+        fastact.softmax(x, where=np.ones(3, bool))
+    with pytest.raises(ValueError, match="where must broadcast"):
+        fastact.softmax(x, where=np.ones((2, 3, 4), bool))
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="temperature must be positive and finite"):
+            fastact.log_softmax(x, temperature=bad)
+    with pytest.raises(ValueError, match="temperature must be positive and finite in float32"):
+        fastact.softmax(x.astype(np.float32), temperature=1e-50)  # 0 in float32
+    for bad in ("2", True, np.ones(1)):
+        with pytest.raises(TypeError, match="temperature must be a real number"):
+            fastact.softmax(x, temperature=bad)
+    with pytest.raises(TypeError, match="where must be a bool array"):
+        fastact.logsumexp(x, where=np.zeros((3, 4), int))
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        fastact.logsumexp.backward(np.ones(3), x, temperature=-2.0)
+
+
+def test_duck_arrays_are_refused_with_where():
+    da = pytest.importorskip("dask.array")
+    x = da.ones((4, 4), chunks=2)
+    with pytest.raises(TypeError, match="x: where= and temperature= take NumPy arrays, got a dask.Array"):
+        fastact.softmax(x, where=np.ones(4, bool))
