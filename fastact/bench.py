@@ -43,7 +43,12 @@ from ._gatedops import GATED_OPS
 from ._rowops import ROW_OPS, ROW_REDUCTIONS
 
 ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for c in (name, f"{name}.backward")) \
-    + tuple(ROW_REDUCTIONS)  # logsumexp's backward is softmax's times grad_out
+    + tuple(ROW_REDUCTIONS) \
+    + tuple(f"{name}.{option}" for name in ROW_OPS for option in ("where", "temperature"))
+# logsumexp's backward is softmax's times grad_out; a row op's ".where" and ".temperature" cases
+# time it with a random mask keeping ROW_OPTION_KEEP of the entries, or at ROW_OPTION_TEMPERATURE
+ROW_OPTION_KEEP = 0.8
+ROW_OPTION_TEMPERATURE = 0.7
 DTYPES = ("float32", "float64")
 # peer -> how to install it, for the line that names the peers a run skipped
 PEERS = {"scipy": "pip install scipy", "torch": "pip install torch==2.13.0 (the CPU build)",
@@ -272,8 +277,46 @@ def _with_numpy_backend(fn):
         return fn()
 
 
+def _row_option(op, kind, x, out, tmp, row_buf, axis, torch) -> dict[str, Callable]:
+    """A row op with ``where=`` (kind "where") or ``temperature=``: fastact, fastact without
+    the option ("fastact (plain)"), plain NumPy and PyTorch on the logits masked (filled
+    with the op's masked fill: NumPy's copyto, PyTorch's masked_fill) or divided first."""
+    fill = ROW_OPS[op.name].forward.masked_fills[0]
+    if kind == "where":
+        keep = np.random.default_rng(1).random(x.shape) < ROW_OPTION_KEEP
+        drop = ~keep
+        options: dict = {"where": keep}
+
+        def numpy_first():
+            np.copyto(tmp, x)
+            np.copyto(tmp, x.dtype.type(fill), where=drop)
+    else:
+        options = {"temperature": ROW_OPTION_TEMPERATURE}
+
+        def numpy_first():
+            np.divide(x, x.dtype.type(ROW_OPTION_TEMPERATURE), out=tmp)
+    impls: dict[str, Callable] = {"fastact": lambda: op(x, axis=axis, out=out, **options),
+                                  "fastact (plain)": lambda: op(x, axis=axis, out=out)}
+    peers = _peers(op.name)
+    scope = {"x": tmp, "out": out, "buf": row_buf, "tmp": np.empty_like(x), "axis": axis}  # x: the masked logits
+    for key, fn in _numpy_peers(op.name, scope).items():
+        impls[key] = lambda fn=fn: (numpy_first(), fn())
+    if torch and "aten" in peers:
+        tx, tout, ttmp = (torch.from_numpy(a) for a in (x, out, tmp))
+        torch_fn = eval(f"lambda x, o: {peers['aten']}", {"aten": torch.ops.aten, "axis": axis})  # noqa: S307
+        if kind == "where":
+            tdrop = torch.from_numpy(drop)
+            impls["torch"] = lambda: torch_fn(tx.masked_fill(tdrop, fill), tout)
+        else:
+            impls["torch"] = lambda: torch_fn(torch.div(tx, ROW_OPTION_TEMPERATURE, out=ttmp), tout)
+    return impls
+
+
 def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str, Callable]:
-    """softmax or log_softmax (kind "") or its backward (kind "backward"), from y = op(x)."""
+    """softmax or log_softmax (kind "") or its backward (kind "backward"), from y = op(x);
+    with ``where=`` or ``temperature=`` (kinds "where", "temperature": _row_option)."""
+    if kind in ("where", "temperature"):
+        return _row_option(op, kind, x, out, tmp, row_buf, axis, torch)
     peers = _peers(op.name)
     y = op(x, axis=axis)
     scope = {"x": x, "g": g, "y": y, "out": out, "tmp": tmp, "buf": row_buf, "axis": axis}
