@@ -231,6 +231,28 @@ def _along_axis_0(op):
     return lambda dt, x, g: op(np.repeat(x.T, 2, axis=1), axis=0)[:, ::2].T
 
 
+# The where= and temperature= cases: every fourth entry masked, and a temperature of 2, a
+# power of two, so that x / t is exact and the exact values are the op's over the kept x / 2.
+OPTIONS_TEMPERATURE = 2.0
+
+
+def _kept(n: int) -> np.ndarray:
+    return np.arange(n) % 4 != 3
+
+
+def _kept_exact(definition, mp, row) -> list:
+    keep = _kept(len(row))
+    values = iter(definition.reference(mp, [v / 2 for v, k in zip(row, keep) if k]))
+    return [next(values) if k else mp.mpf(definition.forward.empty_row) for k in keep]
+
+
+def _torch_kept(torch, definition, x: np.ndarray) -> np.ndarray:
+    """PyTorch's op over x / 2 with the masked entries filled (masked_fill)."""
+    fill = definition.forward.masked_fills[0]
+    masked = (torch.from_numpy(x) / OPTIONS_TEMPERATURE).masked_fill(~torch.from_numpy(_kept(x.shape[-1])), fill)
+    return eval(definition.torch, {"torch": torch, "x": masked, "dim": -1}).numpy()  # noqa: S307
+
+
 def row_cases() -> list[Case]:
     cases = []
     for name, definition in _rowops.ROW_OPS.items():
@@ -241,6 +263,10 @@ def row_cases() -> list[Case]:
                           torch_run=torch_run))
         cases.append(Case(f"{name}(axis=0)", 8.0, _along_axis_0(op), definition.reference, rows=True,
                           torch_run=torch_run))  # PyTorch along the rows as given: the same values
+        cases.append(Case(f"{name}(where=, temperature=2)", 8.0,
+                          lambda dt, x, g, op=op: op(x, where=_kept(x.shape[-1]), temperature=OPTIONS_TEMPERATURE),
+                          lambda mp, row, d=definition: _kept_exact(d, mp, row), rows=True,
+                          torch_run=lambda torch, dt, x, g, d=definition: _torch_kept(torch, d, x)))
     for name, reduction in _rowops.ROW_REDUCTIONS.items():  # one value per row
         op = getattr(fastact, name)
         # near 0 the result is the difference of the maximum and a log, and is conditioned by
