@@ -74,6 +74,13 @@ def _kernels_module():
 
 
 @functools.cache
+def _bias_module():
+    from . import _bias  # the bias= call path (it imports this module's helpers)
+
+    return _bias
+
+
+@functools.cache
 def _serial_kernel(name: str, kind: str):
     return _kernels_module().elementwise_kernel(name, kind, False)
 
@@ -517,6 +524,8 @@ class ElementwiseOp(_PublicOp):
             f"    {name}.grad(x{params})  f'(x)\n"
             f"    {name}.value_and_grad(x{params})  (f(x), f'(x)) in one pass\n"
             f"    {name}.backward(grad_out, x=x{params})  grad_out * f'(x) in one pass\n{y_line}"
+            f"    {name}(x, bias=b), {name}.backward(grad_out, x=x, bias=b)  f(x + b); (grad_out * f'(x + b), "
+            f"dbias) with dbias summed over b's broadcast axes, each in one pass\n"
             f"    {name}.ufunc, {name}.get_ufunc(kind)  the NumPy ufuncs (dask, xarray)\n\n"
             f"Example:\n"
             f"    >>> import numpy as np, fastact\n"
@@ -536,7 +545,7 @@ class ElementwiseOp(_PublicOp):
         params = [f"{p.name}={p.default!r}" for p in self._act.params]
         if self._variant_param:
             params.append(f"{self._variant_param}={self._variant_default!r}")
-        return f"{self.name}(x, {''.join(p + ', ' for p in params)}out=None)"
+        return f"{self.name}(x, {''.join(p + ', ' for p in params)}bias=None, out=None)"
 
     @property
     def params(self) -> dict[str, object]:
@@ -609,32 +618,46 @@ class ElementwiseOp(_PublicOp):
             raise ValueError(message)
         return act, p
 
-    def __call__(self, x: ArrayLike, *args: Any, out: np.ndarray | None = None, **kwargs: Any) -> Any:
-        """f(x), elementwise.  float32/float64 keep their dtype, float16 is computed
-        in float32, integers and bools in float64.  ``out`` must have the result's
-        shape and dtype; it may be ``x`` itself."""
+    def __call__(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None, out: np.ndarray | None = None,
+                 **kwargs: Any) -> Any:
+        """f(x), elementwise; with ``bias``, f(x + bias) in one pass (bias broadcasts to x's
+        shape).  float32/float64 keep their dtype, float16 is computed in float32,
+        integers and bools in float64.  ``out`` must have the result's shape and
+        dtype; it may be ``x`` itself."""
+        if bias is not None:
+            act, p = self._bind(args, kwargs)
+            return _bias_module().run(act, "forward", [(x, "x")], bias, out, p)
         if args or kwargs:
             act, p = self._bind(args, kwargs)
             return _elementwise(act, "forward", (x,), ("x",), out, p)
         return _elementwise(self._act, "forward", (x,), ("x",), out, self._default_params)
 
-    def grad(self, x: ArrayLike, *args: Any, out: np.ndarray | None = None, **kwargs: Any) -> Any:
-        """f'(x), elementwise."""
+    def grad(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None, out: np.ndarray | None = None,
+             **kwargs: Any) -> Any:
+        """f'(x), elementwise; with ``bias``, f'(x + bias)."""
         act, p = self._bind(args, kwargs, f"{self.name}.grad") if args or kwargs else (self._act, self._default_params)
+        if bias is not None:
+            return _bias_module().run(act, "grad", [(x, "x")], bias, out, p)
         return _elementwise(act, "grad", (x,), ("x",), out, p)
 
-    def value_and_grad(self, x: ArrayLike, *args: Any, out: tuple[np.ndarray, np.ndarray] | None = None,
-                       **kwargs: Any) -> tuple[Any, Any]:
-        """``(f(x), f'(x))`` in one pass over ``x``; ``out`` is None or a pair of arrays."""
+    def value_and_grad(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None,
+                       out: tuple[np.ndarray, np.ndarray] | None = None, **kwargs: Any) -> tuple[Any, Any]:
+        """``(f(x), f'(x))`` in one pass over ``x`` (of x + bias, with ``bias``); ``out`` is
+        None or a pair of arrays."""
         act, p = (self._bind(args, kwargs, f"{self.name}.value_and_grad") if args or kwargs
                   else (self._act, self._default_params))
+        if bias is not None:
+            return _bias_module().run(act, "value_and_grad", [(x, "x")], bias, out, p)
         return _elementwise(act, "value_and_grad", (x,), ("x",), out, p)
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike | None = None, *, y: ArrayLike | None = None,
-                 out: np.ndarray | None = None, **kwargs: Any) -> Any:
+                 bias: ArrayLike | None = None, out: Any = None, **kwargs: Any) -> Any:
         """``grad_out * f'(x)`` in one pass, from ``x`` or from the forward output ``y``
         (exactly one of them).  ``grad_out`` broadcasts against it like a ufunc.
-        The op's parameters are keyword arguments here."""
+        The op's parameters are keyword arguments here.  With ``bias`` (the one the
+        forward added, ``y = f(x + bias)``): ``(grad_out * f'(x + bias), dbias)``, dbias
+        the first summed over the axes the bias is broadcast along, in the same pass
+        (with y, the bias gives only dbias's shape); ``out`` is None or such a pair."""
         if (x is None) == (y is None):
             raise TypeError(f"{self.name}.backward needs exactly one of x or y")
         act, p = self._bind((), kwargs, f"{self.name}.backward") if kwargs else (self._act, self._default_params)
@@ -644,7 +667,11 @@ class ElementwiseOp(_PublicOp):
             message = act.y_check(p) if act.y_check else None
             if message:
                 raise ValueError(message)
+            if bias is not None:
+                return _bias_module().run(act, "backward_y", [(grad_out, "grad_out"), (y, "y")], bias, out, p)
             return _elementwise(act, "backward_y", (grad_out, y), ("grad_out", "y"), out, p)
+        if bias is not None:
+            return _bias_module().run(act, "backward_x", [(grad_out, "grad_out"), (x, "x")], bias, out, p)
         return _elementwise(act, "backward_x", (grad_out, x), ("grad_out", "x"), out, p)
 
 

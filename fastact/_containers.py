@@ -47,6 +47,11 @@ def _kind(value: object) -> str | None:
     return None
 
 
+def is_container(value: object) -> bool:
+    """Whether ``value`` is one of the containers above (apply takes the arrays out of it)."""
+    return _kind(value) is not None
+
+
 def apply(compute: Compute, values: Sequence[object], names: Sequence[str], out: object, n_out: int = 1,
           fills: Sequence[float] | None = None) -> Any:
     """``compute(values, out)`` on the arrays that the containers among ``values`` hold,

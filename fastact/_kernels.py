@@ -12,6 +12,8 @@ on disk.  Nothing compiles at import.
   rows, or lanes of (outer, n, inner) arrays (``ROW_FORMS``).
 - ``kept_row_kernel(name, parallel, form)``, ``kept_reduction_kernel``: the same row
   functions with ``where=`` and ``temperature=``, on a scratch copy of each row.
+- ``bias_kernel(name, kind, parallel)``: the elementwise loop over f(x + bias), with the
+  bias's gradient summed in the backward (``bias=``).
 - ``loss_kernel(name, parallel)``: a fused loss over rows or elements.
 
 Kernels take their arrays one by one (``kernel(x, out, params)``,
@@ -38,8 +40,8 @@ from numba.extending import overload, register_jitable
 
 from . import _activations, _gatedops, _lossops, _rowops, _tuning
 from ._config import GATED_TASK, LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
-from ._rowmath import (combine_maxima, combine_sums, fold_max, fold_sum, kept_block_quotients, kept_quotients, quotient,
-                       quotient_by, task_rows)
+from ._rowmath import (combine_maxima, combine_sums, compensated_add, fold_max, fold_sum, kept_block_quotients,
+                       kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import full_width, like
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
@@ -287,6 +289,189 @@ def channel_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
     spec = _activations.KINDS[kind]
     return _jit(_channel_planes, *fns, parallel=parallel, cache=cache, loop=loop, n_in=len(spec.inputs),
                 n_out=spec.outputs)
+
+
+# --- a bias added first ----------------------------------------------------------------
+# op(x, bias=b): f(x + b), x + b rounded in x's dtype (as PyTorch's x + b), and in the
+# backward d bias, the gradient summed over the axes b is broadcast along, in the
+# same pass.  The arrays are a run of rows of ``length`` (the last one may be
+# short); the bias of element (r, j) is b[j] "by column" (a bias along the last
+# axes: b holds each bias repeated, and short rows of x tiled into one), else
+# b[r % channels] (one bias per row: a plane of a channel axis).  Tasks are blocks
+# of rb rows by cb columns, chosen from the shape alone (_bias.layout), so that the
+# sums' bits do not depend on the thread count.  The gradient is summed in float64:
+# by column, BIAS_GROUP rows at a time into a scratch row, whose sums are added to
+# partial[0] with their rounding errors carried in partial[1] (two-sum); one row
+# at a time (row_sum) otherwise.  bias_totals_kernel sums those per channel.
+
+BIAS_GROUP = 4  # rows summed plainly before a compensated add: within 1.5 eps of their |sum|
+
+
+@register_jitable(inline="never")
+def _channel_total(sums, errs, c, n_rb, rows, channels, repeat, by_column, plain):
+    """The sum of channel c's partial sums: compensated, or ``plain`` (where the
+    compensation met inf - inf).  By column, channel c's columns are c * repeat + i
+    (i < repeat) in each of the row's tiles of channels * repeat."""
+    total, err = 0.0, 0.0
+    if by_column:
+        span = channels * repeat
+        for k in range(n_rb):
+            for j0 in range(c * repeat, sums.shape[1], span):
+                for j in range(j0, j0 + repeat):
+                    if plain:
+                        total += sums[k, j]
+                    else:
+                        total, err = compensated_add(total, err + errs[k, j], sums[k, j])
+    else:
+        for r in range(c, rows, channels):
+            for k in range(sums.shape[1]):
+                if plain:
+                    total += sums[r, k]
+                else:
+                    total, err = compensated_add(total, err, sums[r, k])
+    return total + err
+
+
+def _biased(fn, fn2, *, loop, n_in, n_out, adds, reduces, token):
+    """kernel(*ins, *outs, b, partial, p, rows, length, channels, rb, cb, by_column), the
+    loop ``loop`` ("map", "pair" or "times" of _MAP_TEMPLATES) over f(v + bias) for the last
+    input v (``adds``; not for f' from y), summing the first output (``reduces``)."""
+    end = n_in + n_out
+
+    @register_jitable(inline="always")
+    def element(ins, outs, i, t, p):
+        v = ins[-1][i] + t if adds else ins[-1][i]
+        if loop == "pair":
+            outs[0][i] = fn(v, p)
+            outs[-1][i] = fn2(v, p)
+        elif loop == "times":
+            outs[0][i] = ins[0][i] * fn(v, p)
+        elif n_in == 2:
+            outs[0][i] = fn(ins[0][i], v, p)
+        else:
+            outs[0][i] = fn(v, p)
+
+    def kernel(*args):
+        token  # noqa: B018
+        full_width()
+        ins, outs = args[:n_in], args[n_in:end]
+        b, partial, p = args[-9], args[-8], args[-7]  # constant indices: Numba types them statically
+        rows, length, channels, rb, cb, by_column = args[-6], args[-5], args[-4], args[-3], args[-2], args[-1]
+        size = outs[0].shape[0]
+        sums, errs = partial[0], partial[1]
+        n_rb, n_cb = (rows + rb - 1) // rb, (length + cb - 1) // cb
+        for task in prange(n_rb * n_cb):
+            full_width()
+            block, col = task // n_cb, task % n_cb
+            c0 = col * cb
+            m = min(cb, length - c0)
+            stop = min(rows, block * rb + rb)
+            if by_column and not reduces:
+                b_r = b[c0:c0 + m]
+                for r in range(block * rb, stop):
+                    s = r * length + c0
+                    n = min(m, size - s)  # the last row may be short
+                    if n > 0:
+                        ins_r, outs_r = sliced(ins, s, s + n), sliced(outs, s, s + n)
+                        for i in range(n):
+                            element(ins_r, outs_r, i, b_r[i], p)
+            elif by_column:
+                b_r = b[c0:c0 + m]
+                acc = np.zeros(m)
+                for group in range(block * rb, stop, BIAS_GROUP):
+                    for r in range(group, min(group + BIAS_GROUP, stop)):
+                        s = r * length + c0
+                        n = min(m, size - s)
+                        if n > 0:
+                            ins_r, outs_r = sliced(ins, s, s + n), sliced(outs, s, s + n)
+                            for i in range(n):
+                                element(ins_r, outs_r, i, b_r[i], p)
+                            d = outs_r[0]
+                            for i in range(n):
+                                acc[i] += np.float64(d[i])
+                    # the group's sums into the block's (set by the first), with their rounding errors
+                    sum_r, err_r = sums[block, c0:c0 + m], errs[block, c0:c0 + m]
+                    if group == block * rb:
+                        for i in range(m):
+                            sum_r[i] = acc[i]
+                            err_r[i] = 0.0
+                            acc[i] = 0.0
+                    else:
+                        for i in range(m):
+                            total, e = compensated_add(sum_r[i], err_r[i], acc[i])
+                            sum_r[i] = total
+                            err_r[i] = e
+                            acc[i] = 0.0
+            else:
+                for r in range(block * rb, stop):
+                    s = r * length + c0
+                    ins_r, outs_r = sliced(ins, s, s + m), sliced(outs, s, s + m)
+                    t = b[r % channels]
+                    for i in range(m):
+                        element(ins_r, outs_r, i, t, p)
+                    if reduces:
+                        total = row_sum(outs_r[0])
+                        if not np.isfinite(total):  # inf - inf in its compensation: the plain sum (inf, or NaN)
+                            total = 0.0
+                            for i in range(m):
+                                total += np.float64(outs_r[0][i])
+                        sums[r, col] = total
+
+    return kernel
+
+
+@functools.cache
+def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
+    """The kernel of ``kind`` for activation ``name`` with a bias added to its input:
+    ``kernel(*inputs, *outputs, b, partial, params, rows, length, channels, rb, cb, by_column)``
+    (``_biased``), 1-D arrays, b of the inputs' dtype, partial (2, ., .) float64."""
+    loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
+    if None in fns:
+        raise ValueError(f"{name} has no {kind} formula")
+    spec = _activations.KINDS[kind]
+    return _jit(_biased, fns[0], fns[-1], parallel=parallel, cache=cache, loop=loop, n_in=len(spec.inputs),
+                n_out=spec.outputs, adds=kind != "backward_y", reduces=kind.startswith("backward"))
+
+
+def _bias_totals(*, token):
+    """kernel(partial, dbias, rb, rows, channels, repeat, by_column): dbias[c], the sum of
+    channel c's partial sums (those of a bias_kernel), compensated.  By column, the row
+    blocks' and tiles' sums are first added column by column (vectorised), then each
+    channel's repeat columns."""
+
+    def kernel(partial, dbias, rb, rows, channels, repeat, by_column):
+        token  # noqa: B018
+        full_width()
+        sums, errs = partial[0], partial[1]
+        n_rb = (rows + rb - 1) // rb
+        if by_column:
+            span = channels * repeat
+            total, err = np.zeros(span), np.zeros(span)
+            for k in range(n_rb):
+                for t in range(sums.shape[1] // span):
+                    s_k, e_k = sums[k, t * span:(t + 1) * span], errs[k, t * span:(t + 1) * span]
+                    for j in range(span):
+                        total[j], err[j] = compensated_add(total[j], err[j] + e_k[j], s_k[j])
+            for c in range(channels):
+                channel_sum, channel_err = 0.0, 0.0
+                for j in range(c * repeat, c * repeat + repeat):
+                    channel_sum, channel_err = compensated_add(channel_sum, channel_err + err[j], total[j])
+                dbias[c] = channel_sum + channel_err
+        else:
+            for c in range(channels):
+                dbias[c] = _channel_total(sums, errs, c, n_rb, rows, channels, repeat, by_column, False)
+        for c in range(channels):
+            if not np.isfinite(dbias[c]):  # inf - inf in a compensation: the plain sum (inf, or NaN)
+                dbias[c] = _channel_total(sums, errs, c, n_rb, rows, channels, repeat, by_column, True)
+
+    return kernel
+
+
+@functools.cache
+def bias_totals_kernel(cache: bool = True):
+    """The kernel that sums a bias_kernel's partial sums per channel (``_bias_totals``): serial,
+    a small pass over the partial sums."""
+    return _jit(_bias_totals, parallel=False, cache=cache)
 
 
 # --- gated units -------------------------------------------------------------------

@@ -44,7 +44,10 @@ from ._rowops import ROW_OPS, ROW_REDUCTIONS
 
 ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for c in (name, f"{name}.backward")) \
     + tuple(ROW_REDUCTIONS) \
-    + tuple(f"{name}.{option}" for name in ROW_OPS for option in ("where", "temperature"))
+    + tuple(f"{name}.{option}" for name in ROW_OPS for option in ("where", "temperature")) \
+    + tuple(f"{name}.{kind}" for name in ("relu", "sigmoid", "gelu", "silu") for kind in ("bias", "bias_backward"))
+# An elementwise op's ".bias" and ".bias_backward" cases run on the row shapes, with a bias
+# along the last axis (op(x, bias=b); op.backward(g, x=x, bias=b), which also sums dbias).
 # logsumexp's backward is softmax's times grad_out; a row op's ".where" and ".temperature" cases
 # time it with a random mask keeping ROW_OPTION_KEEP of the entries, or at ROW_OPTION_TEMPERATURE
 ROW_OPTION_KEEP = 0.8
@@ -312,6 +315,41 @@ def _row_option(op, kind, x, out, tmp, row_buf, axis, torch) -> dict[str, Callab
     return impls
 
 
+def _bias_case(op, kind, x, g, out, tmp, torch) -> dict[str, Callable]:
+    """``op(x, bias=b)`` (kind "bias") or ``op.backward(g, x=x, bias=b)`` ("bias_backward"),
+    b along the last axis: fastact, fastact without the bias ("fastact (plain)"), NumPy's
+    add then fastact's op (and np.sum for dbias: "numpy add + fastact"), and PyTorch's add,
+    ATen forward (and backward, and sum) through out= where ATen has them."""
+    b = np.random.default_rng(1).standard_normal(x.shape[-1]).astype(x.dtype)
+    db = np.empty_like(b)
+    if kind == "bias":
+        impls: dict[str, Callable] = {
+            "fastact": lambda: op(x, bias=b, out=out),
+            "fastact (plain)": lambda: op(x, out=out),
+            "numpy add + fastact": lambda: op(np.add(x, b, out=tmp), out=out)}
+    else:
+        impls = {
+            "fastact": lambda: op.backward(g, x=x, bias=b, out=(out, db)),
+            "fastact (plain)": lambda: op.backward(g, x=x, out=out),
+            "numpy add + fastact": lambda: (op.backward(g, x=np.add(x, b, out=tmp), out=out),
+                                            np.sum(out, axis=tuple(range(x.ndim - 1)), out=db))}
+    if torch:
+        tx, tg, tb, tout, ttmp, tdb = (torch.from_numpy(a) for a in (x, g, b, out, tmp, db))
+        forward, backward = _torch_out_ops(torch.ops.aten, op.name, torch.empty(0, dtype=tx.dtype))
+        if kind == "bias":
+            impls["torch"] = lambda: forward(torch.add(tx, tb, out=ttmp), tout)
+        else:
+            ty = torch.empty_like(tx)
+
+            def torch_backward():
+                v = torch.add(tx, tb, out=ttmp)
+                backward(tg, v, forward(v, ty), tout)
+                return torch.sum(tout, dim=tuple(range(x.ndim - 1)), out=tdb)
+
+            impls["torch"] = torch_backward
+    return impls
+
+
 def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str, Callable]:
     """softmax or log_softmax (kind "") or its backward (kind "backward"), from y = op(x);
     with ``where=`` or ``temperature=`` (kinds "where", "temperature": _row_option)."""
@@ -349,14 +387,16 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     row_buf = np.empty_like(x, shape=tuple(1 if d == axis % x.ndim else n for d, n in enumerate(x.shape)))
     tmp = np.empty_like(x)
 
-    if op_name in fastact.ACTIVATIONS and not kind:
+    if kind in ("bias", "bias_backward"):
+        impls = _bias_case(op, kind, x, g, out, tmp, torch)
+    elif op_name in fastact.ACTIVATIONS and not kind:
         impls = _elementwise_forward(op, x, out, tx, tout, torch, special)
     elif op_name in fastact.ACTIVATIONS:
         impls = _elementwise_backward(op, x, g, out, tmp, tx, tg, torch)
     else:
         impls = _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special)
 
-    if not (op_name in ROW_OPS and kind):  # softmax.backward: no peer beyond NumPy and torch
+    if not (op_name in ROW_OPS and kind) and kind not in ("bias", "bias_backward"):  # no JAX peer for these
         impls.update(_peer_implementations(op_name, kind, x, g, out, threads, axis))
 
     from . import _kernels
@@ -365,7 +405,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     parallel_copy = _kernels.copy_kernel(True)
     impls["np.copyto"] = lambda: np.copyto(out, x)
     impls["numba copy"] = lambda: parallel_copy(flat_x, flat_out)
-    if kind == "backward":  # two inputs, one output: the roofline of a fused backward
+    if kind in ("backward", "bias_backward"):  # two inputs, one output: the roofline of a fused backward
         impls["np.add (2 inputs)"] = lambda: np.add(g, x, out=out)
     return impls
 
@@ -814,15 +854,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping {name}: not installed ({how})", file=sys.stderr)
     def shapes(case: str) -> list[tuple[int, ...]]:
         name = case.partition(".")[0]
-        if name in ROW_OPS or name in ROW_REDUCTIONS:
+        if name in ROW_OPS or name in ROW_REDUCTIONS or case.endswith(("bias", "bias_backward")):
             return row_shapes
         return args.gated_shapes if name in GATED_OPS else [(n,) for n in sizes]
 
     jobs = [(c, d, shape) for c in cases for d in dtypes for shape in shapes(c)]
     main_jobs = len(jobs)
     jobs = [(c, d, shape, args.threads) for c, d, shape in jobs]
-    jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS for d in dtypes
-             for n in args.one_thread_sizes]
+    jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS and "bias" not in c
+             for d in dtypes for n in args.one_thread_sizes]
     done = [run_case(c, d, shape, threads, args.repeats, axis=args.axis)
             for c, d, shape, threads in _cli.track(jobs, "benchmarking", _job_label)]
     results, one_thread = done[:main_jobs], done[main_jobs:]

@@ -178,7 +178,7 @@ def test_an_op_is_one_definition(monkeypatch):
             np.testing.assert_array_equal(op.backward(g, x=x, a=0.5), g * d)
             np.testing.assert_array_equal(op(x.astype(np.float16)), (2 * x**3).astype(np.float16))
     np.testing.assert_array_equal(op.get_ufunc("grad")(x, 0.5), d)
-    assert "a x^3" in op.__doc__ and op.signature == "scaled_cube(x, a=2.0, out=None)"
+    assert "a x^3" in op.__doc__ and op.signature == "scaled_cube(x, a=2.0, bias=None, out=None)"
     with pytest.raises(TypeError, match="y"):
         op.backward(g, y=y)
 

@@ -37,6 +37,11 @@ assert_type(fastact.gelu(x32, approximate="tanh"), NDArray[np.float32])
 assert_type(fastact.softplus.backward(x32, x=x32, beta=2.0, threshold=10.0), NDArray[np.float32])
 assert_type(fastact.hardtanh.grad(x64, min_val=-2.0, max_val=2.0), NDArray[np.float64])
 
+# bias= fused into the op; the backward then also gives the bias's gradient
+assert_type(fastact.gelu(x32, bias=x32), NDArray[np.float32])
+assert_type(fastact.silu.backward(x32, x=x32, bias=x32), tuple[NDArray[np.float32], NDArray[Any]])
+assert_type(fastact.elu.backward(x64, x=x64, alpha=0.5), NDArray[np.float64])
+
 out = np.empty(8, np.float32)
 assert_type(fastact.mish(x32, out=out), NDArray[np.float32])
 

@@ -1,0 +1,284 @@
+"""``bias=`` on the elementwise ops: f(x + b) in one pass, and b's gradient in the backward's.
+
+``op(x, bias=b)`` computes f(x + b), with x + b rounded in x's dtype as PyTorch's
+``x + b`` rounds it, so the values are ``op(x + b)``'s bit for bit; ``op.backward(g,
+x=x, bias=b)`` gives ``(dx, dbias)``: dx = g f'(x + b), and dbias its sum over the
+axes along which b is broadcast (PyTorch's autograd of ``f(x + b)``), summed in
+float64 in the same pass.
+
+How b is laid out for the kernels (``layout``): the axes along which b varies span
+a block of x's axes, ``outer x block x inner``.  A block that ends at the last axis
+(a bias per feature, ``inner`` 1) is a row of biases, b[j] for column j of each
+row; a block followed by ``inner`` of at least ``PLANE_MIN`` elements (a bias per
+channel of NCHW data) gives a bias per plane of ``inner``; in between, each bias is
+repeated ``inner`` times into a row.  A bias that varies along axes apart from each
+other (shape (a, 1, c)) is broadcast over the block between them.  The kernels'
+tasks (``_kernels.bias_kernel``) and the float64 partial sums of dbias depend on
+the shape alone, so the same call gives the same bits on any thread count.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _activations, _backend, _containers, _threads, _tuning
+from ._api import (_F32, _F64, _ROUTES, _check_params_fit, _goes_parallel, _is_duck_array, _kernels_module, _module_of,
+                   _route, _ufunc, _writable_view)
+from ._validation import as_real_array, check_out, prepare_call, quiet_casts
+
+# Elements per task of the parallel kernels: enough to pay for the task, few enough
+# that a (1, 1e7) call spreads over the threads.
+TASK = 1 << 14
+# A block of biases followed by at least this many elements runs as planes (one bias
+# per plane); below it each bias is repeated into a row (short planes loop poorly).
+PLANE_MIN = 256
+# Rows (with a bias by column) shorter than this are tiled into rows of at least this
+# many elements (1e6 rows of 10 ran at a quarter of the plain op's speed one by one);
+# for the backward, which sums the gradient by column into partial sums as long as
+# its rows, TILE_MIN_REDUCE.  The backward's tasks are whole rows, run through in
+# memory order: tasks of columns (pieces of rows) spaced a row apart were slower.
+TILE_MIN = 8192
+TILE_MIN_REDUCE = 1024
+# The backward's partial sums by column (a bias along the last axes): at most this
+# many row blocks, and at most PARTIAL_ELEMENTS partial sums in all.
+MAX_ROW_BLOCKS = 64
+PARTIAL_ELEMENTS = 1 << 22
+
+_NO_PARTIAL = np.zeros((2, 1, 1))  # for the kinds that sum nothing
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a bias of some shape meets x of ``shape``: the kernels' arguments
+    (rows, length, channels, rb, cb, by_column) and the bias as the kernels read it."""
+
+    shape: tuple[int, ...]
+    bias_shape: tuple[int, ...]
+    lo: int  # the block of axes the bias spans: shape[lo:hi]
+    hi: int
+    inner: int  # the elements after the block
+    repeat: int  # each bias repeated this many times into a row (1: not repeated)
+    tiles: int  # rows of x (of channels x repeat) tiled into one of the kernels' rows
+    rows: int
+    length: int
+    channels: int
+    rb: int
+    cb: int
+    by_column: bool
+
+    @property
+    def n_blocks(self) -> tuple[int, int]:
+        """The row blocks and column blocks of the tasks."""
+        return -(-self.rows // self.rb), -(-self.length // self.cb)
+
+    def bias_values(self, bias: np.ndarray) -> np.ndarray:
+        """The bias (of bias_shape, in the compute dtype) as the kernels read it: 1-D, C-contiguous."""
+        nd = len(self.shape)
+        if bias.size == self.channels and bias.flags.c_contiguous:  # b varies along every axis of the block
+            flat = bias.reshape(-1)
+        else:
+            aligned = bias.reshape((1,) * (nd - bias.ndim) + bias.shape)
+            block = aligned[(0,) * self.lo + (slice(None),) * (self.hi - self.lo) + (0,) * (nd - self.hi)]
+            flat = np.array(np.broadcast_to(block, self.shape[self.lo:self.hi]), order="C").reshape(-1)
+        if self.repeat > 1 or self.tiles > 1:
+            row = np.empty((self.tiles, flat.size, self.repeat), flat.dtype)
+            row[...] = flat[:, None]
+            return row.reshape(-1)
+        # the kernels are compiled for writeable arrays (a read-only one would be another signature)
+        return flat if flat.flags.writeable else flat.copy()
+
+    def partial(self) -> np.ndarray:
+        """The float64 partial sums the backward kernel writes (every one)."""
+        blocks, cols = self.n_blocks
+        return np.empty((2, blocks, self.length)) if self.by_column else np.empty((2, self.rows, cols))
+
+    def bias_gradient(self, partial: np.ndarray) -> np.ndarray:
+        """dbias (float64, bias_shape) from the kernel's partial sums (summed per channel of
+        the block by ``_kernels.bias_totals_kernel``)."""
+        totals = np.empty(self.channels)
+        _kernels_module().bias_totals_kernel()(partial, totals, self.rb, self.rows, self.channels, self.repeat,
+                                               self.by_column)
+        return _unbroadcast_block(totals.reshape(self.shape[self.lo:self.hi]), self)
+
+
+def _unbroadcast_block(block_sums: np.ndarray, lay: Layout) -> np.ndarray:
+    """Sums over the block's axes along which the bias is broadcast, in the bias's shape."""
+    nd = len(lay.shape)
+    aligned = (1,) * (nd - len(lay.bias_shape)) + lay.bias_shape
+    axes = tuple(d - lay.lo for d in range(lay.lo, lay.hi) if aligned[d] == 1)
+    return (block_sums.sum(axis=axes) if axes else block_sums).reshape(lay.bias_shape)
+
+
+@functools.lru_cache(maxsize=256)
+def layout(shape: tuple[int, ...], bias_shape: tuple[int, ...], reduces: bool) -> Layout:
+    """The layout of a bias of ``bias_shape`` (which broadcasts to ``shape``) for the kernels;
+    ``reduces``: for a backward, which sums dbias."""
+    nd = len(shape)
+    aligned = (1,) * (nd - len(bias_shape)) + tuple(bias_shape)
+    varying = [d for d in range(nd) if aligned[d] != 1]
+    lo, hi = (varying[0], varying[-1] + 1) if varying else (0, 0)
+    outer, channels, inner = math.prod(shape[:lo]), math.prod(shape[lo:hi]), math.prod(shape[hi:])
+    tiles = 1
+    if inner < PLANE_MIN:  # by column: each bias repeated inner times, short rows tiled
+        repeat = inner
+        row = max(channels * inner, 1)
+        tiles = max(1, min(outer, -(-(TILE_MIN_REDUCE if reduces else TILE_MIN) // row)))
+        rows, length, by_column = -(-outer // tiles), row * tiles, True
+    else:
+        repeat = 1
+        rows, length, by_column = outer * channels, inner, False
+    cb = min(length, TASK)
+    rb = max(1, TASK // cb)
+    if reduces and by_column:  # one partial row per row block: few blocks, bounded memory
+        blocks = max(1, min(MAX_ROW_BLOCKS, PARTIAL_ELEMENTS // length, rows))
+        rb = max(rb, -(-rows // blocks))
+    return Layout(tuple(shape), tuple(bias_shape), lo, hi, inner, repeat, tiles, rows, length, max(channels, 1), rb, cb,
+                  by_column)
+
+
+def _bias_array(bias: object, shape: tuple[int, ...], comp_dt: np.dtype, shape_name: str) -> tuple[np.ndarray, Any]:
+    """(bias checked and in comp_dt, the dtype of its gradient): real, broadcasting to
+    ``shape``, finite values staying finite in comp_dt."""
+    b = as_real_array(bias, "bias")
+    try:
+        fits = b.ndim <= len(shape) and np.broadcast_shapes(b.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"bias must broadcast to {shape_name} {shape}, got shape {b.shape}")
+    with np.errstate(all="ignore"):
+        cast = b.astype(comp_dt, copy=False)
+    if cast.dtype.itemsize < b.dtype.itemsize and b.dtype.kind == "f" and np.any(np.isinf(cast) & np.isfinite(b)):
+        raise ValueError(f"bias holds a value outside the range of {comp_dt}, the dtype x is computed in")
+    return cast, None if b.dtype.kind != "f" else b.dtype
+
+
+def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]], bias: object, out: object,
+        p: tuple) -> Any:
+    """``kind`` of ``act`` on ``inputs`` with ``bias`` added to the last (x; for
+    ``backward_y``, y, which is not added to): f(x + b), f'(x + b), both, or for a
+    backward ``(grad_out f'(x + b), dbias)``."""
+    if kind in ("forward", "grad", "value_and_grad"):
+        result = _small_call(act, kind, inputs[0][0], bias, out, p)
+        if result is not None:
+            return result
+    for value, argname in [*inputs, (bias, "bias")]:
+        if _is_duck_array(value) and not _containers.is_container(value):
+            raise TypeError(f"{argname}: bias= takes NumPy arrays, got a {_module_of(value)}.{type(value).__name__}; "
+                            "add the bias first (op(x + b)), or compute the array")
+    reduces = kind.startswith("backward")
+    n_out = 2 if kind == "value_and_grad" else 1
+    if not reduces:  # the result has x's shape: containers (pandas, masked arrays) come back as given
+        names = [argname for _, argname in inputs]
+        result = _containers.apply(lambda values, o: run(act, kind, list(zip(values, names)), bias, o, p),
+                                   [value for value, _ in inputs], names, out, n_out)
+        if result is not NotImplemented:
+            return result
+        user_out = out
+    else:
+        if out is not None and (not isinstance(out, tuple) or len(out) != 2):
+            raise TypeError("out must be None or a tuple of two arrays (grad_out f'(x + bias), dbias)")
+        user_out = None if out is None else out[0]
+    arrays, shape, res_dt, comp_dt, user_outs = prepare_call(inputs, user_out, n_out)
+    b, bias_dt = _bias_array(bias, shape, comp_dt, "x's shape" if len(inputs) == 1 else "the shape of the result")
+    dbias_dt = np.dtype(bias_dt) if bias_dt is not None else res_dt
+    if reduces and out is not None:
+        check_out(out[1], b.shape, dbias_dt, "out[1]")
+    _check_params_fit(act, p, comp_dt)
+    size = math.prod(shape)
+    ins = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), dtype=comp_dt) for a in arrays]
+    bufs = [user if user is not None and user.flags.c_contiguous
+            and _writable_view(user, user, comp_dt, ins, allow_identical=True) else np.empty(shape, comp_dt)
+            for user in user_outs]
+    if not size:
+        dbias = np.zeros(b.shape)
+    elif _backend.runs_numba(comp_dt):
+        lay = layout(shape, b.shape, reduces)
+        partial = lay.partial() if reduces else _NO_PARTIAL
+        parallel = _goes_parallel(act, size, comp_dt.itemsize)
+        kernel = _kernels_module().bias_kernel(act.name, kind, parallel)
+        _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, comp_dt.itemsize),
+                     *[a.reshape(-1) for a in ins], *[o.reshape(-1) for o in bufs], lay.bias_values(b), partial,
+                     p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column,
+                     fresh=all(o is not u for o, u in zip(bufs, user_outs)))
+        dbias = lay.bias_gradient(partial) if reduces else None
+    else:
+        work = shape or (1,)  # 0-d as one element, as the elementwise fallbacks take it
+        with np.errstate(all="ignore"):
+            moved = ins if kind == "backward_y" else [*ins[:-1], np.add(ins[-1], b, dtype=comp_dt)]
+            _activations.KINDS[kind].numpy(act, [a.reshape(work) for a in moved], [o.reshape(work) for o in bufs], p)
+        dbias = _numpy_bias_gradient(bufs[0], b.shape) if reduces else None
+    results = []
+    for user, buf in zip(user_outs, bufs):
+        if user is None:
+            with quiet_casts(res_dt, comp_dt):
+                res = buf if res_dt == comp_dt else buf.astype(res_dt)
+            results.append(res[()] if res.ndim == 0 else res)
+        else:
+            if buf is not user:
+                with quiet_casts(res_dt, comp_dt):
+                    np.copyto(user, buf, casting="unsafe")
+            results.append(user)
+    if not reduces:
+        return results[0] if n_out == 1 else tuple(results)
+    if dbias.dtype == dbias_dt:
+        grad_b = dbias
+    else:
+        with np.errstate(all="ignore"):
+            grad_b = dbias.astype(dbias_dt)
+    if out is not None:
+        np.copyto(out[1], grad_b)
+        return out
+    return results[0], grad_b[()] if grad_b.ndim == 0 else grad_b
+
+
+def _small_call(act: _activations.Activation, kind: str, x: object, bias: object, out: object, p: tuple) -> Any:
+    """A forward kind on a float32/float64 ndarray of a serial size, with a bias of its dtype:
+    x + b, then the op's ufunc in place (the kernel's bits: x + b rounds alike), at the
+    cost of two ufunc calls rather than the general path's checks and layout.  None where
+    the call is not of that kind (the general path then checks it)."""
+    if type(x) is not np.ndarray or type(bias) is not np.ndarray:
+        return None
+    dt = x.dtype
+    if (dt is not _F32 and dt is not _F64) or bias.dtype is not dt or bias.ndim > x.ndim or not x.ndim:
+        return None
+    route = _ROUTES.get((act.name, kind)) or _route(act, kind)
+    if x.size >= route[dt is _F64] or _backend.get_backend() != "numba":
+        return None
+    if bias.shape != x.shape[x.ndim - bias.ndim:]:
+        try:
+            if np.broadcast_shapes(bias.shape, x.shape) != x.shape:
+                return None
+        except ValueError:
+            return None
+    if kind == "value_and_grad":
+        if out is not None:
+            return None
+        dest = None
+    elif out is None:
+        dest = None
+    elif (type(out) is np.ndarray and out.dtype is dt and out.shape == x.shape and out.flags.writeable
+          and not np.may_share_memory(out, bias)):
+        dest = out
+    else:
+        return None
+    if p and dt is _F32:
+        _check_params_fit(act, p, dt)
+    with np.errstate(all="ignore"):  # x + b may overflow to inf, quietly as in the kernels
+        v = np.add(x, bias, out=dest)
+    ufunc = route[2] or _ufunc(act, kind)
+    return ufunc(v, *p) if kind == "value_and_grad" else ufunc(v, *p, v)
+
+
+def _numpy_bias_gradient(dx: np.ndarray, bias_shape: tuple[int, ...]) -> np.ndarray:
+    """dx summed over the axes along which a bias of ``bias_shape`` is broadcast, in float64
+    (long double for long double)."""
+    lead = dx.ndim - len(bias_shape)
+    axes = tuple(range(lead)) + tuple(lead + d for d, n in enumerate(bias_shape) if n == 1 and dx.shape[lead + d] != 1)
+    acc = np.result_type(dx.dtype, np.float64)
+    return np.sum(dx, axis=axes, dtype=acc).reshape(bias_shape)
