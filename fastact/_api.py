@@ -29,6 +29,7 @@ from ._validation import (
     ROW_AXIS,
     as_real_array,
     broadcast_shape,
+    check_broadcasts_to,
     check_out,
     check_real_dtype,
     compute_dtype,
@@ -887,12 +888,7 @@ def _keep_mask(where: object, shape: tuple[int, ...]) -> np.ndarray | None:
     if keep.dtype != np.bool_:
         raise TypeError(f"where must be a bool array (True where an entry takes part in its row), "
                         f"got dtype {keep.dtype}")
-    try:
-        fits = keep.ndim <= len(shape) and np.broadcast_shapes(keep.shape, shape) == shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"where must broadcast to x's shape {shape}, got shape {keep.shape}")
+    check_broadcasts_to(keep, shape, "where", "x's shape")
     return keep
 
 

@@ -4,14 +4,15 @@
 ``x + b`` rounds it, so the values are ``op(x + b)``'s bit for bit; ``op.backward(g,
 x=x, bias=b)`` gives ``(dx, dbias)``: dx = g f'(x + b), and dbias its sum over the
 axes along which b is broadcast (PyTorch's autograd of ``f(x + b)``), summed in
-float64 in the same pass.
+float64 with its rounding errors carried, in the same pass.
 
 How b is laid out for the kernels (``layout``): the axes along which b varies span
 a block of x's axes, ``outer x block x inner``.  A block that ends at the last axis
 (a bias per feature, ``inner`` 1) is a row of biases, b[j] for column j of each
-row; a block followed by ``inner`` of at least ``PLANE_MIN`` elements (a bias per
-channel of NCHW data) gives a bias per plane of ``inner``; in between, each bias is
-repeated ``inner`` times into a row.  A bias that varies along axes apart from each
+row (short rows are tiled into longer ones); a block followed by ``inner`` of at
+least ``_config.BIAS_PLANE_MIN`` elements (a bias per channel of NCHW data) gives a
+bias per plane of ``inner``; in between, each bias is repeated ``inner`` times into a
+row.  A bias that varies along axes apart from each
 other (shape (a, 1, c)) is broadcast over the block between them.  The kernels'
 tasks (``_kernels.bias_kernel``) and the float64 partial sums of dbias depend on
 the shape alone, so the same call gives the same bits on any thread count.
@@ -27,27 +28,11 @@ from typing import Any
 import numpy as np
 
 from . import _activations, _backend, _containers, _threads, _tuning
+from ._config import (BIAS_MAX_ROW_BLOCKS, BIAS_PARTIAL_ELEMENTS, BIAS_PLANE_MIN, BIAS_TASK, BIAS_TILE_MIN,
+                      BIAS_TILE_MIN_REDUCE)
 from ._api import (_F32, _F64, _ROUTES, _check_params_fit, _goes_parallel, _is_duck_array, _kernels_module, _module_of,
                    _route, _ufunc, _writable_view)
-from ._validation import as_real_array, check_out, prepare_call, quiet_casts
-
-# Elements per task of the parallel kernels: enough to pay for the task, few enough
-# that a (1, 1e7) call spreads over the threads.
-TASK = 1 << 14
-# A block of biases followed by at least this many elements runs as planes (one bias
-# per plane); below it each bias is repeated into a row (short planes loop poorly).
-PLANE_MIN = 256
-# Rows (with a bias by column) shorter than this are tiled into rows of at least this
-# many elements (1e6 rows of 10 ran at a quarter of the plain op's speed one by one);
-# for the backward, which sums the gradient by column into partial sums as long as
-# its rows, TILE_MIN_REDUCE.  The backward's tasks are whole rows, run through in
-# memory order: tasks of columns (pieces of rows) spaced a row apart were slower.
-TILE_MIN = 8192
-TILE_MIN_REDUCE = 1024
-# The backward's partial sums by column (a bias along the last axes): at most this
-# many row blocks, and at most PARTIAL_ELEMENTS partial sums in all.
-MAX_ROW_BLOCKS = 64
-PARTIAL_ELEMENTS = 1 << 22
+from ._validation import as_real_array, check_broadcasts_to, check_out, prepare_call, quiet_casts
 
 _NO_PARTIAL = np.zeros((2, 1, 1))  # for the kinds that sum nothing
 
@@ -124,18 +109,18 @@ def layout(shape: tuple[int, ...], bias_shape: tuple[int, ...], reduces: bool) -
     lo, hi = (varying[0], varying[-1] + 1) if varying else (0, 0)
     outer, channels, inner = math.prod(shape[:lo]), math.prod(shape[lo:hi]), math.prod(shape[hi:])
     tiles = 1
-    if inner < PLANE_MIN:  # by column: each bias repeated inner times, short rows tiled
+    if inner < BIAS_PLANE_MIN:  # by column: each bias repeated inner times, short rows tiled
         repeat = inner
         row = max(channels * inner, 1)
-        tiles = max(1, min(outer, -(-(TILE_MIN_REDUCE if reduces else TILE_MIN) // row)))
+        tiles = max(1, min(outer, -(-(BIAS_TILE_MIN_REDUCE if reduces else BIAS_TILE_MIN) // row)))
         rows, length, by_column = -(-outer // tiles), row * tiles, True
     else:
         repeat = 1
         rows, length, by_column = outer * channels, inner, False
-    cb = min(length, TASK)
-    rb = max(1, TASK // cb)
+    cb = min(length, BIAS_TASK)
+    rb = max(1, BIAS_TASK // cb)
     if reduces and by_column:  # one partial row per row block: few blocks, bounded memory
-        blocks = max(1, min(MAX_ROW_BLOCKS, PARTIAL_ELEMENTS // length, rows))
+        blocks = max(1, min(BIAS_MAX_ROW_BLOCKS, BIAS_PARTIAL_ELEMENTS // length, rows))
         rb = max(rb, -(-rows // blocks))
     return Layout(tuple(shape), tuple(bias_shape), lo, hi, inner, repeat, tiles, rows, length, max(channels, 1), rb, cb,
                   by_column)
@@ -145,12 +130,7 @@ def _bias_array(bias: object, shape: tuple[int, ...], comp_dt: np.dtype, shape_n
     """(bias checked and in comp_dt, the dtype of its gradient): real, broadcasting to
     ``shape``, finite values staying finite in comp_dt."""
     b = as_real_array(bias, "bias")
-    try:
-        fits = b.ndim <= len(shape) and np.broadcast_shapes(b.shape, shape) == shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"bias must broadcast to {shape_name} {shape}, got shape {b.shape}")
+    check_broadcasts_to(b, shape, "bias", shape_name)
     with np.errstate(all="ignore"):
         cast = b.astype(comp_dt, copy=False)
     if cast.dtype.itemsize < b.dtype.itemsize and b.dtype.kind == "f" and np.any(np.isinf(cast) & np.isfinite(b)):

@@ -69,6 +69,27 @@ ROW_BLOCK = 256
 # or pieces of rows): tasks of equal size whatever the row length.
 GATED_TASK = 1 << 14
 
+# bias= (see _bias): the parallel kernels' tasks have up to BIAS_TASK elements, enough to
+# pay for a task, few enough that a (1, 1e7) call spreads over the threads.  A block of
+# biases followed by BIAS_PLANE_MIN elements or more runs as planes (one bias per
+# plane); below it each bias is repeated into a row (short planes loop poorly).  Rows
+# with a bias by column shorter than BIAS_TILE_MIN are tiled into rows of at least that
+# many elements (1e6 rows of 10 ran at a quarter of the plain op's speed one by one);
+# for the backward, which sums the gradient by column into partial sums as long as its
+# rows, BIAS_TILE_MIN_REDUCE (longer rows made it 1.5x-2x slower).  Its tasks span
+# whole rows where they fit, so that each runs through memory in order (tasks of row
+# pieces spaced a row apart were slower).  The backward's partial sums by column: at
+# most BIAS_MAX_ROW_BLOCKS row blocks, and at most BIAS_PARTIAL_ELEMENTS in all.  Rows
+# are summed BIAS_GROUP at a time plainly before a compensated add (within 1.5 eps of
+# their sum of magnitudes).  None depends on the thread count: the sums' bits do not.
+BIAS_TASK = 1 << 14
+BIAS_PLANE_MIN = 256
+BIAS_TILE_MIN = 8192
+BIAS_TILE_MIN_REDUCE = 1024
+BIAS_MAX_ROW_BLOCKS = 64
+BIAS_PARTIAL_ELEMENTS = 1 << 22
+BIAS_GROUP = 4
+
 # Along an axis with fewer than GROUPED_LANES_MAX elements after it (axis 0 of
 # (1e6, 10)), the row ops run grouped lanes (see _kernels) with the largest of
 # LANE_GROUPS that divides the axis length.

@@ -39,7 +39,7 @@ from numba.core.caching import FunctionCache
 from numba.extending import overload, register_jitable
 
 from . import _activations, _gatedops, _lossops, _rowops, _tuning
-from ._config import GATED_TASK, LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
+from ._config import BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
 from ._rowmath import (combine_maxima, combine_sums, compensated_add, fold_max, fold_sum, kept_block_quotients,
                        kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import full_width, like
@@ -303,8 +303,6 @@ def channel_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
 # by column, BIAS_GROUP rows at a time into a scratch row, whose sums are added to
 # partial[0] with their rounding errors carried in partial[1] (two-sum); one row
 # at a time (row_sum) otherwise.  bias_totals_kernel sums those per channel.
-
-BIAS_GROUP = 4  # rows summed plainly before a compensated add: within 1.5 eps of their |sum|
 
 
 @register_jitable(inline="never")

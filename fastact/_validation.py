@@ -117,6 +117,17 @@ def broadcast_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> t
         ) from None
 
 
+def check_broadcasts_to(arr: np.ndarray, shape: tuple[int, ...], name: str, shape_name: str) -> None:
+    """A ValueError naming ``name`` unless ``arr`` broadcasts to ``shape`` itself (without
+    making it larger), as a mask or a bias must."""
+    try:
+        fits = arr.ndim <= len(shape) and np.broadcast_shapes(arr.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} must broadcast to {shape_name} {shape}, got shape {arr.shape}")
+
+
 def normalize_axis(axis: object, ndim: int, what: str = "an int") -> int:
     try:
         index = operator.index(axis)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import _bias
+from fastact import _bias, _config
 
 from .conftest import ulp_distance
 
@@ -63,6 +63,11 @@ def test_grad_value_and_grad_and_backward_from_y(name, dtype, backend):
     y, d = op.value_and_grad(x, bias=b)
     np.testing.assert_array_equal(y, op(v))
     np.testing.assert_array_equal(d, op.grad(v))
+    # a bias as a list takes the general path (the kernels) where an array of x's dtype
+    # of a serial size takes the ufuncs
+    np.testing.assert_array_equal(op(x, bias=b.tolist()), y)
+    np.testing.assert_array_equal(op.grad(x, bias=b.tolist()), d)
+    np.testing.assert_array_equal(op.value_and_grad(x, bias=b.tolist())[1], d)
     if op.supports_y():
         dx, db = op.backward(g, y=y, bias=b)
         np.testing.assert_array_equal(dx, op.backward(g, y=y))
@@ -96,6 +101,8 @@ def test_every_layout_of_the_bias(shape, bias_shape, backend):
     g = rng.standard_normal(shape)
     y = fastact.silu(x, bias=b)
     np.testing.assert_array_equal(y, fastact.silu(x + b))
+    np.testing.assert_array_equal(fastact.silu(x, bias=b.tolist()), y)  # the general path: the kernels
+    np.testing.assert_array_equal(fastact.silu.value_and_grad(x, bias=b.tolist())[1], fastact.silu.grad(x + b))
     dx, db = fastact.silu.backward(g, x=x, bias=b)
     np.testing.assert_array_equal(dx, fastact.silu.backward(g, x=x + b))
     assert db.shape == b.shape and db.dtype == np.float64
@@ -135,6 +142,27 @@ def test_the_parallel_kernel_gives_the_serial_kernels_bits(shape, bias_shape, dt
         assert ulp_distance(db, exact.astype(dtype)).max() <= 1
     else:
         assert (np.abs(db - exact) <= 4 * np.finfo(dtype).eps * _exact_sums(np.abs(dx), bias_shape)).all()
+
+
+@pytest.mark.parametrize("kind", ["forward", "grad", "value_and_grad", "backward_y"])
+def test_parallel_calls_of_every_kind(kind, dtype):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((4096, 96)).astype(dtype)
+    b = rng.standard_normal(96).astype(dtype)
+    v = x + b
+    if kind == "forward":
+        np.testing.assert_array_equal(fastact.sigmoid(x, bias=b), fastact.sigmoid(v))
+    elif kind == "grad":
+        np.testing.assert_array_equal(fastact.sigmoid.grad(x, bias=b), fastact.sigmoid.grad(v))
+    elif kind == "value_and_grad":
+        y, d = fastact.sigmoid.value_and_grad(x, bias=b)
+        np.testing.assert_array_equal(y, fastact.sigmoid(v))
+        np.testing.assert_array_equal(d, fastact.sigmoid.grad(v))
+    else:
+        y, g = fastact.sigmoid(v), rng.standard_normal(x.shape).astype(dtype)
+        dx, db = fastact.sigmoid.backward(g, y=y, bias=b)
+        np.testing.assert_array_equal(dx, fastact.sigmoid.backward(g, y=y))
+        np.testing.assert_allclose(db, _exact_sums(dx, b.shape), rtol=1e-6 if dtype == np.float32 else 1e-13)
 
 
 def test_the_numpy_backend_agrees(dtype):
@@ -252,7 +280,7 @@ def test_layout(shape, bias_shape, form):
     assert lay.rows * lay.length >= math.prod(shape) > (lay.rows - 1) * lay.length  # the last row may be short
     blocks, cols = lay.n_blocks
     assert blocks * lay.rb >= lay.rows and cols * lay.cb >= lay.length
-    assert lay.partial().size <= 2 * max(_bias.PARTIAL_ELEMENTS, lay.rows * cols)
+    assert lay.partial().size <= 2 * max(_config.BIAS_PARTIAL_ELEMENTS, lay.rows * cols)
 
 
 @pytest.mark.parametrize("shape", [(8, 4), (4096, 64)])  # the small-call path and the kernels
