@@ -1338,14 +1338,14 @@ class ChannelOp(_PublicOp):
 # --- gated units -----------------------------------------------------------------------
 
 
-def _unbroadcast(full: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``full`` summed over the axes along which an array of ``shape`` was broadcast to it
-    (the gradient of a broadcast input, as PyTorch's autograd gives it)."""
+def _unbroadcast(full: np.ndarray, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+    """``full`` summed (in ``dtype``, if given) over the axes along which an array of ``shape``
+    was broadcast to it (the gradient of a broadcast input, as PyTorch's autograd gives it)."""
     if full.shape == shape:
         return full
     lead = full.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and full.shape[lead + i] != 1)
-    return np.sum(full, axis=axes, keepdims=True).reshape(shape)
+    return np.sum(full, axis=axes, keepdims=True, dtype=dtype).reshape(shape)
 
 
 def _deliver(results: Any, out: Any, name: str) -> Any:

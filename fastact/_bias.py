@@ -31,7 +31,7 @@ from . import _activations, _backend, _containers, _threads, _tuning
 from ._config import (BIAS_MAX_ROW_BLOCKS, BIAS_PARTIAL_ELEMENTS, BIAS_PLANE_MIN, BIAS_TASK, BIAS_TILE_MIN,
                       BIAS_TILE_MIN_REDUCE)
 from ._api import (_F32, _F64, _ROUTES, _check_params_fit, _goes_parallel, _is_duck_array, _kernels_module, _module_of,
-                   _route, _ufunc, _writable_view)
+                   _route, _ufunc, _unbroadcast, _writable_view)
 from ._validation import as_real_array, check_broadcasts_to, check_out, prepare_call, quiet_casts
 
 _NO_PARTIAL = np.zeros((2, 1, 1))  # for the kinds that sum nothing
@@ -192,7 +192,8 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
         with np.errstate(all="ignore"):
             moved = ins if kind == "backward_y" else [*ins[:-1], np.add(ins[-1], b, dtype=comp_dt)]
             _activations.KINDS[kind].numpy(act, [a.reshape(work) for a in moved], [o.reshape(work) for o in bufs], p)
-        dbias = _numpy_bias_gradient(bufs[0], b.shape) if reduces else None
+        # summed in float64 (long double for long double)
+        dbias = _unbroadcast(bufs[0], b.shape, np.result_type(comp_dt, np.float64)) if reduces else None
     results = []
     for user, buf in zip(user_outs, bufs):
         if user is None:
@@ -253,12 +254,3 @@ def _small_call(act: _activations.Activation, kind: str, x: object, bias: object
         v = np.add(x, bias, out=dest)
     ufunc = route[2] or _ufunc(act, kind)
     return ufunc(v, *p) if kind == "value_and_grad" else ufunc(v, *p, v)
-
-
-def _numpy_bias_gradient(dx: np.ndarray, bias_shape: tuple[int, ...]) -> np.ndarray:
-    """dx summed over the axes along which a bias of ``bias_shape`` is broadcast, in float64
-    (long double for long double)."""
-    lead = dx.ndim - len(bias_shape)
-    axes = tuple(range(lead)) + tuple(lead + d for d, n in enumerate(bias_shape) if n == 1 and dx.shape[lead + d] != 1)
-    acc = np.result_type(dx.dtype, np.float64)
-    return np.sum(dx, axis=axes, dtype=acc).reshape(bias_shape)
