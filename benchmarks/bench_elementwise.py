@@ -196,3 +196,33 @@ class Bias(LargeArrays):
         return median_seconds(self.backward) / median_seconds(lambda: self.op.backward(self.g, x=self.x, out=self.out))
 
     track_backward_over_plain.unit = "ratio"
+
+
+class ParamGrads(LargeArrays):
+    """op.backward(g, x=x, param_grads=True): dx and the parameters' gradients in one pass
+    (issue 20, item 4), on the row shapes; the track_ ratio is its time over the plain
+    backward's, measured in one process, 2 threads."""
+
+    params = [["leaky_relu", "elu"], DTYPES, [f"{r}x{c}" for r, c in ROW_SHAPES]]
+    param_names = ["op", "dtype", "shape"]
+
+    def setup(self, op, dtype, shape):
+        prepare("numba", 2)
+        rows, cols = (int(n) for n in shape.split("x"))
+        self.op = fastact.ACTIVATIONS[op]
+        self.x = random_array((rows, cols), dtype)
+        self.g = random_array((rows, cols), dtype, seed=1, scale=1.0)
+        self.out = np.empty_like(self.x)
+        self.backward()  # Numba compilation
+        self.op.backward(self.g, x=self.x, out=self.out)
+
+    def backward(self):
+        self.op.backward(self.g, x=self.x, param_grads=True, out=self.out)
+
+    def time_backward(self, *params):
+        self.backward()
+
+    def track_backward_over_plain(self, *params):
+        return median_seconds(self.backward) / median_seconds(lambda: self.op.backward(self.g, x=self.x, out=self.out))
+
+    track_backward_over_plain.unit = "ratio"

@@ -89,6 +89,37 @@ class Activation:
     peers: tuple[tuple[str, str], ...] = ()
     # the NumPy fallback runs per element in Python (bench does not time it)
     fallback_per_element: bool = False
+    # the parameters that have a gradient (backward's param_grads=True; a parameter that
+    # only moves a step, as threshold's threshold, has none); df_dparams: scalar (x, p) ->
+    # the tuple of df/dp for each, in x's dtype (the compute dtype; the kernels sum
+    # grad_out times each in float64); numpy_df_dparams: (x, p) -> the list of those arrays.  The reference is the derivative
+    # of ``reference`` in the parameter (``reference_dparam``).
+    grad_params: tuple[str, ...] = ()
+    df_dparams: Callable | None = None
+    numpy_df_dparams: Callable | None = None
+
+
+def reference_dparam(act: Activation, mp, x, p: tuple, name: str):
+    """d f / d (parameter ``name``) at x, from the reference by mpmath's numerical
+    derivative (at its working precision; not at a kink in the parameter)."""
+    k = [param.name for param in act.params].index(name)
+    return mp.diff(lambda v: act.reference(mp, x, p[:k] + (v,) + p[k + 1:]), mp.mpf(p[k]))
+
+
+@scalar_function
+def _nan_or(x, v):
+    """like(x, v), or NaN where x is NaN (a parameter's derivative)."""
+    return x if x != x else like(x, v)
+
+
+def _numpy_nan_or(x, v):
+    """v (an array or a number) in x's dtype, NaN where x is NaN."""
+    return np.where(np.isnan(x), x, np.asarray(v, x.dtype))
+
+
+def _numpy_nonpositive_part(x):
+    """x where x <= 0 (and NaN), 0 where x > 0."""
+    return np.where(x > 0, x.dtype.type(0), x)
 
 
 # --- shared scalar helpers ------------------------------------------------------
@@ -629,6 +660,12 @@ def leaky_relu_backward_x(g, x, p):
     return _scaled(p[0], g) if x <= 0 else x
 
 
+@scalar_function
+def leaky_relu_dparams(x, p):
+    """d/d negative_slope: x where x <= 0."""
+    return (like(x, 0.0) if x > 0 else x,)
+
+
 def _numpy_leaky_relu(x, out, p):
     np.copyto(out, np.where(x > 0, x, x * p[0]))
 
@@ -658,6 +695,9 @@ LEAKY_RELU = Activation(
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * x,
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]),
     correctly_rounded=True,
+    grad_params=("negative_slope",),
+    df_dparams=leaky_relu_dparams,
+    numpy_df_dparams=lambda x, p: [_numpy_nonpositive_part(x)],
 )
 
 
@@ -714,6 +754,20 @@ def hardtanh_df(x, p):
     return _open_interval_step(x, like(x, p[0]), like(x, p[1]))
 
 
+@scalar_function
+def hardtanh_dparams(x, p):
+    """d/d min_val: 1 where x < min_val; d/d max_val: 1 where x > max_val."""
+    if x < like(x, p[0]):
+        return like(x, 1.0), like(x, 0.0)
+    if x > like(x, p[1]):
+        return like(x, 0.0), like(x, 1.0)
+    return _nan_or(x, 0.0), _nan_or(x, 0.0)
+
+
+def _numpy_hardtanh_dparams(x, p):
+    return [_numpy_nan_or(x, x < x.dtype.type(p[0])), _numpy_nan_or(x, x > x.dtype.type(p[1]))]
+
+
 HARDTANH = Activation(
     name="hardtanh",
     peers=(
@@ -732,6 +786,9 @@ HARDTANH = Activation(
     reference=lambda mp, x, p: min(max(x, mp.mpf(p[0])), mp.mpf(p[1])),
     reference_df=lambda mp, x, p: mp.mpf(1) if p[0] < x < p[1] else mp.mpf(0),
     correctly_rounded=True,
+    grad_params=("min_val", "max_val"),
+    df_dparams=hardtanh_dparams,
+    numpy_df_dparams=_numpy_hardtanh_dparams,
 )
 
 
@@ -760,6 +817,13 @@ def rrelu_backward_x(g, x, p):
     if x > 0:
         return g
     return _scaled(_rrelu_slope(p), g) if x <= 0 else x
+
+
+@scalar_function
+def rrelu_dparams(x, p):
+    """d/d lower = d/d upper: x / 2 where x <= 0."""
+    h = like(x, 0.0) if x > 0 else x * like(x, 0.5)
+    return h, h
 
 
 RRELU = Activation(
@@ -791,6 +855,9 @@ RRELU = Activation(
     # a product that close to a tie can round the other way (0.5000000007 ULP seen); a
     # correctly rounded float64 product with a tie check took 3.3x the time in cache
     known_gaps=(("forward", "float32", 0.51), ("backward", "float32", 0.51)),
+    grad_params=("lower", "upper"),
+    df_dparams=rrelu_dparams,
+    numpy_df_dparams=lambda x, p: [_numpy_nonpositive_part(x) * x.dtype.type(0.5)] * 2,
 )
 
 
@@ -863,6 +930,17 @@ def softshrink_f(x, p):
     return x * like(x, 0.0)  # 0 with the sign of x (as PyTorch), NaN for NaN
 
 
+@scalar_function
+def softshrink_dparams(x, p):
+    """d/d lambd: -1 where x > lambd, 1 where x < -lambd, else 0."""
+    xd = np.float64(x)  # compared as the forward compares
+    if xd > p[0]:
+        return (like(x, -1.0),)
+    if xd < -p[0]:
+        return (like(x, 1.0),)
+    return (_nan_or(x, 0.0),)
+
+
 def _numpy_softshrink(x, out, p):
     xd = x.astype(np.float64)
     np.copyto(out, np.where(xd > p[0], xd - p[0], np.where(xd < -p[0], xd + p[0], xd * 0)), casting="unsafe")
@@ -886,6 +964,10 @@ SOFTSHRINK = Activation(
     reference=lambda mp, x, p: x - p[0] if x > p[0] else (x + p[0] if x < -p[0] else mp.mpf(0)),
     reference_df=_mp_shrink_df,
     correctly_rounded=True,
+    grad_params=("lambd",),
+    df_dparams=softshrink_dparams,
+    numpy_df_dparams=lambda x, p: [_numpy_nan_or(x, np.where(x.astype(np.float64) > p[0], -1,
+                                                            (x.astype(np.float64) < -p[0]).astype(int)))],
 )
 
 
@@ -919,6 +1001,12 @@ def threshold_df(x, p):
     return x if x != x else like(x, 1.0)
 
 
+@scalar_function
+def threshold_dparams(x, p):
+    """d/d value: 1 where x <= threshold (threshold itself only moves a step: no gradient)."""
+    return (like(x, 1.0) if _at_or_below(x, p[0]) else _nan_or(x, 0.0),)
+
+
 THRESHOLD = Activation(
     name="threshold",
     torch="torch.nn.functional.threshold(x, 0.0, 0.0)",
@@ -939,6 +1027,9 @@ THRESHOLD = Activation(
     reference=lambda mp, x, p: x if x > p[0] else mp.mpf(p[1]),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > p[0] else mp.mpf(0),
     correctly_rounded=True,
+    grad_params=("value",),
+    df_dparams=threshold_dparams,
+    numpy_df_dparams=lambda x, p: [_numpy_nan_or(x, x.astype(np.float64) <= p[0])],
 )
 
 
@@ -1130,6 +1221,12 @@ def elu_df_from_y(y, p):
     return like(y, 1.0) if y > 0 else y + like(y, p[0])
 
 
+@scalar_function
+def elu_dparams(x, p):
+    """d/d alpha: expm1(x) where x <= 0."""
+    return (like(x, 0.0) if x > 0 else expm1(x),)
+
+
 def _numpy_elu(x, out, p):
     _where_x_le_0(x, out, p[0] * np.expm1(_nonpositive_part(x)), x)
 
@@ -1161,6 +1258,9 @@ ELU = Activation(
     numpy_df=_numpy_elu_grad,
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(p[0]) * mp.exp(x),
+    grad_params=("alpha",),
+    df_dparams=elu_dparams,
+    numpy_df_dparams=lambda x, p: [np.expm1(_numpy_nonpositive_part(x))],
 )
 
 
@@ -1213,6 +1313,41 @@ def celu_df(x, p):
     return like(x, 1.0) if x > 0 else exp(x / like(x, p[0]))
 
 
+# d/d alpha of alpha expm1(u), u = x / alpha: expm1(u) - u e^u = e^u (1 - u) - 1, which
+# cancels to -u^2 / 2 near 0: its series -sum (n - 1) u^n / n! for |u| < 1 (22 terms:
+# float64's precision there; float32 could stop at 12, which measured no faster), else
+# the closed form (which cancels at most 4-fold there).
+_CELU_SERIES = tuple((k + 1) / math.factorial(k + 2) for k in range(22))
+
+
+@scalar_function
+def _celu_dalpha(u):
+    one = like(u, 1.0)
+    if abs(u) < one:
+        s = like(u, 0.0)
+        for c in _CELU_SERIES[::-1]:
+            s = s * u + like(u, c)
+        return -(u * u) * s
+    e = exp(u)
+    return -one if e == 0 else e * (one - u) - one
+
+
+@scalar_function
+def celu_dparams(x, p):
+    """d/d alpha: e^u (1 - u) - 1, u = x / alpha, where x <= 0."""
+    return (like(x, 0.0) if x > 0 else _celu_dalpha(x / like(x, p[0])),)
+
+
+def _numpy_celu_dparams(x, p):
+    u = _numpy_nonpositive_part(x) / x.dtype.type(p[0])
+    series = np.zeros_like(u)
+    for c in _CELU_SERIES[::-1]:
+        series = series * u + x.dtype.type(c)
+    e = np.exp(u)
+    closed = np.where(e == 0, -1, e * (1 - u) - 1)
+    return [np.where(np.abs(u) < 1, -(u * u) * series, closed).astype(x.dtype)]
+
+
 @scalar_function
 def celu_df_from_y(y, p):
     return like(y, 1.0) if y > 0 else y / like(y, p[0]) + like(y, 1.0)
@@ -1235,6 +1370,9 @@ CELU = Activation(
     numpy_df=lambda x, out, p: _where_x_le_0(x, out, np.exp(_nonpositive_part(x) / p[0]), 1.0),
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(p[0]) * mp.expm1(x / mp.mpf(p[0])),
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.exp(x / mp.mpf(p[0])),
+    grad_params=("alpha",),
+    df_dparams=celu_dparams,
+    numpy_df_dparams=_numpy_celu_dparams,
 )
 
 
@@ -1256,6 +1394,36 @@ def softplus_f(x, p):
 def softplus_df(x, p):
     z = x * like(x, p[0])
     return like(x, 1.0) if z > like(x, p[1]) else _sigmoid(z)
+
+
+@scalar_function
+def softplus_dparams(x, p):
+    """d/d beta: (z sigmoid(z) - log(1 + e^z)) / beta^2, z = beta x, where not linear; with
+    a = |z| and e = e^-a that is -(a e / (1 + e) + log1p(e)) / beta^2, two terms of one sign
+    (threshold only moves a step: no gradient)."""
+    beta = like(x, p[0])
+    z = x * beta
+    if z > like(x, p[1]):  # linear, as the forward tests it
+        return (like(x, 0.0),)
+    one = like(x, 1.0)
+    a = abs(z)
+    if a > like(x, 40.0):  # e below 2^-57: (a + 1) e, from 2^B e (normal), scaled back last
+        s = exp_nonpositive_scaled(-a)
+        if s == 0:  # 0 rather than inf * 0 at z = -inf
+            return (like(x, 0.0),)
+        return (-((a + one) * s) / beta / beta * like(x, 2.0**-EXP_SCALED_BITS),)
+    e = exp_nonpositive(-a)
+    return (-(a * (e / (one + e)) + log1p(e)) / beta / beta,)  # two divisions: beta^2 may overflow
+
+
+def _numpy_softplus_dparams(x, p):
+    wide = x.astype(np.longdouble)  # the tail stays normal there (where long double is wider)
+    z = wide * x.dtype.type(p[0])
+    a = np.abs(z)
+    e = np.exp(-a)
+    tail = np.where(e != 0, a * (e / (1 + e)), 0)
+    linear = x * x.dtype.type(p[0]) > x.dtype.type(p[1])  # as the forward tests it
+    return [np.where(linear, 0, -(tail + np.log1p(e)) / p[0] / p[0]).astype(x.dtype)]
 
 
 def _numpy_softplus(x, out, p):
@@ -1286,6 +1454,9 @@ SOFTPLUS = Activation(
     numpy_df=_numpy_softplus_grad,
     reference=lambda mp, x, p: x if x * p[0] > p[1] else mp.log1p(mp.exp(x * mp.mpf(p[0]))) / mp.mpf(p[0]),
     reference_df=lambda mp, x, p: mp.mpf(1) if x * p[0] > p[1] else _mp_sigmoid(mp, x * mp.mpf(p[0])),
+    grad_params=("beta",),
+    df_dparams=softplus_dparams,
+    numpy_df_dparams=_numpy_softplus_dparams,
 )
 
 

@@ -652,16 +652,27 @@ class ElementwiseOp(_PublicOp):
         return _elementwise(act, "value_and_grad", (x,), ("x",), out, p)
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike | None = None, *, y: ArrayLike | None = None,
-                 bias: ArrayLike | None = None, out: Any = None, **kwargs: Any) -> Any:
+                 bias: ArrayLike | None = None, param_grads: bool = False, out: Any = None, **kwargs: Any) -> Any:
         """``grad_out * f'(x)`` in one pass, from ``x`` or from the forward output ``y``
         (exactly one of them).  ``grad_out`` broadcasts against it like a ufunc.
         The op's parameters are keyword arguments here.  With ``bias`` (the one the
         forward added, ``y = f(x + bias)``): ``(grad_out * f'(x + bias), dbias)``, dbias
         the first summed over the axes the bias is broadcast along, in the same pass
-        (with y, the bias gives only dbias's shape); ``out`` is None or such a pair."""
+        (with y, the bias gives only dbias's shape); ``out`` is None or such a pair.
+        With ``param_grads=True`` (from x): also the gradients of the op's parameters, a
+        dict by name (float64 sums over every element; empty for an op without
+        parameters), last in the tuple: ``(dx, grads)``, or ``(dx, dbias, grads)``."""
         if (x is None) == (y is None):
             raise TypeError(f"{self.name}.backward needs exactly one of x or y")
         act, p = self._bind((), kwargs, f"{self.name}.backward") if kwargs else (self._act, self._default_params)
+        if param_grads is not False:
+            if param_grads is not True:
+                raise TypeError(f"param_grads must be True or False, got {param_grads!r}")
+            if y is not None:
+                raise TypeError(f"{self.name}.backward(param_grads=True) needs x (the parameters' gradients "
+                                "are functions of x), not y")
+            return _bias_module().run(act, "backward_x", [(grad_out, "grad_out"), (x, "x")], bias, out, p,
+                                      param_grads=True)
         if y is not None:
             if act.df_from_y is None:
                 raise TypeError(f"{self.name}.backward cannot use y; pass x")
@@ -1267,8 +1278,14 @@ class ChannelOp(_PublicOp):
         return self._run("value_and_grad", (x,), ("x",), weight, axis, out)
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike, weight: ArrayLike, axis: int = 1,
-                 out: np.ndarray | None = None) -> Any:
-        """grad_out * f'(x) in one pass; ``grad_out`` broadcasts against ``x``."""
+                 out: np.ndarray | None = None, *, param_grads: bool = False) -> Any:
+        """grad_out * f'(x) in one pass; ``grad_out`` broadcasts against ``x``.  With
+        ``param_grads=True``: ``(dx, {weight: dweight})``, dweight the gradient of the
+        weight (of its shape), summed per channel in the same pass."""
+        if param_grads is not False:
+            if param_grads is not True:
+                raise TypeError(f"param_grads must be True or False, got {param_grads!r}")
+            return self._run("backward_x", (grad_out, x), ("grad_out", "x"), weight, axis, out, param_grads=True)
         return self._run("backward_x", (grad_out, x), ("grad_out", "x"), weight, axis, out)
 
     def _weights(self, weight: object, shape: tuple[int, ...], axis: object,
@@ -1297,10 +1314,20 @@ class ChannelOp(_PublicOp):
                              "this input in; pass float64 input for such values")
         return w, ax, math.prod(shape[ax + 1:])
 
-    def _run(self, kind: str, values: tuple, names: tuple, weight: object, axis: object, out: object) -> Any:
+    def _run(self, kind: str, values: tuple, names: tuple, weight: object, axis: object, out: object,
+             param_grads: bool = False) -> Any:
         pair = kind == "value_and_grad"
+        if param_grads:
+            for value, argname in [*zip(values, names), (weight, self._definition.param)]:
+                if _is_duck_array(value):
+                    raise TypeError(f"{argname}: param_grads= takes NumPy arrays, got a "
+                                    f"{_module_of(value)}.{type(value).__name__}; compute the array first")
         arrays, shape, res_dt, comp_dt, user_outs = prepare_call(list(zip(values, names)), out, 2 if pair else 1)
         w, ax, inner = self._weights(weight, shape, axis, comp_dt)
+        if param_grads:
+            given = as_real_array(weight, self._definition.param)
+            dw_dt = given.dtype if given.dtype.kind == "f" else res_dt
+            w_shape = (w.size,) + (1,) * (len(shape) - ax - 1) if w.size > 1 else ()
         results = [np.empty(shape, res_dt) if user is None else user for user in user_outs]
         act = self._activation._act
         ins = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), dtype=comp_dt)
@@ -1310,7 +1337,9 @@ class ChannelOp(_PublicOp):
                       and not any(np.may_share_memory(r, a) for a in ins)) else np.empty(shape, comp_dt)
                 for r in results]
         with quiet_casts(res_dt, comp_dt):
-            if _backend.runs_numba(comp_dt):
+            if param_grads:
+                dw = _bias_module().weighted_backward(act, ins, bufs[0], w, w_shape)
+            elif _backend.runs_numba(comp_dt):
                 flat_ins, flat_outs = [a.reshape(-1) for a in ins], [b.reshape(-1) for b in bufs]
                 if w.size == 1:  # the activation's own call, parallel where it pays
                     _compute(act, kind, flat_ins, flat_outs, (float(w[0]),))
@@ -1329,9 +1358,14 @@ class ChannelOp(_PublicOp):
             for result, buf in zip(results, bufs):
                 if buf is not result:
                     np.copyto(result, buf, casting="unsafe")
+        values = tuple(r[()] if r.ndim == 0 else r for r in results)
+        if param_grads:
+            with np.errstate(all="ignore"):
+                dweight = dw.astype(dw_dt).reshape(np.shape(weight))
+            return (out if out is not None else values[0]), {self._definition.param: dweight[()] if dweight.ndim == 0
+                                                             else dweight}
         if out is not None:
             return out
-        values = tuple(r[()] if r.ndim == 0 else r for r in results)
         return values if pair else values[0]
 
 

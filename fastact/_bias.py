@@ -77,18 +77,22 @@ class Layout:
         # the kernels are compiled for writeable arrays (a read-only one would be another signature)
         return flat if flat.flags.writeable else flat.copy()
 
-    def partial(self) -> np.ndarray:
-        """The float64 partial sums the backward kernel writes (every one)."""
+    def partial(self, sums: int = 1) -> np.ndarray:
+        """The float64 partial sums a backward kernel of ``sums`` sums writes (every one)."""
         blocks, cols = self.n_blocks
-        return np.empty((2, blocks, self.length)) if self.by_column else np.empty((2, self.rows, cols))
+        return np.empty((2 * sums, blocks, self.length)) if self.by_column else np.empty((2 * sums, self.rows, cols))
 
-    def bias_gradient(self, partial: np.ndarray) -> np.ndarray:
-        """dbias (float64, bias_shape) from the kernel's partial sums (summed per channel of
-        the block by ``_kernels.bias_totals_kernel``)."""
+    def channel_totals(self, partial: np.ndarray, k: int = 0) -> np.ndarray:
+        """Sum k's total per channel of the block (float64, ``channels``), from the kernel's
+        partial sums (``_kernels.bias_totals_kernel``)."""
         totals = np.empty(self.channels)
-        _kernels_module().bias_totals_kernel()(partial, totals, self.rb, self.rows, self.channels, self.repeat,
-                                               self.by_column)
-        return _unbroadcast_block(totals.reshape(self.shape[self.lo:self.hi]), self)
+        _kernels_module().bias_totals_kernel()(partial[2 * k:2 * k + 2], totals, self.rb, self.rows, self.channels,
+                                               self.repeat, self.by_column)
+        return totals
+
+    def bias_gradient(self, partial: np.ndarray, k: int = 0) -> np.ndarray:
+        """dbias (float64, bias_shape) from sum k of the kernel's partial sums."""
+        return _unbroadcast_block(self.channel_totals(partial, k).reshape(self.shape[self.lo:self.hi]), self)
 
 
 def _unbroadcast_block(block_sums: np.ndarray, lay: Layout) -> np.ndarray:
@@ -139,19 +143,23 @@ def _bias_array(bias: object, shape: tuple[int, ...], comp_dt: np.dtype, shape_n
 
 
 def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]], bias: object, out: object,
-        p: tuple) -> Any:
+        p: tuple, param_grads: bool = False) -> Any:
     """``kind`` of ``act`` on ``inputs`` with ``bias`` added to the last (x; for
     ``backward_y``, y, which is not added to): f(x + b), f'(x + b), both, or for a
-    backward ``(grad_out f'(x + b), dbias)``."""
+    backward ``(grad_out f'(x + b), dbias)``.  With ``param_grads`` (backward_x; bias
+    may then be None): the parameters' gradients too, a dict by name, last in the tuple."""
     if kind in ("forward", "grad", "value_and_grad"):
         result = _small_call(act, kind, inputs[0][0], bias, out, p)
         if result is not None:
             return result
+    sums_bias = kind.startswith("backward") and bias is not None
+    what = "bias=" if bias is not None else "param_grads="
     for value, argname in [*inputs, (bias, "bias")]:
         if _is_duck_array(value) and not _containers.is_container(value):
-            raise TypeError(f"{argname}: bias= takes NumPy arrays, got a {_module_of(value)}.{type(value).__name__}; "
-                            "add the bias first (op(x + b)), or compute the array")
-    reduces = kind.startswith("backward")
+            raise TypeError(f"{argname}: {what} takes NumPy arrays, got a {_module_of(value)}.{type(value).__name__}; "
+                            + ("add the bias first (op(x + b)), or compute the array" if bias is not None
+                               else "compute the array first"))
+    reduces = sums_bias or param_grads
     n_out = 2 if kind == "value_and_grad" else 1
     if not reduces:  # the result has x's shape: containers (pandas, masked arrays) come back as given
         names = [argname for _, argname in inputs]
@@ -160,14 +168,19 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
         if result is not NotImplemented:
             return result
         user_out = out
-    else:
+    elif sums_bias:
         if out is not None and (not isinstance(out, tuple) or len(out) != 2):
             raise TypeError("out must be None or a tuple of two arrays (grad_out f'(x + bias), dbias)")
         user_out = None if out is None else out[0]
+    else:
+        user_out = out
     arrays, shape, res_dt, comp_dt, user_outs = prepare_call(inputs, user_out, n_out)
-    b, bias_dt = _bias_array(bias, shape, comp_dt, "x's shape" if len(inputs) == 1 else "the shape of the result")
+    if bias is not None:
+        b, bias_dt = _bias_array(bias, shape, comp_dt, "x's shape" if len(inputs) == 1 else "the shape of the result")
+    else:
+        b, bias_dt = np.zeros((), comp_dt), None
     dbias_dt = np.dtype(bias_dt) if bias_dt is not None else res_dt
-    if reduces and out is not None:
+    if sums_bias and out is not None:
         check_out(out[1], b.shape, dbias_dt, "out[1]")
     _check_params_fit(act, p, comp_dt)
     size = math.prod(shape)
@@ -175,25 +188,37 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
     bufs = [user if user is not None and user.flags.c_contiguous
             and _writable_view(user, user, comp_dt, ins, allow_identical=True) else np.empty(shape, comp_dt)
             for user in user_outs]
+    n_params = len(act.grad_params) if param_grads else 0
+    sums: list[Any] = []  # dbias, then each parameter's gradient, float64
     if not size:
-        dbias = np.zeros(b.shape)
+        sums = [np.zeros(b.shape)] * sums_bias + [np.float64(0.0)] * n_params
     elif _backend.runs_numba(comp_dt):
         lay = layout(shape, b.shape, reduces)
-        partial = lay.partial() if reduces else _NO_PARTIAL
+        partial = lay.partial(sums_bias + n_params) if reduces else _NO_PARTIAL
         parallel = _goes_parallel(act, size, comp_dt.itemsize)
-        kernel = _kernels_module().bias_kernel(act.name, kind, parallel)
+        kernel = _kernels_module().bias_kernel(act.name, kind, parallel, param_grads=param_grads,
+                                               biased=bias is not None)
         _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, comp_dt.itemsize),
                      *[a.reshape(-1) for a in ins], *[o.reshape(-1) for o in bufs], lay.bias_values(b), partial,
                      p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column,
                      fresh=all(o is not u for o, u in zip(bufs, user_outs)))
-        dbias = lay.bias_gradient(partial) if reduces else None
+        if sums_bias:
+            sums.append(lay.bias_gradient(partial))
+        with np.errstate(all="ignore"):
+            sums += [np.sum(lay.channel_totals(partial, k)) for k in range(sums_bias, sums_bias + n_params)]
     else:
         work = shape or (1,)  # 0-d as one element, as the elementwise fallbacks take it
         with np.errstate(all="ignore"):
-            moved = ins if kind == "backward_y" else [*ins[:-1], np.add(ins[-1], b, dtype=comp_dt)]
-            _activations.KINDS[kind].numpy(act, [a.reshape(work) for a in moved], [o.reshape(work) for o in bufs], p)
-        # summed in float64 (long double for long double)
-        dbias = _unbroadcast(bufs[0], b.shape, np.result_type(comp_dt, np.float64)) if reduces else None
+            v = ins[-1] if kind == "backward_y" or bias is None else np.add(ins[-1], b, dtype=comp_dt)
+            _activations.KINDS[kind].numpy(act, [a.reshape(work) for a in [*ins[:-1], v]],
+                                           [o.reshape(work) for o in bufs], p)
+            # summed in float64 (long double for long double)
+            wide = np.result_type(comp_dt, np.float64)
+            if sums_bias:
+                sums.append(_unbroadcast(bufs[0], b.shape, wide))
+            if n_params:
+                g = ins[0].astype(wide)
+                sums += [np.sum(g * term.astype(wide)) for term in act.numpy_df_dparams(v, p)]
     results = []
     for user, buf in zip(user_outs, bufs):
         if user is None:
@@ -207,6 +232,10 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
             results.append(user)
     if not reduces:
         return results[0] if n_out == 1 else tuple(results)
+    grads = dict(zip(act.grad_params, sums[sums_bias:]))
+    if not sums_bias:
+        return results[0], grads
+    dbias = sums[0]
     if dbias.dtype == dbias_dt:
         grad_b = dbias
     else:
@@ -214,8 +243,9 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
             grad_b = dbias.astype(dbias_dt)
     if out is not None:
         np.copyto(out[1], grad_b)
-        return out
-    return results[0], grad_b[()] if grad_b.ndim == 0 else grad_b
+        return (*out, grads) if param_grads else out
+    pair = (results[0], grad_b[()] if grad_b.ndim == 0 else grad_b)
+    return (*pair, grads) if param_grads else pair
 
 
 def _small_call(act: _activations.Activation, kind: str, x: object, bias: object, out: object, p: tuple) -> Any:
@@ -254,3 +284,32 @@ def _small_call(act: _activations.Activation, kind: str, x: object, bias: object
         v = np.add(x, bias, out=dest)
     ufunc = route[2] or _ufunc(act, kind)
     return ufunc(v, *p) if kind == "value_and_grad" else ufunc(v, *p, v)
+
+
+def weighted_backward(act: _activations.Activation, ins: list[np.ndarray], dest: np.ndarray, w: np.ndarray,
+                      w_shape: tuple[int, ...]) -> np.ndarray:
+    """prelu's backward with its weight's gradient: dest = grad_out f'(x) with the weight
+    of each element's channel (ins: grad_out and x, C-contiguous, of the compute dtype;
+    ``w`` float64, one per channel of ``w_shape`` (it broadcasts to x's shape), or one),
+    and d weight (float64, ``w_shape``): grad_out df/dweight summed per channel, in the
+    same pass."""
+    shape = dest.shape
+    if not dest.size:
+        return np.zeros(w_shape)
+    if _backend.runs_numba(dest.dtype):
+        lay = layout(shape, w_shape, True)
+        partial = lay.partial(1)
+        parallel = _goes_parallel(act, dest.size, dest.dtype.itemsize)
+        kernel = _kernels_module().bias_kernel(act.name, "backward_x", parallel, param_grads=True, weighted=True)
+        _threads.run(kernel, parallel, dest.size, _tuning.current().serial_cost(act.name, dest.dtype.itemsize),
+                     *[a.reshape(-1) for a in ins], dest.reshape(-1), lay.bias_values(w.reshape(w_shape)), partial,
+                     (), lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column, fresh=True)
+        return lay.bias_gradient(partial)
+    work = shape or (1,)
+    with np.errstate(all="ignore"):
+        broadcast = w.astype(dest.dtype).reshape(w_shape)
+        g, x = [a.reshape(work) for a in ins]
+        _activations.KINDS["backward_x"].numpy(act, [g, x], [dest.reshape(work)], (broadcast,))
+        wide = np.result_type(dest.dtype, np.float64)
+        term = act.numpy_df_dparams(x, (broadcast,))[0]
+        return _unbroadcast(g.astype(wide) * term.astype(wide), w_shape, wide)

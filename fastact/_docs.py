@@ -20,7 +20,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _params(act: _activations.Activation, variants: list[_activations.Activation]) -> str:
-    parts = [f"{p.name}={p.default!r}" + (f" ({p.note})" if p.note else "") for p in act.params]
+    parts = [(f"**{p.name}**" if p.name in act.grad_params else p.name) + f"={p.default!r}"
+             + (f" ({p.note})" if p.note else "") for p in act.params]
     if act.variant:
         others = [v.variant[2] for v in variants if v is not act]
         parts.append(f"{act.variant[1]}={act.variant[2]!r}" + "".join(f" (or {o!r})" for o in others))

@@ -330,24 +330,69 @@ def _channel_total(sums, errs, c, n_rb, rows, channels, repeat, by_column, plain
     return total + err
 
 
-def _biased(fn, fn2, *, loop, n_in, n_out, adds, reduces, token):
+@register_jitable(inline="never")
+def _row_total(row):
+    """row_sum, or where inf - inf met its compensation, the plain sum (inf, or NaN)."""
+    total = row_sum(row)
+    if not np.isfinite(total):
+        total = 0.0
+        for i in range(row.shape[0]):
+            total += np.float64(row[i])
+    return total
+
+
+@register_jitable(inline="always")
+def _added(v, t):
+    return v + t
+
+
+@register_jitable(inline="always")
+def _as_is(v, t):
+    return v
+
+
+@register_jitable(inline="always")
+def _given_params(t, p):
+    return p
+
+
+@register_jitable(inline="always")
+def _channel_param(t, p):
+    return (t,)
+
+
+@register_jitable(inline="always")
+def _no_dparams(x, p):
+    return (0.0,)
+
+
+def _biased(fn, fn2, dparams, *, loop, n_in, n_out, adds, reduces, n_params, weighted, token):
     """kernel(*ins, *outs, b, partial, p, rows, length, channels, rb, cb, by_column), the
     loop ``loop`` ("map", "pair" or "times" of _MAP_TEMPLATES) over f(v + bias) for the last
-    input v (``adds``; not for f' from y), summing the first output (``reduces``)."""
+    input v (``adds``; not for f' from y), or over f(v) with the parameters (b's value,)
+    (``weighted``: prelu's weight per channel, b holding the weights).  Sums (each into
+    partial[2 k] and partial[2 k + 1]): the first output (``reduces``: dbias), then the
+    ``n_params`` parameter gradients grad_out * dparams(v, params) (the first input being
+    grad_out)."""
     end = n_in + n_out
+    value_of = _added if adds else _as_is
+    params_of = _channel_param if weighted else _given_params
+    first = 1 if reduces else 0  # the sum of the first parameter gradient
+    n_sums = first + n_params
 
     @register_jitable(inline="always")
     def element(ins, outs, i, t, p):
-        v = ins[-1][i] + t if adds else ins[-1][i]
+        v = value_of(ins[-1][i], t)
+        q = params_of(t, p)
         if loop == "pair":
-            outs[0][i] = fn(v, p)
-            outs[-1][i] = fn2(v, p)
+            outs[0][i] = fn(v, q)
+            outs[-1][i] = fn2(v, q)
         elif loop == "times":
-            outs[0][i] = ins[0][i] * fn(v, p)
+            outs[0][i] = ins[0][i] * fn(v, q)
         elif n_in == 2:
-            outs[0][i] = fn(ins[0][i], v, p)
+            outs[0][i] = fn(ins[0][i], v, q)
         else:
-            outs[0][i] = fn(v, p)
+            outs[0][i] = fn(v, q)
 
     def kernel(*args):
         token  # noqa: B018
@@ -356,7 +401,6 @@ def _biased(fn, fn2, *, loop, n_in, n_out, adds, reduces, token):
         b, partial, p = args[-9], args[-8], args[-7]  # constant indices: Numba types them statically
         rows, length, channels, rb, cb, by_column = args[-6], args[-5], args[-4], args[-3], args[-2], args[-1]
         size = outs[0].shape[0]
-        sums, errs = partial[0], partial[1]
         n_rb, n_cb = (rows + rb - 1) // rb, (length + cb - 1) // cb
         for task in prange(n_rb * n_cb):
             full_width()
@@ -364,7 +408,7 @@ def _biased(fn, fn2, *, loop, n_in, n_out, adds, reduces, token):
             c0 = col * cb
             m = min(cb, length - c0)
             stop = min(rows, block * rb + rb)
-            if by_column and not reduces:
+            if by_column and not n_sums:
                 b_r = b[c0:c0 + m]
                 for r in range(block * rb, stop):
                     s = r * length + c0
@@ -375,7 +419,7 @@ def _biased(fn, fn2, *, loop, n_in, n_out, adds, reduces, token):
                             element(ins_r, outs_r, i, b_r[i], p)
             elif by_column:
                 b_r = b[c0:c0 + m]
-                acc = np.zeros(m)
+                acc = np.zeros((n_sums, m))
                 for group in range(block * rb, stop, BIAS_GROUP):
                     for r in range(group, min(group + BIAS_GROUP, stop)):
                         s = r * length + c0
@@ -384,51 +428,74 @@ def _biased(fn, fn2, *, loop, n_in, n_out, adds, reduces, token):
                             ins_r, outs_r = sliced(ins, s, s + n), sliced(outs, s, s + n)
                             for i in range(n):
                                 element(ins_r, outs_r, i, b_r[i], p)
-                            d = outs_r[0]
-                            for i in range(n):
-                                acc[i] += np.float64(d[i])
+                            if reduces:
+                                d, a = outs_r[0], acc[0]
+                                for i in range(n):
+                                    a[i] += np.float64(d[i])
+                            if n_params:
+                                g, v = ins_r[0], ins_r[-1]
+                                for i in range(n):
+                                    terms = dparams(value_of(v[i], b_r[i]), params_of(b_r[i], p))
+                                    gi = np.float64(g[i])
+                                    for k in range(n_params):
+                                        acc[first + k, i] += gi * terms[k]
                     # the group's sums into the block's (set by the first), with their rounding errors
-                    sum_r, err_r = sums[block, c0:c0 + m], errs[block, c0:c0 + m]
-                    if group == block * rb:
-                        for i in range(m):
-                            sum_r[i] = acc[i]
-                            err_r[i] = 0.0
-                            acc[i] = 0.0
-                    else:
-                        for i in range(m):
-                            total, e = compensated_add(sum_r[i], err_r[i], acc[i])
-                            sum_r[i] = total
-                            err_r[i] = e
-                            acc[i] = 0.0
+                    for k in range(n_sums):
+                        sum_r, err_r, a = partial[2 * k, block, c0:c0 + m], partial[2 * k + 1, block, c0:c0 + m], acc[k]
+                        if group == block * rb:
+                            for i in range(m):
+                                sum_r[i] = a[i]
+                                err_r[i] = 0.0
+                                a[i] = 0.0
+                        else:
+                            for i in range(m):
+                                total, e = compensated_add(sum_r[i], err_r[i], a[i])
+                                sum_r[i] = total
+                                err_r[i] = e
+                                a[i] = 0.0
             else:
+                terms_r = np.empty((n_params, m))
                 for r in range(block * rb, stop):
                     s = r * length + c0
                     ins_r, outs_r = sliced(ins, s, s + m), sliced(outs, s, s + m)
                     t = b[r % channels]
                     for i in range(m):
                         element(ins_r, outs_r, i, t, p)
+                    if n_params:
+                        g, v, q = ins_r[0], ins_r[-1], params_of(t, p)
+                        for i in range(m):
+                            terms = dparams(value_of(v[i], t), q)
+                            gi = np.float64(g[i])
+                            for k in range(n_params):
+                                terms_r[k, i] = gi * terms[k]
                     if reduces:
-                        total = row_sum(outs_r[0])
-                        if not np.isfinite(total):  # inf - inf in its compensation: the plain sum (inf, or NaN)
-                            total = 0.0
-                            for i in range(m):
-                                total += np.float64(outs_r[0][i])
-                        sums[r, col] = total
+                        partial[0, r, col] = _row_total(outs_r[0])
+                    for k in range(n_params):
+                        partial[2 * (first + k), r, col] = _row_total(terms_r[k])
 
     return kernel
 
 
 @functools.cache
-def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
+def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_grads: bool = False,
+                weighted: bool = False, biased: bool = True):
     """The kernel of ``kind`` for activation ``name`` with a bias added to its input:
     ``kernel(*inputs, *outputs, b, partial, params, rows, length, channels, rb, cb, by_column)``
-    (``_biased``), 1-D arrays, b of the inputs' dtype, partial (2, ., .) float64."""
-    loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
+    (``_biased``), 1-D arrays, b of the inputs' dtype, partial (2 n, ., .) float64 for n
+    sums; ``param_grads``: also the parameters' gradients (kind backward_x); ``weighted``:
+    b is prelu's weight per channel (float64), not added; not ``biased``: b is 0 and not
+    added (the parameters' gradients alone)."""
+    act = _activations.ELEMENTWISE[name]
+    loop, fns = _activations.KINDS[kind].loop(act)
     if None in fns:
         raise ValueError(f"{name} has no {kind} formula")
     spec = _activations.KINDS[kind]
-    return _jit(_biased, fns[0], fns[-1], parallel=parallel, cache=cache, loop=loop, n_in=len(spec.inputs),
-                n_out=spec.outputs, adds=kind != "backward_y", reduces=kind.startswith("backward"))
+    n_params = len(act.grad_params) if param_grads else 0
+    return _jit(_biased, fns[0], fns[-1], act.df_dparams if n_params else _no_dparams, parallel=parallel,
+                cache=cache, loop=loop, n_in=len(spec.inputs), n_out=spec.outputs,
+                adds=biased and kind != "backward_y" and not weighted,
+                reduces=biased and kind.startswith("backward") and not weighted,
+                n_params=n_params, weighted=weighted)
 
 
 def _bias_totals(*, token):

@@ -45,9 +45,11 @@ from ._rowops import ROW_OPS, ROW_REDUCTIONS
 ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for c in (name, f"{name}.backward")) \
     + tuple(ROW_REDUCTIONS) \
     + tuple(f"{name}.{option}" for name in ROW_OPS for option in ("where", "temperature")) \
-    + tuple(f"{name}.{kind}" for name in ("relu", "sigmoid", "gelu", "silu") for kind in ("bias", "bias_backward"))
+    + tuple(f"{name}.{kind}" for name in ("relu", "sigmoid", "gelu", "silu") for kind in ("bias", "bias_backward")) \
+    + tuple(f"{name}.param_grads" for name in ("leaky_relu", "elu"))
 # An elementwise op's ".bias" and ".bias_backward" cases run on the row shapes, with a bias
-# along the last axis (op(x, bias=b); op.backward(g, x=x, bias=b), which also sums dbias).
+# along the last axis (op(x, bias=b); op.backward(g, x=x, bias=b), which also sums dbias);
+# ".param_grads" cases (op.backward(g, x=x, param_grads=True)) on the row shapes too.
 # logsumexp's backward is softmax's times grad_out; a row op's ".where" and ".temperature" cases
 # time it with a random mask keeping ROW_OPTION_KEEP of the entries, or at ROW_OPTION_TEMPERATURE
 ROW_OPTION_KEEP = 0.8
@@ -350,6 +352,39 @@ def _bias_case(op, kind, x, g, out, tmp, torch) -> dict[str, Callable]:
     return impls
 
 
+def _param_grads_case(op, x, g, out, tmp, torch) -> dict[str, Callable]:
+    """``op.backward(g, x=x, param_grads=True)`` for leaky_relu or elu: fastact, its plain
+    backward ("fastact (plain)"), the plain backward then the parameter's gradient in NumPy
+    ("fastact + numpy"), and PyTorch (leaky_relu: its prelu backward kernel with one
+    weight, then a sum; elu: autograd of the op written with a tensor alpha)."""
+    impls: dict[str, Callable] = {
+        "fastact": lambda: op.backward(g, x=x, param_grads=True, out=out),
+        "fastact (plain)": lambda: op.backward(g, x=x, out=out)}
+    if op.name == "leaky_relu":
+        def numpy_grad():
+            np.minimum(x, 0, out=tmp)
+            return op.backward(g, x=x, out=out), np.vdot(g, tmp)
+    else:
+        def numpy_grad():
+            np.minimum(x, 0, out=tmp)
+            np.expm1(tmp, out=tmp)
+            return op.backward(g, x=x, out=out), np.vdot(g, tmp)
+    impls["fastact + numpy"] = numpy_grad
+    if torch:
+        tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+        if op.name == "leaky_relu":
+            weight = torch.full((1,), 0.01, dtype=tx.dtype)
+            impls["torch"] = lambda: torch.ops.aten._prelu_kernel_backward(tg, tx, weight)[1].sum()
+        else:
+            def torch_elu():
+                alpha = torch.ones((), dtype=tx.dtype, requires_grad=True)
+                leaf = tx.detach().requires_grad_(True)
+                y = torch.where(leaf > 0, leaf, alpha * torch.expm1(leaf))
+                return torch.autograd.grad(y, (leaf, alpha), tg)
+            impls["torch"] = torch_elu
+    return impls
+
+
 def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str, Callable]:
     """softmax or log_softmax (kind "") or its backward (kind "backward"), from y = op(x);
     with ``where=`` or ``temperature=`` (kinds "where", "temperature": _row_option)."""
@@ -389,6 +424,8 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
 
     if kind in ("bias", "bias_backward"):
         impls = _bias_case(op, kind, x, g, out, tmp, torch)
+    elif kind == "param_grads":
+        impls = _param_grads_case(op, x, g, out, tmp, torch)
     elif op_name in fastact.ACTIVATIONS and not kind:
         impls = _elementwise_forward(op, x, out, tx, tout, torch, special)
     elif op_name in fastact.ACTIVATIONS:
@@ -396,7 +433,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     else:
         impls = _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special)
 
-    if not (op_name in ROW_OPS and kind) and kind not in ("bias", "bias_backward"):  # no JAX peer for these
+    if not (op_name in ROW_OPS and kind) and kind not in ("bias", "bias_backward", "param_grads"):  # no JAX peer
         impls.update(_peer_implementations(op_name, kind, x, g, out, threads, axis))
 
     from . import _kernels
@@ -405,7 +442,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     parallel_copy = _kernels.copy_kernel(True)
     impls["np.copyto"] = lambda: np.copyto(out, x)
     impls["numba copy"] = lambda: parallel_copy(flat_x, flat_out)
-    if kind in ("backward", "bias_backward"):  # two inputs, one output: the roofline of a fused backward
+    if kind in ("backward", "bias_backward", "param_grads"):  # two inputs, one output: a fused backward's roofline
         impls["np.add (2 inputs)"] = lambda: np.add(g, x, out=out)
     return impls
 
@@ -854,14 +891,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping {name}: not installed ({how})", file=sys.stderr)
     def shapes(case: str) -> list[tuple[int, ...]]:
         name = case.partition(".")[0]
-        if name in ROW_OPS or name in ROW_REDUCTIONS or case.endswith(("bias", "bias_backward")):
+        if name in ROW_OPS or name in ROW_REDUCTIONS or case.endswith(("bias", "bias_backward", "param_grads")):
             return row_shapes
         return args.gated_shapes if name in GATED_OPS else [(n,) for n in sizes]
 
     jobs = [(c, d, shape) for c in cases for d in dtypes for shape in shapes(c)]
     main_jobs = len(jobs)
     jobs = [(c, d, shape, args.threads) for c, d, shape in jobs]
-    jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS and "bias" not in c
+    jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS
+             and not c.endswith(("bias", "bias_backward", "param_grads"))
              for d in dtypes for n in args.one_thread_sizes]
     done = [run_case(c, d, shape, threads, args.repeats, axis=args.axis)
             for c, d, shape, threads in _cli.track(jobs, "benchmarking", _job_label)]

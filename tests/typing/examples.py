@@ -42,6 +42,13 @@ assert_type(fastact.gelu(x32, bias=x32), NDArray[np.float32])
 assert_type(fastact.silu.backward(x32, x=x32, bias=x32), tuple[NDArray[np.float32], NDArray[Any]])
 assert_type(fastact.elu.backward(x64, x=x64, alpha=0.5), NDArray[np.float64])
 
+# param_grads=True: the parameters' gradients too, a dict by name
+assert_type(fastact.elu.backward(x32, x=x32, param_grads=True, alpha=0.5),
+            tuple[NDArray[np.float32], dict[str, np.floating[Any]]])
+assert_type(fastact.celu.backward(x64, x=x64, bias=x64, param_grads=True),
+            tuple[NDArray[np.float64], NDArray[Any], dict[str, np.floating[Any]]])
+assert_type(fastact.prelu.backward(x32, x32, 0.25, param_grads=True), tuple[NDArray[np.float32], dict[str, Any]])
+
 out = np.empty(8, np.float32)
 assert_type(fastact.mish(x32, out=out), NDArray[np.float32])
 
@@ -80,6 +87,7 @@ fastact.elu(x32, beta=1.0)  # type: ignore[call-overload]
 fastact.sigmoid(x32, 0.5)  # type: ignore[call-overload]
 fastact.softmax(x32, axis="rows")  # type: ignore[call-overload]
 fastact.prelu(x32)  # type: ignore[call-overload]
+fastact.elu.backward(x32, y=x32, param_grads=True)  # type: ignore[call-overload]
 fastact.softmax_cross_entropy(x32, np.array([0]), reduction="avg")  # type: ignore[call-overload]
 fastact.set_backend("cuda")  # type: ignore[arg-type]
 fastact.sigmoid.get_ufunc("forwards")  # type: ignore[arg-type]
