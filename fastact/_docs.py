@@ -86,7 +86,8 @@ def loss_table() -> list[str]:
     lines = ["| call | loss |", "|---|---|"]
     for loss in (_losses.softmax_cross_entropy, _losses.binary_cross_entropy_with_logits):
         call, text = loss.__doc__.split("\n\n")[:2]
-        lines.append(f"| `fastact.{call.strip().rstrip('.')}` | {_cell(' '.join(text.split()).replace('``', '`'))} |")
+        lines.append(f"| `fastact.{' '.join(call.split()).rstrip('.')}` | "
+                     f"{_cell(' '.join(text.split()).replace('``', '`'))} |")
     return lines
 
 

@@ -975,7 +975,18 @@ def _loss_elements(fn, *, token):
     return kernel
 
 
-_LOSS_TEMPLATES = {"rows": _loss_rows, "elements": _loss_elements}
+def _loss_rows_options(fn, *, token):
+    def kernel(x, labels, want_grad, grad, scale, losses, w, keep, smooth, z):
+        token  # noqa: B018
+        full_width()
+        for r in prange(x.shape[0]):
+            full_width()
+            losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale, w, keep, smooth, z)
+
+    return kernel
+
+
+_LOSS_TEMPLATES = {"rows": _loss_rows, "rows_options": _loss_rows_options, "elements": _loss_elements}
 
 
 @functools.cache

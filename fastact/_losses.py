@@ -42,15 +42,18 @@ def _reduce(losses: np.ndarray, reduction: str, count: int, dtype: np.dtype) -> 
     return _reduced_total(np.sum(losses, dtype=accumulator(losses.dtype)), reduction, count, dtype)
 
 
-def _reduced_total(total: float, reduction: str, count: int, dtype: np.dtype) -> Any:
-    """The "sum" or "mean" of ``count`` losses adding up to ``total``, as a scalar of ``dtype``."""
+def _reduced_total(total: float, reduction: str, count: float, dtype: np.dtype) -> Any:
+    """The "sum" or "mean" of losses adding up to ``total`` over ``count`` (rows, or their
+    total weight), as a scalar of ``dtype``."""
     if reduction == "sum":
         return dtype.type(total)
-    return dtype.type(total / count if count else math.nan)  # the mean of no rows is NaN, as in PyTorch
+    with np.errstate(all="ignore"):  # the mean of no rows (or of no weight) is NaN, as in PyTorch
+        return dtype.type(np.float64(total) / np.float64(count))
 
 
-def _labels_kind(logits: np.ndarray, labels: object, ax: int) -> tuple[str, np.ndarray]:
-    """("index", int64 array of the logits' shape without axis) or ("prob", float array of the logits' shape)."""
+def _labels_kind(logits: np.ndarray, labels: object, ax: int, ignore_index: int) -> tuple[str, np.ndarray]:
+    """("index", int64 array of the logits' shape without axis; ``ignore_index`` allowed) or
+    ("prob", float array of the logits' shape)."""
     arr = labels if isinstance(labels, np.ndarray) else None
     if arr is None:
         if labels is None:
@@ -66,8 +69,10 @@ def _labels_kind(logits: np.ndarray, labels: object, ax: int) -> tuple[str, np.n
                              f"got {arr.shape}")
         n = logits.shape[ax]
         if arr.size and (arr.min() < 0 or arr.max() >= n):
-            bad = arr[(arr < 0) | (arr >= n)].flat[0]
-            raise IndexError(f"labels must be class indices in [0, {n}), got {bad}")
+            outside = ((arr < 0) | (arr >= n)) & (arr != ignore_index)
+            if outside.any():
+                raise IndexError(f"labels must be class indices in [0, {n}) or ignore_index ({ignore_index}), "
+                                 f"got {arr[outside].flat[0]}")
         return "index", arr.astype(np.int64, copy=False)
     arr = as_real_array(arr, "labels")
     if arr.shape != logits.shape:
@@ -76,11 +81,15 @@ def _labels_kind(logits: np.ndarray, labels: object, ax: int) -> tuple[str, np.n
 
 
 class SoftmaxCrossEntropy:
-    """softmax_cross_entropy(logits, labels, axis=-1, reduction="mean").
+    """softmax_cross_entropy(logits, labels, axis=-1, reduction="mean", *, weight=None,
+    ignore_index=-100, label_smoothing=0.0, z_loss=0.0).
 
     Per row (max - x[label]) + log(sum exp(x - max)), stable for any finite logits;
     ``labels`` are integer class indices (the logits' shape without ``axis``) or class
     probabilities (the logits' shape; soft targets are taken as given, as in PyTorch).
+    PyTorch's options: ``weight`` per class, ``ignore_index`` (rows with that label give
+    0; the mean is over the rest, or their labels' total weight), ``label_smoothing``;
+    and ``z_loss`` (z lse^2 per row, as in PaLM), all in the same pass.
 
     Entry points:
         softmax_cross_entropy(logits, labels, axis=-1, reduction="mean")  the loss
@@ -106,22 +115,27 @@ class SoftmaxCrossEntropy:
     def __repr__(self) -> str:
         return "<fastact loss softmax_cross_entropy>"
 
-    def __call__(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", **kwargs: Any) -> Any:
+    def __call__(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", *, weight: Any = None,
+                 ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0, **kwargs: Any) -> Any:
         _no_other_keywords(self.__name__, kwargs)
-        return self._run(logits, labels, axis, reduction, want_grad=False)[0]
+        options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss)
+        return self._run(logits, labels, axis, reduction, False, options)[0]
 
-    def value_and_grad(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean",
-                       **kwargs: Any) -> tuple[Any, Any]:
+    def value_and_grad(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", *,
+                       weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                       z_loss: float = 0.0, **kwargs: Any) -> tuple[Any, Any]:
         """``(loss, d loss / d logits)`` in one pass over the logits."""
         _no_other_keywords(f"{self.__name__}.value_and_grad", kwargs)
-        return self._run(logits, labels, axis, reduction, want_grad=True)
+        options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss)
+        return self._run(logits, labels, axis, reduction, True, options)
 
-    def _run(self, logits, labels, axis, reduction, want_grad):
+    def _run(self, logits, labels, axis, reduction, want_grad, options):
         reduction = _check_reduction(reduction)
-        if (type(logits) is np.ndarray and logits.ndim == 2 and (axis == -1 or axis == 1)
+        if (options.plain and type(logits) is np.ndarray and logits.ndim == 2 and (axis == -1 or axis == 1)
                 and (logits.dtype is _F32 or logits.dtype is _F64) and logits.flags.c_contiguous and logits.size
                 and type(labels) is np.ndarray and labels.dtype is _I64 and labels.shape == logits.shape[:1]
-                and labels.view(np.uint64).max() < logits.shape[1]):  # a negative label wraps above n
+                and labels.view(np.uint64).max() < logits.shape[1]  # a negative label wraps above n
+                and not 0 <= options.ignore_index < logits.shape[1]):
             # the common small batch: (rows, classes) logits, int64 class indices
             ax, kind, res_dt, comp_dt = 1, "index", logits.dtype, logits.dtype
             x2, lab2 = logits, labels
@@ -132,7 +146,7 @@ class SoftmaxCrossEntropy:
             if x.ndim == 0:
                 raise ValueError("logits must have at least one dimension (the classes)")
             ax = normalize_axis(axis, x.ndim)
-            kind, lab = _labels_kind(x, labels, ax)
+            kind, lab = _labels_kind(x, labels, ax, options.ignore_index)
             if kind == "prob":  # the probabilities take part in the dtype (float64 labels: float64 loss)
                 res_dt = result_dtype(x, lab)
                 comp_dt = compute_dtype(res_dt)
@@ -143,13 +157,19 @@ class SoftmaxCrossEntropy:
             x2 = np.ascontiguousarray(moved, dtype=comp_dt).reshape(rows, n)
             lab2 = (np.ascontiguousarray(lab_moved, dtype=comp_dt).reshape(rows, n) if kind == "prob"
                     else np.ascontiguousarray(lab_moved).reshape(rows))
-        count = rows
-        scale = 1.0 / count if (reduction == "mean" and count) else 1.0
+        count: float = rows
+        name, extra = f"xent_{kind}", ()
+        if not options.plain or (kind == "index" and rows and np.any(lab2 == options.ignore_index)):
+            name, lab2, count, extra = options.arguments(kind, lab2, n, comp_dt)
+        if reduction != "mean":
+            scale = 1.0
+        else:  # a mean over no weight: inf, so that its rows' gradients are NaN (0 where ignored), as PyTorch's
+            scale = 1.0 / count if count else math.inf
         losses = np.empty(rows, np.result_type(np.float64, comp_dt))  # long double keeps its precision
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         if rows and n:
-            _run_loss(f"xent_{kind}", _threads.rows_go_parallel(rows * n, rows), x2, lab2, want_grad, grad, scale,
-                      losses)
+            _run_loss(name, _threads.rows_go_parallel(rows * n, rows), x2, lab2, want_grad, grad, scale, losses,
+                      *extra)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
         with quiet_casts(res_dt, comp_dt):
@@ -158,6 +178,58 @@ class SoftmaxCrossEntropy:
                 return value, None
             g = grad if moved is logits else np.moveaxis(grad.reshape(moved.shape), -1, ax)
             return value, g.astype(res_dt, copy=False)
+
+
+class _XentOptions:
+    """softmax_cross_entropy's options, checked: class weights, ignore_index, label
+    smoothing and the z-loss coefficient (``_lossops``: what they compute)."""
+
+    def __init__(self, weight: np.ndarray | None, ignore_index: int, smoothing: float, z: float):
+        self.weight, self.ignore_index, self.smoothing, self.z = weight, ignore_index, smoothing, z
+        self.plain = weight is None and smoothing == 0.0 and z == 0.0  # ignored rows may still come
+
+    @classmethod
+    def of(cls, weight: object, ignore_index: object, label_smoothing: object, z_loss: object) -> _XentOptions:
+        if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+            raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+        smoothing = _real_option(label_smoothing, "label_smoothing")
+        if not 0.0 <= smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        z = _real_option(z_loss, "z_loss")
+        if not (math.isfinite(z) and z >= 0.0):
+            raise ValueError(f"z_loss must be finite and >= 0, got {z_loss!r}")
+        w = None
+        if weight is not None:
+            w = as_real_array(weight, "weight")
+            if w.ndim != 1:
+                raise ValueError(f"weight must be 1-D (one per class), got shape {w.shape}")
+            w = w.astype(np.result_type(w.dtype, np.float64))
+        return cls(w, int(ignore_index), smoothing, z)
+
+    def arguments(self, kind: str, labels: np.ndarray, n: int, comp_dt: np.dtype) -> tuple[str, np.ndarray, float,
+                                                                                           tuple]:
+        """(the loss kernel, its labels, the count a mean divides by, the options' arguments)."""
+        if self.weight is not None and self.weight.shape != (n,):
+            raise ValueError(f"weight must have one value per class ({n}), got {self.weight.size}")
+        w = self.weight if self.weight is not None else np.ones(n)
+        keep, smooth = 1.0 - self.smoothing, (self.smoothing / n if n else 0.0)
+        if kind == "index":
+            ignored = labels == self.ignore_index
+            kept = labels[~ignored]
+            count = float(np.sum(w[kept])) if self.weight is not None else float(kept.size)
+            return "xent_index_options", np.where(ignored, -1, labels), count, (w, keep, smooth, self.z)
+        # class probabilities: PyTorch's weights and smoothing on the targets; the mean is over rows
+        with np.errstate(all="ignore"):
+            targets = ((keep * labels + smooth) * w).astype(comp_dt)
+        if self.z:
+            return "xent_prob_options", targets, float(labels.shape[0]), (w, keep, smooth, self.z)
+        return "xent_prob", targets, float(labels.shape[0]), ()
+
+
+def _real_option(value: object, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
 
 
 def _run_loss(name: str, parallel: bool, *args: Any) -> Any:

@@ -31,7 +31,9 @@ from ._validation import accumulator
 class LossDefinition:
     name: str
     kernel: Callable  # the formula the loop template runs
-    template: str  # which loop of _kernels: "rows" (one row per sample) or "elements"
+    # which loop of _kernels: "rows" (one row per sample), "rows_options" (the same with
+    # the options' arguments w, keep, smooth, z) or "elements"
+    template: str
     fastmath: frozenset  # the loop's fast-math flags
     numpy: Callable  # the fallback, same arguments as the kernel (called inside np.errstate)
 
@@ -116,6 +118,89 @@ def row_xent_prob(x, p, want_grad, grad, scale):
     return loss
 
 
+# With PyTorch's options (class weights w, label smoothing eps over C classes, ignored
+# rows) and a z-loss z lse^2 (PaLM), a row's loss is
+#   keep w[y] (lse - x[y]) + smooth sum_c w[c] (lse - x[c]) + z lse^2,
+# keep = 1 - eps, smooth = eps / C, lse = log sum exp x, each lse - x[c] formed as
+# (max - x[c]) + log(sum exp(x - max)) (>= 0, nothing cancels), and its gradient
+#   softmax(x) A - smooth w - keep w[y] onehot(y),  A = keep w[y] + smooth sum w + 2 z lse,
+# times the reduction's scale.  A row whose label is negative (ignore_index, mapped to
+# -1 by the caller) gives 0 and a zero gradient row.  Class probabilities q come with w
+# and the smoothing applied by the caller (q' = ((1 - eps) q + eps / C) w, PyTorch's
+# rule); their rows add the z-loss to row_xent_prob's.
+
+
+@row_function
+def row_xent_index_options(x, label, want_grad, grad, scale, w, keep, smooth, z):
+    full_width()
+    n = x.shape[0]
+    if label < 0:
+        if want_grad:
+            for i in range(n):
+                grad[i] = 0.0
+        return 0.0
+    if want_grad and x.itemsize == 4:
+        m, total, log_total = _row_exps_into(x, grad)
+        e_label = np.float64(grad[label])
+    else:
+        m, total, log_total = _row_log_sum_exp_terms(x)
+        e_label = np.float64(exp_of_difference(x[label], m))
+    mf = np.float64(m)
+    wy = w[label]
+    loss = keep * wy * ((mf - np.float64(x[label])) + log_total)
+    a = keep * wy
+    if smooth != 0.0:
+        below, weights = 0.0, 0.0
+        for i in range(n):
+            below += w[i] * (mf - np.float64(x[i]))
+            weights += w[i]
+        loss += smooth * (below + weights * log_total)
+        a += smooth * weights
+    if z != 0.0:
+        lse = mf + log_total
+        loss += z * lse * lse
+        a += 2.0 * z * lse
+    if want_grad:
+        inv = scale * a / total
+        off = scale * smooth
+        if x.itemsize == 4:
+            for i in range(n):
+                grad[i] = np.float64(grad[i]) * inv - off * w[i]
+        else:
+            for i in range(n):
+                grad[i] = np.float64(exp_of_difference(x[i], m)) * inv - off * w[i]
+        grad[label] = e_label * inv - off * w[label] - scale * keep * wy  # rounded once
+    return loss
+
+
+@row_function
+def row_xent_prob_options(x, p, want_grad, grad, scale, w, keep, smooth, z):
+    """row_xent_prob plus z lse^2 (p already weighted and smoothed; w, keep, smooth unused)."""
+    full_width()
+    if want_grad and x.itemsize == 4:
+        m, total, log_total = _row_exps_into(x, grad)
+    else:
+        m, total, log_total = _row_log_sum_exp_terms(x)
+    loss = 0.0
+    mass = 0.0
+    mf = np.float64(m)
+    for i in range(x.shape[0]):
+        pi = np.float64(p[i])
+        loss += pi * ((mf - np.float64(x[i])) + log_total)
+        mass += pi
+    lse = mf + log_total
+    loss += z * lse * lse
+    if want_grad:
+        inv = scale * (mass + 2.0 * z * lse) / total
+        if x.itemsize == 4:
+            for i in range(x.shape[0]):
+                grad[i] = np.float64(grad[i]) * inv - scale * np.float64(p[i])
+        else:
+            for i in range(x.shape[0]):
+                grad[i] = np.float64(exp_of_difference(x[i], m)) * inv - scale * np.float64(p[i])
+    return loss
+
+
 def _numpy_xent_parts(x):
     shifted = x - np.max(x, axis=1, keepdims=True)
     e = np.exp(shifted)
@@ -138,6 +223,39 @@ def numpy_xent_prob(x, p, want_grad, grad, scale, losses):
     if want_grad:
         mass = np.sum(p, axis=1, keepdims=True)
         np.copyto(grad, e * (scale * mass / total) - scale * p)
+
+
+def numpy_xent_index_options(x, labels, want_grad, grad, scale, losses, w, keep, smooth, z):
+    shifted, e, total, log_total = _numpy_xent_parts(x)
+    ignored = labels < 0
+    label = np.where(ignored, 0, labels)
+    rows = np.arange(x.shape[0])
+    wy = w[label]
+    log_total = log_total[:, 0]
+    loss = keep * wy * (log_total - shifted[rows, label])
+    a = keep * wy
+    if smooth:
+        loss = loss + smooth * (-shifted @ w + w.sum() * log_total)
+        a = a + smooth * w.sum()
+    if z:
+        lse = (x[:, 0] - shifted[:, 0]) + log_total
+        loss = loss + z * lse * lse
+        a = a + 2 * z * lse
+    losses[:] = np.where(ignored, 0, loss)
+    if want_grad:
+        g = e * (scale * a / total[:, 0])[:, None] - scale * smooth * w
+        g[rows, label] -= scale * keep * wy
+        g[ignored] = 0
+        np.copyto(grad, g, casting="unsafe")
+
+
+def numpy_xent_prob_options(x, p, want_grad, grad, scale, losses, w, keep, smooth, z):
+    shifted, e, total, log_total = _numpy_xent_parts(x)
+    lse = (x[:, :1] - shifted[:, :1]) + log_total
+    losses[:] = np.sum(p * (log_total - shifted), axis=1) + z * lse[:, 0] ** 2
+    if want_grad:
+        mass = np.sum(p, axis=1, keepdims=True)
+        np.copyto(grad, e * (scale * (mass + 2 * z * lse) / total) - scale * p, casting="unsafe")
 
 
 @scalar_function
@@ -174,6 +292,10 @@ LOSSES: dict[str, LossDefinition] = {
     d.name: d for d in (
         LossDefinition("xent_index", row_xent_index, "rows", LOOP_MATH, numpy_xent_index),
         LossDefinition("xent_prob", row_xent_prob, "rows", LOOP_MATH, numpy_xent_prob),
+        LossDefinition("xent_index_options", row_xent_index_options, "rows_options", LOOP_MATH,
+                       numpy_xent_index_options),
+        LossDefinition("xent_prob_options", row_xent_prob_options, "rows_options", LOOP_MATH,
+                       numpy_xent_prob_options),
         # strict: the loop body is the sigmoid and log1p formulas (the sum is not vectorised)
         LossDefinition("bce", bce_with_logits_terms, "elements", STRICT_MATH, numpy_bce),
     )

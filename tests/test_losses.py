@@ -127,7 +127,7 @@ def test_bce_with_logits_is_stable_for_large_logits(backend):
 
 def test_loss_errors(backend):
     x = np.zeros((3, 4))
-    with pytest.raises(IndexError, match="labels must be class indices in \\[0, 4\\), got 4"):
+    with pytest.raises(IndexError, match="labels must be class indices in \\[0, 4\\) or ignore_index \\(-100\\), got 4"):
         XENT(x, np.array([0, 1, 4]))
     with pytest.raises(IndexError, match="labels"):
         XENT(x, np.array([0, -1, 2]))
