@@ -243,10 +243,13 @@ def _run_loss(name: str, parallel: bool, *args: Any) -> Any:
 
 
 class BinaryCrossEntropyWithLogits:
-    """binary_cross_entropy_with_logits(logits, targets, reduction="mean").
+    """binary_cross_entropy_with_logits(logits, targets, reduction="mean", *, weight=None,
+    pos_weight=None).
 
     max(x, 0) - x t + log(1 + exp(-abs(x))), stable for large abs(x); the gradient
-    is sigmoid(x) - t.  ``targets`` has the logits' shape.
+    is sigmoid(x) - t.  ``targets`` has the logits' shape.  PyTorch's ``weight`` (times
+    each loss) and ``pos_weight`` (c = 1 + (pos_weight - 1) t on the softplus(-x) term)
+    broadcast against the logits; the mean is over the elements.
 
     Entry points:
         binary_cross_entropy_with_logits(logits, targets, reduction="mean")  the loss
@@ -269,18 +272,22 @@ class BinaryCrossEntropyWithLogits:
     def __repr__(self) -> str:
         return "<fastact loss binary_cross_entropy_with_logits>"
 
-    def __call__(self, logits: Any, targets: Any, reduction: str = "mean", **kwargs: Any) -> Any:
+    def __call__(self, logits: Any, targets: Any, reduction: str = "mean", *, weight: Any = None,
+                 pos_weight: Any = None, **kwargs: Any) -> Any:
         _no_other_keywords(self.__name__, kwargs)
-        return self._run(logits, targets, reduction, want_grad=False)[0]
+        return self._run(logits, targets, reduction, False, weight, pos_weight)[0]
 
-    def value_and_grad(self, logits: Any, targets: Any, reduction: str = "mean", **kwargs: Any) -> tuple[Any, Any]:
+    def value_and_grad(self, logits: Any, targets: Any, reduction: str = "mean", *, weight: Any = None,
+                       pos_weight: Any = None, **kwargs: Any) -> tuple[Any, Any]:
         """``(loss, d loss / d logits)`` in one pass over the logits."""
         _no_other_keywords(f"{self.__name__}.value_and_grad", kwargs)
-        return self._run(logits, targets, reduction, want_grad=True)
+        return self._run(logits, targets, reduction, True, weight, pos_weight)
 
-    def _run(self, logits, targets, reduction, want_grad):
+    def _run(self, logits, targets, reduction, want_grad, weight=None, pos_weight=None):
         reduction = _check_reduction(reduction)
         (x, t), _, res_dt, comp_dt, _ = prepare_call([(logits, "logits"), (targets, "targets")], same_shape=True)
+        weights = [None if value is None else _along_block(value, x.shape, comp_dt, name)
+                   for value, name in ((weight, "weight"), (pos_weight, "pos_weight"))]
         xf = np.ascontiguousarray(x, dtype=comp_dt).reshape(-1)
         tf = np.ascontiguousarray(t, dtype=comp_dt).reshape(-1)
         count = xf.size
@@ -288,8 +295,12 @@ class BinaryCrossEntropyWithLogits:
         each = reduction == "none"
         grad = np.empty(count if want_grad else 0, comp_dt)
         losses = np.empty(count if each else 0, comp_dt)
-        total = _run_loss("bce", _threads.go_parallel(count, _config.PARALLEL_MIN_ELEMENTS, count),
-                          xf, tf, want_grad, grad, scale, losses, each) if count else 0.0
+        name, extra = "bce", ()
+        if weight is not None or pos_weight is not None:
+            ones = (np.ones(1, comp_dt), 1)
+            name, extra = "bce_weighted", (*(weights[0] or ones), *(weights[1] or ones))
+        total = _run_loss(name, _threads.go_parallel(count, _config.PARALLEL_MIN_ELEMENTS, count),
+                          xf, tf, want_grad, grad, scale, losses, each, *extra) if count else 0.0
         with quiet_casts(res_dt, comp_dt):
             if each:
                 value = _scalar_if_0d(losses.reshape(x.shape).astype(res_dt, copy=False))
@@ -298,6 +309,24 @@ class BinaryCrossEntropyWithLogits:
             if not want_grad:
                 return value, None
             return value, _scalar_if_0d(grad.reshape(x.shape).astype(res_dt, copy=False))
+
+
+def _along_block(value: object, shape: tuple[int, ...], comp_dt: np.dtype, name: str) -> tuple[np.ndarray, int]:
+    """(values, inner): ``value`` (broadcasting to ``shape``) as the run of its values along
+    the block of axes it varies along, element i of the flattened shape taking
+    values[(i // inner) % len(values)] (a block with broadcast axes inside is filled in)."""
+    arr = as_real_array(value, name)
+    try:
+        if np.broadcast_shapes(arr.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{name} of shape {arr.shape} does not broadcast to the logits' shape {shape}") from None
+    aligned = arr.reshape((1,) * (len(shape) - arr.ndim) + arr.shape)
+    varying = [d for d in range(len(shape)) if aligned.shape[d] != 1]
+    lo, hi = (varying[0], varying[-1] + 1) if varying else (0, 0)
+    block = aligned[(0,) * lo + (slice(None),) * (hi - lo) + (0,) * (len(shape) - hi)]
+    values = np.ascontiguousarray(np.broadcast_to(block, shape[lo:hi]), dtype=comp_dt).reshape(-1)
+    return values, max(math.prod(shape[hi:]), 1)
 
 
 def _scalar_if_0d(arr: np.ndarray) -> Any:

@@ -275,6 +275,43 @@ def bce_with_logits_terms(x, t):
     return loss, grad
 
 
+@scalar_function
+def bce_weighted_terms(x, t, w, pw):
+    """bce_with_logits_terms with PyTorch's weight w and pos_weight pw:
+    w ((1 - t) x + c softplus(-x)), c = 1 + (pw - 1) t, formed as w ((1 - t) x + c
+    log1p(e^-|x|)) for x > 0 and w (-x pw t + c log1p(e^-|x|)) otherwise (terms of one
+    sign: (1 - t) x + c (-x) would cancel), and its gradient w ((1 - t) - c sigmoid(-x))
+    = w (c sigmoid(x) - pw t) (each from sigmoid(-|x|))."""
+    zero = like(x, 0.0)
+    one = like(x, 1.0)
+    c = (one - t) + pw * t  # 1 + (pw - 1) t, as two terms of one sign for t in [0, 1]
+    e = exp_nonpositive(-abs(x))
+    if abs(x) == math.inf:  # the limits (1 - t) x and -x t pw (0 where the factor is 0)
+        loss = _times(x, one - t) if x > zero else _times(-x, t * pw)
+    else:
+        loss = ((one - t) * x if x > zero else -x * (pw * t)) + c * log1p(e)
+    lower = _sigmoid(-abs(x))  # sigmoid(-|x|)
+    grad = ((one - t) - c * lower) if x > zero else (c * lower - pw * t)
+    return loss * w, grad * w  # as PyTorch's product (an infinite loss with w = 0: NaN)
+
+
+def numpy_bce_weighted(x, t, want_grad, grad, scale, losses, want_each, w, w_inner, pw, pw_inner):
+    index = np.arange(x.shape[0])
+    w, pw = w[(index // w_inner) % w.shape[0]], pw[(index // pw_inner) % pw.shape[0]]
+    c = (1 - t) + pw * t
+    loss = np.where(x > 0, (1 - t) * x, -x * (pw * t)) + c * np.log1p(np.exp(-np.abs(x)))
+    infinite = np.isinf(x)
+    if infinite.any():  # the limits, as the kernel
+        factor = np.broadcast_to(np.where(x > 0, 1 - t, -t * pw), x.shape)[infinite]
+        loss[infinite] = np.where(factor == 0, 0, x[infinite] * factor)
+    loss = loss * w
+    if want_each:
+        losses[:] = loss
+    if want_grad:
+        np.copyto(grad, ((1 - t) - c / (1 + np.exp(x))) * w * scale, casting="unsafe")
+    return np.sum(loss, dtype=accumulator(loss.dtype))
+
+
 def numpy_bce(x, t, want_grad, grad, scale, losses, want_each):
     loss = (np.maximum(x, 0) - x * t) + np.log1p(np.exp(-np.abs(x)))
     infinite = np.isinf(x)
@@ -298,5 +335,6 @@ LOSSES: dict[str, LossDefinition] = {
                        numpy_xent_prob_options),
         # strict: the loop body is the sigmoid and log1p formulas (the sum is not vectorised)
         LossDefinition("bce", bce_with_logits_terms, "elements", STRICT_MATH, numpy_bce),
+        LossDefinition("bce_weighted", bce_weighted_terms, "elements_weighted", STRICT_MATH, numpy_bce_weighted),
     )
 }

@@ -65,6 +65,7 @@ assert_type(fastact.softmax_cross_entropy(x64.reshape(2, 4), np.array([0, 1])), 
 loss, grad = fastact.softmax_cross_entropy.value_and_grad(x32.reshape(2, 4), np.array([0, 1]), reduction="sum")
 assert_type(grad, NDArray[np.float32])
 assert_type(fastact.binary_cross_entropy_with_logits(x32, x32), np.float32)
+assert_type(fastact.binary_cross_entropy_with_logits(x32, x32, pos_weight=np.ones(8), weight=2.0), np.float32)
 assert_type(fastact.softmax_cross_entropy(x32.reshape(2, 4), np.array([0, -100]), weight=np.ones(4),
                                           label_smoothing=0.1, z_loss=1e-4), np.float32)
 
