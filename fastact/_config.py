@@ -105,3 +105,7 @@ SPLIT_LANES_MIN_ROWS = 64
 # Elementwise calls whose inputs or result are of another dtype than the one
 # computed in (float16, bfloat16, integers) convert this many elements at a time.
 CAST_CHUNK = 1 << 16
+
+# softmax_cross_entropy with options: rows per task of its kernel, which share one scratch
+# row (the capped logits); a row alone would allocate it per row.
+LOSS_ROW_BLOCK = 64

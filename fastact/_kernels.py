@@ -39,7 +39,8 @@ from numba.core.caching import FunctionCache
 from numba.extending import overload, register_jitable
 
 from . import _activations, _gatedops, _lossops, _rowops, _tuning
-from ._config import BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, ROW_BLOCK, STRICT_MATH, VECTOR_WIDTH
+from ._config import (BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK, STRICT_MATH,
+                      VECTOR_WIDTH)
 from ._rowmath import (combine_maxima, combine_sums, compensated_add, fold_max, fold_sum, kept_block_quotients,
                        kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import full_width, like
@@ -976,12 +977,18 @@ def _loss_elements(fn, *, token):
 
 
 def _loss_rows_options(fn, *, token):
-    def kernel(x, labels, want_grad, grad, scale, losses, w, keep, smooth, z):
+    """As _loss_rows, with the options' arguments, over blocks of LOSS_ROW_BLOCK rows that
+    share a scratch row (the capped logits, where there is a cap)."""
+
+    def kernel(x, labels, want_grad, grad, scale, losses, w, keep, smooth, z, cap):
         token  # noqa: B018
         full_width()
-        for r in prange(x.shape[0]):
+        rows, n = x.shape
+        for block in prange((rows + LOSS_ROW_BLOCK - 1) // LOSS_ROW_BLOCK):
             full_width()
-            losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale, w, keep, smooth, z)
+            scratch = np.empty(n if cap != 0.0 else 0, x.dtype)
+            for r in range(block * LOSS_ROW_BLOCK, min(rows, block * LOSS_ROW_BLOCK + LOSS_ROW_BLOCK)):
+                losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale, w, keep, smooth, z, cap, scratch)
 
     return kernel
 

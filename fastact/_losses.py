@@ -82,14 +82,15 @@ def _labels_kind(logits: np.ndarray, labels: object, ax: int, ignore_index: int)
 
 class SoftmaxCrossEntropy:
     """softmax_cross_entropy(logits, labels, axis=-1, reduction="mean", *, weight=None,
-    ignore_index=-100, label_smoothing=0.0, z_loss=0.0).
+    ignore_index=-100, label_smoothing=0.0, z_loss=0.0, softcap=None).
 
     Per row (max - x[label]) + log(sum exp(x - max)), stable for any finite logits;
     ``labels`` are integer class indices (the logits' shape without ``axis``) or class
     probabilities (the logits' shape; soft targets are taken as given, as in PyTorch).
     PyTorch's options: ``weight`` per class, ``ignore_index`` (rows with that label give
     0; the mean is over the rest, or their labels' total weight), ``label_smoothing``;
-    and ``z_loss`` (z lse^2 per row, as in PaLM), all in the same pass.
+    ``z_loss`` (z lse^2 per row, as in PaLM) and ``softcap`` (logits capped to cap tanh(x /
+    cap) first, as in Gemma 2), all in the same pass.
 
     Entry points:
         softmax_cross_entropy(logits, labels, axis=-1, reduction="mean")  the loss
@@ -116,17 +117,18 @@ class SoftmaxCrossEntropy:
         return "<fastact loss softmax_cross_entropy>"
 
     def __call__(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", *, weight: Any = None,
-                 ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0, **kwargs: Any) -> Any:
+                 ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+                 softcap: float | None = None, **kwargs: Any) -> Any:
         _no_other_keywords(self.__name__, kwargs)
-        options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss)
+        options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss, softcap)
         return self._run(logits, labels, axis, reduction, False, options)[0]
 
     def value_and_grad(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", *,
                        weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0,
-                       z_loss: float = 0.0, **kwargs: Any) -> tuple[Any, Any]:
+                       z_loss: float = 0.0, softcap: float | None = None, **kwargs: Any) -> tuple[Any, Any]:
         """``(loss, d loss / d logits)`` in one pass over the logits."""
         _no_other_keywords(f"{self.__name__}.value_and_grad", kwargs)
-        options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss)
+        options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss, softcap)
         return self._run(logits, labels, axis, reduction, True, options)
 
     def _run(self, logits, labels, axis, reduction, want_grad, options):
@@ -182,14 +184,17 @@ class SoftmaxCrossEntropy:
 
 class _XentOptions:
     """softmax_cross_entropy's options, checked: class weights, ignore_index, label
-    smoothing and the z-loss coefficient (``_lossops``: what they compute)."""
+    smoothing, the z-loss coefficient and the soft cap (0: none) (``_lossops``: what
+    they compute)."""
 
-    def __init__(self, weight: np.ndarray | None, ignore_index: int, smoothing: float, z: float):
-        self.weight, self.ignore_index, self.smoothing, self.z = weight, ignore_index, smoothing, z
-        self.plain = weight is None and smoothing == 0.0 and z == 0.0  # ignored rows may still come
+    def __init__(self, weight: np.ndarray | None, ignore_index: int, smoothing: float, z: float, cap: float):
+        self.weight, self.ignore_index, self.smoothing, self.z, self.cap = weight, ignore_index, smoothing, z, cap
+        # ignored rows may still come
+        self.plain = weight is None and smoothing == 0.0 and z == 0.0 and cap == 0.0
 
     @classmethod
-    def of(cls, weight: object, ignore_index: object, label_smoothing: object, z_loss: object) -> _XentOptions:
+    def of(cls, weight: object, ignore_index: object, label_smoothing: object, z_loss: object,
+           softcap: object = None) -> _XentOptions:
         if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
             raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
         smoothing = _real_option(label_smoothing, "label_smoothing")
@@ -198,13 +203,18 @@ class _XentOptions:
         z = _real_option(z_loss, "z_loss")
         if not (math.isfinite(z) and z >= 0.0):
             raise ValueError(f"z_loss must be finite and >= 0, got {z_loss!r}")
+        cap = 0.0
+        if softcap is not None:
+            cap = _real_option(softcap, "softcap")
+            if not (math.isfinite(cap) and cap > 0.0):
+                raise ValueError(f"softcap must be None or finite and > 0, got {softcap!r}")
         w = None
         if weight is not None:
             w = as_real_array(weight, "weight")
             if w.ndim != 1:
                 raise ValueError(f"weight must be 1-D (one per class), got shape {w.shape}")
             w = w.astype(np.result_type(w.dtype, np.float64))
-        return cls(w, int(ignore_index), smoothing, z)
+        return cls(w, int(ignore_index), smoothing, z, cap)
 
     def arguments(self, kind: str, labels: np.ndarray, n: int, comp_dt: np.dtype) -> tuple[str, np.ndarray, float,
                                                                                            tuple]:
@@ -217,12 +227,12 @@ class _XentOptions:
             ignored = labels == self.ignore_index
             kept = labels[~ignored]
             count = float(np.sum(w[kept])) if self.weight is not None else float(kept.size)
-            return "xent_index_options", np.where(ignored, -1, labels), count, (w, keep, smooth, self.z)
+            return "xent_index_options", np.where(ignored, -1, labels), count, (w, keep, smooth, self.z, self.cap)
         # class probabilities: PyTorch's weights and smoothing on the targets; the mean is over rows
         with np.errstate(all="ignore"):
             targets = ((keep * labels + smooth) * w).astype(comp_dt)
-        if self.z:
-            return "xent_prob_options", targets, float(labels.shape[0]), (w, keep, smooth, self.z)
+        if self.z or self.cap:
+            return "xent_prob_options", targets, float(labels.shape[0]), (w, keep, smooth, self.z, self.cap)
         return "xent_prob", targets, float(labels.shape[0]), ()
 
 

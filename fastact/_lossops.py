@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._activations import _sigmoid, _times
+from ._activations import _numpy_tanh_grad, _sigmoid, _times, tanh_backward_x
 from ._backend import row_function, scalar_function
 from ._config import LOOP_MATH, STRICT_MATH
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, exp_of_difference, log_of_sum, row_exp_sum_below, row_max,
                        row_sum)
 from ._rowops import numpy_log_sum_exp
-from ._scalar import exp_nonpositive, full_width, like, log1p
+from ._scalar import exp_nonpositive, full_width, like, log1p, tanh
 from ._validation import accumulator
 
 
@@ -127,18 +127,43 @@ def row_xent_prob(x, p, want_grad, grad, scale):
 # times the reduction's scale.  A row whose label is negative (ignore_index, mapped to
 # -1 by the caller) gives 0 and a zero gradient row.  Class probabilities q come with w
 # and the smoothing applied by the caller (q' = ((1 - eps) q + eps / C) w, PyTorch's
-# rule); their rows add the z-loss to row_xent_prob's.
+# rule); their rows add the z-loss to row_xent_prob's.  With a soft cap (Gemma 2) the
+# row's logits are first capped into ``scratch`` (cap tanh(x / cap), in x's dtype) and
+# the gradient is chained through tanh' (_activations.tanh_backward_x, exact in the tails).
 
 
 @row_function
-def row_xent_index_options(x, label, want_grad, grad, scale, w, keep, smooth, z):
+def _capped(x, cap, scratch):
+    """x, or with a cap (nonzero) scratch filled with cap tanh(x / cap)."""
     full_width()
-    n = x.shape[0]
+    if cap == 0.0:
+        return x
+    c = like(x[0], cap)
+    for i in range(x.shape[0]):
+        scratch[i] = c * tanh(x[i] / c)
+    return scratch
+
+
+@row_function
+def _chain_cap(x, cap, grad):
+    """grad times d(cap tanh(x / cap))/dx = tanh'(x / cap), in place (with a cap)."""
+    full_width()
+    if cap != 0.0:
+        c = like(x[0], cap)
+        for i in range(x.shape[0]):
+            grad[i] = tanh_backward_x(grad[i], x[i] / c, ())
+
+
+@row_function
+def row_xent_index_options(logits, label, want_grad, grad, scale, w, keep, smooth, z, cap, scratch):
+    full_width()
+    n = logits.shape[0]
     if label < 0:
         if want_grad:
             for i in range(n):
                 grad[i] = 0.0
         return 0.0
+    x = _capped(logits, cap, scratch)
     if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
         e_label = np.float64(grad[label])
@@ -170,13 +195,15 @@ def row_xent_index_options(x, label, want_grad, grad, scale, w, keep, smooth, z)
             for i in range(n):
                 grad[i] = np.float64(exp_of_difference(x[i], m)) * inv - off * w[i]
         grad[label] = e_label * inv - off * w[label] - scale * keep * wy  # rounded once
+        _chain_cap(logits, cap, grad)
     return loss
 
 
 @row_function
-def row_xent_prob_options(x, p, want_grad, grad, scale, w, keep, smooth, z):
+def row_xent_prob_options(logits, p, want_grad, grad, scale, w, keep, smooth, z, cap, scratch):
     """row_xent_prob plus z lse^2 (p already weighted and smoothed; w, keep, smooth unused)."""
     full_width()
+    x = _capped(logits, cap, scratch)
     if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
     else:
@@ -198,7 +225,19 @@ def row_xent_prob_options(x, p, want_grad, grad, scale, w, keep, smooth, z):
         else:
             for i in range(x.shape[0]):
                 grad[i] = np.float64(exp_of_difference(x[i], m)) * inv - scale * np.float64(p[i])
+        _chain_cap(logits, cap, grad)
     return loss
+
+
+def _numpy_capped(x, cap):
+    return x if cap == 0.0 else (x.dtype.type(cap) * np.tanh(x / x.dtype.type(cap))).astype(x.dtype)
+
+
+def _numpy_chain_cap(x, cap, grad):
+    if cap != 0.0:
+        slope = np.empty_like(x)
+        _numpy_tanh_grad(x / x.dtype.type(cap), slope)
+        np.multiply(grad, slope, out=grad, casting="unsafe")
 
 
 def _numpy_xent_parts(x):
@@ -225,7 +264,8 @@ def numpy_xent_prob(x, p, want_grad, grad, scale, losses):
         np.copyto(grad, e * (scale * mass / total) - scale * p)
 
 
-def numpy_xent_index_options(x, labels, want_grad, grad, scale, losses, w, keep, smooth, z):
+def numpy_xent_index_options(logits, labels, want_grad, grad, scale, losses, w, keep, smooth, z, cap):
+    x = _numpy_capped(logits, cap)
     shifted, e, total, log_total = _numpy_xent_parts(x)
     ignored = labels < 0
     label = np.where(ignored, 0, labels)
@@ -247,15 +287,18 @@ def numpy_xent_index_options(x, labels, want_grad, grad, scale, losses, w, keep,
         g[rows, label] -= scale * keep * wy
         g[ignored] = 0
         np.copyto(grad, g, casting="unsafe")
+        _numpy_chain_cap(logits, cap, grad)
 
 
-def numpy_xent_prob_options(x, p, want_grad, grad, scale, losses, w, keep, smooth, z):
+def numpy_xent_prob_options(logits, p, want_grad, grad, scale, losses, w, keep, smooth, z, cap):
+    x = _numpy_capped(logits, cap)
     shifted, e, total, log_total = _numpy_xent_parts(x)
     lse = (x[:, :1] - shifted[:, :1]) + log_total
     losses[:] = np.sum(p * (log_total - shifted), axis=1) + z * lse[:, 0] ** 2
     if want_grad:
         mass = np.sum(p, axis=1, keepdims=True)
         np.copyto(grad, e * (scale * (mass + 2 * z * lse) / total) - scale * p, casting="unsafe")
+        _numpy_chain_cap(logits, cap, grad)
 
 
 @scalar_function

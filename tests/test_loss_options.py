@@ -24,7 +24,8 @@ def _data(dtype, rows=64, classes=10, seed=0):
 
 OPTIONS = [
     {"weight": "w"}, {"label_smoothing": 0.1}, {"weight": "w", "label_smoothing": 0.3}, {"z_loss": 1e-2},
-    {"weight": "w", "label_smoothing": 0.2, "z_loss": 1e-3}, {"label_smoothing": 1.0}, {},
+    {"weight": "w", "label_smoothing": 0.2, "z_loss": 1e-3}, {"label_smoothing": 1.0}, {}, {"softcap": 2.0},
+    {"softcap": 4.0, "weight": "w", "label_smoothing": 0.1, "z_loss": 1e-3},
 ]
 
 
@@ -34,15 +35,17 @@ def _with_weight(kw, weight):
 
 def _torch_loss(torch, x, labels, reduction, kw, class_axis=1):
     """PyTorch's cross_entropy with the same options, the z-loss added as PaLM writes it
-    (per row, over the rows that are not ignored, the mean's divisor being PyTorch's)."""
+    (per row, over the rows that are not ignored, the mean's divisor being PyTorch's), on
+    logits capped as Gemma 2 caps them."""
     F = torch.nn.functional
-    tkw = {k: (torch.from_numpy(v) if k == "weight" else v) for k, v in kw.items() if k != "z_loss"}
+    tkw = {k: (torch.from_numpy(v) if k == "weight" else v) for k, v in kw.items() if k not in ("z_loss", "softcap")}
     tx = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    capped = kw["softcap"] * torch.tanh(tx / kw["softcap"]) if "softcap" in kw else tx
     target = torch.from_numpy(labels)
-    loss = F.cross_entropy(tx, target, reduction=reduction, **tkw)
+    loss = F.cross_entropy(capped, target, reduction=reduction, **tkw)
     if kw.get("z_loss"):
         kept = target != -100
-        lse = torch.logsumexp(tx, class_axis)
+        lse = torch.logsumexp(capped, class_axis)
         z = torch.where(kept, kw["z_loss"] * lse**2, torch.zeros((), dtype=torch.float64))
         if reduction == "mean":
             weights = (torch.from_numpy(kw["weight"])[torch.where(kept, target, 0)] * kept
@@ -72,7 +75,7 @@ def test_class_indices_equal_pytorch(kw, reduction, dtype, backend):
 
 
 @pytest.mark.parametrize("kw", [{"weight": "w"}, {"label_smoothing": 0.2}, {"weight": "w", "label_smoothing": 0.2},
-                                {"z_loss": 1e-2}], ids=lambda kw: "+".join(kw))
+                                {"z_loss": 1e-2}, {"softcap": 1.5}], ids=lambda kw: "+".join(kw))
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_class_probabilities_equal_pytorch(kw, reduction, dtype, backend):
     """Probabilities: the weights and smoothing apply to the targets; the mean is over rows."""
@@ -84,10 +87,11 @@ def test_class_probabilities_equal_pytorch(kw, reduction, dtype, backend):
     loss, grad = xent.value_and_grad(x, q, reduction=reduction, **kw)
     F = torch.nn.functional
     tx = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
-    tkw = {k: (torch.from_numpy(v) if k == "weight" else v) for k, v in kw.items() if k != "z_loss"}
-    expected = F.cross_entropy(tx, torch.from_numpy(q), reduction=reduction, **tkw)
+    capped = kw["softcap"] * torch.tanh(tx / kw["softcap"]) if "softcap" in kw else tx
+    tkw = {k: (torch.from_numpy(v) if k == "weight" else v) for k, v in kw.items() if k not in ("z_loss", "softcap")}
+    expected = F.cross_entropy(capped, torch.from_numpy(q), reduction=reduction, **tkw)
     if "z_loss" in kw:
-        z = kw["z_loss"] * torch.logsumexp(tx, 1) ** 2
+        z = kw["z_loss"] * torch.logsumexp(capped, 1) ** 2
         expected = expected + {"mean": z.mean(), "sum": z.sum(), "none": z}[reduction]
     expected.sum().backward()
     tol = 2e-6 if dtype == np.float32 else 1e-13
@@ -201,6 +205,12 @@ def test_refused_options():
         xent(x, labels, z_loss=-1.0)
     with pytest.raises(ValueError, match="z_loss"):
         xent(x, labels, z_loss=math.nan)
+    with pytest.raises(ValueError, match="softcap"):
+        xent(x, labels, softcap=0.0)
+    with pytest.raises(ValueError, match="softcap"):
+        xent(x, labels, softcap=math.inf)
+    with pytest.raises(TypeError, match="softcap"):
+        xent(x, labels, softcap="30")
     with pytest.raises(TypeError, match="unexpected keyword argument 'pos_weight'"):
         xent(x, labels, pos_weight=2.0)
     weight = np.ones(4)
@@ -281,3 +291,17 @@ def test_bce_weighted_rows_against_mpmath(dtype, backend):
             for got, ref, size in ((losses[i], loss, abs(loss)), (grad[i], d, W * (abs(1 - T) + sig))):
                 worst = max(worst, float(abs(mpmath.mpf(float(got)) - ref) / (size * float(np.finfo(dtype).eps))))
     assert worst <= 4, worst  # measured 1.1-1.4
+
+
+def test_softcap_tails(backend):
+    """Far beyond the cap the capped logits saturate: the loss is that of +-cap logits, and
+    the gradient is chained through tanh' (exact in the tails, not 1 - tanh^2 = 0)."""
+    x = np.array([[60.0, -60.0, 0.0], [400.0, 10.0, -400.0]])
+    labels = np.array([1, 0])
+    loss, grad = xent.value_and_grad(x, labels, softcap=5.0, reduction="none")
+    capped = 5.0 * np.tanh(x / 5.0)
+    np.testing.assert_allclose(loss, xent(capped, labels, reduction="none"), rtol=1e-15)
+    _, plain_grad = xent.value_and_grad(capped, labels, reduction="none")
+    sech2 = 1 / np.cosh(x / 5.0) ** 2
+    np.testing.assert_allclose(grad, plain_grad * sech2, rtol=1e-13)
+    assert grad[0, 0] != 0 and grad[1, 2] != 0  # tiny, not flushed to 0
