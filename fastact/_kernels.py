@@ -958,14 +958,29 @@ def _loss_rows(fn, *, token):
     return kernel
 
 
-def _loss_elements(fn, *, token):
-    def kernel(x, t, want_grad, grad, scale, losses, want_each):
+def _loss_elements(fn, *, token, weighted=False):
+    """kernel(x, t, want_grad, grad, scale, losses, want_each, *extra): the loss and gradient
+    of each element, their float64 total returned.  ``weighted``: extra is (w, w_inner, pw,
+    pw_inner), a weight and a pos_weight per element, each read from a run of values:
+    element i takes values[(i // inner) % len(values)] (the values along a block of the
+    logits' axes; _losses._along_block)."""
+    if weighted:
+        @register_jitable(inline="always")
+        def terms(x, t, i, extra):
+            w, w_inner, pw, pw_inner = extra
+            return fn(x[i], t[i], w[(i // w_inner) % w.shape[0]], pw[(i // pw_inner) % pw.shape[0]])
+    else:
+        @register_jitable(inline="always")
+        def terms(x, t, i, extra):
+            return fn(x[i], t[i])
+
+    def kernel(x, t, want_grad, grad, scale, losses, want_each, *extra):
         token  # noqa: B018
         full_width()
         total = 0.0
         for i in prange(x.shape[0]):
             full_width()
-            loss, d = fn(x[i], t[i])
+            loss, d = terms(x, t, i, extra)
             if want_grad:
                 grad[i] = d * scale
             if want_each:
@@ -993,31 +1008,8 @@ def _loss_rows_options(fn, *, token):
     return kernel
 
 
-def _loss_elements_weighted(fn, *, token):
-    """As _loss_elements, with a weight and a pos_weight per element, each read from a run
-    of values: element i takes values[(i // inner) % len(values)] (the values along a
-    block of the logits' axes; _losses._along_block)."""
-
-    def kernel(x, t, want_grad, grad, scale, losses, want_each, w, w_inner, pw, pw_inner):
-        token  # noqa: B018
-        full_width()
-        total = 0.0
-        nw, npw = w.shape[0], pw.shape[0]
-        for i in prange(x.shape[0]):
-            full_width()
-            loss, d = fn(x[i], t[i], w[(i // w_inner) % nw], pw[(i // pw_inner) % npw])
-            if want_grad:
-                grad[i] = d * scale
-            if want_each:
-                losses[i] = loss
-            total += np.float64(loss)
-        return total
-
-    return kernel
-
-
 _LOSS_TEMPLATES = {"rows": _loss_rows, "rows_options": _loss_rows_options, "elements": _loss_elements,
-                   "elements_weighted": _loss_elements_weighted}
+                   "elements_weighted": functools.partial(_loss_elements, weighted=True)}
 
 
 @functools.cache

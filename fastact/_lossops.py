@@ -96,6 +96,13 @@ def row_xent_index(x, label, want_grad, grad, scale):
 @row_function
 def row_xent_prob(x, p, want_grad, grad, scale):
     full_width()
+    return _xent_prob_row(x, p, want_grad, grad, scale, 0.0)
+
+
+@row_function
+def _xent_prob_row(x, p, want_grad, grad, scale, z):
+    """A row of class probabilities p, and with z nonzero the z-loss z lse^2."""
+    full_width()
     if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
     else:
@@ -107,6 +114,10 @@ def row_xent_prob(x, p, want_grad, grad, scale):
         pi = np.float64(p[i])
         loss += pi * ((mf - np.float64(x[i])) + log_total)
         mass += pi
+    if z != 0.0:
+        lse = mf + log_total
+        loss += z * lse * lse
+        mass += 2.0 * z * lse  # the gradient's softmax factor
     if want_grad:
         inv = scale * mass / total
         if x.itemsize == 4:
@@ -201,30 +212,11 @@ def row_xent_index_options(logits, label, want_grad, grad, scale, w, keep, smoot
 
 @row_function
 def row_xent_prob_options(logits, p, want_grad, grad, scale, w, keep, smooth, z, cap, scratch):
-    """row_xent_prob plus z lse^2 (p already weighted and smoothed; w, keep, smooth unused)."""
+    """A row of class probabilities (already weighted and smoothed; w, keep, smooth
+    unused), with the z-loss and the soft cap."""
     full_width()
-    x = _capped(logits, cap, scratch)
-    if want_grad and x.itemsize == 4:
-        m, total, log_total = _row_exps_into(x, grad)
-    else:
-        m, total, log_total = _row_log_sum_exp_terms(x)
-    loss = 0.0
-    mass = 0.0
-    mf = np.float64(m)
-    for i in range(x.shape[0]):
-        pi = np.float64(p[i])
-        loss += pi * ((mf - np.float64(x[i])) + log_total)
-        mass += pi
-    lse = mf + log_total
-    loss += z * lse * lse
+    loss = _xent_prob_row(_capped(logits, cap, scratch), p, want_grad, grad, scale, z)
     if want_grad:
-        inv = scale * (mass + 2.0 * z * lse) / total
-        if x.itemsize == 4:
-            for i in range(x.shape[0]):
-                grad[i] = np.float64(grad[i]) * inv - scale * np.float64(p[i])
-        else:
-            for i in range(x.shape[0]):
-                grad[i] = np.float64(exp_of_difference(x[i], m)) * inv - scale * np.float64(p[i])
         _chain_cap(logits, cap, grad)
     return loss
 
