@@ -518,6 +518,9 @@ class ElementwiseOp(_PublicOp):
         params = "".join(f", {p.name}={p.default!r}" for p in act.params)
         y_line = (f"    {name}.backward(grad_out, y=y{params})  the same from the forward output y\n"
                   if act.df_from_y is not None else "")
+        if act.grad_params:
+            y_line += (f"    {name}.backward(grad_out, x=x, param_grads=True{params})  (dx, grads): grads the "
+                       f"gradients of {', '.join(act.grad_params)}, summed in the same pass\n")
         return (
             f"{act.doc}\n\nSignature: {self.signature}\n\n"
             f"Entry points (float32 stays float32, float64 float64; out= takes a preallocated result):\n"
@@ -1251,7 +1254,9 @@ class ChannelOp(_PublicOp):
             f"    {name}(x, {param}, axis=1)  f(x)\n"
             f"    {name}.grad(x, {param}, axis=1)  f'(x)\n"
             f"    {name}.value_and_grad(x, {param}, axis=1)  (f(x), f'(x)) in one pass\n"
-            f"    {name}.backward(grad_out, x, {param}, axis=1)  grad_out * f'(x) in one pass\n\n"
+            f"    {name}.backward(grad_out, x, {param}, axis=1)  grad_out * f'(x) in one pass\n"
+            f"    {name}.backward(grad_out, x, {param}, param_grads=True)  (dx, {{{param!r}: d{param}}}), "
+            f"d{param} summed per channel in the same pass\n\n"
             f"Example:\n"
             f"    >>> import numpy as np, fastact\n"
             f"    >>> x = np.array([[-2.0, -2.0], [3.0, -1.0]], dtype=np.float32)\n"
