@@ -48,7 +48,7 @@ def _reduced_total(total: float, reduction: str, count: float, dtype: np.dtype) 
     if reduction == "sum":
         return dtype.type(total)
     with np.errstate(all="ignore"):  # the mean of no rows (or of no weight) is NaN, as in PyTorch
-        return dtype.type(np.float64(total) / np.float64(count))
+        return dtype.type(np.true_divide(total, count))  # in the total's precision (long double stays)
 
 
 def _labels_kind(logits: np.ndarray, labels: object, ax: int, ignore_index: int) -> tuple[str, np.ndarray]:
