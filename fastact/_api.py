@@ -479,6 +479,13 @@ def _check_param(op_name: str, param: _activations.Param, value: object) -> floa
     return value
 
 
+def _wants_param_grads(param_grads: object) -> bool:
+    """backward's ``param_grads`` flag, checked: a bool."""
+    if param_grads is not True and param_grads is not False:
+        raise TypeError(f"param_grads must be True or False, got {param_grads!r}")
+    return param_grads
+
+
 class _PublicOp:
     """What every public op object shares: its name as a function's, and pickling by
     reference, as functions are pickled (fastact.<name> is this very object)."""
@@ -668,9 +675,7 @@ class ElementwiseOp(_PublicOp):
         if (x is None) == (y is None):
             raise TypeError(f"{self.name}.backward needs exactly one of x or y")
         act, p = self._bind((), kwargs, f"{self.name}.backward") if kwargs else (self._act, self._default_params)
-        if param_grads is not False:
-            if param_grads is not True:
-                raise TypeError(f"param_grads must be True or False, got {param_grads!r}")
+        if _wants_param_grads(param_grads):
             if y is not None:
                 raise TypeError(f"{self.name}.backward(param_grads=True) needs x (the parameters' gradients "
                                 "are functions of x), not y")
@@ -1287,9 +1292,7 @@ class ChannelOp(_PublicOp):
         """grad_out * f'(x) in one pass; ``grad_out`` broadcasts against ``x``.  With
         ``param_grads=True``: ``(dx, {weight: dweight})``, dweight the gradient of the
         weight (of its shape), summed per channel in the same pass."""
-        if param_grads is not False:
-            if param_grads is not True:
-                raise TypeError(f"param_grads must be True or False, got {param_grads!r}")
+        if _wants_param_grads(param_grads):
             return self._run("backward_x", (grad_out, x), ("grad_out", "x"), weight, axis, out, param_grads=True)
         return self._run("backward_x", (grad_out, x), ("grad_out", "x"), weight, axis, out)
 
@@ -1323,10 +1326,8 @@ class ChannelOp(_PublicOp):
              param_grads: bool = False) -> Any:
         pair = kind == "value_and_grad"
         if param_grads:
-            for value, argname in [*zip(values, names), (weight, self._definition.param)]:
-                if _is_duck_array(value):
-                    raise TypeError(f"{argname}: param_grads= takes NumPy arrays, got a "
-                                    f"{_module_of(value)}.{type(value).__name__}; compute the array first")
+            _bias_module().refuse_duck_arrays([*zip(values, names), (weight, self._definition.param)], "param_grads=",
+                                              "compute the array first")
         arrays, shape, res_dt, comp_dt, user_outs = prepare_call(list(zip(values, names)), out, 2 if pair else 1)
         w, ax, inner = self._weights(weight, shape, axis, comp_dt)
         if param_grads:

@@ -153,12 +153,10 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
         if result is not None:
             return result
     sums_bias = kind.startswith("backward") and bias is not None
-    what = "bias=" if bias is not None else "param_grads="
-    for value, argname in [*inputs, (bias, "bias")]:
-        if _is_duck_array(value) and not _containers.is_container(value):
-            raise TypeError(f"{argname}: {what} takes NumPy arrays, got a {_module_of(value)}.{type(value).__name__}; "
-                            + ("add the bias first (op(x + b)), or compute the array" if bias is not None
-                               else "compute the array first"))
+    if bias is not None:
+        refuse_duck_arrays([*inputs, (bias, "bias")], "bias=", "add the bias first (op(x + b)), or compute the array")
+    else:
+        refuse_duck_arrays(inputs, "param_grads=", "compute the array first")
     reduces = sums_bias or param_grads
     n_out = 2 if kind == "value_and_grad" else 1
     if not reduces:  # the result has x's shape: containers (pandas, masked arrays) come back as given
@@ -195,13 +193,8 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
     elif _backend.runs_numba(comp_dt):
         lay = layout(shape, b.shape, reduces)
         partial = lay.partial(sums_bias + n_params) if reduces else _NO_PARTIAL
-        parallel = _goes_parallel(act, size, comp_dt.itemsize)
-        kernel = _kernels_module().bias_kernel(act.name, kind, parallel, param_grads=param_grads,
-                                               biased=bias is not None)
-        _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, comp_dt.itemsize),
-                     *[a.reshape(-1) for a in ins], *[o.reshape(-1) for o in bufs], lay.bias_values(b), partial,
-                     p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column,
-                     fresh=all(o is not u for o, u in zip(bufs, user_outs)))
+        _launch(act, kind, lay, ins, bufs, b, partial, p, all(o is not u for o, u in zip(bufs, user_outs)),
+                param_grads=param_grads, biased=bias is not None)
         if sums_bias:
             sums.append(lay.bias_gradient(partial))
         with np.errstate(all="ignore"):
@@ -246,6 +239,28 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
         return (*out, grads) if param_grads else out
     pair = (results[0], grad_b[()] if grad_b.ndim == 0 else grad_b)
     return (*pair, grads) if param_grads else pair
+
+
+def _launch(act: _activations.Activation, kind: str, lay: Layout, ins: list[np.ndarray], outs: list[np.ndarray],
+            b: np.ndarray, partial: np.ndarray, p: tuple, fresh: bool, **variant: bool) -> None:
+    """The bias kernel of ``kind`` (``variant``: bias_kernel's param_grads, weighted, biased)
+    over ``lay``, on the threads where the size pays; ``fresh``: no output is the caller's."""
+    size = outs[0].size
+    itemsize = outs[0].dtype.itemsize
+    parallel = _goes_parallel(act, size, itemsize)
+    kernel = _kernels_module().bias_kernel(act.name, kind, parallel, **variant)
+    _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, itemsize),
+                 *[a.reshape(-1) for a in ins], *[o.reshape(-1) for o in outs], lay.bias_values(b), partial,
+                 p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column, fresh=fresh)
+
+
+def refuse_duck_arrays(values: list[tuple[object, str]], what: str, hint: str) -> None:
+    """A TypeError for a duck array (dask, xarray) among ``values`` (containers pass):
+    ``what`` (bias=, param_grads=) takes NumPy arrays."""
+    for value, argname in values:
+        if _is_duck_array(value) and not _containers.is_container(value):
+            raise TypeError(f"{argname}: {what} takes NumPy arrays, got a {_module_of(value)}.{type(value).__name__}; "
+                            f"{hint}")
 
 
 def _small_call(act: _activations.Activation, kind: str, x: object, bias: object, out: object, p: tuple) -> Any:
@@ -299,11 +314,8 @@ def weighted_backward(act: _activations.Activation, ins: list[np.ndarray], dest:
     if _backend.runs_numba(dest.dtype):
         lay = layout(shape, w_shape, True)
         partial = lay.partial(1)
-        parallel = _goes_parallel(act, dest.size, dest.dtype.itemsize)
-        kernel = _kernels_module().bias_kernel(act.name, "backward_x", parallel, param_grads=True, weighted=True)
-        _threads.run(kernel, parallel, dest.size, _tuning.current().serial_cost(act.name, dest.dtype.itemsize),
-                     *[a.reshape(-1) for a in ins], dest.reshape(-1), lay.bias_values(w.reshape(w_shape)), partial,
-                     (), lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column, fresh=True)
+        _launch(act, "backward_x", lay, ins, [dest], w.reshape(w_shape), partial, (), True, param_grads=True,
+                weighted=True)
         return lay.bias_gradient(partial)
     work = shape or (1,)
     with np.errstate(all="ignore"):
