@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import _backend, _config, _lossops, _threads
-from ._api import _kernels_module
+from ._activations import Param
+from ._api import _check_param, _kernels_module
 from ._validation import (accumulator, as_real_array, compute_dtype, normalize_axis, prepare_call, quiet_casts,
                           result_dtype)
 
@@ -182,6 +183,14 @@ class SoftmaxCrossEntropy:
             return value, g.astype(res_dt, copy=False)
 
 
+# the options' checks (_api._check_param: a finite real number, then these)
+_NAME = "softmax_cross_entropy"
+_SMOOTHING = Param("label_smoothing", 0.0, lambda v: None if 0.0 <= v <= 1.0 else
+                   f"label_smoothing must be in [0, 1], got {v!r}")
+_Z_LOSS = Param("z_loss", 0.0, lambda v: None if v >= 0.0 else f"z_loss must be >= 0, got {v!r}")
+_SOFTCAP = Param("softcap", 0.0, lambda v: None if v > 0.0 else f"softcap must be None or > 0, got {v!r}")
+
+
 class _XentOptions:
     """softmax_cross_entropy's options, checked: class weights, ignore_index, label
     smoothing, the z-loss coefficient and the soft cap (0: none) (``_lossops``: what
@@ -197,17 +206,9 @@ class _XentOptions:
            softcap: object = None) -> _XentOptions:
         if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
             raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
-        smoothing = _real_option(label_smoothing, "label_smoothing")
-        if not 0.0 <= smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-        z = _real_option(z_loss, "z_loss")
-        if not (math.isfinite(z) and z >= 0.0):
-            raise ValueError(f"z_loss must be finite and >= 0, got {z_loss!r}")
-        cap = 0.0
-        if softcap is not None:
-            cap = _real_option(softcap, "softcap")
-            if not (math.isfinite(cap) and cap > 0.0):
-                raise ValueError(f"softcap must be None or finite and > 0, got {softcap!r}")
+        smoothing = _check_param(_NAME, _SMOOTHING, label_smoothing)
+        z = _check_param(_NAME, _Z_LOSS, z_loss)
+        cap = 0.0 if softcap is None else _check_param(_NAME, _SOFTCAP, softcap)
         w = None
         if weight is not None:
             w = as_real_array(weight, "weight")
@@ -234,12 +235,6 @@ class _XentOptions:
         if self.z or self.cap:
             return "xent_prob_options", targets, float(labels.shape[0]), (w, keep, smooth, self.z, self.cap)
         return "xent_prob", targets, float(labels.shape[0]), ()
-
-
-def _real_option(value: object, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
 
 
 def _run_loss(name: str, parallel: bool, *args: Any) -> Any:
