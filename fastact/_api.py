@@ -821,7 +821,7 @@ def _row_dims(shape: tuple[int, ...], ax: int) -> tuple[int, int, int]:
     return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
 
 
-def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
+def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray, temperature: Any = None) -> None:
     """Row op ``name`` along axis 1 of C-contiguous (outer, n, inner) arrays into ``dest``.
 
     The last axis (inner == 1) runs the row formulation, vectorised along each
@@ -831,15 +831,20 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray) -> None:
     (slower than the softmax itself); with few lanes, grouped lanes; with
     fewer outer indices and lane blocks than threads, split lanes.  Its sums
     run in another order than the last axis's: results differ by a few ULP.
+    A forward's ``temperature`` (along the last axis only) runs its scaled form.
     """
     outer, n, inner = dest.shape
     parallel = _threads.rows_go_parallel(dest.size, tasks=outer * inner)
     serial_ns = _threads.ROW_SERIAL_NS[dest.itemsize == 8]
     fresh = dest.base is None  # allocated by the caller for this call (a user's out arrives as a view)
     if inner == 1:
-        short = _kernels_module().uses_blocks(name, n, dest.itemsize)
-        _threads.run(_row_kernel(name, parallel, "blocks" if short else "rows"), parallel, dest.size, serial_ns,
-                     *[a.reshape(outer, n) for a in ins], dest.reshape(outer, n), fresh=fresh)
+        form = "blocks" if _kernels_module().uses_blocks(name, n, dest.itemsize) else "rows"
+        args = [a.reshape(outer, n) for a in ins]
+        kernel = _row_kernel(name, parallel, form)
+        if temperature is not None:
+            kernel = _scaled_row_kernel(name, parallel, form)
+            args.append(float(temperature))
+        _threads.run(kernel, parallel, dest.size, serial_ns, *args, dest.reshape(outer, n), fresh=fresh)
         return
     group = 1
     if inner < _config.GROUPED_LANES_MAX:
@@ -859,15 +864,18 @@ def _row_kernel(name: str, parallel: bool, form: str):
     return _kernels_module().row_kernel(name, parallel, form=form)
 
 
-def _rows(name: str, values: tuple, names: tuple, axis: object, out: object) -> Any:
+def _rows(name: str, values: tuple, names: tuple, axis: object, out: object, temperature: object = None) -> Any:
     """Row op ``name`` on ``values`` along ``axis``.  Plain arrays (``_plain_arrays``)
     with no out, or an out that overlaps none of them, go straight to the kernels;
-    as ``_elementwise``, for small arrays."""
+    as ``_elementwise``, for small arrays.  A forward's ``temperature=`` (no where=) takes
+    this path along the last axis, with the definition's scaled form, and _rows_with's
+    otherwise."""
     if type(axis) is int and _plain_arrays(values):
         x = values[-1]
         shape = x.shape
         ax = axis + len(shape) if axis < 0 else axis
-        if 0 <= ax < len(shape) and x.size:
+        t = None if temperature is None else _temperature(temperature, x.dtype)
+        if 0 <= ax < len(shape) and x.size and (t is None or ax == len(shape) - 1):
             dims = _row_dims(shape, ax)
             if out is None:
                 dest = np.empty(dims, x.dtype)
@@ -878,8 +886,10 @@ def _rows(name: str, values: tuple, names: tuple, axis: object, out: object) -> 
             else:
                 dest = None
             if dest is not None:
-                _rows_numba(name, [v.reshape(dims) for v in values], dest)
+                _rows_numba(name, [v.reshape(dims) for v in values], dest, t)
                 return out if out is not None else dest.reshape(shape)
+    if temperature is not None:
+        return _rows_with(name, list(zip(values, names)), axis, out, None, temperature)
     return _run_rows(name, list(zip(values, names)), axis, out)
 
 
@@ -964,10 +974,13 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
     if _backend.runs_numba(comp_dt):
         form = "blocks" if _kernels_module().uses_blocks(name, n, comp_dt.itemsize) else "rows"
         parallel = _threads.rows_go_parallel(size, tasks=rows[0])
-        kernel = _kept_row_kernel(name, parallel, form)
-        flags = (float(t), safe) if len(ins) == 1 else (float(t),)
-        _threads.run(kernel, parallel, size, _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], *ins, keep_rows, *flags,
-                     dest, fresh=dest is not view)
+        if keep is None and fn.scaled is not None:  # temperature= alone: no scratch copy of the rows
+            kernel, args = _scaled_row_kernel(name, parallel, form), (*ins, float(t))
+        else:
+            kernel = _kept_row_kernel(name, parallel, form)
+            args = (*ins, keep_rows, *((float(t), safe) if len(ins) == 1 else (float(t),)))
+        _threads.run(kernel, parallel, size, _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], *args, dest,
+                     fresh=dest is not view)
     else:
         period = keep_rows.shape[0]
         with np.errstate(all="ignore"):
@@ -987,6 +1000,11 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
 @functools.cache
 def _kept_row_kernel(name: str, parallel: bool, form: str):
     return _kernels_module().kept_row_kernel(name, parallel, form)
+
+
+@functools.cache
+def _scaled_row_kernel(name: str, parallel: bool, form: str):
+    return _kernels_module().scaled_row_kernel(name, parallel, form)
 
 
 _ROW_ENTRY_POINTS = """
@@ -1025,6 +1043,7 @@ class RowOp(_PublicOp):
                         + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example,
                                                    empty=f"{definition.forward.empty_row:g}"))
         self._backward_name = definition.backward.name
+        self._scaled = definition.forward.scaled  # the forms a temperature= alone runs (RowFunction.scaled)
 
     @property
     def name(self) -> str:
@@ -1052,9 +1071,9 @@ class RowOp(_PublicOp):
                  where: ArrayLike | None = None, temperature: float | None = None, **kwargs: Any) -> Any:
         if kwargs:
             axis = self._axis_alias(self._name, axis, kwargs)
-        if where is not None or temperature is not None:
+        if where is not None or (temperature is not None and self._scaled is None):
             return _rows_with(self._name, [(x, "x")], axis, out, where, temperature)
-        return _rows(self._name, (x,), ("x",), axis, out)
+        return _rows(self._name, (x,), ("x",), axis, out, temperature)
 
     def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: int | tuple[int, ...] | None = -1,
                  out: np.ndarray | None = None, *, where: ArrayLike | None = None, temperature: float | None = None,

@@ -742,7 +742,8 @@ ROW_FORMS = {  # form -> (template, the definition's field it runs); the arrays 
 # temperature (kept_quotients).  Row r takes row r % keep's rows of the mask, so a
 # mask broadcast along the leading axes ((n, n) against (batch, heads, n, n)) is
 # never copied out to x's size.  The kernels take (rows, n) C-contiguous arrays:
-# _api moves the row axes last.
+# _api moves the row axes last.  A forward with temperature= alone runs the
+# definition's scaled forms instead (_scaled_rows), which need no copy.
 
 
 def _kept_rows(fn, *, fill, empty, token):
@@ -859,6 +860,50 @@ def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
     template, field = _KEPT_FORMS[form, backward]
     extra = dict(fills=fn.masked_fills) if backward else dict(fill=fn.masked_fills[0], empty=fn.empty_row)
     return _jit(template, getattr(fn, field), parallel=parallel, fastmath=LOOP_MATH, cache=cache, **extra)
+
+
+def _scaled_rows(fn, *, token):
+    """kernel(x, t, out): a forward's ``scaled`` row form over each row of x / t."""
+
+    def kernel(x, t, out):
+        token  # noqa: B018
+        full_width()
+        divisor = np.empty(2, x.dtype)  # (t, 1 / t) in x's dtype, as kept_quotients takes them
+        divisor[0] = like(x[0, 0], t)
+        divisor[1] = quotient(like(x[0, 0], 1.0), divisor[0])
+        for r in prange(out.shape[0]):
+            full_width()
+            fn((x[r], divisor), out[r])
+
+    return kernel
+
+
+def _scaled_blocks(fn, *, token):
+    """As _scaled_rows for short rows, the ``scaled`` block form over ROW_BLOCK rows."""
+
+    def kernel(x, t, out):
+        token  # noqa: B018
+        full_width()
+        rows, n = out.shape
+        divisor = np.empty(2, x.dtype)
+        divisor[0] = like(x[0, 0], t)
+        divisor[1] = quotient(like(x[0, 0], 1.0), divisor[0])
+        of, xf = out.reshape(-1), x.reshape(-1)
+        for b in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            full_width()
+            a, z = b * ROW_BLOCK * n, min((b + 1) * ROW_BLOCK, rows) * n
+            fn((xf[a:z], divisor), of[a:z], n)
+
+    return kernel
+
+
+@functools.cache
+def scaled_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
+    """The kernel of forward row function ``name`` with temperature= alone, in ``form``
+    ("rows" or "blocks"): ``kernel(x, t, out)``; see RowFunction.scaled."""
+    row, block = _rowops.ROW_FUNCTIONS[name].scaled
+    template, fn = (_scaled_rows, row) if form == "rows" else (_scaled_blocks, block)
+    return _jit(template, fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
 def _kept_reduce_rows(fn, *, token):

@@ -65,6 +65,32 @@ def test_temperature_divides_x_as_pytorch_does(backend, dtype, op):
             assert_ulp_close(with_t, moved, 4)
 
 
+@pytest.mark.parametrize("op", [fastact.softmax, fastact.softmin], ids=lambda op: op.name)
+@pytest.mark.parametrize("n", [6, 700])  # blocks of short rows, rows one by one
+@pytest.mark.parametrize("t", [0.5, 2.5, 1e-3])
+def test_temperature_alone_reads_x_over_t_in_the_row(backend, dtype, op, n, t):
+    # temperature= without where= runs the definition's scaled forms, which divide as they
+    # read x instead of into a scratch copy (RowFunction.scaled): the same bits as
+    # dividing first, contiguous or not, with infinities, NaN and quotients that overflow.
+    x = (_rng(5).standard_normal((70, 2 * n)) * 6).astype(dtype)
+    big = np.finfo(dtype).max
+    x[1, :3] = [np.inf, -np.inf, 1.0]
+    x[2, 1] = np.nan
+    x[3, :] = -np.inf  # softmax: NaN, as the plain op (a mask would make it a safe row of 0s)
+    x[4, :2] = [big, -big]  # x / 0.5 overflows
+    x[5, :] = np.inf  # softmin's NaN row
+    empty = 3 if op is fastact.softmax else 5
+    for xs in (x[:, :n], x[:, ::2]):  # sliced rows: contiguous along the row or not
+        y = op(xs, temperature=t)
+        assert y.dtype == dtype
+        with np.errstate(over="ignore"):
+            quotients = xs / dtype(t)
+        np.testing.assert_array_equal(y, op(quotients))
+        np.testing.assert_array_equal(np.delete(y, empty, 0),
+                                      np.delete(op(xs, temperature=t, where=np.ones(n, bool)), empty, 0))
+        assert np.isnan(y[empty]).all()
+
+
 @pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
 @pytest.mark.parametrize("n", [7, 500])
 def test_a_mask_keeping_everything_changes_no_bit(backend, dtype, op, n):
