@@ -122,6 +122,26 @@ def row_exp_sum_below(x, m):
     return below + err, ties
 
 
+@row_function
+def row_exp_sum_below_scaled(x, m, t, r):
+    """row_exp_sum_below over x / t (t and r = 1 / t in x's dtype; see quotient_by), for
+    the scaled forms of the row ops.  Its loop is row_exp_sum_below's, written out again:
+    made from one factory (the reading of x a parameter), the plain loop vectorised
+    otherwise, and float64 cross-entropy (reduction="none") moved by an ULP."""
+    full_width()
+    below, err, ties = 0.0, 0.0, 0
+    for blk in range((x.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK
+        block = 0.0
+        for k in range(min(ROW_SUM_BLOCK, x.shape[0] - start)):
+            v = quotient_by(x[start + k], t, r)
+            below_max = v != m
+            block += np.float64(exp_of_difference(v, m)) * below_max
+            ties += 1 - below_max
+        below, err = compensated_add(below, err, block)
+    return below + err, ties
+
+
 # --- blocks of short rows ------------------------------------------------------------
 # A block is a flat run of whole rows of n; each row's value is repeated along its
 # row in a buffer, so that the elementwise steps run over the block as one loop.

@@ -28,7 +28,8 @@ import numpy as np
 from ._backend import row_function, scalar_function
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_exps_negated, block_max, block_max_negated,
                        block_sums, exp_of_difference, lanes_add, lanes_max, lanes_max_negated, log_of_total, no_max,
-                       quotient_by, row_dot, row_exp_sum_below, row_max, row_max_negated, row_sum, spread)
+                       quotient_by, row_dot, row_exp_sum_below, row_exp_sum_below_scaled,
+                       row_max, row_max_negated, row_sum, spread)
 from ._scalar import exp, full_width, like, log1p
 from ._validation import accumulator
 
@@ -353,6 +354,12 @@ def log_softmax_value(x, m, log_total):
 
 
 @scalar_function
+def _as_read(v, t, r):
+    """v itself: the plain forms' reading of x, where the scaled ones read x / t."""
+    return v
+
+
+@scalar_function
 def log_of_compensated_total(total, err):
     """log(total + err) for a compensated sum of exp(x - max) (so total >= 1):
     total - 1 is exact below 4, and err holds what the rounded total lost, so
@@ -371,51 +378,71 @@ def log_of_compensated_total(total, err):
 # out=x gives the same bits.
 
 
-@row_function
-def row_log_softmax(ins, out):
-    full_width()
-    x = ins[0]
-    m = row_max(x)
-    below = -1.0  # float64 rows take the fused pass
-    if x.itemsize == 4:
-        exps = out if out.ctypes.data != x.ctypes.data else np.empty_like(x)
+def _log_softmax_forms(scaled: bool, suffix: str):
+    """log_softmax's row and block functions over x, or (``scaled``) over x / t for
+    ins = (x, (t, 1 / t)), as _normalised_exps's."""
+    over = quotient_by if scaled else _as_read
+
+    def row(ins, out):
+        full_width()
+        x = ins[0]
+        t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
+        m = over(row_max(x), t, r)  # max(x / t): the quotient is monotone
+        below = -1.0  # float64 rows take the fused pass
+        if x.itemsize == 4:
+            exps = out if out.ctypes.data != x.ctypes.data else np.empty_like(x)
+            for i in range(x.shape[0]):
+                exps[i] = exp_of_difference(over(x[i], t, r), m)
+            below = row_sum(exps) - 1.0
+        # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
+        # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
+        if below >= LOG_SOFTMAX_MIN_BELOW:
+            log_total = like(m, log1p(below))
+        else:
+            below, ties = row_exp_sum_below_scaled(x, m, t, r) if scaled else row_exp_sum_below(x, m)
+            log_total = like(m, log_of_total(below, ties))
         for i in range(x.shape[0]):
-            exps[i] = exp_of_difference(x[i], m)
-        below = row_sum(exps) - 1.0
-    # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
-    # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
-    if below >= LOG_SOFTMAX_MIN_BELOW:
-        log_total = like(m, log1p(below))
-    else:
-        below, ties = row_exp_sum_below(x, m)
-        log_total = like(m, log_of_total(below, ties))
-    for i in range(x.shape[0]):
-        out[i] = log_softmax_value(x[i], m, log_total)
+            out[i] = log_softmax_value(over(x[i], t, r), m, log_total)
+
+    def block(ins, out, n):
+        """As row: float32 rows whose sum of exps less 1 is under
+        LOG_SOFTMAX_MIN_BELOW, and all float64 rows, sum the terms below the
+        maximum apart from the count of those equal to it."""
+        full_width()
+        x = ins[0]
+        if scaled:
+            t, r = ins[1][0], ins[1][1]
+            m = block_max(x, n)
+            for i in range(x.shape[0]):
+                m[i] = quotient_by(m[i], t, r)
+            for i in range(x.shape[0]):
+                out[i] = exp_of_difference(quotient_by(x[i], t, r), m[i])
+        else:
+            t, r = 1.0, 1.0
+            m = block_exps(x, n, out)
+        below = block_sums(out, n) - 1.0 if x.itemsize == 4 else np.full(x.shape[0] // n, -1.0)
+        for b in range(below.shape[0]):
+            if below[b] < LOG_SOFTMAX_MIN_BELOW:
+                rest, ties = 0.0, 0
+                for j in range(n):
+                    below_max = over(x[b * n + j], t, r) != m[b * n + j]  # a multiply, not a branch
+                    rest += np.float64(out[b * n + j]) * below_max
+                    ties += 1 - below_max
+                below[b] = (ties - 1) + rest  # log(ties + rest) = log1p(this), exactly rest for one tie
+        log_total = np.empty(below.shape[0], x.dtype)
+        for b in range(log_total.shape[0]):
+            log_total[b] = like(x[0], log1p(below[b]))
+        spread(log_total, n, out)  # the exps are no longer needed
+        for i in range(x.shape[0]):
+            out[i] = log_softmax_value(over(x[i], t, r), m[i], out[i])
+
+    for fn, fn_name in ((row, f"row_log_softmax{suffix}"), (block, f"block_log_softmax{suffix}")):
+        fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
+    return row_function(row), row_function(block)
 
 
-@row_function
-def block_log_softmax(ins, out, n):
-    """As row_log_softmax: float32 rows whose sum of exps less 1 is under
-    LOG_SOFTMAX_MIN_BELOW, and all float64 rows, sum the terms below the
-    maximum apart from the count of those equal to it."""
-    full_width()
-    x = ins[0]
-    m = block_exps(x, n, out)
-    below = block_sums(out, n) - 1.0 if x.itemsize == 4 else np.full(x.shape[0] // n, -1.0)
-    for b in range(below.shape[0]):
-        if below[b] < LOG_SOFTMAX_MIN_BELOW:
-            rest, ties = 0.0, 0
-            for j in range(n):
-                below_max = x[b * n + j] != m[b * n + j]  # a multiply, not a branch
-                rest += np.float64(out[b * n + j]) * below_max
-                ties += 1 - below_max
-            below[b] = (ties - 1) + rest  # log(ties + rest) = log1p(this), exactly rest for one tie
-    log_total = np.empty(below.shape[0], x.dtype)
-    for b in range(log_total.shape[0]):
-        log_total[b] = like(x[0], log1p(below[b]))
-    spread(log_total, n, out)  # the exps are no longer needed
-    for i in range(x.shape[0]):
-        out[i] = log_softmax_value(x[i], m[i], out[i])
+row_log_softmax, block_log_softmax = _log_softmax_forms(False, "")
+row_log_softmax_scaled, block_log_softmax_scaled = _log_softmax_forms(True, "_scaled")
 
 
 @row_function
@@ -530,7 +557,8 @@ LOG_SOFTMAX = RowDefinition(
     doc="x - max - log(sum(exp(x - max))) along ``axis``.\n\nbackward = g - exp(y) * sum(g, axis).",
     forward=RowFunction("log_softmax", ("x",), row_log_softmax, block_log_softmax,
                         (lanes_max, log_softmax_exp_sums, log_softmax_values), numpy_log_softmax,
-                        masked_fills=(-math.inf,), empty_row=-math.inf),
+                        masked_fills=(-math.inf,), empty_row=-math.inf,
+                        scaled=(row_log_softmax_scaled, block_log_softmax_scaled)),
     backward=RowFunction("log_softmax_backward", ("grad_out", "y"), row_log_softmax_backward,
                          block_log_softmax_backward, (no_max, log_softmax_backward_sums, log_softmax_backward_values),
                          numpy_log_softmax_backward,

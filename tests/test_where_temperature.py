@@ -65,7 +65,7 @@ def test_temperature_divides_x_as_pytorch_does(backend, dtype, op):
             assert_ulp_close(with_t, moved, 4)
 
 
-@pytest.mark.parametrize("op", [fastact.softmax, fastact.softmin], ids=lambda op: op.name)
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
 @pytest.mark.parametrize("n", [6, 700])  # blocks of short rows, rows one by one
 @pytest.mark.parametrize("t", [0.5, 2.5, 1e-3])
 def test_temperature_alone_reads_x_over_t_in_the_row(backend, dtype, op, n, t):
@@ -76,10 +76,10 @@ def test_temperature_alone_reads_x_over_t_in_the_row(backend, dtype, op, n, t):
     big = np.finfo(dtype).max
     x[1, :3] = [np.inf, -np.inf, 1.0]
     x[2, 1] = np.nan
-    x[3, :] = -np.inf  # softmax: NaN, as the plain op (a mask would make it a safe row of 0s)
+    x[3, :] = -np.inf  # softmax: NaN, as the plain op (a mask would make it a safe row of 0s or -infs)
     x[4, :2] = [big, -big]  # x / 0.5 overflows
     x[5, :] = np.inf  # softmin's NaN row
-    empty = 3 if op is fastact.softmax else 5
+    empty = 5 if op is fastact.softmin else 3
     for xs in (x[:, :n], x[:, ::2]):  # sliced rows: contiguous along the row or not
         y = op(xs, temperature=t)
         assert y.dtype == dtype
