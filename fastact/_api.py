@@ -831,7 +831,7 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray, temperature:
     (slower than the softmax itself); with few lanes, grouped lanes; with
     fewer outer indices and lane blocks than threads, split lanes.  Its sums
     run in another order than the last axis's: results differ by a few ULP.
-    A forward's ``temperature`` (along the last axis only) runs its scaled form.
+    ``temperature`` (along the last axis only) runs _kernels.scaled_row_kernel.
     """
     outer, n, inner = dest.shape
     parallel = _threads.rows_go_parallel(dest.size, tasks=outer * inner)
@@ -867,9 +867,8 @@ def _row_kernel(name: str, parallel: bool, form: str):
 def _rows(name: str, values: tuple, names: tuple, axis: object, out: object, temperature: object = None) -> Any:
     """Row op ``name`` on ``values`` along ``axis``.  Plain arrays (``_plain_arrays``)
     with no out, or an out that overlaps none of them, go straight to the kernels;
-    as ``_elementwise``, for small arrays.  A forward's ``temperature=`` (no where=) takes
-    this path along the last axis, with the definition's scaled form, and _rows_with's
-    otherwise."""
+    as ``_elementwise``, for small arrays.  ``temperature=`` (no where=) takes this path
+    along the last axis, with _kernels.scaled_row_kernel, and _rows_with's otherwise."""
     if type(axis) is int and _plain_arrays(values):
         x = values[-1]
         shape = x.shape
@@ -974,7 +973,7 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
     if _backend.runs_numba(comp_dt):
         form = "blocks" if _kernels_module().uses_blocks(name, n, comp_dt.itemsize) else "rows"
         parallel = _threads.rows_go_parallel(size, tasks=rows[0])
-        if keep is None and fn.scaled is not None:  # temperature= alone: no scratch copy of the rows
+        if keep is None and fn.runs_scaled:  # temperature= alone: no scratch copy of the rows
             kernel, args = _scaled_row_kernel(name, parallel, form), (*ins, float(t))
         else:
             kernel = _kept_row_kernel(name, parallel, form)
@@ -1043,7 +1042,7 @@ class RowOp(_PublicOp):
                         + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example,
                                                    empty=f"{definition.forward.empty_row:g}"))
         self._backward_name = definition.backward.name
-        self._scaled = definition.forward.scaled  # the forms a temperature= alone runs (RowFunction.scaled)
+        self._scaled = definition.forward.runs_scaled  # kernels for temperature= alone (RowFunction.scaled)
 
     @property
     def name(self) -> str:
@@ -1071,7 +1070,7 @@ class RowOp(_PublicOp):
                  where: ArrayLike | None = None, temperature: float | None = None, **kwargs: Any) -> Any:
         if kwargs:
             axis = self._axis_alias(self._name, axis, kwargs)
-        if where is not None or (temperature is not None and self._scaled is None):
+        if where is not None or (temperature is not None and not self._scaled):
             return _rows_with(self._name, [(x, "x")], axis, out, where, temperature)
         return _rows(self._name, (x,), ("x",), axis, out, temperature)
 
@@ -1082,9 +1081,9 @@ class RowOp(_PublicOp):
         (with the forward's ``where=`` and ``temperature=``)."""
         if kwargs:
             axis = self._axis_alias(f"{self._name}.backward", axis, kwargs)
-        if where is not None or temperature is not None:
+        if where is not None:
             return _rows_with(self._backward_name, [(grad_out, "grad_out"), (y, "y")], axis, out, where, temperature)
-        return _rows(self._backward_name, (grad_out, y), ("grad_out", "y"), axis, out)
+        return _rows(self._backward_name, (grad_out, y), ("grad_out", "y"), axis, out, temperature)
 
     @staticmethod
     def _axis_alias(function: str, axis: object, kwargs: dict) -> object:

@@ -897,13 +897,55 @@ def _scaled_blocks(fn, *, token):
     return kernel
 
 
+def _scaled_rows_backward(fn, *, token):
+    """kernel(g, y, t, out): a backward over each row, divided by t in the row's pass
+    (the gradient of x / t): _kept_rows_backward without the copies of g and y."""
+
+    def kernel(g, y, t, out):
+        token  # noqa: B018
+        full_width()
+        td = like(g[0, 0], t)
+        rd = quotient(like(g[0, 0], 1.0), td)
+        for r in prange(out.shape[0]):
+            full_width()
+            o = out[r]
+            fn((g[r], y[r]), o)
+            for i in range(o.shape[0]):
+                o[i] = quotient_by(o[i], td, rd)
+
+    return kernel
+
+
+def _scaled_blocks_backward(fn, *, token):
+    def kernel(g, y, t, out):
+        token  # noqa: B018
+        full_width()
+        rows, n = out.shape
+        td = like(g[0, 0], t)
+        rd = quotient(like(g[0, 0], 1.0), td)
+        of, gf, yf = out.reshape(-1), g.reshape(-1), y.reshape(-1)
+        for b in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            full_width()
+            a, z = b * ROW_BLOCK * n, min((b + 1) * ROW_BLOCK, rows) * n
+            o = of[a:z]
+            fn((gf[a:z], yf[a:z]), o, n)
+            for i in range(o.shape[0]):
+                o[i] = quotient_by(o[i], td, rd)
+
+    return kernel
+
+
 @functools.cache
 def scaled_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
-    """The kernel of forward row function ``name`` with temperature= alone, in ``form``
-    ("rows" or "blocks"): ``kernel(x, t, out)``; see RowFunction.scaled."""
-    row, block = _rowops.ROW_FUNCTIONS[name].scaled
-    template, fn = (_scaled_rows, row) if form == "rows" else (_scaled_blocks, block)
-    return _jit(template, fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
+    """The kernel of row function ``name`` with temperature= alone, in ``form`` ("rows" or
+    "blocks"): a forward's ``kernel(x, t, out)`` runs its scaled forms (RowFunction.scaled),
+    a backward's ``kernel(grad_out, y, t, out)`` its own forms, divided as it goes."""
+    fn = _rowops.ROW_FUNCTIONS[name]
+    if len(fn.inputs) == 2:
+        template, form_fn = (_scaled_rows_backward, fn.row) if form == "rows" else (_scaled_blocks_backward, fn.block)
+    else:
+        template, form_fn = (_scaled_rows, fn.scaled[0]) if form == "rows" else (_scaled_blocks, fn.scaled[1])
+    return _jit(template, form_fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
 def _kept_reduce_rows(fn, *, token):

@@ -48,11 +48,17 @@ class RowFunction:
     # a forward's value for a row with nothing unmasked, with where= (PyTorch's safe
     # softmax: probability 0, not NaN; log-probability -inf)
     empty_row: float = 0.0
-    # (row, block) forms that read x / t for ins = (x, (t, 1 / t)), x / t rounded as
-    # in kept_quotients: a forward with temperature= and no where= runs them, without
-    # the scratch copy of each row that kept_row_kernel makes (softmax 4096 x 4096
-    # float32: 1.2x the plain op's time with the copy)
+    # a forward's (row, block) forms that read x / t for ins = (x, (t, 1 / t)), x / t
+    # rounded as in kept_quotients: a forward with temperature= and no where= runs them,
+    # without the scratch copy of each row that kept_row_kernel makes (softmax 4096 x
+    # 4096 float32: 1.2x the plain op's time with the copy).  A backward's own forms
+    # serve it, the row divided by t as it goes (_kernels.scaled_row_kernel).
     scaled: tuple[Callable, Callable] | None = None
+
+    @property
+    def runs_scaled(self) -> bool:
+        """Whether temperature= alone has kernels without a scratch copy."""
+        return self.scaled is not None or len(self.inputs) == 2
 
 
 @dataclass(frozen=True)
