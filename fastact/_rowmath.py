@@ -192,7 +192,7 @@ def lanes_add(total, err, v):
 
 
 def _maxima(negate: bool, suffix: str):
-    """(row_max, block_max, block_exps, lanes_max) over x, or over -x."""
+    """(row_max, block_max, block_exps, block_exps_scaled, lanes_max) over x, or over -x."""
 
     def row_max(x):
         full_width()
@@ -223,6 +223,17 @@ def _maxima(negate: bool, suffix: str):
             out[i] = exp_of_difference(-x[i] if negate else x[i], m[i])
         return m
 
+    def block_exps_scaled(x, n, out, t, r):
+        """block_exps over x / t (r = 1 / t, quotient_by): the maxima of the quotients
+        (the quotient of the maximum: it is monotone), then out = exp(x / t - max)."""
+        full_width()
+        m = block_max(x, n)
+        for i in range(x.shape[0]):
+            m[i] = quotient_by(m[i], t, r)
+        for i in range(x.shape[0]):
+            out[i] = exp_of_difference(quotient_by(-x[i] if negate else x[i], t, r), m[i])
+        return m
+
     def lanes_max(ins, o, c0, c1, j0, j1):
         """The maxima of lanes c0..c1 of the first input over rows j0..j1 (j0 < j1)."""
         full_width()
@@ -237,14 +248,15 @@ def _maxima(negate: bool, suffix: str):
                 m[b] = maximum(m[b], -xj[b] if negate else xj[b])
         return m
 
-    functions = (row_max, block_max, block_exps, lanes_max)
+    functions = (row_max, block_max, block_exps, block_exps_scaled, lanes_max)
     for fn in functions:  # module attributes of these names (the kernels' disk cache finds them there)
         fn.__name__ = fn.__qualname__ = fn.__name__ + suffix
     return tuple(row_function(fn) for fn in functions)
 
 
-row_max, block_max, block_exps, lanes_max = _maxima(False, "")
-row_max_negated, block_max_negated, block_exps_negated, lanes_max_negated = _maxima(True, "_negated")
+row_max, block_max, block_exps, block_exps_scaled, lanes_max = _maxima(False, "")
+(row_max_negated, block_max_negated, block_exps_negated, block_exps_scaled_negated,
+ lanes_max_negated) = _maxima(True, "_negated")
 
 
 @row_function

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import row_function, scalar_function
-from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_exps_negated, block_max, block_max_negated,
-                       block_sums, exp_of_difference, lanes_add, lanes_max, lanes_max_negated, log_of_total, no_max,
-                       quotient_by, row_dot, row_exp_sum_below, row_exp_sum_below_scaled,
-                       row_max, row_max_negated, row_sum, spread)
+from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_exps_negated, block_exps_scaled,
+                       block_exps_scaled_negated, block_sums, exp_of_difference, lanes_add, lanes_max,
+                       lanes_max_negated, log_of_total, no_max, quotient_by, row_dot, row_exp_sum_below,
+                       row_exp_sum_below_scaled, row_max, row_max_negated, row_sum, spread)
 from ._scalar import exp, full_width, like, log1p
 from ._validation import accumulator
 
@@ -92,7 +92,7 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False):
     ``scaled`` (row and block only) they read x / t, for ins = (x, (t, 1 / t)): see
     RowFunction.scaled."""
     maximum_of_row, exps_of_block = (row_max_negated, block_exps_negated) if negate else (row_max, block_exps)
-    maxima_of_block = block_max_negated if negate else block_max
+    exps_of_block_scaled = block_exps_scaled_negated if negate else block_exps_scaled
 
     def row(ins, out):
         full_width()
@@ -116,13 +116,7 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False):
     def block(ins, out, n):
         full_width()
         x = ins[0]
-        if scaled:
-            t, r = ins[1][0], ins[1][1]
-            m = maxima_of_block(x, n)
-            for i in range(x.shape[0]):
-                out[i] = exp_of_difference(quotient_by(-x[i] if negate else x[i], t, r), quotient_by(m[i], t, r))
-        else:
-            m = exps_of_block(x, n, out)
+        m = exps_of_block_scaled(x, n, out, ins[1][0], ins[1][1]) if scaled else exps_of_block(x, n, out)
         sums = block_sums(out, n)
         scale = np.empty(sums.shape[0], x.dtype)
         for b in range(scale.shape[0]):
@@ -416,16 +410,8 @@ def _log_softmax_forms(scaled: bool, suffix: str):
         maximum apart from the count of those equal to it."""
         full_width()
         x = ins[0]
-        if scaled:
-            t, r = ins[1][0], ins[1][1]
-            m = block_max(x, n)
-            for i in range(x.shape[0]):
-                m[i] = quotient_by(m[i], t, r)
-            for i in range(x.shape[0]):
-                out[i] = exp_of_difference(quotient_by(x[i], t, r), m[i])
-        else:
-            t, r = 1.0, 1.0
-            m = block_exps(x, n, out)
+        t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
+        m = block_exps_scaled(x, n, out, t, r) if scaled else block_exps(x, n, out)
         below = block_sums(out, n) - 1.0 if x.itemsize == 4 else np.full(x.shape[0] // n, -1.0)
         for b in range(below.shape[0]):
             if below[b] < LOG_SOFTMAX_MIN_BELOW:
