@@ -742,8 +742,9 @@ ROW_FORMS = {  # form -> (template, the definition's field it runs); the arrays 
 # temperature (kept_quotients).  Row r takes row r % keep's rows of the mask, so a
 # mask broadcast along the leading axes ((n, n) against (batch, heads, n, n)) is
 # never copied out to x's size.  The kernels take (rows, n) C-contiguous arrays:
-# _api moves the row axes last.  A forward with temperature= alone runs the
-# definition's scaled forms instead (_scaled_rows), which need no copy.
+# _api moves the row axes last.  With temperature= alone, scaled_row_kernel's
+# templates run instead, without the copy: a forward's scaled forms, which divide x
+# as they read it, and a backward's own forms, each row then divided.
 
 
 def _kept_rows(fn, *, fill, empty, token):
