@@ -343,6 +343,13 @@ def quotient(a, b):
 
 
 @scalar_function
+def as_read(v, t, r):
+    """v itself: how the plain forms of the row ops read x, where their scaled forms
+    read quotient_by(x, t, r)."""
+    return v
+
+
+@scalar_function
 def quotient_by(a, b, r):
     """a / b, correctly rounded wherever it is normal, from r = quotient(1, b): a r, then
     corrected once by its exact remainder a - (a r) b (Markstein).  Three fused

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._backend import row_function, scalar_function
-from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, block_exps, block_exps_negated, block_exps_scaled,
+from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, as_read, block_exps, block_exps_negated, block_exps_scaled,
                        block_exps_scaled_negated, block_sums, exp_of_difference, lanes_add, lanes_max,
                        lanes_max_negated, log_of_total, no_max, quotient_by, row_dot, row_exp_sum_below,
                        row_exp_sum_below_scaled, row_max, row_max_negated, row_sum, spread)
@@ -93,19 +93,15 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False):
     RowFunction.scaled."""
     maximum_of_row, exps_of_block = (row_max_negated, block_exps_negated) if negate else (row_max, block_exps)
     exps_of_block_scaled = block_exps_scaled_negated if negate else block_exps_scaled
+    over = quotient_by if scaled else as_read
 
     def row(ins, out):
         full_width()
         x = ins[0]
-        if scaled:
-            t, r = ins[1][0], ins[1][1]
-            m = quotient_by(maximum_of_row(x), t, r)  # max(x / t): the quotient is monotone
-            for i in range(x.shape[0]):
-                out[i] = exp_of_difference(quotient_by(-x[i] if negate else x[i], t, r), m)
-        else:
-            m = maximum_of_row(x)
-            for i in range(x.shape[0]):
-                out[i] = exp_of_difference(-x[i] if negate else x[i], m)
+        t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
+        m = over(maximum_of_row(x), t, r)  # max(x / t): the quotient is monotone
+        for i in range(x.shape[0]):
+            out[i] = exp_of_difference(over(-x[i] if negate else x[i], t, r), m)
         # A separate pass for the sum: fused with the stores above, LLVM would run
         # a scalar loop (another summation order) whenever out aliases x.
         total = row_sum(out)
@@ -354,12 +350,6 @@ def log_softmax_value(x, m, log_total):
 
 
 @scalar_function
-def _as_read(v, t, r):
-    """v itself: the plain forms' reading of x, where the scaled ones read x / t."""
-    return v
-
-
-@scalar_function
 def log_of_compensated_total(total, err):
     """log(total + err) for a compensated sum of exp(x - max) (so total >= 1):
     total - 1 is exact below 4, and err holds what the rounded total lost, so
@@ -381,7 +371,7 @@ def log_of_compensated_total(total, err):
 def _log_softmax_forms(scaled: bool, suffix: str):
     """log_softmax's row and block functions over x, or (``scaled``) over x / t for
     ins = (x, (t, 1 / t)), as _normalised_exps's."""
-    over = quotient_by if scaled else _as_read
+    over = quotient_by if scaled else as_read
 
     def row(ins, out):
         full_width()
