@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from ._scalar import (EXP_SCALED_BITS, exp, exp_nonpositive, exp_nonpositive_and
                       exp_nonpositive_scaled,
                       expm1, fma, like, log1p, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
 
-NumpyFn = Callable[[np.ndarray, np.ndarray, tuple], None]
+NumpyFn = Callable[[np.ndarray, np.ndarray, tuple[Any, ...]], None]
 
 
 @dataclass(frozen=True)
@@ -50,21 +51,21 @@ class Activation:
     name: str
     doc: str
     formula: str  # for the README: f and f'
-    f: Callable  # scalar (x, p) -> f(x)
-    df: Callable  # scalar (x, p) -> f'(x)
+    f: Callable[..., Any]  # scalar (x, p) -> f(x)
+    df: Callable[..., Any]  # scalar (x, p) -> f'(x)
     numpy_f: NumpyFn
     numpy_df: NumpyFn
-    reference: Callable  # (mpmath, mpf x, p) -> f(x)
-    reference_df: Callable  # (mpmath, mpf x, p) -> f'(x)
+    reference: Callable[..., Any]  # (mpmath, mpf x, p) -> f(x)
+    reference_df: Callable[..., Any]  # (mpmath, mpf x, p) -> f'(x)
     params: tuple[Param, ...] = ()
-    df_from_y: Callable | None = None  # scalar (y = f(x), p) -> f'(x)
+    df_from_y: Callable[..., Any] | None = None  # scalar (y = f(x), p) -> f'(x)
     numpy_df_from_y: NumpyFn | None = None
-    y_check: Callable[[tuple], str | None] | None = None  # when f' from y holds only for some p
+    y_check: Callable[[tuple[Any, ...]], str | None] | None = None  # when f' from y holds only for some p
     y_condition: str = ""  # the same for the docs ("alpha >= 0")
-    params_check: Callable[[tuple], str | None] | None = None  # a check across parameters
+    params_check: Callable[[tuple[Any, ...]], str | None] | None = None  # a check across parameters
     # scalar (g, x, p) -> g * f'(x), where a dedicated formula rounds better
-    backward_x: Callable | None = None
-    numpy_backward_x: Callable | None = None  # (g, x, out, p): its NumPy fallback, where g * f' would not do
+    backward_x: Callable[..., Any] | None = None
+    numpy_backward_x: Callable[..., Any] | None = None  # (g, x, out, p): its NumPy fallback, where g * f' would not do
     correctly_rounded: bool = False  # exact (correctly rounded) rather than within a few ULP
     # (public op, string parameter, its value): this definition is one variant of
     # a public op (gelu's approximate="none" and "tanh"); the first is the default
@@ -95,11 +96,11 @@ class Activation:
     # grad_out times each in float64); numpy_df_dparams: (x, p) -> the list of those arrays.  The reference is the derivative
     # of ``reference`` in the parameter (``reference_dparam``).
     grad_params: tuple[str, ...] = ()
-    df_dparams: Callable | None = None
-    numpy_df_dparams: Callable | None = None
+    df_dparams: Callable[..., Any] | None = None
+    numpy_df_dparams: Callable[..., Any] | None = None
 
 
-def reference_dparam(act: Activation, mp, x, p: tuple, name: str):
+def reference_dparam(act: Activation, mp: Any, x: Any, p: tuple[Any, ...], name: str) -> Any:
     """d f / d (parameter ``name``) at x, from the reference by mpmath's numerical
     derivative (at its working precision; not at a kink in the parameter)."""
     k = [param.name for param in act.params].index(name)
@@ -107,17 +108,17 @@ def reference_dparam(act: Activation, mp, x, p: tuple, name: str):
 
 
 @scalar_function
-def _nan_or(x, v):
+def _nan_or(x: Any, v: Any) -> Any:
     """like(x, v), or NaN where x is NaN (a parameter's derivative)."""
     return x if x != x else like(x, v)
 
 
-def _numpy_nan_or(x, v):
+def _numpy_nan_or(x: Any, v: Any) -> Any:
     """v (an array or a number) in x's dtype, NaN where x is NaN."""
     return np.where(np.isnan(x), x, np.asarray(v, x.dtype))
 
 
-def _numpy_nonpositive_part(x):
+def _numpy_nonpositive_part(x: Any) -> Any:
     """x where x <= 0 (and NaN), 0 where x > 0."""
     return np.where(x > 0, x.dtype.type(0), x)
 
@@ -126,7 +127,7 @@ def _numpy_nonpositive_part(x):
 
 
 @scalar_function
-def _quotient(num, e, r):
+def _quotient(num: Any, e: Any, r: Any) -> Any:
     """num / (1 + e) to about half an ULP, given r ~ 1/(1 + e), with num - q
     within a factor 2 of num (Sterbenz): one Newton step on the exact residual
     num - q*(1 + e) = (num - q) - q*e."""
@@ -134,7 +135,7 @@ def _quotient(num, e, r):
 
 
 @scalar_function
-def _quotient_of_pair(num, num_lo, e, r):
+def _quotient_of_pair(num: Any, num_lo: Any, e: Any, r: Any) -> Any:
     """(num + num_lo) / (1 + e) as _quotient, for a numerator carried as a
     double-word (num_lo the rounding error of num)."""
     q = num * r
@@ -143,13 +144,13 @@ def _quotient_of_pair(num, num_lo, e, r):
 
 
 @scalar_function
-def _times(x, t):
+def _times(x: Any, t: Any) -> Any:
     """x * t, with 0 where t is 0 (so x = +-inf times a vanishing factor gives the limit 0)."""
     return t if t == 0 else x * t
 
 
 @scalar_function
-def _scaled(c, v):
+def _scaled(c: Any, v: Any) -> Any:
     """c * v for a float64 constant c, with c split into two floats of v's type
     so that a float32 v gets the product of the exact c, rounded once."""
     hi = like(v, c)
@@ -162,7 +163,7 @@ def _scaled(c, v):
 
 
 @scalar_function
-def _exact_div6(s, s_lo):
+def _exact_div6(s: Any, s_lo: Any) -> Any:
     """(s + s_lo) / 6, correctly rounded but for ties."""
     six = like(s, 6.0)
     q = s / six
@@ -170,7 +171,7 @@ def _exact_div6(s, s_lo):
 
 
 @scalar_function
-def _two_sum(a, b):
+def _two_sum(a: Any, b: Any) -> Any:
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
@@ -192,12 +193,12 @@ def _nonzero(name: str) -> Callable[[float], str | None]:
     return lambda v: None if v != 0 else f"{name} must not be 0"
 
 
-def _where_x_le_0(x, out, inside, outside):
+def _where_x_le_0(x: Any, out: Any, inside: Any, outside: Any) -> None:
     """out = inside(x) where x <= 0 (or NaN), else outside(x)."""
     np.copyto(out, np.where(x > 0, outside, inside))
 
 
-def _nonpositive_part(x):
+def _nonpositive_part(x: Any) -> Any:
     """min(x, 0) that keeps -0.0 and NaN (np.minimum(-0.0, 0) is 0.0)."""
     return np.where(x > 0, 0, x)
 
@@ -212,13 +213,13 @@ def _nonpositive_part(x):
 
 
 @scalar_function
-def _sigmoid_halves(x):
+def _sigmoid_halves(x: Any) -> Any:
     """(sigmoid(|x|), sigmoid(-|x|))."""
     return _sigmoid_halves_of(exp_nonpositive(-abs(x)))
 
 
 @scalar_function
-def _sigmoid_halves_of(e):
+def _sigmoid_halves_of(e: Any) -> Any:
     """(1 / (1 + e), e / (1 + e)): sigmoid(|x|) and sigmoid(-|x|) from e = exp(-|x|)."""
     one = like(e, 1.0)
     r = one / (one + e)
@@ -226,12 +227,12 @@ def _sigmoid_halves_of(e):
 
 
 @scalar_function
-def _sigmoid(x):
+def _sigmoid(x: Any) -> Any:
     return _sigmoid_of(x, exp_nonpositive(-abs(x)))
 
 
 @scalar_function
-def _sigmoid_of(x, e):
+def _sigmoid_of(x: Any, e: Any) -> Any:
     """sigmoid(x) given e = exp(-|x|)."""
     one = like(x, 1.0)
     r = one / (one + e)
@@ -239,36 +240,36 @@ def _sigmoid_of(x, e):
 
 
 @scalar_function
-def _sigmoid_pair(x):
+def _sigmoid_pair(x: Any) -> Any:
     """(sigmoid(x), sigmoid(-x))."""
     return _sigmoid_pair_of(x, exp_nonpositive(-abs(x)))
 
 
 @scalar_function
-def _sigmoid_pair_of(x, e):
+def _sigmoid_pair_of(x: Any, e: Any) -> Any:
     """(sigmoid(x), sigmoid(-x)) given e = exp(-|x|)."""
     upper, lower = _sigmoid_halves_of(e)
     return (lower, upper) if x < 0 else (upper, lower)
 
 
 @scalar_function
-def sigmoid_f(x, p):
+def sigmoid_f(x: Any, p: Any) -> Any:
     return _sigmoid(x)
 
 
 @scalar_function
-def sigmoid_df(x, p):
+def sigmoid_df(x: Any, p: Any) -> Any:
     upper, lower = _sigmoid_halves(x)
     return upper * lower
 
 
 @scalar_function
-def sigmoid_df_from_y(y, p):
+def sigmoid_df_from_y(y: Any, p: Any) -> Any:
     return y * (like(y, 1.0) - y)
 
 
 @scalar_function
-def sigmoid_backward_x(g, x, p):
+def sigmoid_backward_x(g: Any, x: Any, p: Any) -> Any:
     upper, lower = _sigmoid_halves(x)
     return (g * upper) * lower
 
@@ -276,29 +277,30 @@ def sigmoid_backward_x(g, x, p):
 def _numpy_exp_neg_abs(x: np.ndarray) -> np.ndarray:
     t = np.abs(x)
     np.negative(t, out=t)
-    return np.exp(t, out=t)
+    e: np.ndarray = np.exp(t, out=t)
+    return e
 
 
-def _numpy_sigmoid(x, out, p=()):
+def _numpy_sigmoid(x: Any, out: Any, p: Any = ()) -> None:
     e = _numpy_exp_neg_abs(x)
     d = e + 1
     np.copyto(e, 1, where=~(x < 0))
     np.divide(e, d, out=out)
 
 
-def _numpy_sigmoid_grad(x, out, p=()):
+def _numpy_sigmoid_grad(x: Any, out: Any, p: Any = ()) -> None:
     e = _numpy_exp_neg_abs(x)
     d = e + 1
     np.multiply(d, d, out=d)
     np.divide(e, d, out=out)
 
 
-def _numpy_sigmoid_grad_from_y(y, out, p=()):
+def _numpy_sigmoid_grad_from_y(y: Any, out: Any, p: Any = ()) -> None:
     t = np.subtract(1, y)
     np.multiply(y, t, out=out)
 
 
-def _mp_sigmoid(mp, x):
+def _mp_sigmoid(mp: Any, x: Any) -> Any:
     return 1 / (1 + mp.exp(-x))
 
 
@@ -338,17 +340,17 @@ SIGMOID = Activation(
 
 
 @scalar_function
-def tanh_f(x, p):
+def tanh_f(x: Any, p: Any) -> Any:
     return tanh(x)
 
 
 @scalar_function
-def tanh_df(x, p):
+def tanh_df(x: Any, p: Any) -> Any:
     return tanh_backward_x(like(x, 1.0), x, p)
 
 
 @scalar_function
-def tanh_backward_x(g, x, p):
+def tanh_backward_x(g: Any, x: Any, p: Any) -> Any:
     v = like(x, -2.0) * abs(x)
     scaled = exp_nonpositive_scaled(v)
     if v < TAIL:
@@ -358,20 +360,20 @@ def tanh_backward_x(g, x, p):
 
 
 @scalar_function
-def tanh_df_from_y(y, p):
+def tanh_df_from_y(y: Any, p: Any) -> Any:
     return fma(-y, y, like(y, 1.0))
 
 
-def _numpy_tanh(x, out, p=()):
+def _numpy_tanh(x: Any, out: Any, p: Any = ()) -> None:
     np.tanh(x, out=out)
 
 
-def _numpy_tanh_grad(x, out, p=()):
+def _numpy_tanh_grad(x: Any, out: Any, p: Any = ()) -> None:
     _numpy_sigmoid_grad(2 * x, out)
     np.multiply(out, 4, out=out)
 
 
-def _numpy_tanh_grad_from_y(y, out, p=()):
+def _numpy_tanh_grad_from_y(y: Any, out: Any, p: Any = ()) -> None:
     t = np.multiply(y, y)
     np.subtract(1, t, out=out)
 
@@ -430,7 +432,7 @@ TANHSHRINK_Q, TANHSHRINK_P = (tuple(c / TANHSHRINK_INTEGERS[1][0] for c in poly)
 
 
 @scalar_function
-def _polynomial(coefs, u):
+def _polynomial(coefs: Any, u: Any) -> Any:
     """sum coefs[k] u**k by Horner's rule with fused multiply-adds."""
     r = like(u, coefs[len(coefs) - 1])
     for k in range(len(coefs) - 2, -1, -1):
@@ -439,7 +441,7 @@ def _polynomial(coefs, u):
 
 
 @scalar_function
-def tanhshrink_f(x, p):
+def tanhshrink_f(x: Any, p: Any) -> Any:
     if abs(x) >= like(x, TANHSHRINK_SWITCH):
         return x - tanh(x)
     u = x * x
@@ -459,26 +461,26 @@ def tanhshrink_f(x, p):
 
 
 @scalar_function
-def tanhshrink_df(x, p):
+def tanhshrink_df(x: Any, p: Any) -> Any:
     t = tanh(x)
     return t * t
 
 
 @scalar_function
-def tanhshrink_backward_x(g, x, p):
+def tanhshrink_backward_x(g: Any, x: Any, p: Any) -> Any:
     t = tanh(x)
     return (g * t) * t
 
 
 # NumPy has no fused multiply-add: the double-words come from Dekker's exact product.
-def _numpy_split(a):
+def _numpy_split(a: Any) -> Any:
     """(hi, lo), a = hi + lo exactly, each with half of a's significand (Veltkamp)."""
     t = a * a.dtype.type(2.0 ** ((np.finfo(a.dtype).nmant + 2) // 2) + 1)  # 4097 for float32
     hi = t - (t - a)
     return hi, a - hi
 
 
-def _numpy_two_product(a, b):
+def _numpy_two_product(a: Any, b: Any) -> Any:
     """(p, e): p = a * b rounded, and e its exact error (|a|, |b| well below the overflow;
     arrays or NumPy scalars of one dtype)."""
     p = a * b
@@ -487,7 +489,7 @@ def _numpy_two_product(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-def _numpy_polynomial(integers, scale, u):
+def _numpy_polynomial(integers: Any, scale: Any, u: Any) -> Any:
     """sum (integers[k] / scale) u**k, the coefficients rounded once in u's dtype."""
     dt = u.dtype.type
     r = np.full_like(u, dt(integers[-1]) / dt(scale))
@@ -496,7 +498,7 @@ def _numpy_polynomial(integers, scale, u):
     return r
 
 
-def _numpy_tanhshrink(x, out, p=()):
+def _numpy_tanhshrink(x: Any, out: Any, p: Any = ()) -> None:
     small = np.abs(x) < TANHSHRINK_SWITCH
     xs = np.where(small, x, 0).astype(x.dtype)
     u, u_lo = _numpy_two_product(xs, xs)
@@ -514,12 +516,12 @@ def _numpy_tanhshrink(x, out, p=()):
     np.copyto(out, np.where(small, q, x - np.tanh(x)))
 
 
-def _numpy_tanhshrink_grad(x, out, p=()):
+def _numpy_tanhshrink_grad(x: Any, out: Any, p: Any = ()) -> None:
     np.tanh(x, out=out)
     np.multiply(out, out, out=out)
 
 
-def _mp_tanhshrink(mp, x):
+def _mp_tanhshrink(mp: Any, x: Any) -> Any:
     if x == 0:
         return mp.mpf(0)
     with mp.extraprec(int(-2 * mp.log(abs(x), 2)) + 32 if abs(x) < 1 else 32):  # x^3 / 3 is what remains
@@ -550,22 +552,22 @@ TANHSHRINK = Activation(
 
 
 @scalar_function
-def log_sigmoid_f(x, p):
+def log_sigmoid_f(x: Any, p: Any) -> Any:
     t = log1p(exp_nonpositive(-abs(x)))
     return x - t if x < 0 else -t
 
 
 @scalar_function
-def log_sigmoid_df(x, p):
+def log_sigmoid_df(x: Any, p: Any) -> Any:
     return _sigmoid(-x)
 
 
-def _numpy_log_sigmoid(x, out, p=()):
+def _numpy_log_sigmoid(x: Any, out: Any, p: Any = ()) -> None:
     t = np.log1p(_numpy_exp_neg_abs(x))
     np.subtract(np.minimum(x, 0), t, out=out)
 
 
-def _numpy_log_sigmoid_grad(x, out, p=()):
+def _numpy_log_sigmoid_grad(x: Any, out: Any, p: Any = ()) -> None:
     _numpy_sigmoid(-x, out)
 
 
@@ -594,28 +596,28 @@ LOG_SIGMOID = Activation(
 
 
 @scalar_function
-def relu_f(x, p):
+def relu_f(x: Any, p: Any) -> Any:
     return like(x, 0.0) if x < 0 else x  # relu(-0.0) = -0.0, as in PyTorch
 
 
 @scalar_function
-def relu_df(x, p):
+def relu_df(x: Any, p: Any) -> Any:
     if x > 0:
         return like(x, 1.0)
     return like(x, 0.0) if x <= 0 else x
 
 
-def _numpy_relu(x, out, p=()):
+def _numpy_relu(x: Any, out: Any, p: Any = ()) -> None:
     np.copyto(out, np.where(x < 0, 0, x))  # NaN and -0.0 stay as they are
 
 
-def _numpy_step(x, out, lo=0.0, hi=None, inside=1.0, outside=0.0):
+def _numpy_step(x: Any, out: Any, lo: Any = 0.0, hi: Any = None, inside: Any = 1.0, outside: Any = 0.0) -> None:
     """out = inside on the open interval (lo, hi) (hi None: no upper end), outside elsewhere, NaN at NaN."""
     np.copyto(out, np.where((x > lo) if hi is None else (x > lo) & (x < hi), inside, outside))
     np.copyto(out, x, where=np.isnan(x))
 
 
-def _numpy_relu_grad(x, out, p=()):
+def _numpy_relu_grad(x: Any, out: Any, p: Any = ()) -> None:
     _numpy_step(x, out)
 
 
@@ -642,35 +644,35 @@ RELU = Activation(
 
 
 @scalar_function
-def leaky_relu_f(x, p):
+def leaky_relu_f(x: Any, p: Any) -> Any:
     return x if x > 0 else _scaled(p[0], x)
 
 
 @scalar_function
-def leaky_relu_df(x, p):
+def leaky_relu_df(x: Any, p: Any) -> Any:
     if x > 0:
         return like(x, 1.0)
     return like(x, p[0]) if x <= 0 else x
 
 
 @scalar_function
-def leaky_relu_backward_x(g, x, p):
+def leaky_relu_backward_x(g: Any, x: Any, p: Any) -> Any:
     if x > 0:
         return g
     return _scaled(p[0], g) if x <= 0 else x
 
 
 @scalar_function
-def leaky_relu_dparams(x, p):
+def leaky_relu_dparams(x: Any, p: Any) -> Any:
     """d/d negative_slope: x where x <= 0."""
     return (like(x, 0.0) if x > 0 else x,)
 
 
-def _numpy_leaky_relu(x, out, p):
+def _numpy_leaky_relu(x: Any, out: Any, p: Any) -> None:
     np.copyto(out, np.where(x > 0, x, x * p[0]))
 
 
-def _numpy_leaky_relu_grad(x, out, p):
+def _numpy_leaky_relu_grad(x: Any, out: Any, p: Any) -> None:
     _numpy_step(x, out, inside=1.0, outside=p[0])
 
 
@@ -702,14 +704,14 @@ LEAKY_RELU = Activation(
 
 
 @scalar_function
-def _clamp(x, lo, hi):
+def _clamp(x: Any, lo: Any, hi: Any) -> Any:
     if x < lo:  # x == lo keeps x: relu6(-0.0) = -0.0
         return lo
     return hi if x > hi else x
 
 
 @scalar_function
-def _open_interval_step(x, lo, hi):
+def _open_interval_step(x: Any, lo: Any, hi: Any) -> Any:
     """1 on the open interval (lo, hi), 0 outside, NaN at NaN."""
     if x > lo and x < hi:
         return like(x, 1.0)
@@ -717,12 +719,12 @@ def _open_interval_step(x, lo, hi):
 
 
 @scalar_function
-def relu6_f(x, p):
+def relu6_f(x: Any, p: Any) -> Any:
     return _clamp(x, like(x, 0.0), like(x, 6.0))
 
 
 @scalar_function
-def relu6_df(x, p):
+def relu6_df(x: Any, p: Any) -> Any:
     return _open_interval_step(x, like(x, 0.0), like(x, 6.0))
 
 
@@ -745,17 +747,17 @@ RELU6 = Activation(
 
 
 @scalar_function
-def hardtanh_f(x, p):
+def hardtanh_f(x: Any, p: Any) -> Any:
     return _clamp(x, like(x, p[0]), like(x, p[1]))
 
 
 @scalar_function
-def hardtanh_df(x, p):
+def hardtanh_df(x: Any, p: Any) -> Any:
     return _open_interval_step(x, like(x, p[0]), like(x, p[1]))
 
 
 @scalar_function
-def hardtanh_dparams(x, p):
+def hardtanh_dparams(x: Any, p: Any) -> Any:
     """d/d min_val: 1 where x < min_val; d/d max_val: 1 where x > max_val."""
     if x < like(x, p[0]):
         return like(x, 1.0), like(x, 0.0)
@@ -764,7 +766,7 @@ def hardtanh_dparams(x, p):
     return _nan_or(x, 0.0), _nan_or(x, 0.0)
 
 
-def _numpy_hardtanh_dparams(x, p):
+def _numpy_hardtanh_dparams(x: Any, p: Any) -> Any:
     return [_numpy_nan_or(x, x < x.dtype.type(p[0])), _numpy_nan_or(x, x > x.dtype.type(p[1]))]
 
 
@@ -796,31 +798,31 @@ HARDTANH = Activation(
 
 
 @scalar_function
-def _rrelu_slope(p):
+def _rrelu_slope(p: Any) -> Any:
     return 0.5 * (p[0] + p[1])
 
 
 @scalar_function
-def rrelu_f(x, p):
+def rrelu_f(x: Any, p: Any) -> Any:
     return x if x > 0 else _scaled(_rrelu_slope(p), x)
 
 
 @scalar_function
-def rrelu_df(x, p):
+def rrelu_df(x: Any, p: Any) -> Any:
     if x > 0:
         return like(x, 1.0)
     return like(x, _rrelu_slope(p)) if x <= 0 else x
 
 
 @scalar_function
-def rrelu_backward_x(g, x, p):
+def rrelu_backward_x(g: Any, x: Any, p: Any) -> Any:
     if x > 0:
         return g
     return _scaled(_rrelu_slope(p), g) if x <= 0 else x
 
 
 @scalar_function
-def rrelu_dparams(x, p):
+def rrelu_dparams(x: Any, p: Any) -> Any:
     """d/d lower = d/d upper: x / 2 where x <= 0."""
     h = like(x, 0.0) if x > 0 else x * like(x, 0.5)
     return h, h
@@ -866,36 +868,36 @@ RRELU = Activation(
 
 
 @scalar_function
-def _inside(x, lam):
+def _inside(x: Any, lam: Any) -> Any:
     """Whether -lam <= x <= lam, compared in float64 (lam a float64)."""
     xd = np.float64(x)
     return xd >= -lam and xd <= lam
 
 
 @scalar_function
-def hardshrink_f(x, p):
+def hardshrink_f(x: Any, p: Any) -> Any:
     if _inside(x, p[0]):
         return like(x, 0.0)  # +0.0 also for -0.0, as PyTorch
     return x
 
 
 @scalar_function
-def _shrink_df(x, p):
+def _shrink_df(x: Any, p: Any) -> Any:
     if _inside(x, p[0]):
         return like(x, 0.0)
     return x if x != x else like(x, 1.0)
 
 
-def _numpy_inside(x, lam):
+def _numpy_inside(x: Any, lam: Any) -> Any:
     xd = x.astype(np.float64)
     return (xd >= -lam) & (xd <= lam)
 
 
-def _numpy_shrink_grad(x, out, p):
+def _numpy_shrink_grad(x: Any, out: Any, p: Any) -> None:
     np.copyto(out, np.where(_numpy_inside(x, p[0]), 0, np.where(np.isnan(x), x, 1)))
 
 
-def _mp_shrink_df(mp, x, p):
+def _mp_shrink_df(mp: Any, x: Any, p: Any) -> Any:
     return mp.mpf(1) if abs(x) > p[0] else mp.mpf(0)
 
 
@@ -921,7 +923,7 @@ HARDSHRINK = Activation(
 
 
 @scalar_function
-def softshrink_f(x, p):
+def softshrink_f(x: Any, p: Any) -> Any:
     xd = np.float64(x)
     if xd > p[0]:
         return like(x, xd - p[0])
@@ -931,7 +933,7 @@ def softshrink_f(x, p):
 
 
 @scalar_function
-def softshrink_dparams(x, p):
+def softshrink_dparams(x: Any, p: Any) -> Any:
     """d/d lambd: -1 where x > lambd, 1 where x < -lambd, else 0."""
     xd = np.float64(x)  # compared as the forward compares
     if xd > p[0]:
@@ -941,7 +943,7 @@ def softshrink_dparams(x, p):
     return (_nan_or(x, 0.0),)
 
 
-def _numpy_softshrink(x, out, p):
+def _numpy_softshrink(x: Any, out: Any, p: Any) -> None:
     xd = x.astype(np.float64)
     np.copyto(out, np.where(xd > p[0], xd - p[0], np.where(xd < -p[0], xd + p[0], xd * 0)), casting="unsafe")
 
@@ -978,7 +980,7 @@ SOFTSHRINK = Activation(
 
 
 @scalar_function
-def _at_or_below(x, t):
+def _at_or_below(x: Any, t: Any) -> Any:
     """Whether x <= t for the float64 t, compared in x's dtype: with t_x the float of x's
     dtype nearest t, no float lies strictly between t_x and t, so x <= t is x < t_x where
     t_x rounded up, else x <= t_x (widening every x to float64 cost threshold float32 a
@@ -990,19 +992,19 @@ def _at_or_below(x, t):
 
 
 @scalar_function
-def threshold_f(x, p):
+def threshold_f(x: Any, p: Any) -> Any:
     return like(x, p[1]) if _at_or_below(x, p[0]) else x
 
 
 @scalar_function
-def threshold_df(x, p):
+def threshold_df(x: Any, p: Any) -> Any:
     if _at_or_below(x, p[0]):
         return like(x, 0.0)
     return x if x != x else like(x, 1.0)
 
 
 @scalar_function
-def threshold_dparams(x, p):
+def threshold_dparams(x: Any, p: Any) -> Any:
     """d/d value: 1 where x <= threshold (threshold itself only moves a step: no gradient)."""
     return (like(x, 1.0) if _at_or_below(x, p[0]) else _nan_or(x, 0.0),)
 
@@ -1038,28 +1040,28 @@ THRESHOLD = Activation(
 
 
 @scalar_function
-def relu_squared_f(x, p):
+def relu_squared_f(x: Any, p: Any) -> Any:
     if x > 0:
         return x * x
     return x if x != x else like(x, 0.0)  # +0.0 also for -0.0, as PyTorch's relu(x) ** 2
 
 
 @scalar_function
-def relu_squared_df(x, p):
+def relu_squared_df(x: Any, p: Any) -> Any:
     if x > 0:
         return x + x
     return x if x != x else like(x, 0.0)
 
 
 @scalar_function
-def relu_squared_backward_x(g, x, p):
+def relu_squared_backward_x(g: Any, x: Any, p: Any) -> Any:
     d = relu_squared_df(x, p)
     if abs(d) == math.inf and abs(x) < math.inf:
         return (g * x) * like(x, 2.0)
     return g * d
 
 
-def _numpy_relu_squared_backward(g, x, out, p):
+def _numpy_relu_squared_backward(g: Any, x: Any, out: Any, p: Any) -> None:
     d = np.where(x > 0, x + x, np.where(np.isnan(x), x, 0))
     np.copyto(out, np.where(np.isinf(d) & np.isfinite(x), (g * x) * 2, g * d))
 
@@ -1092,7 +1094,7 @@ RELU_SQUARED = Activation(
 
 
 @scalar_function
-def hardsigmoid_f(x, p):
+def hardsigmoid_f(x: Any, p: Any) -> Any:
     if x <= -3:
         return like(x, 0.0)
     if x >= 3:
@@ -1102,19 +1104,19 @@ def hardsigmoid_f(x, p):
 
 
 @scalar_function
-def hardsigmoid_df(x, p):
+def hardsigmoid_df(x: Any, p: Any) -> Any:
     return _open_interval_step(x, like(x, -3.0), like(x, 3.0)) * like(x, 1.0 / 6.0)
 
 
 @scalar_function
-def hardsigmoid_backward_x(g, x, p):
+def hardsigmoid_backward_x(g: Any, x: Any, p: Any) -> Any:
     if x > -3 and x < 3:
         return _exact_div6(g, like(g, 0.0))
     return g * _open_interval_step(x, like(x, -3.0), like(x, 3.0))
 
 
 @scalar_function
-def hardswish_f(x, p):
+def hardswish_f(x: Any, p: Any) -> Any:
     if x <= -3:
         return like(x, 0.0)
     if x >= 3 or x == 0:  # hardswish(-0.0) = -0.0; the exact sum below would give +0.0
@@ -1128,7 +1130,7 @@ def hardswish_f(x, p):
 
 
 @scalar_function
-def hardswish_df(x, p):
+def hardswish_df(x: Any, p: Any) -> Any:
     if x >= 3:
         return like(x, 1.0)
     if x <= -3:
@@ -1138,7 +1140,7 @@ def hardswish_df(x, p):
 
 
 @scalar_function
-def hardswish_backward_x(g, x, p):
+def hardswish_backward_x(g: Any, x: Any, p: Any) -> Any:
     if x > -3 and x < 3:  # g (2x + 3) / 6, the product carried exactly into the division
         s, s_lo = _two_sum(like(x, 2.0) * x, like(x, 3.0))
         gs = g * s
@@ -1146,15 +1148,15 @@ def hardswish_backward_x(g, x, p):
     return g * hardswish_df(x, p)
 
 
-def _numpy_hardsigmoid(x, out, p=()):
+def _numpy_hardsigmoid(x: Any, out: Any, p: Any = ()) -> None:
     np.copyto(out, np.where(np.isnan(x), x, np.clip(x + 3, 0, 6) / 6))
 
 
-def _numpy_hardswish(x, out, p=()):
+def _numpy_hardswish(x: Any, out: Any, p: Any = ()) -> None:
     np.copyto(out, np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3) / 6)))
 
 
-def _numpy_hardswish_grad(x, out, p=()):
+def _numpy_hardswish_grad(x: Any, out: Any, p: Any = ()) -> None:
     np.copyto(out, np.where(x >= 3, 1.0, np.where(x <= -3, 0.0, (2 * x + 3) / 6)))
     np.copyto(out, x, where=np.isnan(x))
 
@@ -1207,35 +1209,35 @@ SELU_SCALE = 1.0507009873554805
 
 
 @scalar_function
-def elu_f(x, p):
+def elu_f(x: Any, p: Any) -> Any:
     return x if x > 0 else _scaled(p[0], expm1(x))
 
 
 @scalar_function
-def elu_df(x, p):
+def elu_df(x: Any, p: Any) -> Any:
     return like(x, 1.0) if x > 0 else _scaled(p[0], exp(x))
 
 
 @scalar_function
-def elu_df_from_y(y, p):
+def elu_df_from_y(y: Any, p: Any) -> Any:
     return like(y, 1.0) if y > 0 else y + like(y, p[0])
 
 
 @scalar_function
-def elu_dparams(x, p):
+def elu_dparams(x: Any, p: Any) -> Any:
     """d/d alpha: expm1(x) where x <= 0."""
     return (like(x, 0.0) if x > 0 else expm1(x),)
 
 
-def _numpy_elu(x, out, p):
+def _numpy_elu(x: Any, out: Any, p: Any) -> None:
     _where_x_le_0(x, out, p[0] * np.expm1(_nonpositive_part(x)), x)
 
 
-def _numpy_elu_grad(x, out, p):
+def _numpy_elu_grad(x: Any, out: Any, p: Any) -> None:
     _where_x_le_0(x, out, p[0] * np.exp(_nonpositive_part(x)), 1.0)
 
 
-def _numpy_elu_grad_from_y(y, out, p):
+def _numpy_elu_grad_from_y(y: Any, out: Any, p: Any) -> None:
     np.copyto(out, np.where(y > 0, 1.0, y + p[0]))
 
 
@@ -1265,19 +1267,19 @@ ELU = Activation(
 
 
 @scalar_function
-def selu_f(x, p):
+def selu_f(x: Any, p: Any) -> Any:
     if x > 0:
         return _scaled(SELU_SCALE, x)
     return _scaled(SELU_SCALE * SELU_ALPHA, expm1(x))
 
 
 @scalar_function
-def selu_df(x, p):
+def selu_df(x: Any, p: Any) -> Any:
     return like(x, SELU_SCALE) if x > 0 else _scaled(SELU_SCALE * SELU_ALPHA, exp(x))
 
 
 @scalar_function
-def selu_df_from_y(y, p):
+def selu_df_from_y(y: Any, p: Any) -> Any:
     return like(y, SELU_SCALE) if y > 0 else y + like(y, SELU_SCALE * SELU_ALPHA)
 
 
@@ -1304,12 +1306,12 @@ SELU = Activation(
 
 
 @scalar_function
-def celu_f(x, p):
+def celu_f(x: Any, p: Any) -> Any:
     return x if x > 0 else _scaled(p[0], expm1(x / like(x, p[0])))
 
 
 @scalar_function
-def celu_df(x, p):
+def celu_df(x: Any, p: Any) -> Any:
     return like(x, 1.0) if x > 0 else exp(x / like(x, p[0]))
 
 
@@ -1321,7 +1323,7 @@ _CELU_SERIES = tuple((k + 1) / math.factorial(k + 2) for k in range(22))
 
 
 @scalar_function
-def _celu_dalpha(u):
+def _celu_dalpha(u: Any) -> Any:
     one = like(u, 1.0)
     if abs(u) < one:
         s = like(u, 0.0)
@@ -1333,12 +1335,12 @@ def _celu_dalpha(u):
 
 
 @scalar_function
-def celu_dparams(x, p):
+def celu_dparams(x: Any, p: Any) -> Any:
     """d/d alpha: e^u (1 - u) - 1, u = x / alpha, where x <= 0."""
     return (like(x, 0.0) if x > 0 else _celu_dalpha(x / like(x, p[0])),)
 
 
-def _numpy_celu_dparams(x, p):
+def _numpy_celu_dparams(x: Any, p: Any) -> Any:
     u = _numpy_nonpositive_part(x) / x.dtype.type(p[0])
     series = np.zeros_like(u)
     for c in _CELU_SERIES[::-1]:
@@ -1349,7 +1351,7 @@ def _numpy_celu_dparams(x, p):
 
 
 @scalar_function
-def celu_df_from_y(y, p):
+def celu_df_from_y(y: Any, p: Any) -> Any:
     return like(y, 1.0) if y > 0 else y / like(y, p[0]) + like(y, 1.0)
 
 
@@ -1382,7 +1384,7 @@ CELU = Activation(
 
 
 @scalar_function
-def softplus_f(x, p):
+def softplus_f(x: Any, p: Any) -> Any:
     z = x * like(x, p[0])
     if z > like(x, p[1]):
         return x
@@ -1391,13 +1393,13 @@ def softplus_f(x, p):
 
 
 @scalar_function
-def softplus_df(x, p):
+def softplus_df(x: Any, p: Any) -> Any:
     z = x * like(x, p[0])
     return like(x, 1.0) if z > like(x, p[1]) else _sigmoid(z)
 
 
 @scalar_function
-def softplus_dparams(x, p):
+def softplus_dparams(x: Any, p: Any) -> Any:
     """d/d beta: (z sigmoid(z) - log(1 + e^z)) / beta^2, z = beta x, where not linear; with
     a = |z| and e = e^-a that is -(a e / (1 + e) + log1p(e)) / beta^2, two terms of one sign
     (threshold only moves a step: no gradient)."""
@@ -1416,7 +1418,7 @@ def softplus_dparams(x, p):
     return (-(a * (e / (one + e)) + log1p(e)) / beta / beta,)  # two divisions: beta^2 may overflow
 
 
-def _numpy_softplus_dparams(x, p):
+def _numpy_softplus_dparams(x: Any, p: Any) -> Any:
     wide = x.astype(np.longdouble)  # the tail stays normal there (where long double is wider)
     z = wide * x.dtype.type(p[0])
     a = np.abs(z)
@@ -1426,13 +1428,13 @@ def _numpy_softplus_dparams(x, p):
     return [np.where(linear, 0, -(tail + np.log1p(e)) / p[0] / p[0]).astype(x.dtype)]
 
 
-def _numpy_softplus(x, out, p):
+def _numpy_softplus(x: Any, out: Any, p: Any) -> None:
     z = x * p[0]
     soft = (np.maximum(z, 0) + np.log1p(_numpy_exp_neg_abs(z))) / p[0]
     np.copyto(out, np.where(z > p[1], x, soft))
 
 
-def _numpy_softplus_grad(x, out, p):
+def _numpy_softplus_grad(x: Any, out: Any, p: Any) -> None:
     z = x * p[0]
     _numpy_sigmoid(z, out)
     np.copyto(out, 1, where=z > p[1])
@@ -1469,7 +1471,7 @@ SOFTPLUS = Activation(
 
 
 @scalar_function
-def silu_f(x, p):
+def silu_f(x: Any, p: Any) -> Any:
     e, tail = exp_nonpositive_and_times(x, -abs(x))
     if x < TAIL:
         return tail
@@ -1477,7 +1479,7 @@ def silu_f(x, p):
 
 
 @scalar_function
-def silu_df(x, p):
+def silu_df(x: Any, p: Any) -> Any:
     # sigmoid(x) (1 + x sigmoid(-x))
     one = like(x, 1.0)
     e, tail = exp_nonpositive_and_times(x + one, -abs(x))
@@ -1487,13 +1489,13 @@ def silu_df(x, p):
     return _times(fma(x, s_neg, one) if s_neg != 0 else one, s)
 
 
-def _numpy_silu(x, out, p=()):
+def _numpy_silu(x: Any, out: Any, p: Any = ()) -> None:
     _numpy_sigmoid(x, out)
     np.multiply(out, x, out=out)
     np.copyto(out, 0, where=np.isneginf(x))
 
 
-def _numpy_silu_grad(x, out, p=()):
+def _numpy_silu_grad(x: Any, out: Any, p: Any = ()) -> None:
     s, s_neg = np.empty_like(x), np.empty_like(x)
     _numpy_sigmoid(x, s)
     _numpy_sigmoid(-x, s_neg)
@@ -1530,7 +1532,7 @@ QUICK_GELU_C = 1.702
 
 
 @scalar_function
-def _quick_gelu_argument(x):
+def _quick_gelu_argument(x: Any) -> Any:
     """(z, z_lo) with z + z_lo = QUICK_GELU_C x to about the square of the precision."""
     hi = like(x, QUICK_GELU_C)
     z = hi * x
@@ -1538,13 +1540,13 @@ def _quick_gelu_argument(x):
 
 
 @scalar_function
-def _corrected(e, z, z_lo):
+def _corrected(e: Any, z: Any, z_lo: Any) -> Any:
     """exp(-|z + z_lo|) from e = exp(-|z|) (0 stays 0: z_lo may be NaN where z overflowed)."""
     return e if e == 0 else fma(e, z_lo if z < 0 else -z_lo, e)
 
 
 @scalar_function
-def quick_gelu_f(x, p):
+def quick_gelu_f(x: Any, p: Any) -> Any:
     z, z_lo = _quick_gelu_argument(x)
     e, tail = exp_nonpositive_and_times_pair(x, x * z_lo, -abs(z))
     if z < TAIL:  # x e^(z + z_lo) = (x + x z_lo) e^z, rounded once
@@ -1567,7 +1569,7 @@ def quick_gelu_f(x, p):
 
 
 @scalar_function
-def quick_gelu_df(x, p):
+def quick_gelu_df(x: Any, p: Any) -> Any:
     z, z_lo = _quick_gelu_argument(x)
     one = like(x, 1.0)
     a = z + one
@@ -1580,7 +1582,7 @@ def quick_gelu_df(x, p):
     return _times(fma(z, s_neg, one) + z_lo * s_neg if s_neg != 0 else one, s)
 
 
-def _numpy_quick_gelu_terms(x):
+def _numpy_quick_gelu_terms(x: Any) -> Any:
     """(z, z_lo, e): the kernel's double-word z and the corrected exp(-|z|), from x
     clipped where z's value no longer matters (e is 0), away from the split's overflow."""
     dt = x.dtype.type
@@ -1593,13 +1595,13 @@ def _numpy_quick_gelu_terms(x):
     return z, z_lo, e
 
 
-def _numpy_quick_gelu(x, out, p=()):
+def _numpy_quick_gelu(x: Any, out: Any, p: Any = ()) -> None:
     z, _, e = _numpy_quick_gelu_terms(x)
     s = np.where(z < 0, e, 1) / (1 + e)
     np.copyto(out, np.where(s == 0, 0, x * s))  # 0 also for x = -inf
 
 
-def _numpy_quick_gelu_grad(x, out, p=()):
+def _numpy_quick_gelu_grad(x: Any, out: Any, p: Any = ()) -> None:
     z, z_lo, e = _numpy_quick_gelu_terms(x)
     s, s_neg = np.where(z < 0, e, 1) / (1 + e), np.where(z < 0, 1, e) / (1 + e)
     np.multiply(s, 1 + (z * s_neg + z_lo * s_neg), out=out)
@@ -1627,7 +1629,7 @@ QUICK_GELU = Activation(
 
 
 @scalar_function
-def _mish_terms(x, u):
+def _mish_terms(x: Any, u: Any) -> Any:
     """(tanh(softplus(x)), 1 - tanh(softplus(x))**2) from u = exp(-|x|), no overflow.
 
     With n = e^x (e^x + 2), tanh(softplus(x)) = n / (n + 2) and
@@ -1656,7 +1658,7 @@ def _mish_terms(x, u):
 
 # u = exp(-|x|) and the tail's products with e^x come from one exp (as silu's).
 @scalar_function
-def _mish64(x):
+def _mish64(x: Any) -> Any:
     u, tail = exp_nonpositive_and_times(x, -abs(x))
     if x < TAIL:  # tanh(softplus(x)) = e^x (1 - e^x / 2 ...) = e^x
         return tail
@@ -1665,7 +1667,7 @@ def _mish64(x):
 
 
 @scalar_function
-def _mish_df64(x):
+def _mish_df64(x: Any) -> Any:
     u, tail = exp_nonpositive_and_times(x + 1.0, -abs(x))
     if x < TAIL:  # t + x sech^2 sigmoid(x) = e^x (1 + x)
         return tail
@@ -1676,22 +1678,22 @@ def _mish_df64(x):
 # mish is computed in float64 for either dtype: its terms are three rounded
 # quotients and float32 arithmetic ends above 2 ULP.
 @scalar_function
-def mish_f(x, p):
+def mish_f(x: Any, p: Any) -> Any:
     return like(x, _mish64(np.float64(x)))
 
 
 @scalar_function
-def mish_df(x, p):
+def mish_df(x: Any, p: Any) -> Any:
     return like(x, _mish_df64(np.float64(x)))
 
 
-def _numpy_mish(x, out, p=()):
+def _numpy_mish(x: Any, out: Any, p: Any = ()) -> None:
     u = _numpy_exp_neg_abs(x)
     t = np.where(x >= 0, (1 + 2 * u) / (1 + 2 * u + 2 * u * u), u * (u + 2) / (u * (u + 2) + 2))
     np.copyto(out, np.where(t == 0, 0.0, x * t))
 
 
-def _numpy_mish_grad(x, out, p=()):
+def _numpy_mish_grad(x: Any, out: Any, p: Any = ()) -> None:
     u = _numpy_exp_neg_abs(x)
     pos = x >= 0
     den = np.where(pos, 1 + 2 * u + 2 * u * u, u * (u + 2) + 2)
@@ -1703,7 +1705,7 @@ def _numpy_mish_grad(x, out, p=()):
     np.copyto(out, t + np.where(term == 0, 0.0, x * term))
 
 
-def _mp_mish_t(mp, x):
+def _mp_mish_t(mp: Any, x: Any) -> Any:
     return mp.tanh(mp.log1p(mp.exp(x)))
 
 
@@ -1729,7 +1731,7 @@ MISH = Activation(
 
 
 @scalar_function
-def _softsign_reciprocal(x):
+def _softsign_reciprocal(x: Any) -> Any:
     """1 / (1 + |x|) to about half an ULP: 1 + |x| is carried as a two-sum."""
     one = like(x, 1.0)
     d, d_lo = _two_sum(one, abs(x))
@@ -1739,7 +1741,7 @@ def _softsign_reciprocal(x):
 
 
 @scalar_function
-def softsign_f(x, p):
+def softsign_f(x: Any, p: Any) -> Any:
     one = like(x, 1.0)
     d, d_lo = _two_sum(one, abs(x))
     r = one / d
@@ -1750,7 +1752,7 @@ def softsign_f(x, p):
 
 
 @scalar_function
-def softsign_df(x, p):
+def softsign_df(x: Any, p: Any) -> Any:
     r = _softsign_reciprocal(x)
     return r * r
 
@@ -1783,17 +1785,17 @@ GELU_B = 0.044715 * GELU_A
 
 
 @scalar_function
-def gelu_f(x, p):
+def gelu_f(x: Any, p: Any) -> Any:
     return normal_cdf_times(x, x)
 
 
 @scalar_function
-def gelu_df(x, p):
+def gelu_df(x: Any, p: Any) -> Any:
     return normal_cdf_plus_x_pdf(x)
 
 
 @scalar_function
-def _gelu_tanh_v(x):
+def _gelu_tanh_v(x: Any) -> Any:
     """v = x (a + b x^2) as a double-word (v, v_lo): the rounding of v would be
     multiplied by |v| in exp(v), up to 100 ULP in the tail."""
     a = like(x, GELU_A)
@@ -1815,7 +1817,7 @@ def _gelu_tanh_v(x):
 
 
 @scalar_function
-def gelu_tanh_f(x, p):
+def gelu_tanh_f(x: Any, p: Any) -> Any:
     v, v_lo = _gelu_tanh_v(x)
     e, tail = exp_nonpositive_and_times(x * (like(x, 1.0) + v_lo), -abs(v))
     if v < TAIL:  # x sigmoid(v + v_lo) = x e^v (1 + v_lo)
@@ -1839,7 +1841,7 @@ def gelu_tanh_f(x, p):
 
 
 @scalar_function
-def gelu_tanh_df(x, p):
+def gelu_tanh_df(x: Any, p: Any) -> Any:
     v, v_lo = _gelu_tanh_v(x)
     upper, lower = _sigmoid_halves(v)
     s = lower if v < 0 else upper
@@ -1848,29 +1850,31 @@ def gelu_tanh_df(x, p):
     return fma(ds, v_lo, s) + (ds if ds == 0 else x * (ds * slope))
 
 
-def _numpy_normal_cdf(x):
-    from math import erfc as _erfc  # NumPy has no erfc; a vectorised scalar one is fine for a fallback
+def _numpy_normal_cdf(x: Any) -> Any:
+    from math import (
+        erfc as _erfc,  # NumPy has no erfc; a vectorised scalar one is fine for a fallback
+    )
 
     return np.vectorize(lambda v: 0.5 * _erfc(-v / math.sqrt(2.0)), otypes=[x.dtype])(x) if x.size else x.copy()
 
 
-def _numpy_gelu(x, out, p=()):
+def _numpy_gelu(x: Any, out: Any, p: Any = ()) -> None:
     phi = _numpy_normal_cdf(x)
     np.copyto(out, np.where(phi == 0, 0.0, x * phi))
 
 
-def _numpy_gelu_grad(x, out, p=()):
+def _numpy_gelu_grad(x: Any, out: Any, p: Any = ()) -> None:
     pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
     np.copyto(out, _numpy_normal_cdf(x) + np.where(pdf == 0, 0.0, x * pdf))
 
 
-def _numpy_gelu_tanh(x, out, p=()):
+def _numpy_gelu_tanh(x: Any, out: Any, p: Any = ()) -> None:
     v = x * (GELU_A + GELU_B * x * x)
     _numpy_sigmoid(v, out)
     np.copyto(out, np.where(out == 0, 0.0, x * out))
 
 
-def _numpy_gelu_tanh_grad(x, out, p=()):
+def _numpy_gelu_tanh_grad(x: Any, out: Any, p: Any = ()) -> None:
     v = x * (GELU_A + GELU_B * x * x)
     s = np.empty_like(x)
     _numpy_sigmoid(v, s)
@@ -1880,15 +1884,15 @@ def _numpy_gelu_tanh_grad(x, out, p=()):
     np.copyto(out, s + np.where(term == 0, 0.0, x * term))
 
 
-def _mp_ncdf(mp, x):
+def _mp_ncdf(mp: Any, x: Any) -> Any:
     return mp.mpf(0) if x < -1e4 else (mp.mpf(1) if x > 1e4 else mp.ncdf(x))
 
 
-def _mp_npdf(mp, x):
+def _mp_npdf(mp: Any, x: Any) -> Any:
     return mp.mpf(0) if abs(x) > 1e4 else mp.npdf(x)
 
 
-def _mp_gelu_tanh_v(mp, x):
+def _mp_gelu_tanh_v(mp: Any, x: Any) -> Any:
     return x * (mp.mpf(GELU_A) + mp.mpf(GELU_B) * x * x)
 
 
@@ -1964,7 +1968,7 @@ CHANNEL_OPS: dict[str, ChannelDefinition] = {d.name: d for d in (
                       "F.prelu(x, weight)"),
 )}
 
-def torch_function(act: Activation, torch) -> Callable:
+def torch_function(act: Activation, torch: Any) -> Any:
     """PyTorch's function of the op, ``(tensor, **params) -> tensor``: the one in
     torch.nn.functional (or torch), or the definition's expression."""
     if act.torch:
@@ -1976,10 +1980,19 @@ def torch_function(act: Activation, torch) -> Callable:
 # --- kinds: what each entry point computes from a definition -----------------------
 
 
-def _numpy_times(derivative: str):
+def _backward_x_loop(a: Activation) -> tuple[str, tuple[Callable[..., Any], ...]]:
+    return ("map", (a.backward_x,)) if a.backward_x is not None else ("times", (a.df,))
+
+
+def _backward_y_loop(a: Activation) -> tuple[str, tuple[Callable[..., Any], ...]]:
+    assert a.df_from_y is not None, a.name  # the kind exists only where f' can be had from y
+    return ("times", (a.df_from_y,))
+
+
+def _numpy_times(derivative: str) -> Callable[..., Any]:
     """The NumPy backward: grad_out times the derivative ``derivative`` (a field) of v."""
 
-    def run(act: Activation, ins: list, outs: list, p: tuple) -> None:
+    def run(act: Activation, ins: list[Any], outs: list[Any], p: tuple[Any, ...]) -> None:
         g, v = ins
         t = np.empty(v.shape, v.dtype)
         getattr(act, derivative)(v, t, p)
@@ -1988,14 +2001,14 @@ def _numpy_times(derivative: str):
     return run
 
 
-def _numpy_backward_x(act: Activation, ins: list, outs: list, p: tuple) -> None:
+def _numpy_backward_x(act: Activation, ins: list[Any], outs: list[Any], p: tuple[Any, ...]) -> None:
     if act.numpy_backward_x is not None:
         act.numpy_backward_x(*ins, outs[0], p)
     else:
         _numpy_times("numpy_df")(act, ins, outs, p)
 
 
-def _numpy_pair(act: Activation, ins: list, outs: list, p: tuple) -> None:
+def _numpy_pair(act: Activation, ins: list[Any], outs: list[Any], p: tuple[Any, ...]) -> None:
     act.numpy_f(ins[0], outs[0], p)
     act.numpy_df(ins[0], outs[1], p)
 
@@ -2009,8 +2022,8 @@ class Kind:
     inputs: tuple[str, ...]  # the arrays it takes, by their argument names
     outputs: int
     # (loop template in _kernels: "map", "pair" or "times", the scalar functions it runs)
-    loop: Callable[[Activation], tuple[str, tuple[Callable, ...]]]
-    numpy: Callable[[Activation, list, list, tuple], None]  # (act, inputs, outputs, params)
+    loop: Callable[[Activation], tuple[str, tuple[Callable[..., Any], ...]]]
+    numpy: Callable[[Activation, list[Any], list[Any], tuple[Any, ...]], None]  # (act, inputs, outputs, params)
     ufunc_suffix: str  # the ufunc's name is the op's plus this
     call: str  # for the README: how it is called, and what it gives
     result: str
@@ -2024,9 +2037,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("value_and_grad", ("x",), 2, lambda a: ("pair", (a.f, a.df)), _numpy_pair, "_value_and_grad",
          "op.value_and_grad(x, *params, out=None)", "`(f(x), f'(x))` in one pass; `out` is None or a pair"),
     Kind("backward_x", ("grad_out", "x"), 1,
-         lambda a: ("map", (a.backward_x,)) if a.backward_x else ("times", (a.df,)), _numpy_backward_x,
+         _backward_x_loop, _numpy_backward_x,
          "_backward", "op.backward(grad_out, x=x, **params, out=None)", "`grad_out * f'(x)` in one pass"),
-    Kind("backward_y", ("grad_out", "y"), 1, lambda a: ("times", (a.df_from_y,)), _numpy_times("numpy_df_from_y"),
+    Kind("backward_y", ("grad_out", "y"), 1, _backward_y_loop, _numpy_times("numpy_df_from_y"),
          "_backward_y", "op.backward(grad_out, y=y, **params, out=None)",
          "the same from the forward output y = f(x), where f' can be had from y"),
 )}

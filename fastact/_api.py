@@ -20,7 +20,7 @@ import functools
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -68,25 +68,25 @@ def _writable_view(out: np.ndarray | None, view: np.ndarray | None, dtype: np.dt
 
 
 @functools.cache
-def _kernels_module():
+def _kernels_module() -> Any:
     from . import _kernels  # imported on first use: importing fastact compiles nothing
 
     return _kernels
 
 
 @functools.cache
-def _bias_module():
+def _bias_module() -> Any:
     from . import _bias  # the bias= call path (it imports this module's helpers)
 
     return _bias
 
 
 @functools.cache
-def _serial_kernel(name: str, kind: str):
+def _serial_kernel(name: str, kind: str) -> Any:
     return _kernels_module().elementwise_kernel(name, kind, False)
 
 
-def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
+def _flat(arr: np.ndarray, order: Literal["C", "F"]) -> np.ndarray | None:
     """A 1-D view of ``arr`` in memory order, or None if there is none."""
     contiguous = arr.flags.c_contiguous if order == "C" else arr.flags.f_contiguous
     return arr.reshape(-1, order=order) if contiguous else None
@@ -95,7 +95,7 @@ def _flat(arr: np.ndarray, order: str) -> np.ndarray | None:
 _FAST_DTYPES = _backend.KERNEL_DTYPES
 
 
-def _plain_arrays(values: tuple) -> bool:
+def _plain_arrays(values: tuple[Any, ...]) -> bool:
     """Whether ``values`` (one or two) are C-contiguous float32/float64 ndarrays of
     one dtype and one shape, with at least one dimension, on the numba backend: the
     common call, whose arrays the kernels take as they are."""
@@ -115,12 +115,12 @@ def _plain_arrays(values: tuple) -> bool:
 # the sizes below which a float32 / float64 call is serial under every threading
 # layer (the tuned threshold, _goes_parallel), and the ufunc.  Without a compiler
 # (NUMBA_DISABLE_JIT) there is no ufunc, and the sizes are 0.
-_ROUTES: dict[tuple[str, str], list] = {}  # [float32 size, float64 size, the ufunc or None]
+_ROUTES: dict[tuple[str, str], list[Any]] = {}  # [float32 size, float64 size, the ufunc or None]
 # the default parameters of each op, as the op passes them (known to fit float32)
-_DEFAULT_PARAMS: dict[str, tuple] = {}
+_DEFAULT_PARAMS: dict[str, tuple[Any, ...]] = {}
 
 
-def _route(act: _activations.Activation, kind: str) -> list:
+def _route(act: _activations.Activation, kind: str) -> list[Any]:
     """The route of ``kind`` of ``act``; its ufunc is compiled by the first call that takes it."""
     route = [0, 0, None]
     if _backend.numba is not None and not _backend.numba.config.DISABLE_JIT:
@@ -136,7 +136,8 @@ def _ufunc(act: _activations.Activation, kind: str) -> np.ufunc:
         from . import _ufuncs
 
         route[2] = _ufuncs.elementwise_ufunc(act.name, kind)
-    return route[2]
+    ufunc: np.ufunc = route[2]
+    return ufunc
 
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -154,7 +155,7 @@ def _goes_parallel(act: _activations.Activation, n: int, itemsize: int) -> bool:
 
 
 def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray], outs: Sequence[np.ndarray],
-             params: tuple, fresh: bool = False) -> None:
+             params: tuple[Any, ...], fresh: bool = False) -> None:
     """``kind`` of ``act`` from the 1-D C-contiguous arrays ``ins`` into ``outs`` (one
     dtype, none overlapping an input unless identical to it; ``fresh``: allocated
     for this call): the parallel kernel, or serially the op's ufunc (the serial
@@ -172,8 +173,8 @@ def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray],
         _ufunc(act, kind)(*ins, *params, *outs)
 
 
-def _elementwise(act: _activations.Activation, kind: str, values: tuple, names: tuple, out: object,
-                 params: tuple) -> Any:
+def _elementwise(act: _activations.Activation, kind: str, values: tuple[Any, ...], names: tuple[Any, ...], out: object,
+                 params: tuple[Any, ...]) -> Any:
     """``kind`` of ``act`` on ``values`` (named ``names`` in errors).
 
     Written for small arrays, where every step counts: the general path,
@@ -235,7 +236,7 @@ def _is_duck_array(value: object) -> bool:
     return getattr(type(value), "__array_ufunc__", None) is not None
 
 
-def _duck_inputs(inputs: list[tuple[object, str]], out: object) -> tuple[list, np.dtype, np.dtype]:
+def _duck_inputs(inputs: list[tuple[object, str]], out: object) -> tuple[list[Any], np.dtype, np.dtype]:
     """The inputs cast to the compute dtype, the result dtype and the compute dtype.
     Duck arrays keep their type (dask stays lazy); the rest become ndarrays."""
     if _backend.numba is None:
@@ -243,7 +244,7 @@ def _duck_inputs(inputs: list[tuple[object, str]], out: object) -> tuple[list, n
     if out is not None:
         raise TypeError(f"out must be None when an input is a {_duck_name(inputs)}: "
                         "the result is a new array of that type")
-    values = []
+    values: list[Any] = []
     for value, name in inputs:
         if _is_duck_array(value):
             dtype = getattr(value, "dtype", None)
@@ -265,7 +266,7 @@ def _duck_name(inputs: list[tuple[object, str]]) -> str:
 
 
 def _run_duck(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]], out: object,
-              params: tuple) -> Any:
+              params: tuple[Any, ...]) -> Any:
     """Hand duck arrays to their own ``__array_ufunc__`` with fastact's ufunc: a dask array
     gives a lazy dask array, an xarray DataArray keeps its coordinates."""
     values, res_dt, comp_dt = _duck_inputs(inputs, out)
@@ -308,15 +309,15 @@ def _duck_ufunc(act: _activations.Activation, kind: str, names: list[str]) -> An
 class _RowsByCall:
     """A row gufunc's stand-in under NUMBA_DISABLE_JIT: the row op's own call."""
 
-    def __init__(self, name: str, names: list[str]):
+    def __init__(self, name: str, names: list[str]) -> None:
         self._name, self._names = name, tuple(names)
         self.signature = ",".join(["(n)"] * len(names)) + "->(n)"
 
-    def __call__(self, *arrays: Any, axes: list | None = None) -> Any:
+    def __call__(self, *arrays: Any, axes: list[Any] | None = None) -> Any:
         return _rows(self._name, arrays, self._names, axes[0][0] if axes else -1, None)
 
 
-def _quietly(ufunc: np.ufunc, *args: Any, params: tuple = (), **kwargs: Any) -> Any:
+def _quietly(ufunc: np.ufunc, *args: Any, params: tuple[Any, ...] = (), **kwargs: Any) -> Any:
     """``ufunc(*args, *params, **kwargs)`` without NumPy's floating-point warnings.  NumPy
     checks the FP flags after each ufunc loop, and the kernels' formulas raise
     them in branches whose results they discard (tanh(inf), inf - inf in a row
@@ -329,7 +330,7 @@ def _module_of(value: object) -> str:
     return type(value).__module__.split(".")[0]
 
 
-def _apply_quietly(ufunc: np.ufunc, *values: Any, params: tuple = (), dtype: np.dtype,
+def _apply_quietly(ufunc: np.ufunc, *values: Any, params: tuple[Any, ...] = (), dtype: np.dtype,
                    axis: int | None = None) -> Any:
     """``ufunc(*values, *params)`` on duck arrays, without FP warnings; for a gufunc,
     along ``axis``.  A lazy array runs the ufunc later, in tasks on other threads
@@ -347,7 +348,8 @@ def _apply_quietly(ufunc: np.ufunc, *values: Any, params: tuple = (), dtype: np.
                                       dask="allowed", keep_attrs=True)
         dim = first.dims[axis]
         # an ndarray beside it has no dimension names: it takes the object's, if of its shape
-        values = [first.copy(data=v) if isinstance(v, np.ndarray) and v.shape == first.shape else v for v in values]
+        values = tuple(first.copy(data=v) if isinstance(v, np.ndarray) and v.shape == first.shape else v
+                       for v in values)
         result = xarray.apply_ufunc(functools.partial(_apply_quietly, ufunc, dtype=dtype, axis=-1), *values,
                                     input_core_dims=[[dim]] * len(values), output_core_dims=[[dim]],
                                     dask="allowed", keep_attrs=True)
@@ -357,20 +359,21 @@ def _apply_quietly(ufunc: np.ufunc, *values: Any, params: tuple = (), dtype: np.
 
         quiet = functools.partial(_quietly, ufunc, params=params)
         if axis is None:  # what dask's own ufunc wrapper runs
-            return dask.array.core.elemwise(quiet, *values, dtype=dtype)
+            return dask.array.core.elemwise(quiet, *values, dtype=dtype)  # type: ignore[no-untyped-call]
         # apply_gufunc wants one chunking of the loop dimensions: an ndarray beside a
         # dask array of its shape takes that array's chunks
         chunked = next(v for v in values if _module_of(v) == "dask")
-        values = [dask.array.from_array(v, chunks=chunked.chunks) if isinstance(v, np.ndarray)
-                  and v.shape == chunked.shape else v for v in values]
-        return dask.array.apply_gufunc(quiet, ufunc.signature, *values, axes=[(axis,)] * (len(values) + 1),
+        values = tuple(dask.array.from_array(v, chunks=chunked.chunks)  # type: ignore[no-untyped-call]
+                       if isinstance(v, np.ndarray) and v.shape == chunked.shape else v for v in values)
+        return dask.array.apply_gufunc(quiet, ufunc.signature, *values,  # type: ignore[no-untyped-call]
+                                       axes=[(axis,)] * (len(values) + 1),
                                        output_dtypes=dtype)
     return _quietly(ufunc, *values, params=params,
                     **({} if axis is None else {"axes": [(axis,)] * (len(values) + 1)}))
 
 
 def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]],
-                     out: object, n_out: int, params: tuple = ()) -> Any:
+                     out: object, n_out: int, params: tuple[Any, ...] = ()) -> Any:
     names = [name for _, name in inputs]
     result = _containers.apply(lambda values, o: _run_elementwise(act, kind, list(zip(values, names)), o, n_out,
                                                                   params),
@@ -388,16 +391,17 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
     size = math.prod(shape)
 
     if _backend.runs_numba(comp_dt):
-        order = "F" if all(a.flags.f_contiguous for a in ins) and not all(a.flags.c_contiguous for a in ins) else "C"
-        flat_ins = [_flat(a, order) for a in ins]
+        order: Literal["C", "F"] = ("F" if all(a.flags.f_contiguous for a in ins)
+                                    and not all(a.flags.c_contiguous for a in ins) else "C")
+        flat_ins: list[Any] = [_flat(a, order) for a in ins]
         flat_ins = [f if f is not None else np.ascontiguousarray(a).reshape(-1) for f, a in zip(flat_ins, ins)]
-        bufs = []
+        bufs: list[Any] = []
         for user in user_outs:
             view = None if user is None else _flat(user, order)
             bufs.append(view if _writable_view(user, view, comp_dt, flat_ins, allow_identical=True)
                         else np.empty(size, comp_dt))
         _compute(act, kind, flat_ins, bufs, params, fresh=any(b.base is None for b in bufs))
-        shaped = [b.reshape(shape, order=order) for b in bufs]
+        shaped: list[Any] = [b.reshape(shape, order=order) for b in bufs]
     else:
         # 0-d arrays as 1-element arrays: NumPy returns scalars from 0-d ufunc calls
         work_shape = shape or (1,)
@@ -419,7 +423,8 @@ def _run_elementwise(act: _activations.Activation, kind: str, inputs: list[tuple
 
 
 def _run_in_chunks(act: _activations.Activation, kind: str, arrays: list[np.ndarray], shape: tuple[int, ...],
-                   user_outs: list[np.ndarray | None], res_dt: np.dtype, comp_dt: np.dtype, params: tuple) -> Any:
+                   user_outs: list[np.ndarray | None], res_dt: np.dtype, comp_dt: np.dtype,
+                   params: tuple[Any, ...]) -> Any:
     """The elementwise call for inputs or results of another dtype than the one
     computed in (float16 and bfloat16 in float32, integers in float64): NumPy's
     buffered iterator converts a chunk of _config.CAST_CHUNK elements at a time
@@ -431,7 +436,7 @@ def _run_in_chunks(act: _activations.Activation, kind: str, arrays: list[np.ndar
     numba = _backend.runs_numba(comp_dt)
     n_in = len(arrays)
     with np.errstate(all="ignore"):
-        iterator = np.nditer(
+        iterator = np.nditer(  # type: ignore[call-overload]
             [*arrays, *outs], flags=["external_loop", "buffered", "zerosize_ok", "copy_if_overlap"],
             op_flags=[["readonly", "overlap_assume_elementwise"]] * n_in
             + [["writeonly", "no_broadcast", "overlap_assume_elementwise"]] * len(outs),
@@ -455,7 +460,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_HALF_SMALLEST = float(np.finfo(np.float32).smallest_subnormal) / 2
 
 
-def _check_params_fit(act: _activations.Activation, p: tuple, comp_dt: np.dtype) -> None:
+def _check_params_fit(act: _activations.Activation, p: tuple[Any, ...], comp_dt: np.dtype) -> None:
     """float32 kernels take the parameters in float32 (float16 and bfloat16 are
     computed in float32): a ValueError for one that would become inf or 0 there,
     which would give NaN (celu's alpha) or inf silently.  PyTorch refuses them too."""
@@ -506,7 +511,7 @@ class ElementwiseOp(_PublicOp):
     op's parameters (as in ``torch.nn.functional``), then ``out=``."""
 
     def __init__(self, act: _activations.Activation, variants: dict[str, _activations.Activation] | None = None,
-                 variant_param: str | None = None):
+                 variant_param: str | None = None) -> None:
         # variants: one definition per value of a string parameter (gelu's approximate)
         self._act = act
         self._variants = variants or {}
@@ -602,7 +607,8 @@ class ElementwiseOp(_PublicOp):
 
         return _ufuncs.elementwise_ufunc(act.name, kind)
 
-    def _bind(self, args: tuple, kwargs: dict, function: str = "") -> tuple[_activations.Activation, tuple]:
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[Any, Any],
+              function: str = "") -> tuple[_activations.Activation, tuple[Any, ...]]:
         """The definition and the checked parameters; errors name ``function`` (the op's name)."""
         function = function or self.name
         if not args and not kwargs:
@@ -652,7 +658,7 @@ class ElementwiseOp(_PublicOp):
         return _elementwise(act, "grad", (x,), ("x",), out, p)
 
     def value_and_grad(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None,
-                       out: tuple[np.ndarray, np.ndarray] | None = None, **kwargs: Any) -> tuple[Any, Any]:
+                       out: tuple[np.ndarray, np.ndarray] | None = None, **kwargs: Any) -> Any:
         """``(f(x), f'(x))`` in one pass over ``x`` (of x + bias, with ``bias``); ``out`` is
         None or a pair of arrays."""
         act, p = (self._bind(args, kwargs, f"{self.name}.value_and_grad") if args or kwargs
@@ -695,7 +701,7 @@ class ElementwiseOp(_PublicOp):
         return _elementwise(act, "backward_x", (grad_out, x), ("grad_out", "x"), out, p)
 
 
-def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
+def _run_rows_duck(name: str, inputs: list[tuple[Any, str]], axis: object, out: object) -> Any:
     """Rows of duck arrays through the row gufunc.  The axis must be one chunk for a
     gufunc, so a chunked axis (dask) is rechunked into one chunk first."""
     from . import _ufuncs
@@ -713,10 +719,12 @@ def _run_rows_duck(name: str, inputs: list[tuple[object, str]], axis: object, ou
         import dask.array
 
         shape = broadcast_shape(values[0], values[1], inputs[0][1], inputs[1][1])
-        values = [dask.array.broadcast_to(dask.array.asarray(v), shape).rechunk({ax: -1}) for v in values]
+        untyped: Any = dask.array  # (dask's functions are not annotated)
+        values = [untyped.broadcast_to(untyped.asarray(v), shape).rechunk({ax: -1}) for v in values]
         values = [v.rechunk(values[0].chunks) for v in values]
     else:
         values = [v.rechunk({ax: -1}) if hasattr(v, "rechunk") and np.ndim(v) == ndim else v for v in values]
+    gufunc: Any  # np.ufunc's call, or the same from the row kernels called as Python
     if _backend.numba.config.DISABLE_JIT:
         gufunc = _RowsByCall(name, [n for _, n in inputs])
     else:
@@ -749,10 +757,11 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         # The kernels see the arrays as (outer, n, inner), the softmax along n.
         dims = _row_dims(work_shape, ax)
         ins_c = [np.ascontiguousarray(a, dtype=comp_dt).reshape(dims) for a in ins]
-        view = user.reshape(dims) if user is not None and user.flags.c_contiguous else None
+        view: Any = user.reshape(dims) if user is not None and user.flags.c_contiguous else None
         # Not in place even where that would be safe: LLVM vectorises no loop whose
         # output may overlap its input, and a copy costs a fraction of that.
-        dest = view if _writable_view(user, view, comp_dt, ins_c, allow_identical=False) else np.empty(dims, comp_dt)
+        dest: Any = (view if _writable_view(user, view, comp_dt, ins_c, allow_identical=False)
+                     else np.empty(dims, comp_dt))
         _rows_numba(name, ins_c, dest)
         if user is not None:
             if dest is not view:
@@ -762,8 +771,8 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
         res = dest.reshape(shape)
     else:
         moved = [np.moveaxis(a.reshape(work_shape), ax, -1).astype(comp_dt, copy=False) for a in ins]
-        user_moved = None if user is None else np.moveaxis(user.reshape(work_shape), ax, -1)
-        result_moved = (user_moved if _writable_view(user, user_moved, comp_dt, moved, allow_identical=False)
+        user_moved: Any = None if user is None else np.moveaxis(user.reshape(work_shape), ax, -1)
+        result_moved: Any = (user_moved if _writable_view(user, user_moved, comp_dt, moved, allow_identical=False)
                         else np.empty(moved[0].shape, comp_dt))
         with np.errstate(all="ignore"):
             _rowops.ROW_FUNCTIONS[name].numpy(*moved, -1, result_moved)
@@ -777,12 +786,13 @@ def _run_rows(name: str, inputs: list[tuple[object, str]], axis: object, out: ob
     return res[()] if res.ndim == 0 else res
 
 
-def _rows_over_axes(name: str, inputs: list[tuple[object, str]], axis: object, out: object) -> Any:
+def _rows_over_axes(name: str, inputs: list[tuple[Any, str]], axis: object, out: object) -> Any:
     """Row op ``name`` over several axes at once (``axis=None``: all of them, or a
     tuple, as SciPy's softmax takes): those axes are moved to the end and merged
     into one, the op runs along it, and the result is put back.  ndarrays and dask
     arrays (lazily); an xarray object takes one axis at a time."""
-    values = [value if _is_duck_array(value) else as_real_array(value, argname) for value, argname in inputs]
+    values: list[Any] = [value if _is_duck_array(value) else as_real_array(value, argname)
+                         for value, argname in inputs]
     if any(_module_of(v) == "xarray" for v in values):
         raise TypeError(f"axis must be an int for an xarray object, got {axis!r}: its rows are along one dimension")
     if len(values) == 1:
@@ -799,7 +809,7 @@ def _rows_over_axes(name: str, inputs: list[tuple[object, str]], axis: object, o
         if _is_duck_array(value):
             import dask.array
 
-            value = dask.array.broadcast_to(value, shape)
+            value = dask.array.broadcast_to(value, shape)  # type: ignore[no-untyped-call]
         else:
             value = np.broadcast_to(value, shape)
         rows.append(value.transpose(order).reshape(merged))
@@ -812,8 +822,9 @@ def _rows_over_axes(name: str, inputs: list[tuple[object, str]], axis: object, o
     return user
 
 
-def _writable_c(flags) -> bool:
-    return flags.c_contiguous and flags.writeable
+def _writable_c(flags: Any) -> bool:
+    writable: bool = flags.c_contiguous and flags.writeable
+    return writable
 
 
 def _row_dims(shape: tuple[int, ...], ax: int) -> tuple[int, int, int]:
@@ -839,7 +850,7 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray, temperature:
     fresh = dest.base is None  # allocated by the caller for this call (a user's out arrives as a view)
     if inner == 1:
         form = "blocks" if _kernels_module().uses_blocks(name, n, dest.itemsize) else "rows"
-        args = [a.reshape(outer, n) for a in ins]
+        args: list[Any] = [a.reshape(outer, n) for a in ins]
         kernel = _row_kernel(name, parallel, form)
         if temperature is not None:
             kernel = _scaled_row_kernel(name, parallel, form)
@@ -860,11 +871,12 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray, temperature:
 
 
 @functools.cache
-def _row_kernel(name: str, parallel: bool, form: str):
+def _row_kernel(name: str, parallel: bool, form: str) -> Any:
     return _kernels_module().row_kernel(name, parallel, form=form)
 
 
-def _rows(name: str, values: tuple, names: tuple, axis: object, out: object, temperature: object = None) -> Any:
+def _rows(name: str, values: tuple[Any, ...], names: tuple[Any, ...], axis: object, out: object,
+          temperature: object = None) -> Any:
     """Row op ``name`` on ``values`` along ``axis``.  Plain arrays (``_plain_arrays``)
     with no out, or an out that overlaps none of them, go straight to the kernels;
     as ``_elementwise``, for small arrays.  ``temperature=`` (no where=) takes this path
@@ -903,7 +915,7 @@ def _temperature(temperature: object, dtype: np.dtype) -> Any:
         raise TypeError(f"temperature must be a real number, got {type(temperature).__name__}")
     with np.errstate(all="ignore"):
         t = dtype.type(temperature)
-    if not (temperature > 0 and np.isfinite(t) and t > 0):
+    if not (temperature > 0 and np.isfinite(t) and t > 0):  # type: ignore[operator]  # a Real compares with 0
         raise ValueError(f"temperature must be positive and finite in {dtype}, got {temperature!r}")
     return t
 
@@ -968,7 +980,7 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
     keep_rows = _mask_rows(keep, work, order, len(axes), n)
     view = (user.reshape(rows) if user is not None and order == sorted(order) and user.flags.c_contiguous
             else None)
-    dest = view if _writable_view(user, view, comp_dt, ins, allow_identical=False) else np.empty(rows, comp_dt)
+    dest: Any = view if _writable_view(user, view, comp_dt, ins, allow_identical=False) else np.empty(rows, comp_dt)
     safe = keep is not None
     if _backend.runs_numba(comp_dt):
         form = "blocks" if _kernels_module().uses_blocks(name, n, comp_dt.itemsize) else "rows"
@@ -997,12 +1009,12 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
 
 
 @functools.cache
-def _kept_row_kernel(name: str, parallel: bool, form: str):
+def _kept_row_kernel(name: str, parallel: bool, form: str) -> Any:
     return _kernels_module().kept_row_kernel(name, parallel, form)
 
 
 @functools.cache
-def _scaled_row_kernel(name: str, parallel: bool, form: str):
+def _scaled_row_kernel(name: str, parallel: bool, form: str) -> Any:
     return _kernels_module().scaled_row_kernel(name, parallel, form)
 
 
@@ -1035,7 +1047,7 @@ Example (the tutorial's four scores):
 class RowOp(_PublicOp):
     """A normalisation over one axis: ``op(x, axis=-1)`` and ``op.backward(grad_out, y, axis=-1)``."""
 
-    def __init__(self, definition: _rowops.RowDefinition):
+    def __init__(self, definition: _rowops.RowDefinition) -> None:
         self._name = definition.name
         self._name_as(definition.name)
         self.__doc__ = (f"{definition.name}(x, axis=-1, out=None): {definition.doc}"
@@ -1086,7 +1098,7 @@ class RowOp(_PublicOp):
         return _rows(self._backward_name, (grad_out, y), ("grad_out", "y"), axis, out, temperature)
 
     @staticmethod
-    def _axis_alias(function: str, axis: object, kwargs: dict) -> object:
+    def _axis_alias(function: str, axis: object, kwargs: dict[Any, Any]) -> Any:
         """PyTorch's ``dim=`` as another name of ``axis=``; any other keyword is refused
         in the public function's name."""
         unknown = set(kwargs) - {"dim"}
@@ -1102,7 +1114,7 @@ class ReductionOp(_PublicOp):
     """A reduction over axes (``_rowops.ROW_REDUCTIONS``): ``op(x, axis=-1, keepdims=False)``
     and ``op.backward(grad_out, x, axis=-1, keepdims=False)``."""
 
-    def __init__(self, definition: _rowops.RowReduction):
+    def __init__(self, definition: _rowops.RowReduction) -> None:
         self._definition = definition
         self._gradient = RowOp(_rowops.ROW_OPS[definition.gradient])
         self._name_as(definition.name)
@@ -1131,7 +1143,7 @@ class ReductionOp(_PublicOp):
         return f"<fastact op {self.name}(x, axis=-1, keepdims=False, out=None)>"
 
     @staticmethod
-    def _aliases(function: str, axis: object, keepdims: object, kwargs: dict) -> tuple[object, object]:
+    def _aliases(function: str, axis: object, keepdims: object, kwargs: dict[Any, Any]) -> tuple[Any, Any]:
         """PyTorch's ``dim=`` and ``keepdim=``; anything else is refused in the function's name."""
         unknown = set(kwargs) - {"dim", "keepdim"}
         if unknown:
@@ -1144,7 +1156,8 @@ class ReductionOp(_PublicOp):
             keepdims = kwargs["keepdim"]
         return axis, keepdims
 
-    def _rows(self, x: object, axis: object, keepdims: object, name: str) -> tuple[np.ndarray, tuple, tuple, tuple]:
+    def _rows(self, x: object, axis: object, keepdims: object,
+              name: str) -> tuple[np.ndarray, tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
         """x (checked) as C-contiguous (rows, n) with the reduced axes last, the result's
         shape, its shape with keepdims, and the axes."""
         if not isinstance(keepdims, (bool, np.bool_)):
@@ -1266,7 +1279,7 @@ class ChannelOp(_PublicOp):
     (``_kernels.channel_kernel``); the NumPy fallback broadcasts it along the channel
     axis.  Values are the activation's with that parameter, bit for bit."""
 
-    def __init__(self, definition: _activations.ChannelDefinition, activation: ElementwiseOp):
+    def __init__(self, definition: _activations.ChannelDefinition, activation: ElementwiseOp) -> None:
         self._definition = definition
         self._activation = activation
         self._name_as(definition.name)
@@ -1302,7 +1315,7 @@ class ChannelOp(_PublicOp):
         return self._run("grad", (x,), ("x",), weight, axis, out)
 
     def value_and_grad(self, x: ArrayLike, weight: ArrayLike, axis: int = 1,
-                       out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Any, Any]:
+                       out: tuple[np.ndarray, np.ndarray] | None = None) -> Any:
         return self._run("value_and_grad", (x,), ("x",), weight, axis, out)
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike, weight: ArrayLike, axis: int = 1,
@@ -1340,7 +1353,7 @@ class ChannelOp(_PublicOp):
                              "this input in; pass float64 input for such values")
         return w, ax, math.prod(shape[ax + 1:])
 
-    def _run(self, kind: str, values: tuple, names: tuple, weight: object, axis: object, out: object,
+    def _run(self, kind: str, values: tuple[Any, ...], names: tuple[Any, ...], weight: Any, axis: object, out: object,
              param_grads: bool = False) -> Any:
         pair = kind == "value_and_grad"
         if param_grads:
@@ -1403,7 +1416,8 @@ def _unbroadcast(full: np.ndarray, shape: tuple[int, ...], dtype: Any = None) ->
         return full
     lead = full.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and full.shape[lead + i] != 1)
-    return np.sum(full, axis=axes, keepdims=True, dtype=dtype).reshape(shape)
+    summed: np.ndarray = np.sum(full, axis=axes, keepdims=True, dtype=dtype).reshape(shape)
+    return summed
 
 
 def _deliver(results: Any, out: Any, name: str) -> Any:
@@ -1456,7 +1470,7 @@ class GatedOp(_PublicOp):
     integers are computed in float32 and float64) are copied first, and two arrays that
     broadcast are brought to their common shape."""
 
-    def __init__(self, definition: _gatedops.GatedDefinition, activation: ElementwiseOp):
+    def __init__(self, definition: _gatedops.GatedDefinition, activation: ElementwiseOp) -> None:
         self._definition = definition
         self._activation = activation
         self._name_as(definition.name)
@@ -1490,7 +1504,7 @@ class GatedOp(_PublicOp):
         return self._run("grad", None, x, b, axis, out, params, f"{self.name}.grad")
 
     def value_and_grad(self, x: ArrayLike, b: ArrayLike | None = None, /, *, axis: int = -1, out: Any = None,
-                       **params: Any) -> tuple[Any, Any]:
+                       **params: Any) -> Any:
         """``(y, dy/dx)`` in one pass."""
         return self._run("value_and_grad", None, x, b, axis, out, params, f"{self.name}.value_and_grad")
 
@@ -1499,7 +1513,7 @@ class GatedOp(_PublicOp):
         """The gradient of the whole input (both halves) from ``grad_out`` (of y's shape), in one pass."""
         return self._run("backward", grad_out, x, b, axis, out, params, f"{self.name}.backward")
 
-    def _run(self, kind: str, grad_out: object, x: object, b: object, axis: object, out: object, params: dict,
+    def _run(self, kind: str, grad_out: object, x: object, b: object, axis: object, out: object, params: dict[Any, Any],
              function: str) -> Any:
         if "dim" in params:
             axis = RowOp._axis_alias(function, axis, {"dim": params.pop("dim")})
@@ -1520,7 +1534,7 @@ class GatedOp(_PublicOp):
                 raise TypeError(f"{function}: axis= is for one array split in two; a and b are the halves already")
             arrays = [as_real_array(x, "a"), as_real_array(b, "b")]
             shape = broadcast_shape(arrays[0], arrays[1], "a", "b")
-        g = None
+        g: Any = None
         if grad_out is not None:
             g = as_real_array(grad_out, "grad_out")
             if g.shape != shape:
@@ -1582,7 +1596,7 @@ class GatedOp(_PublicOp):
         result = (value, grads) if writes_y and writes_d else value if writes_y else grads
         return _deliver(result, out, "out")
 
-    def _numpy(self, act: _activations.Activation, p: tuple, rows: int, n: int, g: np.ndarray | None,
+    def _numpy(self, act: _activations.Activation, p: tuple[Any, ...], rows: int, n: int, g: np.ndarray | None,
                a: np.ndarray, b: np.ndarray, y: np.ndarray | None, d: tuple[np.ndarray, np.ndarray] | None,
                split: bool) -> None:
         """The NumPy fallback over the kernel's flat arrays (as ``_gatedops.numpy_gated`` takes them)."""

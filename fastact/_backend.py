@@ -13,6 +13,7 @@ import contextvars
 import os
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,11 @@ KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes the N
 
 BACKENDS = ("numba", "numpy")
 
+# the numba module, or None where it cannot be imported (Any: the settings in
+# numba.config are set at run time, so its stubs do not list them)
+numba: Any
 try:
-    import numba
+    import numba as _numba
 
     from . import _vmath
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
@@ -31,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     NUMBA_IMPORT_ERROR: ImportError | None = exc
     scalar_function = row_function = _scalar.scalar_function
 else:
+    numba = _numba
     NUMBA_IMPORT_ERROR = None
     scalar_function = _vmath.scalar_function
     row_function = _vmath.row_function
@@ -41,7 +46,7 @@ def _check_name(name: object, argname: str) -> str:
         raise ValueError(f"{argname} must be one of {BACKENDS!r}, got {name!r}")
     if name == "numba" and numba is None:
         raise ValueError(f"{argname}='numba' is unavailable: numba cannot be imported ({NUMBA_IMPORT_ERROR})")
-    return name  # type: ignore[return-value]
+    return str(name)
 
 
 def _initial_backend() -> str:
@@ -67,7 +72,7 @@ def get_backend() -> str:
     return _override.get() or _default_backend
 
 
-def runs_numba(dtype) -> bool:
+def runs_numba(dtype: Any) -> bool:
     """Whether a call computed in ``dtype`` runs the Numba kernels: on the numba backend, for
     float32 and float64 (long double runs the NumPy fallbacks, in its own precision)."""
     return get_backend() == "numba" and dtype in KERNEL_DTYPES

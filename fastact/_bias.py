@@ -142,8 +142,8 @@ def _bias_array(bias: object, shape: tuple[int, ...], comp_dt: np.dtype, shape_n
     return cast, None if b.dtype.kind != "f" else b.dtype
 
 
-def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]], bias: object, out: object,
-        p: tuple, param_grads: bool = False) -> Any:
+def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]], bias: object, out: Any,
+        p: tuple[Any, ...], param_grads: bool = False) -> Any:
     """``kind`` of ``act`` on ``inputs`` with ``bias`` added to the last (x; for
     ``backward_y``, y, which is not added to): f(x + b), f'(x + b), both, or for a
     backward ``(grad_out f'(x + b), dbias)``.  With ``param_grads`` (backward_x; bias
@@ -211,6 +211,7 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
                 sums.append(_unbroadcast(bufs[0], b.shape, wide))
             if n_params:
                 g = ins[0].astype(wide)
+                assert act.numpy_df_dparams is not None  # a parameter with a gradient has them
                 sums += [np.sum(g * term.astype(wide)) for term in act.numpy_df_dparams(v, p)]
     results = []
     for user, buf in zip(user_outs, bufs):
@@ -242,7 +243,7 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
 
 
 def _launch(act: _activations.Activation, kind: str, lay: Layout, ins: list[np.ndarray], outs: list[np.ndarray],
-            b: np.ndarray, partial: np.ndarray, p: tuple, fresh: bool, **variant: bool) -> None:
+            b: np.ndarray, partial: np.ndarray, p: tuple[Any, ...], fresh: bool, **variant: bool) -> None:
     """The bias kernel of ``kind`` (``variant``: bias_kernel's param_grads, weighted, biased)
     over ``lay``, on the threads where the size pays; ``fresh``: no output is the caller's."""
     size = outs[0].size
@@ -263,7 +264,8 @@ def refuse_duck_arrays(values: list[tuple[object, str]], what: str, hint: str) -
                             f"{hint}")
 
 
-def _small_call(act: _activations.Activation, kind: str, x: object, bias: object, out: object, p: tuple) -> Any:
+def _small_call(act: _activations.Activation, kind: str, x: object, bias: object, out: object,
+                p: tuple[Any, ...]) -> Any:
     """A forward kind on a float32/float64 ndarray of a serial size, with a bias of its dtype:
     x + b, then the op's ufunc in place (the kernel's bits: x + b rounds alike), at the
     cost of two ufunc calls rather than the general path's checks and layout.  None where
@@ -323,5 +325,6 @@ def weighted_backward(act: _activations.Activation, ins: list[np.ndarray], dest:
         g, x = [a.reshape(work) for a in ins]
         _activations.KINDS["backward_x"].numpy(act, [g, x], [dest.reshape(work)], (broadcast,))
         wide = np.result_type(dest.dtype, np.float64)
+        assert act.numpy_df_dparams is not None  # a parameter with a gradient has them
         term = act.numpy_df_dparams(x, (broadcast,))[0]
         return _unbroadcast(g.astype(wide) * term.astype(wide), w_shape, wide)

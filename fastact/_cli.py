@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def int_between(low: int, high: float = float("inf")):
+def int_between(low: int, high: float = float("inf")) -> Callable[..., Any]:
     """An argparse type: an integer from ``low`` to ``high``, else a clear error (no traceback)."""
 
     def parse(text: str) -> int:
@@ -31,22 +31,25 @@ def int_between(low: int, high: float = float("inf")):
     return parse
 
 
-def track(jobs: Sequence[T], description: str, label=str) -> Iterable[T]:
+def track(jobs: Sequence[T], description: str, label: Any = str) -> Iterable[T]:
     """``jobs``, reporting each as it starts (``label(job)`` names it)."""
     if len(jobs) < 2:
         return jobs
     if sys.stderr.isatty():
         try:
-            from rich.console import Console
-            from rich.progress import track as rich_track
+            # (optional: rich is in the bench extra; without it, mypy finds no module)
+            from rich.console import Console  # type: ignore[import-not-found, unused-ignore]
+            from rich.progress import track as rich_track  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             pass
         else:
-            return rich_track(jobs, description=description, console=Console(stderr=True), transient=True)
+            tracked: Iterable[T] = rich_track(jobs, description=description, console=Console(stderr=True),
+                                              transient=True)
+            return tracked
     return _lines(jobs, description, label)
 
 
-def _lines(jobs: Sequence[T], description: str, label) -> Iterator[T]:
+def _lines(jobs: Sequence[T], description: str, label: Any) -> Iterator[T]:
     for i, job in enumerate(jobs, 1):
         print(f"{description} [{i}/{len(jobs)}] {label(job)}", file=sys.stderr, flush=True)
         yield job

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 # compute(values, out) -> one result or a tuple of results
-Compute = Callable[[list, Any], Any]
+Compute = Callable[[list[Any], Any], Any]
 
 
 def _module(value: object) -> str:
@@ -52,7 +52,7 @@ def is_container(value: object) -> bool:
     return _kind(value) is not None
 
 
-def apply(compute: Compute, values: Sequence[object], names: Sequence[str], out: object, n_out: int = 1,
+def apply(compute: Compute, values: Sequence[Any], names: Sequence[str], out: object, n_out: int = 1,
           fills: Sequence[float] | None = None) -> Any:
     """``compute(values, out)`` on the arrays that the containers among ``values`` hold,
     with the results (``n_out`` of them, a tuple if more than one) in containers
@@ -83,7 +83,7 @@ def _plain_out(out: object) -> Any:
     return out
 
 
-def _subclasses(compute: Compute, values: Sequence[object], kinds: list, out: object) -> Any:
+def _subclasses(compute: Compute, values: Sequence[Any], kinds: list[Any], out: object) -> Any:
     result = compute([v.view(np.ndarray) if k else v for v, k in zip(values, kinds)], _plain_out(out))
     if out is not None:
         return out
@@ -101,7 +101,7 @@ def _wrap(template: np.ndarray, result: Any) -> Any:
         return template.__array_wrap__(result, None)
 
 
-def _masked(compute: Compute, values: Sequence[object], names: Sequence[str], kinds: list, out: object,
+def _masked(compute: Compute, values: Sequence[Any], names: Sequence[str], kinds: list[Any], out: object,
             fills: Sequence[float] | None) -> Any:
     masks = [np.ma.getmaskarray(v) for v, k in zip(values, kinds) if k == "masked"]
     data = []
@@ -137,7 +137,7 @@ def _masked_result(result: Any, mask: np.ndarray) -> Any:
     return np.ma.MaskedArray(result, mask=mask.copy())  # each result its own mask, as NumPy gives
 
 
-def _pandas(compute: Compute, values: Sequence[object], names: Sequence[str], kinds: list, out: object) -> Any:
+def _pandas(compute: Compute, values: Sequence[Any], names: Sequence[str], kinds: list[Any], out: object) -> Any:
     held = [(v, n) for v, n, k in zip(values, names, kinds) if k == "pandas"]
     template, template_name = held[0]
     if out is not None:
@@ -163,7 +163,7 @@ def _like_pandas(template: Any, result: Any) -> Any:
     return type(template)(result, index=template.index, columns=template.columns, copy=False)
 
 
-def _datasets(compute: Compute, values: Sequence[object], names: Sequence[str], out: object, n_out: int) -> Any:
+def _datasets(compute: Compute, values: Sequence[Any], names: Sequence[str], out: object, n_out: int) -> Any:
     import xarray
 
     if out is not None:

@@ -23,7 +23,7 @@ def _params(act: _activations.Activation, variants: list[_activations.Activation
     parts = [(f"**{p.name}**" if p.name in act.grad_params else p.name) + f"={p.default!r}"
              + (f" ({p.note})" if p.note else "") for p in act.params]
     if act.variant:
-        others = [v.variant[2] for v in variants if v is not act]
+        others = [v.variant[2] for v in variants if v is not act and v.variant]
         parts.append(f"{act.variant[1]}={act.variant[2]!r}" + "".join(f" (or {o!r})" for o in others))
     return ", ".join(parts) or "-"
 
@@ -85,7 +85,7 @@ def loss_table() -> list[str]:
 
     lines = ["| call | loss |", "|---|---|"]
     for loss in (_losses.softmax_cross_entropy, _losses.binary_cross_entropy_with_logits):
-        call, text = loss.__doc__.split("\n\n")[:2]
+        call, text = (loss.__doc__ or "").split("\n\n")[:2]
         lines.append(f"| `fastact.{' '.join(call.split()).rstrip('.')}` | "
                      f"{_cell(' '.join(text.split()).replace('``', '`'))} |")
     return lines

@@ -19,6 +19,7 @@ propagates as in PyTorch's autograd, but in float64, each result rounded once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class GatedDefinition:
     # JAX's, in jax, jnp (jax.numpy) and x, over the last axis, for bench
     jax: str
 
-    def activated_first(self, first, second):
+    def activated_first(self, first: Any, second: Any) -> Any:
         """The pair (halves a, b, their gradients) with the activated half first: (u, v).
         The swap is its own inverse, so (u, v) gives back (a, b) too.  (The kernel, in
         Numba, makes the same choice from ``activated``.)"""
@@ -71,7 +72,7 @@ GATED_KINDS: dict[str, tuple[bool, bool, bool]] = {
 
 
 def numpy_gated(act: _activations.Activation, g: np.ndarray | None, u: np.ndarray, v: np.ndarray,
-                y: np.ndarray | None, du: np.ndarray | None, dv: np.ndarray | None, p: tuple) -> None:
+                y: np.ndarray | None, du: np.ndarray | None, dv: np.ndarray | None, p: tuple[Any, ...]) -> None:
     """The NumPy fallback: y and/or the gradients (du, dv), from grad_out g where
     given (else the partials).  The arrays are (rows, n) views, u and v (and du and
     dv) strided halves of one array; the products round in the kernels' order."""
@@ -93,7 +94,7 @@ def numpy_gated(act: _activations.Activation, g: np.ndarray | None, u: np.ndarra
         np.multiply(g.astype(wide, copy=False), fu, out=dv)
 
 
-def reference(act: _activations.Activation, mp, u, v, p: tuple) -> tuple:
+def reference(act: _activations.Activation, mp: Any, u: Any, v: Any, p: tuple[Any, ...]) -> tuple[Any, ...]:
     """(y, dy/du, dy/dv) at one point, exactly (mpmath)."""
     fu = act.reference(mp, u, p)
     return v * fu, v * act.reference_df(mp, u, p), fu

@@ -30,20 +30,20 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-import numba
 import numpy as np
 from numba import njit, prange
 from numba.core.caching import FunctionCache
-from numba.extending import overload, register_jitable
+from numba.extending import register_jitable
 
-from . import _activations, _gatedops, _lossops, _rowops, _tuning
+from . import _activations, _backend, _gatedops, _lossops, _rowmath, _rowops, _tuning
 from ._config import (BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK, STRICT_MATH,
                       VECTOR_WIDTH)
 from ._rowmath import (combine_maxima, combine_sums, compensated_add, fold_max, fold_sum, kept_block_quotients,
                        kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import full_width, like
+from ._vmath import overload
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
 # closure, but neither the jit options (parallel, fastmath) nor the sources of
@@ -66,49 +66,50 @@ class _TolerantCache(FunctionCache):
     another build) are recompiled instead of failing the call, and whose write
     failures (disk full, permissions changed) leave the kernel in memory."""
 
-    def load_overload(self, sig, target_context):
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
         try:
-            return super().load_overload(sig, target_context)
+            return super().load_overload(sig, target_context)  # type: ignore[no-untyped-call]
         except Exception:
             return None
 
-    def save_overload(self, sig, data):
+    def save_overload(self, sig: Any, data: Any) -> None:
         try:
-            super().save_overload(sig, data)
+            super().save_overload(sig, data)  # type: ignore[no-untyped-call]
         except OSError:
             pass
         except Exception:  # the index itself is unreadable: start it afresh
             try:
                 os.remove(self._cache_file._index_path)
-                super().save_overload(sig, data)
+                super().save_overload(sig, data)  # type: ignore[no-untyped-call]
             except Exception:
                 pass
 
 
-def _quiet(fn: Callable) -> Callable:
+def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` without the warnings that NumPy's scalar arithmetic gives where the
     compiled kernel raises only FP flags (in branches whose results it discards)."""
 
     @functools.wraps(fn)
-    def quiet(*args):
+    def quiet(*args: Any) -> Any:
         with np.errstate(all="ignore"):
             return fn(*args)
 
     return quiet
 
 
-def cache_token(build: str, fastmath) -> str:
+def cache_token(build: str, fastmath: Any) -> str:
     """The token a kernel's closure carries: the formula sources, how it is built,
     its fast-math flags and vector width (see _SOURCE_TOKEN)."""
     return f"{_SOURCE_TOKEN}:{build}:fastmath={','.join(sorted(fastmath))}:width={VECTOR_WIDTH}"
 
 
-def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = True, **template_args):
+def _jit(template: Any, *fns: Any, parallel: bool, fastmath: Any = STRICT_MATH, cache: bool = True,
+         **template_args: Any) -> Any:
     """Compile ``template(*fns, **template_args)`` lazily, with its cache token in the closure."""
     token = cache_token(f"parallel={parallel}", fastmath)
     fn = template(*fns, token=token, **template_args)
-    options = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
-    if numba.config.DISABLE_JIT:  # njit gives fn back: the formulas run as Python on NumPy scalars
+    options: Any = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
+    if _backend.numba.config.DISABLE_JIT:  # njit gives fn back: the formulas run as Python on NumPy scalars
         return _quiet(fn)
     if cache:
         try:
@@ -128,39 +129,39 @@ def _jit(template, *fns, parallel: bool, fastmath=STRICT_MATH, cache: bool = Tru
 # They are written out per length (Numba builds no tuple from a generator).
 
 
-def at(arrays, i):
+def at(arrays: Any, i: Any) -> Any:
     """(a[i] for a in arrays), as a tuple."""
     return tuple(a[i] for a in arrays)
 
 
-def reshaped(arrays, shape):
+def reshaped(arrays: Any, shape: Any) -> Any:
     """(a.reshape(shape) for a in arrays), as a tuple."""
     return tuple(a.reshape(shape) for a in arrays)
 
 
-def _unrolled(params: str, expression: str, n: int) -> Callable:
+def _unrolled(params: str, expression: str, n: int) -> Any:
     """A lambda over ``params`` giving the tuple of ``expression`` for k = 0..n-1."""
     items = "".join(expression.format(k=k) + ", " for k in range(n))
     return eval(f"lambda {params}: ({items})")  # noqa: S307 - built from the literals above
 
 
 @overload(at, inline="always")
-def _at(arrays, i):
+def _at(arrays: Any, i: Any) -> Any:
     return _unrolled("arrays, i", "arrays[{k}][i]", len(arrays))
 
 
 @overload(reshaped, inline="always")
-def _reshaped(arrays, shape):
+def _reshaped(arrays: Any, shape: Any) -> Any:
     return _unrolled("arrays, shape", "arrays[{k}].reshape(shape)", len(arrays))
 
 
-def sliced(arrays, start, stop):
+def sliced(arrays: Any, start: Any, stop: Any) -> Any:
     """(a[start:stop] for a in arrays), as a tuple."""
     return tuple(a[start:stop] for a in arrays)
 
 
 @overload(sliced, inline="always")
-def _sliced(arrays, start, stop):
+def _sliced(arrays: Any, start: Any, stop: Any) -> Any:
     return _unrolled("arrays, start, stop", "arrays[{k}][start:stop]", len(arrays))
 
 
@@ -169,10 +170,10 @@ def _sliced(arrays, start, stop):
 # serves both the serial and the parallel kernel.
 
 
-def _map(fn, *, n_in, token):
+def _map(fn: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
     """kernel(*ins, out, p): out[i] = fn(*ins[i], p), for n_in inputs."""
 
-    def kernel(*args):
+    def kernel(*args: Any) -> None:
         token  # noqa: B018 - part of the on-disk cache key (see _SOURCE_TOKEN)
         full_width()
         ins, out, p = args[:n_in], args[-2], args[-1]  # constant indices: Numba types them statically
@@ -183,12 +184,12 @@ def _map(fn, *, n_in, token):
     return kernel
 
 
-def _map_pair(fn1, fn2, *, n_in, token):
+def _map_pair(fn1: Any, fn2: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
     """kernel(x, out1, out2, p): (fn1(x[i], p), fn2(x[i], p)), value and derivative in one
     pass.  (Written with a tuple of outputs, ``out1, out2 = outs``, parfors lost the
     writes to them and the parallel kernel returned uninitialised memory.)"""
 
-    def kernel(x, out1, out2, p):
+    def kernel(x: Any, out1: Any, out2: Any, p: Any) -> None:
         token  # noqa: B018
         full_width()
         for i in prange(x.shape[0]):
@@ -200,10 +201,10 @@ def _map_pair(fn1, fn2, *, n_in, token):
     return kernel
 
 
-def _map_times(fn, *, n_in, token):
+def _map_times(fn: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
     """kernel(g, v, out, p): out[i] = g[i] * fn(v[i], p), the backward product through f'."""
 
-    def kernel(g, v, out, p):
+    def kernel(g: Any, v: Any, out: Any, p: Any) -> None:
         token  # noqa: B018
         full_width()
         for i in prange(out.shape[0]):
@@ -218,7 +219,7 @@ _MAP_TEMPLATES = {"map": _map, "pair": _map_pair, "times": _map_times}
 
 
 @functools.cache
-def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
+def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True) -> Any:
     """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs, params)``,
     1-D arrays and a tuple of floats (empty for ops without parameters).
 
@@ -237,7 +238,7 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True)
 # loop of its kind with the parameter tuple (w[q % channels],), a loop invariant.
 
 
-def _channel_planes(*fns, loop, n_in, n_out, token):
+def _channel_planes(*fns: Any, loop: Any, n_in: Any, n_out: Any, token: Any) -> Callable[..., Any]:
     """kernel(*ins, *outs, w, channels, inner), the loop ``loop`` ("map", "pair" or
     "times" of _MAP_TEMPLATES) over each plane with its channel's parameter; where
     inner is 1 (x of (outer, channels)), over rows of channels instead, so that the
@@ -247,7 +248,7 @@ def _channel_planes(*fns, loop, n_in, n_out, token):
     end = n_in + n_out  # a constant of the closure: Numba slices a tuple by constants only
 
     @register_jitable(inline="always")
-    def element(ins, outs, i, p):
+    def element(ins: Any, outs: Any, i: Any, p: Any) -> None:
         if loop == "pair":
             v = ins[0][i]
             outs[0][i] = fn(v, p)
@@ -257,7 +258,7 @@ def _channel_planes(*fns, loop, n_in, n_out, token):
         else:
             outs[0][i] = fn(*at(ins, i), p)
 
-    def kernel(*args):
+    def kernel(*args: Any) -> None:
         token  # noqa: B018
         full_width()
         ins, outs = args[:n_in], args[n_in:end]
@@ -283,7 +284,7 @@ def _channel_planes(*fns, loop, n_in, n_out, token):
 
 
 @functools.cache
-def channel_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
+def channel_kernel(name: str, kind: str, parallel: bool, cache: bool = True) -> Any:
     """The kernel of ``kind`` for activation ``name`` with its parameter per channel:
     ``kernel(*inputs, *outputs, w, channels, inner)``, 1-D arrays and float64 weights."""
     loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
@@ -307,7 +308,8 @@ def channel_kernel(name: str, kind: str, parallel: bool, cache: bool = True):
 
 
 @register_jitable(inline="never")
-def _channel_total(sums, errs, c, n_rb, rows, channels, repeat, by_column, plain):
+def _channel_total(sums: Any, errs: Any, c: Any, n_rb: Any, rows: Any, channels: Any, repeat: Any, by_column: Any,
+                   plain: Any) -> Any:
     """The sum of channel c's partial sums: compensated, or ``plain`` (where the
     compensation met inf - inf).  By column, channel c's columns are c * repeat + i
     (i < repeat) in each of the row's tiles of channels * repeat."""
@@ -332,7 +334,7 @@ def _channel_total(sums, errs, c, n_rb, rows, channels, repeat, by_column, plain
 
 
 @register_jitable(inline="never")
-def _row_total(row):
+def _row_total(row: Any) -> Any:
     """row_sum, or where inf - inf met its compensation, the plain sum (inf, or NaN)."""
     total = row_sum(row)
     if not np.isfinite(total):
@@ -343,31 +345,32 @@ def _row_total(row):
 
 
 @register_jitable(inline="always")
-def _added(v, t):
+def _added(v: Any, t: Any) -> Any:
     return v + t
 
 
 @register_jitable(inline="always")
-def _as_is(v, t):
+def _as_is(v: Any, t: Any) -> Any:
     return v
 
 
 @register_jitable(inline="always")
-def _given_params(t, p):
+def _given_params(t: Any, p: Any) -> Any:
     return p
 
 
 @register_jitable(inline="always")
-def _channel_param(t, p):
+def _channel_param(t: Any, p: Any) -> Any:
     return (t,)
 
 
 @register_jitable(inline="always")
-def _no_dparams(x, p):
+def _no_dparams(x: Any, p: Any) -> Any:
     return (0.0,)
 
 
-def _biased(fn, fn2, dparams, *, loop, n_in, n_out, adds, reduces, n_params, weighted, token):
+def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any, adds: Any, reduces: Any,
+            n_params: Any, weighted: Any, token: Any) -> Callable[..., Any]:
     """kernel(*ins, *outs, b, partial, p, rows, length, channels, rb, cb, by_column), the
     loop ``loop`` ("map", "pair" or "times" of _MAP_TEMPLATES) over f(v + bias) for the last
     input v (``adds``; not for f' from y), or over f(v) with the parameters (b's value,)
@@ -382,7 +385,7 @@ def _biased(fn, fn2, dparams, *, loop, n_in, n_out, adds, reduces, n_params, wei
     n_sums = first + n_params
 
     @register_jitable(inline="always")
-    def element(ins, outs, i, t, p):
+    def element(ins: Any, outs: Any, i: Any, t: Any, p: Any) -> None:
         v = value_of(ins[-1][i], t)
         q = params_of(t, p)
         if loop == "pair":
@@ -395,7 +398,7 @@ def _biased(fn, fn2, dparams, *, loop, n_in, n_out, adds, reduces, n_params, wei
         else:
             outs[0][i] = fn(v, q)
 
-    def kernel(*args):
+    def kernel(*args: Any) -> None:
         token  # noqa: B018
         full_width()
         ins, outs = args[:n_in], args[n_in:end]
@@ -479,7 +482,7 @@ def _biased(fn, fn2, dparams, *, loop, n_in, n_out, adds, reduces, n_params, wei
 
 @functools.cache
 def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_grads: bool = False,
-                weighted: bool = False, biased: bool = True):
+                weighted: bool = False, biased: bool = True) -> Any:
     """The kernel of ``kind`` for activation ``name`` with a bias added to its input:
     ``kernel(*inputs, *outputs, b, partial, params, rows, length, channels, rb, cb, by_column)``
     (``_biased``), 1-D arrays, b of the inputs' dtype, partial (2 n, ., .) float64 for n
@@ -499,13 +502,13 @@ def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_
                 n_params=n_params, weighted=weighted)
 
 
-def _bias_totals(*, token):
+def _bias_totals(*, token: Any) -> Callable[..., Any]:
     """kernel(partial, dbias, rb, rows, channels, repeat, by_column): dbias[c], the sum of
     channel c's partial sums (those of a bias_kernel), compensated.  By column, the row
     blocks' and tiles' sums are first added column by column (vectorised), then each
     channel's repeat columns."""
 
-    def kernel(partial, dbias, rb, rows, channels, repeat, by_column):
+    def kernel(partial: Any, dbias: Any, rb: Any, rows: Any, channels: Any, repeat: Any, by_column: Any) -> None:
         token  # noqa: B018
         full_width()
         sums, errs = partial[0], partial[1]
@@ -534,7 +537,7 @@ def _bias_totals(*, token):
 
 
 @functools.cache
-def bias_totals_kernel(cache: bool = True):
+def bias_totals_kernel(cache: bool = True) -> Any:
     """The kernel that sums a bias_kernel's partial sums per channel (``_bias_totals``): serial,
     a small pass over the partial sums."""
     return _jit(_bias_totals, parallel=False, cache=cache)
@@ -548,7 +551,8 @@ def bias_totals_kernel(cache: bool = True):
 # outputs, so that one long row and many short ones both spread over the threads.
 
 
-def _gated(f, df, *, activated, needs_g, writes_y, writes_d, token):
+def _gated(f: Any, df: Any, *, activated: Any, needs_g: Any, writes_y: Any, writes_d: Any,
+           token: Any) -> Callable[..., Any]:
     """kernel(g, a, b, y, da, db, rows, n, stride, p) for a gated unit whose
     activation has the formulas f and f' (df); arrays a kind does not use are empty.
 
@@ -557,7 +561,7 @@ def _gated(f, df, *, activated, needs_g, writes_y, writes_d, token):
     once: g v is exact there for float32.  A result is then within its activation's
     bound plus the product's rounding (ACCURACY.md)."""
 
-    def kernel(g, a, b, y, da, db, rows, n, stride, p):
+    def kernel(g: Any, a: Any, b: Any, y: Any, da: Any, db: Any, rows: Any, n: Any, stride: Any, p: Any) -> None:
         token  # noqa: B018
         full_width()
         u_in, v_in = (b, a) if activated else (a, b)
@@ -593,7 +597,7 @@ def _gated(f, df, *, activated, needs_g, writes_y, writes_d, token):
 
 
 @functools.cache
-def gated_kernel(name: str, activation: str, kind: str, parallel: bool, cache: bool = True):
+def gated_kernel(name: str, activation: str, kind: str, parallel: bool, cache: bool = True) -> Any:
     """The kernel of ``kind`` (``_gatedops.GATED_KINDS``) of gated unit ``name`` whose
     activation is the definition ``activation`` (gelu or gelu_tanh for geglu)."""
     act = _activations.ELEMENTWISE[activation]
@@ -609,10 +613,10 @@ def gated_kernel(name: str, activation: str, kind: str, parallel: bool, cache: b
 # whose output may overlap its input.
 
 
-def _rows(fn, *, n_in, token):
+def _rows(fn: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
     """kernel(*ins, out): (rows, n) C-contiguous arrays, one row per softmax, vectorised along the row."""
 
-    def kernel(*args):
+    def kernel(*args: Any) -> None:
         token  # noqa: B018
         full_width()
         ins, out = args[:n_in], args[-1]
@@ -632,8 +636,8 @@ def _rows(fn, *, n_in, token):
 # one row at a time, and give the same bits.
 
 
-def _blocks(fn, *, n_in, token):
-    def kernel(*args):
+def _blocks(fn: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+    def kernel(*args: Any) -> None:
         token  # noqa: B018
         full_width()
         ins, out = args[:n_in], args[-1]
@@ -661,8 +665,8 @@ def _blocks(fn, *, n_in, token):
 # is the plain lanes form, in tasks of up to LANE_BLOCK lanes.
 
 
-def _lanes(first, second, third, *, n_in, token):
-    def kernel(*args):  # (*ins, out, group)
+def _lanes(first: Any, second: Any, third: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+    def kernel(*args: Any) -> None:  # (*ins, out, group)
         token  # noqa: B018
         full_width()
         ins, out, group = args[:n_in], args[-2], args[-1]
@@ -692,10 +696,10 @@ def _lanes(first, second, third, *, n_in, token):
 # are combined (and folded for grouped lanes).
 
 
-def _split_lanes(first, second, third, *, n_in, token):
-    max_lanes = first is not _rowops.no_max  # the backward ops take no maximum
+def _split_lanes(first: Any, second: Any, third: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+    max_lanes = first is not _rowmath.no_max  # the backward ops take no maximum
 
-    def kernel(*args):  # (*ins, out, group, tasks)
+    def kernel(*args: Any) -> None:  # (*ins, out, group, tasks)
         token  # noqa: B018
         full_width()
         ins, out, group, tasks = args[:n_in], args[-3], args[-2], args[-1]
@@ -747,12 +751,12 @@ ROW_FORMS = {  # form -> (template, the definition's field it runs); the arrays 
 # as they read it, and a backward's own forms, each row then divided.
 
 
-def _kept_rows(fn, *, fill, empty, token):
+def _kept_rows(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[..., Any]:
     """kernel(x, keep, t, safe, out): fn over each row of x / t, masked where keep is
     False; with ``safe``, a row with nothing but fill gives ``empty`` (PyTorch's safe
     softmax: a row with no unmasked entry gives probability 0, not NaN)."""
 
-    def kernel(x, keep, t, safe, out):
+    def kernel(x: Any, keep: Any, t: Any, safe: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = out.shape
@@ -768,10 +772,10 @@ def _kept_rows(fn, *, fill, empty, token):
     return kernel
 
 
-def _kept_blocks(fn, *, fill, empty, token):
+def _kept_blocks(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[..., Any]:
     """As _kept_rows for short rows, the row function's block form over ROW_BLOCK rows."""
 
-    def kernel(x, keep, t, safe, out):
+    def kernel(x: Any, keep: Any, t: Any, safe: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = out.shape
@@ -791,12 +795,12 @@ def _kept_blocks(fn, *, fill, empty, token):
     return kernel
 
 
-def _kept_rows_backward(fn, *, fills, token):
+def _kept_rows_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., Any]:
     """kernel(g, y, keep, t, out): the backward over each row with its masked entries of
     g and y filled (they then get gradient 0), divided by t (the gradient of x / t)."""
     g_fill, y_fill = fills
 
-    def kernel(g, y, keep, t, out):
+    def kernel(g: Any, y: Any, keep: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = out.shape
@@ -817,10 +821,10 @@ def _kept_rows_backward(fn, *, fills, token):
     return kernel
 
 
-def _kept_blocks_backward(fn, *, fills, token):
+def _kept_blocks_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., Any]:
     g_fill, y_fill = fills
 
-    def kernel(g, y, keep, t, out):
+    def kernel(g: Any, y: Any, keep: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = out.shape
@@ -852,7 +856,7 @@ _KEPT_FORMS = {  # (form, backward) -> (template, the definition's field it runs
 
 
 @functools.cache
-def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
+def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) -> Any:
     """The kernel of row function ``name`` with where= and temperature= in ``form``
     ("rows" or "blocks"): ``kernel(x, keep, t, safe, out)`` for a forward,
     ``kernel(grad_out, y, keep, t, out)`` for a backward."""
@@ -863,10 +867,10 @@ def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
     return _jit(template, getattr(fn, field), parallel=parallel, fastmath=LOOP_MATH, cache=cache, **extra)
 
 
-def _scaled_rows(fn, *, token):
+def _scaled_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
     """kernel(x, t, out): a forward's ``scaled`` row form over each row of x / t."""
 
-    def kernel(x, t, out):
+    def kernel(x: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         divisor = np.empty(2, x.dtype)  # (t, 1 / t) in x's dtype, as kept_quotients takes them
@@ -879,10 +883,10 @@ def _scaled_rows(fn, *, token):
     return kernel
 
 
-def _scaled_blocks(fn, *, token):
+def _scaled_blocks(fn: Any, *, token: Any) -> Callable[..., Any]:
     """As _scaled_rows for short rows, the ``scaled`` block form over ROW_BLOCK rows."""
 
-    def kernel(x, t, out):
+    def kernel(x: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = out.shape
@@ -898,11 +902,11 @@ def _scaled_blocks(fn, *, token):
     return kernel
 
 
-def _scaled_rows_backward(fn, *, token):
+def _scaled_rows_backward(fn: Any, *, token: Any) -> Callable[..., Any]:
     """kernel(g, y, t, out): a backward over each row, divided by t in the row's pass
     (the gradient of x / t): _kept_rows_backward without the copies of g and y."""
 
-    def kernel(g, y, t, out):
+    def kernel(g: Any, y: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         td = like(g[0, 0], t)
@@ -917,8 +921,8 @@ def _scaled_rows_backward(fn, *, token):
     return kernel
 
 
-def _scaled_blocks_backward(fn, *, token):
-    def kernel(g, y, t, out):
+def _scaled_blocks_backward(fn: Any, *, token: Any) -> Callable[..., Any]:
+    def kernel(g: Any, y: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = out.shape
@@ -937,7 +941,7 @@ def _scaled_blocks_backward(fn, *, token):
 
 
 @functools.cache
-def scaled_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
+def scaled_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) -> Any:
     """The kernel of row function ``name`` with temperature= alone, in ``form`` ("rows" or
     "blocks"): a forward's ``kernel(x, t, out)`` runs its scaled forms (RowFunction.scaled),
     a backward's ``kernel(grad_out, y, t, out)`` its own forms, divided as it goes."""
@@ -945,14 +949,15 @@ def scaled_row_kernel(name: str, parallel: bool, form: str, cache: bool = True):
     if len(fn.inputs) == 2:
         template, form_fn = (_scaled_rows_backward, fn.row) if form == "rows" else (_scaled_blocks_backward, fn.block)
     else:
+        assert fn.scaled is not None, name
         template, form_fn = (_scaled_rows, fn.scaled[0]) if form == "rows" else (_scaled_blocks, fn.scaled[1])
     return _jit(template, form_fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
-def _kept_reduce_rows(fn, *, token):
+def _kept_reduce_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
     """kernel(x, keep, t, out): out[r] = fn(row r of x / t, masked entries -inf)."""
 
-    def kernel(x, keep, t, out):
+    def kernel(x: Any, keep: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = x.shape
@@ -967,14 +972,14 @@ def _kept_reduce_rows(fn, *, token):
 
 
 @functools.cache
-def kept_reduction_kernel(name: str, parallel: bool, cache: bool = True):
+def kept_reduction_kernel(name: str, parallel: bool, cache: bool = True) -> Any:
     """The kernel of row reduction ``name`` with where= and temperature=."""
     return _jit(_kept_reduce_rows, _rowops.ROW_REDUCTIONS[name].row, parallel=parallel, fastmath=LOOP_MATH,
                 cache=cache)
 
 
 @register_jitable
-def is_short_row(n, itemsize, short_row_max):
+def is_short_row(n: int, itemsize: int, short_row_max: tuple[int, int]) -> bool:
     """Whether rows of n elements run in blocks (short_row_max: (float32, float64))."""
     return n <= (short_row_max[0] if itemsize == 4 else short_row_max[1])
 
@@ -986,7 +991,7 @@ def uses_blocks(name: str, n: int, itemsize: int) -> bool:
 
 
 @functools.cache
-def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"):
+def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows") -> Any:
     """The kernel of row function ``name`` (``_rowops.ROW_FUNCTIONS``) in ``form``
     (see ROW_FORMS): ``kernel(*inputs, out, ...)``."""
     template, field = ROW_FORMS[form]
@@ -996,10 +1001,10 @@ def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"
                 n_in=len(fn.inputs))
 
 
-def _reduce_rows(fn, *, token):
+def _reduce_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
     """kernel(x, out): out[r] = fn(x[r]) over (rows, n) C-contiguous x, one value per row."""
 
-    def kernel(x, out):
+    def kernel(x: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         for r in prange(x.shape[0]):
@@ -1010,13 +1015,13 @@ def _reduce_rows(fn, *, token):
 
 
 @functools.cache
-def reduction_kernel(name: str, parallel: bool, cache: bool = True):
+def reduction_kernel(name: str, parallel: bool, cache: bool = True) -> Any:
     """The kernel of row reduction ``name`` (``_rowops.ROW_REDUCTIONS``)."""
     return _jit(_reduce_rows, _rowops.ROW_REDUCTIONS[name].row, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
-def _copy(*, token):
-    def kernel(x, out):
+def _copy(*, token: Any) -> Callable[..., Any]:
+    def kernel(x: Any, out: Any) -> None:
         token  # noqa: B018
         full_width()
         for i in prange(x.shape[0]):
@@ -1027,7 +1032,7 @@ def _copy(*, token):
 
 
 @functools.cache
-def copy_kernel(parallel: bool):
+def copy_kernel(parallel: bool) -> Any:
     """A plain copy loop: with np.copyto, the memory roofline that ops are measured against."""
     return _jit(_copy, parallel=parallel)
 
@@ -1035,8 +1040,8 @@ def copy_kernel(parallel: bool):
 # --- fused losses ----------------------------------------------------------------
 
 
-def _loss_rows(fn, *, token):
-    def kernel(x, labels, want_grad, grad, scale, losses):
+def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
+    def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
         token  # noqa: B018
         full_width()
         for r in prange(x.shape[0]):
@@ -1046,7 +1051,7 @@ def _loss_rows(fn, *, token):
     return kernel
 
 
-def _loss_elements(fn, *, token, weighted=False):
+def _loss_elements(fn: Any, *, token: Any, weighted: Any = False) -> Callable[..., Any]:
     """kernel(x, t, want_grad, grad, scale, losses, want_each, *extra): the loss and gradient
     of each element, their float64 total returned.  ``weighted``: extra is (w, w_inner, pw,
     pw_inner), a weight and a pos_weight per element, each read from a run of values:
@@ -1054,15 +1059,15 @@ def _loss_elements(fn, *, token, weighted=False):
     logits' axes; _losses._along_block)."""
     if weighted:
         @register_jitable(inline="always")
-        def terms(x, t, i, extra):
+        def terms(x: Any, t: Any, i: Any, extra: Any) -> Any:
             w, w_inner, pw, pw_inner = extra
             return fn(x[i], t[i], w[(i // w_inner) % w.shape[0]], pw[(i // pw_inner) % pw.shape[0]])
     else:
         @register_jitable(inline="always")
-        def terms(x, t, i, extra):
+        def terms(x: Any, t: Any, i: Any, extra: Any) -> Any:
             return fn(x[i], t[i])
 
-    def kernel(x, t, want_grad, grad, scale, losses, want_each, *extra):
+    def kernel(x: Any, t: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, want_each: Any, *extra: Any) -> Any:
         token  # noqa: B018
         full_width()
         total = 0.0
@@ -1079,11 +1084,12 @@ def _loss_elements(fn, *, token, weighted=False):
     return kernel
 
 
-def _loss_rows_options(fn, *, token):
+def _loss_rows_options(fn: Any, *, token: Any) -> Callable[..., Any]:
     """As _loss_rows, with the options' arguments, over blocks of LOSS_ROW_BLOCK rows that
     share a scratch row (the capped logits, where there is a cap)."""
 
-    def kernel(x, labels, want_grad, grad, scale, losses, w, keep, smooth, z, cap):
+    def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, w: Any, keep: Any, smooth: Any,
+               z: Any, cap: Any) -> None:
         token  # noqa: B018
         full_width()
         rows, n = x.shape
@@ -1101,7 +1107,7 @@ _LOSS_TEMPLATES = {"rows": _loss_rows, "rows_options": _loss_rows_options, "elem
 
 
 @functools.cache
-def loss_kernel(name: str, parallel: bool):
+def loss_kernel(name: str, parallel: bool) -> Any:
     """The kernel of fused loss ``name`` (``_lossops.LOSSES``); it takes the arguments
     of the definition's NumPy fallback."""
     loss = _lossops.LOSSES[name]

@@ -24,7 +24,7 @@ REDUCTIONS = ("mean", "sum", "none")
 _F32, _F64, _I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
 
 
-def _no_other_keywords(function: str, kwargs: dict) -> None:
+def _no_other_keywords(function: str, kwargs: dict[Any, Any]) -> None:
     """A TypeError in the public function's name (Python's own names the class's method)."""
     if kwargs:
         hint = ": the classes are along axis=" if "dim" in kwargs else ""
@@ -34,10 +34,10 @@ def _no_other_keywords(function: str, kwargs: dict) -> None:
 def _check_reduction(reduction: object) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS!r}, got {reduction!r}")
-    return reduction  # type: ignore[return-value]
+    return str(reduction)
 
 
-def _reduce(losses: np.ndarray, reduction: str, count: int, dtype: np.dtype) -> Any:
+def _reduce(losses: np.ndarray, reduction: str, count: float, dtype: np.dtype) -> Any:
     if reduction == "none":
         return _scalar_if_0d(losses.astype(dtype, copy=False))
     return _reduced_total(np.sum(losses, dtype=accumulator(losses.dtype)), reduction, count, dtype)
@@ -132,7 +132,8 @@ class SoftmaxCrossEntropy:
         options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss, softcap)
         return self._run(logits, labels, axis, reduction, True, options)
 
-    def _run(self, logits, labels, axis, reduction, want_grad, options):
+    def _run(self, logits: Any, labels: Any, axis: Any, reduction: Any, want_grad: Any,
+             options: Any) -> tuple[Any, Any]:
         reduction = _check_reduction(reduction)
         if (options.plain and type(logits) is np.ndarray and logits.ndim == 2 and (axis == -1 or axis == 1)
                 and (logits.dtype is _F32 or logits.dtype is _F64) and logits.flags.c_contiguous and logits.size
@@ -196,7 +197,7 @@ class _XentOptions:
     smoothing, the z-loss coefficient and the soft cap (0: none) (``_lossops``: what
     they compute)."""
 
-    def __init__(self, weight: np.ndarray | None, ignore_index: int, smoothing: float, z: float, cap: float):
+    def __init__(self, weight: np.ndarray | None, ignore_index: int, smoothing: float, z: float, cap: float) -> None:
         self.weight, self.ignore_index, self.smoothing, self.z, self.cap = weight, ignore_index, smoothing, z, cap
         # ignored rows may still come
         self.plain = weight is None and smoothing == 0.0 and z == 0.0 and cap == 0.0
@@ -218,7 +219,7 @@ class _XentOptions:
         return cls(w, int(ignore_index), smoothing, z, cap)
 
     def arguments(self, kind: str, labels: np.ndarray, n: int, comp_dt: np.dtype) -> tuple[str, np.ndarray, float,
-                                                                                           tuple]:
+                                                                                           tuple[Any, ...]]:
         """(the loss kernel, its labels, the count a mean divides by, the options' arguments)."""
         if self.weight is not None and self.weight.shape != (n,):
             raise ValueError(f"weight must have one value per class ({n}), got {self.weight.size}")
@@ -288,7 +289,8 @@ class BinaryCrossEntropyWithLogits:
         _no_other_keywords(f"{self.__name__}.value_and_grad", kwargs)
         return self._run(logits, targets, reduction, True, weight, pos_weight)
 
-    def _run(self, logits, targets, reduction, want_grad, weight=None, pos_weight=None):
+    def _run(self, logits: Any, targets: Any, reduction: Any, want_grad: Any, weight: Any = None,
+             pos_weight: Any = None) -> tuple[Any, Any]:
         reduction = _check_reduction(reduction)
         (x, t), _, res_dt, comp_dt, _ = prepare_call([(logits, "logits"), (targets, "targets")], same_shape=True)
         weights = [None if value is None else _along_block(value, x.shape, comp_dt, name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,16 +31,16 @@ from ._validation import accumulator
 @dataclass(frozen=True)
 class LossDefinition:
     name: str
-    kernel: Callable  # the formula the loop template runs
+    kernel: Callable[..., Any]  # the formula the loop template runs
     # which loop of _kernels: "rows" (one row per sample), "rows_options" (the same with
     # the options' arguments w, keep, smooth, z) or "elements"
     template: str
-    fastmath: frozenset  # the loop's fast-math flags
-    numpy: Callable  # the fallback, same arguments as the kernel (called inside np.errstate)
+    fastmath: frozenset[Any]  # the loop's fast-math flags
+    numpy: Callable[..., Any]  # the fallback, same arguments as the kernel (called inside np.errstate)
 
 
 @row_function
-def _row_log_sum_exp_terms(x):
+def _row_log_sum_exp_terms(x: Any) -> Any:
     """(max, sum of exp(x - max) in float64, log of that sum: log_of_sum)."""
     full_width()
     m = row_max(x)
@@ -54,7 +55,7 @@ def _row_log_sum_exp_terms(x):
 
 
 @row_function
-def _row_exps_into(x, grad):
+def _row_exps_into(x: Any, grad: Any) -> Any:
     """As _row_log_sum_exp_terms, the exps left in grad.  The log is that of the sum,
     as exact as row_log_softmax's log1p(sum - 1) (libm's log is accurate near 1 too),
     or where the sum less 1 is under LOG_SOFTMAX_MIN_BELOW (the label's logit
@@ -71,7 +72,7 @@ def _row_exps_into(x, grad):
 
 
 @row_function
-def row_xent_index(x, label, want_grad, grad, scale):
+def row_xent_index(x: Any, label: Any, want_grad: Any, grad: Any, scale: Any) -> Any:
     # The branch stays here: moved into a helper returning either branch's tuple, the
     # float64 losses came out up to 439 ULP off (found by tools/fingerprint.py, and
     # tested; why Numba compiled it so is not known).
@@ -94,13 +95,13 @@ def row_xent_index(x, label, want_grad, grad, scale):
 
 
 @row_function
-def row_xent_prob(x, p, want_grad, grad, scale):
+def row_xent_prob(x: Any, p: Any, want_grad: Any, grad: Any, scale: Any) -> Any:
     full_width()
     return _xent_prob_row(x, p, want_grad, grad, scale, 0.0)
 
 
 @row_function
-def _xent_prob_row(x, p, want_grad, grad, scale, z):
+def _xent_prob_row(x: Any, p: Any, want_grad: Any, grad: Any, scale: Any, z: Any) -> Any:
     """A row of class probabilities p, and with z nonzero the z-loss z lse^2."""
     full_width()
     if want_grad and x.itemsize == 4:
@@ -144,7 +145,7 @@ def _xent_prob_row(x, p, want_grad, grad, scale, z):
 
 
 @row_function
-def _capped(x, cap, scratch):
+def _capped(x: Any, cap: Any, scratch: Any) -> Any:
     """x, or with a cap (nonzero) scratch filled with cap tanh(x / cap)."""
     full_width()
     if cap == 0.0:
@@ -156,7 +157,7 @@ def _capped(x, cap, scratch):
 
 
 @row_function
-def _chain_cap(x, cap, grad):
+def _chain_cap(x: Any, cap: Any, grad: Any) -> None:
     """grad times d(cap tanh(x / cap))/dx = tanh'(x / cap), in place (with a cap)."""
     full_width()
     if cap != 0.0:
@@ -166,7 +167,8 @@ def _chain_cap(x, cap, grad):
 
 
 @row_function
-def row_xent_index_options(logits, label, want_grad, grad, scale, w, keep, smooth, z, cap, scratch):
+def row_xent_index_options(logits: Any, label: Any, want_grad: Any, grad: Any, scale: Any, w: Any, keep: Any,
+                           smooth: Any, z: Any, cap: Any, scratch: Any) -> Any:
     full_width()
     n = logits.shape[0]
     if label < 0:
@@ -211,7 +213,8 @@ def row_xent_index_options(logits, label, want_grad, grad, scale, w, keep, smoot
 
 
 @row_function
-def row_xent_prob_options(logits, p, want_grad, grad, scale, w, keep, smooth, z, cap, scratch):
+def row_xent_prob_options(logits: Any, p: Any, want_grad: Any, grad: Any, scale: Any, w: Any, keep: Any, smooth: Any,
+                          z: Any, cap: Any, scratch: Any) -> Any:
     """A row of class probabilities (already weighted and smoothed; w, keep, smooth
     unused), with the z-loss and the soft cap."""
     full_width()
@@ -221,25 +224,25 @@ def row_xent_prob_options(logits, p, want_grad, grad, scale, w, keep, smooth, z,
     return loss
 
 
-def _numpy_capped(x, cap):
+def _numpy_capped(x: Any, cap: Any) -> Any:
     return x if cap == 0.0 else (x.dtype.type(cap) * np.tanh(x / x.dtype.type(cap))).astype(x.dtype)
 
 
-def _numpy_chain_cap(x, cap, grad):
+def _numpy_chain_cap(x: Any, cap: Any, grad: Any) -> None:
     if cap != 0.0:
         slope = np.empty_like(x)
         _numpy_tanh_grad(x / x.dtype.type(cap), slope)
         np.multiply(grad, slope, out=grad, casting="unsafe")
 
 
-def _numpy_xent_parts(x):
+def _numpy_xent_parts(x: Any) -> Any:
     shifted = x - np.max(x, axis=1, keepdims=True)
     e = np.exp(shifted)
     # log1p of the rest: a dominant label's loss is tiny
     return shifted, e, np.sum(e, axis=1, keepdims=True), numpy_log_sum_exp(shifted, e, 1)
 
 
-def numpy_xent_index(x, labels, want_grad, grad, scale, losses):
+def numpy_xent_index(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
     shifted, e, total, log_total = _numpy_xent_parts(x)
     rows = np.arange(x.shape[0])
     losses[:] = (log_total[:, 0] - shifted[rows, labels])
@@ -248,7 +251,7 @@ def numpy_xent_index(x, labels, want_grad, grad, scale, losses):
         grad[rows, labels] -= scale
 
 
-def numpy_xent_prob(x, p, want_grad, grad, scale, losses):
+def numpy_xent_prob(x: Any, p: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
     shifted, e, total, log_total = _numpy_xent_parts(x)
     losses[:] = np.sum(p * (log_total - shifted), axis=1)
     if want_grad:
@@ -256,7 +259,8 @@ def numpy_xent_prob(x, p, want_grad, grad, scale, losses):
         np.copyto(grad, e * (scale * mass / total) - scale * p)
 
 
-def numpy_xent_index_options(logits, labels, want_grad, grad, scale, losses, w, keep, smooth, z, cap):
+def numpy_xent_index_options(logits: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, w: Any,
+                             keep: Any, smooth: Any, z: Any, cap: Any) -> None:
     x = _numpy_capped(logits, cap)
     shifted, e, total, log_total = _numpy_xent_parts(x)
     ignored = labels < 0
@@ -282,7 +286,8 @@ def numpy_xent_index_options(logits, labels, want_grad, grad, scale, losses, w, 
         _numpy_chain_cap(logits, cap, grad)
 
 
-def numpy_xent_prob_options(logits, p, want_grad, grad, scale, losses, w, keep, smooth, z, cap):
+def numpy_xent_prob_options(logits: Any, p: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, w: Any, keep: Any,
+                            smooth: Any, z: Any, cap: Any) -> None:
     x = _numpy_capped(logits, cap)
     shifted, e, total, log_total = _numpy_xent_parts(x)
     lse = (x[:, :1] - shifted[:, :1]) + log_total
@@ -294,7 +299,7 @@ def numpy_xent_prob_options(logits, p, want_grad, grad, scale, losses, w, keep, 
 
 
 @scalar_function
-def bce_with_logits_terms(x, t):
+def bce_with_logits_terms(x: Any, t: Any) -> Any:
     """(loss, d loss / dx) of binary cross-entropy on a logit x and a target t:
     (max(x, 0) - x t) + log1p(exp(-|x|)) and sigmoid(x) - t (formed from
     sigmoid(-|x|) so that 1 - t - sigmoid(-x) keeps its small values)."""
@@ -311,7 +316,7 @@ def bce_with_logits_terms(x, t):
 
 
 @scalar_function
-def bce_weighted_terms(x, t, w, pw):
+def bce_weighted_terms(x: Any, t: Any, w: Any, pw: Any) -> Any:
     """bce_with_logits_terms with PyTorch's weight w and pos_weight pw:
     w ((1 - t) x + c softplus(-x)), c = 1 + (pw - 1) t, formed as w ((1 - t) x + c
     log1p(e^-|x|)) for x > 0 and w (-x pw t + c log1p(e^-|x|)) otherwise (terms of one
@@ -330,7 +335,8 @@ def bce_weighted_terms(x, t, w, pw):
     return loss * w, grad * w  # as PyTorch's product (an infinite loss with w = 0: NaN)
 
 
-def numpy_bce_weighted(x, t, want_grad, grad, scale, losses, want_each, w, w_inner, pw, pw_inner):
+def numpy_bce_weighted(x: Any, t: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, want_each: Any, w: Any,
+                       w_inner: Any, pw: Any, pw_inner: Any) -> Any:
     index = np.arange(x.shape[0])
     w, pw = w[(index // w_inner) % w.shape[0]], pw[(index // pw_inner) % pw.shape[0]]
     c = (1 - t) + pw * t
@@ -347,7 +353,7 @@ def numpy_bce_weighted(x, t, want_grad, grad, scale, losses, want_each, w, w_inn
     return np.sum(loss, dtype=accumulator(loss.dtype))
 
 
-def numpy_bce(x, t, want_grad, grad, scale, losses, want_each):
+def numpy_bce(x: Any, t: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, want_each: Any) -> Any:
     loss = (np.maximum(x, 0) - x * t) + np.log1p(np.exp(-np.abs(x)))
     infinite = np.isinf(x)
     if infinite.any():  # the limits (1 - t) x and -t x, 0 where the factor is 0, as the kernel

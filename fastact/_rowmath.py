@@ -16,6 +16,7 @@ any loop.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from ._scalar import exp_nonpositive, fma, full_width, like, maximum
 
 
 @scalar_function
-def exp_of_difference(a, b):
+def exp_of_difference(a: Any, b: Any) -> Any:
     """exp(a - b) without the rounding error of a - b (a <= b).  The exponent is
     formed exactly (two-sum), since its rounding error would be multiplied by up
     to |a - b| in exp."""
@@ -36,7 +37,7 @@ def exp_of_difference(a, b):
 
 
 @scalar_function  # its own strict flags: reassociated, the error term is zero
-def compensated_add(total, err, v):
+def compensated_add(total: Any, err: Any, v: Any) -> Any:
     """(total + v, err + the rounding error of total + v)  (Knuth's two-sum)."""
     s = total + v
     vv = s - total
@@ -44,7 +45,7 @@ def compensated_add(total, err, v):
 
 
 @scalar_function
-def log_of_total(below, ties):
+def log_of_total(below: Any, ties: Any) -> Any:
     """log(sum of exp(x - max)) from the sum of the terms below the maximum and the
     count of terms equal to it.  With a unique maximum the sum is 1 + below, and
     log1p keeps the tiny part that the log of the rounded sum would lose (it is
@@ -53,7 +54,7 @@ def log_of_total(below, ties):
 
 
 @scalar_function
-def log_of_sum(below, ties):
+def log_of_sum(below: Any, ties: Any) -> Any:
     """log_of_total's value as log(t) + e / t, t = ties + below rounded and e its
     rounding error: as exact where the sum is near 1 (a dominant label's tiny
     cross-entropy), within an ULP of log_of_total's elsewhere, and at the cost of
@@ -74,7 +75,7 @@ ROW_SUM_BLOCK = 256
 
 
 @row_function
-def row_sum(a):
+def row_sum(a: Any) -> Any:
     """The float64 sum of a row.  Within blocks of ROW_SUM_BLOCK the sum is split
     over vector lanes; the block sums are added with their rounding errors
     carried along.  One split sum over a whole long row loses too much: 24 ULP
@@ -91,7 +92,7 @@ def row_sum(a):
 
 
 @row_function
-def row_dot(a, b):
+def row_dot(a: Any, b: Any) -> Any:
     """The float64 dot product of two rows, summed as in row_sum."""
     full_width()
     total, err = 0.0, 0.0
@@ -105,7 +106,7 @@ def row_dot(a, b):
 
 
 @row_function
-def row_exp_sum_below(x, m):
+def row_exp_sum_below(x: Any, m: Any) -> Any:
     """(sum of exp(x - m) over the entries below m, count of entries equal to m),
     summed as in row_sum.  m is the row's maximum: the whole sum is ties + below."""
     full_width()
@@ -123,7 +124,7 @@ def row_exp_sum_below(x, m):
 
 
 @row_function
-def row_exp_sum_below_scaled(x, m, t, r):
+def row_exp_sum_below_scaled(x: Any, m: Any, t: Any, r: Any) -> Any:
     """row_exp_sum_below over x / t (t and r = 1 / t in x's dtype; see quotient_by), for
     the scaled forms of the row ops.  Its loop is row_exp_sum_below's, written out again:
     made from one factory (the reading of x a parameter), the plain loop vectorised
@@ -148,7 +149,7 @@ def row_exp_sum_below_scaled(x, m, t, r):
 
 
 @row_function
-def spread(values, n, out):
+def spread(values: Any, n: Any, out: Any) -> None:
     """out[b * n + j] = values[b]: each row's value along its row of n."""
     full_width()
     for b in range(values.shape[0]):
@@ -157,7 +158,7 @@ def spread(values, n, out):
 
 
 @row_function
-def block_sums(a, n):
+def block_sums(a: Any, n: Any) -> Any:
     """The float64 sums of the rows of n in the flat block a."""
     full_width()
     sums = np.empty(a.shape[0] // n)
@@ -178,7 +179,7 @@ def block_sums(a, n):
 
 
 @row_function
-def lanes_add(total, err, v):
+def lanes_add(total: Any, err: Any, v: Any) -> None:
     """total, err += v lane by lane, compensated (v of either float dtype)."""
     full_width()
     for b in range(total.shape[0]):
@@ -191,17 +192,17 @@ def lanes_add(total, err, v):
 # never written to a copy.  ``negate`` is a constant of each compiled function.
 
 
-def _maxima(negate: bool, suffix: str):
+def _maxima(negate: bool, suffix: str) -> Any:
     """(row_max, block_max, block_exps, block_exps_scaled, lanes_max) over x, or over -x."""
 
-    def row_max(x):
+    def row_max(x: Any) -> Any:
         full_width()
         m = -x[0] if negate else x[0]
         for i in range(1, x.shape[0]):
             m = maximum(m, -x[i] if negate else x[i])
         return m
 
-    def block_max(x, n):
+    def block_max(x: Any, n: Any) -> Any:
         """The maxima of the rows of n in the flat block x, each along its row.  It
         writes each maximum along its row as it goes: a maxima array then spread()
         was slower on (1e6, 10) float32 softmax."""
@@ -215,7 +216,7 @@ def _maxima(negate: bool, suffix: str):
                 m[b * n + j] = v
         return m
 
-    def block_exps(x, n, out):
+    def block_exps(x: Any, n: Any, out: Any) -> Any:
         """out = exp(x - row max); returns the row maxima along their rows."""
         full_width()
         m = block_max(x, n)
@@ -223,7 +224,7 @@ def _maxima(negate: bool, suffix: str):
             out[i] = exp_of_difference(-x[i] if negate else x[i], m[i])
         return m
 
-    def block_exps_scaled(x, n, out, t, r):
+    def block_exps_scaled(x: Any, n: Any, out: Any, t: Any, r: Any) -> Any:
         """block_exps over x / t (r = 1 / t, quotient_by): the maxima of the quotients
         (the quotient of the maximum: it is monotone), then out = exp(x / t - max)."""
         full_width()
@@ -234,7 +235,7 @@ def _maxima(negate: bool, suffix: str):
             out[i] = exp_of_difference(quotient_by(-x[i] if negate else x[i], t, r), m[i])
         return m
 
-    def lanes_max(ins, o, c0, c1, j0, j1):
+    def lanes_max(ins: Any, o: Any, c0: Any, c1: Any, j0: Any, j1: Any) -> Any:
         """The maxima of lanes c0..c1 of the first input over rows j0..j1 (j0 < j1)."""
         full_width()
         x = ins[0]
@@ -260,7 +261,7 @@ row_max, block_max, block_exps, block_exps_scaled, lanes_max = _maxima(False, ""
 
 
 @row_function
-def no_max(ins, o, c0, c1, j0, j1):
+def no_max(ins: Any, o: Any, c0: Any, c1: Any, j0: Any, j1: Any) -> Any:
     """The maximum phase of an op that needs none: no lanes (an empty view, no allocation)."""
     full_width()
     return ins[0][o, j0, c0:c0]
@@ -272,7 +273,7 @@ def no_max(ins, o, c0, c1, j0, j1):
 
 
 @row_function
-def fold_max(m, period):
+def fold_max(m: Any, period: Any) -> None:
     """Give each part of a grouped lane the maximum of all its parts."""
     full_width()
     if m.shape[0] <= period:  # ungrouped, or no maxima (no_max)
@@ -286,7 +287,7 @@ def fold_max(m, period):
 
 
 @row_function
-def fold_sum(total, err, period):
+def fold_sum(total: Any, err: Any, period: Any) -> None:
     """As fold_max, for compensated sums: each part gets the sum of all parts."""
     full_width()
     if period == total.shape[0]:
@@ -301,7 +302,7 @@ def fold_sum(total, err, period):
 
 
 @row_function
-def combine_maxima(parts):
+def combine_maxima(parts: Any) -> Any:
     """The maxima over the tasks' parts (split lanes), one row per task."""
     full_width()
     m = parts[0].copy()
@@ -312,7 +313,7 @@ def combine_maxima(parts):
 
 
 @row_function
-def combine_sums(totals, errs):
+def combine_sums(totals: Any, errs: Any) -> Any:
     """The compensated sums over the tasks' parts (split lanes), one row per task."""
     full_width()
     total, err = totals[0].copy(), errs[0].copy()
@@ -324,7 +325,7 @@ def combine_sums(totals, errs):
 
 
 @row_function
-def task_rows(t, chunk, rows):
+def task_rows(t: Any, chunk: Any, rows: Any) -> Any:
     """The rows of task t: t * chunk up to (t + 1) * chunk, the last task's cut at rows."""
     full_width()
     return t * chunk, min(t * chunk + chunk, rows)
@@ -337,20 +338,20 @@ def task_rows(t, chunk, rows):
 
 
 @scalar_function  # its own strict flags: under arcp, a / b would become a times a rounded 1 / b
-def quotient(a, b):
+def quotient(a: Any, b: Any) -> Any:
     """a / b, correctly rounded."""
     return a / b
 
 
 @scalar_function
-def as_read(v, t, r):
+def as_read(v: Any, t: Any, r: Any) -> Any:
     """v itself: how the plain forms of the row ops read x, where their scaled forms
     read quotient_by(x, t, r)."""
     return v
 
 
 @scalar_function
-def quotient_by(a, b, r):
+def quotient_by(a: Any, b: Any, r: Any) -> Any:
     """a / b, correctly rounded wherever it is normal, from r = quotient(1, b): a r, then
     corrected once by its exact remainder a - (a r) b (Markstein).  Three fused
     multiply-adds, where a vector division took softmax(x, temperature=t) to 1.21x the
@@ -362,7 +363,7 @@ def quotient_by(a, b, r):
 
 
 @row_function
-def kept_quotients(x, keep, t, fill, out):
+def kept_quotients(x: Any, keep: Any, t: Any, fill: Any, out: Any) -> Any:
     """out = x / t where keep, else fill (t in x's precision: the quotient rounded as
     PyTorch's x / t; t == 1 divides nothing).  Returns how many entries of out are not
     fill: with none, the row has nothing left to normalise."""
@@ -384,7 +385,7 @@ def kept_quotients(x, keep, t, fill, out):
 
 
 @row_function
-def kept_block_quotients(x, keep, r0, t, fill, out, live):
+def kept_block_quotients(x: Any, keep: Any, r0: Any, t: Any, fill: Any, out: Any, live: Any) -> None:
     """kept_quotients over a flat block of short rows of n = keep.shape[1], the block's
     first row being row r0 (its mask row r0 % keep's rows): live[b] is row b's count.
     One loop nest, where a call per row of 10 took a fifth of softmax's time."""

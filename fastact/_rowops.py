@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,10 +41,11 @@ class RowFunction:
 
     name: str  # the kernel's and the gufunc's name: "softmax", "softmax_backward"
     inputs: tuple[str, ...]  # the argument names: ("x",) or ("grad_out", "y")
-    row: Callable  # (ins, out): one contiguous row
-    block: Callable  # (ins, out, n): a flat block of short rows of n
-    phases: tuple[Callable, Callable, Callable]  # lanes: (maximum or no_max, sums, values)
-    numpy: Callable  # (*arrays, axis, out), called inside np.errstate(all="ignore")
+    row: Callable[..., Any]  # (ins, out): one contiguous row
+    block: Callable[..., Any]  # (ins, out, n): a flat block of short rows of n
+    # lanes: (maximum or no_max, sums, values)
+    phases: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]
+    numpy: Callable[..., Any]  # (*arrays, axis, out), called inside np.errstate(all="ignore")
     masked_fills: tuple[float, ...]  # what a masked entry of each input becomes: it takes no part in its row
     # a forward's value for a row with nothing unmasked, with where= (PyTorch's safe
     # softmax: probability 0, not NaN; log-probability -inf)
@@ -53,7 +55,7 @@ class RowFunction:
     # without the scratch copy of each row that kept_row_kernel makes (softmax 4096 x
     # 4096 float32: 1.2x the plain op's time with the copy).  A backward's own forms
     # serve it, the row divided by t as it goes (_kernels.scaled_row_kernel).
-    scaled: tuple[Callable, Callable] | None = None
+    scaled: tuple[Callable[..., Any], Callable[..., Any]] | None = None
 
     @property
     def runs_scaled(self) -> bool:
@@ -70,7 +72,7 @@ class RowDefinition:
     doc: str  # the first paragraph of the op's docstring
     forward: RowFunction
     backward: RowFunction
-    reference: Callable  # (mpmath, list of floats) -> the exact row
+    reference: Callable[..., Any]  # (mpmath, list of floats) -> the exact row
     example: str  # the repr of op([2, 10, 1, 4]).round(6): the tutorial's scores
     # the same op elsewhere, for ``bench`` (as Activation.peers): "numpy" and
     # "numpy_backward" (plain NumPy with out=, no temporaries beyond buf, shaped as a
@@ -86,7 +88,7 @@ class RowDefinition:
 # two-pass "online" softmax, which needs it twice.  Sums run in float64.
 
 
-def _normalised_exps(negate: bool, name: str, scaled: bool = False):
+def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
     """softmax's forward functions (row, block, lanes exp sums) over x, or over -x
     (``negate``: softmin; the maxima are then those of -x, from ``_rowmath``).  With
     ``scaled`` (row and block only) they read x / t, for ins = (x, (t, 1 / t)): see
@@ -95,7 +97,7 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False):
     exps_of_block_scaled = block_exps_scaled_negated if negate else block_exps_scaled
     over = quotient_by if scaled else as_read
 
-    def row(ins, out):
+    def row(ins: Any, out: Any) -> None:
         full_width()
         x = ins[0]
         t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
@@ -109,7 +111,7 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False):
         for i in range(x.shape[0]):
             out[i] = out[i] * scale
 
-    def block(ins, out, n):
+    def block(ins: Any, out: Any, n: Any) -> None:
         full_width()
         x = ins[0]
         m = exps_of_block_scaled(x, n, out, ins[1][0], ins[1][1]) if scaled else exps_of_block(x, n, out)
@@ -121,7 +123,7 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False):
         for i in range(x.shape[0]):
             out[i] = out[i] * m[i]
 
-    def exp_sums(ins, out, o, c0, c1, m, j0, j1):
+    def exp_sums(ins: Any, out: Any, o: Any, c0: Any, c1: Any, m: Any, j0: Any, j1: Any) -> Any:
         full_width()
         total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
         x = ins[0]
@@ -132,7 +134,8 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False):
             lanes_add(total, err, outj)
         return total, err
 
-    functions, names = (row, block, exp_sums), (f"row_{name}", f"block_{name}", f"{name}_exp_sums")
+    functions: tuple[Callable[..., Any], ...] = (row, block, exp_sums)
+    names: tuple[str, ...] = (f"row_{name}", f"block_{name}", f"{name}_exp_sums")
     if scaled:
         functions, names = (row, block), (f"row_{name}_scaled", f"block_{name}_scaled")
     for fn, fn_name in zip(functions, names):
@@ -145,7 +148,7 @@ row_softmax_scaled, block_softmax_scaled = _normalised_exps(False, "softmax", sc
 
 
 @row_function
-def softmax_scale(ins, out, o, c0, c1, m, total, err, j0, j1):
+def softmax_scale(ins: Any, out: Any, o: Any, c0: Any, c1: Any, m: Any, total: Any, err: Any, j0: Any, j1: Any) -> None:
     full_width()
     scale = np.empty_like(m)
     for b in range(m.shape[0]):
@@ -166,23 +169,23 @@ def numpy_softmax(x: np.ndarray, axis: int, out: np.ndarray) -> None:
 
 
 @scalar_function
-def softmax_backward_value(g, y, dot):
+def softmax_backward_value(g: Any, y: Any, dot: Any) -> Any:
     """One entry of softmax's backward, y (g - sum(g y)), in float64."""
     return np.float64(y) * (np.float64(g) - dot)
 
 
-def dot_backward(value: Callable, name: str):
+def dot_backward(value: Callable[..., Any], name: str) -> Any:
     """The row and block functions of a backward ``value(g, y, sum(g y))`` (softmax's,
     softmin's), assigned to the module attributes row_NAME and block_NAME."""
 
-    def row(ins, out):
+    def row(ins: Any, out: Any) -> None:
         full_width()
         g, y = ins
         dot = row_dot(g, y)
         for i in range(g.shape[0]):
             out[i] = value(g[i], y[i], dot)
 
-    def block(ins, out, n):
+    def block(ins: Any, out: Any, n: Any) -> None:
         full_width()
         g, y = ins
         dots = np.empty(g.shape[0] // n)
@@ -205,7 +208,7 @@ row_softmax_backward, block_softmax_backward = dot_backward(softmax_backward_val
 
 
 @row_function
-def softmax_backward_dots(ins, out, o, c0, c1, m, j0, j1):
+def softmax_backward_dots(ins: Any, out: Any, o: Any, c0: Any, c1: Any, m: Any, j0: Any, j1: Any) -> Any:
     full_width()
     g, y = ins
     dot, err, e = np.zeros(c1 - c0), np.zeros(c1 - c0), np.empty(c1 - c0)
@@ -217,12 +220,12 @@ def softmax_backward_dots(ins, out, o, c0, c1, m, j0, j1):
     return dot, err
 
 
-def backward_values(value: Callable, name: str) -> Callable:
+def backward_values(value: Callable[..., Any], name: str) -> Any:
     """The lanes phase that writes a backward, out = value(g, y, s), for s the
     compensated row sums (total + err) of the sums phase; ``name`` is the module
     attribute it is assigned to (the kernels' disk cache finds it there again)."""
 
-    def values(ins, out, o, c0, c1, m, total, err, j0, j1):
+    def values(ins: Any, out: Any, o: Any, c0: Any, c1: Any, m: Any, total: Any, err: Any, j0: Any, j1: Any) -> None:
         full_width()
         g, y = ins
         s = total + err
@@ -245,7 +248,7 @@ def numpy_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.ndar
     np.multiply(y, t, out=out)
 
 
-def _softmax_exact(mp, row):
+def _softmax_exact(mp: Any, row: Any) -> Any:
     m = max(row)
     e = [mp.exp(mp.mpf(v) - m) for v in row]
     s = mp.fsum(e)
@@ -290,7 +293,7 @@ row_softmin_scaled, block_softmin_scaled = _normalised_exps(True, "softmin", sca
 
 
 @scalar_function
-def softmin_backward_value(g, y, dot):
+def softmin_backward_value(g: Any, y: Any, dot: Any) -> Any:
     """One entry of softmin's backward, y (sum(g y) - g), in float64."""
     return np.float64(y) * (dot - np.float64(g))
 
@@ -343,14 +346,14 @@ SOFTMIN = RowDefinition(
 
 
 @scalar_function
-def log_softmax_value(x, m, log_total):
+def log_softmax_value(x: Any, m: Any, log_total: Any) -> Any:
     """(x - m) - log_total, in this order: reassociated as x - (m + log_total) it
     would round the answer away where log_total is tiny."""
     return (x - m) - log_total
 
 
 @scalar_function
-def log_of_compensated_total(total, err):
+def log_of_compensated_total(total: Any, err: Any) -> Any:
     """log(total + err) for a compensated sum of exp(x - max) (so total >= 1):
     total - 1 is exact below 4, and err holds what the rounded total lost, so
     the tiny part of a sum 1 + tiny survives, as in log_of_total, without
@@ -368,12 +371,12 @@ def log_of_compensated_total(total, err):
 # out=x gives the same bits.
 
 
-def _log_softmax_forms(scaled: bool, suffix: str):
+def _log_softmax_forms(scaled: bool, suffix: str) -> Any:
     """log_softmax's row and block functions over x, or (``scaled``) over x / t for
     ins = (x, (t, 1 / t)), as _normalised_exps's."""
     over = quotient_by if scaled else as_read
 
-    def row(ins, out):
+    def row(ins: Any, out: Any) -> None:
         full_width()
         x = ins[0]
         t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
@@ -394,7 +397,7 @@ def _log_softmax_forms(scaled: bool, suffix: str):
         for i in range(x.shape[0]):
             out[i] = log_softmax_value(over(x[i], t, r), m, log_total)
 
-    def block(ins, out, n):
+    def block(ins: Any, out: Any, n: Any) -> None:
         """As row: float32 rows whose sum of exps less 1 is under
         LOG_SOFTMAX_MIN_BELOW, and all float64 rows, sum the terms below the
         maximum apart from the count of those equal to it."""
@@ -428,7 +431,7 @@ row_log_softmax_scaled, block_log_softmax_scaled = _log_softmax_forms(True, "_sc
 
 
 @row_function
-def log_softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
+def log_softmax_exp_sums(ins: Any, out: Any, o: Any, c0: Any, c1: Any, m: Any, j0: Any, j1: Any) -> Any:
     """The exps go through a buffer of the input's dtype, so that the exp loop
     keeps its vector width: converted to float64 as they were computed, float32
     ran at half of it."""
@@ -444,7 +447,8 @@ def log_softmax_exp_sums(ins, out, o, c0, c1, m, j0, j1):
 
 
 @row_function
-def log_softmax_values(ins, out, o, c0, c1, m, total, err, j0, j1):
+def log_softmax_values(ins: Any, out: Any, o: Any, c0: Any, c1: Any, m: Any, total: Any, err: Any, j0: Any,
+                       j1: Any) -> None:
     full_width()
     x = ins[0]
     log_total = np.empty_like(m)
@@ -470,17 +474,18 @@ def numpy_log_sum_exp(t: np.ndarray, e: np.ndarray, axis: int) -> np.ndarray:
     at_max = t == 0
     below = np.sum(np.where(at_max, 0, e), axis=axis, keepdims=True, dtype=accumulator(e.dtype))
     ties = np.count_nonzero(at_max, axis=axis, keepdims=True)
-    return np.where(ties == 1, np.log1p(below), np.log(ties + below))
+    result: np.ndarray = np.where(ties == 1, np.log1p(below), np.log(ties + below))
+    return result
 
 
 @scalar_function
-def log_softmax_backward_value(g, y, total):
+def log_softmax_backward_value(g: Any, y: Any, total: Any) -> Any:
     """One entry of log_softmax's backward, g - exp(y) sum(g), in float64."""
     return np.float64(g) - np.float64(exp(y)) * total
 
 
 @row_function
-def row_log_softmax_backward(ins, out):
+def row_log_softmax_backward(ins: Any, out: Any) -> None:
     """g - exp(y) sum(g).  The exps go through out first (unless out is g), so that
     their loop keeps the input's vector width (float32: 16 lanes, not 8).  Not
     through a separate buffer where out is g: LLVM, unable to rule out that it
@@ -499,7 +504,7 @@ def row_log_softmax_backward(ins, out):
 
 
 @row_function
-def block_log_softmax_backward(ins, out, n):
+def block_log_softmax_backward(ins: Any, out: Any, n: Any) -> None:
     full_width()
     g, y = ins
     s = np.empty(g.shape[0])
@@ -509,7 +514,7 @@ def block_log_softmax_backward(ins, out, n):
 
 
 @row_function
-def log_softmax_backward_sums(ins, out, o, c0, c1, m, j0, j1):
+def log_softmax_backward_sums(ins: Any, out: Any, o: Any, c0: Any, c1: Any, m: Any, j0: Any, j1: Any) -> Any:
     full_width()
     g = ins[0]
     total, err = np.zeros(c1 - c0), np.zeros(c1 - c0)
@@ -527,7 +532,7 @@ def numpy_log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int, out: np.
     np.subtract(g, t, out=out)
 
 
-def _log_softmax_exact(mp, row):
+def _log_softmax_exact(mp: Any, row: Any) -> Any:
     m = max(row)
     log_s = mp.log(mp.fsum(mp.exp(mp.mpf(v) - m) for v in row))
     return [(mp.mpf(v) - m) - log_s for v in row]
@@ -598,16 +603,16 @@ class RowReduction:
     name: str
     formula: str  # for the README's table
     doc: str
-    row: Callable  # one contiguous row -> its value (float64 for float32 rows, rounded by the kernel)
-    numpy: Callable  # (rows of n: a 2-D array, out: 1-D) in place, called inside np.errstate(all="ignore")
-    reference: Callable  # (mpmath, list of floats) -> the exact value
+    row: Callable[..., Any]  # one contiguous row -> its value (float64 for float32 rows, rounded by the kernel)
+    numpy: Callable[..., Any]  # (rows of n: a 2-D array, out: 1-D) in place, called inside np.errstate(all="ignore")
+    reference: Callable[..., Any]  # (mpmath, list of floats) -> the exact value
     gradient: str  # the row op whose output, times grad_out, is the gradient (logsumexp: softmax)
     example: str  # the repr of op([2, 10, 1, 4]): the tutorial's scores
     torch: str  # PyTorch's expression in torch, x, dim, keepdim
 
 
 @row_function
-def row_logsumexp(x):
+def row_logsumexp(x: Any) -> Any:
     """max + log(sum(exp(x - max))): the sum compensated and split from the maximum's own
     terms, so that log1p keeps a dominant entry's tiny rest (log_of_total).  An infinite
     or NaN maximum is the answer (+inf; -inf for a row of -inf; NaN)."""
@@ -627,7 +632,7 @@ def numpy_logsumexp(x: np.ndarray, out: np.ndarray) -> None:
     np.copyto(out, np.where(np.isfinite(m), m + total, m), casting="unsafe")
 
 
-def _logsumexp_exact(mp, row):
+def _logsumexp_exact(mp: Any, row: Any) -> Any:
     return mp.log(mp.fsum(mp.exp(mp.mpf(v)) for v in row))
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import decimal
 import math
 from fractions import Fraction
+from typing import Any
 
 
-def exp(x):
+def exp(x: Any) -> Any:
     """exp for float32/float64: NaN -> NaN, -inf -> 0, inf -> inf, no overflow error."""
     try:
         return type(x)(math.exp(x))
@@ -24,7 +25,7 @@ def exp(x):
         return type(x)(math.inf)
 
 
-def exp_nonpositive(x):
+def exp_nonpositive(x: Any) -> Any:
     """exp for x <= 0 (or NaN); a cheaper 2**k scaling than ``exp`` under Numba."""
     return exp(x)
 
@@ -34,7 +35,7 @@ def exp_nonpositive(x):
 EXP_SCALED_BITS = 56
 
 
-def exp_nonpositive_scaled(x):
+def exp_nonpositive_scaled(x: Any) -> Any:
     """2**EXP_SCALED_BITS * exp(x) for x <= 0 (or NaN): exp(x) before any rounding into the subnormals
     (in decimal: math.exp would round it into float64's subnormals first)."""
     with decimal.localcontext() as context:
@@ -42,7 +43,7 @@ def exp_nonpositive_scaled(x):
         return type(x)(float(decimal.Decimal(float(x)).exp() * 2**EXP_SCALED_BITS))
 
 
-def expm1(x):
+def expm1(x: Any) -> Any:
     """exp(x) - 1, accurate near 0."""
     try:
         return type(x)(math.expm1(x))
@@ -50,19 +51,19 @@ def expm1(x):
         return type(x)(math.inf)
 
 
-def tanh(x):
+def tanh(x: Any) -> Any:
     """Hyperbolic tangent."""
     return type(x)(math.tanh(x))
 
 
-def log(x):
+def log(x: Any) -> Any:
     """Natural log: NaN for x < 0, -inf at 0."""
     if x != x or x < 0:
         return type(x)(math.nan)
     return type(x)(-math.inf) if x == 0 else type(x)(math.log(x))
 
 
-def log1p(x):
+def log1p(x: Any) -> Any:
     """log(1 + x), accurate near 0."""
     if x != x or x < -1:
         return type(x)(math.nan)
@@ -119,33 +120,33 @@ def _normal_pdf(x: float) -> float:
     return math.exp(-0.5 * sq) * (1 - 0.5 * sq_lo) / math.sqrt(2 * math.pi)
 
 
-def normal_cdf_times(a, x):
+def normal_cdf_times(a: Any, x: Any) -> Any:
     """a * Phi(x), rounded once (0 where Phi(x) is: gelu(-inf) = 0)."""
     cdf = _normal_cdf(float(x))
     return type(x)(0.0 if cdf == 0 else float(a) * cdf)
 
 
-def normal_cdf_plus_x_pdf(x):
+def normal_cdf_plus_x_pdf(x: Any) -> Any:
     """Phi(x) + x phi(x), the derivative of x Phi(x) (gelu')."""
     pdf = _normal_pdf(float(x))
     cdf = _normal_cdf(float(x))
     return type(x)(cdf if pdf == 0 else cdf + float(x) * pdf)
 
 
-def exp_times(a, x):
+def exp_times(a: Any, x: Any) -> Any:
     """a * exp(x) for x <= 0 (or NaN), rounded once even where the result is subnormal
     (0 where exp(x) is: silu(-inf) = 0)."""
     e = math.exp(x)
     return type(x)(0.0 if e == 0 else a * e)
 
 
-def exp_nonpositive_and_times(a, x):
+def exp_nonpositive_and_times(a: Any, x: Any) -> Any:
     """(exp_nonpositive(x), exp_times(a, x)) for x <= 0 (or NaN): under Numba
     both from one range reduction and polynomial."""
     return exp_nonpositive(x), exp_times(a, x)
 
 
-def exp_nonpositive_and_times_pair(a, a_lo, x):
+def exp_nonpositive_and_times_pair(a: Any, a_lo: Any, x: Any) -> Any:
     """(exp_nonpositive(x), (a + a_lo) * exp(x)) for x <= 0 (or NaN), a factor carried
     as a double-word (|a_lo| far below |a|): under Numba a * p + a_lo * p is one fused
     multiply-add, so the product rounds once."""
@@ -153,7 +154,7 @@ def exp_nonpositive_and_times_pair(a, a_lo, x):
     return exp_nonpositive(x), type(x)(0.0 if e == 0 else (float(a) + float(a_lo)) * e)
 
 
-def fma(a, b, c):
+def fma(a: Any, b: Any, c: Any) -> Any:
     """``a*b + c`` with a single rounding: exact rational arithmetic (float32
     results are rounded to float64 first, which can differ from one rounding in
     rare ties)."""
@@ -165,14 +166,14 @@ def fma(a, b, c):
     return type(c)(float(exact))
 
 
-def maximum(a, b):
+def maximum(a: Any, b: Any) -> Any:
     """NaN-propagating maximum."""
     if a != a or b != b:
         return a + b
     return a if a >= b else b
 
 
-def full_width():
+def full_width() -> None:
     """Under Numba, marks the compiled function it is called in for the widest
     vectors (_config.VECTOR_WIDTH); in Python, nothing.  Every kernel template,
     parallel loop body and row function calls it first: each is a function of
@@ -180,11 +181,11 @@ def full_width():
     compilation, before they are inlined into a kernel."""
 
 
-def like(x, value):
+def like(x: Any, value: Any) -> Any:
     """``value`` converted to the float type of ``x`` (Numba literals are float64)."""
     return type(x)(value)
 
 
-def scalar_function(fn):
+def scalar_function(fn: Any) -> Any:
     """Without Numba a scalar formula is just a Python function."""
     return fn

@@ -27,13 +27,15 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import _backend, _config, _tuning
 
 _local = threading.local()
-_state = {"prepared": False, "forked_after_omp": False}
+_state: dict[str, Any] = {"prepared": False, "forked_after_omp": False}
 _lock = threading.Lock()
 _TBB_LIBRARIES = ("libtbb.so.12", "libtbb.12.dylib", "tbb12.dll")
 _THREAD_SAFE_LAYERS = ("tbb", "omp")
@@ -46,9 +48,9 @@ def _layer_started() -> str | None:
     parallel = sys.modules.get("numba.np.ufunc.parallel")
     layer = getattr(parallel, "_threading_layer", _UNKNOWN)
     if layer is not _UNKNOWN:
-        return layer
+        return None if layer is None else str(layer)
     try:
-        return _backend.numba.threading_layer()
+        return str(_backend.numba.threading_layer())
     except ValueError:
         return None
 
@@ -127,7 +129,7 @@ def get_num_threads() -> int:
     if _backend.numba is None or _state["forked_after_omp"]:
         return 1
     prepare()
-    n = _backend.numba.get_num_threads()
+    n: int = _backend.numba.get_num_threads()
     if n <= 1:
         return 1
     if threading.current_thread() is threading.main_thread():
@@ -143,11 +145,11 @@ def _running_layer() -> str | None:
     return layer
 
 
-def parallel_min_ns() -> int:
+def parallel_min_ns() -> float:
     """The serial time from which an elementwise call goes parallel under the
     running threading layer (_tuning's parallel_min_ns, before go_parallel's
     workqueue factor).  Call it after get_num_threads(), which starts the layer."""
-    return _tuning.current().for_layer("parallel_min_ns", _running_layer())
+    return _tuning.for_layer(_tuning.current().parallel_min_ns, _running_layer())
 
 
 def rows_go_parallel(elements: int, tasks: int) -> bool:
@@ -160,7 +162,7 @@ def rows_go_parallel(elements: int, tasks: int) -> bool:
 def row_parallel_min_elements() -> int:
     """The elements from which a row op or cross-entropy goes parallel under the
     running threading layer (_tuning, before go_parallel's workqueue factor)."""
-    return _tuning.current().for_layer("row_parallel_min_elements", _running_layer())
+    return _tuning.for_layer(_tuning.current().row_parallel_min_elements, _running_layer())
 
 
 def threshold_factor() -> int:
@@ -210,10 +212,10 @@ BUSY_BACKOFF_DECAY = 0.8
 # cost (softmax on 4096 x 16 float32: 3.5 ns)
 ROW_SERIAL_NS = (4.0, 8.0)
 _busy = {"until": 0.0, "backoff": BUSY_BACKOFF_S[0]}
-_fastest: dict[tuple, float] = {}  # (id of the kernel, dtype, size class): seconds per element
+_fastest: dict[tuple[Any, ...], float] = {}  # (id of the kernel, dtype, size class): seconds per element
 
 
-def run(kernel, parallel: bool, n: int, serial_ns: float, *args, fresh: bool = False):
+def run(kernel: Callable[..., Any], parallel: bool, n: int, serial_ns: float, *args: Any, fresh: bool = False) -> Any:
     """``kernel(*args)``, over ``n`` elements that take about ``serial_ns`` each on one
     thread; a parallel kernel is timed (above) unless it writes ``fresh`` memory."""
     if not parallel or fresh:
@@ -256,7 +258,7 @@ def memory_seconds_per_byte() -> float:
     return best / (source.nbytes + dest.nbytes)
 
 
-def note_parallel_call(key: tuple, n: int, serial_s: float, seconds: float) -> bool:
+def note_parallel_call(key: tuple[Any, ...], n: int, serial_s: float, seconds: float) -> bool:
     """Records a parallel call of ``n`` elements (``serial_s`` each on one thread) that
     took ``seconds``; whether it stalled."""
     pace = min(_fastest.get(key, serial_s), serial_s)

@@ -33,8 +33,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -42,6 +44,7 @@ from . import _config
 
 # An op without a measured cost (one added since the defaults were taken).
 UNMEASURED_SERIAL_NS = (1.0, 2.0)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,11 @@ class Tuning:
         """Below this many elements a row op or cross-entropy is serial under every layer."""
         return min(self.row_parallel_min_elements.values())
 
-    def for_layer(self, table: str, layer: str | None) -> float:
-        """A per-layer threshold; workqueue (never tuned) takes tbb's, which
-        _threads.go_parallel multiplies by WORKQUEUE_THRESHOLD_FACTOR."""
-        values = getattr(self, table)
-        return values.get(layer, values["tbb"])
+
+def for_layer(values: dict[str, _T], layer: str | None) -> _T:
+    """A per-layer threshold of a table of Tuning; workqueue (never tuned) takes tbb's,
+    which _threads.go_parallel multiplies by WORKQUEUE_THRESHOLD_FACTOR."""
+    return values["tbb"] if layer is None else values.get(layer, values["tbb"])
 
 
 DEFAULTS = Tuning(
@@ -117,10 +120,11 @@ def cpu_model() -> str:
 
 def numba_target() -> str:
     """The CPU Numba compiles for (NUMBA_CPU_NAME, or the host's as LLVM names it)."""
-    import llvmlite.binding as llvm
+    import llvmlite.binding as llvm  # type: ignore[import-untyped]
     import numba
 
-    return numba.config.CPU_NAME or llvm.get_host_cpu_name()
+    config: Any = numba.config  # its settings are set at run time: numba's stubs lack them
+    return str(config.CPU_NAME or llvm.get_host_cpu_name())
 
 
 def machine_key() -> str:
@@ -131,7 +135,7 @@ def machine_key() -> str:
             f" / fastact {__version__}")
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[Any, Any]:
     try:
         data = json.loads(path.read_text())
         return data if isinstance(data, dict) else {}
@@ -139,16 +143,16 @@ def _read(path: Path) -> dict:
         return {}
 
 
-def _shaped_like(value, default) -> bool:
+def _shaped_like(value: Any, default: Any) -> bool:
     """Whether a stored value has the default's shape: a number, or a list of as many numbers."""
-    def number(v):
+    def number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
     if isinstance(default, tuple):
         return isinstance(value, list) and len(value) == len(default) and all(map(number, value))
     return number(value)
 
 
-def _from_entry(entry: dict) -> Tuning:
+def _from_entry(entry: dict[Any, Any]) -> Tuning:
     """The defaults overlaid with a stored entry's values (unknown or malformed parts ignored)."""
     tables = {}
     for table in ("serial_ns", "parallel_min_ns", "row_parallel_min_elements", "short_row_max"):
@@ -178,14 +182,14 @@ def current() -> Tuning:
 # --- measuring -------------------------------------------------------------------------
 
 
-def _median_s(impls: dict, repeat: int) -> dict[str, float]:
+def _median_s(impls: dict[Any, Any], repeat: int) -> dict[str, float]:
     """Median seconds per call of each callable, taking turns sample by sample (bench's timing)."""
     from .bench import median_times
 
     return {name: ms / 1e3 for name, ms in median_times(impls, repeat).items()}
 
 
-def measure_serial_ns(repeat: int, progress=lambda msg: None) -> dict[str, tuple[float, float]]:
+def measure_serial_ns(repeat: int, progress: Any = lambda msg: None) -> dict[str, tuple[float, float]]:
     from . import _activations, _ufuncs
 
     n = 100_000
@@ -194,17 +198,17 @@ def measure_serial_ns(repeat: int, progress=lambda msg: None) -> dict[str, tuple
         progress(f"measuring the serial cost of {name}")
         ufunc = _ufuncs.elementwise_ufunc(name, "forward")  # what serial calls run
         params = tuple(p.default for p in act.params)
-        pair = []
+        pair: list[float] = []
         for dtype in (np.float32, np.float64):
             x = np.random.default_rng(0).normal(0, 4, n).astype(dtype)
             out = np.empty_like(x)
             seconds = _median_s({name: lambda: ufunc(x, *params, out)}, repeat)[name]
             pair.append(round(seconds / n * 1e9, 3))
-        costs[name] = tuple(pair)
+        costs[name] = (pair[0], pair[1])
     return costs
 
 
-def _crossover(sizes, serial, parallel, repeat: int):
+def _crossover(sizes: Any, serial: Any, parallel: Any, repeat: int) -> Any:
     """The smallest size from which parallel() beats serial() at it and every larger size
     (None where it never does), and the serial seconds per call at that size."""
     results = []
@@ -227,10 +231,10 @@ def measure_parallel_min_ns(repeat: int) -> float | None:
 
     ufunc = _ufuncs.elementwise_ufunc("sigmoid", "forward")
     parallel = _kernels.elementwise_kernel("sigmoid", "forward", True)
-    arrays = {}
+    arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def make(call):
-        def call_at(n):
+    def make(call: Any) -> Callable[..., Any]:
+        def call_at(n: Any) -> Any:
             x, out = arrays.setdefault(n, (np.random.default_rng(0).normal(0, 4, n).astype(np.float32),
                                            np.empty(n, np.float32)))
             return lambda: call(x, out, ())
@@ -245,10 +249,10 @@ def measure_row_parallel_min_elements(repeat: int) -> int | None:
     from . import _kernels
 
     serial, parallel = (_kernels.row_kernel("softmax", p, form="rows") for p in (False, True))
-    arrays = {}
+    arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def make(kernel):
-        def call_at(n):
+    def make(kernel: Any) -> Callable[..., Any]:
+        def call_at(n: Any) -> Any:
             x, out = arrays.setdefault(n, (np.random.default_rng(0).normal(0, 4, (n // 128, 128)).astype(np.float32),
                                            np.empty((n // 128, 128), np.float32)))
             return lambda: kernel(x, out)
@@ -261,7 +265,7 @@ def measure_row_parallel_min_elements(repeat: int) -> int | None:
 SHORT_ROW_CANDIDATES = (2, 4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96)
 
 
-def measure_short_row_max(repeat: int, parallel: bool, progress=lambda msg: None) -> dict[str, tuple[int, int]]:
+def measure_short_row_max(repeat: int, parallel: bool, progress: Any = lambda msg: None) -> dict[str, tuple[int, int]]:
     """Per row function and dtype, the longest row (of SHORT_ROW_CANDIDATES) for which the
     blocks form beat the rows form on 2**20 elements."""
     from . import _kernels, _rowops
@@ -288,11 +292,11 @@ def measure_short_row_max(repeat: int, parallel: bool, progress=lambda msg: None
                 if times["blocks"] < times["rows"]:
                     longest = n
             pair.append(longest)
-        found[name] = tuple(pair)
+        found[name] = (pair[0], pair[1])
     return found
 
 
-def tune(repeat: int = 7, progress=lambda msg: None) -> tuple[str, dict]:
+def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[Any, Any]]:
     """Measure this machine's thresholds and store them; (key, stored entry)."""
     from . import _threads
 
@@ -306,7 +310,7 @@ def tune(repeat: int = 7, progress=lambda msg: None) -> tuple[str, dict]:
     path = tuning_dir() / "tuning.json"
     path.parent.mkdir(parents=True, exist_ok=True)  # before measuring: an unusable place fails at once
     stored = _read(path)
-    entry = stored.get(key) if isinstance(stored.get(key), dict) else {}
+    entry: dict[str, Any] = stored[key] if isinstance(stored.get(key), dict) else {}
     entry["serial_ns"] = measure_serial_ns(repeat, progress)
     if threads > 1 and layer in ("omp", "tbb"):  # workqueue, the last resort, scales tbb's (see for_layer)
         progress("measuring the parallel crossover of the elementwise ops")

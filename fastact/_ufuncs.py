@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import functools
 import platform
+from typing import Any
 
 import numpy as np
-from llvmlite import ir
-from numba import carray, cfunc, config, guvectorize, types
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import carray, cfunc, guvectorize, types  # type: ignore[attr-defined]
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np import arrayobj
-from numba.np.ufunc import _internal
+from numba.np.ufunc import _internal  # type: ignore[attr-defined]
 from numba.np.ufunc.ufuncbuilder import parse_identity
 
-from . import _activations, _tuning
+from . import _activations, _backend, _tuning
 from ._config import LOOP_MATH, STRICT_MATH
 from ._kernels import cache_token, is_short_row
 from ._rowops import ROW_FUNCTIONS
@@ -39,18 +40,19 @@ _FENV_BYTES = 256
 _X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 
-def _call_void(builder, name: str, arg) -> None:
+def _call_void(builder: Any, name: str, arg: Any) -> None:
     fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
-    builder.call(cgutils.get_or_insert_function(builder.module, fnty, name), [arg])
+    builder.call(cgutils.get_or_insert_function(builder.module, fnty, name), [arg])  # type: ignore[no-untyped-call]
 
 
 @intrinsic
-def fp_status(typingctx):
+def fp_status(typingctx: Any) -> Any:
     """Saves the FP status flags (with the control bits) in a slot of the calling
     function's frame, and gives a pointer to it for restore_fp_status."""
 
-    def codegen(context, builder, sig, args):
-        slot = cgutils.alloca_once(builder, ir.IntType(32) if _X86_64 else ir.ArrayType(ir.IntType(8), _FENV_BYTES))
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        slot_type = ir.IntType(32) if _X86_64 else ir.ArrayType(ir.IntType(8), _FENV_BYTES)
+        slot = cgutils.alloca_once(builder, slot_type)  # type: ignore[no-untyped-call]
         ptr = builder.bitcast(slot, ir.IntType(8).as_pointer())
         _call_void(builder, "llvm.x86.sse.stmxcsr" if _X86_64 else "fegetenv", ptr)
         return ptr
@@ -59,10 +61,10 @@ def fp_status(typingctx):
 
 
 @intrinsic
-def restore_fp_status(typingctx, saved):
+def restore_fp_status(typingctx: Any, saved: Any) -> Any:
     """Puts back the flags saved by fp_status: every flag raised since is cleared."""
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         _call_void(builder, "llvm.x86.sse.ldmxcsr" if _X86_64 else "fesetenv", args[0])
         return context.get_dummy_value()
 
@@ -70,18 +72,17 @@ def restore_fp_status(typingctx, saved):
 
 
 @intrinsic
-def strided(typingctx, ptr, n, step, dtype):
+def strided(typingctx: Any, ptr: Any, n: Any, step: Any, dtype: Any) -> Any:
     """A 1-D array view of ``n`` elements of ``dtype`` at ``ptr``, ``step`` bytes apart."""
     aryty = types.Array(dtype.dtype, 1, "A")
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         data, count, stride, _ = args
-        ary = arrayobj.make_array(aryty)(context, builder)
+        ary = arrayobj.make_array(aryty)(context, builder)  # type: ignore[no-untyped-call]
         element = context.get_data_type(aryty.dtype)
-        arrayobj.populate_array(ary, data=builder.bitcast(data, element.as_pointer()), shape=[count],
-                                strides=[stride], itemsize=context.get_constant(types.intp,
-                                                                              context.get_abi_sizeof(element)),
-                                meminfo=None)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(element))
+        arrayobj.populate_array(ary, data=builder.bitcast(data, element.as_pointer()),  # type: ignore[no-untyped-call]
+                                shape=[count], strides=[stride], itemsize=itemsize, meminfo=None)
         return ary._getvalue()
 
     return aryty(ptr, n, step, dtype), codegen
@@ -91,12 +92,12 @@ def strided(typingctx, ptr, n, step, dtype):
 # for its number of arrays (and parameters) from a source template.
 
 
-def _made(source: str, *closure):
+def _made(source: str, *closure: Any) -> Any:
     """``make(*closure)`` from ``source``, compiled as code of this module: Numba's
     on-disk cache finds the kernel's entries (keyed by its closure: the formula, the
     token) again in the next process only through the file and the module's name,
     whose globals it rebuilds (np and is_short_row are among them)."""
-    namespace: dict = {"__name__": __name__, "np": np, "is_short_row": is_short_row, "full_width": full_width,
+    namespace: dict[Any, Any] = {"__name__": __name__, "np": np, "is_short_row": is_short_row, "full_width": full_width,
                        "carray": carray, "strided": strided, "fp_status": fp_status,
                        "restore_fp_status": restore_fp_status}
     exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - built from the templates here
@@ -114,8 +115,8 @@ def _made(source: str, *closure):
 # A loop over unit-stride arrays with scalar parameters is vectorised; other
 # strides and per-element parameters take a strided loop.
 
-_LOOP_SIGNATURE = types.void(types.CPointer(types.voidptr), types.CPointer(types.intp), types.CPointer(types.intp),
-                             types.voidptr)
+_LOOP_SIGNATURE = types.void(types.CPointer(types.voidptr),  # type: ignore[no-untyped-call]
+                             types.CPointer(types.intp), types.CPointer(types.intp), types.voidptr)  # type: ignore[no-untyped-call]
 
 _UFUNC_LOOP_TEMPLATE = """
 def make(fns, token, dtype, item):
@@ -193,7 +194,7 @@ def __getattr__(attr: str) -> np.ufunc:
 
 
 def _check_jit(name: str) -> None:
-    if config.DISABLE_JIT:
+    if _backend.numba.config.DISABLE_JIT:
         raise RuntimeError(f"the {name} ufunc is compiled by Numba, and NUMBA_DISABLE_JIT is set: call the op "
                            "itself (it works without its ufunc, on NumPy, dask and xarray arrays alike)")
 
@@ -229,14 +230,14 @@ def build_elementwise_ufunc(name: str, kind: str, cache: bool = True) -> np.ufun
                 for t in (np.float32, np.float64)]
     doc = f"{ufunc_name}({', '.join(arrays + [p.name for p in act.params])}): {act.doc}"
     ufunc = _internal.fromfunc(ufunc_name, doc, [loop.address for loop in loops], typenums, len(arrays) + nparams,
-                               n_out, [None] * len(loops), loops, parse_identity(None))
+                               n_out, [None] * len(loops), loops, parse_identity(None))  # type: ignore[no-untyped-call]
     return _by_reference(ufunc)
 
 
-def _compiled_loop(fn, cache: bool):
+def _compiled_loop(fn: Any, cache: bool) -> Any:
     """``fn`` as a C callback with NumPy's loop signature, cached on disk where there
     is a writable cache directory (and ``cache``)."""
-    options = dict(fastmath=set(STRICT_MATH), error_model="numpy")
+    options: Any = dict(fastmath=set(STRICT_MATH), error_model="numpy")  # Any: numba's stubs take a TypedDict
     if cache:
         try:
             return cfunc(_LOOP_SIGNATURE, cache=True, **options)(fn)
@@ -271,7 +272,7 @@ def make(row_fn, block_fn, short_row_max, token):
 """
 
 
-def _gufunc_kernel(fn, token: str):
+def _gufunc_kernel(fn: Any, token: str) -> Any:
     """``gufunc(*arrays, out)`` running row function ``fn`` on contiguous copies of the arrays."""
     source = _GUFUNC_TEMPLATE.format(args=", ".join(fn.inputs),
                                      rows=", ".join(f"np.ascontiguousarray({a})" for a in fn.inputs))
@@ -287,4 +288,5 @@ def row_gufunc(name: str) -> np.ufunc:
     layout = ",".join(["(n)"] * len(fn.inputs)) + "->(n)"
     signatures = [f"void({', '.join([f'{t}[:]'] * (len(fn.inputs) + 1))})" for t in ("float32", "float64")]
     kernel.__name__ = name
-    return _by_reference(guvectorize(signatures, layout, cache=True, fastmath=set(LOOP_MATH))(kernel).ufunc)
+    gufunc = guvectorize(signatures, layout, cache=True, fastmath=set(LOOP_MATH))  # type: ignore[no-untyped-call]
+    return _by_reference(gufunc(kernel).ufunc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def accumulator(dtype: np.dtype) -> np.dtype:
     return np.result_type(_FLOAT64, dtype)
 
 
-def quiet_casts(res_dt: np.dtype, comp_dt: np.dtype) -> contextlib.AbstractContextManager:
+def quiet_casts(res_dt: np.dtype, comp_dt: np.dtype) -> contextlib.AbstractContextManager[Any]:
     """Around the casts of results computed in ``comp_dt`` to ``res_dt`` (float32 to
     float16 or bfloat16): a value beyond its range becomes inf without NumPy's
     overflow warning, as a float16 kernel would give.  No errstate where nothing is cast."""
@@ -130,7 +130,7 @@ def check_broadcasts_to(arr: np.ndarray, shape: tuple[int, ...], name: str, shap
 
 def normalize_axis(axis: object, ndim: int, what: str = "an int") -> int:
     try:
-        index = operator.index(axis)
+        index = operator.index(axis)  # type: ignore[arg-type]  # a TypeError is the answer
     except TypeError:
         raise TypeError(f"axis must be {what}, got {type(axis).__name__}") from None
     span = max(ndim, 1)  # a 0-d array is treated as one row of length 1, as PyTorch does

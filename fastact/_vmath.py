@@ -18,13 +18,18 @@ implementations.  Importing it compiles nothing.
 from __future__ import annotations
 
 import decimal
+import functools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from llvmlite import ir
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic as _intrinsic
+from numba.extending import overload as _numba_overload
+from numba.extending import register_jitable
 
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
@@ -35,26 +40,35 @@ __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositi
            "exp_times", "expm1", "fma", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times",
            "scalar_function", "tanh"]
 
-_JIT_OPTIONS = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
+# Any for a type checker: Numba's stubs check these against a TypedDict of their own.
+_JIT_OPTIONS: Any = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
 # Helpers are separate Numba functions that LLVM always inlines (see
 # scalar_function): each is typed once per signature, and keeps its own flags.
-_INLINE_OPTIONS = dict(_JIT_OPTIONS, forceinline=True)
+_INLINE_OPTIONS: Any = dict(_JIT_OPTIONS, forceinline=True)
+# Numba refuses an @overload implementation whose parameters differ from its typing
+# function's, annotations included, unless strict=False: the typing functions here are
+# annotated for a type checker, and their implementations (lambdas, generated code,
+# functions made by factories) are compared as they come.
+overload = functools.partial(_numba_overload, strict=False)
+# Numba's stubs type a call of an @intrinsic as a call of its typing function
+# (typingctx first); jitted code calls it with the values alone.
+intrinsic: Callable[[Callable[..., Any]], Any] = _intrinsic
 
 
 def _llvm_float(ty: types.Float) -> ir.Type:
     return ir.FloatType() if ty.bitwidth == 32 else ir.DoubleType()
 
 
-def _same_float_types(*tys) -> bool:
+def _same_float_types(*tys: Any) -> bool:
     return isinstance(tys[0], types.Float) and all(t == tys[0] for t in tys)
 
 
-def _llvm_call(name: str, n_args: int):
+def _llvm_call(name: str, n_args: int) -> Callable[..., Any]:
     """The codegen of a call to LLVM's float intrinsic ``llvm.NAME.f32/f64``."""
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         lty = _llvm_float(sig.return_type)
-        fn = cgutils.get_or_insert_function(
+        fn = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
             builder.module, ir.FunctionType(lty, [lty] * n_args), f"llvm.{name}.{lty.intrinsic_name}"
         )
         return builder.call(fn, args)
@@ -63,24 +77,24 @@ def _llvm_call(name: str, n_args: int):
 
 
 @intrinsic
-def _fma(typingctx, a, b, c):
+def _fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
     """``a*b + c`` with one rounding (``llvm.fma``)."""
     return (a(a, b, c), _llvm_call("fma", 3)) if _same_float_types(a, b, c) else None
 
 
 @intrinsic
-def _maximum(typingctx, a, b):
+def _maximum(typingctx: Any, a: Any, b: Any) -> Any:
     """NaN-propagating maximum (``llvm.maximum``); vectorises as a reduction."""
     return (a(a, b), _llvm_call("maximum", 2)) if _same_float_types(a, b) else None
 
 
 @intrinsic
-def _mark_full_width(typingctx):
+def _mark_full_width(typingctx: Any) -> Any:
     """Marks the LLVM function being built with "prefer-vector-width" =
     ``_config.VECTOR_WIDTH``, so that its loops vectorise at that width where the
     CPU has it.  Emits no instruction."""
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         if VECTOR_WIDTH != "native":
             # llvmlite's attribute set admits only its known names; LLVM reads this
             # string attribute as clang's -mprefer-vector-width writes it
@@ -91,12 +105,12 @@ def _mark_full_width(typingctx):
 
 
 @overload(full_width, inline="always")  # inlined by Numba: the mark lands in the caller's function
-def _full_width():
+def _full_width() -> Any:
     return lambda: _mark_full_width()
 
 
 @intrinsic
-def _scale_by_pow2(typingctx, p, shifted_k):
+def _scale_by_pow2(typingctx: Any, p: Any, shifted_k: Any) -> Any:
     """``p * 2**k`` where ``shifted_k = k + 1.5 * 2**(mantissa bits)``.
 
     k is read from the low mantissa bits of ``shifted_k`` by a bitcast (no
@@ -112,7 +126,7 @@ def _scale_by_pow2(typingctx, p, shifted_k):
     bias = 127 if width == 32 else 1023
     shifter_bits = int(np.array(1.5 * 2.0**mant, dtype=f"f{width // 8}").view(f"i{width // 8}"))
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         value, shifted = args
         ity = ir.IntType(width)
         k = builder.sub(builder.bitcast(shifted, ity), ity(shifter_bits))
@@ -120,7 +134,7 @@ def _scale_by_pow2(typingctx, p, shifted_k):
         k2 = builder.sub(k, k1)
         lty = _llvm_float(sig.return_type)
 
-        def pow2(kk):
+        def pow2(kk: Any) -> Any:
             return builder.bitcast(builder.shl(builder.add(kk, ity(bias)), ity(mant)), lty)
 
         return builder.fmul(builder.fmul(value, pow2(k1)), pow2(k2))
@@ -129,7 +143,7 @@ def _scale_by_pow2(typingctx, p, shifted_k):
 
 
 @overload(like, jit_options=_JIT_OPTIONS)
-def _like(x, value):
+def _like(x: Any, value: Any) -> Any:
     if x == types.float32:
         return lambda x, value: np.float32(value)
     if x == types.float64:
@@ -148,7 +162,7 @@ _EXP_Q_FLOAT32 = (0.0013814538, 0.008368745, 0.04166839, 0.16666521, 0.49999994)
 _EXP_Q_FLOAT64 = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))
 
 
-def _exp_constants(dtype, lo, hi, q_coefs):
+def _exp_constants(dtype: Any, lo: Any, hi: Any, q_coefs: Any) -> Any:
     ftype = np.dtype(dtype).type
     mant = np.finfo(dtype).nmant
     ln2_hi = ftype(float(_LN2))
@@ -168,7 +182,7 @@ _E64 = _exp_constants(np.float64, -746.0, 710.0, _EXP_Q_FLOAT64)
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _cody_waite(x, log2e, shifter, ln2_hi, ln2_lo):
+def _cody_waite(x: Any, log2e: Any, shifter: Any, ln2_hi: Any, ln2_lo: Any) -> Any:
     """Range reduction for exp: ``(r, k, shifted_k)`` with k = round(x / ln 2)
     (``shifted_k`` = k + shifter, its bits hold k) and r = x - k ln 2, taken off in
     two FMA steps (ln 2 = ln2_hi + ln2_lo, k ln2_hi exact)."""
@@ -182,13 +196,13 @@ def _cody_waite(x, log2e, shifter, ln2_hi, ln2_lo):
 _TIMES_LO = (-760.0, -125.0)
 
 
-def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False,
-              pair: bool = False):
+def _make_exp(constants: Any, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False,
+              pair: bool = False) -> Any:
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
 
-    def reduced_unclamped(x):
+    def reduced_unclamped(x: Any) -> Any:
         """(p, shifted_k) with exp(x) = p * 2**k, for x in the clamp's range."""
         r, k, shifted_k = _cody_waite(x, log2e, shifter, ln2_hi, ln2_lo)
         p = coefs[0]
@@ -202,7 +216,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
 
     zero = type(lo)(0.0)
 
-    def reduced(x):
+    def reduced(x: Any) -> Any:
         """(p, shifted_k) with exp(x) = p * 2**k, for x >= lo (below, exp(0)'s: the
         callers give 0 there).  Scaling exp(lo)'s p would underflow, and a multiply that
         underflows costs a microcode assist on Intel cores: a softmax over rows with a
@@ -224,7 +238,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
         lo_times = type(lo)(_TIMES_LO[isinstance(lo, np.float32)])
         zero = type(lo)(0.0)
 
-        def exp_and_times_impl(a, x):
+        def exp_and_times_impl(a: Any, x: Any) -> Any:
             """(exp_nonpositive(x), exp_times(a, x)), bit for bit, from one p.
             Below exp's clamp (where k + B leaves the exponent range in
             float64) exp's scaling is garbage, replaced by its 0."""
@@ -234,7 +248,7 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
             result = _scale_nonpositive_times(a * p, shifted_k)
             return (zero if x < lo else e), (zero if x < lo_times else result)
 
-        def exp_and_times_pair_impl(a, a_lo, x):
+        def exp_and_times_pair_impl(a: Any, a_lo: Any, x: Any) -> Any:
             """The same for a factor a + a_lo: a * p + a_lo * p rounds once."""
             xc = x if not (x < lo_times) else lo_times
             p, shifted_k = reduced_unclamped(xc)
@@ -251,20 +265,20 @@ def _make_exp(constants, nonpositive: bool, times: bool = False, scaled: bool = 
 
     if scaled:
 
-        def exp_scaled_impl(x):
+        def exp_scaled_impl(x: Any) -> Any:
             p, shifted_k = reduced(x)
             return zero if x < lo else _scale_nonpositive_up(p, shifted_k)
 
         return exp_scaled_impl
 
-    def exp_impl(x):
+    def exp_impl(x: Any) -> Any:
         p, shifted_k = reduced(x)
         return zero if x < lo else scale(p, shifted_k)
 
     return exp_impl
 
 
-def _make_scale_nonpositive(offsets: dict[int, int], unscale: bool):
+def _make_scale_nonpositive(offsets: dict[int, int], unscale: bool) -> Any:
     """An intrinsic ``(p, shifted_k) -> p * 2**(k + B)`` for k <= 0, B = ``offsets[bit width]``:
     exact and normal for every k its exp's clamp allows.  With ``unscale`` it then
     multiplies by ``2**-B``, giving ``p * 2**k`` (see ``_scale_by_pow2``) more
@@ -272,7 +286,7 @@ def _make_scale_nonpositive(offsets: dict[int, int], unscale: bool):
     is one."""
 
     @intrinsic
-    def scale(typingctx, p, shifted_k):
+    def scale(typingctx: Any, p: Any, shifted_k: Any) -> Any:
         if not _same_float_types(p, shifted_k):
             return None
         width = p.bitwidth
@@ -282,7 +296,7 @@ def _make_scale_nonpositive(offsets: dict[int, int], unscale: bool):
         shifter_bits = int(np.array(1.5 * 2.0**mant, dtype=np_float).view(f"i{width // 8}"))
         undo = float(2.0**-offset)
 
-        def codegen(context, builder, sig, args):
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
             value, shifted = args
             ity = ir.IntType(width)
             lty = _llvm_float(sig.return_type)
@@ -314,12 +328,12 @@ _EXP = {
 
 
 @overload(exp, jit_options=_INLINE_OPTIONS)
-def _exp(x):
+def _exp(x: Any) -> Any:
     return _EXP.get((x, False))
 
 
 @overload(exp_nonpositive, jit_options=_INLINE_OPTIONS)
-def _exp_nonpositive(x):
+def _exp_nonpositive(x: Any) -> Any:
     return _EXP.get((x, True))
 
 
@@ -328,12 +342,12 @@ _EXP_SCALED = {types.float32: _make_exp(_E32, True, scaled=True), types.float64:
 
 
 @overload(exp_nonpositive_scaled, jit_options=_INLINE_OPTIONS)
-def _exp_nonpositive_scaled(x):
+def _exp_nonpositive_scaled(x: Any) -> Any:
     return _EXP_SCALED.get(x)
 
 
 @overload(exp_times, jit_options=_INLINE_OPTIONS)
-def _exp_times(a, x):
+def _exp_times(a: Any, x: Any) -> Any:
     if a == x:
         return _EXP_TIMES.get(x)
     return None
@@ -344,7 +358,7 @@ _EXP_AND_TIMES = {types.float32: _make_exp(_E32, True, times=True, with_exp=True
 
 
 @overload(exp_nonpositive_and_times, jit_options=_INLINE_OPTIONS)
-def _exp_nonpositive_and_times(a, x):
+def _exp_nonpositive_and_times(a: Any, x: Any) -> Any:
     if a == x:
         return _EXP_AND_TIMES.get(x)
     return None
@@ -355,7 +369,7 @@ _EXP_AND_TIMES_PAIR = {types.float32: _make_exp(_E32, True, times=True, pair=Tru
 
 
 @overload(exp_nonpositive_and_times_pair, jit_options=_INLINE_OPTIONS)
-def _exp_nonpositive_and_times_pair(a, a_lo, x):
+def _exp_nonpositive_and_times_pair(a: Any, a_lo: Any, x: Any) -> Any:
     if a == x and a_lo == x:
         return _EXP_AND_TIMES_PAIR.get(x)
     return None
@@ -370,7 +384,7 @@ def _exp_nonpositive_and_times_pair(a, a_lo, x):
 
 
 @intrinsic
-def _pow2(typingctx, shifted_k):
+def _pow2(typingctx: Any, shifted_k: Any) -> Any:
     """2**k as a float, k read from ``shifted_k`` as in ``_scale_by_pow2`` (|k| within the normal range)."""
     if not isinstance(shifted_k, types.Float):
         return None
@@ -379,7 +393,7 @@ def _pow2(typingctx, shifted_k):
     np_float = np.float32 if width == 32 else np.float64
     shifter_bits = int(np.array(1.5 * 2.0**mant, dtype=np_float).view(f"i{width // 8}"))
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         ity = ir.IntType(width)
         exponent = builder.add(builder.bitcast(args[0], ity), ity(bias - shifter_bits))
         return builder.bitcast(builder.shl(exponent, ity(mant)), _llvm_float(sig.return_type))
@@ -387,14 +401,14 @@ def _pow2(typingctx, shifted_k):
     return shifted_k(shifted_k), codegen
 
 
-def _make_expm1(constants, mant):
+def _make_expm1(constants: Any, mant: Any) -> Callable[..., Any]:
     lo_exp, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     ftype = type(hi)
     one = ftype(1.0)
     lo = ftype(-(mant + 3) * math.log(2.0))
     k_limit = ftype(mant + 2)
 
-    def expm1_impl(x):
+    def expm1_impl(x: Any) -> Any:
         xc = x
         if xc < lo:
             xc = lo
@@ -429,7 +443,7 @@ _EXPM1 = {
 
 
 @overload(expm1, jit_options=_JIT_OPTIONS)
-def _expm1(x):
+def _expm1(x: Any) -> Any:
     return _EXPM1.get(x)
 
 
@@ -446,11 +460,11 @@ _TANH_P64 = (-0.3333333333333333, 0.13333333333333125, -0.05396825396806158, 0.0
              -4.404576798562937e-06, 9.984237936271778e-07, -1.1687858974397004e-07)
 
 
-def _make_tanh(ftype, coefs):
+def _make_tanh(ftype: Any, coefs: Any) -> Callable[..., Any]:
     coefs = tuple(ftype(c) for c in coefs)
     one, two, small = ftype(1.0), ftype(2.0), ftype(0.9)
 
-    def tanh_impl(x):
+    def tanh_impl(x: Any) -> Any:
         a = abs(x)
         s = x * x
         p = coefs[-1]
@@ -473,7 +487,7 @@ _TANH = {types.float32: _make_tanh(np.float32, _TANH_P32), types.float64: _make_
 
 
 @overload(tanh, jit_options=_JIT_OPTIONS)
-def _tanh(x):
+def _tanh(x: Any) -> Any:
     return _TANH.get(x)
 
 
@@ -484,7 +498,7 @@ def _tanh(x):
 
 
 @intrinsic
-def _split_log(typingctx, x):
+def _split_log(typingctx: Any, x: Any) -> Any:
     """(m, k) with x = m * 2**k, m in [sqrt(2)/2, sqrt(2)) (k as a float); x > 0 finite."""
     if not isinstance(x, types.Float):
         return None
@@ -496,9 +510,9 @@ def _split_log(typingctx, x):
             52, 1023, 0x000FFFFFFFFFFFFF, 0x3FE6A09E667F3BCD, 0x3FF0000000000000)
     scale_up = mant + 2
     tiny = float(np.finfo(np.float32 if width == 32 else np.float64).tiny)
-    tuple_type = types.UniTuple(x, 2)
+    tuple_type = types.UniTuple(x, 2)  # type: ignore[no-untyped-call]
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         (value,) = args
         lty = _llvm_float(x)
         ity = ir.IntType(width)
@@ -524,7 +538,7 @@ _LOG64 = (6.93147180369123816490e-01, 1.90821492927058770002e-10,
           1.479819860511658591e-01)
 
 
-def _make_log(constants):
+def _make_log(constants: Any) -> Callable[..., Any]:
     ln2_hi, ln2_lo = constants[0], constants[1]
     lg = constants[2:]
     ftype = type(ln2_hi)
@@ -532,7 +546,7 @@ def _make_log(constants):
     nan, inf = ftype(np.nan), ftype(np.inf)
     even, odd = lg[1::2], lg[0::2]  # coefficients of w-polynomials (w = z*z)
 
-    def log_impl(x):
+    def log_impl(x: Any) -> Any:
         m, k = _split_log(x)
         f = m - one
         s = f / (two + f)
@@ -563,15 +577,15 @@ _LOG = {types.float32: _make_log(_LOG32), types.float64: _make_log(_LOG64)}
 
 
 @overload(log, jit_options=_JIT_OPTIONS)
-def _log(x):
+def _log(x: Any) -> Any:
     return _LOG.get(x)
 
 
-def _make_log1p(ftype):
+def _make_log1p(ftype: Any) -> Callable[..., Any]:
     one = ftype(1.0)
     inf = ftype(np.inf)
 
-    def log1p_impl(x):
+    def log1p_impl(x: Any) -> Any:
         # log(1 + x) = log(u) + c / u with u = fl(1 + x) and c = 1 + x - u exactly
         u = one + x
         c = ((one - u) + x) if abs(x) <= one else ((x - u) + one)
@@ -591,7 +605,7 @@ _LOG1P = {types.float32: _make_log1p(np.float32), types.float64: _make_log1p(np.
 
 
 @overload(log1p, jit_options=_JIT_OPTIONS)
-def _log1p(x):
+def _log1p(x: Any) -> Any:
     return _LOG1P.get(x)
 
 
@@ -601,7 +615,7 @@ def _log1p(x):
 # converted): z**2 = x**2 / 2 is carried exactly as a double-word into exp, t
 # is refined by a Newton step, so the far tail keeps its relative accuracy.
 
-def _unrolled_clenshaw(coefs):
+def _unrolled_clenshaw(coefs: Any) -> Any:
     """sum c_k T_k(u) by Clenshaw's recurrence, written out term by term: Numba
     turns a loop over a tuple into indexed loads that block vectorisation."""
     lines = ["def series(u):", "    b1 = 0.0", "    b2 = 0.0"]
@@ -620,7 +634,7 @@ _INV_SQRT_2PI_LO = -2.49232720227773e-17
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _phi_upper_tail(w):
+def _phi_upper_tail(w: Any) -> Any:
     """(c, e) with Phi(-w) = erfc(w / sqrt 2) / 2 = c * exp(e), e <= 0, for w >= 0 (float64).
 
     Kept as a factor and an exponent so that a caller can multiply before the
@@ -642,7 +656,7 @@ def _phi_upper_tail(w):
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _normal_cdf_times64(a, x):
+def _normal_cdf_times64(a: Any, x: Any) -> Any:
     """a * Phi(x), rounded once also where it is subnormal (float64)."""
     w = abs(x)
     if w > 40.0:  # Phi(-40) underflows to 0; clamping by comparison lets NaN through
@@ -654,12 +668,12 @@ def _normal_cdf_times64(a, x):
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _normal_cdf64(x):
+def _normal_cdf64(x: Any) -> Any:
     return _normal_cdf_times64(1.0, x)
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _normal_pdf_times64(a, x):
+def _normal_pdf_times64(a: Any, x: Any) -> Any:
     """a * phi(x), rounded once also where it is subnormal (float64)."""
     x = abs(x)
     if x > 40.0:  # phi(40) underflows to 0
@@ -680,7 +694,7 @@ def _normal_pdf_times64(a, x):
 # product rounds once.  Beyond W_MAX, G is held at G(W_MAX): there the results
 # round to 0 (or to x, or 1).  About half the time of the float64 evaluation
 # it replaced (gelu and gelu' float32), within the same bounds (README).
-def _unrolled_horner(coefs):
+def _unrolled_horner(coefs: Any) -> Any:
     """sum c_k u**k by Horner's rule, written out as ``_unrolled_clenshaw`` (the
     coefficients keep their type: float32 ones keep a float32 evaluation)."""
     lines = ["def series(u):", f"    s = {coefs[-1]!r}"]
@@ -704,7 +718,7 @@ _ONE32, _HALF32, _ZERO32 = _F32(1.0), _F32(0.5), _F32(0.0)
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _phi_ratio32(w):
+def _phi_ratio32(w: Any) -> Any:
     """(p, d, d_lo, r) with Phi(-w) exp(w**2 / 2) = (1 + p) / (2 (d + d_lo)), r = 1 / d, for float32 w >= 0."""
     w = w if not (w > _TAIL32_W_MAX) else _TAIL32_W_MAX  # NaN passes
     r = _ONE32 / (w + _TAIL32_A)
@@ -718,21 +732,21 @@ def _phi_ratio32(w):
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _quotient32(n, n_lo, d, d_lo, r):
+def _quotient32(n: Any, n_lo: Any, d: Any, d_lo: Any, r: Any) -> Any:
     """(n + n_lo) / (d + d_lo), from r = 1 / d and one correction by the residual."""
     q = n * r
     return _fma((_fma(-q, d, n) + n_lo) - q * d_lo, r, q)
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _times_ratio32(a, p, d, d_lo, r):
+def _times_ratio32(a: Any, p: Any, d: Any, d_lo: Any, r: Any) -> Any:
     """a (1 + p) / (2 (d + d_lo)): the numerator carried as a double-word."""
     n = _fma(a, p, a)
     return _quotient32(_HALF32 * n, _HALF32 * _fma(a, p, a - n), d, d_lo, r)
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _times_exp_minus_half_square32(c, w):
+def _times_exp_minus_half_square32(c: Any, w: Any) -> Any:
     """c exp(-w**2 / 2) for float32 c (|c| <= 2**20) and w >= 0, rounded once (into the
     subnormals too); 0 with the sign of c where the exponent is below exp_times' clamp."""
     w2 = w * w
@@ -750,7 +764,7 @@ def _times_exp_minus_half_square32(c, w):
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _normal_cdf_times32(a, x):
+def _normal_cdf_times32(a: Any, x: Any) -> Any:
     """a * Phi(x) for float32 a and x (0 for x = -inf, a for infinite a otherwise)."""
     if abs(a) == math.inf and x > -math.inf:
         return a
@@ -763,7 +777,7 @@ def _normal_cdf_times32(a, x):
 
 
 @register_jitable(**_INLINE_OPTIONS)
-def _normal_cdf_plus_x_pdf32(x):
+def _normal_cdf_plus_x_pdf32(x: Any) -> Any:
     """Phi(x) + x phi(x) (gelu') for float32 x, from one exp: for x < 0 it is
     exp(-w**2 / 2) (G(w) - w / sqrt(2 pi)), for x > 0 one minus that."""
     w = abs(x)
@@ -776,7 +790,7 @@ def _normal_cdf_plus_x_pdf32(x):
 
 
 @overload(normal_cdf_times, jit_options=_INLINE_OPTIONS)
-def _normal_cdf_times(a, x):
+def _normal_cdf_times(a: Any, x: Any) -> Any:
     if a == x == types.float64:
         return _normal_cdf_times64
     if a == x == types.float32:
@@ -785,7 +799,7 @@ def _normal_cdf_times(a, x):
 
 
 @overload(normal_cdf_plus_x_pdf, jit_options=_INLINE_OPTIONS)
-def _normal_cdf_plus_x_pdf(x):
+def _normal_cdf_plus_x_pdf(x: Any) -> Any:
     if x == types.float64:
         return lambda x: _normal_cdf64(x) + _normal_pdf_times64(x, x)
     if x == types.float32:
@@ -794,20 +808,20 @@ def _normal_cdf_plus_x_pdf(x):
 
 
 @overload(fma, jit_options=_JIT_OPTIONS)
-def _fma_overload(a, b, c):
+def _fma_overload(a: Any, b: Any, c: Any) -> Any:
     if _same_float_types(a, b, c):
         return lambda a, b, c: _fma(a, b, c)
     return None
 
 
 @overload(maximum, jit_options=_JIT_OPTIONS)
-def _maximum_overload(a, b):
+def _maximum_overload(a: Any, b: Any) -> Any:
     if _same_float_types(a, b):
         return lambda a, b: _maximum(a, b)
     return None
 
 
-def scalar_function(fn):
+def scalar_function(fn: Any) -> Any:
     """Make a scalar formula callable from Numba kernels (compiled only when used).
 
     The formula stays a plain module-level Python function, so the kernels
@@ -825,7 +839,7 @@ def scalar_function(fn):
     return fn
 
 
-def row_function(fn):
+def row_function(fn: Any) -> Any:
     """Make a function over rows (or blocks, or lanes) callable from Numba kernels.
     Unlike a scalar formula, its reductions may be split over vector lanes
     (``LOOP_MATH``), and it is inlined by LLVM's own judgement.  Its loops are

@@ -24,27 +24,28 @@ import math
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 import fastact
-from fastact import _activations, _cli, _rowops
+from fastact import _activations, _backend, _cli, _rowops
 
 DTYPES = (np.float32, np.float64)
 # Where each dtype's sigmoid goes from 0 to 1, tails included.
 _GRID_HALF_WIDTH = {np.float32: 110.0, np.float64: 750.0}
 
 
-def _mpmath():
+def _mpmath() -> Any:
     try:
-        import mpmath
+        import mpmath  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover
         sys.exit("the accuracy sweep needs mpmath: pip install 'fastact[test]'")
     mpmath.mp.prec = 160
     return mpmath
 
 
-def sample_points(dtype, n: int, seed: int = 0) -> np.ndarray:
+def sample_points(dtype: Any, n: int, seed: int = 0) -> np.ndarray:
     """A dense sample of finite floats of ``dtype``, the extremes included."""
     rng = np.random.default_rng(seed)
     info = np.finfo(dtype)
@@ -60,8 +61,8 @@ def sample_points(dtype, n: int, seed: int = 0) -> np.ndarray:
     return np.concatenate([extremes, grid, random_bits]).astype(dtype)
 
 
-def ulp_errors(computed: np.ndarray, exact: Iterable, dtype, normal_only: bool = False,
-               floor=0.0) -> np.ndarray:
+def ulp_errors(computed: np.ndarray, exact: Iterable[Any], dtype: Any, normal_only: bool = False,
+               floor: Any = 0.0) -> np.ndarray:
     """|computed - exact| in ULPs of ``dtype`` at ``exact`` (mpmath numbers).
 
     ``normal_only``: count only exact values in the normal range (0 elsewhere),
@@ -99,17 +100,17 @@ class Case:
 
     name: str
     bound: float | None  # the required maximum in ULPs (None: reported only)
-    run: Callable[[type, np.ndarray, np.ndarray], np.ndarray]  # (dtype, x, g) -> computed
-    exact: Callable  # (mp, x, g) -> exact value
+    run: Callable[..., Any]  # (dtype, x, g) -> computed (lambdas bind the op by default arguments)
+    exact: Callable[..., Any]  # (mp, x, g) -> exact value
     rows: bool = False
     floor: float = 0.0  # mixed bound: errors in ULPs of max(|exact|, floor)
     # what the floor scales with: "" (nothing), "abs(g)" (backward), "abs(g b)" (a gated
     # unit's backward, measured with b = g), "max(abs(x))" (a row reduction)
     floor_scale: str = ""
-    known_gap: dict | None = None  # dtype name -> the bound this release meets instead (see README)
-    torch_function: Callable | None = None  # torch -> PyTorch's op, (tensor, **torch_kwargs) -> tensor
-    torch_kwargs: dict | None = None
-    torch_run: Callable | None = None  # (torch, dt, x, g) -> PyTorch's result, where not the above
+    known_gap: dict[Any, Any] | None = None  # dtype name -> the bound this release meets instead (see README)
+    torch_function: Callable[..., Any] | None = None  # torch -> PyTorch's op, (tensor, **torch_kwargs) -> tensor
+    torch_kwargs: dict[Any, Any] | None = None
+    torch_run: Callable[..., Any] | None = None  # (torch, dt, x, g) -> PyTorch's result, where not the above
 
 
 # Derivatives that cross zero (a definition's derivative_crosses_zero) are held to a
@@ -119,12 +120,14 @@ class Case:
 MIXED_FLOOR = 0.25
 
 
-def elementwise_variants() -> list[tuple[str, object, dict, _activations.Activation]]:
+def elementwise_variants() -> list[tuple[str, object, dict[Any, Any], _activations.Activation]]:
     """(label, op, keyword arguments, definition) for every elementwise op at its defaults."""
-    variants = [(name, op, {}, op._act) for name, op in fastact.ACTIVATIONS.items()]
+    ops: dict[str, Any] = fastact.ACTIVATIONS  # the ops as built (the stub's types hide their definitions)
+    variants: list[tuple[str, object, dict[Any, Any], _activations.Activation]] = [
+        (name, op, {}, op._act) for name, op in ops.items()]
     for act in _activations.ELEMENTWISE.values():  # the other variants of an op (gelu's approximate='tanh')
-        op = fastact.ACTIVATIONS[act.variant[0]] if act.variant else None
-        if op is not None and op._act is not act:
+        op = ops[act.variant[0]] if act.variant else None
+        if op is not None and act.variant and op._act is not act:
             _, param, value = act.variant
             variants.append((f"{op.name}({param}={value!r})", op, {param: value}, act))
     return variants
@@ -138,7 +141,7 @@ def elementwise_cases() -> list[Case]:
         floor = MIXED_FLOOR if act.derivative_crosses_zero else 0.0
         torch_kwargs = dict(kwargs)
         torch_function = lambda torch, a=act: _activations.torch_function(a, torch)  # noqa: E731
-        gaps: dict[str, dict] = {}
+        gaps: dict[str, dict[Any, Any]] = {}
         for kind, dtype_name, gap in act.known_gaps:
             gaps.setdefault(kind, {})[dtype_name] = gap
         cases += [
@@ -155,11 +158,11 @@ def elementwise_cases() -> list[Case]:
     return cases
 
 
-def _torch_gated(definition, kwargs: dict, backward: bool) -> Callable:
+def _torch_gated(definition: Any, kwargs: dict[Any, Any], backward: bool) -> Callable[..., Any]:
     """PyTorch's expression of a gated unit on the halves (u, v) = (x, g); its backward
     with grad_out = g, the activated half's gradient."""
 
-    def run(torch, dt, x, g):
+    def run(torch: Any, dt: Any, x: Any, g: Any) -> Any:
         halves = definition.activated_first(torch.from_numpy(x), torch.from_numpy(g))
         tx = torch.cat(halves).requires_grad_(backward)
         y = eval(definition.torch, {"torch": torch, "F": torch.nn.functional, "x": tx, "dim": 0,  # noqa: S307
@@ -187,7 +190,7 @@ def gated_cases() -> list[Case]:
             label = name + label[len(definition.activation):]
             p = tuple(param.default for param in act.params)
             bound, grad_bound = (0.5, 0.5) if act.correctly_rounded else (3.0, 5.0)
-            gaps: dict[str, dict] = {}
+            gaps: dict[str, dict[Any, Any]] = {}
             for kind, dtype_name, gap in act.known_gaps:
                 gaps.setdefault(kind, {})[dtype_name] = gap + 1
             index = definition.activated
@@ -209,7 +212,7 @@ def all_cases() -> list[Case]:
     return elementwise_cases() + row_cases() + gated_cases()
 
 
-def _random_rows(dtype, seed: int, points: int) -> list[np.ndarray]:
+def _random_rows(dtype: Any, seed: int, points: int) -> list[np.ndarray]:
     """Rows of 4, 100, 1000 and up to 65536 elements, as many as ``points`` asks for
     (20000: 64, 16, 4 and one of 65536), so that the sweep's time scales with it."""
     rng = np.random.default_rng(seed)
@@ -224,7 +227,7 @@ def _random_rows(dtype, seed: int, points: int) -> list[np.ndarray]:
     return rows
 
 
-def _along_axis_0(op):
+def _along_axis_0(op: Any) -> Any:
     """``op`` over the rows of x laid out as the columns of a C-contiguous array
     (each twice, so that there are at least two): the kernels' lanes formulation,
     grouped where there are under 16 columns and a group size divides the rows."""
@@ -237,20 +240,22 @@ OPTIONS_TEMPERATURE = 2.0
 
 
 def _kept(n: int) -> np.ndarray:
-    return np.arange(n) % 4 != 3
+    kept: np.ndarray = np.arange(n) % 4 != 3
+    return kept
 
 
-def _kept_exact(definition, mp, row) -> list:
+def _kept_exact(definition: Any, mp: Any, row: Any) -> list[Any]:
     keep = _kept(len(row))
     values = iter(definition.reference(mp, [v / 2 for v, k in zip(row, keep) if k]))
     return [next(values) if k else mp.mpf(definition.forward.empty_row) for k in keep]
 
 
-def _torch_kept(torch, definition, x: np.ndarray) -> np.ndarray:
+def _torch_kept(torch: Any, definition: Any, x: np.ndarray) -> np.ndarray:
     """PyTorch's op over x / 2 with the masked entries filled (masked_fill)."""
     fill = definition.forward.masked_fills[0]
     masked = (torch.from_numpy(x) / OPTIONS_TEMPERATURE).masked_fill(~torch.from_numpy(_kept(x.shape[-1])), fill)
-    return eval(definition.torch, {"torch": torch, "x": masked, "dim": -1}).numpy()  # noqa: S307
+    result: np.ndarray = eval(definition.torch, {"torch": torch, "x": masked, "dim": -1}).numpy()  # noqa: S307
+    return result
 
 
 def row_cases() -> list[Case]:
@@ -279,7 +284,7 @@ def row_cases() -> list[Case]:
     return sorted(cases, key=lambda c: "(" in c.name)
 
 
-def _torch_module():
+def _torch_module() -> Any:
     """PyTorch if installed (an optional peer, never a dependency)."""
     try:
         return importlib.import_module("torch")
@@ -287,17 +292,19 @@ def _torch_module():
         return None
 
 
-def _torch_run(case: Case) -> Callable:
+def _torch_run(case: Case) -> Callable[..., Any]:
     """PyTorch's kernels for the same case: the forward op, its autograd backward."""
     torch = _torch_module()
-    if case.torch_run is not None:
-        return lambda dt, x, g: case.torch_run(torch, dt, x, g)
+    torch_run = case.torch_run
+    if torch_run is not None:
+        return lambda dt, x, g: torch_run(torch, dt, x, g)
+    assert case.torch_function is not None, case.name  # a case has one or the other
     fn = case.torch_function(torch)
     kwargs = case.torch_kwargs or {}
     if case.name.endswith(".grad") or ".backward" in case.name:
         ones = case.name.endswith(".grad")
 
-        def run(dt, x, g):
+        def run(dt: Any, x: Any, g: Any) -> Any:
             tx = torch.from_numpy(x.copy()).requires_grad_(True)
             fn(tx, **kwargs).backward(torch.ones_like(tx) if ones else torch.from_numpy(g))
             return tx.grad.numpy()
@@ -306,12 +313,12 @@ def _torch_run(case: Case) -> Callable:
     return lambda dt, x, g: fn(torch.from_numpy(x), **kwargs).numpy()
 
 
-def measure(case: Case, dtype, backend: str, points: int, seed: int, normal_only: bool = False) -> float:
+def measure(case: Case, dtype: Any, backend: str, points: int, seed: int, normal_only: bool = False) -> float:
     """Max ULP error of ``case`` on ``backend`` ("numba", "numpy", or "torch")."""
     if backend == "torch":
         case = dataclasses.replace(case, run=_torch_run(case))
         backend = "numba"  # only selects fastact's backend, which torch does not use
-    with fastact.use_backend(backend):
+    with _backend.use_backend(backend):
         if case.rows:
             return max(max_row_error(case, rows, normal_only) for rows in _random_rows(dtype, seed, points))
         x = sample_points(dtype, points, seed)
@@ -322,10 +329,10 @@ def measure(case: Case, dtype, backend: str, points: int, seed: int, normal_only
 # The exact values of the case being measured, by its sample: the sweep measures each case on
 # every backend and PyTorch (twice) over one sample, and the mpmath references are most of
 # its time.
-_EXACT: dict[tuple, list] = {}
+_EXACT: dict[tuple[Any, ...], list[Any]] = {}
 
 
-def _exact_values(case: Case, arrays: tuple[np.ndarray, ...], compute: Callable[[], list]) -> list:
+def _exact_values(case: Case, arrays: tuple[np.ndarray, ...], compute: Callable[[], list[Any]]) -> list[Any]:
     key = (case.name, *(hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest() + a.dtype.str for a in arrays))
     if key not in _EXACT:
         if any(k[0] != case.name for k in _EXACT):
@@ -340,7 +347,7 @@ def elementwise_errors(case: Case, x: np.ndarray, g: np.ndarray, normal_only: bo
     computed = case.run(x.dtype.type, x, g)
     exact = _exact_values(case, (x, g), lambda: [case.exact(mp, mp.mpf(float(xi)), mp.mpf(float(gi)))
                                                   for xi, gi in zip(x, g)])
-    scale = {"": 1.0, "abs(g)": np.abs(g.astype(np.float64)), "abs(g b)": g.astype(np.float64) ** 2}
+    scale: dict[str, Any] = {"": 1.0, "abs(g)": np.abs(g.astype(np.float64)), "abs(g b)": g.astype(np.float64) ** 2}
     floor = case.floor * scale[case.floor_scale]
     return ulp_errors(computed, exact, x.dtype.type, normal_only, floor)
 
@@ -362,11 +369,11 @@ def available_backends() -> tuple[str, ...]:
     return ("numba", "numpy") + (("torch",) if _torch_module() is not None else ())
 
 
-def table_columns(backends) -> tuple[str, ...]:
+def table_columns(backends: Any) -> tuple[str, ...]:
     return tuple(backends) + (("torch, normal results",) if "torch" in backends else ())
 
 
-def sweep(points: int = 20000, seed: int = 0, backends=("numba", "numpy")) -> list[dict]:
+def sweep(points: int = 20000, seed: int = 0, backends: Any = ("numba", "numpy")) -> list[dict[Any, Any]]:
     results = []
     jobs = [(case, dtype) for case in all_cases() for dtype in DTYPES]
     for case, dtype in _cli.track(jobs, "accuracy", lambda job: f"{job[0].name} {np.dtype(job[1]).name}"):
@@ -379,7 +386,7 @@ def sweep(points: int = 20000, seed: int = 0, backends=("numba", "numpy")) -> li
     return results
 
 
-def required(row: dict) -> str:
+def required(row: dict[Any, Any]) -> str:
     """The table's "required" cell: the bound, any known gap, the mixed floor."""
     bound = "reported" if row["bound"] is None else f"<= {row['bound']:g}"
     if row.get("known_gap"):
@@ -390,12 +397,12 @@ def required(row: dict) -> str:
     return bound
 
 
-def _case_row(case: Case, dtype) -> dict:
+def _case_row(case: Case, dtype: Any) -> dict[Any, Any]:
     return {"op": case.name, "dtype": np.dtype(dtype).name, "bound": case.bound, "floor": case.floor,
             "floor_scale": case.floor_scale, "known_gap": (case.known_gap or {}).get(np.dtype(dtype).name)}
 
 
-def case_rows() -> list[dict]:
+def case_rows() -> list[dict[Any, Any]]:
     """The table's rows without their measurements: op, dtype and bound of every case."""
     return [_case_row(case, dtype) for case in all_cases() for dtype in DTYPES]
 
@@ -414,7 +421,7 @@ counts only exact values in the normal range. The NumPy fallbacks are the stable
 formulas; their softmax rounds `x - max` before `exp`, which costs up to |x - max| ULP."""
 
 
-def format_table(results: list[dict], backends=("numba", "numpy")) -> str:
+def format_table(results: list[dict[Any, Any]], backends: Any = ("numba", "numpy")) -> str:
     backends = table_columns(backends)
     head = "| op | dtype | " + " | ".join(f"{b} (max ULP)" for b in backends) + " | required |"
     lines = [head, "|" + "---|" * (3 + len(backends))]
@@ -439,7 +446,7 @@ def _environment() -> str:
             + (f", torch {torch.__version__}" if torch is not None else ", no torch") + ".")
 
 
-def write_report(path: str, results: list[dict], backends, points: int, seed: int, command: str) -> None:
+def write_report(path: str, results: list[dict[Any, Any]], backends: Any, points: int, seed: int, command: str) -> None:
     """The sweep as a markdown report, with its chart beside it where matplotlib is installed."""
     from pathlib import Path
 

@@ -33,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,9 @@ import fastact
 from . import _activations, _cli
 from ._gatedops import GATED_OPS
 from ._rowops import ROW_OPS, ROW_REDUCTIONS
+
+# the calls a case times, by implementation
+_Timed = dict[str, Callable[..., Any]]
 
 ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for c in (name, f"{name}.backward")) \
     + tuple(ROW_REDUCTIONS) \
@@ -75,7 +79,7 @@ class Result:
     axis: int = -1  # of the softmax ops
 
     @classmethod
-    def from_dict(cls, d: dict) -> Result:
+    def from_dict(cls, d: dict[Any, Any]) -> Result:
         return cls(d["case"], d["dtype"], d["n"], tuple(d["shape"]), d["threads"], d["times_ms"], d.get("axis", -1))
 
     @property
@@ -128,11 +132,18 @@ def median_times(impls: dict[str, Callable[[], object]], repeats: int) -> dict[s
     return {name: statistics.median(s) * 1e3 for name, s in samples.items()}
 
 
-def _optional(name: str):
+def _optional(name: str) -> Any:
     try:
         return __import__(name)
     except ImportError:
         return None
+
+
+def _definition(name: str) -> _activations.Activation:
+    """The definition behind elementwise op ``name`` (Any: the stub's ops hide it)."""
+    op: Any = fastact.ACTIVATIONS[name]
+    act: _activations.Activation = op._act
+    return act
 
 
 def _peers(name: str) -> dict[str, str]:
@@ -140,10 +151,10 @@ def _peers(name: str) -> dict[str, str]:
     (``Activation.peers``, ``RowDefinition.peers``)."""
     if name in ROW_OPS:
         return dict(ROW_OPS[name].peers)
-    return dict(fastact.ACTIVATIONS[name]._act.peers)
+    return dict(_definition(name).peers)
 
 
-def _numpy_peers(name: str, scope: dict, backward: bool = False) -> dict[str, Callable]:
+def _numpy_peers(name: str, scope: dict[Any, Any], backward: bool = False) -> _Timed:
     """The plain-NumPy formulations in the definition, as calls over ``scope``
     (keys "numpy", "numpy (...)"; "numpy_backward" for a row op's backward)."""
     wanted = ("numpy_backward",) if backward else ()
@@ -154,11 +165,11 @@ def _numpy_peers(name: str, scope: dict, backward: bool = False) -> dict[str, Ca
     return found
 
 
-def _torch_functional(torch, name: str):
-    return _activations.torch_function(fastact.ACTIVATIONS[name]._act, torch)
+def _torch_functional(torch: Any, name: str) -> Any:
+    return _activations.torch_function(_definition(name), torch)
 
 
-def _torch_out_ops(aten, name: str, buffer):
+def _torch_out_ops(aten: Any, name: str, buffer: Any) -> Any:
     """torch's ATen kernels for activation ``name`` through their ``out=`` overloads,
     with fastact's default parameters: ``(forward(x, out), backward(g, x, y, out))``,
     where ``y`` is forward's output; ``(None, None)`` where ATen has no such kernel
@@ -173,10 +184,10 @@ def _torch_out_ops(aten, name: str, buffer):
     return forward, backward
 
 
-def _torch_public(torch, name: str, tx, tout):
+def _torch_public(torch: Any, name: str, tx: Any, tout: Any) -> Any:
     """``torch.<name>(x, out=o)`` where torch has it (sigmoid, tanh): the same ATen kernel
     as the ``out=`` overload, through a binding that costs about 2 us less a call."""
-    fn = getattr(torch, name, None)
+    fn: Any = getattr(torch, name, None)
     try:
         fn(tx[:1], out=tout[:1])
     except (TypeError, RuntimeError):
@@ -184,8 +195,8 @@ def _torch_public(torch, name: str, tx, tout):
     return lambda: fn(tx, out=tout)
 
 
-def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Callable]:
-    impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
+def _elementwise_forward(op: Any, x: Any, out: Any, tx: Any, tout: Any, torch: Any, special: Any) -> _Timed:
+    impls: dict[str, Callable[..., Any]] = {"fastact": lambda: op(x, out=out)}
     ufunc, params = op.ufunc, op._default_params  # the parameters as the ufunc takes them
     impls["fastact ufunc"] = lambda: ufunc(x, *params, out)
     impls.update(_numpy_peers(op.name, {"x": x, "out": out}))
@@ -207,8 +218,8 @@ def _elementwise_forward(op, x, out, tx, tout, torch, special) -> dict[str, Call
     return impls
 
 
-def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callable]:
-    impls: dict[str, Callable] = {"fastact": lambda: op.backward(g, x=x, out=out)}
+def _elementwise_backward(op: Any, x: Any, g: Any, out: Any, tmp: Any, tx: Any, tg: Any, torch: Any) -> _Timed:
+    impls: dict[str, Callable[..., Any]] = {"fastact": lambda: op.backward(g, x=x, out=out)}
     ufunc, params = op.get_ufunc("backward_x"), op._default_params
     impls["fastact ufunc"] = lambda: ufunc(g, x, *params, out)
     if op.supports_y():
@@ -225,7 +236,7 @@ def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callab
         else:  # the composite forward and its backward through autograd
             fn = _torch_functional(torch, op.name)
 
-            def torch_backward():
+            def torch_backward() -> Any:
                 leaf = tx.detach().requires_grad_(True)
                 return torch.autograd.grad(fn(leaf), leaf, tg)
 
@@ -235,7 +246,7 @@ def _elementwise_backward(op, x, g, out, tmp, tx, tg, torch) -> dict[str, Callab
 
 
 
-def _jax_function(op_name: str, axis: int = -1):
+def _jax_function(op_name: str, axis: int = -1) -> Any:
     jax = _optional("jax")
     if jax is None:
         return None, None
@@ -251,7 +262,7 @@ def _jax_function(op_name: str, axis: int = -1):
     return jax, fn
 
 
-def _jax_timed(jax, fn: Callable | None, kind: str, x: np.ndarray, g: np.ndarray) -> dict[str, Callable]:
+def _jax_timed(jax: Any, fn: Callable[..., Any] | None, kind: str, x: np.ndarray, g: np.ndarray) -> _Timed:
     """{"jax": fn jitted on x} (forward), or its backward through jax.vjp with cotangent g;
     {} without JAX."""
     if jax is None:
@@ -265,7 +276,7 @@ def _jax_timed(jax, fn: Callable | None, kind: str, x: np.ndarray, g: np.ndarray
 
 
 def _peer_implementations(op_name: str, kind: str, x: np.ndarray, g: np.ndarray, out: np.ndarray,
-                          threads: int, axis: int = -1) -> dict[str, Callable]:
+                          threads: int, axis: int = -1) -> _Timed:
     """JAX (jitted forward, or forward plus backward through jax.vjp) and numexpr."""
     jax, fn = _jax_function(op_name, axis)
     impls = _jax_timed(jax, fn, kind, x, g)
@@ -277,12 +288,12 @@ def _peer_implementations(op_name: str, kind: str, x: np.ndarray, g: np.ndarray,
     return impls
 
 
-def _with_numpy_backend(fn):
+def _with_numpy_backend(fn: Any) -> Any:
     with fastact.use_backend("numpy"):
         return fn()
 
 
-def _row_option(op, kind, x, out, tmp, row_buf, axis, torch) -> dict[str, Callable]:
+def _row_option(op: Any, kind: Any, x: Any, out: Any, tmp: Any, row_buf: Any, axis: Any, torch: Any) -> _Timed:
     """A row op with ``where=`` (kind "where") or ``temperature=``: fastact, fastact without
     the option ("fastact (plain)"), plain NumPy and PyTorch on the logits masked (filled
     with the op's masked fill: NumPy's copyto, PyTorch's masked_fill) or divided first."""
@@ -290,18 +301,18 @@ def _row_option(op, kind, x, out, tmp, row_buf, axis, torch) -> dict[str, Callab
     if kind == "where":
         keep = np.random.default_rng(1).random(x.shape) < ROW_OPTION_KEEP
         drop = ~keep
-        options: dict = {"where": keep}
+        options: dict[Any, Any] = {"where": keep}
 
-        def numpy_first():
+        def numpy_first() -> Any:
             np.copyto(tmp, x)
             np.copyto(tmp, x.dtype.type(fill), where=drop)
     else:
         options = {"temperature": ROW_OPTION_TEMPERATURE}
 
-        def numpy_first():
-            np.divide(x, x.dtype.type(ROW_OPTION_TEMPERATURE), out=tmp)
-    impls: dict[str, Callable] = {"fastact": lambda: op(x, axis=axis, out=out, **options),
-                                  "fastact (plain)": lambda: op(x, axis=axis, out=out)}
+        def numpy_first() -> Any:
+            return np.divide(x, x.dtype.type(ROW_OPTION_TEMPERATURE), out=tmp)
+    impls: dict[str, Callable[..., Any]] = {"fastact": lambda: op(x, axis=axis, out=out, **options),
+                                            "fastact (plain)": lambda: op(x, axis=axis, out=out)}
     peers = _peers(op.name)
     scope = {"x": tmp, "out": out, "buf": row_buf, "tmp": np.empty_like(x), "axis": axis}  # x: the masked logits
     for key, fn in _numpy_peers(op.name, scope).items():
@@ -317,7 +328,7 @@ def _row_option(op, kind, x, out, tmp, row_buf, axis, torch) -> dict[str, Callab
     return impls
 
 
-def _bias_case(op, kind, x, g, out, tmp, torch) -> dict[str, Callable]:
+def _bias_case(op: Any, kind: Any, x: Any, g: Any, out: Any, tmp: Any, torch: Any) -> _Timed:
     """``op(x, bias=b)`` (kind "bias") or ``op.backward(g, x=x, bias=b)`` ("bias_backward"),
     b along the last axis: fastact, fastact without the bias ("fastact (plain)"), NumPy's
     add then fastact's op (and np.sum for dbias: "numpy add + fastact"), and PyTorch's add,
@@ -325,7 +336,7 @@ def _bias_case(op, kind, x, g, out, tmp, torch) -> dict[str, Callable]:
     b = np.random.default_rng(1).standard_normal(x.shape[-1]).astype(x.dtype)
     db = np.empty_like(b)
     if kind == "bias":
-        impls: dict[str, Callable] = {
+        impls: dict[str, Callable[..., Any]] = {
             "fastact": lambda: op(x, bias=b, out=out),
             "fastact (plain)": lambda: op(x, out=out),
             "numpy add + fastact": lambda: op(np.add(x, b, out=tmp), out=out)}
@@ -343,7 +354,7 @@ def _bias_case(op, kind, x, g, out, tmp, torch) -> dict[str, Callable]:
         else:
             ty = torch.empty_like(tx)
 
-            def torch_backward():
+            def torch_backward() -> Any:
                 v = torch.add(tx, tb, out=ttmp)
                 backward(tg, v, forward(v, ty), tout)
                 return torch.sum(tout, dim=tuple(range(x.ndim - 1)), out=tdb)
@@ -352,20 +363,20 @@ def _bias_case(op, kind, x, g, out, tmp, torch) -> dict[str, Callable]:
     return impls
 
 
-def _param_grads_case(op, x, g, out, tmp, torch) -> dict[str, Callable]:
+def _param_grads_case(op: Any, x: Any, g: Any, out: Any, tmp: Any, torch: Any) -> _Timed:
     """``op.backward(g, x=x, param_grads=True)`` for leaky_relu or elu: fastact, its plain
     backward ("fastact (plain)"), the plain backward then the parameter's gradient in NumPy
     ("fastact + numpy"), and PyTorch (leaky_relu: its prelu backward kernel with one
     weight, then a sum; elu: autograd of the op written with a tensor alpha)."""
-    impls: dict[str, Callable] = {
+    impls: dict[str, Callable[..., Any]] = {
         "fastact": lambda: op.backward(g, x=x, param_grads=True, out=out),
         "fastact (plain)": lambda: op.backward(g, x=x, out=out)}
     if op.name == "leaky_relu":
-        def numpy_grad():
+        def numpy_grad() -> Any:
             np.minimum(x, 0, out=tmp)
             return op.backward(g, x=x, out=out), np.vdot(g, tmp)
     else:
-        def numpy_grad():
+        def numpy_grad() -> Any:
             np.minimum(x, 0, out=tmp)
             np.expm1(tmp, out=tmp)
             return op.backward(g, x=x, out=out), np.vdot(g, tmp)
@@ -376,7 +387,7 @@ def _param_grads_case(op, x, g, out, tmp, torch) -> dict[str, Callable]:
             weight = torch.full((1,), 0.01, dtype=tx.dtype)
             impls["torch"] = lambda: torch.ops.aten._prelu_kernel_backward(tg, tx, weight)[1].sum()
         else:
-            def torch_elu():
+            def torch_elu() -> Any:
                 alpha = torch.ones((), dtype=tx.dtype, requires_grad=True)
                 leaf = tx.detach().requires_grad_(True)
                 y = torch.where(leaf > 0, leaf, alpha * torch.expm1(leaf))
@@ -385,7 +396,8 @@ def _param_grads_case(op, x, g, out, tmp, torch) -> dict[str, Callable]:
     return impls
 
 
-def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str, Callable]:
+def _row_op(op: Any, kind: Any, x: Any, g: Any, out: Any, tmp: Any, row_buf: Any, axis: Any, torch: Any,
+            special: Any) -> _Timed:
     """softmax or log_softmax (kind "") or its backward (kind "backward"), from y = op(x);
     with ``where=`` or ``temperature=`` (kinds "where", "temperature": _row_option)."""
     if kind in ("where", "temperature"):
@@ -394,7 +406,7 @@ def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str
     y = op(x, axis=axis)
     scope = {"x": x, "g": g, "y": y, "out": out, "tmp": tmp, "buf": row_buf, "axis": axis}
     if not kind:
-        impls: dict[str, Callable] = {"fastact": lambda: op(x, axis=axis, out=out)}
+        impls: dict[str, Callable[..., Any]] = {"fastact": lambda: op(x, axis=axis, out=out)}
         if special and "scipy" in peers:
             scipy_fn = getattr(special, peers["scipy"])
             impls["scipy"] = lambda: scipy_fn(x, axis=axis)
@@ -410,10 +422,10 @@ def _row_op(op, kind, x, g, out, tmp, row_buf, axis, torch, special) -> dict[str
 
 
 def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int,
-                     axis: int = -1) -> dict[str, Callable]:
+                     axis: int = -1) -> _Timed:
     op_name, _, kind = case.partition(".")
     op = getattr(fastact, op_name)
-    impls: dict[str, Callable] = {}
+    impls: dict[str, Callable[..., Any]] = {}
     torch = _optional("torch")
     special = _optional("scipy.special") and sys.modules.get("scipy.special")
     tx, tg, tout = (torch.from_numpy(a) for a in (x, g, out)) if torch else (None, None, None)
@@ -447,7 +459,7 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     return impls
 
 
-def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int) -> dict[str, Callable]:
+def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, threads: int) -> _Timed:
     """A gated unit over the last axis of x (rows of 2n), or its backward: fastact, fastact's
     elementwise op then a multiply (the unfused way), PyTorch's expression (with autograd for
     the backward, forward included, as the fused backward recomputes it) and JAX's; the
@@ -461,12 +473,12 @@ def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, thread
     tmp = np.empty_like(g)
     unfused_name = "numpy (unfused: fastact op, np.multiply)"
     if not kind:
-        impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out),
+        impls: dict[str, Callable[..., Any]] = {"fastact": lambda: op(x, out=out),
                                       unfused_name: lambda: np.multiply(activation(u, out=tmp), v, out=out)}
     else:
         du, dv = definition.activated_first(out[..., :n], out[..., n:])
 
-        def unfused():
+        def unfused() -> None:
             activation.backward(g, x=u, out=tmp)  # g f'(u), then times v; g f(u)
             np.multiply(tmp, v, out=du)
             np.multiply(activation(u, out=tmp), g, out=dv)
@@ -481,7 +493,7 @@ def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, thread
         if not kind:
             impls["torch"] = lambda: fn(tx)
         else:
-            def torch_backward():
+            def torch_backward() -> Any:
                 leaf = tx.detach().requires_grad_(True)
                 return torch.autograd.grad(fn(leaf), leaf, tg)
 
@@ -498,14 +510,14 @@ def _gated_case(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, thread
     return impls
 
 
-def _reduction_case(name: str, x: np.ndarray, out: np.ndarray, threads: int) -> dict[str, Callable]:
+def _reduction_case(name: str, x: np.ndarray, out: np.ndarray, threads: int) -> _Timed:
     """A row reduction (logsumexp) over the last axis: fastact, plain NumPy (the maximum taken
     out), SciPy, PyTorch (out=) and JAX; a read pass (np.max along the rows) as its roofline."""
     op = getattr(fastact, name)
     buf, tmp = np.empty((x.shape[0], 1), x.dtype), np.empty_like(x)
-    impls: dict[str, Callable] = {"fastact": lambda: op(x, out=out)}
+    impls: dict[str, Callable[..., Any]] = {"fastact": lambda: op(x, out=out)}
 
-    def plain_numpy():
+    def plain_numpy() -> None:
         m = np.max(x, axis=-1, keepdims=True, out=buf)
         np.exp(np.subtract(x, m, out=tmp), out=tmp)
         np.add(np.log(np.sum(tmp, axis=-1, keepdims=True)), m, out=buf)
@@ -527,7 +539,7 @@ def _reduction_case(name: str, x: np.ndarray, out: np.ndarray, threads: int) -> 
     return impls
 
 
-def _measured(impls: dict[str, Callable], repeats: int) -> dict[str, float]:
+def _measured(impls: dict[str, Callable[..., Any]], repeats: int) -> dict[str, float]:
     """The median times, the rooflines under their names: the faster copy, the 2-input pass."""
     with fastact.use_backend("numba"), np.errstate(over="ignore"):
         times = median_times(impls, repeats)
@@ -585,7 +597,7 @@ def _percentile(times: list[float], q: int) -> float:
     return statistics.quantiles(times, n=100, method="inclusive")[q - 1] if len(times) > 1 else times[0]
 
 
-def run_busy(cases, dtype: str, calls: int, threads: int, seed: int = 0) -> list[BusyResult]:
+def run_busy(cases: Any, dtype: str, calls: int, threads: int, seed: int = 0) -> list[BusyResult]:
     """Times each case ``calls`` times on ``threads`` threads and on one, with a
     CPU-bound process running beside."""
     import subprocess
@@ -681,13 +693,15 @@ def format_small_calls(results: list[Result]) -> str:
 
 def _vector_width() -> str:
     """The widest vectors fastact's kernels use on this CPU, and the setting asked for."""
-    import llvmlite.binding as llvm
+    import llvmlite.binding as llvm  # type: ignore[import-untyped]
     import numba
 
     from ._config import VECTOR_WIDTH
 
-    if numba.config.CPU_NAME:  # a named target: its features are LLVM's, not the host's
-        return f"FASTACT_VECTOR_WIDTH={VECTOR_WIDTH}, target {numba.config.CPU_NAME}"
+    config: Any = numba.config  # its settings are set at run time: numba's stubs lack them
+
+    if config.CPU_NAME:  # a named target: its features are LLVM's, not the host's
+        return f"FASTACT_VECTOR_WIDTH={VECTOR_WIDTH}, target {config.CPU_NAME}"
     features = llvm.get_host_cpu_features()
     isa = "AVX-512" if features.get("avx512f") else "AVX2" if features.get("avx2") else "SSE/other"
     widest = {"AVX-512": 512, "AVX2": 256}.get(isa, 128)
@@ -714,11 +728,11 @@ def environment() -> dict[str, str]:
     return info
 
 
-def _comma_list(parse: Callable[[str], object], what: str) -> Callable[[str], list]:
+def _comma_list(parse: Callable[[str], object], what: str) -> Callable[[str], list[Any]]:
     """An argparse type: a comma-separated list, each item through ``parse``; a clear
     error naming the item and what was expected, not a traceback."""
 
-    def parse_list(text: str) -> list:
+    def parse_list(text: str) -> list[Any]:
         items = [t.strip() for t in text.split(",") if t.strip()]
         if not items:
             raise argparse.ArgumentTypeError(f"expected {what}, comma-separated; got nothing")
@@ -765,7 +779,7 @@ def skipped_peers() -> dict[str, str]:
             if _optional("scipy.special" if name == "scipy" else name) is None}
 
 
-def _chart(results: list[Result], path: str):
+def _chart(results: list[Result], path: str) -> Any:
     """The speed-up chart at ``path`` (a .png beside the report), or None without matplotlib."""
     from pathlib import Path
 
@@ -778,7 +792,7 @@ def _chart(results: list[Result], path: str):
         return None
 
 
-def _job_label(job) -> str:
+def _job_label(job: Any) -> str:
     case, dtype, shape, threads = job
     return f"{case} {dtype} {shape} on {threads} thread{'s' if threads > 1 else ''}"
 
@@ -846,6 +860,8 @@ def write_report(path: str, command: str, threads: int, repeats: int, results: l
 def main(argv: list[str] | None = None) -> int:
     import numba
 
+    numba_config: Any = numba.config  # its settings are set at run time: numba's stubs lack them
+
     parser = argparse.ArgumentParser(prog="python -m fastact bench", description="Time fastact against its peers.")
     parser.add_argument("--ops", type=_comma_list(_case, "an op"), default=list(ALL_CASES),
                         help=f"comma-separated, from {', '.join(ALL_CASES)}")
@@ -860,7 +876,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"ROWSxCOLS shapes of the gated units, split along the last axis (default "
                              f"{DEFAULT_GATED_SHAPES})")
     parser.add_argument("--axis", type=_cli.int_between(-2, 1), default=-1, help="the axis of the softmax ops (default -1)")
-    parser.add_argument("--threads", type=_cli.int_between(1, numba.config.NUMBA_NUM_THREADS),
+    parser.add_argument("--threads", type=_cli.int_between(1, numba_config.NUMBA_NUM_THREADS),
                         default=fastact.get_num_threads())
     parser.add_argument("--one-thread-sizes", type=_comma_list(_count, "a positive element count"),
                         default=[16, 1000, 10_000],
@@ -875,7 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="also print a one-row-per-case markdown table")
     parser.add_argument("--report", metavar="FILE", help="write a markdown report (environment, command, table)")
     args = parser.parse_args(argv)
-    cases, sizes, dtypes, row_shapes = args.ops, args.sizes, args.dtypes, args.shapes
+    cases, sizes, dtypes = args.ops, args.sizes, args.dtypes
+    row_shapes: list[tuple[int, ...]] = args.shapes
     if any(cols % 2 for _, cols in args.gated_shapes):
         parser.error("argument --gated-shapes: the gated units split the columns in two halves: COLS must be even")
     if args.busy:
@@ -893,11 +910,11 @@ def main(argv: list[str] | None = None) -> int:
         name = case.partition(".")[0]
         if name in ROW_OPS or name in ROW_REDUCTIONS or case.endswith(("bias", "bias_backward", "param_grads")):
             return row_shapes
-        return args.gated_shapes if name in GATED_OPS else [(n,) for n in sizes]
+        gated_shapes: list[tuple[int, ...]] = args.gated_shapes
+        return gated_shapes if name in GATED_OPS else [(n,) for n in sizes]
 
-    jobs = [(c, d, shape) for c in cases for d in dtypes for shape in shapes(c)]
+    jobs = [(c, d, shape, args.threads) for c in cases for d in dtypes for shape in shapes(c)]
     main_jobs = len(jobs)
-    jobs = [(c, d, shape, args.threads) for c, d, shape in jobs]
     jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS
              and not c.endswith(("bias", "bias_backward", "param_grads"))
              for d in dtypes for n in args.one_thread_sizes]

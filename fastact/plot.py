@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .__main__ import TUTORIAL_CLASSES, TUTORIAL_SCORES
 X_RANGE = (-5.0, 5.0)
 
 
-def _pyplot():
+def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
@@ -35,7 +36,7 @@ def _pyplot():
     return plt
 
 
-def _draw_activation(ax, op, x: np.ndarray) -> None:
+def _draw_activation(ax: Any, op: Any, x: np.ndarray) -> None:
     y, dy = op.value_and_grad(x)
     ax.axhline(0, color="0.8", lw=0.8)
     ax.axvline(0, color="0.8", lw=0.8)
@@ -96,7 +97,7 @@ def plot_softmax(out: Path) -> Path:
     return path
 
 
-def plot_speedups(results, path: Path) -> Path:
+def plot_speedups(results: Any, path: Path) -> Path:
     """fastact's speed-up over each peer, per case (log scale): a ``bench --report`` chart."""
     plt = _pyplot()
     peers = ("numpy", "torch", "jax")
@@ -122,7 +123,7 @@ def plot_speedups(results, path: Path) -> Path:
     return path
 
 
-def plot_accuracy(results: Sequence[dict], path: Path, backend: str = "numba") -> Path:
+def plot_accuracy(results: Sequence[dict[Any, Any]], path: Path, backend: str = "numba") -> Path:
     """Each op's largest error in ULP, float32 and float64, against its bound (log scale):
     an ``accuracy --report`` chart."""
     plt = _pyplot()
