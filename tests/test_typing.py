@@ -36,6 +36,18 @@ def _mypy(path, tmp_path):
     return result.returncode, result.stdout + result.stderr
 
 
+def test_mypy_strict_is_clean_on_the_package(tmp_path):
+    """fastact's own modules under mypy --strict, as installed (the clone's path entry, or
+    the wheel's files): Numba's kernels are typed Any where Numba, not Python, types them."""
+    pytest.importorskip("mypy")
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                             "--python-executable", sys.executable, "-p", "fastact"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            env={k: v for k, v in os.environ.items() if k != "MYPYPATH"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
 def test_mypy_strict_accepts_the_examples_and_rejects_the_bad_calls(tmp_path):
     """examples.py states the inferred types (assert_type) and marks the calls mypy must
     reject (type: ignore[code]; under --strict an unneeded ignore is an error)."""
