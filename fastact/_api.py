@@ -719,8 +719,8 @@ def _run_rows_duck(name: str, inputs: list[tuple[Any, str]], axis: object, out: 
         import dask.array
 
         shape = broadcast_shape(values[0], values[1], inputs[0][1], inputs[1][1])
-        untyped: Any = dask.array  # (dask's functions are not annotated)
-        values = [untyped.broadcast_to(untyped.asarray(v), shape).rechunk({ax: -1}) for v in values]
+        values = [dask.array.broadcast_to(dask.array.asarray(v), shape)  # type: ignore[no-untyped-call]
+                  .rechunk({ax: -1}) for v in values]
         values = [v.rechunk(values[0].chunks) for v in values]
     else:
         values = [v.rechunk({ax: -1}) if hasattr(v, "rechunk") and np.ndim(v) == ndim else v for v in values]
