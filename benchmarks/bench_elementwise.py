@@ -4,8 +4,8 @@ import numpy as np
 
 import fastact
 
-from .common import (BACKENDS, DTYPES, FUSED_SIZE, GATE, ROW_SHAPES, SIZES, THREADS, LargeArrays, copy_seconds,
-                     median_seconds, prepare, random_array)
+from .common import (BACKENDS, DTYPES, FUSED_SIZE, GATE, ROW_SHAPES, SIZES, THREADS, LargeArrays, faster_copy,
+                     prepare, random_array, paired_ratio)
 
 # The full size / backend / thread grid for a few representative ops (cheap, memory
 # bound: relu, sigmoid; transcendental: tanh, gelu); every op at one size in
@@ -49,8 +49,7 @@ class Roofline(LargeArrays):
         self.op(self.x, out=self.out)
 
     def track_time_over_copy(self, *params):
-        seconds = median_seconds(lambda: self.op(self.x, out=self.out))
-        return seconds / copy_seconds(self.x, self.out)
+        return paired_ratio(lambda: self.op(self.x, out=self.out), faster_copy(self.x, self.out))
 
     track_time_over_copy.unit = "ratio"
 
@@ -187,18 +186,17 @@ class Bias(_OnRows):
         self.backward()
 
     def track_forward_over_plain(self, *params):
-        return median_seconds(self.forward) / median_seconds(lambda: self.op(self.x, out=self.out))
+        return paired_ratio(self.forward, lambda: self.op(self.x, out=self.out))
 
     track_forward_over_plain.unit = "ratio"
 
     def track_forward_over_add_then_op(self, *params):
-        return median_seconds(self.forward) / median_seconds(lambda: self.op(np.add(self.x, self.b, out=self.tmp),
-                                                                             out=self.out))
+        return paired_ratio(self.forward, lambda: self.op(np.add(self.x, self.b, out=self.tmp), out=self.out))
 
     track_forward_over_add_then_op.unit = "ratio"
 
     def track_backward_over_plain(self, *params):
-        return median_seconds(self.backward) / median_seconds(lambda: self.op.backward(self.g, x=self.x, out=self.out))
+        return paired_ratio(self.backward, lambda: self.op.backward(self.g, x=self.x, out=self.out))
 
     track_backward_over_plain.unit = "ratio"
 
@@ -223,6 +221,6 @@ class ParamGrads(_OnRows):
         self.backward()
 
     def track_backward_over_plain(self, *params):
-        return median_seconds(self.backward) / median_seconds(lambda: self.op.backward(self.g, x=self.x, out=self.out))
+        return paired_ratio(self.backward, lambda: self.op.backward(self.g, x=self.x, out=self.out))
 
     track_backward_over_plain.unit = "ratio"

@@ -4,7 +4,7 @@ import numpy as np
 
 import fastact
 
-from .common import BACKENDS, DTYPES, QUICK, LargeArrays, median_seconds, prepare, random_array
+from .common import BACKENDS, DTYPES, QUICK, LargeArrays, prepare, random_array, paired_ratio
 
 XENT_SHAPE = (64, 128) if QUICK else (65536, 128)
 BCE_SIZE = 10_000 if QUICK else 10_000_000
@@ -65,8 +65,7 @@ class LossOptions(LargeArrays):
         self.value_and_grad()
 
     def track_options_over_plain(self, *params):
-        return median_seconds(self.value_and_grad) / median_seconds(
-            lambda: fastact.softmax_cross_entropy.value_and_grad(self.logits, self.labels))
+        return paired_ratio(self.value_and_grad, lambda: fastact.softmax_cross_entropy.value_and_grad(self.logits, self.labels))
 
     track_options_over_plain.unit = "ratio"
 
@@ -88,6 +87,6 @@ class LossOptions(LargeArrays):
             z = torch.where(kept, torch.logsumexp(leaf, 1) ** 2, 0.0).sum() / weight[torch.where(kept, target, 0)][kept].sum()
             return torch.autograd.grad(loss + 1e-4 * z, leaf)
 
-        return median_seconds(self.value_and_grad) / median_seconds(torch_loss)
+        return paired_ratio(self.value_and_grad, torch_loss)
 
     track_over_torch.unit = "ratio"
