@@ -192,8 +192,8 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # serial time per element the caller expects (at memory speed for arrays beyond
 # the caches, below), or the fastest parallel call of its kernel, dtype and size
 # class seen, whichever is less (a machine busy from the start stalls the first
-# calls too).  A call STALL_FACTOR times the pace, and
-# STALL_SLACK_S more, was a stall, after which go_parallel says no for the
+# calls too).  A call STALL_FACTOR times the pace, and STALL_SLACK_S more, and
+# STALL_SERIAL_FACTOR times the serial time (below), was a stall, after which go_parallel says no for the
 # back-off (from BUSY_BACKOFF_S[0] seconds); then parallel calls are tried
 # again.  Each stall doubles the back-off (up to BUSY_BACKOFF_S[1]), each call
 # that did not stall shrinks it by BUSY_BACKOFF_DECAY (down to BUSY_BACKOFF_S[0]):
@@ -203,8 +203,15 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # thread.  A call that writes into memory it has just allocated is not timed: a
 # page fault per 4 KiB of fresh output makes it slow without any stall (1e7
 # float64 took 14 times the pace in this project's VM).  A user's new out=
-# array may be taken for a stall once.
+# array may be taken for a stall once.  The bound by the serial time spares large
+# calls, for which a lost time slice costs less than a back-off does: a 1e7-element
+# relu (float32, 1.4 ms on two threads, 3 ms on one) that lost one took 5.6 ms,
+# four times its pace, and sent the next 0.1-0.2 s of calls to one thread at twice
+# their time (with asv sampling in that window, a commit that changed nothing
+# showed 2x "regressions").  A call within twice its serial time also meets issue
+# 18's bound for a busy machine as it is.
 STALL_FACTOR = 3.0
+STALL_SERIAL_FACTOR = 2.0
 STALL_SLACK_S = 5e-4
 BUSY_BACKOFF_S = (0.1, 5.0)
 BUSY_BACKOFF_DECAY = 0.8
@@ -265,7 +272,7 @@ def note_parallel_call(key: tuple[Any, ...], n: int, serial_s: float, seconds: f
     per_element = seconds / max(n, 1)
     if per_element < _fastest.get(key, float("inf")):
         _fastest[key] = per_element
-    stalled = seconds > STALL_FACTOR * pace * n + STALL_SLACK_S
+    stalled = seconds > max(STALL_FACTOR * pace * n + STALL_SLACK_S, STALL_SERIAL_FACTOR * serial_s * n)
     if stalled:
         _busy["until"] = time.monotonic() + _busy["backoff"]
         _busy["backoff"] = min(2 * _busy["backoff"], BUSY_BACKOFF_S[1])

@@ -158,7 +158,8 @@ def test_fork_pool_after_parallel_kernels(layer, tmp_path):
 
 def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
     # a parallel call STALL_FACTOR times its pace (the serial time the caller
-    # expects, or the fastest parallel call seen) plus the slack is a stall:
+    # expects, or the fastest parallel call seen) plus the slack, and over twice the
+    # serial time, is a stall:
     # go_parallel says no for the back-off, which doubles with each stall and
     # shrinks with each call that did not stall
     from fastact import _threads
@@ -193,6 +194,13 @@ def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
         _threads.note_parallel_call(key, n, serial, 6e-5)
     assert _threads._busy["backoff"] == low
     assert not _threads.note_parallel_call((2, "f"), n, 1e-6, 0.02)  # another kernel has its own pace
+    # a large call (10 ms on one thread, 5 ms on two) that lost a time slice: four
+    # times its pace, but within twice the serial time, is no stall (one thread would
+    # not have saved what a back-off of serial calls costs); beyond that it is one
+    big, slow = (3, "f"), 1e-6
+    assert not _threads.note_parallel_call(big, n, slow, 5e-3)
+    assert not _threads.note_parallel_call(big, n, slow, 0.019)
+    assert _threads.note_parallel_call(big, n, slow, 0.021)
 
 
 def test_parallel_calls_are_timed(monkeypatch):
