@@ -5,7 +5,7 @@ import numpy as np
 import fastact
 
 from .common import (BACKENDS, DTYPES, FUSED_SIZE, GATE, ROW_SHAPES, SIZES, THREADS, LargeArrays, faster_copy,
-                     prepare, random_array, paired_ratio)
+                     paired_ratio, prepare, random_array)
 
 # The full size / backend / thread grid for a few representative ops (cheap, memory
 # bound: relu, sigmoid; transcendental: tanh, gelu); every op at one size in

@@ -4,7 +4,7 @@ import numpy as np
 
 import fastact
 
-from .common import BACKENDS, DTYPES, QUICK, LargeArrays, prepare, random_array, paired_ratio
+from .common import BACKENDS, DTYPES, QUICK, LargeArrays, paired_ratio, prepare, random_array
 
 XENT_SHAPE = (64, 128) if QUICK else (65536, 128)
 BCE_SIZE = 10_000 if QUICK else 10_000_000
@@ -65,7 +65,8 @@ class LossOptions(LargeArrays):
         self.value_and_grad()
 
     def track_options_over_plain(self, *params):
-        return paired_ratio(self.value_and_grad, lambda: fastact.softmax_cross_entropy.value_and_grad(self.logits, self.labels))
+        return paired_ratio(self.value_and_grad,
+                            lambda: fastact.softmax_cross_entropy.value_and_grad(self.logits, self.labels))
 
     track_options_over_plain.unit = "ratio"
 

@@ -4,7 +4,7 @@ import numpy as np
 
 import fastact
 
-from .common import BACKENDS, DTYPES, ROW_SHAPES, LargeArrays, faster_copy, prepare, random_array, paired_ratio
+from .common import BACKENDS, DTYPES, ROW_SHAPES, LargeArrays, faster_copy, paired_ratio, prepare, random_array
 
 OPS = ["softmax", "log_softmax"]
 

@@ -193,9 +193,9 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # the caches, below), or the fastest parallel call of its kernel, dtype and size
 # class seen, whichever is less (a machine busy from the start stalls the first
 # calls too).  A call STALL_FACTOR times the pace, and STALL_SLACK_S more, and
-# STALL_SERIAL_FACTOR times the serial time (below), was a stall, after which go_parallel says no for the
-# back-off (from BUSY_BACKOFF_S[0] seconds); then parallel calls are tried
-# again.  Each stall doubles the back-off (up to BUSY_BACKOFF_S[1]), each call
+# STALL_SERIAL_FACTOR times the serial time (below), was a stall, after which
+# go_parallel says no for the back-off (from BUSY_BACKOFF_S[0] seconds); then
+# parallel calls are tried again.  Each stall doubles the back-off (up to BUSY_BACKOFF_S[1]), each call
 # that did not stall shrinks it by BUSY_BACKOFF_DECAY (down to BUSY_BACKOFF_S[0]):
 # while half the tries stall it grows (starting afresh after one good call let
 # workqueue stall 1-2 % of 1000 calls of 1e6 elements).  At most one call per
