@@ -195,9 +195,9 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # calls too).  A call STALL_FACTOR times the pace, and STALL_SLACK_S more, and
 # STALL_SERIAL_FACTOR times the serial time (below), was a stall, after which
 # go_parallel says no for the back-off (from BUSY_BACKOFF_S[0] seconds); then
-# parallel calls are tried again.  Each stall doubles the back-off (up to BUSY_BACKOFF_S[1]), each call
-# that did not stall shrinks it by BUSY_BACKOFF_DECAY (down to BUSY_BACKOFF_S[0]):
-# while half the tries stall it grows (starting afresh after one good call let
+# parallel calls are tried again.  Each stall doubles the back-off (up to
+# BUSY_BACKOFF_S[1]), each call that did not stall shrinks it by BUSY_BACKOFF_DECAY
+# (down to BUSY_BACKOFF_S[0]): while half the tries stall it grows (starting afresh after one good call let
 # workqueue stall 1-2 % of 1000 calls of 1e6 elements).  At most one call per
 # back-off period pays a stall, and a serial call is never slower than on one
 # thread.  A call that writes into memory it has just allocated is not timed: a
