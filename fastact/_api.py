@@ -143,6 +143,57 @@ def _ufunc(act: _activations.Activation, kind: str) -> np.ufunc:
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
+# The shortest path, for the commonest small call: the op's own parameters, an
+# ndarray of float32/float64 below its serial size, no out or an ndarray out of
+# that dtype and shape.  An ElementwiseOp keeps per entry point a "shortcut",
+# (ufunc, float32 size, float64 size, default parameters, the threading layer
+# the sizes are for), once a call of that entry point has compiled the ufunc;
+# None before.  The sizes are those below which a call is serial under the
+# running threading layer, or under every layer before one has started (a call
+# of the general path then gives the shortcut the running layer's sizes).
+# Python's call of the op and the ufunc's own dispatch are most of what is left
+# (CHANGELOG: small calls).
+_Shortcut = tuple[np.ufunc, int, int, tuple[Any, ...], str | None]
+_override_get = _backend._override.get  # the backend chosen in this thread or task, if any
+
+
+def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
+    route = _ROUTES.get((act.name, kind))
+    if route is None or route[2] is None:
+        return None
+    sizes, layer = route[:2], _threads._layer_started()
+    if layer is not None:  # serial below go_parallel's threshold under this layer
+        tuning = _tuning.current()
+        ns = (_tuning.for_layer(tuning.parallel_min_ns, layer)
+              * (_config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1))
+        sizes = [max(math.ceil(ns / tuning.serial_cost(act.name, size)), limit)
+                 for size, limit in zip((4, 8), route[:2])]
+    return (route[2], sizes[0], sizes[1], _DEFAULT_PARAMS[act.name], layer)
+
+
+def _small(cut: _Shortcut, x: np.ndarray, out: object, grad_out: np.ndarray | None = None) -> Any:
+    """``cut``'s ufunc on the ndarray ``x`` (after ``grad_out``, where given), or None where
+    the call is not a shortcut's: the caller then takes the general path.  The
+    same test as ElementwiseOp.__call__'s, which has it written out."""
+    dt = x.dtype
+    if (x.size >= (cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0)
+            or (_override_get() or _backend._default_backend) != "numba"):
+        return None
+    values = (x,) if grad_out is None else (grad_out, x)
+    if grad_out is not None and (type(grad_out) is not np.ndarray or grad_out.dtype is not dt
+                                 or grad_out.shape != x.shape):
+        return None
+    if out is None:
+        return cut[0](*values, *cut[3])
+    if type(out) is np.ndarray and out.dtype is dt and out.shape == x.shape:
+        try:  # a read-only out: the general path says so in fastact's words
+            return cut[0](*values, *cut[3], out)
+        except ValueError:
+            return None
+    return None
+    return None
+
+
 def _goes_parallel(act: _activations.Activation, n: int, itemsize: int) -> bool:
     """Whether a call of ``n`` elements runs the parallel kernel: where the serial run
     would take longer than this machine's parallel_min_ns (_tuning: the threads'
@@ -521,6 +572,7 @@ class ElementwiseOp(_PublicOp):
         self._name_as(act.name)
         self._default_params = tuple(p.default for p in act.params)
         _DEFAULT_PARAMS[act.name] = self._default_params
+        self._shortcuts: dict[str, _Shortcut | None] = dict.fromkeys(_activations.KINDS)
         self.__doc__ = self._document()
 
     def _document(self) -> str:
@@ -641,31 +693,54 @@ class ElementwiseOp(_PublicOp):
         shape).  float32/float64 keep their dtype, float16 is computed in float32,
         integers and bools in float64.  ``out`` must have the result's shape and
         dtype; it may be ``x`` itself."""
+        cut = self._shortcuts["forward"]
+        if cut is not None and type(x) is np.ndarray and bias is None and not args and not kwargs:
+            # _small written out: a call to it costs a tenth of a small call
+            dt = x.dtype
+            if (x.size < (cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0)
+                    and (_override_get() or _backend._default_backend) == "numba"):
+                if out is None:
+                    return cut[0](x, *cut[3]) if cut[3] else cut[0](x)
+                if type(out) is np.ndarray and out.dtype is dt and out.shape == x.shape:
+                    try:
+                        return cut[0](x, *cut[3], out) if cut[3] else cut[0](x, out)
+                    except ValueError:
+                        pass
         if bias is not None:
             act, p = self._bind(args, kwargs)
             return _bias_module().run(act, "forward", [(x, "x")], bias, out, p)
         if args or kwargs:
             act, p = self._bind(args, kwargs)
             return _elementwise(act, "forward", (x,), ("x",), out, p)
-        return _elementwise(self._act, "forward", (x,), ("x",), out, self._default_params)
+        return self._armed("forward", cut, _elementwise(self._act, "forward", (x,), ("x",), out, self._default_params))
 
     def grad(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None, out: np.ndarray | None = None,
              **kwargs: Any) -> Any:
         """f'(x), elementwise; with ``bias``, f'(x + bias)."""
+        cut = self._shortcuts["grad"]
+        if cut is not None and type(x) is np.ndarray and bias is None and not args and not kwargs:
+            result = _small(cut, x, out)
+            if result is not None:
+                return result
         act, p = self._bind(args, kwargs, f"{self.name}.grad") if args or kwargs else (self._act, self._default_params)
         if bias is not None:
             return _bias_module().run(act, "grad", [(x, "x")], bias, out, p)
-        return _elementwise(act, "grad", (x,), ("x",), out, p)
+        return self._armed("grad", cut, _elementwise(act, "grad", (x,), ("x",), out, p))
 
     def value_and_grad(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None,
                        out: tuple[np.ndarray, np.ndarray] | None = None, **kwargs: Any) -> Any:
         """``(f(x), f'(x))`` in one pass over ``x`` (of x + bias, with ``bias``); ``out`` is
         None or a pair of arrays."""
+        cut = self._shortcuts["value_and_grad"]
+        if cut is not None and type(x) is np.ndarray and out is None and bias is None and not args and not kwargs:
+            result = _small(cut, x, None)
+            if result is not None:
+                return result
         act, p = (self._bind(args, kwargs, f"{self.name}.value_and_grad") if args or kwargs
                   else (self._act, self._default_params))
         if bias is not None:
             return _bias_module().run(act, "value_and_grad", [(x, "x")], bias, out, p)
-        return _elementwise(act, "value_and_grad", (x,), ("x",), out, p)
+        return self._armed("value_and_grad", cut, _elementwise(act, "value_and_grad", (x,), ("x",), out, p))
 
     def backward(self, grad_out: ArrayLike, x: ArrayLike | None = None, *, y: ArrayLike | None = None,
                  bias: ArrayLike | None = None, param_grads: bool = False, out: Any = None, **kwargs: Any) -> Any:
@@ -678,6 +753,13 @@ class ElementwiseOp(_PublicOp):
         With ``param_grads=True`` (from x): also the gradients of the op's parameters, a
         dict by name (float64 sums over every element; empty for an op without
         parameters), last in the tuple: ``(dx, grads)``, or ``(dx, dbias, grads)``."""
+        if type(grad_out) is np.ndarray and bias is None and param_grads is False and not kwargs:
+            cut = self._shortcuts["backward_x" if y is None else "backward_y"]
+            other = x if y is None else y if x is None else None  # x or y, not both
+            if cut is not None and type(other) is np.ndarray:
+                result = _small(cut, other, out, grad_out)
+                if result is not None:
+                    return result
         if (x is None) == (y is None):
             raise TypeError(f"{self.name}.backward needs exactly one of x or y")
         act, p = self._bind((), kwargs, f"{self.name}.backward") if kwargs else (self._act, self._default_params)
@@ -695,10 +777,20 @@ class ElementwiseOp(_PublicOp):
                 raise ValueError(message)
             if bias is not None:
                 return _bias_module().run(act, "backward_y", [(grad_out, "grad_out"), (y, "y")], bias, out, p)
-            return _elementwise(act, "backward_y", (grad_out, y), ("grad_out", "y"), out, p)
+            result = _elementwise(act, "backward_y", (grad_out, y), ("grad_out", "y"), out, p)
+            return self._armed("backward_y", self._shortcuts["backward_y"], result) if not kwargs else result
         if bias is not None:
             return _bias_module().run(act, "backward_x", [(grad_out, "grad_out"), (x, "x")], bias, out, p)
-        return _elementwise(act, "backward_x", (grad_out, x), ("grad_out", "x"), out, p)
+        result = _elementwise(act, "backward_x", (grad_out, x), ("grad_out", "x"), out, p)
+        return self._armed("backward_x", self._shortcuts["backward_x"], result) if not kwargs else result
+
+    def _armed(self, kind: str, cut: _Shortcut | None, result: Any) -> Any:
+        """``result``, after giving ``kind`` its shortcut if a call of it has compiled the
+        ufunc (the op's own definition: gelu's default form, not another's), or its
+        running layer's sizes once a layer has started."""
+        if cut is None or (cut[4] is None and _threads._layer_started() is not None):
+            self._shortcuts[kind] = _shortcut(self._act, kind) or cut
+        return result
 
 
 def _run_rows_duck(name: str, inputs: list[tuple[Any, str]], axis: object, out: object) -> Any:
@@ -873,6 +965,50 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray, temperature:
 @functools.cache
 def _row_kernel(name: str, parallel: bool, form: str) -> Any:
     return _kernels_module().row_kernel(name, parallel, form=form)
+
+
+# Small calls of a row op along the last axis of C-contiguous ndarrays: per (name,
+# row length, dtype) the serial kernel _rows_numba would run and the size below
+# which every threading layer runs it serially; nothing of _rows_numba's
+# bookkeeping, which costs more than the softmax of a batch of 32 x 10.
+_SMALL_ROWS: dict[tuple[str, int], tuple[Any, int]] = {}
+
+
+def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -> Any:
+    """Row op ``name`` on small ndarrays along their last axis, or None where the call
+    is not such: the caller then takes _rows."""
+    x = values[-1]
+    dt = x.dtype
+    if ((dt is not _F32 and dt is not _F64) or not x.ndim or not x.size or (axis != -1 and axis != x.ndim - 1)
+            or not x.flags.c_contiguous or (_override_get() or _backend._default_backend) != "numba"):
+        return None
+    n = x.shape[-1]
+    entry = _SMALL_ROWS.get((name, n if dt is _F32 else -n))
+    if entry is None:
+        if _backend.numba.config.DISABLE_JIT:
+            return None
+        form = "blocks" if _kernels_module().uses_blocks(name, n, dt.itemsize) else "rows"
+        entry = _SMALL_ROWS[name, n if dt is _F32 else -n] = (_row_kernel(name, False, form),
+                                                             _tuning.current().rows_serial_below)
+    if x.size >= entry[1]:
+        return None
+    if len(values) == 2:
+        other = values[0]
+        if (type(other) is not np.ndarray or other.dtype is not dt or other.shape != x.shape
+                or not other.flags.c_contiguous):
+            return None
+    if out is None:
+        dest = np.empty(x.shape, dt)
+    elif (type(out) is np.ndarray and out.dtype is dt and out.shape == x.shape and _writable_c(out.flags)
+          and not np.may_share_memory(out, x) and (len(values) == 1 or not np.may_share_memory(out, values[0]))):
+        dest = out
+    else:
+        return None
+    if x.ndim == 2:
+        entry[0](*values, dest)
+    else:
+        entry[0](*(v.reshape(-1, n) for v in values), dest.reshape(-1, n))
+    return dest
 
 
 def _rows(name: str, values: tuple[Any, ...], names: tuple[Any, ...], axis: object, out: object,
@@ -1082,6 +1218,10 @@ class RowOp(_PublicOp):
                  where: ArrayLike | None = None, temperature: float | None = None, **kwargs: Any) -> Any:
         if kwargs:
             axis = self._axis_alias(self._name, axis, kwargs)
+        if where is None and temperature is None and type(x) is np.ndarray and type(axis) is int:
+            result = _small_rows(self._name, (x,), axis, out)
+            if result is not None:
+                return result
         if where is not None or (temperature is not None and not self._scaled):
             return _rows_with(self._name, [(x, "x")], axis, out, where, temperature)
         return _rows(self._name, (x,), ("x",), axis, out, temperature)
@@ -1093,6 +1233,10 @@ class RowOp(_PublicOp):
         (with the forward's ``where=`` and ``temperature=``)."""
         if kwargs:
             axis = self._axis_alias(f"{self._name}.backward", axis, kwargs)
+        if where is None and temperature is None and type(y) is np.ndarray and type(axis) is int:
+            result = _small_rows(self._backward_name, (grad_out, y), axis, out)
+            if result is not None:
+                return result
         if where is not None:
             return _rows_with(self._backward_name, [(grad_out, "grad_out"), (y, "y")], axis, out, where, temperature)
         return _rows(self._backward_name, (grad_out, y), ("grad_out", "y"), axis, out, temperature)

@@ -40,7 +40,8 @@ def _check_reduction(reduction: object) -> str:
 def _reduce(losses: np.ndarray, reduction: str, count: float, dtype: np.dtype) -> Any:
     if reduction == "none":
         return _scalar_if_0d(losses.astype(dtype, copy=False))
-    return _reduced_total(np.sum(losses, dtype=accumulator(losses.dtype)), reduction, count, dtype)
+    # np.sum's own reduction, without its Python wrapper (a small batch feels it)
+    return _reduced_total(np.add.reduce(losses, axis=None, dtype=accumulator(losses.dtype)), reduction, count, dtype)
 
 
 def _reduced_total(total: float, reduction: str, count: float, dtype: np.dtype) -> Any:
@@ -48,6 +49,8 @@ def _reduced_total(total: float, reduction: str, count: float, dtype: np.dtype) 
     total weight), as a scalar of ``dtype``."""
     if reduction == "sum":
         return dtype.type(total)
+    if count:  # NumPy's division of the total's type (long double stays), which warns of nothing here
+        return dtype.type(total / count)
     with np.errstate(all="ignore"):  # the mean of no rows (or of no weight) is NaN, as in PyTorch
         return dtype.type(np.true_divide(total, count))  # in the total's precision (long double stays)
 
@@ -135,12 +138,15 @@ class SoftmaxCrossEntropy:
     def _run(self, logits: Any, labels: Any, axis: Any, reduction: Any, want_grad: Any,
              options: Any) -> tuple[Any, Any]:
         reduction = _check_reduction(reduction)
+        every_row = False  # known to have no ignored row
         if (options.plain and type(logits) is np.ndarray and logits.ndim == 2 and (axis == -1 or axis == 1)
                 and (logits.dtype is _F32 or logits.dtype is _F64) and logits.flags.c_contiguous and logits.size
                 and type(labels) is np.ndarray and labels.dtype is _I64 and labels.shape == logits.shape[:1]
                 and labels.view(np.uint64).max() < logits.shape[1]  # a negative label wraps above n
                 and not 0 <= options.ignore_index < logits.shape[1]):
-            # the common small batch: (rows, classes) logits, int64 class indices
+            # the common small batch: (rows, classes) logits, int64 class indices, all in
+            # [0, n), which ignore_index is not
+            every_row = True
             ax, kind, res_dt, comp_dt = 1, "index", logits.dtype, logits.dtype
             x2, lab2 = logits, labels
             rows, n = logits.shape
@@ -163,13 +169,13 @@ class SoftmaxCrossEntropy:
                     else np.ascontiguousarray(lab_moved).reshape(rows))
         count: float = rows
         name, extra = f"xent_{kind}", ()
-        if not options.plain or (kind == "index" and rows and np.any(lab2 == options.ignore_index)):
+        if not options.plain or (kind == "index" and rows and not every_row and np.any(lab2 == options.ignore_index)):
             name, lab2, count, extra = options.arguments(kind, lab2, n, comp_dt)
         if reduction != "mean":
             scale = 1.0
         else:  # a mean over no weight: inf, so that its rows' gradients are NaN (0 where ignored), as PyTorch's
             scale = 1.0 / count if count else math.inf
-        losses = np.empty(rows, np.result_type(np.float64, comp_dt))  # long double keeps its precision
+        losses = np.empty(rows, accumulator(comp_dt))  # long double keeps its precision
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         if rows and n:
             _run_loss(name, _threads.rows_go_parallel(rows * n, rows), x2, lab2, want_grad, grad, scale, losses,
@@ -205,6 +211,9 @@ class _XentOptions:
     @classmethod
     def of(cls, weight: object, ignore_index: object, label_smoothing: object, z_loss: object,
            softcap: object = None) -> _XentOptions:
+        if (weight is None and type(ignore_index) is int and ignore_index == -100 and type(label_smoothing) is float
+                and label_smoothing == 0.0 and type(z_loss) is float and z_loss == 0.0 and softcap is None):
+            return _DEFAULT_OPTIONS  # PyTorch's defaults, as the common call passes them
         if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
             raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
         smoothing = _check_param(_NAME, _SMOOTHING, label_smoothing)
@@ -236,6 +245,9 @@ class _XentOptions:
         if self.z or self.cap:
             return "xent_prob_options", targets, float(labels.shape[0]), (w, keep, smooth, self.z, self.cap)
         return "xent_prob", targets, float(labels.shape[0]), ()
+
+
+_DEFAULT_OPTIONS = _XentOptions(None, -100, 0.0, 0.0, 0.0)
 
 
 def _run_loss(name: str, parallel: bool, *args: Any) -> Any:

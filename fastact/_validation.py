@@ -74,6 +74,8 @@ def compute_dtype(result: np.dtype) -> np.dtype:
 
 def accumulator(dtype: np.dtype) -> np.dtype:
     """What sums of ``dtype`` values are formed in: float64, or long double for long double."""
+    if dtype is _FLOAT64 or dtype is _FLOAT32:  # the common answer, without np.result_type's 0.5 us
+        return _FLOAT64
     return np.result_type(_FLOAT64, dtype)
 
 

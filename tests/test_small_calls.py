@@ -1,0 +1,212 @@
+"""The small-call shortcut (ElementwiseOp._shortcuts): taken where it gives the general
+path's answer, and not where it could not (another backend, a large call, parameters,
+bias, an out or a grad_out the general path would refuse or handle differently)."""
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact import _api
+
+KINDS = ("forward", "grad", "value_and_grad", "backward_x", "backward_y")
+
+
+class Spy:
+    """Stands in for a shortcut's ufunc and counts the calls it runs."""
+
+    def __init__(self, ufunc):
+        self.ufunc, self.calls = ufunc, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.ufunc(*args)
+
+
+def _call(op, kind, x, g, **kw):
+    if kind == "forward":
+        return op(x, **kw)
+    if kind == "backward_x":
+        return op.backward(g, x=x, **kw)
+    if kind == "backward_y":
+        return op.backward(g, y=op(x), **kw)
+    return getattr(op, kind)(x, **kw)
+
+
+@pytest.fixture
+def spied(monkeypatch):
+    """Arm the shortcuts of sigmoid and elu (a parameter) and put a spy in each."""
+    spies = {}
+    x = np.linspace(-3, 3, 8, dtype=np.float32)
+    for op in (fastact.sigmoid, fastact.elu):
+        for kind in KINDS:
+            _call(op, kind, x, np.ones_like(x))
+        for kind in KINDS:
+            cut = op._shortcuts[kind]
+            assert cut is not None, (op.name, kind)
+            spy = spies[op.name, kind] = Spy(cut[0])
+            monkeypatch.setitem(op._shortcuts, kind, (spy,) + cut[1:])
+    return spies
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "elu"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shortcut_is_taken_and_agrees(spied, name, kind, dtype):
+    op = getattr(fastact, name)
+    x = np.linspace(-4, 4, 33, dtype=dtype).reshape(3, 11)
+    g = np.linspace(0.5, 2, 33, dtype=dtype).reshape(3, 11)
+    spy = spied[name, kind]
+    got = _call(op, kind, x, g)
+    taken = spy.calls
+    with fastact.use_backend("numpy"):
+        expected = _call(op, kind, x, g)
+    assert taken >= 1 and spy.calls == taken  # the numpy backend does not take it
+    for a, b in zip(got if kind == "value_and_grad" else [got], expected if kind == "value_and_grad" else [expected]):
+        assert type(a) is np.ndarray and a.dtype == dtype and a.shape == x.shape
+        np.testing.assert_allclose(a, b, rtol=4e-6 if dtype == np.float32 else 1e-14, atol=1e-30)
+    if kind != "value_and_grad":
+        out = np.full_like(x, np.nan)
+        assert _call(op, kind, x, g, out=out) is out and spy.calls > taken
+        np.testing.assert_array_equal(out, got)
+
+
+def test_set_backend_turns_it_off(spied):
+    x = np.linspace(-3, 3, 8, dtype=np.float32)
+    spy = spied["sigmoid", "forward"]
+    fastact.set_backend("numpy")
+    try:
+        y = fastact.sigmoid(x)
+    finally:
+        fastact.set_backend("numba")
+    assert spy.calls == 0
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-x.astype(np.float64))), rtol=2e-7)
+
+
+def test_not_taken_where_the_general_path_decides(spied):
+    sig, spy = fastact.sigmoid, spied["sigmoid", "forward"]
+    x = np.linspace(-3, 3, 8, dtype=np.float32)
+    # parameters, bias, another dtype: the general path
+    fastact.elu(x, 0.5)
+    fastact.elu(x, alpha=0.5)
+    assert spied["elu", "forward"].calls == 0
+    np.testing.assert_allclose(sig(x, bias=np.float32(1)), sig(x + np.float32(1)), rtol=1e-6)
+    assert spy.calls == 1  # only the call without bias
+    assert sig(x.astype(np.float16)).dtype == np.float16
+    assert sig(x.astype(np.int64)).dtype == np.float64
+    assert spy.calls == 1
+    # a large call runs the kernels
+    big = np.zeros(sig._shortcuts["forward"][1], np.float32)
+    np.testing.assert_array_equal(sig(big), 0.5)
+    assert spy.calls == 1
+    # an out the general path would refuse gets its error, not NumPy's broadcast
+    with pytest.raises(ValueError, match="out"):
+        sig(x, out=np.empty((2, 8), np.float32))
+    with pytest.raises(TypeError, match="out must have dtype float32"):
+        sig(x, out=np.empty(8, np.float64))
+    readonly = np.empty(8, np.float32)
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be writeable"):
+        sig(x, out=readonly)
+    with pytest.raises((TypeError, ValueError), match="out"):
+        fastact.sigmoid.value_and_grad(x, out=np.empty(8, np.float32))
+    assert x.flags.writeable and np.array_equal(x, np.linspace(-3, 3, 8, dtype=np.float32))
+
+
+def test_backward_shortcut_keeps_broadcasting_and_checks(spied):
+    spy = spied["sigmoid", "backward_x"]
+    x = np.linspace(-3, 3, 8, dtype=np.float32).reshape(2, 4)
+    g = np.float32([1, 2, 3, 4])  # broadcasts against x: the general path
+    dx = fastact.sigmoid.backward(g, x=x)
+    assert spy.calls == 0
+    np.testing.assert_allclose(dx, g * fastact.sigmoid.grad(x), rtol=1e-6)
+    with pytest.raises(TypeError, match="exactly one of x or y"):
+        fastact.sigmoid.backward(g, x=x, y=x)
+    with pytest.raises(TypeError, match="param_grads"):
+        fastact.sigmoid.backward(np.ones_like(x), y=x, param_grads=True)
+    _, grads = fastact.elu.backward(np.ones_like(x), x=x, param_grads=True)
+    assert set(grads) == {"alpha"} and spied["elu", "backward_x"].calls == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [10, 300])  # a short row (blocks) and a long one (rows)
+def test_row_shortcut_is_taken_and_agrees(monkeypatch, dtype, n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((3, 4, n)).astype(dtype) * 10
+    g = rng.standard_normal(x.shape).astype(dtype)
+    fastact.softmax(x)
+    y = fastact.softmax(x)
+    fastact.softmax.backward(g, y)
+    key = n if dtype == np.float32 else -n
+    spies = {}
+    for name in ("softmax", "softmax_backward"):
+        kernel, below = _api._SMALL_ROWS[name, key]
+        spies[name] = Spy(kernel)
+        monkeypatch.setitem(_api._SMALL_ROWS, (name, key), (spies[name], below))
+    y = fastact.softmax(x)
+    out = np.full_like(x, np.nan)
+    assert fastact.softmax(x, axis=2, out=out) is out
+    dx = fastact.softmax.backward(g, y)
+    assert spies["softmax"].calls == 2 and spies["softmax_backward"].calls == 1
+    with fastact.use_backend("numpy"):
+        y_np, dx_np = fastact.softmax(x), fastact.softmax.backward(g, y)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(y, y_np, rtol=tol, atol=tol * 1e-3)
+    np.testing.assert_array_equal(out, y)
+    np.testing.assert_allclose(dx, dx_np, rtol=tol, atol=tol * 1e-2)
+    # the general path: another axis, a strided x, an out that is x, where=, temperature=
+    expected = fastact.softmax(x.copy(order="F"))
+    np.testing.assert_array_equal(expected, y)
+    fastact.softmax(x, axis=1)
+    fastact.softmax(x[:, ::2])
+    inplace = x.copy()
+    assert fastact.softmax(inplace, out=inplace) is inplace
+    np.testing.assert_array_equal(inplace, y)
+    fastact.softmax(x, where=x > 0)
+    fastact.softmax(x, temperature=2.0)
+    assert spies["softmax"].calls == 2
+
+
+def test_loss_defaults_shortcut_agrees():
+    """PyTorch's defaults passed as the common call passes them, or spelled otherwise
+    (an int 0, a numpy integer): the same loss and gradient."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 10)).astype(np.float32)
+    t = rng.integers(0, 10, 32)
+    loss, grad = fastact.softmax_cross_entropy.value_and_grad(x, t)
+    spelled = fastact.softmax_cross_entropy.value_and_grad(x, t, ignore_index=np.int64(-100), label_smoothing=0,
+                                                           z_loss=0)
+    assert loss == spelled[0] and np.array_equal(grad, spelled[1])
+    with fastact.use_backend("numpy"):
+        loss_np, grad_np = fastact.softmax_cross_entropy.value_and_grad(x, t)
+    assert loss.dtype == np.float32 and loss == pytest.approx(float(loss_np), rel=1e-6)
+    np.testing.assert_allclose(grad, grad_np, rtol=1e-5, atol=1e-9)
+    for wrong in ({"label_smoothing": 1.5}, {"z_loss": -1.0}, {"ignore_index": 1.0}):
+        with pytest.raises((TypeError, ValueError)):
+            fastact.softmax_cross_entropy(x, t, **wrong)
+    # a 3-D batch reduces over every row
+    x3 = x.reshape(4, 8, 10)
+    assert fastact.softmax_cross_entropy(x3, t.reshape(4, 8), reduction="sum") == pytest.approx(
+        float(fastact.softmax_cross_entropy(x, t, reduction="sum")), rel=1e-6)
+
+
+def test_sizes_follow_the_running_layer():
+    """Before a threading layer runs, the sizes serial under every layer; once a
+    parallel call has started one, a call of the general path widens them to that
+    layer's (never narrower)."""
+    from fastact import _threads
+
+    op = fastact.tanh
+    x = np.linspace(-3, 3, 8)
+    op(x)
+    every = _api._ROUTES["tanh", "forward"][:2]
+    if _threads._layer_started() is None:
+        assert list(op._shortcuts["forward"][1:3]) == every
+        fastact.tanh(np.zeros(4_000_000))  # parallel: starts the layer
+    layer = _threads._layer_started()
+    assert layer is not None
+    big = np.linspace(-3, 3, every[1] + 1)  # past float64's every-layer size
+    y = op(big)
+    cut = op._shortcuts["forward"]
+    assert cut[4] == layer and cut[1] >= every[0] and cut[2] >= every[1]
+    with fastact.use_backend("numpy"):
+        np.testing.assert_allclose(y, op(big), rtol=1e-15, atol=1e-300)
