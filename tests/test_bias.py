@@ -295,3 +295,39 @@ def test_overflow_is_quiet_and_read_only_inputs_work(shape, dtype):
     np.testing.assert_array_equal(db, np.zeros(shape[-1], dtype))
     y, d = fastact.silu.value_and_grad(x, bias=b)
     assert np.isinf(y).all() and (d == 1).all()
+
+
+@pytest.mark.parametrize("kind", ["forward", "grad", "value_and_grad"])
+def test_the_short_path_of_large_calls(monkeypatch, kind, dtype):
+    """C-contiguous x of a parallel size with a bias of its dtype skips the general path
+    (prepare_call) and gives its bits; an out it cannot take goes the general way."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((512, 300)).astype(dtype)
+    b = rng.standard_normal(300).astype(dtype)
+    x0 = x.copy()
+    op = getattr(fastact.sigmoid, "__call__" if kind == "forward" else kind)  # kernels the tests above compile
+    expected = op(x + b)
+    general = []
+    real = _bias.prepare_call
+    monkeypatch.setattr(_bias, "prepare_call", lambda *a, **k: general.append(1) or real(*a, **k))
+    got = op(x, bias=b)
+    assert not general
+    for a, e in zip(got if kind == "value_and_grad" else [got], expected if kind == "value_and_grad" else [expected]):
+        assert a.dtype == dtype and a.shape == x.shape
+        np.testing.assert_array_equal(a, e)
+    if kind == "value_and_grad":
+        return
+    inplace = x.copy()
+    assert op(inplace, bias=b, out=inplace) is inplace
+    np.testing.assert_array_equal(inplace, expected)
+    assert not general
+    strided = np.empty((512, 600), dtype)[:, ::2]
+    assert op(x, bias=b, out=strided) is strided
+    np.testing.assert_array_equal(strided, expected)
+    assert general  # not C-contiguous: the general path
+    general.clear()
+    op(np.asfortranarray(x), bias=b)
+    assert general
+    with pytest.raises(TypeError, match="out must have dtype"):
+        op(x, bias=b, out=np.empty(x.shape, np.float16))
+    np.testing.assert_array_equal(x, x0)
