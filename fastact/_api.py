@@ -164,8 +164,7 @@ def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
     sizes, layer = route[:2], _threads._layer_started()
     if layer is not None:  # serial below go_parallel's threshold under this layer
         tuning = _tuning.current()
-        ns = (_tuning.for_layer(tuning.parallel_min_ns, layer)
-              * (_config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1))
+        ns = _threads.parallel_min_ns() * _threads.threshold_factor()
         sizes = [max(math.ceil(ns / tuning.serial_cost(act.name, size)), limit)
                  for size, limit in zip((4, 8), route[:2])]
     return (route[2], sizes[0], sizes[1], _DEFAULT_PARAMS[act.name], layer)
@@ -179,10 +178,10 @@ def _small(cut: _Shortcut, x: np.ndarray, out: object, grad_out: np.ndarray | No
     if (x.size >= (cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0)
             or (_override_get() or _backend._default_backend) != "numba"):
         return None
-    values = (x,) if grad_out is None else (grad_out, x)
     if grad_out is not None and (type(grad_out) is not np.ndarray or grad_out.dtype is not dt
                                  or grad_out.shape != x.shape):
         return None
+    values = (x,) if grad_out is None else (grad_out, x)
     if out is None:
         return cut[0](*values, *cut[3])
     if type(out) is np.ndarray and out.dtype is dt and out.shape == x.shape:
@@ -190,7 +189,6 @@ def _small(cut: _Shortcut, x: np.ndarray, out: object, grad_out: np.ndarray | No
             return cut[0](*values, *cut[3], out)
         except ValueError:
             return None
-    return None
     return None
 
 
@@ -983,13 +981,13 @@ def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -
             or not x.flags.c_contiguous or (_override_get() or _backend._default_backend) != "numba"):
         return None
     n = x.shape[-1]
-    entry = _SMALL_ROWS.get((name, n if dt is _F32 else -n))
+    key = (name, n if dt is _F32 else -n)
+    entry = _SMALL_ROWS.get(key)
     if entry is None:
         if _backend.numba.config.DISABLE_JIT:
             return None
         form = "blocks" if _kernels_module().uses_blocks(name, n, dt.itemsize) else "rows"
-        entry = _SMALL_ROWS[name, n if dt is _F32 else -n] = (_row_kernel(name, False, form),
-                                                             _tuning.current().rows_serial_below)
+        entry = _SMALL_ROWS[key] = (_row_kernel(name, False, form), _tuning.current().rows_serial_below)
     if x.size >= entry[1]:
         return None
     if len(values) == 2:

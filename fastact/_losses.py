@@ -49,8 +49,8 @@ def _reduced_total(total: float, reduction: str, count: float, dtype: np.dtype) 
     total weight), as a scalar of ``dtype``."""
     if reduction == "sum":
         return dtype.type(total)
-    if count:  # NumPy's division of the total's type (long double stays), which warns of nothing here
-        return dtype.type(total / count)
+    if 1.0 <= count < math.inf:  # the division cannot overflow or give inf / inf: no errstate needed
+        return dtype.type(total / count)  # in the total's precision (long double stays)
     with np.errstate(all="ignore"):  # the mean of no rows (or of no weight) is NaN, as in PyTorch
         return dtype.type(np.true_divide(total, count))  # in the total's precision (long double stays)
 
