@@ -20,7 +20,7 @@ import functools
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 
@@ -965,6 +965,14 @@ def _row_kernel(name: str, parallel: bool, form: str) -> Any:
     return _kernels_module().row_kernel(name, parallel, form=form)
 
 
+def _takes_row_out(out: object, values: tuple[Any, ...]) -> TypeGuard[np.ndarray]:
+    """Whether a row kernel may write straight into ``out``: an ndarray of the last
+    input's dtype and shape, C-contiguous and writeable, overlapping no input."""
+    x = values[-1]
+    return (type(out) is np.ndarray and out.dtype is x.dtype and out.shape == x.shape and _writable_c(out.flags)
+            and not np.may_share_memory(out, x) and (len(values) == 1 or not np.may_share_memory(out, values[0])))
+
+
 # Small calls of a row op along the last axis of C-contiguous ndarrays: per (name,
 # row length, dtype) the serial kernel _rows_numba would run and the size below
 # which every threading layer runs it serially; nothing of _rows_numba's
@@ -997,8 +1005,7 @@ def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -
             return None
     if out is None:
         dest = np.empty(x.shape, dt)
-    elif (type(out) is np.ndarray and out.dtype is dt and out.shape == x.shape and _writable_c(out.flags)
-          and not np.may_share_memory(out, x) and (len(values) == 1 or not np.may_share_memory(out, values[0]))):
+    elif _takes_row_out(out, values):
         dest = out
     else:
         return None
@@ -1024,9 +1031,7 @@ def _rows(name: str, values: tuple[Any, ...], names: tuple[Any, ...], axis: obje
             dims = _row_dims(shape, ax)
             if out is None:
                 dest = np.empty(dims, x.dtype)
-            elif (type(out) is np.ndarray and out.dtype is x.dtype and out.shape == shape
-                  and _writable_c(out.flags) and not np.may_share_memory(out, x)
-                  and (len(values) == 1 or not np.may_share_memory(out, values[0]))):
+            elif _takes_row_out(out, values):
                 dest = out.reshape(dims)
             else:
                 dest = None
