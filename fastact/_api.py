@@ -144,8 +144,9 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 # The shortest path, for the commonest small call: the op's own parameters, an
-# ndarray of float32/float64 below its serial size, no out or an ndarray out of
-# that dtype and shape.  An ElementwiseOp keeps per entry point a "shortcut",
+# ndarray of float32/float64 below its serial size (of any size where this thread
+# runs on one thread: _threads.one_thread), no out or an ndarray out of that dtype
+# and shape.  An ElementwiseOp keeps per entry point a "shortcut",
 # (ufunc, float32 size, float64 size, default parameters, the threading layer
 # the sizes are for), once a call of that entry point has compiled the ufunc;
 # None before.  The sizes are those below which a call is serial under the
@@ -155,6 +156,7 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 # (CHANGELOG: small calls).
 _Shortcut = tuple[np.ufunc, int, int, tuple[Any, ...], str | None]
 _override_get = _backend._override.get  # the backend chosen in this thread or task, if any
+_one_thread = _threads.one_thread  # every size is serial where this thread runs on one
 
 
 def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
@@ -175,7 +177,8 @@ def _small(cut: _Shortcut, x: np.ndarray, out: object, grad_out: np.ndarray | No
     the call is not a shortcut's: the caller then takes the general path.  The
     same test as ElementwiseOp.__call__'s, which has it written out."""
     dt = x.dtype
-    if (x.size >= (cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0)
+    limit = cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0
+    if (not limit or (x.size >= limit and not _one_thread())
             or (_override_get() or _backend._default_backend) != "numba"):
         return None
     if grad_out is not None and (type(grad_out) is not np.ndarray or grad_out.dtype is not dt
@@ -695,7 +698,8 @@ class ElementwiseOp(_PublicOp):
         if cut is not None and type(x) is np.ndarray and bias is None and not args and not kwargs:
             # _small written out: a call to it costs a tenth of a small call
             dt = x.dtype
-            if (x.size < (cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0)
+            limit = cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0
+            if (limit and (x.size < limit or _one_thread())
                     and (_override_get() or _backend._default_backend) == "numba"):
                 if out is None:
                     return cut[0](x, *cut[3]) if cut[3] else cut[0](x)
@@ -981,8 +985,9 @@ _SMALL_ROWS: dict[tuple[str, int], tuple[Any, int]] = {}
 
 
 def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -> Any:
-    """Row op ``name`` on small ndarrays along their last axis, or None where the call
-    is not such: the caller then takes _rows."""
+    """Row op ``name`` on small ndarrays along their last axis (of any size where this
+    thread runs on one thread), or None where the call is not such: the caller then
+    takes _rows."""
     x = values[-1]
     dt = x.dtype
     if ((dt is not _F32 and dt is not _F64) or not x.ndim or not x.size or (axis != -1 and axis != x.ndim - 1)
@@ -996,7 +1001,7 @@ def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -
             return None
         form = "blocks" if _kernels_module().uses_blocks(name, n, dt.itemsize) else "rows"
         entry = _SMALL_ROWS[key] = (_row_kernel(name, False, form), _tuning.current().rows_serial_below)
-    if x.size >= entry[1]:
+    if x.size >= entry[1] and not _one_thread():
         return None
     if len(values) == 2:
         other = values[0]

@@ -210,3 +210,42 @@ def test_sizes_follow_the_running_layer():
     assert cut[4] == layer and cut[1] >= every[0] and cut[2] >= every[1]
     with fastact.use_backend("numpy"):
         np.testing.assert_allclose(y, op(big), rtol=1e-15, atol=1e-300)
+
+
+@pytest.fixture
+def one_thread():
+    before = fastact.get_num_threads()
+    fastact.set_num_threads(1)
+    yield
+    fastact.set_num_threads(before)
+
+
+def test_taken_at_every_size_on_one_thread(spied, one_thread, monkeypatch):
+    """Where this thread runs on one thread every call is serial: a call past the
+    shortcut's size takes it too (the general path would only find the same ufunc
+    after its parallel decision), for the row ops as well."""
+    spy, grad_spy = spied["sigmoid", "forward"], spied["sigmoid", "backward_x"]
+    big = np.linspace(-30, 30, fastact.sigmoid._shortcuts["forward"][1] + 5, dtype=np.float32)
+    g = np.linspace(-2, 2, big.size, dtype=np.float32)
+    y, dx = fastact.sigmoid(big), fastact.sigmoid.backward(g, x=big)
+    assert spy.calls == 1 and grad_spy.calls == 1
+    with fastact.use_backend("numpy"):
+        np.testing.assert_allclose(y, fastact.sigmoid(big), rtol=4e-6, atol=1e-30)
+        np.testing.assert_allclose(dx, fastact.sigmoid.backward(g, x=big), rtol=1e-5, atol=1e-30)
+    assert big.astype(np.float16).dtype == fastact.sigmoid(big.astype(np.float16)).dtype  # others: general path
+    assert spy.calls == 1
+    rows = np.linspace(-5, 5, 256 * 300).reshape(256, 300)  # past the serial size of a row op
+    fastact.softmax(rows[:2])
+    kernel, below = _api._SMALL_ROWS["softmax", -300]
+    assert rows.size >= below
+    row_spy = Spy(kernel)
+    monkeypatch.setitem(_api._SMALL_ROWS, ("softmax", -300), (row_spy, below))
+    p = fastact.softmax(rows)
+    assert row_spy.calls == 1
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-14)
+    with fastact.use_backend("numpy"):
+        np.testing.assert_allclose(p, fastact.softmax(rows), rtol=1e-13)
+    fastact.set_num_threads(min(2, fastact._backend.numba.config.NUMBA_NUM_THREADS))
+    if fastact.get_num_threads() > 1:  # two threads: a large call is the general path's again
+        fastact.sigmoid(big)
+        assert spy.calls == 1
