@@ -248,6 +248,34 @@ def test_softmax_special_rows(backend, dtype):
     np.testing.assert_allclose(ly[2], [-np.log(2), -inf, -np.log(2)], rtol=1e-6)
 
 
+@pytest.mark.parametrize("n", [8, 16, 24, 31, 32, 128, 129])
+def test_row_maximum_and_nan_found_anywhere_in_the_row(backend, dtype, n):
+    """The row maximum (and a NaN) at the first entry, in the vectorised body and in
+    the last entries a vector loop leaves to its remainder: rows of multiples of 8
+    and not, short rows (blocks) and long ones."""
+    positions = sorted({0, 1, n // 2, n - 8, n - 2, n - 1})
+    x = np.random.default_rng(n).normal(0, 1, (2 * len(positions), n)).astype(dtype)
+    for r, p in enumerate(positions):
+        x[r, p] = 20.0
+        x[len(positions) + r, p] = np.nan
+    shifted = x.astype(np.float64) - x.astype(np.float64).max(axis=1, keepdims=True)
+    exps = np.exp(shifted)
+    exact = exps / exps.sum(axis=1, keepdims=True)
+    log_exact = shifted - np.log1p(exps.sum(axis=1, keepdims=True) - 1.0)  # one entry is the maximum: 1
+    top = slice(0, len(positions))
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    y, ly = fastact.softmax(x), fastact.log_softmax(x)
+    np.testing.assert_allclose(y[top], exact[top], rtol=rtol, atol=1e-30)
+    # (atol: the NumPy fallback rounds log(sum) of a sum near 1, the maximum's own tiny entry)
+    np.testing.assert_allclose(ly[top], log_exact[top], rtol=rtol, atol=4 * np.finfo(dtype).eps)
+    assert (np.argmax(y[top], axis=1) == positions).all()
+    assert np.isnan(y[len(positions):]).all() and np.isnan(ly[len(positions):]).all()
+    assert (np.argmax(fastact.softmin(-x[top]), axis=1) == positions).all()
+    lse = fastact.logsumexp(x, axis=1)
+    np.testing.assert_allclose(lse[top], np.log(np.exp(x[top].astype(np.float64)).sum(axis=1)), rtol=rtol)
+    assert np.isnan(lse[len(positions):]).all()
+
+
 def test_softmax_special_rows_along_axis_0(backend, dtype):
     # the rows above as 64-element columns (padded with -inf, which leaves them as
     # they are): along axis 0 with 4 lanes the kernels run grouped lanes
