@@ -764,7 +764,7 @@ def _kept_rows(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[..., A
         for r in prange(rows):
             full_width()
             xs = np.empty(n, x.dtype)
-            if kept_quotients(x[r], keep[r % period], td, fill, xs) == 0 and safe:
+            if not kept_quotients(x[r], keep[r % period], td, fill, xs) and safe:
                 out[r, :] = empty
             else:
                 fn((xs,), out[r])
@@ -785,11 +785,11 @@ def _kept_blocks(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[...,
             full_width()
             r0, r1 = b * ROW_BLOCK, min((b + 1) * ROW_BLOCK, rows)
             xs = np.empty((r1 - r0) * n, x.dtype)
-            live = np.empty(r1 - r0, np.int64)
+            live = np.empty(r1 - r0, np.bool_)
             kept_block_quotients(xf[r0 * n:r1 * n], keep, r0, td, fill, xs, live)
             fn((xs,), of[r0 * n:r1 * n], n)
             for r in range(r0, r1):
-                if safe and live[r - r0] == 0:
+                if safe and not live[r - r0]:
                     out[r, :] = empty
 
     return kernel
@@ -835,7 +835,7 @@ def _kept_blocks_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., A
             full_width()
             r0, r1 = b * ROW_BLOCK, min((b + 1) * ROW_BLOCK, rows)
             gs, ys = np.empty((r1 - r0) * n, g.dtype), np.empty((r1 - r0) * n, y.dtype)
-            live = np.empty(r1 - r0, np.int64)
+            live = np.empty(r1 - r0, np.bool_)
             kept_block_quotients(gf[r0 * n:r1 * n], keep, r0, one, g_fill, gs, live)
             kept_block_quotients(yf[r0 * n:r1 * n], keep, r0, one, y_fill, ys, live)
             o = of[r0 * n:r1 * n]

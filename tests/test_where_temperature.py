@@ -185,6 +185,31 @@ def test_semantics_at_the_edges(backend):
         np.testing.assert_array_equal(fastact.softmax([2.0, 10.0, 1.0, 4.0], temperature=1e-300), [0, 1, 0, 0])
 
 
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize("n", [3, 40, 129, 4100])  # blocks; rows: vector body and remainder
+@pytest.mark.parametrize("t", [None, 2.0])
+def test_a_row_is_empty_only_when_nothing_kept_differs_from_the_fill(backend, op, n, t):
+    """The kernels find a row with nothing left to normalise as they copy it: every entry
+    masked, or the kept ones all equal to the fill (softmax's -inf, softmin's +inf).  One
+    kept entry that differs, anywhere in the row, keeps the row; so does a kept NaN."""
+    fill = math.inf if op is fastact.softmin else -math.inf
+    empty = _rowops.ROW_OPS[op.name].forward.empty_row
+    x = _rng(5).standard_normal((6, n))
+    keep = np.zeros((6, n), bool)
+    keep[1, ::2] = True
+    x[1, ::2] = fill  # kept, but all the fill
+    for row, j in ((2, 0), (3, n - 1), (4, n // 2)):
+        keep[row, j] = True  # one kept entry: probability 1 there
+    keep[5, n - 1], x[5, n - 1] = True, np.nan
+    y = op(x, where=keep, temperature=t)
+    np.testing.assert_array_equal(y[:2], np.full((2, n), empty))
+    for row, j in ((2, 0), (3, n - 1), (4, n // 2)):
+        expected = np.full(n, empty)
+        expected[j] = 0.0 if op is fastact.log_softmax else 1.0
+        np.testing.assert_array_equal(y[row], expected)
+    assert np.isnan(y[5, n - 1])
+
+
 def test_the_tutorials_scores_with_a_mask_and_a_temperature(backend):
     scores = np.array([2.0, 10.0, 1.0, 4.0])
     y = fastact.softmax(scores, where=np.array([True, False, True, True]))
