@@ -751,6 +751,15 @@ ROW_FORMS = {  # form -> (template, the definition's field it runs); the arrays 
 # as they read it, and a backward's own forms, each row then divided.
 
 
+@register_jitable
+def scratch_chunk(n: int) -> int:
+    """How many rows of n each task takes in a kernel that copies each row to a
+    scratch row: a task allocates its scratch row once, where an allocation per row
+    cost softmax(x, where=m) on (65536, 128) a sixth of its time in float64 (float32:
+    a twentieth).  Rows of 2048 entries or more run one per task, as before."""
+    return max(1, min(16, 2048 // max(n, 1)))
+
+
 def _kept_rows(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[..., Any]:
     """kernel(x, keep, t, safe, out): fn over each row of x / t, masked where keep is
     False; with ``safe``, a row with nothing but fill gives ``empty`` (PyTorch's safe
@@ -761,13 +770,17 @@ def _kept_rows(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[..., A
         full_width()
         rows, n = out.shape
         period, td = keep.shape[0], like(x[0, 0], t)
-        for r in prange(rows):
+        chunk = scratch_chunk(n)
+        tasks = (rows + chunk - 1) // chunk
+        for task in prange(tasks):
             full_width()
             xs = np.empty(n, x.dtype)
-            if not kept_quotients(x[r], keep[r % period], td, fill, xs) and safe:
-                out[r, :] = empty
-            else:
-                fn((xs,), out[r])
+            r0, r1 = task_rows(task, chunk, rows)
+            for r in range(r0, r1):
+                if not kept_quotients(x[r], keep[r % period], td, fill, xs) and safe:
+                    out[r, :] = empty
+                else:
+                    fn((xs,), out[r])
 
     return kernel
 
@@ -807,16 +820,20 @@ def _kept_rows_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., Any
         period, td = keep.shape[0], like(g[0, 0], t)
         one = like(g[0, 0], 1.0)
         rd = quotient(one, td)
-        for r in prange(rows):
+        chunk = scratch_chunk(n)
+        tasks = (rows + chunk - 1) // chunk
+        for task in prange(tasks):
             full_width()
             gs, ys = np.empty(n, g.dtype), np.empty(n, y.dtype)
-            kept_quotients(g[r], keep[r % period], one, g_fill, gs)
-            kept_quotients(y[r], keep[r % period], one, y_fill, ys)
-            fn((gs, ys), out[r])
-            if td != 1:
-                o = out[r]
-                for i in range(n):
-                    o[i] = quotient_by(o[i], td, rd)
+            r0, r1 = task_rows(task, chunk, rows)
+            for r in range(r0, r1):
+                kept_quotients(g[r], keep[r % period], one, g_fill, gs)
+                kept_quotients(y[r], keep[r % period], one, y_fill, ys)
+                fn((gs, ys), out[r])
+                if td != 1:
+                    o = out[r]
+                    for i in range(n):
+                        o[i] = quotient_by(o[i], td, rd)
 
     return kernel
 
@@ -962,11 +979,15 @@ def _kept_reduce_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
         full_width()
         rows, n = x.shape
         period, td = keep.shape[0], like(x[0, 0], t)
-        for r in prange(rows):
+        chunk = scratch_chunk(n)
+        tasks = (rows + chunk - 1) // chunk
+        for task in prange(tasks):
             full_width()
             xs = np.empty(n, x.dtype)
-            kept_quotients(x[r], keep[r % period], td, -np.inf, xs)
-            out[r] = fn(xs)
+            r0, r1 = task_rows(task, chunk, rows)
+            for r in range(r0, r1):
+                kept_quotients(x[r], keep[r % period], td, -np.inf, xs)
+                out[r] = fn(xs)
 
     return kernel
 
