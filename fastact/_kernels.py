@@ -41,7 +41,7 @@ from . import _activations, _backend, _gatedops, _lossops, _rowmath, _rowops, _t
 from ._config import (BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK, STRICT_MATH,
                       VECTOR_WIDTH)
 from ._rowmath import (combine_maxima, combine_sums, compensated_add, fold_max, fold_sum, kept_block_quotients,
-                       kept_quotients, quotient, quotient_by, row_sum, task_rows)
+                       kept_pair, kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import full_width, like
 from ._vmath import overload
 
@@ -811,7 +811,6 @@ def _kept_blocks(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[...,
 def _kept_rows_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., Any]:
     """kernel(g, y, keep, t, out): the backward over each row with its masked entries of
     g and y filled (they then get gradient 0), divided by t (the gradient of x / t)."""
-    g_fill, y_fill = fills
 
     def kernel(g: Any, y: Any, keep: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
@@ -827,8 +826,7 @@ def _kept_rows_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., Any
             gs, ys = np.empty(n, g.dtype), np.empty(n, y.dtype)
             r0, r1 = task_rows(task, chunk, rows)
             for r in range(r0, r1):
-                kept_quotients(g[r], keep[r % period], one, g_fill, gs)
-                kept_quotients(y[r], keep[r % period], one, y_fill, ys)
+                kept_pair(g[r], y[r], keep[r % period], fills, gs, ys)
                 fn((gs, ys), out[r])
                 if td != 1:
                     o = out[r]

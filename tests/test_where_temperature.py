@@ -210,6 +210,29 @@ def test_a_row_is_empty_only_when_nothing_kept_differs_from_the_fill(backend, op
     assert np.isnan(y[5, n - 1])
 
 
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize("n", [3, 40, 4100])
+def test_a_masked_backward_reads_nothing_at_masked_entries(backend, op, n):
+    """Whatever g and y hold where the mask is False (inf, NaN), the backward is the
+    backward of the kept entries alone, and 0 where masked."""
+    rng = _rng(6)
+    x = rng.standard_normal((9, n))
+    keep = rng.random((9, n)) < 0.6
+    keep[:, 0] = True
+    y = op(x, where=keep)
+    g = rng.standard_normal((9, n))
+    expected = op.backward(g, y, where=keep)
+    g_bad, y_bad = g.copy(), y.copy()
+    g_bad[~keep] = np.where(rng.random((~keep).sum()) < 0.5, np.inf, np.nan)
+    y_bad[~keep] = np.nan
+    got = op.backward(g_bad, y_bad, where=keep)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got[~keep], 0.0)
+    kept = op.backward(g[0:1, keep[0]], y[0:1, keep[0]])  # the first row's kept entries alone
+    # g - sum(g y) cancels: an absolute bound on the scale of the terms, not ULPs
+    np.testing.assert_allclose(got[0:1, keep[0]], kept, rtol=1e-12, atol=1e-14)
+
+
 def test_the_tutorials_scores_with_a_mask_and_a_temperature(backend):
     scores = np.array([2.0, 10.0, 1.0, 4.0])
     y = fastact.softmax(scores, where=np.array([True, False, True, True]))
