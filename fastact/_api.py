@@ -206,6 +206,17 @@ def _goes_parallel(act: _activations.Activation, n: int, itemsize: int) -> bool:
     return work >= tuning.serial_below_ns and _threads.go_parallel(work, _threads.parallel_min_ns())
 
 
+def _same_arrays(ins: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> tuple[int, int] | None:
+    """(output, input) where an output is an input (as _compute takes them: identical
+    or not overlapping), for the kernels in place; None where none is."""
+    for o, out in enumerate(outs):
+        start = out.ctypes.data
+        for k, a in enumerate(ins):
+            if a.ctypes.data == start:
+                return o, k
+    return None
+
+
 def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray], outs: Sequence[np.ndarray],
              params: tuple[Any, ...], fresh: bool = False) -> None:
     """``kind`` of ``act`` from the 1-D C-contiguous arrays ``ins`` into ``outs`` (one
@@ -216,7 +227,11 @@ def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray],
     if not n:
         return
     if _goes_parallel(act, n, outs[0].itemsize):
-        _threads.run(_kernels_module().elementwise_kernel(act.name, kind, True), True, n,
+        same = None if fresh else _same_arrays(ins, outs)
+        kernels = _kernels_module()
+        kernel = (kernels.elementwise_kernel(act.name, kind, True) if same is None
+                  else kernels.in_place_kernel(act.name, kind, True, same))
+        _threads.run(kernel, True, n,
                      _tuning.current().serial_cost(act.name, outs[0].itemsize), *ins, *outs, params, fresh=fresh)
         return
     if _backend.numba.config.DISABLE_JIT:
@@ -1521,9 +1536,12 @@ class ChannelOp(_PublicOp):
         act = self._activation._act
         ins = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), dtype=comp_dt)
                for a in arrays]
-        # straight into a result of the computed dtype, C-contiguous and apart from the inputs
+        # straight into a result of the computed dtype, C-contiguous and apart from the
+        # inputs or one of them (in place), but with the weight's gradient, which reads
+        # the inputs after the output is written
         bufs = [r if (r.dtype == comp_dt and r.flags.c_contiguous and r.flags.writeable
-                      and not any(np.may_share_memory(r, a) for a in ins)) else np.empty(shape, comp_dt)
+                      and all(not np.may_share_memory(r, a) or (_same_memory(r, a) and not param_grads)
+                              for a in ins)) else np.empty(shape, comp_dt)
                 for r in results]
         with quiet_casts(res_dt, comp_dt):
             if param_grads:
@@ -1535,7 +1553,10 @@ class ChannelOp(_PublicOp):
                 elif flat_outs[0].size:
                     n = flat_outs[0].size
                     parallel = _goes_parallel(act, n, comp_dt.itemsize)
-                    _threads.run(_kernels_module().channel_kernel(act.name, kind, parallel), parallel, n,
+                    same = _same_arrays(flat_ins, flat_outs)
+                    kernel = (_kernels_module().channel_kernel(act.name, kind, parallel) if same is None
+                              else _kernels_module().channel_kernel(act.name, kind, parallel, same=same))
+                    _threads.run(kernel, parallel, n,
                                  _tuning.current().serial_cost(act.name, comp_dt.itemsize), *flat_ins, *flat_outs,
                                  w.astype(np.float64), w.size, inner)
             else:

@@ -31,7 +31,7 @@ from . import _activations, _backend, _containers, _threads, _tuning
 from ._config import (BIAS_MAX_ROW_BLOCKS, BIAS_PARTIAL_ELEMENTS, BIAS_PLANE_MIN, BIAS_TASK, BIAS_TILE_MIN,
                       BIAS_TILE_MIN_REDUCE)
 from ._api import (_F32, _F64, _ROUTES, _check_params_fit, _goes_parallel, _is_duck_array, _kernels_module, _module_of,
-                   _route, _ufunc, _unbroadcast, _writable_view)
+                   _route, _same_arrays, _ufunc, _unbroadcast, _writable_view)
 from ._validation import as_real_array, check_broadcasts_to, check_out, prepare_call, quiet_casts
 
 _NO_PARTIAL = np.zeros((2, 1, 1))  # for the kinds that sum nothing
@@ -183,8 +183,10 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
     _check_params_fit(act, p, comp_dt)
     size = math.prod(shape)
     ins = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), dtype=comp_dt) for a in arrays]
+    # In place (an output identical to an input) but with the parameters' gradients,
+    # which read the inputs after the outputs are written (in place they were wrong)
     bufs = [user if user is not None and user.flags.c_contiguous
-            and _writable_view(user, user, comp_dt, ins, allow_identical=True) else np.empty(shape, comp_dt)
+            and _writable_view(user, user, comp_dt, ins, allow_identical=not param_grads) else np.empty(shape, comp_dt)
             for user in user_outs]
     n_params = len(act.grad_params) if param_grads else 0
     sums: list[Any] = []  # dbias, then each parameter's gradient, float64
@@ -245,13 +247,17 @@ def run(act: _activations.Activation, kind: str, inputs: list[tuple[object, str]
 def _launch(act: _activations.Activation, kind: str, lay: Layout, ins: list[np.ndarray], outs: list[np.ndarray],
             b: np.ndarray, partial: np.ndarray, p: tuple[Any, ...], fresh: bool, **variant: bool) -> None:
     """The bias kernel of ``kind`` (``variant``: bias_kernel's param_grads, weighted, biased)
-    over ``lay``, on the threads where the size pays; ``fresh``: no output is the caller's."""
+    over ``lay``, on the threads where the size pays; ``fresh``: no output is the caller's
+    (else an output may be an input: the kernel in place, bias_kernel's ``same``)."""
     size = outs[0].size
     itemsize = outs[0].dtype.itemsize
     parallel = _goes_parallel(act, size, itemsize)
-    kernel = _kernels_module().bias_kernel(act.name, kind, parallel, **variant)
+    flat_ins, flat_outs = [a.reshape(-1) for a in ins], [o.reshape(-1) for o in outs]
+    same = None if fresh else _same_arrays(flat_ins, flat_outs)
+    kernel = _kernels_module().bias_kernel(act.name, kind, parallel, **variant, **({} if same is None else
+                                                                                   {"same": same}))
     _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, itemsize),
-                 *[a.reshape(-1) for a in ins], *[o.reshape(-1) for o in outs], lay.bias_values(b), partial,
+                 *flat_ins, *flat_outs, lay.bias_values(b), partial,
                  p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column, fresh=fresh)
 
 
