@@ -724,7 +724,7 @@ class ElementwiseOp(_PublicOp):
                     except ValueError:
                         pass
         if bias is not None:
-            act, p = self._bind(args, kwargs)
+            act, p = self._bind(args, kwargs) if args or kwargs else (self._act, self._default_params)
             return _bias_module().run(act, "forward", [(x, "x")], bias, out, p)
         if args or kwargs:
             act, p = self._bind(args, kwargs)

@@ -150,10 +150,13 @@ def make(fns, token, dtype, item):
 # (one array, which LLVM vectorises), before the general loop.
 
 
-def _ufunc_loop_source(loop: str, n_fns: int, arrays: list[str], nparams: int, n_out: int) -> str:
+def _ufunc_loop_source(loop: str, n_fns: int, arrays: list[str], nparams: int, n_out: int,
+                       biased: bool = False) -> str:
     """The source of ``make(fns, token, dtype, item)``, which gives the inner loop of
     ``loop`` ("map", "pair" or "times", as the kernels' templates in _kernels) over
-    ``arrays``, ``nparams`` float64 parameters and ``n_out`` outputs."""
+    ``arrays``, ``nparams`` float64 parameters and ``n_out`` outputs; ``biased``: the
+    last array is a bias, added to the one before it (x + bias, rounded in x's dtype,
+    as the bias kernels add it)."""
     params = [f"a{k}" for k in range(nparams)]
     outs = [f"out{k}" for k in range(n_out)]
     index = {name: k for k, name in enumerate(arrays + params + outs)}
@@ -162,19 +165,22 @@ def _ufunc_loop_source(loop: str, n_fns: int, arrays: list[str], nparams: int, n
     contiguous = [f"{line}{name} = carray(args[{index[name]}], n, {ty})" for name, ty in typed if name not in params]
     contiguous.append(line + "p = (" + "".join(f"carray(args[{index[a]}], 1, np.float64)[0], " for a in params) + ")")
     strided = [f"{line}{name} = strided(args[{index[name]}], n, steps[{index[name]}], {ty})" for name, ty in typed]
-    values = [f"v{k}" for k in range(len(arrays))]  # each input read once, before any output is written
+    operands = arrays[:-1] if biased else arrays
+    values = [f"v{k}" for k in range(len(operands))]  # each input read once, before any output is written
     if loop == "times":
         results = [f"{values[0]} * fn0({values[1]}, p)"]
     else:
         results = [f"fn{k}({', '.join(values)}, p)" for k in range(n_fns)]
 
     def body(indent: str, read: dict[str, str]) -> str:
-        reads = [f"{indent}{v} = {read.get(a, a)}[i]" for v, a in zip(values, arrays)]
+        reads = [f"{indent}{v} = {read.get(a, a)}[i]" for v, a in zip(values, operands)]
+        if biased:
+            reads[-1] += f" + {read.get(arrays[-1], arrays[-1])}[i]"
         return "\n".join(reads + [f"{indent}{out}[i] = {result}" for out, result in zip(outs, results)])
 
     in_place = []
     for out in outs:
-        for a in arrays:
+        for a in operands:  # (not the bias: it broadcasts, and is never an output)
             in_place += [f"{line}if {a}.ctypes.data == {out}.ctypes.data:",
                          f"{line}    for i in range(n):", f"{line}        full_width()",
                          body(line + " " * 8, {a: out}), f"{line}    restore_fp_status(status)",
@@ -226,9 +232,18 @@ def elementwise_ufunc(name: str, kind: str) -> np.ufunc:
     return build_elementwise_ufunc(name, kind)
 
 
-def build_elementwise_ufunc(name: str, kind: str, cache: bool = True) -> np.ufunc:
-    """A new ufunc as ``elementwise_ufunc`` gives; ``cache=False`` compiles it afresh
-    (with the intrinsics as they are now) and leaves the disk cache alone."""
+@functools.cache
+def biased_ufunc(name: str, kind: str) -> np.ufunc:
+    """``ufunc(x, bias, *params)``: the ufunc of ``kind`` over x + bias (a forward kind),
+    for the small calls with ``bias=``: one ufunc call, where x + b and then the op took
+    two and an errstate.  fastact's own; it is not looked up by name."""
+    return build_elementwise_ufunc(name, kind, biased=True)
+
+
+def build_elementwise_ufunc(name: str, kind: str, cache: bool = True, biased: bool = False) -> np.ufunc:
+    """A new ufunc as ``elementwise_ufunc`` gives (``biased``: as ``biased_ufunc``);
+    ``cache=False`` compiles it afresh (with the intrinsics as they are now) and leaves
+    the disk cache alone."""
     if kind not in UFUNC_KINDS:
         raise ValueError(f"kind must be one of {UFUNC_KINDS!r}, got {kind!r}")
     _check_jit(name)
@@ -237,9 +252,13 @@ def build_elementwise_ufunc(name: str, kind: str, cache: bool = True) -> np.ufun
     if None in fns:
         raise ValueError(f"{name} has no {kind} formula")
     arrays = list(_activations.KINDS[kind].inputs)
+    if biased:
+        if len(arrays) != 1:
+            raise ValueError(f"a biased ufunc is of a forward kind, not {kind}")
+        arrays.append("bias")
     nparams, n_out = len(act.params), _activations.KINDS[kind].outputs
-    ufunc_name = _ufunc_name(name, kind)
-    source = _ufunc_loop_source(loop, len(fns), arrays, nparams, n_out)
+    ufunc_name = _ufunc_name(name, kind) + ("_biased" if biased else "")
+    source = _ufunc_loop_source(loop, len(fns), arrays, nparams, n_out, biased)
     token = cache_token("ufunc", STRICT_MATH)
     loops = []
     for dtype in (np.float32, np.float64):
@@ -251,7 +270,7 @@ def build_elementwise_ufunc(name: str, kind: str, cache: bool = True) -> np.ufun
     doc = f"{ufunc_name}({', '.join(arrays + [p.name for p in act.params])}): {act.doc}"
     ufunc = _internal.fromfunc(ufunc_name, doc, [loop.address for loop in loops], typenums, len(arrays) + nparams,
                                n_out, [None] * len(loops), loops, parse_identity(None))  # type: ignore[no-untyped-call]
-    return _by_reference(ufunc)
+    return ufunc if biased else _by_reference(ufunc)
 
 
 def _compiled_loop(fn: Any, cache: bool) -> Any:

@@ -331,3 +331,21 @@ def test_the_short_path_of_large_calls(monkeypatch, kind, dtype):
     with pytest.raises(TypeError, match="out must have dtype"):
         op(x, bias=b, out=np.empty(x.shape, np.float16))
     np.testing.assert_array_equal(x, x0)
+
+
+@pytest.mark.parametrize("shape", [(3, 8), (3, 1), (2, 3, 8)])  # small calls: one ufunc over x + b, or two
+def test_small_calls_check_out_in_fastacts_words(shape, dtype):
+    x = np.linspace(-2, 2, math.prod(shape)).reshape(shape).astype(dtype)
+    b = np.linspace(-1, 1, shape[-1]).astype(dtype)
+    frozen = np.empty_like(x)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be writeable"):
+        fastact.sigmoid(x, bias=b, out=frozen)
+    with pytest.raises(TypeError, match="out must have dtype"):
+        fastact.sigmoid(x, bias=b, out=np.empty(shape, np.float16))
+    o = np.empty_like(x)
+    assert fastact.gelu(x, bias=b, out=o) is o
+    np.testing.assert_array_equal(o, fastact.gelu(x + b))
+    y, d = fastact.elu.value_and_grad(x, 0.5, bias=b)
+    np.testing.assert_array_equal(y, fastact.elu(x + b, 0.5))
+    np.testing.assert_array_equal(d, fastact.elu.grad(x + b, 0.5))
