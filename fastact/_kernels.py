@@ -223,9 +223,18 @@ def _map_times(fn: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
 # whose arrays are arguments of their own, have no such check (test_in_place).
 
 
+def _read_through(same: Any, n_in: int) -> tuple[bool, bool, int]:
+    """For a kernel in place, ``same`` = (output, input) (None: not in place): whether
+    grad_out (the first of two inputs) and whether x (or y: the last input) is read
+    through the output, and which output that is."""
+    if same is None:
+        return False, False, 0
+    return n_in == 2 and same[1] == 0, same[1] == n_in - 1, same[0]
+
+
 def _map_in_place(fn: Any, *, n_in: Any, same: Any, token: Any) -> Callable[..., Any]:
     """kernel(*ins, out, p) of _map with out being input same[1] (same: (output, input))."""
-    which = same[1]
+    through_g, _, _ = _read_through(same, n_in)
 
     def kernel(*args: Any) -> None:
         token  # noqa: B018
@@ -235,7 +244,7 @@ def _map_in_place(fn: Any, *, n_in: Any, same: Any, token: Any) -> Callable[...,
             full_width()
             if n_in == 1:
                 out[i] = fn(out[i], p)
-            elif which == 0:
+            elif through_g:
                 out[i] = fn(out[i], ins[1][i], p)
             else:
                 out[i] = fn(ins[0][i], out[i], p)
@@ -292,35 +301,32 @@ def _channel_planes(*fns: Any, loop: Any, n_in: Any, n_out: Any, same: Any, toke
     fn = fns[0]
     fn2 = fns[-1]
     end = n_in + n_out  # a constant of the closure: Numba slices a tuple by constants only
-    through = same is not None
-    so = 0 if same is None else same[0]
-    first = through and n_in == 2 and same[1] == 0  # grad_out read through output 0
-    last = through and n_in == 2 and same[1] == 1  # x (or y) read through output 0
+    through_g, through_x, so = _read_through(same, n_in)
 
     @register_jitable(inline="always")
     def element(ins: Any, outs: Any, i: Any, p: Any) -> None:
         if loop == "pair":
-            if through:
+            if through_x:
                 v = outs[so][i]
             else:
                 v = ins[0][i]
             outs[0][i] = fn(v, p)
             outs[-1][i] = fn2(v, p)
         elif loop == "times":
-            if first:
+            if through_g:
                 outs[0][i] = outs[0][i] * fn(ins[-1][i], p)
-            elif last:
+            elif through_x:
                 outs[0][i] = ins[0][i] * fn(outs[0][i], p)
             else:
                 outs[0][i] = ins[0][i] * fn(ins[-1][i], p)
         elif n_in == 1:
-            if through:
+            if through_x:
                 outs[0][i] = fn(outs[0][i], p)
             else:
                 outs[0][i] = fn(ins[0][i], p)
-        elif first:
+        elif through_g:
             outs[0][i] = fn(outs[0][i], ins[-1][i], p)
-        elif last:
+        elif through_x:
             outs[0][i] = fn(ins[0][i], outs[0][i], p)
         else:
             outs[0][i] = fn(ins[0][i], ins[-1][i], p)
@@ -450,9 +456,7 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
     (see _map_in_place), never with parameter gradients (they read the inputs again)."""
     end = n_in + n_out
     value_of = _added if adds else _as_is
-    through_x = same is not None and same[1] == n_in - 1  # x (or y) read through output same[0]
-    through_g = same is not None and same[1] == 0 and n_in == 2  # grad_out read through output 0
-    so = 0 if same is None else same[0]
+    through_g, through_x, so = _read_through(same, n_in)
     params_of = _channel_param if weighted else _given_params
     first = 1 if reduces else 0  # the sum of the first parameter gradient
     n_sums = first + n_params
