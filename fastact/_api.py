@@ -1553,9 +1553,8 @@ class ChannelOp(_PublicOp):
                 elif flat_outs[0].size:
                     n = flat_outs[0].size
                     parallel = _goes_parallel(act, n, comp_dt.itemsize)
-                    same = _same_arrays(flat_ins, flat_outs)
-                    kernel = (_kernels_module().channel_kernel(act.name, kind, parallel) if same is None
-                              else _kernels_module().channel_kernel(act.name, kind, parallel, same=same))
+                    kernel = _kernels_module().channel_kernel(act.name, kind, parallel,
+                                                              same=_same_arrays(flat_ins, flat_outs))
                     _threads.run(kernel, parallel, n,
                                  _tuning.current().serial_cost(act.name, comp_dt.itemsize), *flat_ins, *flat_outs,
                                  w.astype(np.float64), w.size, inner)

@@ -254,8 +254,7 @@ def _launch(act: _activations.Activation, kind: str, lay: Layout, ins: list[np.n
     parallel = _goes_parallel(act, size, itemsize)
     flat_ins, flat_outs = [a.reshape(-1) for a in ins], [o.reshape(-1) for o in outs]
     same = None if fresh else _same_arrays(flat_ins, flat_outs)
-    kernel = _kernels_module().bias_kernel(act.name, kind, parallel, **variant, **({} if same is None else
-                                                                                   {"same": same}))
+    kernel = _kernels_module().bias_kernel(act.name, kind, parallel, **variant, same=same)
     _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, itemsize),
                  *flat_ins, *flat_outs, lay.bias_values(b), partial,
                  p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column, fresh=fresh)
