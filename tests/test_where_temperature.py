@@ -244,6 +244,26 @@ def test_the_tutorials_scores_with_a_mask_and_a_temperature(backend):
     assert fastact.softmax(scores, temperature=2.0)[1] == pytest.approx(0.926602, abs=1e-6)  # 0.997071 at t = 1
 
 
+@pytest.mark.parametrize("op", [*ROW_OPS, fastact.logsumexp], ids=lambda op: op.name)
+def test_tasks_of_many_masked_rows_give_each_rows_own_bits(dtype, op):
+    """The masked kernels take up to 16 rows a task, with one scratch row
+    (_kernels.scratch_chunk): 1003 rows of 300 run 67 tasks of 15, the last of 13.  Each
+    row's result, forward and backward, is the bits of that row's own call."""
+    rng = _rng(8)
+    x = (rng.standard_normal((1003, 300)) * 3).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    keep = rng.random(x.shape) > 0.3
+    keep[1002] = False  # the last task's last row: nothing kept
+    y = op(x, where=keep, temperature=0.8)
+    second = (g, y) if op is not fastact.logsumexp else (g[:, 0], x)
+    dx = op.backward(*second, where=keep, temperature=0.8)
+    for r in (0, 14, 15, 16, 500, 989, 990, 1001, 1002):
+        row = op(x[r:r + 1], where=keep[r:r + 1], temperature=0.8)
+        np.testing.assert_array_equal(y[r:r + 1], row)
+        alone = (g[r:r + 1], y[r:r + 1]) if op is not fastact.logsumexp else (g[r:r + 1, 0], x[r:r + 1])
+        np.testing.assert_array_equal(dx[r:r + 1], op.backward(*alone, where=keep[r:r + 1], temperature=0.8))
+
+
 def test_logsumexp_with_where_and_temperature(backend, dtype):
     x = (_rng(10).standard_normal((30, 40)) * 6).astype(dtype)
     keep = _rng(11).random((30, 40)) > 0.5
