@@ -40,8 +40,8 @@ from numba.extending import register_jitable
 from . import _activations, _backend, _gatedops, _lossops, _rowmath, _rowops, _tuning
 from ._config import (BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK, STRICT_MATH,
                       VECTOR_WIDTH)
-from ._rowmath import (combine_maxima, combine_sums, compensated_add, fold_max, fold_sum, kept_block_quotients,
-                       kept_pair, kept_quotients, quotient, quotient_by, row_sum, task_rows)
+from ._rowmath import (QUOTIENTS_FIRST_MIN, combine_maxima, combine_sums, compensated_add, fold_max, fold_sum,
+                       kept_block_quotients, kept_pair, kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import full_width, like
 from ._vmath import overload
 
@@ -1046,16 +1046,26 @@ def _scaled_blocks_backward(fn: Any, *, token: Any) -> Callable[..., Any]:
 
 @functools.cache
 def scaled_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) -> Any:
-    """The kernel of row function ``name`` with temperature= alone, in ``form`` ("rows" or
-    "blocks"): a forward's ``kernel(x, t, out)`` runs its scaled forms (RowFunction.scaled),
-    a backward's ``kernel(grad_out, y, t, out)`` its own forms, divided as it goes."""
+    """The kernel of row function ``name`` with temperature= alone, in ``form`` ("rows",
+    "blocks" or a forward's "long_rows": scaled_form): a forward's ``kernel(x, t, out)``
+    runs its scaled forms (RowFunction.scaled), a backward's ``kernel(grad_out, y, t,
+    out)`` its own forms, divided as it goes."""
     fn = _rowops.ROW_FUNCTIONS[name]
     if len(fn.inputs) == 2:
         template, form_fn = (_scaled_rows_backward, fn.row) if form == "rows" else (_scaled_blocks_backward, fn.block)
     else:
         assert fn.scaled is not None, name
-        template, form_fn = (_scaled_rows, fn.scaled[0]) if form == "rows" else (_scaled_blocks, fn.scaled[1])
+        template = _scaled_blocks if form == "blocks" else _scaled_rows
+        form_fn = fn.scaled[("rows", "blocks", "long_rows").index(form)]
     return _jit(template, form_fn, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
+
+
+def scaled_form(name: str, form: str, n: int) -> str:
+    """The form of scaled_row_kernel for rows of n where the plain op runs ``form``: a
+    forward's rows of QUOTIENTS_FIRST_MIN or more take its long-row form."""
+    if form == "rows" and n >= QUOTIENTS_FIRST_MIN and _rowops.ROW_FUNCTIONS[name].scaled is not None:
+        return "long_rows"
+    return form
 
 
 def _kept_reduce_rows(fn: Any, *, token: Any) -> Callable[..., Any]:

@@ -30,7 +30,8 @@ from ._backend import row_function, scalar_function
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, as_read, block_exps, block_exps_negated, block_exps_scaled,
                        block_exps_scaled_negated, block_sums, exp_of_difference, lanes_add, lanes_max,
                        lanes_max_negated, log_of_total, no_max, quotient_by, row_dot, row_exp_sum_below,
-                       row_exp_sum_below_scaled, row_max, row_max_negated, row_sum, spread)
+                       row_exp_sum_below_scaled, row_max, row_max_negated, row_quotients_max,
+                       row_quotients_max_negated, row_sum, spread)
 from ._scalar import exp, full_width, like, log1p
 from ._validation import accumulator
 
@@ -50,12 +51,15 @@ class RowFunction:
     # a forward's value for a row with nothing unmasked, with where= (PyTorch's safe
     # softmax: probability 0, not NaN; log-probability -inf)
     empty_row: float = 0.0
-    # a forward's (row, block) forms that read x / t for ins = (x, (t, 1 / t)), x / t
-    # rounded as in kept_quotients: a forward with temperature= and no where= runs them,
-    # without the scratch copy of each row that kept_row_kernel makes (softmax 4096 x
-    # 4096 float32: 1.2x the plain op's time with the copy).  A backward's own forms
-    # serve it, the row divided by t as it goes (_kernels.scaled_row_kernel).
-    scaled: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    # a forward's (row, block, long row) forms that read x / t for ins = (x, (t, 1 / t)),
+    # x / t rounded as in kept_quotients: a forward with temperature= and no where= runs
+    # them, without the scratch copy of each row that kept_row_kernel makes (softmax
+    # 4096 x 4096 float32: 1.2x the plain op's time with the copy).  The row form divides
+    # as it reads x; the long-row form, for rows of QUOTIENTS_FIRST_MIN or more, takes
+    # x / t into out in its first pass (_rowmath.row_quotients_max) and reads it from
+    # there.  A backward's own forms serve it, the row divided by t as it goes
+    # (_kernels.scaled_row_kernel).
+    scaled: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
 
     @property
     def runs_scaled(self) -> bool:
@@ -95,21 +99,36 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
     RowFunction.scaled."""
     maximum_of_row, exps_of_block = (row_max_negated, block_exps_negated) if negate else (row_max, block_exps)
     exps_of_block_scaled = block_exps_scaled_negated if negate else block_exps_scaled
+    quotients_max = row_quotients_max_negated if negate else row_quotients_max
     over = quotient_by if scaled else as_read
 
-    def row(ins: Any, out: Any) -> None:
-        full_width()
-        x = ins[0]
-        t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
-        m = over(maximum_of_row(x), t, r)  # max(x / t): the quotient is monotone
-        for i in range(x.shape[0]):
-            out[i] = exp_of_difference(over(-x[i] if negate else x[i], t, r), m)
-        # A separate pass for the sum: fused with the stores above, LLVM would run
-        # a scalar loop (another summation order) whenever out aliases x.
-        total = row_sum(out)
-        scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
-        for i in range(x.shape[0]):
-            out[i] = out[i] * scale
+    def row_form(first: bool) -> Any:
+        """The row form; with ``first`` (a constant of the compiled function, so each
+        holds one path), the long-row form: x / t into out first (out never overlaps x
+        there: _api._takes_row_out), the exps then in place."""
+
+        def row(ins: Any, out: Any) -> None:
+            full_width()
+            x = ins[0]
+            t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
+            if first:
+                m = quotients_max(x, t, r, out)
+                for i in range(x.shape[0]):
+                    out[i] = exp_of_difference(out[i], m)
+            else:
+                m = over(maximum_of_row(x), t, r)  # max(x / t): the quotient is monotone
+                for i in range(x.shape[0]):
+                    out[i] = exp_of_difference(over(-x[i] if negate else x[i], t, r), m)
+            # A separate pass for the sum: fused with the stores above, LLVM would run
+            # a scalar loop (another summation order) whenever out aliases x.
+            total = row_sum(out)
+            scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
+            for i in range(x.shape[0]):
+                out[i] = out[i] * scale
+
+        return row
+
+    row = row_form(False)
 
     def block(ins: Any, out: Any, n: Any) -> None:
         full_width()
@@ -137,14 +156,15 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
     functions: tuple[Callable[..., Any], ...] = (row, block, exp_sums)
     names: tuple[str, ...] = (f"row_{name}", f"block_{name}", f"{name}_exp_sums")
     if scaled:
-        functions, names = (row, block), (f"row_{name}_scaled", f"block_{name}_scaled")
+        functions = (row, block, row_form(True))
+        names = (f"row_{name}_scaled", f"block_{name}_scaled", f"long_row_{name}_scaled")
     for fn, fn_name in zip(functions, names):
         fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
     return tuple(row_function(fn) for fn in functions)
 
 
 row_softmax, block_softmax, softmax_exp_sums = _normalised_exps(False, "softmax")
-row_softmax_scaled, block_softmax_scaled = _normalised_exps(False, "softmax", scaled=True)
+row_softmax_scaled, block_softmax_scaled, long_row_softmax_scaled = _normalised_exps(False, "softmax", scaled=True)
 
 
 @row_function
@@ -263,7 +283,7 @@ SOFTMAX = RowDefinition(
         "all -inf, or holds +inf or NaN, gives NaN.  backward = y * (g - sum(g * y, axis)).",
     forward=RowFunction("softmax", ("x",), row_softmax, block_softmax, (lanes_max, softmax_exp_sums, softmax_scale),
                         numpy_softmax, masked_fills=(-math.inf,),  # a logit of -inf
-                        scaled=(row_softmax_scaled, block_softmax_scaled)),
+                        scaled=(row_softmax_scaled, block_softmax_scaled, long_row_softmax_scaled)),
     backward=RowFunction("softmax_backward", ("grad_out", "y"), row_softmax_backward, block_softmax_backward,
                          (no_max, softmax_backward_dots, softmax_backward_values), numpy_softmax_backward,
                          masked_fills=(0.0, 0.0)),  # no gradient, probability 0
@@ -289,7 +309,7 @@ SOFTMAX = RowDefinition(
 
 
 row_softmin, block_softmin, softmin_exp_sums = _normalised_exps(True, "softmin")
-row_softmin_scaled, block_softmin_scaled = _normalised_exps(True, "softmin", scaled=True)
+row_softmin_scaled, block_softmin_scaled, long_row_softmin_scaled = _normalised_exps(True, "softmin", scaled=True)
 
 
 @scalar_function
@@ -322,7 +342,7 @@ SOFTMIN = RowDefinition(
     forward=RowFunction("softmin", ("x",), row_softmin, block_softmin,
                         (lanes_max_negated, softmin_exp_sums, softmax_scale), numpy_softmin,
                         masked_fills=(math.inf,),  # exp(min - inf) = 0
-                        scaled=(row_softmin_scaled, block_softmin_scaled)),
+                        scaled=(row_softmin_scaled, block_softmin_scaled, long_row_softmin_scaled)),
     backward=RowFunction("softmin_backward", ("grad_out", "y"), row_softmin_backward, block_softmin_backward,
                          (no_max, softmax_backward_dots, softmin_backward_values), numpy_softmin_backward,
                          masked_fills=(0.0, 0.0)),
@@ -376,26 +396,41 @@ def _log_softmax_forms(scaled: bool, suffix: str) -> Any:
     ins = (x, (t, 1 / t)), as _normalised_exps's."""
     over = quotient_by if scaled else as_read
 
-    def row(ins: Any, out: Any) -> None:
-        full_width()
-        x = ins[0]
-        t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
-        m = over(row_max(x), t, r)  # max(x / t): the quotient is monotone
-        below = -1.0  # float64 rows take the fused pass
-        if x.itemsize == 4:
-            exps = out if out.ctypes.data != x.ctypes.data else np.empty_like(x)
+    def row_form(first: bool) -> Any:
+        """The row form; with ``first``, the long-row form, as _normalised_exps's: x / t
+        into out first, whose float32 exps then replace it (the last pass divides again)."""
+
+        def row(ins: Any, out: Any) -> None:
+            full_width()
+            x = ins[0]
+            t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
+            below = -1.0  # float64 rows take the fused pass
+            if first:
+                m = row_quotients_max(x, t, r, out)
+                if x.itemsize == 4:
+                    for i in range(x.shape[0]):
+                        out[i] = exp_of_difference(out[i], m)
+                    below = row_sum(out) - 1.0
+            else:
+                m = over(row_max(x), t, r)  # max(x / t): the quotient is monotone
+                if x.itemsize == 4:
+                    exps = out if out.ctypes.data != x.ctypes.data else np.empty_like(x)
+                    for i in range(x.shape[0]):
+                        exps[i] = exp_of_difference(over(x[i], t, r), m)
+                    below = row_sum(exps) - 1.0
+            # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
+            # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
+            if below >= LOG_SOFTMAX_MIN_BELOW:
+                log_total = like(m, log1p(below))
+            else:
+                below, ties = row_exp_sum_below_scaled(x, m, t, r) if scaled else row_exp_sum_below(x, m)
+                log_total = like(m, log_of_total(below, ties))
             for i in range(x.shape[0]):
-                exps[i] = exp_of_difference(over(x[i], t, r), m)
-            below = row_sum(exps) - 1.0
-        # In the input's precision: y = (x - m) - log_total with x - m <= 0 and
-        # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
-        if below >= LOG_SOFTMAX_MIN_BELOW:
-            log_total = like(m, log1p(below))
-        else:
-            below, ties = row_exp_sum_below_scaled(x, m, t, r) if scaled else row_exp_sum_below(x, m)
-            log_total = like(m, log_of_total(below, ties))
-        for i in range(x.shape[0]):
-            out[i] = log_softmax_value(over(x[i], t, r), m, log_total)
+                out[i] = log_softmax_value(over(x[i], t, r), m, log_total)
+
+        return row
+
+    row = row_form(False)
 
     def block(ins: Any, out: Any, n: Any) -> None:
         """As row: float32 rows whose sum of exps less 1 is under
@@ -421,13 +456,17 @@ def _log_softmax_forms(scaled: bool, suffix: str) -> Any:
         for i in range(x.shape[0]):
             out[i] = log_softmax_value(over(x[i], t, r), m[i], out[i])
 
-    for fn, fn_name in ((row, f"row_log_softmax{suffix}"), (block, f"block_log_softmax{suffix}")):
+    functions: tuple[tuple[Callable[..., Any], str], ...] = ((row, f"row_log_softmax{suffix}"),
+                                                             (block, f"block_log_softmax{suffix}"))
+    if scaled:
+        functions += ((row_form(True), f"long_row_log_softmax{suffix}"),)
+    for fn, fn_name in functions:
         fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
-    return row_function(row), row_function(block)
+    return tuple(row_function(fn) for fn, _ in functions)
 
 
 row_log_softmax, block_log_softmax = _log_softmax_forms(False, "")
-row_log_softmax_scaled, block_log_softmax_scaled = _log_softmax_forms(True, "_scaled")
+row_log_softmax_scaled, block_log_softmax_scaled, long_row_log_softmax_scaled = _log_softmax_forms(True, "_scaled")
 
 
 @row_function
@@ -545,7 +584,7 @@ LOG_SOFTMAX = RowDefinition(
     forward=RowFunction("log_softmax", ("x",), row_log_softmax, block_log_softmax,
                         (lanes_max, log_softmax_exp_sums, log_softmax_values), numpy_log_softmax,
                         masked_fills=(-math.inf,), empty_row=-math.inf,
-                        scaled=(row_log_softmax_scaled, block_log_softmax_scaled)),
+                        scaled=(row_log_softmax_scaled, block_log_softmax_scaled, long_row_log_softmax_scaled)),
     backward=RowFunction("log_softmax_backward", ("grad_out", "y"), row_log_softmax_backward,
                          block_log_softmax_backward, (no_max, log_softmax_backward_sums, log_softmax_backward_values),
                          numpy_log_softmax_backward,

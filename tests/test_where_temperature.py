@@ -8,6 +8,7 @@ import pytest
 
 import fastact
 from fastact import _rowops
+from fastact._rowmath import QUOTIENTS_FIRST_MIN
 
 from .conftest import assert_ulp_close
 
@@ -66,12 +67,14 @@ def test_temperature_divides_x_as_pytorch_does(backend, dtype, op):
 
 
 @pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
-@pytest.mark.parametrize("n", [6, 700])  # blocks of short rows, rows one by one
+# blocks of short rows, rows one by one dividing as they read, long rows taking x / t first
+@pytest.mark.parametrize("n", [6, 700, QUOTIENTS_FIRST_MIN + 76])
 @pytest.mark.parametrize("t", [0.5, 2.5, 1e-3])
 def test_temperature_alone_reads_x_over_t_in_the_row(backend, dtype, op, n, t):
     # temperature= without where= runs the definition's scaled forms, which divide as they
-    # read x instead of into a scratch copy (RowFunction.scaled): the same bits as
-    # dividing first, contiguous or not, with infinities, NaN and quotients that overflow.
+    # read x (long rows: into out first) instead of into a scratch copy
+    # (RowFunction.scaled): the same bits as dividing first, contiguous or not, with
+    # infinities, NaN and quotients that overflow.
     # (Not where x / t is within 2^24 of the smallest normal: quotient_by's remainder
     # underflows there, and the quotient may be an ULP off, in every kernel.)
     x = (_rng(5).standard_normal((70, 2 * n)) * 6).astype(dtype)
