@@ -951,8 +951,25 @@ def _kept_blocks_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., A
     return kernel
 
 
+def _kept_first_rows(fn: Any, *, empty: Any, token: Any) -> Callable[..., Any]:
+    """As _kept_rows with t == 1, with a forward's kept form (RowFunction.kept), which
+    writes the kept x into out itself: no scratch rows."""
+
+    def kernel(x: Any, keep: Any, t: Any, safe: Any, out: Any) -> None:
+        token  # noqa: B018
+        full_width()
+        period = keep.shape[0]
+        for r in prange(out.shape[0]):
+            full_width()
+            if not fn((x[r], keep[r % period]), out[r]) and safe:
+                out[r, :] = empty
+
+    return kernel
+
+
 _KEPT_FORMS = {  # (form, backward) -> (template, the definition's field it runs)
     ("rows", False): (_kept_rows, "row"),
+    ("first_rows", False): (_kept_first_rows, "kept"),
     ("blocks", False): (_kept_blocks, "block"),
     ("rows", True): (_kept_rows_backward, "row"),
     ("blocks", True): (_kept_blocks_backward, "block"),
@@ -962,13 +979,27 @@ _KEPT_FORMS = {  # (form, backward) -> (template, the definition's field it runs
 @functools.cache
 def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) -> Any:
     """The kernel of row function ``name`` with where= and temperature= in ``form``
-    ("rows" or "blocks"): ``kernel(x, keep, t, safe, out)`` for a forward,
-    ``kernel(grad_out, y, keep, t, out)`` for a backward."""
+    ("rows", "blocks" or a forward's "first_rows": kept_form): ``kernel(x, keep, t, safe,
+    out)`` for a forward, ``kernel(grad_out, y, keep, t, out)`` for a backward."""
     fn = _rowops.ROW_FUNCTIONS[name]
     backward = len(fn.inputs) == 2
     template, field = _KEPT_FORMS[form, backward]
-    extra = dict(fills=fn.masked_fills) if backward else dict(fill=fn.masked_fills[0], empty=fn.empty_row)
+    extra: dict[str, Any] = dict(fills=fn.masked_fills) if backward else dict(empty=fn.empty_row)
+    if template is _kept_rows or template is _kept_blocks:
+        extra["fill"] = fn.masked_fills[0]
     return _jit(template, getattr(fn, field), parallel=parallel, fastmath=LOOP_MATH, cache=cache, **extra)
+
+
+def kept_form(name: str, form: str, t: float, n: int) -> str:
+    """The form of kept_row_kernel for rows of n where the plain op runs ``form``: a
+    forward's rows of QUOTIENTS_FIRST_MIN or more with t == 1 take its kept form where
+    it has one (RowFunction.kept).  Measured on znver5 only, softmax(x, where=m)
+    against softmax(x), float32, one thread: 4096 x 4096 1.24x (1.36x with the
+    scratch copy), 8192 x 1024 1.00x (1.19x), but 65536 x 128 2.24x (1.91x); a test of
+    t inside the kept form, with a loop for each, made them slower still."""
+    if form == "rows" and t == 1 and n >= QUOTIENTS_FIRST_MIN and _rowops.ROW_FUNCTIONS[name].kept is not None:
+        return "first_rows"
+    return form
 
 
 def _scaled_rows(fn: Any, *, token: Any) -> Callable[..., Any]:

@@ -193,8 +193,8 @@ def lanes_add(total: Any, err: Any, v: Any) -> None:
 
 
 def _maxima(negate: bool, suffix: str) -> Any:
-    """(row_max, row_quotients_max, block_max, block_exps, block_exps_scaled, lanes_max)
-    over x, or over -x."""
+    """(row_max, row_quotients_max, row_kept_max, block_max, block_exps, block_exps_scaled,
+    lanes_max) over x, or over -x."""
 
     def row_max(x: Any) -> Any:
         """The maximum of the row.  The loop runs over the whole row, x[0] again
@@ -229,6 +229,21 @@ def _maxima(negate: bool, suffix: str) -> Any:
                 out[i] = q
                 m = maximum(m, q)
         return m
+
+    def row_kept_max(x: Any, keep: Any, out: Any) -> Any:
+        """out = x where keep, else -inf (softmin: -x, and the fill of -x), as
+        kept_quotients's copy with t == 1; returns (its maximum, whether any entry of out
+        is not -inf).  The test reads x[i] itself, as kept_quotients's does."""
+        full_width()
+        f = like(x[0], -np.inf)
+        m, live = f, False
+        for i in range(x.shape[0]):
+            v, k = -x[i] if negate else x[i], keep[i]
+            q = v if k else f
+            out[i] = q
+            m = maximum(m, q)
+            live |= k & (v != f)
+        return m, live
 
     def block_max(x: Any, n: Any) -> Any:
         """The maxima of the rows of n in the flat block x, each along its row.  It
@@ -277,15 +292,15 @@ def _maxima(negate: bool, suffix: str) -> Any:
                 m[b] = maximum(m[b], -xj[b] if negate else xj[b])
         return m
 
-    functions = (row_max, row_quotients_max, block_max, block_exps, block_exps_scaled, lanes_max)
+    functions = (row_max, row_quotients_max, row_kept_max, block_max, block_exps, block_exps_scaled, lanes_max)
     for fn in functions:  # module attributes of these names (the kernels' disk cache finds them there)
         fn.__name__ = fn.__qualname__ = fn.__name__ + suffix
     return tuple(row_function(fn) for fn in functions)
 
 
-row_max, row_quotients_max, block_max, block_exps, block_exps_scaled, lanes_max = _maxima(False, "")
-(row_max_negated, row_quotients_max_negated, block_max_negated, block_exps_negated, block_exps_scaled_negated,
- lanes_max_negated) = _maxima(True, "_negated")
+row_max, row_quotients_max, row_kept_max, block_max, block_exps, block_exps_scaled, lanes_max = _maxima(False, "")
+(row_max_negated, row_quotients_max_negated, row_kept_max_negated, block_max_negated, block_exps_negated,
+ block_exps_scaled_negated, lanes_max_negated) = _maxima(True, "_negated")
 
 
 @row_function

@@ -31,7 +31,7 @@ from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, as_read, block_exps, block_exps_ne
                        block_exps_scaled_negated, block_sums, exp_of_difference, lanes_add, lanes_max,
                        lanes_max_negated, log_of_total, no_max, quotient_by, row_dot, row_exp_sum_below,
                        row_exp_sum_below_scaled, row_max, row_max_negated, row_quotients_max,
-                       row_quotients_max_negated, row_sum, spread)
+                       row_quotients_max_negated, row_kept_max, row_kept_max_negated, row_sum, spread)
 from ._scalar import exp, full_width, like, log1p
 from ._validation import accumulator
 
@@ -60,6 +60,11 @@ class RowFunction:
     # there.  A backward's own forms serve it, the row divided by t as it goes
     # (_kernels.scaled_row_kernel).
     scaled: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
+    # a forward's row form with where= (and no temperature=) that copies no row to
+    # scratch: its first pass writes the kept x (the fill elsewhere) into out, with the
+    # maximum, for ins = (x, keep), and it returns whether anything was kept
+    # (_kernels.kept_row_kernel's "first_rows")
+    kept: Callable[..., Any] | None = None
 
     @property
     def runs_scaled(self) -> bool:
@@ -100,19 +105,29 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
     maximum_of_row, exps_of_block = (row_max_negated, block_exps_negated) if negate else (row_max, block_exps)
     exps_of_block_scaled = block_exps_scaled_negated if negate else block_exps_scaled
     quotients_max = row_quotients_max_negated if negate else row_quotients_max
+    kept_max = row_kept_max_negated if negate else row_kept_max
     over = quotient_by if scaled else as_read
 
-    def row_form(first: bool) -> Any:
-        """The row form; with ``first`` (a constant of the compiled function, so each
-        holds one path), the long-row form: x / t into out first (out never overlaps x
-        there: _api._takes_row_out), the exps then in place."""
+    def row_form(first: str) -> Any:
+        """The row form, reading x (``first`` "x"; x / t where ``scaled``), or reading
+        what its first pass wrote into out (out never overlaps x there:
+        _api._takes_row_out), the exps then in place: x / t for the long-row form
+        (``first`` "quotients"), and with where= (``first`` "kept", the non-scaled
+        definition's) x where kept, the fill elsewhere, for ins = (x, keep).  ``first``
+        is a constant of the compiled function, so each holds one path.  Returns
+        whether anything was kept (always, but for "kept")."""
 
-        def row(ins: Any, out: Any) -> None:
+        def row(ins: Any, out: Any) -> Any:
             full_width()
             x = ins[0]
             t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
-            if first:
+            live = True
+            if first == "quotients":
                 m = quotients_max(x, t, r, out)
+                for i in range(x.shape[0]):
+                    out[i] = exp_of_difference(out[i], m)
+            elif first == "kept":
+                m, live = kept_max(x, ins[1], out)
                 for i in range(x.shape[0]):
                     out[i] = exp_of_difference(out[i], m)
             else:
@@ -125,10 +140,11 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
             scale = like(x[0], 1.0 / total)  # in the input's precision: float32 keeps 16 lanes
             for i in range(x.shape[0]):
                 out[i] = out[i] * scale
+            return live
 
         return row
 
-    row = row_form(False)
+    row = row_form("x")
 
     def block(ins: Any, out: Any, n: Any) -> None:
         full_width()
@@ -153,17 +169,17 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
             lanes_add(total, err, outj)
         return total, err
 
-    functions: tuple[Callable[..., Any], ...] = (row, block, exp_sums)
-    names: tuple[str, ...] = (f"row_{name}", f"block_{name}", f"{name}_exp_sums")
+    functions: tuple[Callable[..., Any], ...] = (row, block, exp_sums, row_form("kept"))
+    names: tuple[str, ...] = (f"row_{name}", f"block_{name}", f"{name}_exp_sums", f"kept_row_{name}")
     if scaled:
-        functions = (row, block, row_form(True))
+        functions = (row, block, row_form("quotients"))
         names = (f"row_{name}_scaled", f"block_{name}_scaled", f"long_row_{name}_scaled")
     for fn, fn_name in zip(functions, names):
         fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
     return tuple(row_function(fn) for fn in functions)
 
 
-row_softmax, block_softmax, softmax_exp_sums = _normalised_exps(False, "softmax")
+row_softmax, block_softmax, softmax_exp_sums, kept_row_softmax = _normalised_exps(False, "softmax")
 row_softmax_scaled, block_softmax_scaled, long_row_softmax_scaled = _normalised_exps(False, "softmax", scaled=True)
 
 
@@ -283,7 +299,8 @@ SOFTMAX = RowDefinition(
         "all -inf, or holds +inf or NaN, gives NaN.  backward = y * (g - sum(g * y, axis)).",
     forward=RowFunction("softmax", ("x",), row_softmax, block_softmax, (lanes_max, softmax_exp_sums, softmax_scale),
                         numpy_softmax, masked_fills=(-math.inf,),  # a logit of -inf
-                        scaled=(row_softmax_scaled, block_softmax_scaled, long_row_softmax_scaled)),
+                        scaled=(row_softmax_scaled, block_softmax_scaled, long_row_softmax_scaled),
+                        kept=kept_row_softmax),
     backward=RowFunction("softmax_backward", ("grad_out", "y"), row_softmax_backward, block_softmax_backward,
                          (no_max, softmax_backward_dots, softmax_backward_values), numpy_softmax_backward,
                          masked_fills=(0.0, 0.0)),  # no gradient, probability 0
@@ -308,7 +325,7 @@ SOFTMAX = RowDefinition(
 # backward, -y (g - sum(g y)), is softmax's with the sign folded into one formula.
 
 
-row_softmin, block_softmin, softmin_exp_sums = _normalised_exps(True, "softmin")
+row_softmin, block_softmin, softmin_exp_sums, kept_row_softmin = _normalised_exps(True, "softmin")
 row_softmin_scaled, block_softmin_scaled, long_row_softmin_scaled = _normalised_exps(True, "softmin", scaled=True)
 
 
@@ -342,7 +359,8 @@ SOFTMIN = RowDefinition(
     forward=RowFunction("softmin", ("x",), row_softmin, block_softmin,
                         (lanes_max_negated, softmin_exp_sums, softmax_scale), numpy_softmin,
                         masked_fills=(math.inf,),  # exp(min - inf) = 0
-                        scaled=(row_softmin_scaled, block_softmin_scaled, long_row_softmin_scaled)),
+                        scaled=(row_softmin_scaled, block_softmin_scaled, long_row_softmin_scaled),
+                        kept=kept_row_softmin),
     backward=RowFunction("softmin_backward", ("grad_out", "y"), row_softmin_backward, block_softmin_backward,
                          (no_max, softmax_backward_dots, softmin_backward_values), numpy_softmin_backward,
                          masked_fills=(0.0, 0.0)),

@@ -214,6 +214,25 @@ def test_a_row_is_empty_only_when_nothing_kept_differs_from_the_fill(backend, op
 
 
 @pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize("n", [300, QUOTIENTS_FIRST_MIN + 76])  # scratch copies; long rows' kept form
+def test_a_mask_gives_the_bits_of_the_op_on_the_filled_logits(backend, dtype, op, n):
+    """softmax(x, where=m) is softmax of x with the masked entries set to the fill, bit
+    for bit, in rows with something kept: the scratch copy of each row, and the kept
+    form of long rows, which writes the filled row into out itself (RowFunction.kept)."""
+    fill = math.inf if op is fastact.softmin else -math.inf
+    rng = _rng(9)
+    x = (rng.standard_normal((20, n)) * 4).astype(dtype)
+    keep = rng.random((20, n)) > 0.3
+    keep[:, 0] = True
+    x[1, 5], keep[1, 5] = -fill, True  # a kept infinity on the other side: NaN rows
+    x[2, 7], keep[2, 7] = np.nan, True
+    x[3, 9], keep[3, 9] = fill, True  # a kept fill
+    x[4, 1:] = np.nan  # masked NaN
+    keep[4, 1:] = False
+    np.testing.assert_array_equal(op(x, where=keep), op(np.where(keep, x, dtype(fill))))
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
 @pytest.mark.parametrize("n", [3, 40, 4100])
 def test_a_masked_backward_reads_nothing_at_masked_entries(backend, op, n):
     """Whatever g and y hold where the mask is False (inf, NaN), the backward is the
