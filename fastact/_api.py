@@ -962,7 +962,7 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray, temperature:
         args: list[Any] = [a.reshape(outer, n) for a in ins]
         kernel = _row_kernel(name, parallel, form)
         if temperature is not None:
-            kernel = _scaled_row_kernel(name, parallel, form, n)
+            kernel = _scaled_row_kernel(name, parallel, _kernels_module().scaled_form(name, form, n))
             args.append(float(temperature))
         _threads.run(kernel, parallel, dest.size, serial_ns, *args, dest.reshape(outer, n), fresh=fresh)
         return
@@ -1145,7 +1145,8 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
         form = "blocks" if _kernels_module().uses_blocks(name, n, comp_dt.itemsize) else "rows"
         parallel = _threads.rows_go_parallel(size, tasks=rows[0])
         if keep is None and fn.runs_scaled:  # temperature= alone: no scratch copy of the rows
-            kernel, args = _scaled_row_kernel(name, parallel, form, n), (*ins, float(t))
+            kernel = _scaled_row_kernel(name, parallel, _kernels_module().scaled_form(name, form, n))
+            args = (*ins, float(t))
         else:
             kernel = _kept_row_kernel(name, parallel, _kernels_module().kept_form(name, form, t, n))
             args = (*ins, keep_rows, *((float(t), safe) if len(ins) == 1 else (float(t),)))
@@ -1173,9 +1174,8 @@ def _kept_row_kernel(name: str, parallel: bool, form: str) -> Any:
 
 
 @functools.cache
-def _scaled_row_kernel(name: str, parallel: bool, form: str, n: int) -> Any:
-    kernels = _kernels_module()
-    return kernels.scaled_row_kernel(name, parallel, kernels.scaled_form(name, form, n))
+def _scaled_row_kernel(name: str, parallel: bool, form: str) -> Any:
+    return _kernels_module().scaled_row_kernel(name, parallel, form)
 
 
 _ROW_ENTRY_POINTS = """
