@@ -158,6 +158,22 @@ _Shortcut = tuple[np.ufunc, int, int, tuple[Any, ...], str | None]
 _override_get = _backend._override.get  # the backend chosen in this thread or task, if any
 _one_thread = _threads.one_thread  # every size is serial where this thread runs on one
 
+# An elementwise op's own call, op(x) and op(x, out=o), tests for the forward
+# shortcut in C (_fastcall.c: a third of a small call's time) and hands every
+# other call to ElementwiseOp._call, which has the same test written in Python.
+# Built at install where a C compiler is found; without it the op's call is _call.
+try:
+    from ._fastcall import Dispatch as _CallBase
+    from ._fastcall import configure as _configure_fastcall
+except ImportError:  # pragma: no cover - installed without a C compiler
+    FASTCALL = False
+
+    class _CallBase:  # type: ignore[no-redef]
+        """Where _fastcall is not built (ElementwiseOp's __call__ is then its _call)."""
+else:
+    FASTCALL = True
+    _configure_fastcall(_backend._override, vars(_backend))
+
 
 def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
     route = _ROUTES.get((act.name, kind))
@@ -572,7 +588,7 @@ class _PublicOp:
         return self.__name__
 
 
-class ElementwiseOp(_PublicOp):
+class ElementwiseOp(_CallBase, _PublicOp):
     """An elementwise activation: ``op(x, ...)``, ``op.grad(x, ...)``, ``op.value_and_grad(x, ...)``,
     ``op.backward(grad_out, x=x, ...)`` or ``op.backward(grad_out, y=y, ...)``; ``...`` are the
     op's parameters (as in ``torch.nn.functional``), then ``out=``."""
@@ -703,15 +719,16 @@ class ElementwiseOp(_PublicOp):
             raise ValueError(message)
         return act, p
 
-    def __call__(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None, out: np.ndarray | None = None,
-                 **kwargs: Any) -> Any:
+    def _call(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None, out: np.ndarray | None = None,
+              **kwargs: Any) -> Any:
         """f(x), elementwise; with ``bias``, f(x + bias) in one pass (bias broadcasts to x's
         shape).  float32/float64 keep their dtype, float16 is computed in float32,
         integers and bools in float64.  ``out`` must have the result's shape and
         dtype; it may be ``x`` itself."""
         cut = self._shortcuts["forward"]
         if cut is not None and type(x) is np.ndarray and bias is None and not args and not kwargs:
-            # _small written out: a call to it costs a tenth of a small call
+            # _small written out: a call to it costs a tenth of a small call (and the
+            # same test in C, _fastcall.c, comes first where it is built)
             dt = x.dtype
             limit = cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0
             if (limit and (x.size < limit or _one_thread())
@@ -730,6 +747,9 @@ class ElementwiseOp(_PublicOp):
             act, p = self._bind(args, kwargs)
             return _elementwise(act, "forward", (x,), ("x",), out, p)
         return self._armed("forward", cut, _elementwise(self._act, "forward", (x,), ("x",), out, self._default_params))
+
+    if not FASTCALL:  # pragma: no cover - installed without a C compiler
+        __call__ = _call
 
     def grad(self, x: ArrayLike, *args: Any, bias: ArrayLike | None = None, out: np.ndarray | None = None,
              **kwargs: Any) -> Any:

@@ -249,3 +249,139 @@ def test_taken_at_every_size_on_one_thread(spied, one_thread, monkeypatch):
     if fastact.get_num_threads() > 1:  # two threads: a large call is the general path's again
         fastact.sigmoid(big)
         assert spy.calls == 1
+
+
+# --- the op's call in C (fastact/_fastcall.c) ------------------------------------
+
+def test_the_call_in_c_is_built():
+    """.ci/run installs with gcc: the C call must be there (without a compiler fastact
+    installs without it, test_without_the_call_in_c)."""
+    assert _api.FASTCALL and type(fastact.sigmoid).__call__ is not _api.ElementwiseOp._call
+
+
+def _layouts(dtype):
+    """(x, out) pairs: the layouts the C call runs itself and those it hands on."""
+    base = np.linspace(-12, 12, 48).astype(dtype)
+    base[[3, 7, 11]] = [np.inf, -np.inf, np.nan]
+    unaligned = np.frombuffer(b"\0" + base.tobytes(), dtype=dtype, offset=1)
+    f_order = np.asfortranarray(base.reshape(6, 8))
+    cases = [
+        (base, None), (base, "new"), (base.reshape(6, 8), "new"), (base.reshape(2, 3, 8), None),
+        (base[::3], None), (base[::-2], "new"), (base[::2], np.empty(48, dtype)[::2]),
+        (f_order, None), (f_order, "new"), (base.reshape(6, 8), np.empty((8, 6), dtype).T),
+        (base.reshape(6, 8)[:, ::2], None), (unaligned, None), (unaligned, "new"),
+        (base[:1], None), (base[:0], "new"), (base.reshape(6, 8)[:0], None),
+        (np.array(1.5, dtype), None), (np.array(1.5, dtype), "new"), (base.astype(base.dtype.newbyteorder()), None),
+        (base, "in place"), (base[::2], "in place"), (base, "shifted"), (base, "readonly"),
+        (base, np.empty(48, np.float64 if dtype == np.float32 else np.float32)), (base, np.empty(47, dtype)),
+        (base, np.empty((48, 1), dtype)), (base, base.tolist()), (base.tolist(), None),
+    ]
+    return cases
+
+
+def _resolve(x, out):
+    if isinstance(out, str):
+        if out == "new":
+            return x, np.full_like(x, -7.0)
+        if out == "in place":  # x's own layout
+            y = np.empty((x.size, 2), x.dtype)[:, 0] if not x.flags.c_contiguous else np.empty_like(x)
+            y[...] = x
+            return y, y
+        if out == "shifted":  # overlapping, not the same memory
+            buf = np.concatenate([x, x[:1]])
+            return buf[:-1], buf[1:]
+        ro = np.empty_like(x)
+        ro.flags.writeable = False
+        return x, ro
+    return x, (None if out is None else np.asarray(out).copy() if isinstance(out, np.ndarray) else out)
+
+
+def _outcome(fn):
+    try:
+        r = fn()
+    except (TypeError, ValueError) as e:
+        return type(e), str(e)
+    return r
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "relu", "tanh", "gelu", "elu", "leaky_relu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_call_in_c_agrees_with_call_in_python(name, dtype):
+    """Every layout, out= and bad argument gives what ElementwiseOp._call (Python) gives:
+    the same type, dtype, strides and bits, the same out object, the same error."""
+    op = getattr(fastact, name)
+    op(np.zeros(4, dtype))  # arms the shortcut
+    assert op._shortcuts["forward"] is not None
+    for i, (x, out) in enumerate(_layouts(dtype)):
+        xa, oa = _resolve(x, out)  # each call with buffers of its own
+        xb, ob = _resolve(x, out)
+        kw_a = {} if oa is None else {"out": oa}
+        kw_b = {} if ob is None else {"out": ob}
+        got = _outcome(lambda: op(xa, **kw_a))
+        expected = _outcome(lambda: op._call(xb, **kw_b))
+        if isinstance(expected, tuple):
+            assert got == expected, (i, got, expected)
+            continue
+        assert type(got) is type(expected), (i, type(got), type(expected))
+        assert (got is oa) == (expected is ob), i
+        got_a, expected_a = np.asarray(got), np.asarray(expected)
+        assert got_a.dtype == expected_a.dtype and got_a.shape == expected_a.shape, i
+        assert got_a.tobytes() == expected_a.tobytes(), i
+        if isinstance(got, np.ndarray) and got.size > 1:
+            assert got.strides == expected.strides, (i, got.strides, expected.strides)
+        if isinstance(xa, np.ndarray) and not isinstance(out, str):
+            assert np.array_equal(xa, xb, equal_nan=True), i  # the input is left as it was
+
+
+def test_the_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
+    """Small float ndarrays with the op's defaults never reach Python's _call; every
+    other call does, once."""
+    calls = []
+    python_call = _api.ElementwiseOp._call
+
+    def counting(self, *args, **kwargs):
+        calls.append(self.name)
+        return python_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(_api.ElementwiseOp, "_call", counting)
+    x = np.linspace(-3, 3, 16, dtype=np.float32)
+    o = np.empty_like(x)
+    fastact.sigmoid(x)
+    calls.clear()
+    assert fastact.sigmoid(x, out=o) is o
+    fastact.sigmoid(x.astype(np.float64))
+    fastact.sigmoid(x, out=None)
+    fastact.sigmoid(x.reshape(4, 4).T)
+    fastact.elu(x)
+    assert calls == []
+    fastact.sigmoid(x, bias=np.float32(1.0))
+    fastact.elu(x, 0.5)
+    fastact.sigmoid(x.tolist())
+    fastact.sigmoid(x.astype(np.float16))
+    fastact.sigmoid(np.zeros(fastact.sigmoid._shortcuts["forward"][1], np.float32))
+    with fastact.use_backend("numpy"):
+        fastact.sigmoid(x)
+    assert calls == ["sigmoid", "elu", "sigmoid", "sigmoid", "sigmoid", "sigmoid"]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'dim'"):
+        fastact.sigmoid(x, dim=0)
+
+
+def test_without_the_call_in_c():
+    """Installed without a C compiler: the op's call is _call, and small calls still
+    take the shortcut (in Python)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['fastact._fastcall'] = None\n"
+        "import numpy as np, fastact\n"
+        "from fastact import _api\n"
+        "assert not _api.FASTCALL and type(fastact.sigmoid).__call__ is _api.ElementwiseOp._call\n"
+        "x = np.linspace(-3, 3, 16, dtype=np.float32); o = np.empty_like(x)\n"
+        "y = fastact.sigmoid(x); assert fastact.sigmoid._shortcuts['forward'] is not None\n"
+        "assert fastact.sigmoid(x, out=o) is o and np.array_equal(o, y)\n"
+        "assert np.array_equal(y, fastact.sigmoid.ufunc(x))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
