@@ -159,11 +159,14 @@ _override_get = _backend._override.get  # the backend chosen in this thread or t
 _one_thread = _threads.one_thread  # every size is serial where this thread runs on one
 
 # An elementwise op's own call, op(x) and op(x, out=o), tests for the forward
-# shortcut in C (_fastcall.c: a third of a small call's time) and hands every
-# other call to ElementwiseOp._call, which has the same test written in Python.
-# Built at install where a C compiler is found; without it the op's call is _call.
+# shortcut in C (_fastcall.c: a seventh of a small call's time) and hands every
+# other call to ElementwiseOp._call, which has the same test written in Python;
+# so do op.grad, op.value_and_grad and op.backward (_fastcall.Entry, in front of
+# the methods of those names).  Built at install where a C compiler is found;
+# without it the op's call is _call and the methods are called as they are.
 try:
     from ._fastcall import Dispatch as _CallBase
+    from ._fastcall import Entry as _Entry
     from ._fastcall import configure as _configure_fastcall
 except ImportError:  # pragma: no cover - installed without a C compiler
     FASTCALL = False
@@ -606,6 +609,9 @@ class ElementwiseOp(_CallBase, _PublicOp):
         _DEFAULT_PARAMS[act.name] = self._default_params
         self._shortcuts: dict[str, _Shortcut | None] = dict.fromkeys(_activations.KINDS)
         self.__doc__ = self._document()
+        if FASTCALL:  # the methods' small calls in C
+            for method in ("grad", "value_and_grad", "backward"):
+                self.__dict__[method] = _Entry(getattr(self, method), method)
 
     def _document(self) -> str:
         """The docstring: the definition's text, the signature, every entry point and

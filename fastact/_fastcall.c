@@ -33,7 +33,8 @@
 
 #define MAX_PARAMS 6
 
-static PyObject *str_forward, *str_out, *str_numba, *str_default_backend, *str_call;
+static PyObject *str_forward, *str_grad, *str_value_and_grad, *str_backward_x, *str_backward_y;
+static PyObject *str_out, *str_x, *str_y, *str_numba, *str_default_backend, *str_call;
 static PyObject *override_var;  /* _backend._override, a ContextVar */
 static PyObject *backend_dict;  /* _backend's globals: _default_backend */
 static PyArray_Descr *descr_f32, *descr_f64;
@@ -100,19 +101,24 @@ run_stride(PyArrayObject *a)
     return PyArray_IS_C_CONTIGUOUS(a) ? (npy_intp)PyArray_ITEMSIZE(a) : 0;
 }
 
-/* The inner loop of ufunc for type_num -> type_num, or NULL */
+/* The inner loop of ufunc from nin arrays of type_num to nout of it, or NULL */
 static PyUFuncGenericFunction
-inner_loop(PyObject *ufunc, int type_num, void **data)
+inner_loop(PyObject *ufunc, int nin, int nout, int type_num, void **data)
 {
     if (!PyObject_TypeCheck(ufunc, &PyUFunc_Type)) {
         return NULL;
     }
     PyUFuncObject *u = (PyUFuncObject *)ufunc;
-    if (u->nin != 1 || u->nout != 1 || u->functions == NULL) {
+    int nargs = nin + nout;
+    if (u->nin != nin || u->nout != nout || u->functions == NULL) {
         return NULL;
     }
     for (int i = 0; i < u->ntypes; i++) {
-        if (u->types[2 * i] == type_num && u->types[2 * i + 1] == type_num) {
+        int all = 1;
+        for (int j = 0; j < nargs; j++) {
+            all &= u->types[nargs * i + j] == type_num;
+        }
+        if (all) {
             *data = u->data ? u->data[i] : NULL;
             return u->functions[i];
         }
@@ -120,59 +126,95 @@ inner_loop(PyObject *ufunc, int type_num, void **data)
     return NULL;
 }
 
-/* ufunc's loop over x into out (NULL: a new array), or NULL without an error
- * where the call is not one for the loop */
-static PyObject *
-run_loop(PyObject *ufunc, PyArrayObject *x, PyArrayObject *out)
+/* Whether out may be written while a is read element by element: the same
+ * elements, or no memory in common */
+static int
+apart_or_same(PyArrayObject *a, npy_intp as, PyArrayObject *out, npy_intp os, npy_intp n)
 {
+    char *ab = PyArray_BYTES(a), *ob = PyArray_BYTES(out);
+    if (ab == ob && as == os) {
+        return 1;
+    }
+    npy_intp span_a = (n - 1) * as, span_o = (n - 1) * os;
+    char *alo = span_a < 0 ? ab + span_a : ab, *ahi = (span_a < 0 ? ab : ab + span_a) + PyArray_ITEMSIZE(a);
+    char *olo = span_o < 0 ? ob + span_o : ob, *ohi = (span_o < 0 ? ob : ob + span_o) + PyArray_ITEMSIZE(out);
+    return !(alo < ohi && olo < ahi);
+}
+
+/* ufunc's loop over the nin inputs into out (NULL: nout new arrays; one is
+ * returned as it is, two as a tuple), or NULL without an error where the call is
+ * not one for the loop */
+static PyObject *
+run_loop(PyObject *ufunc, PyArrayObject **in, int nin, PyArrayObject *out, int nout)
+{
+    PyArrayObject *x = in[nin - 1];
     npy_intp n = PyArray_SIZE(x);
-    npy_intp xs = run_stride(x);
-    if (PyArray_NDIM(x) == 0 || xs == 0 || n == 0) {
+    char *args[4];
+    npy_intp steps[4];
+    if (PyArray_NDIM(x) == 0 || n == 0) {
         return NULL;
     }
+    for (int i = 0; i < nin; i++) {
+        steps[i] = run_stride(in[i]);
+        if (steps[i] == 0) {
+            return NULL;
+        }
+        args[i] = PyArray_BYTES(in[i]);
+    }
     void *data = NULL;
-    PyUFuncGenericFunction loop = inner_loop(ufunc, PyArray_TYPE(x), &data);
+    PyUFuncGenericFunction loop = inner_loop(ufunc, nin, nout, PyArray_TYPE(x), &data);
     if (loop == NULL) {
         return NULL;
     }
+    PyArrayObject *outs[2] = {NULL, NULL};
     if (out != NULL) {
         npy_intp os = run_stride(out);
         if (os == 0 || !PyArray_ISWRITEABLE(out)) {
             return NULL;
         }
-        char *xb = PyArray_BYTES(x), *ob = PyArray_BYTES(out);
-        if (!(xb == ob && xs == os)) {  /* not in place: the two must be apart */
-            npy_intp span_x = (n - 1) * xs, span_o = (n - 1) * os;
-            char *xlo = span_x < 0 ? xb + span_x : xb, *xhi = (span_x < 0 ? xb : xb + span_x) + PyArray_ITEMSIZE(x);
-            char *olo = span_o < 0 ? ob + span_o : ob, *ohi = (span_o < 0 ? ob : ob + span_o) + PyArray_ITEMSIZE(out);
-            if (xlo < ohi && olo < xhi) {
+        for (int i = 0; i < nin; i++) {
+            if (!apart_or_same(in[i], steps[i], out, os, n)) {
                 return NULL;
             }
         }
         Py_INCREF(out);
+        outs[0] = out;
     }
     else {
-        Py_INCREF(PyArray_DESCR(x));  /* for SimpleNewFromDescr, which steals it */
-        out = (PyArrayObject *)PyArray_SimpleNewFromDescr(PyArray_NDIM(x), PyArray_DIMS(x), PyArray_DESCR(x));
-        if (out == NULL) {
-            return NULL;  /* with MemoryError set */
+        for (int k = 0; k < nout; k++) {
+            Py_INCREF(PyArray_DESCR(x));  /* for SimpleNewFromDescr, which steals it */
+            outs[k] = (PyArrayObject *)PyArray_SimpleNewFromDescr(PyArray_NDIM(x), PyArray_DIMS(x), PyArray_DESCR(x));
+            if (outs[k] == NULL) {
+                Py_XDECREF(outs[0]);
+                return NULL;  /* with MemoryError set */
+            }
         }
     }
-    char *args[2] = {PyArray_BYTES(x), PyArray_BYTES(out)};
-    npy_intp steps[2] = {xs, run_stride(out)};
+    for (int k = 0; k < nout; k++) {
+        args[nin + k] = PyArray_BYTES(outs[k]);
+        steps[nin + k] = run_stride(outs[k]);
+    }
     loop(args, &n, steps, data);
-    return (PyObject *)out;
+    if (nout == 1) {
+        return (PyObject *)outs[0];
+    }
+    PyObject *pair = PyTuple_Pack(2, outs[0], outs[1]);
+    Py_DECREF(outs[0]);
+    Py_DECREF(outs[1]);
+    return pair;
 }
 
-/* The shortcut's result, or NULL: with an error set where the call failed, without
- * one where the call is not the shortcut's (Python's _call then has it) */
+/* The result of the shortcut shortcuts[key] on the nin ndarrays in (grad_out
+ * first, then x or y), into out, or NULL: with an error set where the call
+ * failed, without one where the call is not the shortcut's (Python has it) */
 static PyObject *
-shortcut(Dispatch *self, PyObject *x, PyObject *out)
+shortcut(PyObject *shortcuts, PyObject *key, PyObject **in, int nin, PyObject *out, int nout)
 {
-    if (self->shortcuts == NULL || !PyDict_CheckExact(self->shortcuts) || !PyArray_CheckExact(x)) {
+    PyObject *x = in[nin - 1];
+    if (shortcuts == NULL || !PyDict_CheckExact(shortcuts) || !PyArray_CheckExact(x)) {
         return NULL;
     }
-    PyObject *cut = PyDict_GetItemWithError(self->shortcuts, str_forward);
+    PyObject *cut = PyDict_GetItemWithError(shortcuts, key);
     if (cut == NULL || !PyTuple_CheckExact(cut) || PyTuple_GET_SIZE(cut) < 4) {
         return NULL;
     }
@@ -187,9 +229,19 @@ shortcut(Dispatch *self, PyObject *x, PyObject *out)
         PyErr_Clear();  /* a limit beyond Py_ssize_t: Python's test has it */
         return NULL;
     }
+    int numba = numba_backend();
+    if (numba <= 0) {
+        return NULL;  /* with the error set, where there was one */
+    }
     PyObject *params = PyTuple_GET_ITEM(cut, 3);
     if (!PyTuple_CheckExact(params) || PyTuple_GET_SIZE(params) > MAX_PARAMS) {
         return NULL;
+    }
+    for (int i = 0; i < nin - 1; i++) {  /* grad_out: x's dtype and shape (no broadcasting here) */
+        if (!PyArray_CheckExact(in[i]) || PyArray_DESCR((PyArrayObject *)in[i]) != dt
+                || !same_shape(xa, (PyArrayObject *)in[i])) {
+            return NULL;
+        }
     }
     if (out != NULL) {
         if (!PyArray_CheckExact(out) || PyArray_DESCR((PyArrayObject *)out) != dt
@@ -197,21 +249,19 @@ shortcut(Dispatch *self, PyObject *x, PyObject *out)
             return NULL;
         }
     }
-    int numba = numba_backend();
-    if (numba <= 0) {
-        return NULL;  /* with the error set, where there was one */
-    }
     PyObject *ufunc = PyTuple_GET_ITEM(cut, 0);
     Py_INCREF(cut);  /* the dict's entry may change during the call */
     PyObject *result = NULL;
     Py_ssize_t np_ = PyTuple_GET_SIZE(params);
     if (np_ == 0) {
-        result = run_loop(ufunc, xa, (PyArrayObject *)out);
+        result = run_loop(ufunc, (PyArrayObject **)in, nin, (PyArrayObject *)out, nout);
     }
     if (result == NULL && !PyErr_Occurred()) {
-        PyObject *stack[MAX_PARAMS + 2];
+        PyObject *stack[MAX_PARAMS + 3];
         Py_ssize_t n = 0;
-        stack[n++] = x;
+        for (int i = 0; i < nin; i++) {
+            stack[n++] = in[i];
+        }
         for (Py_ssize_t i = 0; i < np_; i++) {
             stack[n++] = PyTuple_GET_ITEM(params, i);
         }
@@ -220,34 +270,48 @@ shortcut(Dispatch *self, PyObject *x, PyObject *out)
         }
         result = PyObject_Vectorcall(ufunc, stack, n, NULL);
         if (result == NULL && out != NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
-            PyErr_Clear();  /* a read-only out: _call says so in fastact's words */
+            PyErr_Clear();  /* a read-only out: Python says so in fastact's words */
         }
     }
     Py_DECREF(cut);
     return result;
 }
 
+/* out= alone among kwargs, or no kwargs: 1 (*out the value, NULL for None);
+ * 0 where there are others; -1 on an error */
+static int
+only_out(PyObject *kwargs, PyObject **out)
+{
+    *out = NULL;
+    if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) {
+        return 1;
+    }
+    if (PyDict_GET_SIZE(kwargs) != 1) {
+        return 0;
+    }
+    PyObject *value = PyDict_GetItemWithError(kwargs, str_out);
+    if (value == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    *out = value == Py_None ? NULL : value;
+    return 1;
+}
+
 static PyObject *
 dispatch_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     if (PyTuple_GET_SIZE(args) == 1) {
-        PyObject *out = NULL;
-        int plain = 1;
-        if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
-            out = PyDict_GET_SIZE(kwargs) == 1 ? PyDict_GetItemWithError(kwargs, str_out) : NULL;
-            plain = out != NULL;
-            if (out == Py_None) {
-                out = NULL;
-            }
+        PyObject *out;
+        int plain = only_out(kwargs, &out);
+        if (plain < 0) {
+            return NULL;
         }
         if (plain) {
-            PyObject *result = shortcut((Dispatch *)self, PyTuple_GET_ITEM(args, 0), out);
+            PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
+            PyObject *result = shortcut(((Dispatch *)self)->shortcuts, str_forward, in, 1, out, 1);
             if (result != NULL || PyErr_Occurred()) {
                 return result;
             }
-        }
-        else if (PyErr_Occurred()) {
-            return NULL;
         }
     }
     PyObject *call = PyObject_GetAttr(self, str_call);
@@ -301,6 +365,203 @@ static PyTypeObject DispatchType = {
     .tp_members = dispatch_members,
 };
 
+/* --- op.grad, op.value_and_grad and op.backward -------------------------------- */
+
+enum { KIND_GRAD, KIND_VALUE_AND_GRAD, KIND_BACKWARD };
+static const char *const kind_names[] = {"grad", "value_and_grad", "backward"};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *bound;  /* the op's Python method, bound to the op */
+    PyObject *op;     /* the op, a Dispatch */
+    int kind;
+} Entry;
+
+static int
+key_is(PyObject *key, PyObject *name)
+{
+    return key == name || (PyUnicode_Check(key) && PyUnicode_Compare(key, name) == 0);
+}
+
+static PyObject *
+entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
+{
+    Entry *self = (Entry *)self_;
+    PyObject *shortcuts = ((Dispatch *)self->op)->shortcuts;
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    PyObject *result = NULL;
+    if (self->kind != KIND_BACKWARD) {  /* grad(x, out=None), value_and_grad(x) */
+        PyObject *out;
+        int plain = nargs == 1 ? only_out(kwargs, &out) : 0;
+        if (plain < 0) {
+            return NULL;
+        }
+        if (plain && !(self->kind == KIND_VALUE_AND_GRAD && out != NULL)) {
+            PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
+            int grad = self->kind == KIND_GRAD;
+            result = shortcut(shortcuts, grad ? str_grad : str_value_and_grad, in, 1, out, grad ? 1 : 2);
+        }
+    }
+    else if (nargs == 1 || nargs == 2) {  /* backward(grad_out, x=None, *, y=None, out=None) */
+        PyObject *x = nargs == 2 ? PyTuple_GET_ITEM(args, 1) : NULL, *y = NULL, *out = NULL;
+        int plain = 1;
+        if (kwargs != NULL) {
+            PyObject *key, *value;
+            Py_ssize_t pos = 0;
+            while (plain && PyDict_Next(kwargs, &pos, &key, &value)) {
+                if (key_is(key, str_out)) {
+                    out = value;
+                }
+                else if (key_is(key, str_y)) {
+                    y = value;
+                }
+                else if (key_is(key, str_x) && nargs == 1) {
+                    x = value;
+                }
+                else {
+                    plain = 0;  /* bias=, param_grads=, parameters, x given twice: Python's */
+                }
+            }
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+        }
+        x = x == Py_None ? NULL : x;
+        y = y == Py_None ? NULL : y;
+        out = out == Py_None ? NULL : out;
+        if (plain && (x == NULL) != (y == NULL)) {
+            PyObject *in[2] = {PyTuple_GET_ITEM(args, 0), x != NULL ? x : y};
+            result = shortcut(shortcuts, x != NULL ? str_backward_x : str_backward_y, in, 2, out, 1);
+        }
+    }
+    if (result != NULL || PyErr_Occurred()) {
+        return result;
+    }
+    return PyObject_Call(self->bound, args, kwargs);
+}
+
+static PyObject *
+entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *bound;
+    const char *name;
+    static char *keywords[] = {"method", "kind", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!s:Entry", keywords, &PyMethod_Type, &bound, &name)) {
+        return NULL;
+    }
+    int kind = -1;
+    for (int k = 0; k < 3; k++) {
+        if (strcmp(name, kind_names[k]) == 0) {
+            kind = k;
+        }
+    }
+    PyObject *op = PyMethod_GET_SELF(bound);
+    if (kind < 0 || !PyObject_TypeCheck(op, &DispatchType)) {
+        PyErr_SetString(PyExc_ValueError, "Entry(method, kind): a method of an op, kind grad, value_and_grad or backward");
+        return NULL;
+    }
+    Entry *self = (Entry *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_INCREF(bound);
+    Py_INCREF(op);
+    self->bound = bound;
+    self->op = op;
+    self->kind = kind;
+    return (PyObject *)self;
+}
+
+static int
+entry_traverse(Entry *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->bound);
+    Py_VISIT(self->op);
+    return 0;
+}
+
+static int
+entry_clear(Entry *self)
+{
+    Py_CLEAR(self->bound);
+    Py_CLEAR(self->op);
+    return 0;
+}
+
+static void
+entry_dealloc(Entry *self)
+{
+    PyObject_GC_UnTrack(self);
+    entry_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+entry_repr(Entry *self)
+{
+    return PyObject_Repr(self->bound);
+}
+
+/* what functions have: the method's name, doc and signature (inspect follows
+ * __wrapped__), the op as __self__ */
+static PyObject *
+entry_attr(Entry *self, void *name)
+{
+    return PyObject_GetAttrString(self->bound, (const char *)name);
+}
+
+static PyObject *
+entry_wrapped(Entry *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->bound);
+}
+
+static PyObject *
+entry_self(Entry *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->op);
+}
+
+static PyGetSetDef entry_getset[] = {
+    {"__doc__", (getter)entry_attr, NULL, NULL, "__doc__"},
+    {"__name__", (getter)entry_attr, NULL, NULL, "__name__"},
+    {"__qualname__", (getter)entry_attr, NULL, NULL, "__qualname__"},
+    {"__wrapped__", (getter)entry_wrapped, NULL, NULL, NULL},
+    {"__self__", (getter)entry_self, NULL, NULL, NULL},
+    {NULL}
+};
+
+/* pickled as the op's attribute, as a bound method is */
+static PyObject *
+entry_reduce(Entry *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *getattr = PyDict_GetItemString(PyEval_GetBuiltins(), "getattr");
+    if (getattr == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("O(Os)", getattr, self->op, kind_names[self->kind]);
+}
+
+static PyMethodDef entry_methods[] = {
+    {"__reduce__", (PyCFunction)entry_reduce, METH_NOARGS, NULL},
+    {NULL}
+};
+
+static PyTypeObject EntryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "fastact._fastcall.Entry",
+    .tp_basicsize = sizeof(Entry),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = entry_new,
+    .tp_call = entry_call,
+    .tp_traverse = (traverseproc)entry_traverse,
+    .tp_clear = (inquiry)entry_clear,
+    .tp_dealloc = (destructor)entry_dealloc,
+    .tp_repr = (reprfunc)entry_repr,
+    .tp_getset = entry_getset,
+    .tp_methods = entry_methods,
+};
+
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -334,17 +595,24 @@ PyInit__fastcall(void)
 {
     import_array();
     import_umath();
-    if (PyType_Ready(&DispatchType) < 0) {
+    if (PyType_Ready(&DispatchType) < 0 || PyType_Ready(&EntryType) < 0) {
         return NULL;
     }
     str_forward = PyUnicode_InternFromString("forward");
+    str_grad = PyUnicode_InternFromString("grad");
+    str_value_and_grad = PyUnicode_InternFromString("value_and_grad");
+    str_backward_x = PyUnicode_InternFromString("backward_x");
+    str_backward_y = PyUnicode_InternFromString("backward_y");
     str_out = PyUnicode_InternFromString("out");
+    str_x = PyUnicode_InternFromString("x");
+    str_y = PyUnicode_InternFromString("y");
     str_numba = PyUnicode_InternFromString("numba");
     str_default_backend = PyUnicode_InternFromString("_default_backend");
     str_call = PyUnicode_InternFromString("_call");
     descr_f32 = PyArray_DescrFromType(NPY_FLOAT32);
     descr_f64 = PyArray_DescrFromType(NPY_FLOAT64);
-    if (!str_forward || !str_out || !str_numba || !str_default_backend || !str_call || !descr_f32 || !descr_f64) {
+    if (!str_forward || !str_grad || !str_value_and_grad || !str_backward_x || !str_backward_y
+            || !str_x || !str_y || !str_out || !str_numba || !str_default_backend || !str_call || !descr_f32 || !descr_f64) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module_def);
@@ -354,6 +622,12 @@ PyInit__fastcall(void)
     Py_INCREF(&DispatchType);
     if (PyModule_AddObject(m, "Dispatch", (PyObject *)&DispatchType) < 0) {
         Py_DECREF(&DispatchType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&EntryType);
+    if (PyModule_AddObject(m, "Entry", (PyObject *)&EntryType) < 0) {
+        Py_DECREF(&EntryType);
         Py_DECREF(m);
         return NULL;
     }

@@ -304,38 +304,72 @@ def _outcome(fn):
     return r
 
 
+def _entry(op, kind, python):
+    """op's entry point of ``kind`` as (x, g, **kw) -> result; python: the method itself
+    (ElementwiseOp._call, ElementwiseOp.grad, ...), not what the op's attribute is."""
+    if kind == "forward":
+        return (lambda x, g, **kw: op._call(x, **kw)) if python else (lambda x, g, **kw: op(x, **kw))
+    method = getattr(type(op), kind.split("_x")[0].split("_y")[0])
+    call = (lambda *a, **kw: method(op, *a, **kw)) if python else getattr(op, method.__name__)
+    if kind == "backward_x":
+        return lambda x, g, **kw: call(g, x=x, **kw)
+    if kind == "backward_y":
+        return lambda x, g, **kw: call(g, y=x, **kw)
+    return lambda x, g, **kw: call(x, **kw)
+
+
+def _same(got, expected, oa, ob, where):
+    if isinstance(expected, tuple) and isinstance(expected[0], type):  # an error
+        assert got == expected, (where, got, expected)
+        return
+    assert type(got) is type(expected), (where, type(got), type(expected))
+    if isinstance(got, tuple):  # value_and_grad
+        for a, b in zip(got, expected):
+            _same(a, b, oa, ob, where)
+        return
+    assert (got is oa) == (expected is ob), where
+    got_a, expected_a = np.asarray(got), np.asarray(expected)
+    assert got_a.dtype == expected_a.dtype and got_a.shape == expected_a.shape, where
+    assert got_a.tobytes() == expected_a.tobytes(), where
+    if isinstance(got, np.ndarray) and got.size > 1:
+        assert got.strides == expected.strides, (where, got.strides, expected.strides)
+
+
 @pytest.mark.parametrize("name", ["sigmoid", "relu", "tanh", "gelu", "elu", "leaky_relu"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_call_in_c_agrees_with_call_in_python(name, dtype):
-    """Every layout, out= and bad argument gives what ElementwiseOp._call (Python) gives:
-    the same type, dtype, strides and bits, the same out object, the same error."""
+def test_the_call_in_c_agrees_with_call_in_python(name, kind, dtype):
+    """Every layout, out= and bad argument gives what the Python method gives (for
+    op(x): ElementwiseOp._call): the same type, dtype, strides and bits, the same out
+    object, the same error; the inputs are left as they were."""
     op = getattr(fastact, name)
-    op(np.zeros(4, dtype))  # arms the shortcut
-    assert op._shortcuts["forward"] is not None
+    if kind == "backward_y" and not op.supports_y():
+        pytest.skip(f"{name} has no derivative from y")
+    in_c, in_python = _entry(op, kind, False), _entry(op, kind, True)
+    in_c(np.zeros(4, dtype), np.ones(4, dtype))  # arms the shortcut
+    assert op._shortcuts[kind] is not None
     for i, (x, out) in enumerate(_layouts(dtype)):
         xa, oa = _resolve(x, out)  # each call with buffers of its own
         xb, ob = _resolve(x, out)
+        ga = np.ones_like(xa) * 0.75 if isinstance(xa, np.ndarray) else [0.75] * len(xa)
+        gb = np.ones_like(xb) * 0.75 if isinstance(xb, np.ndarray) else [0.75] * len(xb)
         kw_a = {} if oa is None else {"out": oa}
         kw_b = {} if ob is None else {"out": ob}
-        got = _outcome(lambda: op(xa, **kw_a))
-        expected = _outcome(lambda: op._call(xb, **kw_b))
-        if isinstance(expected, tuple):
-            assert got == expected, (i, got, expected)
-            continue
-        assert type(got) is type(expected), (i, type(got), type(expected))
-        assert (got is oa) == (expected is ob), i
-        got_a, expected_a = np.asarray(got), np.asarray(expected)
-        assert got_a.dtype == expected_a.dtype and got_a.shape == expected_a.shape, i
-        assert got_a.tobytes() == expected_a.tobytes(), i
-        if isinstance(got, np.ndarray) and got.size > 1:
-            assert got.strides == expected.strides, (i, got.strides, expected.strides)
+        got = _outcome(lambda: in_c(xa, ga, **kw_a))
+        expected = _outcome(lambda: in_python(xb, gb, **kw_b))
+        _same(got, expected, oa, ob, (kind, i))
         if isinstance(xa, np.ndarray) and not isinstance(out, str):
             assert np.array_equal(xa, xb, equal_nan=True), i  # the input is left as it was
+    # grad_out of another layout, dtype or shape (broadcast): the same again
+    x = np.linspace(-3, 3, 24).astype(dtype).reshape(4, 6)
+    if kind.startswith("backward"):
+        for g in (np.ones((6, 4), dtype).T, np.ones((4, 6), np.float16), np.ones(6, dtype), np.ones((4, 6), dtype)[:, ::-1]):
+            _same(_outcome(lambda: in_c(x, g)), _outcome(lambda: in_python(x, g)), None, None, (kind, g.shape))
 
 
 def test_the_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
-    """Small float ndarrays with the op's defaults never reach Python's _call; every
-    other call does, once."""
+    """Small float ndarrays with the op's defaults never reach Python's shortcut test
+    (_api._small, and ElementwiseOp._call for op(x)); every other call does."""
     calls = []
     python_call = _api.ElementwiseOp._call
 
@@ -343,27 +377,52 @@ def test_the_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
         calls.append(self.name)
         return python_call(self, *args, **kwargs)
 
-    monkeypatch.setattr(_api.ElementwiseOp, "_call", counting)
+    def refused(cut, x, out, grad_out=None):
+        calls.append("small")
+        return None  # the general path
+
     x = np.linspace(-3, 3, 16, dtype=np.float32)
+    g = np.ones_like(x)
     o = np.empty_like(x)
-    fastact.sigmoid(x)
-    calls.clear()
-    assert fastact.sigmoid(x, out=o) is o
-    fastact.sigmoid(x.astype(np.float64))
-    fastact.sigmoid(x, out=None)
-    fastact.sigmoid(x.reshape(4, 4).T)
+    sig = fastact.sigmoid
+    for op in (sig, fastact.elu):
+        for kind in KINDS:
+            _entry(op, kind, False)(x, g)
+    monkeypatch.setattr(_api.ElementwiseOp, "_call", counting)
+    monkeypatch.setattr(_api, "_small", refused)
+    assert sig(x, out=o) is o
+    sig(x.astype(np.float64))
+    sig(x, out=None)
+    sig(x.reshape(4, 4).T)
     fastact.elu(x)
+    assert sig.grad(x, out=o) is o and sig.backward(g, x, out=o) is o and sig.backward(g, y=x, out=None) is not o
+    sig.value_and_grad(x)
+    fastact.elu.backward(g, x=x)
+    fastact.elu.value_and_grad(x.astype(np.float64))
     assert calls == []
-    fastact.sigmoid(x, bias=np.float32(1.0))
+    sig(x, bias=np.float32(1.0))
     fastact.elu(x, 0.5)
-    fastact.sigmoid(x.tolist())
-    fastact.sigmoid(x.astype(np.float16))
-    fastact.sigmoid(np.zeros(fastact.sigmoid._shortcuts["forward"][1], np.float32))
+    sig(x.tolist())
+    sig(x.astype(np.float16))
+    sig(np.zeros(sig._shortcuts["forward"][1], np.float32))
     with fastact.use_backend("numpy"):
-        fastact.sigmoid(x)
+        sig(x)
     assert calls == ["sigmoid", "elu", "sigmoid", "sigmoid", "sigmoid", "sigmoid"]
+    calls.clear()
+    sig.grad(x.tolist())
+    sig.value_and_grad(x, out=(np.empty_like(x), np.empty_like(x)))
+    sig.backward(g, x=x, param_grads=False)
+    sig.backward(g[:1], x=x)
+    sig.backward(g.tolist(), x=x)
+    with pytest.raises(TypeError, match="exactly one of x or y"):
+        sig.backward(g, x, y=x)
+    with pytest.raises(TypeError, match="multiple values"):
+        sig.backward(g, x, x=x)
     with pytest.raises(TypeError, match="unexpected keyword argument 'dim'"):
-        fastact.sigmoid(x, dim=0)
+        sig(x, dim=0)
+    # Python tests the shortcut for param_grads=False spelled out and the grad_out that
+    # broadcasts (and refuses both); the rest are not ndarrays: the general path at once
+    assert calls == ["small", "small", "sigmoid"]
 
 
 def test_without_the_call_in_c():
@@ -381,6 +440,9 @@ def test_without_the_call_in_c():
         "y = fastact.sigmoid(x); assert fastact.sigmoid._shortcuts['forward'] is not None\n"
         "assert fastact.sigmoid(x, out=o) is o and np.array_equal(o, y)\n"
         "assert np.array_equal(y, fastact.sigmoid.ufunc(x))\n"
+        "import types; assert type(fastact.sigmoid.grad) is types.MethodType\n"
+        "assert fastact.sigmoid.backward(np.ones_like(x), x=x, out=o) is o\n"
+        "assert np.array_equal(o, fastact.sigmoid.grad(x))\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
