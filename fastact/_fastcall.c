@@ -1,4 +1,4 @@
-/* The call of an elementwise op on a small float32 or float64 ndarray, in C.
+/* The small calls of an elementwise op on a float32 or float64 ndarray, in C.
  *
  * fastact.sigmoid(x, out=o) on 16 elements spent 0.5 us in Python (the test for
  * the shortcut below, the call of the ufunc) and 0.2 us in the ufunc; SciPy's
@@ -10,19 +10,22 @@
  *   op(x) or op(x, out=o), x an ndarray (not a subclass) of float32 or float64 in
  *   native byte order, the op's shortcut armed (self._shortcuts["forward"], a tuple
  *   (ufunc, float32 size, float64 size, default parameters, layer)), x.size below
- *   the size for its dtype, the backend numba (fastact.backend(...) in this
+ *   the size for its dtype, the backend numba (fastact.use_backend(...) in this
  *   context, else fastact.set_backend's), o an ndarray of x's dtype and shape;
  *   then it is ufunc(x, *parameters) or ufunc(x, *parameters, o).
- * Where x and o are aligned, contiguous (or one-dimensional, of any stride), o
- * writeable and the two either the same memory or apart, and the op has no
- * parameters, it calls the ufunc's inner loop for the dtype itself, as NumPy's
+ * Entry does the same for op.grad(x), op.value_and_grad(x) (no out) and
+ * op.backward(g, x=x) or op.backward(g, y=y), g an ndarray of x's dtype and
+ * shape, and hands the rest to the Python method (_api._small has the test).
+ * Where the arrays are aligned, contiguous (or one-dimensional, of any stride),
+ * o writeable and either an input itself or apart from them, and the parameters
+ * Python floats, it calls the ufunc's inner loop for the dtype itself, as NumPy's
  * ufunc machinery would after its checks, which are most of a small call's time.
  * fastact's loops raise no floating-point flag (tests/test_semantics.py), so
  * there is no error state to look at afterwards.  Anything else goes to the ufunc.
  *
- * Python's _call stays the definition: without this module (no C compiler at
- * install) ElementwiseOp.__call__ is _call, and tests/test_small_calls.py runs
- * the same calls both ways.
+ * Python stays the definition: without this module (no C compiler at install)
+ * ElementwiseOp.__call__ is _call and the methods are called as they are, and
+ * tests/test_small_calls.py runs the same calls both ways.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -101,22 +104,23 @@ run_stride(PyArrayObject *a)
     return PyArray_IS_C_CONTIGUOUS(a) ? (npy_intp)PyArray_ITEMSIZE(a) : 0;
 }
 
-/* The inner loop of ufunc from nin arrays of type_num to nout of it, or NULL */
+/* The inner loop of ufunc from nin arrays of type_num and np float64 parameters
+ * to nout arrays of type_num, or NULL */
 static PyUFuncGenericFunction
-inner_loop(PyObject *ufunc, int nin, int nout, int type_num, void **data)
+inner_loop(PyObject *ufunc, int nin, int np_, int nout, int type_num, void **data)
 {
     if (!PyObject_TypeCheck(ufunc, &PyUFunc_Type)) {
         return NULL;
     }
     PyUFuncObject *u = (PyUFuncObject *)ufunc;
-    int nargs = nin + nout;
-    if (u->nin != nin || u->nout != nout || u->functions == NULL) {
+    int nargs = nin + np_ + nout;
+    if (u->nin != nin + np_ || u->nout != nout || u->functions == NULL) {
         return NULL;
     }
     for (int i = 0; i < u->ntypes; i++) {
         int all = 1;
         for (int j = 0; j < nargs; j++) {
-            all &= u->types[nargs * i + j] == type_num;
+            all &= u->types[nargs * i + j] == (j >= nin && j < nin + np_ ? NPY_FLOAT64 : type_num);
         }
         if (all) {
             *data = u->data ? u->data[i] : NULL;
@@ -141,16 +145,19 @@ apart_or_same(PyArrayObject *a, npy_intp as, PyArrayObject *out, npy_intp os, np
     return !(alo < ohi && olo < ahi);
 }
 
-/* ufunc's loop over the nin inputs into out (NULL: nout new arrays; one is
- * returned as it is, two as a tuple), or NULL without an error where the call is
- * not one for the loop */
+/* ufunc's loop over the nin inputs and the parameters (float64 scalars, each
+ * given to the loop with step 0, as NumPy gives a scalar) into out (NULL: nout
+ * new arrays; one is returned as it is, two as a tuple), or NULL without an error
+ * where the call is not one for the loop */
 static PyObject *
-run_loop(PyObject *ufunc, PyArrayObject **in, int nin, PyArrayObject *out, int nout)
+run_loop(PyObject *ufunc, PyArrayObject **in, int nin, PyObject *params, PyArrayObject *out, int nout)
 {
     PyArrayObject *x = in[nin - 1];
     npy_intp n = PyArray_SIZE(x);
-    char *args[4];
-    npy_intp steps[4];
+    int np_ = (int)PyTuple_GET_SIZE(params);
+    double values[MAX_PARAMS];
+    char *args[2 + MAX_PARAMS + 2];
+    npy_intp steps[2 + MAX_PARAMS + 2];
     if (PyArray_NDIM(x) == 0 || n == 0) {
         return NULL;
     }
@@ -161,8 +168,17 @@ run_loop(PyObject *ufunc, PyArrayObject **in, int nin, PyArrayObject *out, int n
         }
         args[i] = PyArray_BYTES(in[i]);
     }
+    for (int k = 0; k < np_; k++) {
+        PyObject *p = PyTuple_GET_ITEM(params, k);
+        if (!PyFloat_CheckExact(p)) {  /* ints and the rest: NumPy's conversion, through the ufunc */
+            return NULL;
+        }
+        values[k] = PyFloat_AS_DOUBLE(p);
+        args[nin + k] = (char *)&values[k];
+        steps[nin + k] = 0;
+    }
     void *data = NULL;
-    PyUFuncGenericFunction loop = inner_loop(ufunc, nin, nout, PyArray_TYPE(x), &data);
+    PyUFuncGenericFunction loop = inner_loop(ufunc, nin, np_, nout, PyArray_TYPE(x), &data);
     if (loop == NULL) {
         return NULL;
     }
@@ -191,8 +207,8 @@ run_loop(PyObject *ufunc, PyArrayObject **in, int nin, PyArrayObject *out, int n
         }
     }
     for (int k = 0; k < nout; k++) {
-        args[nin + k] = PyArray_BYTES(outs[k]);
-        steps[nin + k] = run_stride(outs[k]);
+        args[nin + np_ + k] = PyArray_BYTES(outs[k]);
+        steps[nin + np_ + k] = run_stride(outs[k]);
     }
     loop(args, &n, steps, data);
     if (nout == 1) {
@@ -253,9 +269,7 @@ shortcut(PyObject *shortcuts, PyObject *key, PyObject **in, int nin, PyObject *o
     Py_INCREF(cut);  /* the dict's entry may change during the call */
     PyObject *result = NULL;
     Py_ssize_t np_ = PyTuple_GET_SIZE(params);
-    if (np_ == 0) {
-        result = run_loop(ufunc, (PyArrayObject **)in, nin, (PyArrayObject *)out, nout);
-    }
+    result = run_loop(ufunc, (PyArrayObject **)in, nin, params, (PyArrayObject *)out, nout);
     if (result == NULL && !PyErr_Occurred()) {
         PyObject *stack[MAX_PARAMS + 3];
         Py_ssize_t n = 0;
