@@ -162,20 +162,26 @@ _one_thread = _threads.one_thread  # every size is serial where this thread runs
 # shortcut in C (_fastcall.c: a seventh of a small call's time) and hands every
 # other call to ElementwiseOp._call, which has the same test written in Python;
 # so do op.grad, op.value_and_grad and op.backward (_fastcall.Entry, in front of
-# the methods of those names).  Built at install where a C compiler is found;
-# without it the op's call is _call and the methods are called as they are.
+# the methods of those names), and the row ops' call and backward (_small_rows's
+# test).  Built at install where a C compiler is found; without it the ops' calls
+# are _call and the methods are called as they are.
 try:
     from ._fastcall import Dispatch as _CallBase
     from ._fastcall import Entry as _Entry
+    from ._fastcall import RowDispatch as _RowCallBase
     from ._fastcall import configure as _configure_fastcall
 except ImportError:  # pragma: no cover - installed without a C compiler
     FASTCALL = False
 
     class _CallBase:  # type: ignore[no-redef]
         """Where _fastcall is not built (ElementwiseOp's __call__ is then its _call)."""
+
+    class _RowCallBase:  # type: ignore[no-redef]
+        """Where _fastcall is not built (RowOp's __call__ is then its _call)."""
+
+        _small_name: str
 else:
     FASTCALL = True
-    _configure_fastcall(_backend._override, vars(_backend))
 
 
 def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
@@ -1023,6 +1029,8 @@ def _takes_row_out(out: object, values: tuple[Any, ...]) -> TypeGuard[np.ndarray
 # which every threading layer runs it serially; nothing of _rows_numba's
 # bookkeeping, which costs more than the softmax of a batch of 32 x 10.
 _SMALL_ROWS: dict[tuple[str, int], tuple[Any, int]] = {}
+if FASTCALL:
+    _configure_fastcall(_backend._override, vars(_backend), _SMALL_ROWS)
 
 
 def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -> Any:
@@ -1230,17 +1238,19 @@ Example (the tutorial's four scores):
 """
 
 
-class RowOp(_PublicOp):
+class RowOp(_RowCallBase, _PublicOp):
     """A normalisation over one axis: ``op(x, axis=-1)`` and ``op.backward(grad_out, y, axis=-1)``."""
 
     def __init__(self, definition: _rowops.RowDefinition) -> None:
-        self._name = definition.name
+        self._name = self._small_name = definition.name
         self._name_as(definition.name)
         self.__doc__ = (f"{definition.name}(x, axis=-1, out=None): {definition.doc}"
                         + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example,
                                                    empty=f"{definition.forward.empty_row:g}"))
         self._backward_name = definition.backward.name
         self._scaled = definition.forward.runs_scaled  # kernels for temperature= alone (RowFunction.scaled)
+        if FASTCALL:  # the backward's small calls in C
+            self.__dict__["backward"] = _Entry(self.backward, "row_backward", self._backward_name)
 
     @property
     def name(self) -> str:
@@ -1264,17 +1274,20 @@ class RowOp(_PublicOp):
 
         return _ufuncs.row_gufunc(self._backward_name)
 
-    def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, out: np.ndarray | None = None, *,
-                 where: ArrayLike | None = None, temperature: float | None = None, **kwargs: Any) -> Any:
+    def _call(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, out: np.ndarray | None = None, *,
+              where: ArrayLike | None = None, temperature: float | None = None, **kwargs: Any) -> Any:
         if kwargs:
             axis = self._axis_alias(self._name, axis, kwargs)
         if where is None and temperature is None and type(x) is np.ndarray and type(axis) is int:
-            result = _small_rows(self._name, (x,), axis, out)
+            result = _small_rows(self._name, (x,), axis, out)  # (first in C, where _fastcall is built)
             if result is not None:
                 return result
         if where is not None or (temperature is not None and not self._scaled):
             return _rows_with(self._name, [(x, "x")], axis, out, where, temperature)
         return _rows(self._name, (x,), ("x",), axis, out, temperature)
+
+    if not FASTCALL:  # pragma: no cover - installed without a C compiler
+        __call__ = _call
 
     def backward(self, grad_out: ArrayLike, y: ArrayLike, axis: int | tuple[int, ...] | None = -1,
                  out: np.ndarray | None = None, *, where: ArrayLike | None = None, temperature: float | None = None,

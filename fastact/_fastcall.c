@@ -37,7 +37,8 @@
 #define MAX_PARAMS 6
 
 static PyObject *str_forward, *str_grad, *str_value_and_grad, *str_backward_x, *str_backward_y;
-static PyObject *str_out, *str_x, *str_y, *str_numba, *str_default_backend, *str_call;
+static PyObject *str_out, *str_x, *str_y, *str_axis, *str_numba, *str_default_backend, *str_call;
+static PyObject *small_rows;  /* _api._SMALL_ROWS: (name, n, or -n for float64) -> (kernel, size) */
 static PyObject *override_var;  /* _backend._override, a ContextVar */
 static PyObject *backend_dict;  /* _backend's globals: _default_backend */
 static PyArray_Descr *descr_f32, *descr_f64;
@@ -291,6 +292,12 @@ shortcut(PyObject *shortcuts, PyObject *key, PyObject **in, int nin, PyObject *o
     return result;
 }
 
+static int
+key_is(PyObject *key, PyObject *name)
+{
+    return key == name || (PyUnicode_Check(key) && PyUnicode_Compare(key, name) == 0);
+}
+
 /* out= alone among kwargs, or no kwargs: 1 (*out the value, NULL for None);
  * 0 where there are others; -1 on an error */
 static int
@@ -379,31 +386,266 @@ static PyTypeObject DispatchType = {
     .tp_members = dispatch_members,
 };
 
+/* --- row ops: op(x, axis=-1, out=None) and op.backward(grad_out, y, axis=-1, out=None) -- */
+
+/* Whether the C-contiguous arrays a and b have memory in common (np.may_share_memory) */
+static int
+contiguous_overlap(PyArrayObject *a, PyArrayObject *b)
+{
+    char *ab = PyArray_BYTES(a), *bb = PyArray_BYTES(b);
+    npy_intp na = PyArray_NBYTES(a), nb = PyArray_NBYTES(b);
+    return na > 0 && nb > 0 && ab < bb + nb && bb < ab + na;
+}
+
+/* The 2-D view (rows, n) of the C-contiguous a, or a itself where it is 2-D */
+static PyObject *
+as_rows(PyArrayObject *a, npy_intp n)
+{
+    if (PyArray_NDIM(a) == 2) {
+        return Py_NewRef((PyObject *)a);
+    }
+    npy_intp dims[2] = {PyArray_SIZE(a) / n, n};
+    PyArray_Dims shape = {dims, 2};
+    return PyArray_Newshape(a, &shape, NPY_CORDER);
+}
+
+/* Row op name's serial kernel along the last axis of the nin C-contiguous
+ * ndarrays in (grad_out first, then y; or x), into out (NULL: a new array), as
+ * _api._small_rows runs it; NULL without an error where the call is not one for
+ * it (Python's _small_rows then has it, or the general path) */
+static PyObject *
+row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *out)
+{
+    PyObject *x = in[nin - 1];
+    if (small_rows == NULL || !PyArray_CheckExact(x)) {
+        return NULL;
+    }
+    PyArrayObject *xa = (PyArrayObject *)x;
+    PyArray_Descr *dt = PyArray_DESCR(xa);
+    int nd = PyArray_NDIM(xa);
+    if ((dt != descr_f32 && dt != descr_f64) || nd == 0 || PyArray_SIZE(xa) == 0 || !PyArray_IS_C_CONTIGUOUS(xa)) {
+        return NULL;
+    }
+    if (axis != NULL) {
+        if (!PyLong_CheckExact(axis)) {
+            return NULL;
+        }
+        long ax = PyLong_AsLong(axis);
+        if (ax != -1 && ax != nd - 1) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    int numba = numba_backend();
+    if (numba <= 0) {
+        return NULL;
+    }
+    npy_intp n = PyArray_DIMS(xa)[nd - 1];
+    PyObject *key = Py_BuildValue("(On)", name, dt == descr_f32 ? n : -n);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(small_rows, key);
+    Py_DECREF(key);
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+        return NULL;
+    }
+    Py_ssize_t below = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
+    if (below == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyArray_SIZE(xa) >= below) {
+        return NULL;  /* Python's: serial where this thread runs on one thread */
+    }
+    for (int i = 0; i < nin - 1; i++) {
+        PyArrayObject *g = (PyArrayObject *)in[i];
+        if (!PyArray_CheckExact(in[i]) || PyArray_DESCR(g) != dt || !same_shape(xa, g) || !PyArray_IS_C_CONTIGUOUS(g)) {
+            return NULL;
+        }
+    }
+    PyArrayObject *dest;
+    if (out == NULL) {
+        Py_INCREF(dt);  /* for SimpleNewFromDescr, which steals it */
+        dest = (PyArrayObject *)PyArray_SimpleNewFromDescr(nd, PyArray_DIMS(xa), dt);
+        if (dest == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        PyArrayObject *o = (PyArrayObject *)out;
+        if (!PyArray_CheckExact(out) || PyArray_DESCR(o) != dt || !same_shape(xa, o) || !PyArray_IS_C_CONTIGUOUS(o)
+                || !PyArray_ISWRITEABLE(o)) {
+            return NULL;
+        }
+        for (int i = 0; i < nin; i++) {
+            if (contiguous_overlap(o, (PyArrayObject *)in[i])) {
+                return NULL;
+            }
+        }
+        dest = (PyArrayObject *)Py_NewRef(out);
+    }
+    Py_INCREF(entry);  /* the table's entry may change during the call */
+    PyObject *stack[3] = {NULL, NULL, NULL};
+    int k = 0;
+    for (; k < nin + 1; k++) {
+        stack[k] = as_rows(k < nin ? (PyArrayObject *)in[k] : dest, n);
+        if (stack[k] == NULL) {
+            break;
+        }
+    }
+    PyObject *done = k == nin + 1 ? PyObject_Vectorcall(PyTuple_GET_ITEM(entry, 0), stack, nin + 1, NULL) : NULL;
+    for (int i = 0; i < k; i++) {
+        Py_DECREF(stack[i]);
+    }
+    Py_DECREF(entry);
+    if (done == NULL) {
+        Py_DECREF(dest);
+        return NULL;  /* the kernel's error */
+    }
+    Py_DECREF(done);
+    return (PyObject *)dest;
+}
+
+/* (x[, axis[, out]]) with axis= and out= as keywords too: 1 where these are all
+ * (*axis and *out NULL where not given or None, for out), 0 where there are
+ * others, -1 on an error */
+static int
+row_arguments(PyObject *args, Py_ssize_t first, PyObject *kwargs, PyObject **axis, PyObject **out)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    *axis = nargs > first ? PyTuple_GET_ITEM(args, first) : NULL;
+    *out = nargs > first + 1 ? PyTuple_GET_ITEM(args, first + 1) : NULL;
+    if (nargs > first + 2) {
+        return 0;
+    }
+    if (kwargs != NULL) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(kwargs, &pos, &key, &value)) {
+            if (key_is(key, str_axis) && *axis == NULL) {
+                *axis = value;
+            }
+            else if (key_is(key, str_out) && *out == NULL) {
+                *out = value;
+            }
+            else {
+                return PyErr_Occurred() ? -1 : 0;  /* where=, temperature=, dim=, twice given: Python's */
+            }
+        }
+    }
+    *out = *out == Py_None ? NULL : *out;
+    return 1;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *name;  /* the row op's name in _SMALL_ROWS (forward) */
+} RowDispatch;
+
+static PyObject *
+row_dispatch_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *name = ((RowDispatch *)self)->name, *axis, *out;
+    if (name != NULL && PyTuple_GET_SIZE(args) >= 1) {
+        int plain = row_arguments(args, 1, kwargs, &axis, &out);
+        if (plain < 0) {
+            return NULL;
+        }
+        if (plain) {
+            PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
+            PyObject *result = row_shortcut(name, in, 1, axis, out);
+            if (result != NULL || PyErr_Occurred()) {
+                return result;
+            }
+        }
+    }
+    PyObject *call = PyObject_GetAttr(self, str_call);
+    if (call == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Call(call, args, kwargs);
+    Py_DECREF(call);
+    return result;
+}
+
+static int
+row_dispatch_traverse(RowDispatch *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->name);
+    return 0;
+}
+
+static int
+row_dispatch_clear(RowDispatch *self)
+{
+    Py_CLEAR(self->name);
+    return 0;
+}
+
+static void
+row_dispatch_dealloc(RowDispatch *self)
+{
+    PyObject_GC_UnTrack(self);
+    row_dispatch_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef row_dispatch_members[] = {
+    {"_small_name", T_OBJECT, offsetof(RowDispatch, name), 0, "the op's name in _api._SMALL_ROWS"},
+    {NULL}
+};
+
+static PyTypeObject RowDispatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "fastact._fastcall.RowDispatch",
+    .tp_doc = PyDoc_STR("Base of the row ops: small calls along the last axis in C, else _call."),
+    .tp_basicsize = sizeof(RowDispatch),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_call = row_dispatch_call,
+    .tp_traverse = (traverseproc)row_dispatch_traverse,
+    .tp_clear = (inquiry)row_dispatch_clear,
+    .tp_dealloc = (destructor)row_dispatch_dealloc,
+    .tp_members = row_dispatch_members,
+};
+
 /* --- op.grad, op.value_and_grad and op.backward -------------------------------- */
 
-enum { KIND_GRAD, KIND_VALUE_AND_GRAD, KIND_BACKWARD };
-static const char *const kind_names[] = {"grad", "value_and_grad", "backward"};
+enum { KIND_GRAD, KIND_VALUE_AND_GRAD, KIND_BACKWARD, KIND_ROW_BACKWARD, KINDS };
+static const char *const kind_names[] = {"grad", "value_and_grad", "backward", "row_backward"};
 
 typedef struct {
     PyObject_HEAD
     PyObject *bound;  /* the op's Python method, bound to the op */
-    PyObject *op;     /* the op, a Dispatch */
+    PyObject *op;     /* the op, a Dispatch (a RowDispatch for row_backward) */
+    PyObject *name;   /* row_backward: the backward's name in _SMALL_ROWS */
     int kind;
 } Entry;
-
-static int
-key_is(PyObject *key, PyObject *name)
-{
-    return key == name || (PyUnicode_Check(key) && PyUnicode_Compare(key, name) == 0);
-}
 
 static PyObject *
 entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
 {
     Entry *self = (Entry *)self_;
-    PyObject *shortcuts = ((Dispatch *)self->op)->shortcuts;
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     PyObject *result = NULL;
+    if (self->kind == KIND_ROW_BACKWARD) {  /* backward(grad_out, y, axis=-1, out=None) */
+        PyObject *axis, *out;
+        int plain = nargs >= 2 ? row_arguments(args, 2, kwargs, &axis, &out) : 0;
+        if (plain < 0) {
+            return NULL;
+        }
+        if (plain) {
+            PyObject *in[2] = {PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 1)};
+            result = row_shortcut(self->name, in, 2, axis, out);
+        }
+        if (result != NULL || PyErr_Occurred()) {
+            return result;
+        }
+        return PyObject_Call(self->bound, args, kwargs);
+    }
+    PyObject *shortcuts = ((Dispatch *)self->op)->shortcuts;
     if (self->kind != KIND_BACKWARD) {  /* grad(x, out=None), value_and_grad(x) */
         PyObject *out;
         int plain = nargs == 1 ? only_out(kwargs, &out) : 0;
@@ -457,31 +699,33 @@ entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
 static PyObject *
 entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    PyObject *bound;
+    PyObject *bound, *row_name = NULL;
     const char *name;
-    static char *keywords[] = {"method", "kind", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!s:Entry", keywords, &PyMethod_Type, &bound, &name)) {
+    static char *keywords[] = {"method", "kind", "name", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!s|U:Entry", keywords, &PyMethod_Type, &bound, &name,
+                                     &row_name)) {
         return NULL;
     }
     int kind = -1;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < KINDS; k++) {
         if (strcmp(name, kind_names[k]) == 0) {
             kind = k;
         }
     }
     PyObject *op = PyMethod_GET_SELF(bound);
-    if (kind < 0 || !PyObject_TypeCheck(op, &DispatchType)) {
-        PyErr_SetString(PyExc_ValueError, "Entry(method, kind): a method of an op, kind grad, value_and_grad or backward");
+    int row = kind == KIND_ROW_BACKWARD;
+    if (kind < 0 || !PyObject_TypeCheck(op, row ? &RowDispatchType : &DispatchType) || row != (row_name != NULL)) {
+        PyErr_SetString(PyExc_ValueError, "Entry(method, kind[, name]): a method of an op, kind grad, value_and_grad "
+                        "or backward, or row_backward with the backward's name");
         return NULL;
     }
     Entry *self = (Entry *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
-    Py_INCREF(bound);
-    Py_INCREF(op);
-    self->bound = bound;
-    self->op = op;
+    self->bound = Py_NewRef(bound);
+    self->op = Py_NewRef(op);
+    self->name = Py_XNewRef(row_name);
     self->kind = kind;
     return (PyObject *)self;
 }
@@ -491,6 +735,7 @@ entry_traverse(Entry *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->bound);
     Py_VISIT(self->op);
+    Py_VISIT(self->name);
     return 0;
 }
 
@@ -499,6 +744,7 @@ entry_clear(Entry *self)
 {
     Py_CLEAR(self->bound);
     Py_CLEAR(self->op);
+    Py_CLEAR(self->name);
     return 0;
 }
 
@@ -553,7 +799,7 @@ entry_reduce(Entry *self, PyObject *Py_UNUSED(ignored))
     if (getattr == NULL) {
         return NULL;
     }
-    return Py_BuildValue("O(Os)", getattr, self->op, kind_names[self->kind]);
+    return Py_BuildValue("O(Os)", getattr, self->op, self->kind == KIND_ROW_BACKWARD ? "backward" : kind_names[self->kind]);
 }
 
 static PyMethodDef entry_methods[] = {
@@ -579,10 +825,12 @@ static PyTypeObject EntryType = {
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *var, *globals;
-    if (!PyArg_ParseTuple(args, "O!O!:configure", &PyContextVar_Type, &var, &PyDict_Type, &globals)) {
+    PyObject *var, *globals, *rows;
+    if (!PyArg_ParseTuple(args, "O!O!O!:configure", &PyContextVar_Type, &var, &PyDict_Type, &globals, &PyDict_Type,
+                          &rows)) {
         return NULL;
     }
+    Py_XSETREF(small_rows, Py_NewRef(rows));
     Py_INCREF(var);
     Py_XSETREF(override_var, var);
     Py_INCREF(globals);
@@ -592,7 +840,8 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
 
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
-     PyDoc_STR("configure(override, backend_globals): the ContextVar of fastact.backend(...) and _backend's globals")},
+     PyDoc_STR("configure(override, backend_globals, small_rows): the ContextVar of fastact.use_backend(...), "
+               "_backend's globals and _api._SMALL_ROWS")},
     {NULL}
 };
 
@@ -609,7 +858,7 @@ PyInit__fastcall(void)
 {
     import_array();
     import_umath();
-    if (PyType_Ready(&DispatchType) < 0 || PyType_Ready(&EntryType) < 0) {
+    if (PyType_Ready(&DispatchType) < 0 || PyType_Ready(&RowDispatchType) < 0 || PyType_Ready(&EntryType) < 0) {
         return NULL;
     }
     str_forward = PyUnicode_InternFromString("forward");
@@ -620,13 +869,14 @@ PyInit__fastcall(void)
     str_out = PyUnicode_InternFromString("out");
     str_x = PyUnicode_InternFromString("x");
     str_y = PyUnicode_InternFromString("y");
+    str_axis = PyUnicode_InternFromString("axis");
     str_numba = PyUnicode_InternFromString("numba");
     str_default_backend = PyUnicode_InternFromString("_default_backend");
     str_call = PyUnicode_InternFromString("_call");
     descr_f32 = PyArray_DescrFromType(NPY_FLOAT32);
     descr_f64 = PyArray_DescrFromType(NPY_FLOAT64);
     if (!str_forward || !str_grad || !str_value_and_grad || !str_backward_x || !str_backward_y
-            || !str_x || !str_y || !str_out || !str_numba || !str_default_backend || !str_call || !descr_f32 || !descr_f64) {
+            || !str_x || !str_y || !str_axis || !str_out || !str_numba || !str_default_backend || !str_call || !descr_f32 || !descr_f64) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module_def);
@@ -642,6 +892,12 @@ PyInit__fastcall(void)
     Py_INCREF(&EntryType);
     if (PyModule_AddObject(m, "Entry", (PyObject *)&EntryType) < 0) {
         Py_DECREF(&EntryType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&RowDispatchType);
+    if (PyModule_AddObject(m, "RowDispatch", (PyObject *)&RowDispatchType) < 0) {
+        Py_DECREF(&RowDispatchType);
         Py_DECREF(m);
         return NULL;
     }

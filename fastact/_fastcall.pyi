@@ -1,5 +1,5 @@
+from collections.abc import Callable
 from contextvars import ContextVar
-from types import MethodType
 from typing import Any, Literal
 
 class Dispatch:
@@ -8,10 +8,19 @@ class Dispatch:
     _shortcuts: dict[str, Any]
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
-class Entry:
-    """``op.grad``, ``op.value_and_grad`` or ``op.backward``: small calls in C, else the method."""
+class RowDispatch:
+    """Base of the row ops: small calls along the last axis in C, else ``_call``."""
 
-    def __init__(self, method: MethodType, kind: Literal["grad", "value_and_grad", "backward"]) -> None: ...
+    _small_name: str
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
-def configure(override: ContextVar[str | None], backend_globals: dict[str, Any], /) -> None: ...
+class Entry:
+    """A method of an op (``grad``, ``value_and_grad``, ``backward``, a row op's ``backward``):
+    small calls in C, else the method."""
+
+    def __init__(self, method: Callable[..., Any], kind: Literal["grad", "value_and_grad", "backward", "row_backward"],
+                 name: str = ...) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+def configure(override: ContextVar[str | None], backend_globals: dict[str, Any],
+              small_rows: dict[tuple[str, int], tuple[Any, int]], /) -> None: ...

@@ -447,3 +447,86 @@ def test_without_the_call_in_c():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def _row_cases(dtype):
+    """(x, positional arguments after x, keywords): the row calls C takes and those it hands on."""
+    base = np.linspace(-9, 9, 60).astype(dtype)
+    base[[5, 17]] = [np.inf, -np.inf]
+    rows = base.reshape(6, 10)
+    unaligned = np.frombuffer(b"\0" + rows.tobytes(), dtype=dtype, offset=1).reshape(6, 10)
+    cases = [
+        (rows, (), {}), (rows, (-1,), {}), (rows, (1,), {}), (rows, (), {"axis": 1}), (rows, (), {"axis": -1}),
+        (rows, (), {"out": "new"}), (rows, (-1, "new"), {}), (rows, (), {"axis": -1, "out": "new"}),
+        (base, (), {}), (base, (0,), {"out": "new"}), (base.reshape(2, 3, 10), (), {"out": "new"}),
+        (base.reshape(2, 3, 10), (2,), {}), (rows[:1], (), {}), (rows[:, :1], (), {}),
+        (rows, (0,), {}), (rows, (), {"axis": 0, "out": "new"}), (rows, (), {"dim": -1}), (rows, (), {"axis": True}),
+        (rows, (), {"axis": np.int64(-1)}), (rows, (), {"axis": 2}), (rows, (), {"axis": (1,)}),
+        (rows, (), {"axis": None}), (np.asfortranarray(rows), (), {}), (rows[:, ::2], (), {"out": "new"}),
+        (unaligned, (), {}), (rows.astype(rows.dtype.newbyteorder()), (), {}), (rows[:0], (), {}),
+        (np.array(1.0, dtype), (), {}), (rows, (), {"out": "in place"}), (rows, (), {"out": "readonly"}),
+        (rows, (), {"out": "fortran"}), (rows, (), {"out": np.empty((6, 10), np.float16)}),
+        (rows, (), {"out": np.empty((10, 6), dtype)}), (rows, (), {"out": None}), (rows, (), {"where": rows > 0}),
+        (rows, (), {"temperature": 2.0}), (rows, (-1, None), {}), (rows, (-1, "new", 3), {}),
+        (rows.tolist(), (), {}), (rows, (), {"axis": -1, "dim": -1}), (rows, (-1,), {"axis": -1}),
+    ]
+    return cases
+
+
+def _row_out(x, spec):
+    if not isinstance(spec, str):
+        return spec.copy() if isinstance(spec, np.ndarray) else spec
+    if spec == "in place":
+        return x
+    out = np.full(x.shape, -7.0, x.dtype, order="F" if spec == "fortran" else "C")
+    out.flags.writeable = spec != "readonly"
+    return out
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("backward", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_call_in_c_agrees_with_call_in_python(name, backward, dtype):
+    """op(x, ...) and op.backward(grad_out, y, ...) give what RowOp._call and the backward
+    method give, for every case: the same type, dtype, strides and bits, out object and error."""
+    op = getattr(fastact, name)
+    assert _api.FASTCALL and type(op).__call__ is not _api.RowOp._call
+    in_c = (lambda x, *a, **kw: op.backward(np.ones_like(x) * 0.5 if isinstance(x, np.ndarray) else x, x, *a, **kw)
+            ) if backward else op
+    in_python = (lambda x, *a, **kw: type(op).backward(op, np.ones_like(x) * 0.5 if isinstance(x, np.ndarray) else x,
+                                                       x, *a, **kw)) if backward else op._call
+    for i, (x, args, kwargs) in enumerate(_row_cases(dtype)):
+        in_c(np.zeros((2, np.shape(x)[-1] if np.ndim(x) else 3), dtype))  # arms each row length's kernel
+        results = []
+        for call in (in_c, in_python):
+            xc = x.copy() if isinstance(x, np.ndarray) else x
+            a = tuple(_row_out(xc, v) if isinstance(v, str) else v for v in args)
+            kw = {k: (_row_out(xc, v) if k == "out" else v) for k, v in kwargs.items()}
+            out = a[1] if len(a) > 1 else kw.get("out")
+            results.append((_outcome(lambda: call(xc, *a, **kw)), out))
+        (got, oa), (expected, ob) = results
+        _same(got, expected, oa, ob, (name, backward, i))
+
+
+def test_row_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
+    calls = []
+
+    def refused(name, values, axis, out):
+        calls.append(name)
+        return None
+
+    x = np.linspace(-3, 3, 40, dtype=np.float32).reshape(4, 10)
+    g = np.ones_like(x)
+    y = fastact.softmax(x)
+    fastact.softmax.backward(g, y)
+    monkeypatch.setattr(_api, "_small_rows", refused)
+    fastact.softmax(x)
+    fastact.softmax(x, -1, np.empty_like(x))
+    fastact.softmax(x[0], axis=0)
+    fastact.softmax.backward(g, y, out=np.empty_like(x))
+    assert calls == []
+    fastact.softmax(x, dim=-1)
+    fastact.softmax(x.astype(np.float16))
+    fastact.softmax.backward(g, y=y)
+    fastact.softmax(x, out=x)
+    assert calls == ["softmax", "softmax", "softmax_backward", "softmax"]
