@@ -431,8 +431,11 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
             return NULL;
         }
         long ax = PyLong_AsLong(axis);
-        if (ax != -1 && ax != nd - 1) {
+        if (ax == -1 && PyErr_Occurred()) {  /* beyond a C long: Python's error */
             PyErr_Clear();
+            return NULL;
+        }
+        if (ax != -1 && ax != nd - 1) {
             return NULL;
         }
     }

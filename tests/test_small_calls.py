@@ -461,7 +461,7 @@ def _row_cases(dtype):
         (base, (), {}), (base, (0,), {"out": "new"}), (base.reshape(2, 3, 10), (), {"out": "new"}),
         (base.reshape(2, 3, 10), (2,), {}), (rows[:1], (), {}), (rows[:, :1], (), {}),
         (rows, (0,), {}), (rows, (), {"axis": 0, "out": "new"}), (rows, (), {"dim": -1}), (rows, (), {"axis": True}),
-        (rows, (), {"axis": np.int64(-1)}), (rows, (), {"axis": 2}), (rows, (), {"axis": (1,)}),
+        (rows, (), {"axis": np.int64(-1)}), (rows, (), {"axis": 2}), (rows, (), {"axis": 2**70}), (rows, (), {"axis": (1,)}),
         (rows, (), {"axis": None}), (np.asfortranarray(rows), (), {}), (rows[:, ::2], (), {"out": "new"}),
         (unaligned, (), {}), (rows.astype(rows.dtype.newbyteorder()), (), {}), (rows[:0], (), {}),
         (np.array(1.0, dtype), (), {}), (rows, (), {"out": "in place"}), (rows, (), {"out": "readonly"}),
