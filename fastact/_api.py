@@ -17,6 +17,7 @@ written to unless they are also passed as ``out``.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from collections.abc import Sequence
@@ -583,6 +584,17 @@ def _wants_param_grads(param_grads: object) -> bool:
     return param_grads
 
 
+class _CallSignature:
+    """An op's ``__signature__``: its call's, for inspect.signature and help (a call in C,
+    _fastcall, has none of its own); None on the class, which inspect then reads as usual."""
+
+    def __get__(self, op: object, owner: type | None = None) -> inspect.Signature | None:
+        if op is None:
+            return None
+        call = getattr(op, "_call", None) or type(op).__call__.__get__(op)
+        return inspect.signature(call)
+
+
 class _PublicOp:
     """What every public op object shares: its name as a function's, and pickling by
     reference, as functions are pickled (fastact.<name> is this very object)."""
@@ -595,6 +607,8 @@ class _PublicOp:
 
     def __reduce__(self) -> str:
         return self.__name__
+
+    __signature__ = _CallSignature()
 
 
 class ElementwiseOp(_CallBase, _PublicOp):

@@ -529,3 +529,17 @@ def test_row_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
     fastact.softmax.backward(g, y=y)
     fastact.softmax(x, out=x)
     assert calls == ["softmax", "softmax", "softmax_backward", "softmax"]
+
+
+def test_signatures_of_calls_in_c():
+    """inspect.signature and help see the Python call's parameters, as before the C call."""
+    import inspect
+
+    assert list(inspect.signature(fastact.sigmoid).parameters) == ["x", "args", "bias", "out", "kwargs"]
+    assert list(inspect.signature(fastact.softmax).parameters) == ["x", "axis", "out", "where", "temperature",
+                                                                   "kwargs"]
+    assert "grad_out" in inspect.signature(fastact.sigmoid.backward).parameters
+    assert "y" in inspect.signature(fastact.softmax.backward).parameters
+    assert "labels" in inspect.signature(fastact.softmax_cross_entropy).parameters
+    assert "self" in inspect.signature(_api.ElementwiseOp.grad).parameters
+    inspect.signature(_api.ElementwiseOp)  # the class: its __init__'s
