@@ -203,7 +203,10 @@ def _ufunc_name(name: str, kind: str) -> str:
 
 
 def _by_reference(ufunc: np.ufunc) -> np.ufunc:
-    ufunc.__module__ = __name__  # pickle finds it again through __getattr__ below
+    try:
+        ufunc.__module__ = __name__  # pickle finds it again through __getattr__ below
+    except AttributeError:  # NumPy 1.x: a ufunc's __module__ is read-only (pickled by NumPy's own lookup)
+        pass
     return ufunc
 
 

@@ -694,11 +694,17 @@ def _normal_pdf_times64(a: Any, x: Any) -> Any:
 # product rounds once.  Beyond W_MAX, G is held at G(W_MAX): there the results
 # round to 0 (or to x, or 1).  About half the time of the float64 evaluation
 # it replaced (gelu and gelu' float32), within the same bounds (README).
+def _literal(c: Any) -> str:
+    """c as source text of its own type: NumPy 1.x writes np.float32(0.5) as 0.5, which
+    Numba would read as a float64 constant (and type the series in float64)."""
+    return f"np.{type(c).__name__}({float(c)!r})" if isinstance(c, np.floating) else repr(c)
+
+
 def _unrolled_horner(coefs: Any) -> Any:
     """sum c_k u**k by Horner's rule, written out as ``_unrolled_clenshaw`` (the
     coefficients keep their type: float32 ones keep a float32 evaluation)."""
-    lines = ["def series(u):", f"    s = {coefs[-1]!r}"]
-    lines += [f"    s = _fma(s, u, {c!r})" for c in coefs[-2::-1]]
+    lines = ["def series(u):", f"    s = {_literal(coefs[-1])}"]
+    lines += [f"    s = _fma(s, u, {_literal(c)})" for c in coefs[-2::-1]]
     lines.append("    return s")
     namespace = {"_fma": _fma, "np": np}
     exec("\n".join(lines), namespace)  # noqa: S102 - generated from the constant coefficients above

@@ -188,3 +188,16 @@ def test_fma_and_maximum_are_exact(dtype):
     y = np.array([1.0, nan, nan], dtype)
     run(x, y, x, out_fma[:3], out_max[:3])
     assert np.isnan(out_max[:3]).all() and all(math.isnan(_scalar.maximum(p, q)) for p, q in zip(x, y))
+
+
+def test_generated_series_keep_float32_constants():
+    """The unrolled series write each coefficient as its own type, as NumPy 1.x's repr does
+    not (it writes np.float32(0.5) as 0.5, which Numba types as float64)."""
+    from fastact import _vmath
+
+    c = np.float32(0.05589358709462721)
+    text = _vmath._literal(c)
+    assert text.startswith("np.float32(")
+    value = eval(text, {"np": np})  # the literal just written
+    assert type(value) is np.float32 and value == c
+    assert _vmath._literal(0.25) == "0.25"
