@@ -169,16 +169,12 @@ _one_thread = _threads.one_thread  # every size is serial where this thread runs
 try:
     from ._fastcall import Dispatch as _CallBase
     from ._fastcall import Entry as _Entry
-    from ._fastcall import RowDispatch as _RowCallBase
     from ._fastcall import configure as _configure_fastcall
 except ImportError:  # pragma: no cover - installed without a C compiler
     FASTCALL = False
 
     class _CallBase:  # type: ignore[no-redef]
-        """Where _fastcall is not built (ElementwiseOp's __call__ is then its _call)."""
-
-    class _RowCallBase:  # type: ignore[no-redef]
-        """Where _fastcall is not built (RowOp's __call__ is then its _call)."""
+        """Where _fastcall is not built (the ops' __call__ is then their _call)."""
 
         _small_name: str
 else:
@@ -1252,7 +1248,7 @@ Example (the tutorial's four scores):
 """
 
 
-class RowOp(_RowCallBase, _PublicOp):
+class RowOp(_CallBase, _PublicOp):
     """A normalisation over one axis: ``op(x, axis=-1)`` and ``op.backward(grad_out, y, axis=-1)``."""
 
     def __init__(self, definition: _rowops.RowDefinition) -> None:

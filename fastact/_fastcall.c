@@ -4,9 +4,9 @@
  * the shortcut below, the call of the ufunc) and 0.2 us in the ufunc; SciPy's
  * expit, a plain ufunc, takes 0.24 us (CHANGELOG: small calls, issue 18).
  *
- * Dispatch is the base class of _api.ElementwiseOp.  Its call takes the same
- * shortcut as ElementwiseOp._call, the op's call written in Python, and hands
- * every other call to _call unchanged:
+ * Dispatch is the base class of _api.ElementwiseOp and _api.RowOp.  An
+ * elementwise op's call takes the same shortcut as ElementwiseOp._call, the op's
+ * call written in Python, and hands every other call to _call unchanged:
  *   op(x) or op(x, out=o), x an ndarray (not a subclass) of float32 or float64 in
  *   native byte order, the op's shortcut armed (self._shortcuts["forward"], a tuple
  *   (ufunc, float32 size, float64 size, default parameters, layer)), x.size below
@@ -16,6 +16,7 @@
  * Entry does the same for op.grad(x), op.value_and_grad(x) (no out) and
  * op.backward(g, x=x) or op.backward(g, y=y), g an ndarray of x's dtype and
  * shape, and hands the rest to the Python method (_api._small has the test).
+ * A row op's call and backward take what _api._small_rows takes (row_shortcut).
  * Where the arrays are aligned, contiguous (or one-dimensional, of any stride),
  * o writeable and either an input itself or apart from them, and the parameters
  * Python floats, it calls the ufunc's inner loop for the dtype itself, as NumPy's
@@ -43,9 +44,11 @@ static PyObject *override_var;  /* _backend._override, a ContextVar */
 static PyObject *backend_dict;  /* _backend's globals: _default_backend */
 static PyArray_Descr *descr_f32, *descr_f64;
 
+/* The base of the ops (ElementwiseOp, RowOp): which small calls it takes in C */
 typedef struct {
     PyObject_HEAD
-    PyObject *shortcuts;  /* kind -> shortcut tuple or None (ElementwiseOp._shortcuts) */
+    PyObject *shortcuts;  /* an elementwise op's: kind -> shortcut tuple or None (ElementwiseOp._shortcuts) */
+    PyObject *row_name;   /* a row op's: its name in _api._SMALL_ROWS (RowOp._small_name) */
 } Dispatch;
 
 /* 1 where the backend of this call is numba, 0 where not, -1 with an error set */
@@ -318,74 +321,6 @@ only_out(PyObject *kwargs, PyObject **out)
     return 1;
 }
 
-static PyObject *
-dispatch_call(PyObject *self, PyObject *args, PyObject *kwargs)
-{
-    if (PyTuple_GET_SIZE(args) == 1) {
-        PyObject *out;
-        int plain = only_out(kwargs, &out);
-        if (plain < 0) {
-            return NULL;
-        }
-        if (plain) {
-            PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
-            PyObject *result = shortcut(((Dispatch *)self)->shortcuts, str_forward, in, 1, out, 1);
-            if (result != NULL || PyErr_Occurred()) {
-                return result;
-            }
-        }
-    }
-    PyObject *call = PyObject_GetAttr(self, str_call);
-    if (call == NULL) {
-        return NULL;
-    }
-    PyObject *result = PyObject_Call(call, args, kwargs);
-    Py_DECREF(call);
-    return result;
-}
-
-static int
-dispatch_traverse(Dispatch *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->shortcuts);
-    return 0;
-}
-
-static int
-dispatch_clear(Dispatch *self)
-{
-    Py_CLEAR(self->shortcuts);
-    return 0;
-}
-
-static void
-dispatch_dealloc(Dispatch *self)
-{
-    PyObject_GC_UnTrack(self);
-    dispatch_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyMemberDef dispatch_members[] = {
-    {"_shortcuts", T_OBJECT, offsetof(Dispatch, shortcuts), 0,
-     "kind -> the shortcut tuple, or None before a call has armed it"},
-    {NULL}
-};
-
-static PyTypeObject DispatchType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "fastact._fastcall.Dispatch",
-    .tp_doc = PyDoc_STR("Base of the elementwise ops: the call of a small ndarray in C, else _call."),
-    .tp_basicsize = sizeof(Dispatch),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
-    .tp_call = dispatch_call,
-    .tp_traverse = (traverseproc)dispatch_traverse,
-    .tp_clear = (inquiry)dispatch_clear,
-    .tp_dealloc = (destructor)dispatch_dealloc,
-    .tp_members = dispatch_members,
-};
-
 /* --- row ops: op(x, axis=-1, out=None) and op.backward(grad_out, y, axis=-1, out=None) -- */
 
 /* Whether the C-contiguous arrays a and b have memory in common (np.may_share_memory) */
@@ -542,28 +477,12 @@ row_arguments(PyObject *args, Py_ssize_t first, PyObject *kwargs, PyObject **axi
     return 1;
 }
 
-typedef struct {
-    PyObject_HEAD
-    PyObject *name;  /* the row op's name in _SMALL_ROWS (forward) */
-} RowDispatch;
+/* --- the ops' own call --------------------------------------------------------- */
 
+/* self._call(*args, **kwargs): the call in Python */
 static PyObject *
-row_dispatch_call(PyObject *self, PyObject *args, PyObject *kwargs)
+call_python(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    PyObject *name = ((RowDispatch *)self)->name, *axis, *out;
-    if (name != NULL && PyTuple_GET_SIZE(args) >= 1) {
-        int plain = row_arguments(args, 1, kwargs, &axis, &out);
-        if (plain < 0) {
-            return NULL;
-        }
-        if (plain) {
-            PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
-            PyObject *result = row_shortcut(name, in, 1, axis, out);
-            if (result != NULL || PyErr_Occurred()) {
-                return result;
-            }
-        }
-    }
     PyObject *call = PyObject_GetAttr(self, str_call);
     if (call == NULL) {
         return NULL;
@@ -573,45 +492,80 @@ row_dispatch_call(PyObject *self, PyObject *args, PyObject *kwargs)
     return result;
 }
 
-static int
-row_dispatch_traverse(RowDispatch *self, visitproc visit, void *arg)
+static PyObject *
+dispatch_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    Py_VISIT(self->name);
+    Dispatch *op = (Dispatch *)self;
+    PyObject *result = NULL, *axis, *out;
+    if (op->row_name != NULL && PyTuple_GET_SIZE(args) >= 1) {  /* op(x, axis=-1, out=None) */
+        int plain = row_arguments(args, 1, kwargs, &axis, &out);
+        if (plain < 0) {
+            return NULL;
+        }
+        if (plain) {
+            PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
+            result = row_shortcut(op->row_name, in, 1, axis, out);
+        }
+    }
+    else if (op->row_name == NULL && PyTuple_GET_SIZE(args) == 1) {  /* op(x, out=None) */
+        int plain = only_out(kwargs, &out);
+        if (plain < 0) {
+            return NULL;
+        }
+        if (plain) {
+            PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
+            result = shortcut(op->shortcuts, str_forward, in, 1, out, 1);
+        }
+    }
+    if (result != NULL || PyErr_Occurred()) {
+        return result;
+    }
+    return call_python(self, args, kwargs);
+}
+
+static int
+dispatch_traverse(Dispatch *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->shortcuts);
+    Py_VISIT(self->row_name);
     return 0;
 }
 
 static int
-row_dispatch_clear(RowDispatch *self)
+dispatch_clear(Dispatch *self)
 {
-    Py_CLEAR(self->name);
+    Py_CLEAR(self->shortcuts);
+    Py_CLEAR(self->row_name);
     return 0;
 }
 
 static void
-row_dispatch_dealloc(RowDispatch *self)
+dispatch_dealloc(Dispatch *self)
 {
     PyObject_GC_UnTrack(self);
-    row_dispatch_clear(self);
+    dispatch_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyMemberDef row_dispatch_members[] = {
-    {"_small_name", T_OBJECT, offsetof(RowDispatch, name), 0, "the op's name in _api._SMALL_ROWS"},
+static PyMemberDef dispatch_members[] = {
+    {"_shortcuts", T_OBJECT, offsetof(Dispatch, shortcuts), 0,
+     "an elementwise op's: kind -> the shortcut tuple, or None before a call has armed it"},
+    {"_small_name", T_OBJECT, offsetof(Dispatch, row_name), 0, "a row op's: its name in _api._SMALL_ROWS"},
     {NULL}
 };
 
-static PyTypeObject RowDispatchType = {
+static PyTypeObject DispatchType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "fastact._fastcall.RowDispatch",
-    .tp_doc = PyDoc_STR("Base of the row ops: small calls along the last axis in C, else _call."),
-    .tp_basicsize = sizeof(RowDispatch),
+    .tp_name = "fastact._fastcall.Dispatch",
+    .tp_doc = PyDoc_STR("Base of the ops: small calls in C, else _call."),
+    .tp_basicsize = sizeof(Dispatch),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
-    .tp_call = row_dispatch_call,
-    .tp_traverse = (traverseproc)row_dispatch_traverse,
-    .tp_clear = (inquiry)row_dispatch_clear,
-    .tp_dealloc = (destructor)row_dispatch_dealloc,
-    .tp_members = row_dispatch_members,
+    .tp_call = dispatch_call,
+    .tp_traverse = (traverseproc)dispatch_traverse,
+    .tp_clear = (inquiry)dispatch_clear,
+    .tp_dealloc = (destructor)dispatch_dealloc,
+    .tp_members = dispatch_members,
 };
 
 /* --- op.grad, op.value_and_grad and op.backward -------------------------------- */
@@ -622,7 +576,7 @@ static const char *const kind_names[] = {"grad", "value_and_grad", "backward", "
 typedef struct {
     PyObject_HEAD
     PyObject *bound;  /* the op's Python method, bound to the op */
-    PyObject *op;     /* the op, a Dispatch (a RowDispatch for row_backward) */
+    PyObject *op;     /* the op, a Dispatch */
     PyObject *name;   /* row_backward: the backward's name in _SMALL_ROWS */
     int kind;
 } Entry;
@@ -717,7 +671,7 @@ entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     PyObject *op = PyMethod_GET_SELF(bound);
     int row = kind == KIND_ROW_BACKWARD;
-    if (kind < 0 || !PyObject_TypeCheck(op, row ? &RowDispatchType : &DispatchType) || row != (row_name != NULL)) {
+    if (kind < 0 || !PyObject_TypeCheck(op, &DispatchType) || row != (row_name != NULL)) {
         PyErr_SetString(PyExc_ValueError, "Entry(method, kind[, name]): a method of an op, kind grad, value_and_grad "
                         "or backward, or row_backward with the backward's name");
         return NULL;
@@ -861,7 +815,7 @@ PyInit__fastcall(void)
 {
     import_array();
     import_umath();
-    if (PyType_Ready(&DispatchType) < 0 || PyType_Ready(&RowDispatchType) < 0 || PyType_Ready(&EntryType) < 0) {
+    if (PyType_Ready(&DispatchType) < 0 || PyType_Ready(&EntryType) < 0) {
         return NULL;
     }
     str_forward = PyUnicode_InternFromString("forward");
@@ -895,12 +849,6 @@ PyInit__fastcall(void)
     Py_INCREF(&EntryType);
     if (PyModule_AddObject(m, "Entry", (PyObject *)&EntryType) < 0) {
         Py_DECREF(&EntryType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&RowDispatchType);
-    if (PyModule_AddObject(m, "RowDispatch", (PyObject *)&RowDispatchType) < 0) {
-        Py_DECREF(&RowDispatchType);
         Py_DECREF(m);
         return NULL;
     }

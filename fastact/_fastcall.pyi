@@ -3,14 +3,9 @@ from contextvars import ContextVar
 from typing import Any, Literal
 
 class Dispatch:
-    """Base of the elementwise ops: the call of a small ndarray in C, else ``_call``."""
+    """Base of the ops (elementwise and row ops): small calls in C, else ``_call``."""
 
     _shortcuts: dict[str, Any]
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-
-class RowDispatch:
-    """Base of the row ops: small calls along the last axis in C, else ``_call``."""
-
     _small_name: str
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
