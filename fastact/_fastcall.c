@@ -94,6 +94,14 @@ same_shape(PyArrayObject *a, PyArrayObject *b)
     return 1;
 }
 
+/* Whether obj is an ndarray (not a subclass) of x's dtype and shape */
+static int
+like_x(PyObject *obj, PyArrayObject *x)
+{
+    return PyArray_CheckExact(obj) && PyArray_DESCR((PyArrayObject *)obj) == PyArray_DESCR(x)
+           && same_shape(x, (PyArrayObject *)obj);
+}
+
 /* The stride of a as one run of n elements, or 0 where it is not one */
 static npy_intp
 run_stride(PyArrayObject *a)
@@ -258,22 +266,17 @@ shortcut(PyObject *shortcuts, PyObject *key, PyObject **in, int nin, PyObject *o
         return NULL;
     }
     for (int i = 0; i < nin - 1; i++) {  /* grad_out: x's dtype and shape (no broadcasting here) */
-        if (!PyArray_CheckExact(in[i]) || PyArray_DESCR((PyArrayObject *)in[i]) != dt
-                || !same_shape(xa, (PyArrayObject *)in[i])) {
+        if (!like_x(in[i], xa)) {
             return NULL;
         }
     }
-    if (out != NULL) {
-        if (!PyArray_CheckExact(out) || PyArray_DESCR((PyArrayObject *)out) != dt
-                || !same_shape(xa, (PyArrayObject *)out)) {
-            return NULL;
-        }
+    if (out != NULL && !like_x(out, xa)) {
+        return NULL;
     }
     PyObject *ufunc = PyTuple_GET_ITEM(cut, 0);
     Py_INCREF(cut);  /* the dict's entry may change during the call */
-    PyObject *result = NULL;
     Py_ssize_t np_ = PyTuple_GET_SIZE(params);
-    result = run_loop(ufunc, (PyArrayObject **)in, nin, params, (PyArrayObject *)out, nout);
+    PyObject *result = run_loop(ufunc, (PyArrayObject **)in, nin, params, (PyArrayObject *)out, nout);
     if (result == NULL && !PyErr_Occurred()) {
         PyObject *stack[MAX_PARAMS + 3];
         Py_ssize_t n = 0;
@@ -398,8 +401,7 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
         return NULL;  /* Python's: serial where this thread runs on one thread */
     }
     for (int i = 0; i < nin - 1; i++) {
-        PyArrayObject *g = (PyArrayObject *)in[i];
-        if (!PyArray_CheckExact(in[i]) || PyArray_DESCR(g) != dt || !same_shape(xa, g) || !PyArray_IS_C_CONTIGUOUS(g)) {
+        if (!like_x(in[i], xa) || !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)in[i])) {
             return NULL;
         }
     }
@@ -413,8 +415,7 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
     }
     else {
         PyArrayObject *o = (PyArrayObject *)out;
-        if (!PyArray_CheckExact(out) || PyArray_DESCR(o) != dt || !same_shape(xa, o) || !PyArray_IS_C_CONTIGUOUS(o)
-                || !PyArray_ISWRITEABLE(o)) {
+        if (!like_x(out, xa) || !PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISWRITEABLE(o)) {
             return NULL;
         }
         for (int i = 0; i < nin; i++) {
