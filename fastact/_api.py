@@ -197,7 +197,7 @@ def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
 def _small(cut: _Shortcut, x: np.ndarray, out: object, grad_out: np.ndarray | None = None) -> Any:
     """``cut``'s ufunc on the ndarray ``x`` (after ``grad_out``, where given), or None where
     the call is not a shortcut's: the caller then takes the general path.  The
-    same test as ElementwiseOp.__call__'s, which has it written out."""
+    same test as ElementwiseOp._call's, which has it written out (and _fastcall.c's, in C)."""
     dt = x.dtype
     limit = cut[1] if dt is _F32 else cut[2] if dt is _F64 else 0
     if (not limit or (x.size >= limit and not _one_thread())

@@ -576,11 +576,16 @@ static const char *const kind_names[] = {"grad", "value_and_grad", "backward", "
 
 typedef struct {
     PyObject_HEAD
-    PyObject *bound;  /* the op's Python method, bound to the op */
-    PyObject *op;     /* the op, a Dispatch */
+    PyObject *bound;  /* the op's Python method, bound to the op (a Dispatch: its __self__) */
     PyObject *name;   /* row_backward: the backward's name in _SMALL_ROWS */
     int kind;
 } Entry;
+
+static Dispatch *
+op_of(Entry *self)
+{
+    return (Dispatch *)PyMethod_GET_SELF(self->bound);
+}
 
 static PyObject *
 entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
@@ -598,13 +603,8 @@ entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
             PyObject *in[2] = {PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 1)};
             result = row_shortcut(self->name, in, 2, axis, out);
         }
-        if (result != NULL || PyErr_Occurred()) {
-            return result;
-        }
-        return PyObject_Call(self->bound, args, kwargs);
     }
-    PyObject *shortcuts = ((Dispatch *)self->op)->shortcuts;
-    if (self->kind != KIND_BACKWARD) {  /* grad(x, out=None), value_and_grad(x) */
+    else if (self->kind != KIND_BACKWARD) {  /* grad(x, out=None), value_and_grad(x) */
         PyObject *out;
         int plain = nargs == 1 ? only_out(kwargs, &out) : 0;
         if (plain < 0) {
@@ -613,7 +613,7 @@ entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
         if (plain && !(self->kind == KIND_VALUE_AND_GRAD && out != NULL)) {
             PyObject *in[1] = {PyTuple_GET_ITEM(args, 0)};
             int grad = self->kind == KIND_GRAD;
-            result = shortcut(shortcuts, grad ? str_grad : str_value_and_grad, in, 1, out, grad ? 1 : 2);
+            result = shortcut(op_of(self)->shortcuts, grad ? str_grad : str_value_and_grad, in, 1, out, grad ? 1 : 2);
         }
     }
     else if (nargs == 1 || nargs == 2) {  /* backward(grad_out, x=None, *, y=None, out=None) */
@@ -645,7 +645,7 @@ entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
         out = out == Py_None ? NULL : out;
         if (plain && (x == NULL) != (y == NULL)) {
             PyObject *in[2] = {PyTuple_GET_ITEM(args, 0), x != NULL ? x : y};
-            result = shortcut(shortcuts, x != NULL ? str_backward_x : str_backward_y, in, 2, out, 1);
+            result = shortcut(op_of(self)->shortcuts, x != NULL ? str_backward_x : str_backward_y, in, 2, out, 1);
         }
     }
     if (result != NULL || PyErr_Occurred()) {
@@ -682,7 +682,6 @@ entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->bound = Py_NewRef(bound);
-    self->op = Py_NewRef(op);
     self->name = Py_XNewRef(row_name);
     self->kind = kind;
     return (PyObject *)self;
@@ -692,7 +691,6 @@ static int
 entry_traverse(Entry *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->bound);
-    Py_VISIT(self->op);
     Py_VISIT(self->name);
     return 0;
 }
@@ -701,7 +699,6 @@ static int
 entry_clear(Entry *self)
 {
     Py_CLEAR(self->bound);
-    Py_CLEAR(self->op);
     Py_CLEAR(self->name);
     return 0;
 }
@@ -737,7 +734,7 @@ entry_wrapped(Entry *self, void *Py_UNUSED(closure))
 static PyObject *
 entry_self(Entry *self, void *Py_UNUSED(closure))
 {
-    return Py_NewRef(self->op);
+    return Py_NewRef((PyObject *)op_of(self));
 }
 
 static PyGetSetDef entry_getset[] = {
@@ -757,7 +754,7 @@ entry_reduce(Entry *self, PyObject *Py_UNUSED(ignored))
     if (getattr == NULL) {
         return NULL;
     }
-    return Py_BuildValue("O(Os)", getattr, self->op, self->kind == KIND_ROW_BACKWARD ? "backward" : kind_names[self->kind]);
+    return Py_BuildValue("O(Os)", getattr, (PyObject *)op_of(self), self->kind == KIND_ROW_BACKWARD ? "backward" : kind_names[self->kind]);
 }
 
 static PyMethodDef entry_methods[] = {
