@@ -151,23 +151,23 @@ def _times(x: Any, t: Any) -> Any:
 
 @scalar_function
 def _scaled(c: Any, v: Any) -> Any:
-    """c * v for a float64 constant c, with c split into two floats of v's type
-    so that a float32 v gets the product of the exact c, rounded once."""
-    hi = like(v, c)
-    lo = like(v, c - float(hi))
-    if abs(v) == math.inf:
-        return hi * v
-    if abs(v) < like(v, 2.0**-60):  # near the subnormals: one float64 product (lo * v would underflow)
-        return like(v, c * np.float64(v))
-    return fma(hi, v, lo * v)
+    """c * v for a float64 constant c, the product of the exact c: for float64 v rounded
+    once, for float32 v formed in float64 (relative error 2**-53) and rounded to float32,
+    also into the subnormals.  That second rounding differs from a single one only when
+    the float64 product lands on a float32 tie, about once in 2**29 random inputs (the
+    split c = hi + lo with fma(hi, v, lo * v), used before, errs at 2**-48 and cost a
+    third more time for leaky_relu in cache)."""
+    return like(v, c * np.float64(v))
 
 
 @scalar_function
 def _exact_div6(s: Any, s_lo: Any) -> Any:
-    """(s + s_lo) / 6, correctly rounded but for ties."""
+    """(s + s_lo) / 6, correctly rounded but for ties: q = s * (1/6), within an ULP
+    of s / 6 (no division), then one step on the exact residual s - 6 q."""
     six = like(s, 6.0)
-    q = s / six
-    return fma(fma(-six, q, s) + s_lo, like(s, 1.0 / 6.0), q)
+    sixth = like(s, 1.0 / 6.0)
+    q = s * sixth
+    return fma(fma(-six, q, s) + s_lo, sixth, q)
 
 
 @scalar_function
@@ -853,9 +853,10 @@ RRELU = Activation(
     reference=lambda mp, x, p: x if x > 0 else mp.mpf(_rrelu_slope(p)) * x,
     reference_df=lambda mp, x, p: mp.mpf(1) if x > 0 else mp.mpf(_rrelu_slope(p)),
     correctly_rounded=True,
-    # s x is formed from a two-float split of the float64 s (leaky_relu's too): 2**-48 off, so
-    # a product that close to a tie can round the other way (0.5000000007 ULP seen); a
-    # correctly rounded float64 product with a tie check took 3.3x the time in cache
+    # s x is formed in float64 and rounded to float32 (leaky_relu's too, see _scaled): 2**-53
+    # off, so a product that close to a tie can round the other way (0.5000000007 ULP seen
+    # with the split form used before, 2**-48 off); a correctly rounded product with a tie
+    # check took 3.3x the time in cache
     known_gaps=(("forward", "float32", 0.51), ("backward", "float32", 0.51)),
     grad_params=("lower", "upper"),
     df_dparams=rrelu_dparams,
@@ -869,9 +870,9 @@ RRELU = Activation(
 
 @scalar_function
 def _inside(x: Any, lam: Any) -> Any:
-    """Whether -lam <= x <= lam, compared in float64 (lam a float64)."""
-    xd = np.float64(x)
-    return xd >= -lam and xd <= lam
+    """Whether -lam <= x <= lam for the float64 lam: |x| <= lam, compared in x's dtype
+    (``_at_or_below``); False for NaN."""
+    return _at_or_below(abs(x), lam)
 
 
 @scalar_function
@@ -924,12 +925,10 @@ HARDSHRINK = Activation(
 
 @scalar_function
 def softshrink_f(x: Any, p: Any) -> Any:
-    xd = np.float64(x)
-    if xd > p[0]:
-        return like(x, xd - p[0])
-    if xd < -p[0]:
-        return like(x, xd + p[0])
-    return x * like(x, 0.0)  # 0 with the sign of x (as PyTorch), NaN for NaN
+    if _inside(x, p[0]):
+        return x * like(x, 0.0)  # 0 with the sign of x (as PyTorch)
+    # x - lambd or x + lambd: one subtraction of lambd with x's sign (NaN stays NaN)
+    return like(x, np.float64(x) - math.copysign(p[0], x))
 
 
 @scalar_function
