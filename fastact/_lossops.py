@@ -71,17 +71,24 @@ def _row_exps_into(x: Any, grad: Any) -> Any:
     return m, total, log_of_sum(below, ties)
 
 
+@scalar_function
+def label_loss(m: Any, v: Any, log_total: Any) -> Any:
+    """log(sum(exp(x))) - v as (m - v) + log_total, in float64 and in this order, with
+    strict flags: the row functions' own (LOOP_MATH) let LLVM reassociate it as
+    (m + log_total) - v, which loses a tiny loss's digits.  It did so whenever the code
+    around it changed shape (a helper returning the branches' tuple, an integer row
+    maximum): float64 losses 439 ULP off (tools/fingerprint.py, and tested)."""
+    return (np.float64(m) - np.float64(v)) + log_total
+
+
 @row_function
 def row_xent_index(x: Any, label: Any, want_grad: Any, grad: Any, scale: Any) -> Any:
-    # The branch stays here: moved into a helper returning either branch's tuple, the
-    # float64 losses came out up to 439 ULP off (found by tools/fingerprint.py, and
-    # tested; why Numba compiled it so is not known).
     full_width()
     if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
     else:
         m, total, log_total = _row_log_sum_exp_terms(x)
-    loss = (np.float64(m) - np.float64(x[label])) + log_total
+    loss = label_loss(m, x[label], log_total)
     if want_grad:
         inv = scale / total
         if x.itemsize == 4:
@@ -113,7 +120,7 @@ def _xent_prob_row(x: Any, p: Any, want_grad: Any, grad: Any, scale: Any, z: Any
     mf = np.float64(m)
     for i in range(x.shape[0]):
         pi = np.float64(p[i])
-        loss += pi * ((mf - np.float64(x[i])) + log_total)
+        loss += pi * label_loss(mf, x[i], log_total)
         mass += pi
     if z != 0.0:
         lse = mf + log_total
@@ -185,7 +192,7 @@ def row_xent_index_options(logits: Any, label: Any, want_grad: Any, grad: Any, s
         e_label = np.float64(exp_of_difference(x[label], m))
     mf = np.float64(m)
     wy = w[label]
-    loss = keep * wy * ((mf - np.float64(x[label])) + log_total)
+    loss = keep * wy * label_loss(mf, x[label], log_total)
     a = keep * wy
     if smooth != 0.0:
         below, weights = 0.0, 0.0

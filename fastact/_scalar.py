@@ -16,6 +16,8 @@ import math
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 
 def exp(x: Any) -> Any:
     """exp for float32/float64: NaN -> NaN, -inf -> 0, inf -> inf, no overflow error."""
@@ -171,6 +173,28 @@ def maximum(a: Any, b: Any) -> Any:
     if a != a or b != b:
         return a + b
     return a if a >= b else b
+
+
+def order_key(x: Any) -> Any:
+    """An integer of x's width that orders floats as their values do (-0.0 below 0.0)
+    and every NaN above +inf, so that the largest key is that of the NaN-propagating
+    maximum (``from_order_key`` gives it back).  Under Numba the maximum of a row's
+    keys is an integer reduction, which vectorises without the chain of selects that a
+    NaN-propagating float maximum costs (softmax's row maximum took 3x as long)."""
+    width = np.dtype(type(x)).itemsize * 8
+    bits = int(np.array(x).view(f"i{width // 8}"))
+    low = 2 ** (width - 1) - 1
+    if bits & low > int(np.array(np.inf, type(x)).view(f"i{width // 8}")):
+        return np.dtype(f"i{width // 8}").type(low)
+    return np.dtype(f"i{width // 8}").type(bits ^ (low if bits < 0 else 0))
+
+
+def from_order_key(k: Any) -> Any:
+    """The float whose ``order_key`` is k (a NaN for the key of every NaN)."""
+    width = np.dtype(type(k)).itemsize * 8
+    low = 2 ** (width - 1) - 1
+    bits = int(k) ^ (low if k < 0 else 0)
+    return np.array(bits, f"i{width // 8}").view(f"f{width // 8}")[()]
 
 
 def full_width() -> None:

@@ -34,11 +34,12 @@ from numba.extending import register_jitable
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
                       exp_nonpositive_and_times, exp_nonpositive_and_times_pair, exp_nonpositive_scaled, exp_times, expm1,
-                      fma, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times, tanh)
+                      fma, from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf,
+                      normal_cdf_times, order_key, tanh)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_and_times_pair", "exp_nonpositive_scaled",
-           "exp_times", "expm1", "fma", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times",
-           "scalar_function", "tanh"]
+           "exp_times", "expm1", "fma", "from_order_key", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf",
+           "normal_cdf_times", "order_key", "scalar_function", "tanh"]
 
 # Any for a type checker: Numba's stubs check these against a TypedDict of their own.
 _JIT_OPTIONS: Any = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
@@ -86,6 +87,41 @@ def _fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
 def _maximum(typingctx: Any, a: Any, b: Any) -> Any:
     """NaN-propagating maximum (``llvm.maximum``); vectorises as a reduction."""
     return (a(a, b), _llvm_call("maximum", 2)) if _same_float_types(a, b) else None
+
+
+@intrinsic
+def _order_key(typingctx: Any, x: Any) -> Any:
+    """``_scalar.order_key``: the bits of x, its magnitude bits flipped where the sign is
+    set, and the largest key for every NaN."""
+    if not isinstance(x, types.Float):
+        return None
+    width = x.bitwidth
+    low = 2 ** (width - 1) - 1
+    inf_bits = int(np.array(np.inf, f"f{width // 8}").view(f"i{width // 8}"))
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        ity = ir.IntType(width)
+        bits = builder.bitcast(args[0], ity)
+        flip = builder.and_(builder.ashr(bits, ity(width - 1)), ity(low))
+        nan = builder.icmp_signed(">", builder.and_(bits, ity(low)), ity(inf_bits))
+        return builder.select(nan, ity(low), builder.xor(bits, flip))
+
+    return (types.int32 if width == 32 else types.int64)(x), codegen
+
+
+@intrinsic
+def _from_order_key(typingctx: Any, k: Any) -> Any:
+    """``_scalar.from_order_key``: the key's magnitude bits flipped back where it is negative."""
+    if k not in (types.int32, types.int64):
+        return None
+    width = 32 if k == types.int32 else 64
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        ity = ir.IntType(width)
+        flip = builder.and_(builder.ashr(args[0], ity(width - 1)), ity(2 ** (width - 1) - 1))
+        return builder.bitcast(builder.xor(args[0], flip), _llvm_float(sig.return_type))
+
+    return (types.float32 if width == 32 else types.float64)(k), codegen
 
 
 @intrinsic
@@ -818,6 +854,16 @@ def _fma_overload(a: Any, b: Any, c: Any) -> Any:
     if _same_float_types(a, b, c):
         return lambda a, b, c: _fma(a, b, c)
     return None
+
+
+@overload(order_key, jit_options=_JIT_OPTIONS)
+def _order_key_overload(x: Any) -> Any:
+    return (lambda x: _order_key(x)) if x in (types.float32, types.float64) else None
+
+
+@overload(from_order_key, jit_options=_JIT_OPTIONS)
+def _from_order_key_overload(k: Any) -> Any:
+    return (lambda k: _from_order_key(k)) if k in (types.int32, types.int64) else None
 
 
 @overload(maximum, jit_options=_JIT_OPTIONS)

@@ -201,3 +201,34 @@ def test_generated_series_keep_float32_constants():
     value = eval(text, {"np": np})  # the literal just written
     assert type(value) is np.float32 and value == c
     assert _vmath._literal(0.25) == "0.25"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_order_keys_order_values_and_every_nan_above_inf(dtype):
+    """The row maxima take the maximum of order_key's integers: keys in the order of
+    the values (-0.0 just below 0.0), every NaN (of either sign) above +inf, and
+    from_order_key giving each value back; compiled and in Python alike."""
+    info = np.finfo(dtype)
+    special = np.array([np.inf, -np.inf, 0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny,
+                        info.max, -info.max, 1.0, -1.0], dtype)
+    values = np.concatenate([special, np.random.default_rng(2).standard_normal(500).astype(dtype) * 1e3])
+    nans = np.array([np.nan, -np.nan], dtype)
+    itype = np.int32 if dtype == np.float32 else np.int64
+
+    @njit
+    def run(x, keys, back):
+        for i in range(x.shape[0]):
+            keys[i] = _scalar.order_key(x[i])
+            back[i] = _scalar.from_order_key(keys[i])
+
+    x = np.concatenate([values, nans])
+    keys, back = np.empty(x.size, itype), np.empty_like(x)
+    run(x, keys, back)
+    np.testing.assert_array_equal(keys, [_scalar.order_key(v) for v in x])
+    np.testing.assert_array_equal(back[:-2], values)
+    np.testing.assert_array_equal(np.signbit(back[:-2]), np.signbit(values))
+    assert np.isnan(back[-2:]).all() and all(math.isnan(_scalar.from_order_key(k)) for k in keys[-2:])
+    assert keys[-1] == keys[-2] > keys[0]  # both NaNs above +inf
+    by_key = values[np.argsort(keys[:-2], kind="stable")]
+    assert (np.diff(by_key) >= 0).all()
+    assert _scalar.order_key(dtype(-0.0)) < _scalar.order_key(dtype(0.0))
