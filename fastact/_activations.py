@@ -131,7 +131,8 @@ def _quotient(num: Any, e: Any, r: Any) -> Any:
     """num / (1 + e) to about half an ULP, given r ~ 1/(1 + e), with num - q
     within a factor 2 of num (Sterbenz): one Newton step on the exact residual
     num - q*(1 + e) = (num - q) - q*e."""
-    return _quotient_of_pair(num, like(num, 0.0), e, r)
+    q = num * r
+    return fma(fma(-q, e, num - q), r, q)  # _quotient_of_pair's, without adding a num_lo of 0
 
 
 @scalar_function
