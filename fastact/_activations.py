@@ -178,6 +178,13 @@ def _two_sum(a: Any, b: Any) -> Any:
     return s, (a - (s - bb)) + (b - bb)
 
 
+@scalar_function
+def _fast_two_sum(a: Any, b: Any) -> Any:
+    """_two_sum for |a| >= |b| (or a = 0), in three operations instead of six (Dekker)."""
+    s = a + b
+    return s, (a - s) + b
+
+
 # Below TAIL, sigmoid(x) = e^x and 1 - sigmoid(x) = 1 to the last bit in both
 # dtypes (e^-40 < 2**-57), and products like x sigmoid(x) are formed as
 # ``exp_times(x, x)``: x e^x rounded once, not x times an already-rounded
@@ -1099,7 +1106,7 @@ def hardsigmoid_f(x: Any, p: Any) -> Any:
         return like(x, 0.0)
     if x >= 3:
         return like(x, 1.0)
-    s, s_lo = _two_sum(x, like(x, 3.0))
+    s, s_lo = _fast_two_sum(like(x, 3.0), x)  # |x| < 3
     return _exact_div6(s, s_lo)
 
 
@@ -1121,12 +1128,9 @@ def hardswish_f(x: Any, p: Any) -> Any:
         return like(x, 0.0)
     if x >= 3 or x == 0:  # hardswish(-0.0) = -0.0; the exact sum below would give +0.0
         return x
-    sq = x * x  # x*x + 3x, exactly, as a double-word
-    sq_lo = fma(x, x, -sq)
-    tx = like(x, 3.0) * x
-    tx_lo = fma(like(x, 3.0), x, -tx)
-    s, s_lo = _two_sum(sq, tx)
-    return _exact_div6(s, s_lo + (sq_lo + tx_lo))
+    s, s_lo = _fast_two_sum(like(x, 3.0), x)  # x + 3 exactly (|x| < 3), then x (x + 3) as a double-word
+    xs = x * s
+    return _exact_div6(xs, fma(x, s_lo, fma(x, s, -xs)))
 
 
 @scalar_function
