@@ -715,6 +715,25 @@ def _rows(fn: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
     return kernel
 
 
+def _rows_fast_first(fn: Any, fast: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+    """_rows for a row function with a fast_row (RowFunction.fast_row): each row tries it
+    first, and takes fn where it declines; an in-place call (out is the first input)
+    takes fn throughout.  The call of fn stays here, out of the row function: see
+    fast_row."""
+
+    def kernel(*args: Any) -> None:
+        token  # noqa: B018
+        full_width()
+        ins, out = args[:n_in], args[-1]
+        in_place = out.ctypes.data == ins[0].ctypes.data
+        for r in prange(out.shape[0]):
+            full_width()
+            if in_place or not fast(at(ins, r), out[r]):
+                fn(at(ins, r), out[r])
+
+    return kernel
+
+
 # Short rows of a C-contiguous (rows, n) array (1e6 rows of 10) run in blocks of
 # ROW_BLOCK rows, each block seen as one flat run of elements.  A loop along a
 # row of 10 is too short to vectorise, and transposing blocks for the lanes
@@ -1145,9 +1164,10 @@ def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows"
     (see ROW_FORMS): ``kernel(*inputs, out, ...)``."""
     template, field = ROW_FORMS[form]
     fn = _rowops.ROW_FUNCTIONS[name]
-    fns = getattr(fn, field)
-    return _jit(template, *(fns if field == "phases" else (fns,)), parallel=parallel, fastmath=LOOP_MATH, cache=cache,
-                n_in=len(fn.inputs))
+    fns = getattr(fn, field) if field == "phases" else (getattr(fn, field),)
+    if form == "rows" and fn.fast_row is not None:
+        template, fns = _rows_fast_first, (fn.row, fn.fast_row)
+    return _jit(template, *fns, parallel=parallel, fastmath=LOOP_MATH, cache=cache, n_in=len(fn.inputs))
 
 
 def _reduce_rows(fn: Any, *, token: Any) -> Callable[..., Any]:

@@ -197,6 +197,13 @@ def from_order_key(k: Any) -> Any:
     return np.array(bits, f"i{width // 8}").view(f"f{width // 8}")[()]
 
 
+def single_precision(x: Any) -> bool:
+    """Whether array x holds float32.  Under Numba a constant of the compiled function,
+    so that a branch on it leaves one path: a branch on ``x.itemsize`` compiles both,
+    and the other path's code alone slowed log_softmax's rows (see RowFunction.fast_row)."""
+    return bool(x.dtype == np.float32)
+
+
 def full_width() -> None:
     """Under Numba, marks the compiled function it is called in for the widest
     vectors (_config.VECTOR_WIDTH); in Python, nothing.  Every kernel template,

@@ -35,7 +35,7 @@ from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
                       exp_nonpositive_and_times, exp_nonpositive_and_times_pair, exp_nonpositive_scaled, exp_times, expm1,
                       fma, from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf,
-                      normal_cdf_times, order_key, tanh)
+                      normal_cdf_times, order_key, single_precision, tanh)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_and_times_pair", "exp_nonpositive_scaled",
            "exp_times", "expm1", "fma", "from_order_key", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf",
@@ -138,6 +138,24 @@ def _mark_full_width(typingctx: Any) -> Any:
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@intrinsic
+def _single_precision(typingctx: Any, x: Any) -> Any:
+    """A constant: whether array x holds float32."""
+    if not isinstance(x, types.Array):
+        return None
+    value = x.dtype == types.float32
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return context.get_constant(types.boolean, value)
+
+    return types.boolean(x), codegen
+
+
+@overload(single_precision, jit_options=_JIT_OPTIONS)
+def _single_precision_overload(x: Any) -> Any:
+    return (lambda x: _single_precision(x)) if isinstance(x, types.Array) else None
 
 
 @overload(full_width, inline="always")  # inlined by Numba: the mark lands in the caller's function
