@@ -197,6 +197,12 @@ def from_order_key(k: Any) -> Any:
     return np.array(bits, f"i{width // 8}").view(f"f{width // 8}")[()]
 
 
+def borrowed(a: Any) -> Any:
+    """a itself; under Numba a view of it that its own views do not reference-count
+    (no atomic operations per row): for a kernel's arguments, within the kernel."""
+    return a
+
+
 def single_precision(x: Any) -> bool:
     """Whether array x holds float32.  Under Numba a constant of the compiled function,
     so that a branch on it leaves one path: a branch on ``x.itemsize`` compiles both,

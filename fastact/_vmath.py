@@ -35,7 +35,7 @@ from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
                       exp_nonpositive_and_times, exp_nonpositive_and_times_pair, exp_nonpositive_scaled, exp_times, expm1,
                       fma, from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf,
-                      normal_cdf_times, order_key, single_precision, tanh)
+                      normal_cdf_times, order_key, single_precision, tanh, borrowed)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_and_times_pair", "exp_nonpositive_scaled",
            "exp_times", "expm1", "fma", "from_order_key", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf",
@@ -156,6 +156,30 @@ def _single_precision(typingctx: Any, x: Any) -> Any:
 @overload(single_precision, jit_options=_JIT_OPTIONS)
 def _single_precision_overload(x: Any) -> Any:
     return (lambda x: _single_precision(x)) if isinstance(x, types.Array) else None
+
+
+@intrinsic
+def _borrowed(typingctx: Any, a: Any) -> Any:
+    """The array a without its memory's reference count (a NULL meminfo): views of it
+    (a row, a block) then cost no atomic increment and decrement (NRT_incref,
+    NRT_decref) each.  For arrays that outlive every use of the result: a kernel's
+    arguments within the kernel."""
+    if not isinstance(a, types.Array):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        dst = context.make_array(sig.return_type)(context, builder)
+        context.populate_array(dst, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
+                               meminfo=None)
+        return dst._getvalue()
+
+    return a(a), codegen
+
+
+@overload(borrowed, jit_options=_JIT_OPTIONS)
+def _borrowed_overload(a: Any) -> Any:
+    return (lambda a: _borrowed(a)) if isinstance(a, types.Array) else None
 
 
 @overload(full_width, inline="always")  # inlined by Numba: the mark lands in the caller's function
