@@ -250,16 +250,16 @@ def _literal(c: Any) -> str:
     return f"np.{type(c).__name__}({float(c)!r})" if isinstance(c, np.floating) else repr(c)
 
 
-def _unrolled_estrin(coefs: Any, horner_tail: int) -> Any:
-    """sum c_k u**k (``coefs`` highest degree first) with its lowest ``horner_tail``
-    steps by Horner's rule and the rest by Estrin's scheme (pairs, then pairs of
-    pairs with u**2, u**4, ...).  Its shorter dependency chain ran float64 exp 7 %
-    faster than the same polynomial by Horner's rule (znver5), where a chain of a
-    dozen FMAs left the vector units waiting; its extra roundings land in the
-    high terms, scaled down by u**k before they reach the low ones, which Horner's
-    rule adds as before."""
-    horner_tail = min(horner_tail, len(coefs) - 1)
-    high = [_literal(c) for c in coefs[: len(coefs) - horner_tail]][::-1]  # lowest first
+def _unrolled_series(coefs: Any, horner_terms: int | None = None) -> Any:
+    """sum c_k u**k (``coefs`` lowest degree first; they keep their type: float32 ones
+    keep a float32 evaluation), written out term by term as ``_unrolled_clenshaw``: its
+    lowest ``horner_terms`` terms (all by default) by Horner's rule, the rest by Estrin's
+    scheme (pairs, then pairs of pairs with u**2, u**4, ...).  Estrin's shorter
+    dependency chain ran float64 exp 7 % faster than Horner's rule alone (znver5),
+    where a chain of a dozen FMAs left the vector units waiting; its extra roundings
+    land in the high terms, scaled down by u**k before they reach the low ones."""
+    low = min(len(coefs) - 1, len(coefs) if horner_terms is None else horner_terms)
+    high = [_literal(c) for c in coefs[low:]]  # by Estrin's scheme, lowest first
     lines = ["def series(u):"]
     if len(high) == 1:
         lines.append(f"    s = {high[0]}")
@@ -279,10 +279,10 @@ def _unrolled_estrin(coefs: Any, horner_tail: int) -> Any:
                 lines.append(f"    u{2 * power} = u{power} * u{power}")
                 power *= 2
         lines.append(f"    s = {terms[0]}")
-    lines += [f"    s = _fma(s, u, {_literal(c)})" for c in coefs[len(coefs) - horner_tail:]]
+    lines += [f"    s = _fma(s, u, {_literal(c)})" for c in coefs[low - 1::-1]] if low else []
     lines.append("    return s")
     namespace = {"_fma": _fma, "np": np}
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from the constant coefficients above
+    exec("\n".join(lines), namespace)  # noqa: S102 - generated from the constant coefficients
     return register_jitable(**_INLINE_OPTIONS)(namespace["series"])
 
 
@@ -308,7 +308,7 @@ _E64 = _exp_constants(np.float64, -746.0, 710.0, _EXP_Q_FLOAT64)
 def _exp_q_series(coefs: Any) -> Any:
     """q(r) of exp(r) = 1 + r + r**2 q(r): float64's by Estrin's scheme down to its
     last term (1/2, exact), float32's short one by Horner's rule."""
-    return _unrolled_estrin(coefs, 1 if isinstance(coefs[0], np.float64) else len(coefs))
+    return _unrolled_series(coefs[::-1], 1 if isinstance(coefs[0], np.float64) else None)
 
 
 @register_jitable(**_INLINE_OPTIONS)
@@ -597,7 +597,7 @@ def _make_tanh(ftype: Any, coefs: Any) -> Callable[..., Any]:
     one, two, small = ftype(1.0), ftype(2.0), ftype(0.9)
     # Estrin's scheme for float64's 15 terms (tanh 1e5 float64, znver5: 98 -> 81 us); float32's
     # 7 by Horner's rule, which was as fast
-    series = _unrolled_estrin(coefs[::-1], 2 if ftype is np.float64 else len(coefs))
+    series = _unrolled_series(coefs, 2 if ftype is np.float64 else None)
 
     def tanh_impl(x: Any) -> Any:
         a = abs(x)
@@ -828,23 +828,13 @@ def _normal_pdf_times64(a: Any, x: Any) -> Any:
 # product rounds once.  Beyond W_MAX, G is held at G(W_MAX): there the results
 # round to 0 (or to x, or 1).  About half the time of the float64 evaluation
 # it replaced (gelu and gelu' float32), within the same bounds (README).
-def _unrolled_horner(coefs: Any) -> Any:
-    """sum c_k u**k by Horner's rule, written out as ``_unrolled_clenshaw`` (the
-    coefficients keep their type: float32 ones keep a float32 evaluation)."""
-    lines = ["def series(u):", f"    s = {_literal(coefs[-1])}"]
-    lines += [f"    s = _fma(s, u, {_literal(c)})" for c in coefs[-2::-1]]
-    lines.append("    return s")
-    namespace = {"_fma": _fma, "np": np}
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from the constant coefficients above
-    return register_jitable(**_INLINE_OPTIONS)(namespace["series"])
-
 
 _F32 = np.float32
 _TAIL32_A = _F32(PHI_TAIL32_A)
 _TAIL32_W_MAX = _F32(PHI_TAIL32_W_MAX)
-_phi_tail32_series = _unrolled_horner(tuple(_F32(c) for c in PHI_TAIL32))
+_phi_tail32_series = _unrolled_series(tuple(_F32(c) for c in PHI_TAIL32))
 _E32_LOG2E, _E32_SHIFTER, _E32_LN2_HI, _E32_LN2_LO = _E32[2:6]
-_exp32_q = _unrolled_horner(_E32[6][::-1])  # exp(r) = 1 + r + r**2 q(r), as exp's
+_exp32_q = _unrolled_series(_E32[6][::-1])  # exp(r) = 1 + r + r**2 q(r), as exp's
 _E32_TIMES_LO = _F32(_TIMES_LO[True])  # exp_times' clamp
 _INV_SQRT_2PI_HI32 = _F32(_INV_SQRT_2PI_HI)
 _INV_SQRT_2PI_LO32 = _F32(_INV_SQRT_2PI_HI - float(_INV_SQRT_2PI_HI32))
