@@ -719,7 +719,8 @@ def _rows(fn: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
         full_width()
         # borrowed arrays (_scalar.borrowed): a row's view of a reference-counted array took
         # an atomic increment and decrement of its count, 10-25 ns a row
-        ins, out = borrowed_all(args[:n_in]), borrowed(args[-1])
+        ins = borrowed_all(args[:n_in])
+        out = borrowed(args[-1])
         for r in prange(out.shape[0]):
             full_width()
             fn(at(ins, r), out[r])
@@ -736,7 +737,8 @@ def _rows_fast_first(fn: Any, fast: Any, *, n_in: Any, token: Any) -> Callable[.
     def kernel(*args: Any) -> None:
         token  # noqa: B018
         full_width()
-        ins, out = borrowed_all(args[:n_in]), borrowed(args[-1])
+        ins = borrowed_all(args[:n_in])
+        out = borrowed(args[-1])
         in_place = out.ctypes.data == ins[0].ctypes.data
         for r in prange(out.shape[0]):
             full_width()
@@ -887,7 +889,9 @@ def _kept_rows(fn: Any, *, fill: Any, empty: Any, token: Any) -> Callable[..., A
 
     def kernel(x: Any, keep: Any, t: Any, safe: Any, out: Any) -> None:
         token  # noqa: B018
-        x, keep, out = borrowed(x), borrowed(keep), borrowed(out)  # (see _rows)
+        x = borrowed(x)  # (see _rows)
+        keep = borrowed(keep)
+        out = borrowed(out)
         full_width()
         rows, n = out.shape
         period, td = keep.shape[0], like(x[0, 0], t)
@@ -935,7 +939,10 @@ def _kept_rows_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., Any
 
     def kernel(g: Any, y: Any, keep: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
-        g, y, keep, out = borrowed(g), borrowed(y), borrowed(keep), borrowed(out)  # (see _rows)
+        g = borrowed(g)  # (see _rows)
+        y = borrowed(y)
+        keep = borrowed(keep)
+        out = borrowed(out)
         full_width()
         rows, n = out.shape
         period, td = keep.shape[0], like(g[0, 0], t)
@@ -990,7 +997,9 @@ def _kept_first_rows(fn: Any, *, empty: Any, token: Any) -> Callable[..., Any]:
 
     def kernel(x: Any, keep: Any, t: Any, safe: Any, out: Any) -> None:
         token  # noqa: B018
-        x, keep, out = borrowed(x), borrowed(keep), borrowed(out)  # (see _rows)
+        x = borrowed(x)  # (see _rows)
+        keep = borrowed(keep)
+        out = borrowed(out)
         full_width()
         period = keep.shape[0]
         for r in prange(out.shape[0]):
@@ -1041,7 +1050,8 @@ def _scaled_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
 
     def kernel(x: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
-        x, out = borrowed(x), borrowed(out)  # (see _rows)
+        x = borrowed(x)  # (see _rows)
+        out = borrowed(out)
         full_width()
         divisor = np.empty(2, x.dtype)  # (t, 1 / t) in x's dtype, as kept_quotients takes them
         divisor[0] = like(x[0, 0], t)
@@ -1078,7 +1088,9 @@ def _scaled_rows_backward(fn: Any, *, token: Any) -> Callable[..., Any]:
 
     def kernel(g: Any, y: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
-        g, y, out = borrowed(g), borrowed(y), borrowed(out)  # (see _rows)
+        g = borrowed(g)  # (see _rows)
+        y = borrowed(y)
+        out = borrowed(out)
         full_width()
         td = like(g[0, 0], t)
         rd = quotient(like(g[0, 0], 1.0), td)
@@ -1140,7 +1152,8 @@ def _kept_reduce_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
 
     def kernel(x: Any, keep: Any, t: Any, out: Any) -> None:
         token  # noqa: B018
-        x, keep = borrowed(x), borrowed(keep)  # (see _rows)
+        x = borrowed(x)  # (see _rows)
+        keep = borrowed(keep)
         full_width()
         rows, n = x.shape
         period, td = keep.shape[0], like(x[0, 0], t)
@@ -1231,7 +1244,10 @@ def copy_kernel(parallel: bool) -> Any:
 def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
     def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
         token  # noqa: B018
-        x, labels, grad, losses = borrowed(x), borrowed(labels), borrowed(grad), borrowed(losses)  # (see _rows)
+        x = borrowed(x)  # (see _rows)
+        labels = borrowed(labels)
+        grad = borrowed(grad)
+        losses = borrowed(losses)
         full_width()
         for r in prange(x.shape[0]):
             full_width()
@@ -1280,7 +1296,10 @@ def _loss_rows_options(fn: Any, *, token: Any) -> Callable[..., Any]:
     def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, w: Any, keep: Any, smooth: Any,
                z: Any, cap: Any) -> None:
         token  # noqa: B018
-        x, labels, grad, losses = borrowed(x), borrowed(labels), borrowed(grad), borrowed(losses)  # (see _rows)
+        x = borrowed(x)  # (see _rows)
+        labels = borrowed(labels)
+        grad = borrowed(grad)
+        losses = borrowed(losses)
         full_width()
         rows, n = x.shape
         for block in prange((rows + LOSS_ROW_BLOCK - 1) // LOSS_ROW_BLOCK):

@@ -199,7 +199,10 @@ def from_order_key(k: Any) -> Any:
 
 def borrowed(a: Any) -> Any:
     """a itself; under Numba a view of it that its own views do not reference-count
-    (no atomic operations per row): for a kernel's arguments, within the kernel."""
+    (no atomic operations per row): for a kernel's arguments, within the kernel.
+    Assign it on a line of its own (``out = borrowed(out)``): Numba's alias analysis
+    follows no tuple, and a parallel loop's writes to an array it does not know to be
+    an argument, and that nothing reads after the loop, are removed as dead code."""
     return a
 
 

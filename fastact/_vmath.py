@@ -27,6 +27,7 @@ import numpy as np
 from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
 from numba.core import cgutils
+from numba.core import ir_utils as _numba_ir_utils
 from numba.extending import intrinsic as _intrinsic
 from numba.extending import overload as _numba_overload
 from numba.extending import register_jitable
@@ -180,6 +181,16 @@ def _borrowed(typingctx: Any, a: Any) -> Any:
 @overload(borrowed, jit_options=_JIT_OPTIONS)
 def _borrowed_overload(a: Any) -> Any:
     return (lambda a: _borrowed(a)) if isinstance(a, types.Array) else None
+
+
+def _borrowed_aliases(lhs: str, args: Any, alias_map: Any, arg_aliases: Any) -> None:
+    """Numba's alias analysis: borrowed(a) is a, so writes to it are writes to a.  Without
+    this a parallel loop's writes to a borrowed array that nothing reads after the loop
+    (a loss kernel's losses[r] = ...) were removed as dead code."""
+    _numba_ir_utils._add_alias(lhs, args[0].name, alias_map, arg_aliases)  # type: ignore[no-untyped-call]
+
+
+_numba_ir_utils.alias_func_extensions[(borrowed.__name__, borrowed.__module__)] = _borrowed_aliases
 
 
 @overload(full_width, inline="always")  # inlined by Numba: the mark lands in the caller's function

@@ -201,3 +201,26 @@ def test_softmax_cross_entropy_per_row_within_4_ulp_of_mpmath(backend, dtype, so
     for losses in (XENT(x, labels, reduction="none"), XENT.value_and_grad(x, labels, reduction="none")[0]):
         errors = np.abs(losses.astype(np.float64) - exact) / spacing
         assert errors.max() <= 4, (errors.max(), int(errors.argmax()))
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"weight": "w"}], ids=["plain", "smoothing", "weight"])
+def test_parallel_loss_kernels_write_every_row(dtype, options):
+    # a batch large enough for the parallel kernels: their losses equal the serial
+    # kernels' (writes to an array Numba did not know was an argument were once
+    # removed as dead code, and the loss was the sum of uninitialised memory)
+    from fastact import _threads
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 500)).astype(dtype)
+    labels = rng.integers(0, 500, 1000)
+    kwargs = {k: (rng.uniform(0.5, 2, 500) if v == "w" else v) for k, v in options.items()}
+    assert _threads.rows_go_parallel(x.size, x.shape[0])
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-15}
+    loss, grad = fastact.softmax_cross_entropy.value_and_grad(x, labels, reduction="none", **kwargs)
+    with fastact.use_backend("numpy"):
+        want, want_grad = fastact.softmax_cross_entropy.value_and_grad(x, labels, reduction="none", **kwargs)
+    np.testing.assert_allclose(loss, want, **tol)
+    np.testing.assert_allclose(grad, want_grad, **tol)
+    t = rng.uniform(0, 1, x.shape).astype(dtype)
+    np.testing.assert_allclose(fastact.binary_cross_entropy_with_logits(x, t, reduction="none"),
+                               _bce_reference(x, t, "none"), **tol)
