@@ -38,8 +38,8 @@ from numba.core.caching import FunctionCache
 from numba.extending import register_jitable
 
 from . import _activations, _backend, _gatedops, _lossops, _rowmath, _rowops, _tuning
-from ._config import (BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK, STRICT_MATH,
-                      VECTOR_WIDTH)
+from ._config import (BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK, STAGE_BLOCK,
+                      STRICT_MATH, VECTOR_WIDTH)
 from ._rowmath import (QUOTIENTS_FIRST_MIN, combine_maxima, combine_sums, compensated_add, fold_max, fold_sum,
                        kept_block_quotients, kept_pair, kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import borrowed, full_width, like
@@ -262,29 +262,140 @@ def _map_in_place(fn: Any, *, n_in: Any, same: Any, token: Any) -> Callable[...,
     return kernel
 
 
+def _map_staged(first: Any, then: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+    """kernel(*ins, out, p) of _map for fn(*v, p) = then(*v, first(*v, p), p) (see
+    _activations.staged): each block of STAGE_BLOCK elements in two loops, the first
+    stage's values held in out.  An out that is an input (which _api sends to
+    in_place_kernel's twin) takes one loop, in one stage."""
+
+    def kernel(*args: Any) -> None:
+        token  # noqa: B018
+        full_width()
+        ins = borrowed_all(args[:n_in])
+        out = borrowed(args[-2])
+        p = args[-1]
+        n = out.shape[0]
+        aliased = out.ctypes.data == ins[0].ctypes.data or out.ctypes.data == ins[-1].ctypes.data
+        blocks = 0 if aliased else n // STAGE_BLOCK
+        for b in prange(blocks):
+            full_width()
+            # the block as views: indexed from 0, which LLVM sees is never negative (an
+            # index start + i took Numba's wraparound of negative indices, and a scalar loop)
+            start = b * STAGE_BLOCK
+            vs = sliced(ins, start, start + STAGE_BLOCK)
+            o = out[start:start + STAGE_BLOCK]
+            for i in range(STAGE_BLOCK):
+                o[i] = first(*at(vs, i), p)
+            for i in range(STAGE_BLOCK):
+                o[i] = then(*at(vs, i), o[i], p)
+        for i in range(blocks * STAGE_BLOCK, n):
+            out[i] = then(*at(ins, i), first(*at(ins, i), p), p)
+
+    return kernel
+
+
+def _map_times_staged(first: Any, then: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+    """kernel(g, v, out, p) of _map_times for a derivative in two stages (_map_staged)."""
+
+    def kernel(g: Any, v: Any, out: Any, p: Any) -> None:
+        token  # noqa: B018
+        full_width()
+        g = borrowed(g)
+        v = borrowed(v)
+        out = borrowed(out)
+        n = out.shape[0]
+        blocks = 0 if out.ctypes.data == g.ctypes.data or out.ctypes.data == v.ctypes.data else n // STAGE_BLOCK
+        for b in prange(blocks):
+            full_width()
+            start = b * STAGE_BLOCK
+            gs = g[start:start + STAGE_BLOCK]
+            vs = v[start:start + STAGE_BLOCK]
+            o = out[start:start + STAGE_BLOCK]
+            for i in range(STAGE_BLOCK):
+                o[i] = first(vs[i], p)
+            for i in range(STAGE_BLOCK):
+                o[i] = gs[i] * then(vs[i], o[i], p)
+        for i in range(blocks * STAGE_BLOCK, n):
+            out[i] = g[i] * then(v[i], first(v[i], p), p)
+
+    return kernel
+
+
+def _map_pair_staged(first: Any, then1: Any, then2: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+    """kernel(x, out1, out2, p) of _map_pair for two formulas in two stages with one first
+    stage (_map_staged): its values wait in out1."""
+
+    def kernel(x: Any, out1: Any, out2: Any, p: Any) -> None:
+        token  # noqa: B018
+        full_width()
+        x = borrowed(x)
+        out1 = borrowed(out1)
+        out2 = borrowed(out2)
+        n = x.shape[0]
+        blocks = 0 if out1.ctypes.data == x.ctypes.data or out2.ctypes.data == x.ctypes.data else n // STAGE_BLOCK
+        for b in prange(blocks):
+            full_width()
+            start = b * STAGE_BLOCK
+            xs = x[start:start + STAGE_BLOCK]
+            o1 = out1[start:start + STAGE_BLOCK]
+            o2 = out2[start:start + STAGE_BLOCK]
+            for i in range(STAGE_BLOCK):
+                o1[i] = first(xs[i], p)
+            for i in range(STAGE_BLOCK):
+                v, t = xs[i], o1[i]
+                o1[i] = then1(v, t, p)
+                o2[i] = then2(v, t, p)
+        for i in range(blocks * STAGE_BLOCK, n):
+            v = x[i]
+            t = first(v, p)
+            out1[i] = then1(v, t, p)
+            out2[i] = then2(v, t, p)
+
+    return kernel
+
+
 ELEMENTWISE_KINDS = tuple(_activations.KINDS)
 _MAP_TEMPLATES = {"map": _map, "pair": _map_pair, "times": _map_times}
+_STAGED_TEMPLATES = {"map": _map_staged, "times": _map_times_staged, "pair": _map_pair_staged}
+
+
+def staged_loop(loop: str, fns: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """(first, then for each of fns) where ``loop`` over ``fns`` runs in two stages
+    (_activations.staged): every formula is staged, all with the same first stage."""
+    stages = [_activations.STAGES[fn] for fn in fns if fn in _activations.STAGES]
+    if loop not in _STAGED_TEMPLATES or len(stages) != len(fns) or len({first for first, _ in stages}) != 1:
+        return None
+    return (stages[0][0], *(then for _, then in stages))
 
 
 @functools.cache
-def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True) -> Any:
+def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True, staged: bool = True) -> Any:
     """The kernel of ``kind`` for activation ``name``: ``kernel(*inputs, *outputs, params)``,
     1-D arrays and a tuple of floats (empty for ops without parameters).
 
-    ``cache=False`` gives an uncached twin, whose machine code can be inspected.
+    ``cache=False`` gives an uncached twin, whose machine code can be inspected;
+    ``staged=False`` runs formulas in two stages in one (for the tests).
     """
     loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
     if None in fns:
         raise ValueError(f"{name} has no {kind} formula")
+    stages = staged_loop(loop, fns) if staged else None
+    if stages is not None:
+        return _jit(_STAGED_TEMPLATES[loop], *stages, parallel=parallel, cache=cache,
+                    n_in=len(_activations.KINDS[kind].inputs))
     return _jit(_MAP_TEMPLATES[loop], *fns, parallel=parallel, cache=cache,
                 n_in=len(_activations.KINDS[kind].inputs))
 
 
 def in_place_kernel(name: str, kind: str, parallel: bool, same: tuple[int, int]) -> Any:
     """elementwise_kernel's kernel for calls whose output same[0] is their input same[1]
-    (see _map_in_place): the twin of a map loop, the kernel itself for the others."""
-    if _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])[0] != "map":
-        return elementwise_kernel(name, kind, parallel)
+    (see _map_in_place): the twin of a map loop, the kernel in one stage for the others
+    (a staged kernel keeps its first stage's values in an output)."""
+    loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
+    if loop != "map":
+        if staged_loop(loop, fns) is None:
+            return elementwise_kernel(name, kind, parallel)
+        return elementwise_kernel(name, kind, parallel, staged=False)
     return map_in_place_kernel(name, kind, parallel, same)
 
 
@@ -649,15 +760,23 @@ def bias_totals_kernel(cache: bool = True) -> Any:
 # outputs, so that one long row and many short ones both spread over the threads.
 
 
-def _gated(f: Any, df: Any, *, activated: Any, needs_g: Any, writes_y: Any, writes_d: Any,
-           token: Any) -> Callable[..., Any]:
+@register_jitable(inline="always")
+def _no_second_stage(u: Any, t: Any, p: Any) -> Any:
+    """The second stage of a template's formula that has none (never called)."""
+    return t
+
+
+def _gated(f: Any, df: Any, first: Any, then_f: Any, then_df: Any, *, staged: Any, activated: Any, needs_g: Any,
+           writes_y: Any, writes_d: Any, token: Any) -> Callable[..., Any]:
     """kernel(g, a, b, y, da, db, rows, n, stride, p) for a gated unit whose
     activation has the formulas f and f' (df); arrays a kind does not use are empty.
 
     f(u) and f'(u) are computed in the input's dtype (float64 formulas for float32
     ran at half the speed), the products in float64, so that each result is rounded
     once: g v is exact there for float32.  A result is then within its activation's
-    bound plus the product's rounding (ACCURACY.md)."""
+    bound plus the product's rounding (ACCURACY.md).  ``staged``: f (and f', where the
+    kind takes it) are in two stages with the first stage ``first`` (see _map_staged),
+    whose values wait in the output of f' (or of f)."""
 
     def kernel(g: Any, a: Any, b: Any, y: Any, da: Any, db: Any, rows: Any, n: Any, stride: Any, p: Any) -> None:
         token  # noqa: B018
@@ -676,17 +795,29 @@ def _gated(f: Any, df: Any, *, activated: Any, needs_g: Any, writes_y: Any, writ
                 s = r * stride + j
                 # slices, not offsets: Numba's getitem wraps negative indices, and
                 # with an offset it cannot know the index is not negative (half the speed)
-                us, vs, gs, ys = u_in[s:s + m], v_in[s:s + m], g[k:k + m], y[k:k + m]
-                dus, dvs = du_out[s:s + m], dv_out[s:s + m]
-                for i in range(m):
-                    u, v = us[i], np.float64(vs[i])
-                    fu = np.float64(f(u, p))
-                    if writes_y:
-                        ys[i] = v * fu
-                    if writes_d:
-                        gv = np.float64(gs[i]) * v if needs_g else v
-                        dus[i] = gv * np.float64(df(u, p))
-                        dvs[i] = np.float64(gs[i]) * fu if needs_g else fu
+                for i0 in range(0, m, STAGE_BLOCK if staged else m):
+                    c = min(m - i0, STAGE_BLOCK) if staged else m
+                    a0, b0 = s + i0, k + i0  # (slices, each on a line of its own: see _scalar.borrowed)
+                    us = u_in[a0:a0 + c]
+                    vs = v_in[a0:a0 + c]
+                    gs = g[b0:b0 + c]
+                    ys = y[b0:b0 + c]
+                    dus = du_out[a0:a0 + c]
+                    dvs = dv_out[a0:a0 + c]
+                    ts = dus if writes_d else ys
+                    if staged:
+                        for i in range(c):
+                            ts[i] = first(us[i], p)
+                    for i in range(c):
+                        u, v = us[i], np.float64(vs[i])
+                        t = ts[i]
+                        fu = np.float64(then_f(u, t, p) if staged else f(u, p))
+                        if writes_y:
+                            ys[i] = v * fu
+                        if writes_d:
+                            gv = np.float64(gs[i]) * v if needs_g else v
+                            dus[i] = gv * np.float64(then_df(u, t, p) if staged else df(u, p))
+                            dvs[i] = np.float64(gs[i]) * fu if needs_g else fu
                 k += m
                 r += 1
                 j = 0
@@ -695,13 +826,16 @@ def _gated(f: Any, df: Any, *, activated: Any, needs_g: Any, writes_y: Any, writ
 
 
 @functools.cache
-def gated_kernel(name: str, activation: str, kind: str, parallel: bool, cache: bool = True) -> Any:
+def gated_kernel(name: str, activation: str, kind: str, parallel: bool, cache: bool = True, staged: bool = True) -> Any:
     """The kernel of ``kind`` (``_gatedops.GATED_KINDS``) of gated unit ``name`` whose
-    activation is the definition ``activation`` (gelu or gelu_tanh for geglu)."""
+    activation is the definition ``activation`` (gelu or gelu_tanh for geglu);
+    ``staged=False`` as for elementwise_kernel."""
     act = _activations.ELEMENTWISE[activation]
     needs_g, writes_y, writes_d = _gatedops.GATED_KINDS[kind]
-    return _jit(_gated, act.f, act.df, parallel=parallel, cache=cache, activated=_gatedops.GATED_OPS[name].activated,
-                needs_g=needs_g, writes_y=writes_y, writes_d=writes_d)
+    stages = staged_loop("pair", (act.f, act.df)) if staged else None
+    first, then_f, then_df = stages or (act.f, _no_second_stage, _no_second_stage)
+    return _jit(_gated, act.f, act.df, first, then_f, then_df, parallel=parallel, cache=cache, staged=stages is not None,
+                activated=_gatedops.GATED_OPS[name].activated, needs_g=needs_g, writes_y=writes_y, writes_d=writes_d)
 
 
 # --- row ops ---------------------------------------------------------------------

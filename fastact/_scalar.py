@@ -45,6 +45,36 @@ def exp_nonpositive_scaled(x: Any) -> Any:
         return type(x)(float(decimal.Decimal(float(x)).exp() * 2**EXP_SCALED_BITS))
 
 
+# exp_nonpositive_times_scaled(x) = 2**B exp(x), B = EXP_TIMES_SCALED_BITS[bytes of x]:
+# normal (unrounded by the scaling) down to EXP_TIMES_CLAMP, exp_times' clamp, where a
+# factor up to 2**20 can still lift a product out of underflow.
+EXP_TIMES_SCALED_BITS = {4: 64, 8: 512}
+EXP_TIMES_CLAMP = {4: -125.0, 8: -760.0}
+
+
+def exp_nonpositive_times_scaled(x: Any) -> Any:
+    """2**B * exp(max(x, c)) for x <= 0 (or NaN), B = EXP_TIMES_SCALED_BITS and c =
+    EXP_TIMES_CLAMP for x's dtype: exp(x) before any rounding into the subnormals.  With
+    ``exp_times_scale(x)`` = 2**B, a product a exp(x) is (a s) / 2**B, rounded once into
+    the subnormals (as ``exp_times``; the caller gives 0 below ``exp_times_clamp(x)``),
+    and s / 2**B is ``exp_nonpositive(x)`` (0 below the clamp)."""
+    size = np.dtype(type(x)).itemsize
+    with decimal.localcontext() as context:
+        context.prec = 40
+        v = float(x) if math.isnan(x) else max(float(x), EXP_TIMES_CLAMP[size])
+        return type(x)(float(decimal.Decimal(v).exp() * 2 ** EXP_TIMES_SCALED_BITS[size]))
+
+
+def exp_times_scale(x: Any) -> Any:
+    """2**B of exp_nonpositive_times_scaled, in x's dtype."""
+    return type(x)(2.0 ** EXP_TIMES_SCALED_BITS[np.dtype(type(x)).itemsize])
+
+
+def exp_times_clamp(x: Any) -> Any:
+    """The clamp c of exp_nonpositive_times_scaled, in x's dtype."""
+    return type(x)(EXP_TIMES_CLAMP[np.dtype(type(x)).itemsize])
+
+
 def expm1(x: Any) -> Any:
     """exp(x) - 1, accurate near 0."""
     try:
@@ -146,14 +176,6 @@ def exp_nonpositive_and_times(a: Any, x: Any) -> Any:
     """(exp_nonpositive(x), exp_times(a, x)) for x <= 0 (or NaN): under Numba
     both from one range reduction and polynomial."""
     return exp_nonpositive(x), exp_times(a, x)
-
-
-def exp_nonpositive_and_times_pair(a: Any, a_lo: Any, x: Any) -> Any:
-    """(exp_nonpositive(x), (a + a_lo) * exp(x)) for x <= 0 (or NaN), a factor carried
-    as a double-word (|a_lo| far below |a|): under Numba a * p + a_lo * p is one fused
-    multiply-add, so the product rounds once."""
-    e = math.exp(x)
-    return exp_nonpositive(x), type(x)(0.0 if e == 0 else (float(a) + float(a_lo)) * e)
 
 
 def fma(a: Any, b: Any, c: Any) -> Any:

@@ -26,8 +26,8 @@ from numba.np.ufunc import _internal  # type: ignore[attr-defined]
 from numba.np.ufunc.ufuncbuilder import parse_identity
 
 from . import _activations, _backend, _tuning
-from ._config import LOOP_MATH, STRICT_MATH
-from ._kernels import cache_token, is_short_row
+from ._config import LOOP_MATH, STAGE_BLOCK, STRICT_MATH
+from ._kernels import cache_token, is_short_row, staged_loop
 from ._rowops import ROW_FUNCTIONS
 from ._scalar import full_width
 
@@ -130,7 +130,8 @@ def make(fns, token, dtype, item):
             if {unit_strides}:
 {contiguous}
 {in_place}
-                for i in range(n):
+{staged}
+                for i in range({start}, n):
                     full_width()
 {body}
             else:
@@ -151,12 +152,14 @@ def make(fns, token, dtype, item):
 
 
 def _ufunc_loop_source(loop: str, n_fns: int, arrays: list[str], nparams: int, n_out: int,
-                       biased: bool = False) -> str:
+                       biased: bool = False, staged: bool = False) -> str:
     """The source of ``make(fns, token, dtype, item)``, which gives the inner loop of
     ``loop`` ("map", "pair" or "times", as the kernels' templates in _kernels) over
     ``arrays``, ``nparams`` float64 parameters and ``n_out`` outputs; ``biased``: the
     last array is a bias, added to the one before it (x + bias, rounded in x's dtype,
-    as the bias kernels add it)."""
+    as the bias kernels add it); ``staged``: fns also holds the stages of the fns
+    (_kernels.staged_loop: the first stage, and each one's second), which the loop over
+    unit strides runs block by block, as _kernels' staged templates do."""
     params = [f"a{k}" for k in range(nparams)]
     outs = [f"out{k}" for k in range(n_out)]
     index = {name: k for k, name in enumerate(arrays + params + outs)}
@@ -178,6 +181,21 @@ def _ufunc_loop_source(loop: str, n_fns: int, arrays: list[str], nparams: int, n
             reads[-1] += f" + {read.get(arrays[-1], arrays[-1])}[i]"
         return "\n".join(reads + [f"{indent}{out}[i] = {result}" for out, result in zip(outs, results)])
 
+    staged_lines = []
+    if staged:  # the first stage's values wait in the first output (t: one of them)
+        line2 = line + " " * 8
+        first = f"first0({values[-1]}, p)" if loop == "times" else f"first0({', '.join(values)}, p)"
+        thens = ([f"{values[0]} * then0({values[1]}, t, p)"] if loop == "times"
+                 else [f"then{k}({', '.join(values)}, t, p)" for k in range(n_fns)])
+        # the block as views indexed from 0 (see _kernels._map_staged)
+        views = [f"{line}    {a}_b = {a}[start:start + {STAGE_BLOCK}]" for a in [*operands, *outs]]
+        reads = "\n".join(f"{line2}{v} = {a}_b[i]" for v, a in zip(values, operands))
+        staged_lines = [f"{line}blocks = n // {STAGE_BLOCK}", f"{line}for b in range(blocks):",
+                        f"{line}    start = b * {STAGE_BLOCK}", *views, f"{line}    for i in range({STAGE_BLOCK}):",
+                        reads, f"{line2}{outs[0]}_b[i] = {first}",
+                        f"{line}    for i in range({STAGE_BLOCK}):",
+                        reads, f"{line2}t = {outs[0]}_b[i]",
+                        *(f"{line2}{out}_b[i] = {then}" for out, then in zip(outs, thens))]
     in_place = []
     for out in outs:
         for a in operands:  # (not the bias: it broadcasts, and is never an output)
@@ -186,7 +204,9 @@ def _ufunc_loop_source(loop: str, n_fns: int, arrays: list[str], nparams: int, n
                          body(line + " " * 8, {a: out}), f"{line}    restore_fp_status(status)",
                          f"{line}    return"]
     return _UFUNC_LOOP_TEMPLATE.format(
-        fns="".join(f"fn{k}, " for k in range(n_fns)),
+        fns="".join(f"fn{k}, " for k in range(n_fns)) + ("first0, " + "".join(f"then{k}, " for k in range(n_fns))
+                                                         if staged else ""),
+        staged="\n".join(staged_lines), start=f"blocks * {STAGE_BLOCK}" if staged else "0",
         unit_strides=" and ".join([f"steps[{index[name]}] == item" for name in arrays + outs]
                                   + [f"steps[{index[a]}] == 0" for a in params]),
         contiguous="\n".join(contiguous), strided="\n".join(strided), in_place="\n".join(in_place),
@@ -261,7 +281,10 @@ def build_elementwise_ufunc(name: str, kind: str, cache: bool = True, biased: bo
         arrays.append("bias")
     nparams, n_out = len(act.params), _activations.KINDS[kind].outputs
     ufunc_name = _ufunc_name(name, kind) + ("_biased" if biased else "")
-    source = _ufunc_loop_source(loop, len(fns), arrays, nparams, n_out, biased)
+    stages = None if biased else staged_loop(loop, fns)
+    source = _ufunc_loop_source(loop, len(fns), arrays, nparams, n_out, biased, staged=stages is not None)
+    if stages is not None:
+        fns = (*fns, *stages)
     token = cache_token("ufunc", STRICT_MATH)
     loops = []
     for dtype in (np.float32, np.float64):

@@ -33,14 +33,16 @@ from numba.extending import overload as _numba_overload
 from numba.extending import register_jitable
 
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
-from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A, PHI_TAIL32_W_MAX, exp, exp_nonpositive,
-                      exp_nonpositive_and_times, exp_nonpositive_and_times_pair, exp_nonpositive_scaled, exp_times, expm1,
-                      fma, from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf,
-                      normal_cdf_times, order_key, single_precision, tanh, borrowed)
+from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, EXP_TIMES_CLAMP, EXP_TIMES_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A,
+                      PHI_TAIL32_W_MAX, borrowed, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled,
+                      exp_nonpositive_times_scaled, exp_times, exp_times_clamp, exp_times_scale, expm1, fma,
+                      from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times,
+                      order_key, single_precision, tanh)
 
-__all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_and_times_pair", "exp_nonpositive_scaled",
-           "exp_times", "expm1", "fma", "from_order_key", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf",
-           "normal_cdf_times", "order_key", "scalar_function", "tanh"]
+__all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_scaled",
+           "exp_nonpositive_times_scaled", "exp_times", "exp_times_clamp", "exp_times_scale", "expm1", "fma",
+           "from_order_key", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times", "order_key",
+           "scalar_function", "tanh"]
 
 # Any for a type checker: Numba's stubs check these against a TypedDict of their own.
 _JIT_OPTIONS: Any = {"fastmath": set(STRICT_MATH), "error_model": "numpy"}
@@ -334,11 +336,11 @@ def _cody_waite(x: Any, log2e: Any, shifter: Any, ln2_hi: Any, ln2_lo: Any) -> A
 
 
 # exp_times' lower clamps (float64, float32): below them a * exp(x) is 0 for |a| <= 2**20
-_TIMES_LO = (-760.0, -125.0)
+_TIMES_LO = (EXP_TIMES_CLAMP[8], EXP_TIMES_CLAMP[4])
 
 
 def _make_exp(constants: Any, nonpositive: bool, times: bool = False, scaled: bool = False, with_exp: bool = False,
-              pair: bool = False) -> Any:
+              times_scaled: bool = False) -> Any:
     lo, hi, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
     one = type(lo)(1.0)
     scale = _scale_nonpositive if nonpositive else _scale_by_pow2
@@ -370,36 +372,34 @@ def _make_exp(constants: Any, nonpositive: bool, times: bool = False, scaled: bo
 
     reduced = register_jitable(**_INLINE_OPTIONS)(reduced)
 
-    if times:
-        # a * exp(x) for |a| <= 2**20: the product is formed before the 2**k
-        # scaling, so it rounds into the subnormals once.  The clamp is lower
-        # than exp's (a can lift a result out of underflow), and below it the
-        # result is 0 (also for an infinite a: the limits of x e^x and the like).
-        lo_times = type(lo)(_TIMES_LO[isinstance(lo, np.float32)])
-        zero = type(lo)(0.0)
+    # a * exp(x) for |a| <= 2**20 (exp_times): the product is formed before the 2**k
+    # scaling, so it rounds into the subnormals once.  The clamp is lower than exp's
+    # (a can lift a result out of underflow), and below it the result is 0 (also for
+    # an infinite a: the limits of x e^x and the like).
+    lo_times = type(lo)(_TIMES_LO[isinstance(lo, np.float32)])
+    undo_times = type(lo)(2.0**-_TIMES_OFFSETS[lo.dtype.itemsize * 8])
 
-        undo_times = type(lo)(2.0**-_TIMES_OFFSETS[lo.dtype.itemsize * 8])
+    def exp_times_scaled_impl(x: Any) -> Any:
+        """ps = p 2**(k + B), B = _TIMES_OFFSETS, for x clamped at exp_times' clamp:
+        exact and normal."""
+        xc = x if not (x < lo_times) else lo_times
+        p, shifted_k = reduced_unclamped(xc)
+        return _scale_nonpositive_times_up(p, shifted_k)
+
+    if times_scaled:
+        return exp_times_scaled_impl
+
+    if times:
+        exp_times_scaled = register_jitable(**_INLINE_OPTIONS)(exp_times_scaled_impl)
 
         def exp_and_times_impl(a: Any, x: Any) -> Any:
-            """(exp_nonpositive(x), exp_times(a, x)), bit for bit, from one p scaled
-            once: ps = p 2**(k + B) is exact and normal down to exp_times' clamp, so
-            ps 2**-B rounds once to exp's value (to 0 below exp's clamp, where exp(x)
-            is under half the smallest subnormal) and a ps 2**-B to exp_times'.  (Two
-            scalings, one per offset, cost silu float32 a tenth more time.)"""
-            xc = x if not (x < lo_times) else lo_times
-            p, shifted_k = reduced_unclamped(xc)
-            ps = _scale_nonpositive_times_up(p, shifted_k)
+            """(exp_nonpositive(x), exp_times(a, x)), bit for bit, from one ps (scaled
+            once): ps 2**-B rounds once to exp's value (to 0 below exp's clamp, where
+            exp(x) is under half the smallest subnormal) and a ps 2**-B to exp_times'.
+            (Two scalings, one per offset, cost silu float32 a tenth more time.)"""
+            ps = exp_times_scaled(x)
             return ps * undo_times, (zero if x < lo_times else (a * ps) * undo_times)
 
-        def exp_and_times_pair_impl(a: Any, a_lo: Any, x: Any) -> Any:
-            """The same for a factor a + a_lo: a * ps + a_lo * ps rounds once."""
-            xc = x if not (x < lo_times) else lo_times
-            p, shifted_k = reduced_unclamped(xc)
-            ps = _scale_nonpositive_times_up(p, shifted_k)
-            return ps * undo_times, (zero if x < lo_times else _fma(a, ps, a_lo * ps) * undo_times)
-
-        if pair:
-            return exp_and_times_pair_impl
         if with_exp:
             return exp_and_times_impl
         exp_and_times = register_jitable(**_INLINE_OPTIONS)(exp_and_times_impl)
@@ -458,7 +458,7 @@ def _make_scale_nonpositive(offsets: dict[int, int], unscale: bool) -> Any:
 _SHARED_OFFSETS = {32: EXP_SCALED_BITS, 64: EXP_SCALED_BITS}
 _scale_nonpositive = _make_scale_nonpositive(_SHARED_OFFSETS, unscale=True)
 _scale_nonpositive_up = _make_scale_nonpositive(_SHARED_OFFSETS, unscale=False)
-_TIMES_OFFSETS = {32: 64, 64: 512}
+_TIMES_OFFSETS = {8 * size: bits for size, bits in EXP_TIMES_SCALED_BITS.items()}
 _scale_nonpositive_times = _make_scale_nonpositive(_TIMES_OFFSETS, unscale=True)
 _scale_nonpositive_times_up = _make_scale_nonpositive(_TIMES_OFFSETS, unscale=False)
 
@@ -485,6 +485,34 @@ _EXP_TIMES = {types.float32: _make_exp(_E32, True, times=True), types.float64: _
 _EXP_SCALED = {types.float32: _make_exp(_E32, True, scaled=True), types.float64: _make_exp(_E64, True, scaled=True)}
 
 
+_EXP_TIMES_SCALED = {types.float32: _make_exp(_E32, True, times_scaled=True),
+                     types.float64: _make_exp(_E64, True, times_scaled=True)}
+
+
+@overload(exp_nonpositive_times_scaled, jit_options=_INLINE_OPTIONS)
+def _exp_nonpositive_times_scaled(x: Any) -> Any:
+    return _EXP_TIMES_SCALED.get(x)
+
+
+_EXP_TIMES_SCALES = {types.float32: np.float32(2.0 ** EXP_TIMES_SCALED_BITS[4]),
+                     types.float64: np.float64(2.0 ** EXP_TIMES_SCALED_BITS[8])}
+
+
+@overload(exp_times_scale, jit_options=_INLINE_OPTIONS)
+def _exp_times_scale(x: Any) -> Any:
+    scale = _EXP_TIMES_SCALES.get(x)
+    return None if scale is None else (lambda x: scale)
+
+
+_EXP_TIMES_CLAMPS = {types.float32: np.float32(EXP_TIMES_CLAMP[4]), types.float64: np.float64(EXP_TIMES_CLAMP[8])}
+
+
+@overload(exp_times_clamp, jit_options=_INLINE_OPTIONS)
+def _exp_times_clamp(x: Any) -> Any:
+    clamp = _EXP_TIMES_CLAMPS.get(x)
+    return None if clamp is None else (lambda x: clamp)
+
+
 @overload(exp_nonpositive_scaled, jit_options=_INLINE_OPTIONS)
 def _exp_nonpositive_scaled(x: Any) -> Any:
     return _EXP_SCALED.get(x)
@@ -505,17 +533,6 @@ _EXP_AND_TIMES = {types.float32: _make_exp(_E32, True, times=True, with_exp=True
 def _exp_nonpositive_and_times(a: Any, x: Any) -> Any:
     if a == x:
         return _EXP_AND_TIMES.get(x)
-    return None
-
-
-_EXP_AND_TIMES_PAIR = {types.float32: _make_exp(_E32, True, times=True, pair=True),
-                       types.float64: _make_exp(_E64, True, times=True, pair=True)}
-
-
-@overload(exp_nonpositive_and_times_pair, jit_options=_INLINE_OPTIONS)
-def _exp_nonpositive_and_times_pair(a: Any, a_lo: Any, x: Any) -> Any:
-    if a == x and a_lo == x:
-        return _EXP_AND_TIMES_PAIR.get(x)
     return None
 
 

@@ -13,7 +13,8 @@ import fastact
 from fastact import _activations, _backend, _kernels
 
 # (op, parameters): a plain "map" loop, one with a parameter, and "times" loops
-OPS = [("sigmoid", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {}), ("gelu", {})]
+# and silu, whose loops run in two stages (the first stage's values wait in the output)
+OPS = [("sigmoid", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {}), ("gelu", {}), ("silu", {})]
 SIZES = [1000, 300_000]  # a serial call (the ufunc) and a parallel one (the kernels)
 
 
@@ -91,10 +92,11 @@ def test_in_place_kernels_have_no_overlap_check(name, kind, same):
 
 
 @pytest.mark.skipif(_backend.numba is None or _backend.numba.config.DISABLE_JIT, reason="compiled code")
-@pytest.mark.parametrize("name,kind", [("sigmoid", "value_and_grad"), ("elu", "backward_x"), ("gelu", "backward_x")])
+@pytest.mark.parametrize("name,kind", [("elu", "value_and_grad"), ("elu", "backward_x"), ("gelu", "backward_x")])
 def test_kernels_of_separate_array_arguments_need_no_twin(name, kind):
     # the pair and times loops take their arrays as arguments, not a tuple: LLVM
     # compiles them with no overlap test, and they run in place at full speed as they are
+    # (formulas in two stages run in place in one: test_staged_loops_run_in_place_in_one_stage)
     spec = _activations.KINDS[kind]
     assert spec.loop(_activations.ELEMENTWISE[name])[0] in ("pair", "times")
     kernel = _kernels.elementwise_kernel.__wrapped__(name, kind, True, cache=False)
@@ -102,6 +104,15 @@ def test_kernels_of_separate_array_arguments_need_no_twin(name, kind):
     kernel(*[np.ones(256, np.float32) for _ in range(len(spec.inputs) + spec.outputs)], params)
     assert not re.search(r"diff\.check", _ir(kernel))
     assert _kernels.in_place_kernel(name, kind, True, (0, 0)) is _kernels.elementwise_kernel(name, kind, True)
+
+
+@pytest.mark.parametrize("kind", ["value_and_grad", "backward_x"])
+def test_staged_loops_run_in_place_in_one_stage(kind):
+    # a staged kernel keeps its first stage's values in an output, so in place it would
+    # overwrite its input: in-place calls take the one-stage kernel
+    assert _kernels.staged_loop(*_activations.KINDS[kind].loop(_activations.ELEMENTWISE["silu"])) is not None
+    assert (_kernels.in_place_kernel("silu", kind, True, (0, 0))
+            is _kernels.elementwise_kernel("silu", kind, True, staged=False))
 
 
 @pytest.mark.parametrize("n", SIZES)
