@@ -12,8 +12,8 @@ call ``exp``/``expm1``/``log1p``/``fma``/``like`` from ``_scalar``
 (vectorisable versions under Numba).  Constants go through ``like(x, c)``: a
 bare ``1.0`` is float64 in Numba and would promote float32 arithmetic to
 float64.  A formula whose work is one long chain (an exp, then a quotient)
-can be written in two stages, ``@staged(first, then)`` (see STAGES): the
-kernels then run it block by block in two loops.
+can be written in two stages, ``f = two_stages("f", first, then)`` (see STAGES):
+the kernels then run it block by block in two loops.
 
 NumPy fallbacks take ``(x, out, p)`` and write ``out``; the wrapper never
 passes an ``out`` that overlaps ``x``.  References take ``(mpmath, x, p)``.
@@ -21,6 +21,7 @@ passes an ``out`` that overlaps ``x``.  References take ``(mpmath, x, p)``.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,16 +140,17 @@ def _numpy_nonpositive_part(x: Any) -> Any:
 STAGES: dict[Callable[..., Any], tuple[Callable[..., Any], Callable[..., Any]]] = {}
 
 
-def staged(first: Callable[..., Any], then: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Marks the scalar formula it decorates, f(*values, p), as ``then(*values,
-    first(*values, p), p)``, which its body computes (a test checks the kernels'
-    bits): ``first`` gives one value in f's dtype."""
-
-    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
-        STAGES[f] = (first, then)
-        return f
-
-    return mark
+def two_stages(name: str, first: Callable[..., Any], then: Callable[..., Any]) -> Callable[..., Any]:
+    """The scalar formula ``name(*values, p) = then(*values, first(*values, p), p)``, in
+    STAGES: ``first`` gives one value in the formula's dtype.  Assign it to ``name`` in
+    this module, where the kernels' closures find it by reference (see scalar_function)."""
+    values = ", ".join(list(inspect.signature(first).parameters)[:-1])
+    namespace: dict[str, Any] = {"first": first, "then": then}
+    exec(f"def {name}({values}, p):\n    return then({values}, first({values}, p), p)\n", namespace)  # noqa: S102
+    f: Callable[..., Any] = scalar_function(namespace[name])
+    f.__module__, f.__qualname__ = __name__, name
+    STAGES[f] = (first, then)
+    return f
 
 
 # --- shared scalar helpers ------------------------------------------------------
@@ -313,10 +315,7 @@ def _sigmoid_then(x: Any, e: Any, p: Any) -> Any:
     return _sigmoid_of(x, e)
 
 
-@staged(_exp_neg_abs, _sigmoid_then)
-@scalar_function
-def sigmoid_f(x: Any, p: Any) -> Any:
-    return _sigmoid_then(x, _exp_neg_abs(x, p), p)
+sigmoid_f = two_stages("sigmoid_f", _exp_neg_abs, _sigmoid_then)
 
 
 @scalar_function
@@ -325,10 +324,7 @@ def _sigmoid_df_then(x: Any, e: Any, p: Any) -> Any:
     return upper * lower
 
 
-@staged(_exp_neg_abs, _sigmoid_df_then)
-@scalar_function
-def sigmoid_df(x: Any, p: Any) -> Any:
-    return _sigmoid_df_then(x, _exp_neg_abs(x, p), p)
+sigmoid_df = two_stages("sigmoid_df", _exp_neg_abs, _sigmoid_df_then)
 
 
 @scalar_function
@@ -348,10 +344,7 @@ def _sigmoid_backward_then(g: Any, x: Any, e: Any, p: Any) -> Any:
     return (g * upper) * lower
 
 
-@staged(_exp_neg_abs_of_x, _sigmoid_backward_then)
-@scalar_function
-def sigmoid_backward_x(g: Any, x: Any, p: Any) -> Any:
-    return _sigmoid_backward_then(g, x, _exp_neg_abs_of_x(g, x, p), p)
+sigmoid_backward_x = two_stages("sigmoid_backward_x", _exp_neg_abs_of_x, _sigmoid_backward_then)
 
 
 def _numpy_exp_neg_abs(x: np.ndarray) -> np.ndarray:
@@ -637,10 +630,7 @@ def _log_sigmoid_then(x: Any, e: Any, p: Any) -> Any:
     return x - t if x < 0 else -t
 
 
-@staged(_exp_neg_abs, _log_sigmoid_then)
-@scalar_function
-def log_sigmoid_f(x: Any, p: Any) -> Any:
-    return _log_sigmoid_then(x, _exp_neg_abs(x, p), p)
+log_sigmoid_f = two_stages("log_sigmoid_f", _exp_neg_abs, _log_sigmoid_then)
 
 
 @scalar_function
@@ -648,10 +638,7 @@ def _log_sigmoid_df_then(x: Any, e: Any, p: Any) -> Any:
     return _sigmoid_of(-x, e)
 
 
-@staged(_exp_neg_abs, _log_sigmoid_df_then)
-@scalar_function
-def log_sigmoid_df(x: Any, p: Any) -> Any:
-    return _log_sigmoid_df_then(x, _exp_neg_abs(x, p), p)
+log_sigmoid_df = two_stages("log_sigmoid_df", _exp_neg_abs, _log_sigmoid_df_then)
 
 
 def _numpy_log_sigmoid(x: Any, out: Any, p: Any = ()) -> None:
@@ -1403,10 +1390,7 @@ def _celu_then(x: Any, u: Any, p: Any) -> Any:
     return x if x > 0 else _scaled(p[0], expm1(u))
 
 
-@staged(_celu_first, _celu_then)
-@scalar_function
-def celu_f(x: Any, p: Any) -> Any:
-    return _celu_then(x, _celu_first(x, p), p)
+celu_f = two_stages("celu_f", _celu_first, _celu_then)
 
 
 @scalar_function
@@ -1414,10 +1398,7 @@ def _celu_df_then(x: Any, u: Any, p: Any) -> Any:
     return like(x, 1.0) if x > 0 else exp(u)
 
 
-@staged(_celu_first, _celu_df_then)
-@scalar_function
-def celu_df(x: Any, p: Any) -> Any:
-    return _celu_df_then(x, _celu_first(x, p), p)
+celu_df = two_stages("celu_df", _celu_first, _celu_df_then)
 
 
 # d/d alpha of alpha expm1(u), u = x / alpha: expm1(u) - u e^u = e^u (1 - u) - 1, which
@@ -1502,10 +1483,7 @@ def _softplus_then(x: Any, e: Any, p: Any) -> Any:
     return (z + t if z > 0 else t) / like(x, p[0])
 
 
-@staged(_softplus_first, _softplus_then)
-@scalar_function
-def softplus_f(x: Any, p: Any) -> Any:
-    return _softplus_then(x, _softplus_first(x, p), p)
+softplus_f = two_stages("softplus_f", _softplus_first, _softplus_then)
 
 
 @scalar_function
@@ -1514,10 +1492,7 @@ def _softplus_df_then(x: Any, e: Any, p: Any) -> Any:
     return like(x, 1.0) if z > like(x, p[1]) else _sigmoid_of(z, e)
 
 
-@staged(_softplus_first, _softplus_df_then)
-@scalar_function
-def softplus_df(x: Any, p: Any) -> Any:
-    return _softplus_df_then(x, _softplus_first(x, p), p)
+softplus_df = two_stages("softplus_df", _softplus_first, _softplus_df_then)
 
 
 @scalar_function
@@ -1610,10 +1585,7 @@ def _silu_then(x: Any, s: Any, p: Any) -> Any:
     return _times_scaled(x, -abs(x), q)  # 0 below exp's clamp (x = -inf too)
 
 
-@staged(_silu_first, _silu_then)
-@scalar_function
-def silu_f(x: Any, p: Any) -> Any:
-    return _silu_then(x, _silu_first(x, p), p)
+silu_f = two_stages("silu_f", _silu_first, _silu_then)
 
 
 @scalar_function
@@ -1626,10 +1598,7 @@ def _silu_df_then(x: Any, s: Any, p: Any) -> Any:
     return _times(fma(x, lower, one) if lower != 0 else one, upper)
 
 
-@staged(_silu_first, _silu_df_then)
-@scalar_function
-def silu_df(x: Any, p: Any) -> Any:
-    return _silu_df_then(x, _silu_first(x, p), p)
+silu_df = two_stages("silu_df", _silu_first, _silu_df_then)
 
 
 def _numpy_silu(x: Any, out: Any, p: Any = ()) -> None:
@@ -1717,10 +1686,7 @@ def _quick_gelu_then(x: Any, s: Any, p: Any) -> Any:
     return fma(fma(-q, e, num - q) + (num_lo - q * e_lo), r, q)
 
 
-@staged(_quick_gelu_first, _quick_gelu_then)
-@scalar_function
-def quick_gelu_f(x: Any, p: Any) -> Any:
-    return _quick_gelu_then(x, _quick_gelu_first(x, p), p)
+quick_gelu_f = two_stages("quick_gelu_f", _quick_gelu_first, _quick_gelu_then)
 
 
 @scalar_function
@@ -1736,10 +1702,7 @@ def _quick_gelu_df_then(x: Any, scaled: Any, p: Any) -> Any:
     return _times(fma(z, s_neg, one) + z_lo * s_neg if s_neg != 0 else one, s)
 
 
-@staged(_quick_gelu_first, _quick_gelu_df_then)
-@scalar_function
-def quick_gelu_df(x: Any, p: Any) -> Any:
-    return _quick_gelu_df_then(x, _quick_gelu_first(x, p), p)
+quick_gelu_df = two_stages("quick_gelu_df", _quick_gelu_first, _quick_gelu_df_then)
 
 
 def _numpy_quick_gelu_terms(x: Any) -> Any:

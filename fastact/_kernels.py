@@ -262,11 +262,28 @@ def _map_in_place(fn: Any, *, n_in: Any, same: Any, token: Any) -> Callable[...,
     return kernel
 
 
-def _map_staged(first: Any, then: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
+def _map_staged(first: Any, then: Any, *, n_in: Any, token: Any, times: Any = False) -> Callable[..., Any]:
     """kernel(*ins, out, p) of _map for fn(*v, p) = then(*v, first(*v, p), p) (see
-    _activations.staged): each block of STAGE_BLOCK elements in two loops, the first
-    stage's values held in out.  An out that is an input (which _api sends to
-    in_place_kernel's twin) takes one loop, in one stage."""
+    _activations.two_stages): each block of STAGE_BLOCK elements in two loops, the first
+    stage's values held in out.  ``times``: _map_times's kernel(g, v, out, p) for a
+    derivative in two stages, out = g then(v, first(v, p), p).  An out that is an input
+    (which _api sends to in_place_kernel's kernel) takes one loop, in one stage."""
+    if times:
+        @register_jitable(inline="always")
+        def first_at(vs: Any, i: Any, p: Any) -> Any:
+            return first(vs[-1][i], p)
+
+        @register_jitable(inline="always")
+        def then_at(vs: Any, i: Any, t: Any, p: Any) -> Any:
+            return vs[0][i] * then(vs[-1][i], t, p)
+    else:
+        @register_jitable(inline="always")
+        def first_at(vs: Any, i: Any, p: Any) -> Any:
+            return first(*at(vs, i), p)
+
+        @register_jitable(inline="always")
+        def then_at(vs: Any, i: Any, t: Any, p: Any) -> Any:
+            return then(*at(vs, i), t, p)
 
     def kernel(*args: Any) -> None:
         token  # noqa: B018
@@ -285,38 +302,11 @@ def _map_staged(first: Any, then: Any, *, n_in: Any, token: Any) -> Callable[...
             vs = sliced(ins, start, start + STAGE_BLOCK)
             o = out[start:start + STAGE_BLOCK]
             for i in range(STAGE_BLOCK):
-                o[i] = first(*at(vs, i), p)
+                o[i] = first_at(vs, i, p)
             for i in range(STAGE_BLOCK):
-                o[i] = then(*at(vs, i), o[i], p)
+                o[i] = then_at(vs, i, o[i], p)
         for i in range(blocks * STAGE_BLOCK, n):
-            out[i] = then(*at(ins, i), first(*at(ins, i), p), p)
-
-    return kernel
-
-
-def _map_times_staged(first: Any, then: Any, *, n_in: Any, token: Any) -> Callable[..., Any]:
-    """kernel(g, v, out, p) of _map_times for a derivative in two stages (_map_staged)."""
-
-    def kernel(g: Any, v: Any, out: Any, p: Any) -> None:
-        token  # noqa: B018
-        full_width()
-        g = borrowed(g)
-        v = borrowed(v)
-        out = borrowed(out)
-        n = out.shape[0]
-        blocks = 0 if out.ctypes.data == g.ctypes.data or out.ctypes.data == v.ctypes.data else n // STAGE_BLOCK
-        for b in prange(blocks):
-            full_width()
-            start = b * STAGE_BLOCK
-            gs = g[start:start + STAGE_BLOCK]
-            vs = v[start:start + STAGE_BLOCK]
-            o = out[start:start + STAGE_BLOCK]
-            for i in range(STAGE_BLOCK):
-                o[i] = first(vs[i], p)
-            for i in range(STAGE_BLOCK):
-                o[i] = gs[i] * then(vs[i], o[i], p)
-        for i in range(blocks * STAGE_BLOCK, n):
-            out[i] = g[i] * then(v[i], first(v[i], p), p)
+            out[i] = then_at(ins, i, first_at(ins, i, p), p)
 
     return kernel
 
@@ -356,7 +346,7 @@ def _map_pair_staged(first: Any, then1: Any, then2: Any, *, n_in: Any, token: An
 
 ELEMENTWISE_KINDS = tuple(_activations.KINDS)
 _MAP_TEMPLATES = {"map": _map, "pair": _map_pair, "times": _map_times}
-_STAGED_TEMPLATES = {"map": _map_staged, "times": _map_times_staged, "pair": _map_pair_staged}
+_STAGED_TEMPLATES = {"map": _map_staged, "times": functools.partial(_map_staged, times=True), "pair": _map_pair_staged}
 
 
 def staged_loop(loop: str, fns: tuple[Any, ...]) -> tuple[Any, ...] | None:
