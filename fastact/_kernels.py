@@ -351,7 +351,7 @@ _STAGED_TEMPLATES = {"map": _map_staged, "times": functools.partial(_map_staged,
 
 def staged_loop(loop: str, fns: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """(first, then for each of fns) where ``loop`` over ``fns`` runs in two stages
-    (_activations.staged): every formula is staged, all with the same first stage."""
+    (_activations.two_stages): every formula is staged, all with the same first stage."""
     stages = [_activations.STAGES[fn] for fn in fns if fn in _activations.STAGES]
     if loop not in _STAGED_TEMPLATES or len(stages) != len(fns) or len({first for first, _ in stages}) != 1:
         return None

@@ -1,4 +1,4 @@
-"""Formulas in two stages (_activations.staged) give, in every kernel and ufunc that
+"""Formulas in two stages (_activations.two_stages) give, in every kernel and ufunc that
 runs them block by block, the bits of the same formulas run in one stage."""
 
 import numpy as np
