@@ -292,12 +292,6 @@ def _sigmoid_of(x: Any, e: Any) -> Any:
 
 
 @scalar_function
-def _sigmoid_pair(x: Any) -> Any:
-    """(sigmoid(x), sigmoid(-x))."""
-    return _sigmoid_pair_of(x, exp_nonpositive(-abs(x)))
-
-
-@scalar_function
 def _sigmoid_pair_of(x: Any, e: Any) -> Any:
     """(sigmoid(x), sigmoid(-x)) given e = exp(-|x|)."""
     upper, lower = _sigmoid_halves_of(e)

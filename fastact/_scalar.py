@@ -37,12 +37,17 @@ def exp_nonpositive(x: Any) -> Any:
 EXP_SCALED_BITS = 56
 
 
-def exp_nonpositive_scaled(x: Any) -> Any:
-    """2**EXP_SCALED_BITS * exp(x) for x <= 0 (or NaN): exp(x) before any rounding into the subnormals
-    (in decimal: math.exp would round it into float64's subnormals first)."""
+def _scaled_exp(x: Any, v: float, bits: int) -> Any:
+    """2**bits * exp(v) in x's dtype, computed in decimal: math.exp would round exp(v) into
+    float64's subnormals first."""
     with decimal.localcontext() as context:
         context.prec = 40
-        return type(x)(float(decimal.Decimal(float(x)).exp() * 2**EXP_SCALED_BITS))
+        return type(x)(float(decimal.Decimal(v).exp() * 2**bits))
+
+
+def exp_nonpositive_scaled(x: Any) -> Any:
+    """2**EXP_SCALED_BITS * exp(x) for x <= 0 (or NaN): exp(x) before any rounding into the subnormals."""
+    return _scaled_exp(x, float(x), EXP_SCALED_BITS)
 
 
 # exp_nonpositive_times_scaled(x) = 2**B exp(x), B = EXP_TIMES_SCALED_BITS[bytes of x]:
@@ -59,10 +64,8 @@ def exp_nonpositive_times_scaled(x: Any) -> Any:
     the subnormals (as ``exp_times``; the caller gives 0 below ``exp_times_clamp(x)``),
     and s / 2**B is ``exp_nonpositive(x)`` (0 below the clamp)."""
     size = np.dtype(type(x)).itemsize
-    with decimal.localcontext() as context:
-        context.prec = 40
-        v = float(x) if math.isnan(x) else max(float(x), EXP_TIMES_CLAMP[size])
-        return type(x)(float(decimal.Decimal(v).exp() * 2 ** EXP_TIMES_SCALED_BITS[size]))
+    v = float(x) if math.isnan(x) else max(float(x), EXP_TIMES_CLAMP[size])
+    return _scaled_exp(x, v, EXP_TIMES_SCALED_BITS[size])
 
 
 def exp_times_scale(x: Any) -> Any:

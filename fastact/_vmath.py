@@ -494,23 +494,18 @@ def _exp_nonpositive_times_scaled(x: Any) -> Any:
     return _EXP_TIMES_SCALED.get(x)
 
 
-_EXP_TIMES_SCALES = {types.float32: np.float32(2.0 ** EXP_TIMES_SCALED_BITS[4]),
-                     types.float64: np.float64(2.0 ** EXP_TIMES_SCALED_BITS[8])}
+def _dtype_constant(fn: Any, by_size: dict[int, float]) -> None:
+    """Registers ``fn(x)`` under Numba: ``by_size[bytes of x]`` in x's dtype, a constant."""
+    constants = {types.float32: np.float32(by_size[4]), types.float64: np.float64(by_size[8])}
+
+    @overload(fn, jit_options=_INLINE_OPTIONS)
+    def _constant(x: Any) -> Any:
+        c = constants.get(x)
+        return None if c is None else (lambda x: c)
 
 
-@overload(exp_times_scale, jit_options=_INLINE_OPTIONS)
-def _exp_times_scale(x: Any) -> Any:
-    scale = _EXP_TIMES_SCALES.get(x)
-    return None if scale is None else (lambda x: scale)
-
-
-_EXP_TIMES_CLAMPS = {types.float32: np.float32(EXP_TIMES_CLAMP[4]), types.float64: np.float64(EXP_TIMES_CLAMP[8])}
-
-
-@overload(exp_times_clamp, jit_options=_INLINE_OPTIONS)
-def _exp_times_clamp(x: Any) -> Any:
-    clamp = _EXP_TIMES_CLAMPS.get(x)
-    return None if clamp is None else (lambda x: clamp)
+_dtype_constant(exp_times_scale, {size: 2.0**bits for size, bits in EXP_TIMES_SCALED_BITS.items()})
+_dtype_constant(exp_times_clamp, EXP_TIMES_CLAMP)
 
 
 @overload(exp_nonpositive_scaled, jit_options=_INLINE_OPTIONS)
