@@ -753,11 +753,16 @@ def _bias_totals(*, token: Any) -> Callable[..., Any]:
                     s_k, e_k = sums[k, t * span:(t + 1) * span], errs[k, t * span:(t + 1) * span]
                     for j in range(span):
                         total[j], err[j] = compensated_add(total[j], err[j] + e_k[j], s_k[j])
-            for c in range(channels):
-                channel_sum, channel_err = 0.0, 0.0
-                for j in range(c * repeat, c * repeat + repeat):
-                    channel_sum, channel_err = compensated_add(channel_sum, channel_err + err[j], total[j])
-                dbias[c] = channel_sum + channel_err
+            if repeat == 1:  # the loop below with one column a channel, which LLVM vectorises
+                for c in range(channels):
+                    channel_sum, channel_err = compensated_add(0.0, 0.0 + err[c], total[c])
+                    dbias[c] = channel_sum + channel_err
+            else:
+                for c in range(channels):
+                    channel_sum, channel_err = 0.0, 0.0
+                    for j in range(c * repeat, c * repeat + repeat):
+                        channel_sum, channel_err = compensated_add(channel_sum, channel_err + err[j], total[j])
+                    dbias[c] = channel_sum + channel_err
         else:
             for c in range(channels):
                 dbias[c] = _channel_total(sums, errs, c, n_rb, rows, channels, repeat, by_column, False)
