@@ -38,8 +38,8 @@ from numba.core.caching import FunctionCache
 from numba.extending import register_jitable
 
 from . import _activations, _backend, _gatedops, _lossops, _rowmath, _rowops, _tuning
-from ._config import (BIAS_GROUP, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK, STAGE_BLOCK,
-                      STRICT_MATH, VECTOR_WIDTH)
+from ._config import (BIAS_GROUP, BIAS_STAGED_MAX, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ROW_BLOCK, ROW_BLOCK,
+                      STAGE_BLOCK, STRICT_MATH, VECTOR_WIDTH)
 from ._rowmath import (QUOTIENTS_FIRST_MIN, combine_maxima, combine_sums, compensated_add, fold_max, fold_sum,
                        kept_block_quotients, kept_pair, kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import borrowed, full_width, like
@@ -555,6 +555,13 @@ def _no_dparams(x: Any, p: Any) -> Any:
     return (0.0,)
 
 
+@register_jitable  # (not inlined: Numba's inliner takes no *args)
+def _no_second_stage(*args: Any) -> Any:
+    """The second stage of a template's formula that has none (never called; typed with
+    any formula's arguments: (*values, the first stage's value, p))."""
+    return args[-2]
+
+
 if BIAS_GROUP != 4:  # _group_sum's rows are written out
     raise ImportError("_group_sum sums groups of 4 rows: BIAS_GROUP must be 4")
 
@@ -582,8 +589,9 @@ def _group_sum(d: Any, s: Any, length: Any, m: Any, sum_r: Any, err_r: Any, firs
             err_r[i] = e
 
 
-def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any, adds: Any, reduces: Any,
-            n_params: Any, weighted: Any, same: Any, token: Any) -> Callable[..., Any]:
+def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, *, loop: Any, n_in: Any, n_out: Any,
+            adds: Any, reduces: Any, n_params: Any, weighted: Any, same: Any, staged: Any,
+            token: Any) -> Callable[..., Any]:
     """kernel(*ins, *outs, b, partial, p, rows, length, channels, rb, cb, by_column), the
     loop ``loop`` ("map", "pair" or "times" of _MAP_TEMPLATES) over f(v + bias) for the last
     input v (``adds``; not for f' from y), or over f(v) with the parameters (b's value,)
@@ -591,13 +599,16 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
     partial[2 k] and partial[2 k + 1]): the first output (``reduces``: dbias), then the
     ``n_params`` parameter gradients grad_out * dparams(v, params) (the first input being
     grad_out).  ``same`` (output, input), in place: that input is read through that output
-    (see _map_in_place), never with parameter gradients (they read the inputs again)."""
+    (see _map_in_place), never with parameter gradients (they read the inputs again).
+    ``staged``: the formulas (fn, and fn2 for a pair) are then(v, first(v)) (see
+    _map_staged), run in two loops over each piece of STAGE_BLOCK elements of a row, the
+    first stage's values waiting in the first output (never in place)."""
     end = n_in + n_out
     value_of = _added if adds else _as_is
     through_g, through_x, so = _read_through(same, n_in)
     params_of = _channel_param if weighted else _given_params
-    first = 1 if reduces else 0  # the sum of the first parameter gradient
-    n_sums = first + n_params
+    first_sum = 1 if reduces else 0  # the sum of the first parameter gradient
+    n_sums = first_sum + n_params
 
     @register_jitable(inline="always")
     def element(ins: Any, outs: Any, i: Any, t: Any, p: Any) -> None:
@@ -622,6 +633,57 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
         else:
             outs[0][i] = fn(v, q)
 
+    @register_jitable(inline="always")
+    def first_stage(ins: Any, outs: Any, i: Any, t: Any, p: Any) -> None:
+        v = value_of(ins[-1][i], t)
+        if loop == "map" and n_in == 2:
+            outs[0][i] = first(ins[0][i], v, params_of(t, p))
+        else:
+            outs[0][i] = first(v, params_of(t, p))
+
+    @register_jitable(inline="always")
+    def second_stage(ins: Any, outs: Any, i: Any, t: Any, p: Any) -> None:
+        v = value_of(ins[-1][i], t)
+        q = params_of(t, p)
+        s = outs[0][i]
+        if loop == "pair":
+            outs[0][i] = then(v, s, q)
+            outs[-1][i] = then2(v, s, q)
+        elif loop == "times":
+            outs[0][i] = ins[0][i] * then(v, s, q)
+        elif n_in == 2:
+            outs[0][i] = then(ins[0][i], v, s, q)
+        else:
+            outs[0][i] = then(v, s, q)
+
+    def segment_of(step: int) -> Any:
+        """segment(ins, outs, bs, n, p): ``element`` over the n elements of a piece of a
+        row, element i's bias bs[i * step] (step 1: one per element; 0: bs[0] for all),
+        in two stages where ``staged`` and the piece of biases is short (BIAS_STAGED_MAX)."""
+
+        @register_jitable(inline="always")
+        def segment(ins: Any, outs: Any, bs: Any, n: Any, p: Any) -> None:
+            # (an expression, not branches: they left Numba's SSA pass a variable out of scope)
+            done = (n - n % STAGE_BLOCK) * (staged & ((step == 0) | (n < BIAS_STAGED_MAX)))
+            for s0 in range(0, done, STAGE_BLOCK):
+                # views indexed from 0 (see _map_staged), each on a line of its own
+                ins_b = sliced(ins, s0, s0 + STAGE_BLOCK)
+                outs_b = sliced(outs, s0, s0 + STAGE_BLOCK)
+                bs_b = bs[s0 * step:s0 * step + STAGE_BLOCK]
+                for i in range(STAGE_BLOCK):
+                    first_stage(ins_b, outs_b, i, bs_b[i * step], p)
+                for i in range(STAGE_BLOCK):
+                    second_stage(ins_b, outs_b, i, bs_b[i * step], p)
+            ins_t = sliced(ins, done, n)
+            outs_t = sliced(outs, done, n)
+            bs_t = bs[done * step:]
+            for i in range(n - done):
+                element(ins_t, outs_t, i, bs_t[i * step], p)
+
+        return segment
+
+    by_element, by_plane = segment_of(1), segment_of(0)
+
     def kernel(*args: Any) -> None:
         token  # noqa: B018
         full_width()
@@ -642,9 +704,7 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                     s = r * length + c0
                     n = min(m, size - s)  # the last row may be short
                     if n > 0:
-                        ins_r, outs_r = sliced(ins, s, s + n), sliced(outs, s, s + n)
-                        for i in range(n):
-                            element(ins_r, outs_r, i, b_r[i], p)
+                        by_element(sliced(ins, s, s + n), sliced(outs, s, s + n), b_r, n, p)
             elif by_column:
                 b_r = b[c0:c0 + m]
                 acc = np.zeros((n_sums, m))
@@ -657,8 +717,7 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                         n = min(m, size - s)
                         if n > 0:
                             ins_r, outs_r = sliced(ins, s, s + n), sliced(outs, s, s + n)
-                            for i in range(n):
-                                element(ins_r, outs_r, i, b_r[i], p)
+                            by_element(ins_r, outs_r, b_r, n, p)
                             if reduces and not whole:
                                 d, a = outs_r[0], acc[0]
                                 for i in range(n):
@@ -669,7 +728,7 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                                     terms = dparams(value_of(v[i], b_r[i]), params_of(b_r[i], p))
                                     gi = np.float64(g[i])
                                     for k in range(n_params):
-                                        acc[first + k, i] += gi * terms[k]
+                                        acc[first_sum + k, i] += gi * terms[k]
                     # the group's sums into the block's (set by the first), with their rounding errors
                     if whole:
                         _group_sum(outs[0], group * length + c0, length, m, partial[0, block, c0:c0 + m],
@@ -692,9 +751,9 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                 for r in range(block * rb, stop):
                     s = r * length + c0
                     ins_r, outs_r = sliced(ins, s, s + m), sliced(outs, s, s + m)
-                    t = b[r % channels]
-                    for i in range(m):
-                        element(ins_r, outs_r, i, t, p)
+                    c = r % channels
+                    t = b[c]
+                    by_plane(ins_r, outs_r, b[c:c + 1], m, p)
                     if n_params:
                         g, v, q = ins_r[0], ins_r[-1], params_of(t, p)
                         for i in range(m):
@@ -705,20 +764,22 @@ def _biased(fn: Any, fn2: Any, dparams: Any, *, loop: Any, n_in: Any, n_out: Any
                     if reduces:
                         partial[0, r, col] = _row_total(outs_r[0])
                     for k in range(n_params):
-                        partial[2 * (first + k), r, col] = _row_total(terms_r[k])
+                        partial[2 * (first_sum + k), r, col] = _row_total(terms_r[k])
 
     return kernel
 
 
 @functools.cache
 def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_grads: bool = False,
-                weighted: bool = False, biased: bool = True, same: tuple[int, int] | None = None) -> Any:
+                weighted: bool = False, biased: bool = True, same: tuple[int, int] | None = None,
+                staged: bool = True) -> Any:
     """The kernel of ``kind`` for activation ``name`` with a bias added to its input:
     ``kernel(*inputs, *outputs, b, partial, params, rows, length, channels, rb, cb, by_column)``
     (``_biased``), 1-D arrays, b of the inputs' dtype, partial (2 n, ., .) float64 for n
     sums; ``param_grads``: also the parameters' gradients (kind backward_x); ``weighted``:
     b is prelu's weight per channel (float64), not added; not ``biased``: b is 0 and not
-    added (the parameters' gradients alone); ``same`` (output, input): in place."""
+    added (the parameters' gradients alone); ``same`` (output, input): in place;
+    ``staged=False`` as for elementwise_kernel."""
     act = _activations.ELEMENTWISE[name]
     if same is not None and param_grads:
         raise ValueError("the parameters' gradients read the inputs after the outputs are written: not in place")
@@ -727,8 +788,11 @@ def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_
         raise ValueError(f"{name} has no {kind} formula")
     spec = _activations.KINDS[kind]
     n_params = len(act.grad_params) if param_grads else 0
-    return _jit(_biased, fns[0], fns[-1], act.df_dparams if n_params else _no_dparams, parallel=parallel,
-                cache=cache, loop=loop, n_in=len(spec.inputs), n_out=spec.outputs,
+    stages = staged_loop(loop, fns) if staged and same is None and not weighted else None
+    first, then, then2 = (stages[0], stages[1], stages[-1]) if stages else (fns[0], _no_second_stage, _no_second_stage)
+    return _jit(_biased, fns[0], fns[-1], act.df_dparams if n_params else _no_dparams, first, then, then2,
+                parallel=parallel, cache=cache, staged=stages is not None, loop=loop, n_in=len(spec.inputs),
+                n_out=spec.outputs,
                 adds=biased and kind != "backward_y" and not weighted,
                 reduces=biased and kind.startswith("backward") and not weighted,
                 n_params=n_params, weighted=weighted, same=same)
@@ -786,12 +850,6 @@ def bias_totals_kernel(cache: bool = True) -> Any:
 # Output k = r n + j (y, grad_out) pairs with input r stride + j (the halves, and the
 # input gradient's halves).  The parallel kernel hands out tasks of GATED_TASK
 # outputs, so that one long row and many short ones both spread over the threads.
-
-
-@register_jitable(inline="always")
-def _no_second_stage(u: Any, t: Any, p: Any) -> Any:
-    """The second stage of a template's formula that has none (never called)."""
-    return t
 
 
 def _gated(f: Any, df: Any, first: Any, then_f: Any, then_df: Any, *, staged: Any, activated: Any, needs_g: Any,

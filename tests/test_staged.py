@@ -6,7 +6,7 @@ import pytest
 
 import fastact
 from fastact import _activations, _kernels, _ufuncs
-from fastact._config import STAGE_BLOCK
+from fastact._config import BIAS_STAGED_MAX, STAGE_BLOCK
 
 STAGED = [(name, kind) for name, act in sorted(_activations.ELEMENTWISE.items())
           for kind, spec in _activations.KINDS.items()
@@ -89,3 +89,32 @@ def test_staged_gated_kernels_give_the_one_stage_bits(dtype, kind):
         results.append((y, d))
     (y1, d1), (y2, d2) = results
     assert _same_bits(y1, y2) and _same_bits(d1, d2)
+
+
+@pytest.mark.parametrize("name,kind", [(n, k) for n, k in STAGED if k != "backward_y"])
+def test_staged_bias_kernels_give_the_one_stage_bits(dtype, name, kind):
+    from fastact import _bias
+
+    spec = _activations.KINDS[kind]
+    params = tuple(p.default for p in _activations.ELEMENTWISE[name].params)
+    reduces = kind.startswith("backward")
+    # by column (rows of 3 blocks and a piece tiled by 3, the last row short; rows too long
+    # to run staged) and by plane
+    long_row = BIAS_STAGED_MAX + 5
+    for shape, bias_shape in [((5, 3 * STAGE_BLOCK + 5), (3 * STAGE_BLOCK + 5,)), ((2, long_row), (long_row,)),
+                              ((2, 3, 2 * STAGE_BLOCK + 1), (3, 1))]:
+        n = int(np.prod(shape))
+        ins = [_inputs(dtype, n, seed) for seed in range(len(spec.inputs))]
+        b = _inputs(dtype, int(np.prod(bias_shape)), seed=7).reshape(bias_shape)
+        b[~np.isfinite(b)] = 0.5
+        lay = _bias.layout(shape, bias_shape, reduces)
+        results = []
+        for staged in (True, False):
+            outs = [np.empty(n, dtype) for _ in range(spec.outputs)]
+            partial = lay.partial() if reduces else np.zeros((2, 1, 1))
+            kernel = _kernels.bias_kernel(name, kind, False, staged=staged)
+            with np.errstate(all="ignore"):
+                kernel(*ins, *outs, lay.bias_values(b), partial, params, lay.rows, lay.length, lay.channels, lay.rb,
+                       lay.cb, lay.by_column)
+            results.append(outs + ([lay.bias_gradient(partial)] if reduces else []))
+        assert all(_same_bits(s, o) for s, o in zip(*results)), (shape, name, kind)
