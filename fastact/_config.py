@@ -128,3 +128,8 @@ CAST_CHUNK = 1 << 16
 # softmax_cross_entropy with options: rows per task of its kernel, which share one scratch
 # row (the capped logits); a row alone would allocate it per row.
 LOSS_ROW_BLOCK = 64
+
+# binary_cross_entropy_with_logits: elements per block of its kernel.  Each block sums
+# its losses in a vectorised loop, the blocks' totals are then added in order, so the
+# total is the same on any thread count.
+LOSS_ELEMENT_BLOCK = 1 << 13

@@ -318,7 +318,8 @@ class BinaryCrossEntropyWithLogits:
         if weight is not None or pos_weight is not None:
             ones = (np.ones(1, comp_dt), 1)
             name, extra = "bce_weighted", (*(weights[0] or ones), *(weights[1] or ones))
-        total = _run_loss(name, _threads.go_parallel(count, _config.PARALLEL_MIN_ELEMENTS, count),
+        blocks = -(-count // _config.LOSS_ELEMENT_BLOCK)  # the kernel's tasks
+        total = _run_loss(name, _threads.go_parallel(count, _config.PARALLEL_MIN_ELEMENTS, blocks),
                           xf, tf, want_grad, grad, scale, losses, each, *extra) if count else 0.0
         with quiet_casts(res_dt, comp_dt):
             if each:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._activations import _numpy_tanh_grad, _sigmoid, _times, tanh_backward_x
 from ._backend import row_function, scalar_function
-from ._config import LOOP_MATH, STRICT_MATH
+from ._config import LOOP_MATH
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, exp_of_difference, log_of_sum, row_exp_sum_below, row_max,
                        row_sum)
 from ._rowops import numpy_log_sum_exp
@@ -381,8 +381,9 @@ LOSSES: dict[str, LossDefinition] = {
                        numpy_xent_index_options),
         LossDefinition("xent_prob_options", row_xent_prob_options, "rows_options", LOOP_MATH,
                        numpy_xent_prob_options),
-        # strict: the loop body is the sigmoid and log1p formulas (the sum is not vectorised)
-        LossDefinition("bce", bce_with_logits_terms, "elements", STRICT_MATH, numpy_bce),
-        LossDefinition("bce_weighted", bce_weighted_terms, "elements_weighted", STRICT_MATH, numpy_bce_weighted),
+        # the formulas keep their own strict flags (scalar_function); the loop's let LLVM
+        # split each block's sum over vector lanes
+        LossDefinition("bce", bce_with_logits_terms, "elements", LOOP_MATH, numpy_bce),
+        LossDefinition("bce_weighted", bce_weighted_terms, "elements_weighted", LOOP_MATH, numpy_bce_weighted),
     )
 }

@@ -251,6 +251,41 @@ def test_bce_weights_equal_pytorch(shapes, reduction, dtype, backend):
     np.testing.assert_array_equal(BCE(x, t, reduction=reduction, **kw), loss)
 
 
+@pytest.mark.parametrize("weight_shape", [None, (3001, 1), (7,), (3001, 7), ()], ids=str)
+def test_bce_kernel_blocks_and_weight_runs(weight_shape, dtype):
+    """Several of the kernel's blocks (LOSS_ELEMENT_BLOCK), weights whose runs cross them
+    (rows of 7, one value per row or per column, or per element, or one): the kernels
+    equal the NumPy fallback, and the parallel kernel gives the serial kernel's bits."""
+    from fastact import _config, _kernels, _losses
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3001, 7)) * 4).astype(dtype)
+    t = rng.uniform(0, 1, x.shape).astype(dtype)
+    assert x.size > 2 * _config.LOSS_ELEMENT_BLOCK and _config.LOSS_ELEMENT_BLOCK % 7
+    kw = {"pos_weight": rng.uniform(0.5, 2.0, 7)}
+    if weight_shape is not None:
+        kw["weight"] = rng.uniform(0.5, 2.0, weight_shape)
+    tol = {"rtol": 8 * float(np.finfo(dtype).eps), "atol": 8 * float(np.finfo(dtype).eps)}
+    for reduction in ("sum", "none"):
+        loss, grad = BCE.value_and_grad(x, t, reduction=reduction, **kw)
+        with fastact.use_backend("numpy"):
+            expected, expected_grad = BCE.value_and_grad(x, t, reduction=reduction, **kw)
+        np.testing.assert_allclose(loss, expected, rtol=tol["rtol"])
+        np.testing.assert_allclose(grad, expected_grad, **tol)
+    extra = [part for name in ("weight", "pos_weight")
+             for part in _losses._along_block(kw.get(name, np.ones(1)), x.shape, x.dtype, name)]
+    runs = []
+    for parallel in (False, True):
+        grad, losses = np.empty(x.size, dtype), np.empty(x.size, dtype)
+        total = _kernels.loss_kernel("bce_weighted", parallel)(x.reshape(-1), t.reshape(-1), True, grad, 0.5, losses,
+                                                               True, *extra)
+        runs.append((total, grad, losses))
+    assert runs[0][0] == runs[1][0]
+    for serial, parallel in zip(runs[0][1:], runs[1][1:]):
+        np.testing.assert_array_equal(serial, parallel)
+    assert runs[0][0] == pytest.approx(float(np.sum(runs[0][2], dtype=np.float64)), rel=1e-12)
+
+
 def test_bce_weights_limits_and_defaults(backend):
     x = np.array([np.inf, -np.inf, np.inf, -np.inf, 30.0, -30.0])
     t = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
