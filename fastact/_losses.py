@@ -10,7 +10,7 @@ is then that of their sum).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -322,7 +322,7 @@ class BinaryCrossEntropyWithLogits:
         each = reduction == "none"
         grad = np.empty(count if want_grad else 0, comp_dt)
         losses = np.empty(count if each else 0, comp_dt)
-        name, extra = "bce", ()
+        name, extra = "bce", cast(tuple[Any, ...], ())
         if weight is not None or pos_weight is not None:
             ones = (np.ones(1, comp_dt), 1)
             name, extra = "bce_weighted", (*(weights[0] or ones), *(weights[1] or ones))
