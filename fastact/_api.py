@@ -1398,9 +1398,23 @@ class ReductionOp(_PublicOp):
         arr, shape, kept_shape, (kept, axes, n) = self._rows(x, axis, keepdims, "x")
         res_dt = result_dtype(arr)
         comp_dt = compute_dtype(res_dt)
+        options = where is not None or temperature is not None
+        inner = math.prod(arr.shape[axes[-1] + 1:]) if axes else 0
+        if (not options and len(axes) == 1 and inner >= _config.LANES_REDUCTION_MIN and arr.flags.c_contiguous
+                and self._definition.lanes is not None and _backend.runs_numba(comp_dt)):
+            # along an axis that is not the last, read as it lies (_kernels._reduce_lanes)
+            lanes = np.ascontiguousarray(arr, dtype=comp_dt).reshape(-1, n, inner)
+            result = np.empty((lanes.shape[0], inner), comp_dt)
+            parallel = _threads.rows_go_parallel(lanes.size, tasks=lanes.shape[0] * -(-inner // _config.LANE_BLOCK))
+            _threads.run(_kernels_module().reduction_lanes_kernel(self.name, parallel), parallel, lanes.size,
+                         _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], lanes, result, fresh=True)
+            with quiet_casts(res_dt, comp_dt):
+                value = result.reshape(kept_shape if keepdims else shape).astype(res_dt, copy=False)
+            if out is not None:
+                return _deliver(value, out, "out")
+            return value[()] if value.ndim == 0 else value
         rows2 = np.ascontiguousarray(np.transpose(arr, kept + axes), dtype=comp_dt).reshape(-1, n)
         result = np.empty(rows2.shape[0], comp_dt)
-        options = where is not None or temperature is not None
         if options:
             if _is_duck_array(where):
                 raise TypeError(f"where must be a NumPy array, got a {_module_of(where)}.{type(where).__name__}")

@@ -1480,6 +1480,40 @@ def reduction_kernel(name: str, parallel: bool, cache: bool = True) -> Any:
     return _jit(_reduce_rows, _rowops.ROW_REDUCTIONS[name].row, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
 
 
+def _reduce_lanes(first: Any, second: Any, finish: Any, *, token: Any) -> Callable[..., Any]:
+    """kernel(x, out): out[o, c] = the reduction of x[o, :, c] over (outer, n, inner)
+    C-contiguous x, out (outer, inner): the lanes phases of a row reduction (its
+    ``lanes``), a task per LANE_BLOCK lanes of one outer index.  Along an axis that is
+    not the last, x is read as it lies: moved to the last axis, the copy alone took
+    1.1 ms of logsumexp's 1.5 ms over axis 0 of (8192, 128) float32 (PyTorch 0.8 ms)."""
+
+    def kernel(x: Any, out: Any) -> None:
+        token  # noqa: B018
+        x = borrowed(x)  # (see _rows)
+        out = borrowed(out)
+        full_width()
+        outer, n, inner = x.shape
+        blocks = (inner + LANE_BLOCK - 1) // LANE_BLOCK
+        for t in prange(outer * blocks):
+            full_width()
+            o, c0 = t // blocks, (t % blocks) * LANE_BLOCK
+            c1 = min(c0 + LANE_BLOCK, inner)
+            m = first((x,), o, c0, c1, 0, n)
+            total, err = second((x,), x, o, c0, c1, m, 0, n)
+            finish(m, total, err, out[o, c0:c1])
+
+    return kernel
+
+
+@functools.cache
+def reduction_lanes_kernel(name: str, parallel: bool, cache: bool = True) -> Any:
+    """The kernel of row reduction ``name`` along the lanes of (outer, n, inner) arrays."""
+    lanes = _rowops.ROW_REDUCTIONS[name].lanes
+    if lanes is None:
+        raise ValueError(f"{name} has no lanes form")
+    return _jit(_reduce_lanes, *lanes, parallel=parallel, fastmath=LOOP_MATH, cache=cache)
+
+
 def _copy(*, token: Any) -> Callable[..., Any]:
     def kernel(x: Any, out: Any) -> None:
         token  # noqa: B018

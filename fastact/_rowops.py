@@ -693,6 +693,10 @@ class RowReduction:
     gradient: str  # the row op whose output, times grad_out, is the gradient (logsumexp: softmax)
     example: str  # the repr of op([2, 10, 1, 4]): the tutorial's scores
     torch: str  # PyTorch's expression in torch, x, dim, keepdim
+    # along an axis that is not the last, over the lanes of (outer, n, inner) x: the phases
+    # (the lanes' maxima, their compensated sums as the row ops' lanes phases take them,
+    # then lane_values(m, total, err, out) writing each lane's value)
+    lanes: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
 
 
 @row_function
@@ -706,6 +710,22 @@ def row_logsumexp(x: Any) -> Any:
         return np.float64(m)
     below, ties = row_exp_sum_below(x, m)
     return np.float64(m) + log_of_total(below, ties)
+
+
+@scalar_function
+def lane_logsumexp(m: Any, total: Any, err: Any) -> Any:
+    """A lane's logsumexp from its maximum and the compensated sum of exp(x - max) (in
+    float64): m + log1p((total - 1) + err); an infinite or NaN maximum is the answer."""
+    if not math.isfinite(m):
+        return np.float64(m)
+    return np.float64(m) + log_of_compensated_total(total, err)
+
+
+@row_function
+def logsumexp_lane_values(m: Any, total: Any, err: Any, out: Any) -> None:
+    full_width()
+    for b in range(m.shape[0]):
+        out[b] = lane_logsumexp(m[b], total[b], err[b])
 
 
 def numpy_logsumexp(x: np.ndarray, out: np.ndarray) -> None:
@@ -731,6 +751,7 @@ LOGSUMEXP = RowReduction(
     gradient="softmax",
     example="np.float64(10.002933)",
     torch="torch.logsumexp(x, dim, keepdim)",
+    lanes=(lanes_max, log_softmax_exp_sums, logsumexp_lane_values),
 )
 
 ROW_REDUCTIONS: dict[str, RowReduction] = {d.name: d for d in (LOGSUMEXP,)}

@@ -27,6 +27,54 @@ def test_values_against_mpmath(backend, dtype):
         assert accuracy.ulp_errors(got, exact, dtype).max() <= bound, rows.shape
 
 
+def test_lanes_against_mpmath(backend, dtype):
+    """Along an axis with at least LANES_REDUCTION_MIN lanes after it, the array is read as
+    it lies (the lanes kernel): the same bounds against mpmath as the rows'."""
+    from fastact import _config
+
+    mp = pytest.importorskip("mpmath")
+    mp.mp.prec = 160
+    bound = 1.0 if dtype == np.float32 else 2.0
+    for rows in _rows(dtype):
+        if rows.shape[1] > 100:  # the rows' test takes the long ones
+            continue
+        rows = np.tile(rows, (-(-_config.LANES_REDUCTION_MIN // rows.shape[0]), 1))
+        for shape in ((rows.shape[1], rows.shape[0]), (rows.shape[1], 1, rows.shape[0])):
+            got = fastact.logsumexp(np.ascontiguousarray(rows.T).reshape(shape), axis=0)
+            assert got.dtype == dtype and got.shape == shape[1:]
+            exact = (LOGSUMEXP.reference(mp, [float(v) for v in row]) for row in rows)
+            assert accuracy.ulp_errors(got.reshape(-1), exact, dtype).max() <= bound, rows.shape
+
+
+def test_lanes_limits_and_three_axes(backend):
+    from fastact import _config
+
+    lanes = _config.LANES_REDUCTION_MIN
+    rows = np.array([[np.inf, 1.0], [-np.inf, -np.inf], [np.nan, 1.0], [np.inf, np.nan], [-np.inf, 2.0],
+                     [1e308, 1e308], [-1e308, -1e308]] * lanes)
+    got = fastact.logsumexp(np.ascontiguousarray(rows.T), axis=0)
+    np.testing.assert_array_equal(got[:5], [np.inf, -np.inf, np.nan, np.nan, 2.0])
+    assert got[5] == 1e308 and got[6] == -1e308
+    np.testing.assert_array_equal(got, np.tile(got[:7], lanes))
+    x = (np.random.default_rng(5).standard_normal((3, 50, 2, lanes)) * 20).astype(np.float32)
+    for axis in (0, 1, 2):  # against the last axis (rows)
+        np.testing.assert_allclose(fastact.logsumexp(x, axis=axis, keepdims=True),
+                                   np.expand_dims(fastact.logsumexp(np.moveaxis(x, axis, -1)), axis), rtol=2e-7)
+
+
+def test_lanes_parallel_and_serial_kernels_agree():
+    from fastact import _kernels
+
+    x = (np.random.default_rng(6).standard_normal((7, 300, 2500)) * 10).astype(np.float32)
+    outs = []
+    for parallel in (False, True):
+        out = np.empty((7, 2500), np.float32)
+        _kernels.reduction_lanes_kernel("logsumexp", parallel)(x, out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(fastact.logsumexp(x, axis=1), outs[0])
+
+
 def test_dominant_maximum_keeps_the_rest():
     """log(1 + e^-40) is e^-40, not 0 (where log of the rounded sum loses it)."""
     for dtype in (np.float32, np.float64):
