@@ -1679,7 +1679,29 @@ def _loss_rows_options(fn: Any, *, token: Any) -> Callable[..., Any]:
     return kernel
 
 
-_LOSS_TEMPLATES = {"rows": _loss_rows, "rows_options": _loss_rows_options, "elements": _loss_elements,
+def _loss_lanes(fn: Any, *, token: Any) -> Callable[..., Any]:
+    """kernel(x, labels, want_grad, grad, scale, losses) over (outer, n, inner) x, along its
+    axis 1: fn over LANE_BLOCK lanes of one outer index per task (as _lanes)."""
+
+    def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
+        token  # noqa: B018
+        x = borrowed(x)  # (see _rows)
+        labels = borrowed(labels)
+        grad = borrowed(grad)
+        losses = borrowed(losses)
+        full_width()
+        outer, inner = x.shape[0], x.shape[2]
+        blocks = (inner + LANE_BLOCK - 1) // LANE_BLOCK
+        for t in prange(outer * blocks):
+            full_width()
+            o, c0 = t // blocks, (t % blocks) * LANE_BLOCK
+            fn(x, labels, o, c0, min(c0 + LANE_BLOCK, inner), want_grad, grad, scale, losses)
+
+    return kernel
+
+
+_LOSS_TEMPLATES = {"rows": _loss_rows, "rows_options": _loss_rows_options, "lanes": _loss_lanes,
+                   "elements": _loss_elements,
                    "elements_weighted": functools.partial(_loss_elements, weighted=True)}
 
 

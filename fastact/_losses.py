@@ -158,6 +158,9 @@ class SoftmaxCrossEntropy:
                 raise ValueError("logits must have at least one dimension (the classes)")
             ax = normalize_axis(axis, x.ndim)
             kind, lab = _labels_kind(x, labels, ax, options.ignore_index)
+            lanes = _lanes_of(x, lab, kind, ax, options)
+            if lanes is not None:
+                return _run_lanes(x, lab, lanes, reduction, want_grad, res_dt, comp_dt)
             if kind == "prob":  # the probabilities take part in the dtype (float64 labels: float64 loss)
                 res_dt = result_dtype(x, lab)
                 comp_dt = compute_dtype(res_dt)
@@ -191,6 +194,36 @@ class SoftmaxCrossEntropy:
                 return value, None
             g = grad if moved is logits else np.moveaxis(grad.reshape(moved.shape), -1, ax)
             return value, g.astype(res_dt, copy=False)
+
+
+def _lanes_of(x: np.ndarray, labels: np.ndarray, kind: str, ax: int, options: _XentOptions) -> tuple[int, int, int] | None:
+    """(outer, n, inner) where softmax_cross_entropy along ``ax`` reads x where it lies
+    (_lossops.lanes_xent_index): class indices, no options and no ignored row, an axis
+    with at least LANES_REDUCTION_MIN lanes after it (PyTorch's (N, C, d...) layout) in a
+    C-contiguous array; else None (the axis is moved last, a copy: (64, 128, 128) float32
+    along axis 1 took 1.2 ms this way, PyTorch 0.47 ms)."""
+    inner = math.prod(x.shape[ax + 1:])
+    if (kind != "index" or not options.plain or inner < _config.LANES_REDUCTION_MIN or not x.size
+            or not x.flags.c_contiguous or np.any(labels == options.ignore_index)):
+        return None
+    return math.prod(x.shape[:ax]), x.shape[ax], inner
+
+
+def _run_lanes(x: np.ndarray, labels: np.ndarray, lanes: tuple[int, int, int], reduction: str, want_grad: bool,
+               res_dt: np.dtype, comp_dt: np.dtype) -> tuple[Any, Any]:
+    """softmax_cross_entropy's _run along an axis that is not the last (_lanes_of)."""
+    outer, n, inner = lanes
+    x3 = np.ascontiguousarray(x, dtype=comp_dt).reshape(outer, n, inner)
+    count = outer * inner
+    scale = 1.0 / count if reduction == "mean" else 1.0
+    losses = np.empty((outer, inner), accumulator(comp_dt))
+    grad = np.empty(x3.shape if want_grad else (0, 0, 0), comp_dt)
+    tasks = outer * -(-inner // _config.LANE_BLOCK)
+    _run_loss("xent_index_lanes", _threads.rows_go_parallel(x3.size, tasks), x3,
+              np.ascontiguousarray(labels).reshape(outer, inner), want_grad, grad, scale, losses)
+    with quiet_casts(res_dt, comp_dt):
+        value = _reduce(losses.reshape(labels.shape), reduction, count, res_dt)
+        return value, grad.reshape(x.shape).astype(res_dt, copy=False) if want_grad else None
 
 
 # the options' checks (_api._check_param: a finite real number, then these)

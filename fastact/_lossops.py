@@ -23,8 +23,9 @@ from ._backend import row_function, scalar_function
 from ._config import LOOP_MATH
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, exp_of_difference, log_of_sum, row_exp_sum_below, row_max,
                        row_sum)
-from ._rowops import numpy_log_sum_exp
-from ._scalar import exp_nonpositive, full_width, like, log1p, tanh
+from ._rowmath import lanes_max
+from ._rowops import log_of_compensated_total, log_softmax_exp_sums, numpy_log_sum_exp
+from ._scalar import exp_nonpositive, full_width, like, log1p, single_precision, tanh
 from ._validation import accumulator
 
 
@@ -33,7 +34,8 @@ class LossDefinition:
     name: str
     kernel: Callable[..., Any]  # the formula the loop template runs
     # which loop of _kernels: "rows" (one row per sample), "rows_options" (the same with
-    # the options' arguments w, keep, smooth, z) or "elements"
+    # the options' arguments w, keep, smooth, z), "lanes" (along axis 1 of (outer, n,
+    # inner) arrays) or "elements"
     template: str
     fastmath: frozenset[Any]  # the loop's fast-math flags
     numpy: Callable[..., Any]  # the fallback, same arguments as the kernel (called inside np.errstate)
@@ -99,6 +101,38 @@ def row_xent_index(x: Any, label: Any, want_grad: Any, grad: Any, scale: Any) ->
                 grad[i] = np.float64(exp_of_difference(x[i], m)) * inv
         grad[label] = grad[label] - scale
     return loss
+
+
+@row_function
+def lanes_xent_index(x: Any, labels: Any, o: Any, c0: Any, c1: Any, want_grad: Any, grad: Any, scale: Any,
+                     losses: Any) -> None:
+    """Cross-entropy with class indices along axis 1 of (outer, n, inner) x (labels and
+    float64 losses (outer, inner), grad x's shape), for lanes c0..c1 of outer index o,
+    read where they lie: the lanes' maxima and compensated sums of exp(x - max) (the row
+    ops' lanes phases), each lane's loss label_loss(max, x[label], log(sum)), and with
+    want_grad scale (softmax - one-hot) (float32: the exps first, at full vector width)."""
+    full_width()
+    n = x.shape[1]
+    m = lanes_max((x,), o, c0, c1, 0, n)
+    total, err = log_softmax_exp_sums((x,), x, o, c0, c1, m, 0, n)
+    lab, loss_o = labels[o, c0:c1], losses[o, c0:c1]
+    inv = np.empty(c1 - c0)
+    for b in range(c1 - c0):
+        loss_o[b] = label_loss(m[b], x[o, lab[b], c0 + b], log_of_compensated_total(total[b], err[b]))
+        inv[b] = scale / (total[b] + err[b])
+    if want_grad:
+        for j in range(n):
+            xj, gj = x[o, j, c0:c1], grad[o, j, c0:c1]
+            if single_precision(x):
+                for b in range(c1 - c0):
+                    gj[b] = exp_of_difference(xj[b], m[b])
+                for b in range(c1 - c0):
+                    gj[b] = np.float64(gj[b]) * inv[b]
+            else:
+                for b in range(c1 - c0):
+                    gj[b] = np.float64(exp_of_difference(xj[b], m[b])) * inv[b]
+        for b in range(c1 - c0):
+            grad[o, lab[b], c0 + b] = grad[o, lab[b], c0 + b] - scale
 
 
 @row_function
@@ -258,6 +292,18 @@ def numpy_xent_index(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any,
         grad[rows, labels] -= scale
 
 
+def numpy_xent_index_lanes(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
+    """numpy_xent_index along axis 1 of (outer, n, inner) x (lanes_xent_index's arguments)."""
+    outer, n, inner = x.shape
+    rows = np.moveaxis(x, 1, 2).reshape(-1, n)
+    g = np.empty(rows.shape if want_grad else (rows.shape[0], 0), x.dtype)
+    each = np.empty(rows.shape[0], losses.dtype)
+    numpy_xent_index(rows, labels.reshape(-1), want_grad, g, scale, each)
+    losses[:] = each.reshape(outer, inner)
+    if want_grad:
+        grad[:] = np.moveaxis(g.reshape(outer, inner, n), 2, 1)
+
+
 def numpy_xent_prob(x: Any, p: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
     shifted, e, total, log_total = _numpy_xent_parts(x)
     losses[:] = np.sum(p * (log_total - shifted), axis=1)
@@ -376,6 +422,8 @@ def numpy_bce(x: Any, t: Any, want_grad: Any, grad: Any, scale: Any, losses: Any
 LOSSES: dict[str, LossDefinition] = {
     d.name: d for d in (
         LossDefinition("xent_index", row_xent_index, "rows", LOOP_MATH, numpy_xent_index),
+        # the same along an axis that is not the last, read where it lies
+        LossDefinition("xent_index_lanes", lanes_xent_index, "lanes", LOOP_MATH, numpy_xent_index_lanes),
         LossDefinition("xent_prob", row_xent_prob, "rows", LOOP_MATH, numpy_xent_prob),
         LossDefinition("xent_index_options", row_xent_index_options, "rows_options", LOOP_MATH,
                        numpy_xent_index_options),

@@ -203,6 +203,60 @@ def test_softmax_cross_entropy_per_row_within_4_ulp_of_mpmath(backend, dtype, so
         assert errors.max() <= 4, (errors.max(), int(errors.argmax()))
 
 
+def test_softmax_cross_entropy_along_lanes_within_4_ulp_of_mpmath(backend, dtype):
+    """Along an axis with LANES_REDUCTION_MIN or more lanes after it (PyTorch's (N, C, d)
+    layout) the logits are read where they lie: each lane's loss against mpmath, its
+    gradient against the rows' path (the axis moved last)."""
+    from fastact import _config
+
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.prec = 120
+    rng = np.random.default_rng(5)
+    lanes = _config.LANES_REDUCTION_MIN
+    x = (rng.standard_normal((3, 10, 2, lanes)) * 5).astype(dtype)
+    x[0, 0, 0, 0] = 200.0
+    labels = rng.integers(0, 10, (3, 2, lanes))
+    labels[0, 0, 0] = 0  # the dominant class: a loss of e^-193
+    moved = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    # log1p(sum of exp(v - v_label) over the other classes): lse - v_label without the
+    # cancellation (the loss is e^-193 at x = 200)
+    exact = np.array([float(mpmath.log1p(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v)) - float(row[label]))
+                                                     for k, v in enumerate(row) if k != label)))
+                      for row, label in zip(moved.reshape(-1, 10), labels.reshape(-1))]).reshape(labels.shape)
+    spacing = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
+    loss = XENT.value_and_grad(x, labels, axis=1, reduction="none")[0]
+    for losses in (XENT(x, labels, axis=1, reduction="none"), loss):
+        assert losses.shape == labels.shape and losses.dtype == dtype
+        errors = np.abs(losses.astype(np.float64) - exact) / spacing
+        if backend == "numpy":  # the NumPy fallback's textbook lse - v loses a dominant class's tiny loss
+            errors[0, 0, 0] = 0
+        assert errors.max() <= 4, (errors.max(), int(errors.argmax()))
+    tol = {"rtol": 4 * float(np.finfo(dtype).eps), "atol": float(np.finfo(dtype).tiny)}
+    for reduction in ("mean", "sum"):
+        value, rows_grad = XENT.value_and_grad(moved, labels, reduction=reduction)
+        lanes_value, lanes_grad = XENT.value_and_grad(x, labels, axis=1, reduction=reduction)
+        np.testing.assert_allclose(lanes_value, value, rtol=tol["rtol"])
+        np.testing.assert_allclose(lanes_grad, np.moveaxis(rows_grad, -1, 1), **tol)
+    ignored = labels.copy()
+    ignored[0, 0, :5] = -100  # ignored rows take the rows' path, with its rules for the mean
+    np.testing.assert_allclose(XENT(x, ignored, axis=1), XENT(moved, ignored), rtol=tol["rtol"])
+
+
+def test_softmax_cross_entropy_lanes_kernels_agree():
+    from fastact import _kernels
+
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((5, 30, 3000)) * 4).astype(np.float32)
+    labels = rng.integers(0, 30, (5, 3000))
+    runs = []
+    for parallel in (False, True):
+        grad, losses = np.empty_like(x), np.empty((5, 3000))
+        _kernels.loss_kernel("xent_index_lanes", parallel)(x, labels, True, grad, 0.5, losses)
+        runs.append((grad, losses))
+    for serial, parallel in zip(*runs):
+        np.testing.assert_array_equal(serial, parallel)
+
+
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"weight": "w"}], ids=["plain", "smoothing", "weight"])
 def test_parallel_loss_kernels_write_every_row(dtype, options):
     # a batch large enough for the parallel kernels: their losses equal the serial
