@@ -1535,6 +1535,11 @@ def copy_kernel(parallel: bool) -> Any:
 
 
 def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
+    """kernel(x, labels, want_grad, grad, scale, losses): fn per row, in tasks of
+    LOSS_ROW_BLOCK rows.  Without a gradient, float32 rows get a scratch row in its place
+    (fn takes the exps there at full vector width: _lossops._row_exps_into), shared by
+    the task's rows: (4096, 128) float32, one thread, 0.37 -> 0.2 ms."""
+
     def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
         token  # noqa: B018
         x = borrowed(x)  # (see _rows)
@@ -1542,9 +1547,12 @@ def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
         grad = borrowed(grad)
         losses = borrowed(losses)
         full_width()
-        for r in prange(x.shape[0]):
+        rows, n = x.shape
+        for block in prange((rows + LOSS_ROW_BLOCK - 1) // LOSS_ROW_BLOCK):
             full_width()
-            losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale)
+            scratch = np.empty(n if single_precision(x) and not want_grad else 0, x.dtype)
+            for r in range(block * LOSS_ROW_BLOCK, min(rows, block * LOSS_ROW_BLOCK + LOSS_ROW_BLOCK)):
+                losses[r] = fn(x[r], labels[r], want_grad, grad[r] if want_grad else scratch, scale)
 
     return kernel
 
