@@ -1390,29 +1390,10 @@ class ReductionOp(_PublicOp):
                              f"and an error in NumPy's max: fastact refuses it")
         return arr, shape, kept_shape, (kept, axes, n)
 
-    def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False,
-                 out: np.ndarray | None = None, *, where: ArrayLike | None = None, temperature: float | None = None,
-                 **kwargs: Any) -> Any:
-        if kwargs:
-            axis, keepdims = self._aliases(self.name, axis, keepdims, kwargs)
-        arr, shape, kept_shape, (kept, axes, n) = self._rows(x, axis, keepdims, "x")
-        res_dt = result_dtype(arr)
-        comp_dt = compute_dtype(res_dt)
+    def _over_rows(self, arr: np.ndarray, kept: tuple[int, ...], axes: tuple[int, ...], n: int, comp_dt: np.dtype,
+                   where: object, temperature: object) -> np.ndarray:
+        """The reduction of each row of ``arr`` with ``axes`` moved last (a copy), as comp_dt."""
         options = where is not None or temperature is not None
-        inner = math.prod(arr.shape[axes[-1] + 1:]) if axes else 0
-        if (not options and len(axes) == 1 and inner >= _config.LANES_REDUCTION_MIN and arr.flags.c_contiguous
-                and self._definition.lanes is not None and _backend.runs_numba(comp_dt)):
-            # along an axis that is not the last, read as it lies (_kernels._reduce_lanes)
-            lanes = np.ascontiguousarray(arr, dtype=comp_dt).reshape(-1, n, inner)
-            result = np.empty((lanes.shape[0], inner), comp_dt)
-            parallel = _threads.rows_go_parallel(lanes.size, tasks=lanes.shape[0] * -(-inner // _config.LANE_BLOCK))
-            _threads.run(_kernels_module().reduction_lanes_kernel(self.name, parallel), parallel, lanes.size,
-                         _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], lanes, result, fresh=True)
-            with quiet_casts(res_dt, comp_dt):
-                value = result.reshape(kept_shape if keepdims else shape).astype(res_dt, copy=False)
-            if out is not None:
-                return _deliver(value, out, "out")
-            return value[()] if value.ndim == 0 else value
         rows2 = np.ascontiguousarray(np.transpose(arr, kept + axes), dtype=comp_dt).reshape(-1, n)
         result = np.empty(rows2.shape[0], comp_dt)
         if options:
@@ -1438,6 +1419,28 @@ class ReductionOp(_PublicOp):
             else:
                 with np.errstate(all="ignore"):
                     self._definition.numpy(rows2, result)
+        return result
+
+    def __call__(self, x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False,
+                 out: np.ndarray | None = None, *, where: ArrayLike | None = None, temperature: float | None = None,
+                 **kwargs: Any) -> Any:
+        if kwargs:
+            axis, keepdims = self._aliases(self.name, axis, keepdims, kwargs)
+        arr, shape, kept_shape, (kept, axes, n) = self._rows(x, axis, keepdims, "x")
+        res_dt = result_dtype(arr)
+        comp_dt = compute_dtype(res_dt)
+        options = where is not None or temperature is not None
+        inner = math.prod(arr.shape[axes[-1] + 1:]) if axes else 0
+        if (not options and len(axes) == 1 and inner >= _config.LANES_REDUCTION_MIN and arr.flags.c_contiguous
+                and self._definition.lanes is not None and _backend.runs_numba(comp_dt)):
+            # along an axis that is not the last, read as it lies (_kernels._reduce_lanes)
+            lanes = np.ascontiguousarray(arr, dtype=comp_dt).reshape(-1, n, inner)
+            result = np.empty((lanes.shape[0], inner), comp_dt)
+            parallel = _threads.rows_go_parallel(lanes.size, tasks=lanes.shape[0] * -(-inner // _config.LANE_BLOCK))
+            _threads.run(_kernels_module().reduction_lanes_kernel(self.name, parallel), parallel, lanes.size,
+                         _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], lanes, result, fresh=True)
+        else:
+            result = self._over_rows(arr, kept, axes, n, comp_dt, where, temperature)
         with quiet_casts(res_dt, comp_dt):
             value = result.reshape(kept_shape if keepdims else shape).astype(res_dt, copy=False)
         if out is not None:
