@@ -129,10 +129,15 @@ CAST_CHUNK = 1 << 16
 # row (the capped logits); a row alone would allocate it per row.
 LOSS_ROW_BLOCK = 64
 
-# binary_cross_entropy_with_logits: elements per block of its kernel.  Each block sums
-# its losses in a vectorised loop, the blocks' totals are then added in order, so the
-# total is the same on any thread count.
+# binary_cross_entropy_with_logits: elements per task of its kernel.  Each task sums its
+# losses piece by piece in vectorised loops; the tasks' totals are then added in order,
+# so the total is the same on any thread count.
 LOSS_ELEMENT_BLOCK = 1 << 13
+# ... and elements per piece: a task's rows of losses and weights are a piece long (at
+# most three of 8 KiB in float64 per thread), so that the loss allocates little beside
+# its outputs (tests/test_fused.py allows 64 KiB; rows as long as a task went over).
+# Pieces of 256 took the weighted loss 1.3x the time (znver5, 1e6 float32).
+LOSS_PIECE = 1 << 10
 
 # logsumexp along an axis that is not the last reads the array as it lies, its lanes
 # side by side (_kernels._reduce_lanes), where at least this many lanes follow the axis;

@@ -38,8 +38,8 @@ from numba.core.caching import FunctionCache
 from numba.extending import register_jitable
 
 from . import _activations, _backend, _gatedops, _lossops, _rowmath, _rowops, _tuning
-from ._config import (BIAS_GROUP, BIAS_STAGED_MAX, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ELEMENT_BLOCK, LOSS_ROW_BLOCK,
-                      ROW_BLOCK, STAGE_BLOCK, STRICT_MATH, VECTOR_WIDTH)
+from ._config import (BIAS_GROUP, BIAS_STAGED_MAX, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ELEMENT_BLOCK, LOSS_PIECE,
+                      LOSS_ROW_BLOCK, ROW_BLOCK, STAGE_BLOCK, STRICT_MATH, VECTOR_WIDTH)
 from ._rowmath import (QUOTIENTS_FIRST_MIN, combine_maxima, combine_sums, compensated_add, fold_max, fold_sum,
                        kept_block_quotients, kept_pair, kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import borrowed, full_width, like, single_precision
@@ -1535,11 +1535,6 @@ def copy_kernel(parallel: bool) -> Any:
 
 
 def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
-    """kernel(x, labels, want_grad, grad, scale, losses): fn per row, in tasks of
-    LOSS_ROW_BLOCK rows.  Without a gradient, float32 rows get a scratch row in its place
-    (fn takes the exps there at full vector width: _lossops._row_exps_into), shared by
-    the task's rows: (4096, 128) float32, one thread, 0.37 -> 0.30 ms."""
-
     def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
         token  # noqa: B018
         x = borrowed(x)  # (see _rows)
@@ -1547,12 +1542,9 @@ def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
         grad = borrowed(grad)
         losses = borrowed(losses)
         full_width()
-        rows, n = x.shape
-        for block in prange((rows + LOSS_ROW_BLOCK - 1) // LOSS_ROW_BLOCK):
+        for r in prange(x.shape[0]):
             full_width()
-            scratch = np.empty(n if single_precision(x) and not want_grad else 0, x.dtype)
-            for r in range(block * LOSS_ROW_BLOCK, min(rows, block * LOSS_ROW_BLOCK + LOSS_ROW_BLOCK)):
-                losses[r] = fn(x[r], labels[r], want_grad, grad[r] if want_grad else scratch, scale)
+            losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale)
 
     return kernel
 
@@ -1599,20 +1591,25 @@ def _loss_elements(fn: Any, *, token: Any, weighted: Any = False) -> Callable[..
     element i takes values[(i // inner) % len(values)] (the values along a block of the
     logits' axes; _losses._along_block).
 
-    The elements go in blocks of LOSS_ELEMENT_BLOCK, each a loop from 0 over its own views
-    (a loop from b * LOSS_ELEMENT_BLOCK left Numba's negative-index test in every index, and
-    LLVM gathered and scattered); the block's weights are first expanded into rows of their
-    own (_expand_run).  The losses go into a row of the block, and their float64 sum is a
-    loop of its own, split over vector lanes (LOOP_MATH): in the loss loop it took that
-    loop to 8 float32 lanes.  The blocks' totals are added in order, the same on any thread
-    count.  One loop with a strict float64 running total was scalar:
-    binary_cross_entropy_with_logits on 1e6 float32 took 17.8 ms (znver5, one thread;
-    PyTorch 1.3 ms), with weights 20 ms."""
+    The elements go in tasks of LOSS_ELEMENT_BLOCK, and each task in pieces of LOSS_PIECE,
+    each a loop from 0 over its own views (a loop from the task's start left Numba's
+    negative-index test in every index, and LLVM gathered and scattered): a piece's weights
+    are first expanded into rows of their own (_expand_run), its losses go into a row, and
+    their float64 sum is a loop of its own, split over vector lanes (LOOP_MATH; in the loss
+    loop it took that loop to 8 float32 lanes).  The rows are a piece long, so a task
+    allocates a few KiB (the fused ops allocate their outputs and little else).  The
+    tasks' totals are added in order, the same on any thread count.  One loop with a strict
+    float64 running total was scalar: binary_cross_entropy_with_logits on 1e6 float32 took
+    17.8 ms (znver5, one thread; PyTorch 1.3 ms), with weights 20 ms."""
     if weighted:
         @register_jitable(inline="always")
-        def block_extra(extra: Any, start: Any, size: Any, dtype: Any) -> Any:
+        def buffers(dtype: Any) -> Any:
+            return np.empty(LOSS_PIECE, dtype), np.empty(LOSS_PIECE, dtype)
+
+        @register_jitable(inline="always")
+        def piece_extra(extra: Any, bufs: Any, start: Any, size: Any) -> Any:
             w, w_inner, pw, pw_inner = extra
-            wb, pwb = np.empty(size, dtype), np.empty(size, dtype)
+            wb, pwb = bufs[0][:size], bufs[1][:size]
             _expand_run(w, w_inner, start, wb)
             _expand_run(pw, pw_inner, start, pwb)
             return wb, pwb
@@ -1622,7 +1619,11 @@ def _loss_elements(fn: Any, *, token: Any, weighted: Any = False) -> Callable[..
             return fn(x[j], t[j], extra[0][j], extra[1][j])
     else:
         @register_jitable(inline="always")
-        def block_extra(extra: Any, start: Any, size: Any, dtype: Any) -> Any:
+        def buffers(dtype: Any) -> Any:
+            return ()
+
+        @register_jitable(inline="always")
+        def piece_extra(extra: Any, bufs: Any, start: Any, size: Any) -> Any:
             return extra
 
         @register_jitable(inline="always")
@@ -1640,23 +1641,23 @@ def _loss_elements(fn: Any, *, token: Any, weighted: Any = False) -> Callable[..
         totals = np.empty((n + LOSS_ELEMENT_BLOCK - 1) // LOSS_ELEMENT_BLOCK, np.float64)
         for b in prange(totals.shape[0]):
             full_width()
-            start = b * LOSS_ELEMENT_BLOCK
-            stop = min(n, start + LOSS_ELEMENT_BLOCK)
-            xb, tb = x[start:stop], t[start:stop]
-            gb = grad[start:stop]  # empty where not wanted
-            eb = block_extra(extra, start, stop - start, x.dtype)
-            kept = np.empty(stop - start, x.dtype)
-            for j in range(kept.shape[0]):
-                loss, d = terms(xb, tb, j, eb)
-                if want_grad:
-                    gb[j] = d * scale
-                kept[j] = loss
-            block_total = 0.0
-            for j in range(kept.shape[0]):
-                block_total += np.float64(kept[j])
-            totals[b] = block_total
-            if want_each:
-                losses[start:stop] = kept
+            stop = min(n, (b + 1) * LOSS_ELEMENT_BLOCK)
+            kept, bufs = np.empty(LOSS_PIECE, x.dtype), buffers(x.dtype)
+            task_total = 0.0
+            for start in range(b * LOSS_ELEMENT_BLOCK, stop, LOSS_PIECE):
+                end = min(stop, start + LOSS_PIECE)
+                xp, tp, gp, kp = x[start:end], t[start:end], grad[start:end], kept[:end - start]  # gp: empty where not wanted
+                ep = piece_extra(extra, bufs, start, end - start)
+                for j in range(kp.shape[0]):
+                    loss, d = terms(xp, tp, j, ep)
+                    if want_grad:
+                        gp[j] = d * scale
+                    kp[j] = loss
+                for j in range(kp.shape[0]):
+                    task_total += np.float64(kp[j])
+                if want_each:
+                    losses[start:end] = kp
+            totals[b] = task_total
         total = 0.0
         for b in range(totals.shape[0]):
             total += totals[b]

@@ -85,10 +85,8 @@ def label_loss(m: Any, v: Any, log_total: Any) -> Any:
 
 @row_function
 def row_xent_index(x: Any, label: Any, want_grad: Any, grad: Any, scale: Any) -> Any:
-    """One row's loss; grad: the gradient's row, or without one a scratch row (float32:
-    the exps go there) or an empty one."""
     full_width()
-    if x.itemsize == 4 and grad.shape[0] == x.shape[0]:
+    if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
     else:
         m, total, log_total = _row_log_sum_exp_terms(x)
@@ -145,10 +143,9 @@ def row_xent_prob(x: Any, p: Any, want_grad: Any, grad: Any, scale: Any) -> Any:
 
 @row_function
 def _xent_prob_row(x: Any, p: Any, want_grad: Any, grad: Any, scale: Any, z: Any) -> Any:
-    """A row of class probabilities p, and with z nonzero the z-loss z lse^2 (grad as
-    row_xent_index's)."""
+    """A row of class probabilities p, and with z nonzero the z-loss z lse^2."""
     full_width()
-    if x.itemsize == 4 and grad.shape[0] == x.shape[0]:
+    if want_grad and x.itemsize == 4:
         m, total, log_total = _row_exps_into(x, grad)
     else:
         m, total, log_total = _row_log_sum_exp_terms(x)
