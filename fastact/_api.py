@@ -1192,7 +1192,7 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
             kernel = _scaled_row_kernel(name, parallel, _kernels_module().scaled_form(name, form, n))
             args = (*ins, float(t))
         else:
-            kernel = _kept_row_kernel(name, parallel, _kernels_module().kept_form(name, form, t, n))
+            kernel = _kept_row_kernel(name, parallel, _kernels_module().kept_form(name, form, t))
             args = (*ins, keep_rows, *((float(t), safe) if len(ins) == 1 else (float(t),)))
         _threads.run(kernel, parallel, size, _threads.ROW_SERIAL_NS[comp_dt.itemsize == 8], *args, dest,
                      fresh=dest is not view)

@@ -1252,7 +1252,7 @@ def _kept_blocks_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., A
 
 def _kept_first_rows(fn: Any, *, empty: Any, token: Any) -> Callable[..., Any]:
     """As _kept_rows with t == 1, with a forward's kept form (RowFunction.kept), which
-    writes the kept x into out itself: no scratch rows."""
+    selects the kept x as it reads x: no scratch rows."""
 
     def kernel(x: Any, keep: Any, t: Any, safe: Any, out: Any) -> None:
         token  # noqa: B018
@@ -1292,14 +1292,15 @@ def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) ->
     return _jit(template, getattr(fn, field), parallel=parallel, fastmath=LOOP_MATH, cache=cache, **extra)
 
 
-def kept_form(name: str, form: str, t: float, n: int) -> str:
-    """The form of kept_row_kernel for rows of n where the plain op runs ``form``: a
-    forward's rows of QUOTIENTS_FIRST_MIN or more with t == 1 take its kept form where
-    it has one (RowFunction.kept).  Measured on znver5 only, softmax(x, where=m)
-    against softmax(x), float32, one thread: 4096 x 4096 1.24x (1.36x with the
-    scratch copy), 8192 x 1024 1.00x (1.19x), but 65536 x 128 2.24x (1.91x); a test of
-    t inside the kept form, with a loop for each, made them slower still."""
-    if form == "rows" and t == 1 and n >= QUOTIENTS_FIRST_MIN and _rowops.ROW_FUNCTIONS[name].kept is not None:
+def kept_form(name: str, form: str, t: float) -> str:
+    """The form of kept_row_kernel for rows where the plain op runs ``form``: a
+    forward's rows with t == 1 take its kept form where it has one (RowFunction.kept),
+    which selects the kept x as each pass reads it.  Measured on znver5 only, one
+    thread, the masked op's time over the plain op's (float32; the scratch copy's in
+    parentheses): softmax rows of 32 1.11x (1.81x), 128 1.17x (1.56x), 512 1.18x
+    (1.28x), 4096 1.13x (1.28x); log_softmax 4096 1.17x (1.40x); float64 rows of 32
+    to 1024 1.01-1.17x (1.10-1.58x)."""
+    if form == "rows" and t == 1 and _rowops.ROW_FUNCTIONS[name].kept is not None:
         return "first_rows"
     return form
 

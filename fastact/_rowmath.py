@@ -240,20 +240,17 @@ def _maxima(negate: bool, suffix: str) -> Any:
                 m = maximum(m, q)
         return m
 
-    def row_kept_max(x: Any, keep: Any, out: Any) -> Any:
-        """out = x where keep, else -inf (softmin: -x, and the fill of -x), as
-        kept_quotients's copy with t == 1; returns (its maximum, whether any entry of out
-        is not -inf).  The test reads x[i] itself, as kept_quotients's does."""
+    def row_kept_max(x: Any, keep: Any) -> Any:
+        """The maximum of x where keep (softmin: of -x), -inf where nothing is kept, as
+        row_max's, over order keys: masked entries take the key of -inf.  The key is
+        formed from x[i] before the select, so that x is read with plain loads."""
         full_width()
-        f = like(x[0], -np.inf)
-        m, live = f, False
+        f = order_key(like(x[0], -np.inf))
+        k = f
         for i in range(x.shape[0]):
-            v, k = -x[i] if negate else x[i], keep[i]
-            q = v if k else f
-            out[i] = q
-            m = maximum(m, q)
-            live |= k & (v != f)
-        return m, live
+            key = order_key(-x[i] if negate else x[i])
+            k = max(k, key if keep[i] else f)
+        return from_order_key(k)
 
     def block_max(x: Any, n: Any) -> Any:
         """The maxima of the rows of n in the flat block x, each along its row.  It

@@ -61,9 +61,10 @@ class RowFunction:
     # (_kernels.scaled_row_kernel).
     scaled: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
     # a forward's row form with where= (and no temperature=) that copies no row to
-    # scratch: its first pass writes the kept x (the fill elsewhere) into out, with the
-    # maximum, for ins = (x, keep), and it returns whether anything was kept
-    # (_kernels.kept_row_kernel's "first_rows")
+    # scratch, for ins = (x, keep): the row form's steps on x where kept and the fill
+    # elsewhere, each pass selecting as it reads x (the maximum over order keys,
+    # _rowmath.row_kept_max), the same bits as the row form on the filled row; it
+    # returns whether anything was kept (_kernels.kept_row_kernel's "first_rows")
     kept: Callable[..., Any] | None = None
     # (ins, out) -> bool: the row form's common case as a function that calls nothing,
     # for a row form whose other cases need calls (an allocation, a second pass): with
@@ -119,10 +120,10 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
         """The row form, reading x (``first`` "x"; x / t where ``scaled``), or reading
         what its first pass wrote into out (out never overlaps x there:
         _api._takes_row_out), the exps then in place: x / t for the long-row form
-        (``first`` "quotients"), and with where= (``first`` "kept", the non-scaled
-        definition's) x where kept, the fill elsewhere, for ins = (x, keep).  ``first``
-        is a constant of the compiled function, so each holds one path.  Returns
-        whether anything was kept (always, but for "kept")."""
+        (``first`` "quotients"), or with where= (``first`` "kept", the non-scaled
+        definition's) reading x where kept and the fill elsewhere, for ins = (x,
+        keep).  ``first`` is a constant of the compiled function, so each holds one
+        path.  Returns whether anything was kept (always, but for "kept")."""
 
         def row(ins: Any, out: Any) -> Any:
             full_width()
@@ -134,9 +135,12 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
                 for i in range(x.shape[0]):
                     out[i] = exp_of_difference(out[i], m)
             elif first == "kept":
-                m, live = kept_max(x, ins[1], out)
+                keep, f = ins[1], like(x[0], -np.inf)
+                m = kept_max(x, keep)
+                live = m != f  # a kept entry above -inf, or a NaN
                 for i in range(x.shape[0]):
-                    out[i] = exp_of_difference(out[i], m)
+                    v = -x[i] if negate else x[i]
+                    out[i] = exp_of_difference(v if keep[i] else f, m)
             else:
                 m = over(maximum_of_row(x), t, r)  # max(x / t): the quotient is monotone
                 for i in range(x.shape[0]):
@@ -498,18 +502,45 @@ def _log_softmax_forms(scaled: bool, suffix: str) -> Any:
         for i in range(x.shape[0]):
             out[i] = log_softmax_value(over(x[i], t, r), m[i], out[i])
 
+    def kept_row(ins: Any, out: Any) -> Any:
+        """row over x with where= (RowFunction.kept), for ins = (x, keep): row's steps on
+        x where kept and -inf elsewhere, selected as each pass reads x, with no scratch
+        row.  A row that takes the fused pass (every float64 row) has the filled row
+        written into out first, and reads it there.  Returns whether anything was kept."""
+        full_width()
+        x, keep = ins
+        f = like(x[0], -np.inf)
+        m = row_kept_max(x, keep)
+        below = -1.0
+        if x.itemsize == 4:
+            for i in range(x.shape[0]):
+                out[i] = exp_of_difference(x[i] if keep[i] else f, m)
+            below = row_sum(out) - 1.0
+        if below >= LOG_SOFTMAX_MIN_BELOW:
+            log_total = like(m, log1p(below))
+            for i in range(x.shape[0]):
+                out[i] = log_softmax_value(x[i] if keep[i] else f, m, log_total)
+        else:
+            for i in range(x.shape[0]):
+                out[i] = x[i] if keep[i] else f
+            below, ties = row_exp_sum_below(out, m)
+            log_total = like(m, log_of_total(below, ties))
+            for i in range(x.shape[0]):
+                out[i] = log_softmax_value(out[i], m, log_total)
+        return m != f  # a kept entry above -inf, or a NaN
+
     functions: tuple[tuple[Callable[..., Any], str], ...] = ((row, f"row_log_softmax{suffix}"),
                                                              (block, f"block_log_softmax{suffix}"))
     if scaled:
         functions += ((row_form(True), f"long_row_log_softmax{suffix}"),)
     else:
-        functions += ((fast_row, "fast_row_log_softmax"),)
+        functions += ((fast_row, "fast_row_log_softmax"), (kept_row, "kept_row_log_softmax"))
     for fn, fn_name in functions:
         fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
     return tuple(row_function(fn) for fn, _ in functions)
 
 
-row_log_softmax, block_log_softmax, fast_row_log_softmax = _log_softmax_forms(False, "")
+row_log_softmax, block_log_softmax, fast_row_log_softmax, kept_row_log_softmax = _log_softmax_forms(False, "")
 row_log_softmax_scaled, block_log_softmax_scaled, long_row_log_softmax_scaled = _log_softmax_forms(True, "_scaled")
 
 
@@ -629,7 +660,7 @@ LOG_SOFTMAX = RowDefinition(
                         (lanes_max, log_softmax_exp_sums, log_softmax_values), numpy_log_softmax,
                         masked_fills=(-math.inf,), empty_row=-math.inf,
                         scaled=(row_log_softmax_scaled, block_log_softmax_scaled, long_row_log_softmax_scaled),
-                        fast_row=fast_row_log_softmax),
+                        kept=kept_row_log_softmax, fast_row=fast_row_log_softmax),
     backward=RowFunction("log_softmax_backward", ("grad_out", "y"), row_log_softmax_backward,
                          block_log_softmax_backward, (no_max, log_softmax_backward_sums, log_softmax_backward_values),
                          numpy_log_softmax_backward,

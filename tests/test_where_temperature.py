@@ -214,11 +214,12 @@ def test_a_row_is_empty_only_when_nothing_kept_differs_from_the_fill(backend, op
 
 
 @pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
-@pytest.mark.parametrize("n", [300, QUOTIENTS_FIRST_MIN + 76])  # scratch copies; long rows' kept form
+@pytest.mark.parametrize("n", [12, 300, QUOTIENTS_FIRST_MIN + 76])  # blocks: scratch copies; rows: kept forms
 def test_a_mask_gives_the_bits_of_the_op_on_the_filled_logits(backend, dtype, op, n):
     """softmax(x, where=m) is softmax of x with the masked entries set to the fill, bit
-    for bit, in rows with something kept: the scratch copy of each row, and the kept
-    form of long rows, which writes the filled row into out itself (RowFunction.kept)."""
+    for bit, in rows with something kept: the scratch copy of each row (log_softmax's
+    fused pass, backwards), and the kept forms, which select as they read x
+    (RowFunction.kept)."""
     fill = math.inf if op is fastact.softmin else -math.inf
     rng = _rng(9)
     x = (rng.standard_normal((20, n)) * 4).astype(dtype)
@@ -229,6 +230,7 @@ def test_a_mask_gives_the_bits_of_the_op_on_the_filled_logits(backend, dtype, op
     x[3, 9], keep[3, 9] = fill, True  # a kept fill
     x[4, 1:] = np.nan  # masked NaN
     keep[4, 1:] = False
+    x[5, 0] = -math.copysign(60, fill)  # one entry dominates: log_softmax's fused pass
     np.testing.assert_array_equal(op(x, where=keep), op(np.where(keep, x, dtype(fill))))
 
 
