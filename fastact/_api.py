@@ -978,6 +978,17 @@ def _writable_c(flags: Any) -> bool:
     return writable
 
 
+def _lanes_dims(arr: np.ndarray, ax: int) -> tuple[int, int, int] | None:
+    """The (outer, n, inner) view of ``arr`` along axis ``ax`` where a reduction along it
+    reads ``arr`` as it lies, its lanes side by side: a C-contiguous array, not empty,
+    with at least LANES_REDUCTION_MIN lanes after the axis; else None (the axis is
+    then moved last, a copy)."""
+    dims = _row_dims(arr.shape, ax)
+    if dims[2] < _config.LANES_REDUCTION_MIN or not arr.size or not arr.flags.c_contiguous:
+        return None
+    return dims
+
+
 def _row_dims(shape: tuple[int, ...], ax: int) -> tuple[int, int, int]:
     """The (outer, n, inner) view of ``shape`` with the rows along axis ``ax``."""
     return math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:])
@@ -1430,11 +1441,12 @@ class ReductionOp(_PublicOp):
         res_dt = result_dtype(arr)
         comp_dt = compute_dtype(res_dt)
         options = where is not None or temperature is not None
-        inner = math.prod(arr.shape[axes[-1] + 1:]) if axes else 0
-        if (not options and len(axes) == 1 and inner >= _config.LANES_REDUCTION_MIN and arr.flags.c_contiguous
-                and self._definition.lanes is not None and _backend.runs_numba(comp_dt)):
+        dims = (_lanes_dims(arr, axes[0]) if not options and len(axes) == 1 and self._definition.lanes is not None
+                and _backend.runs_numba(comp_dt) else None)
+        if dims is not None:
             # along an axis that is not the last, read as it lies (_kernels._reduce_lanes)
-            lanes = np.ascontiguousarray(arr, dtype=comp_dt).reshape(-1, n, inner)
+            inner = dims[2]
+            lanes = np.ascontiguousarray(arr, dtype=comp_dt).reshape(dims)
             result = np.empty((lanes.shape[0], inner), comp_dt)
             parallel = _threads.rows_go_parallel(lanes.size, tasks=lanes.shape[0] * -(-inner // _config.LANE_BLOCK))
             _threads.run(_kernels_module().reduction_lanes_kernel(self.name, parallel), parallel, lanes.size,

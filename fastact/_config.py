@@ -133,9 +133,10 @@ LOSS_ROW_BLOCK = 64
 # losses piece by piece in vectorised loops; the tasks' totals are then added in order,
 # so the total is the same on any thread count.
 LOSS_ELEMENT_BLOCK = 1 << 13
-# ... and elements per piece: a task's rows of losses and weights are a piece long (at
-# most three of 8 KiB in float64 per thread), so that the loss allocates little beside
-# its outputs (tests/test_fused.py allows 64 KiB; rows as long as a task went over).
+# ... and elements per piece: a task's rows are a piece long (one of losses, and with
+# weights two more: at most 24 KiB in float64 per thread), so that the loss allocates
+# little beside its outputs (tests/test_fused.py allows 64 KiB; rows as long as a task
+# went over).
 # Pieces of 256 took the weighted loss 1.3x the time (znver5, 1e6 float32).
 LOSS_PIECE = 1 << 10
 
