@@ -1295,7 +1295,7 @@ def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) ->
 def kept_form(name: str, form: str, t: float) -> str:
     """The form of kept_row_kernel for rows where the plain op runs ``form``: a
     forward's rows with t == 1 take its kept form where it has one (RowFunction.kept),
-    which selects the kept x as each pass reads it.  Measured on znver5 only, one
+    which selects the kept x as each pass reads it.  Measured on znver4 only, one
     thread, the masked op's time over the plain op's (float32; the scratch copy's in
     parentheses): softmax rows of 32 1.11x (1.81x), 128 1.17x (1.56x), 512 1.18x
     (1.28x), 4096 1.13x (1.28x); log_softmax 4096 1.17x (1.40x); float64 rows of 32
