@@ -1250,7 +1250,7 @@ def _kept_blocks_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., A
     return kernel
 
 
-def _kept_first_rows(fn: Any, *, empty: Any, token: Any) -> Callable[..., Any]:
+def _kept_select_rows(fn: Any, *, empty: Any, token: Any) -> Callable[..., Any]:
     """As _kept_rows with t == 1, with a forward's kept form (RowFunction.kept), which
     selects the kept x as it reads x: no scratch rows."""
 
@@ -1271,7 +1271,7 @@ def _kept_first_rows(fn: Any, *, empty: Any, token: Any) -> Callable[..., Any]:
 
 _KEPT_FORMS = {  # (form, backward) -> (template, the definition's field it runs)
     ("rows", False): (_kept_rows, "row"),
-    ("first_rows", False): (_kept_first_rows, "kept"),
+    ("select_rows", False): (_kept_select_rows, "kept"),
     ("blocks", False): (_kept_blocks, "block"),
     ("rows", True): (_kept_rows_backward, "row"),
     ("blocks", True): (_kept_blocks_backward, "block"),
@@ -1281,7 +1281,7 @@ _KEPT_FORMS = {  # (form, backward) -> (template, the definition's field it runs
 @functools.cache
 def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) -> Any:
     """The kernel of row function ``name`` with where= and temperature= in ``form``
-    ("rows", "blocks" or a forward's "first_rows": kept_form): ``kernel(x, keep, t, safe,
+    ("rows", "blocks" or a forward's "select_rows": kept_form): ``kernel(x, keep, t, safe,
     out)`` for a forward, ``kernel(grad_out, y, keep, t, out)`` for a backward."""
     fn = _rowops.ROW_FUNCTIONS[name]
     backward = len(fn.inputs) == 2
@@ -1301,7 +1301,7 @@ def kept_form(name: str, form: str, t: float) -> str:
     (1.28x), 4096 1.13x (1.28x); log_softmax 4096 1.17x (1.40x); float64 rows of 32
     to 1024 1.01-1.17x (1.10-1.58x)."""
     if form == "rows" and t == 1 and _rowops.ROW_FUNCTIONS[name].kept is not None:
-        return "first_rows"
+        return "select_rows"
     return form
 
 

@@ -64,7 +64,7 @@ class RowFunction:
     # scratch, for ins = (x, keep): the row form's steps on x where kept and the fill
     # elsewhere, each pass selecting as it reads x (the maximum over order keys,
     # _rowmath.row_kept_max), the same bits as the row form on the filled row; it
-    # returns whether anything was kept (_kernels.kept_row_kernel's "first_rows")
+    # returns whether anything was kept (_kernels.kept_row_kernel's "select_rows")
     kept: Callable[..., Any] | None = None
     # (ins, out) -> bool: the row form's common case as a function that calls nothing,
     # for a row form whose other cases need calls (an allocation, a second pass): with
