@@ -310,6 +310,62 @@ def test_logsumexp_with_where_and_temperature(backend, dtype):
                                   fastact.logsumexp(x, axis=0, where=np.broadcast_to(keep[:, :1], x.shape)))
 
 
+@pytest.mark.parametrize(("shape", "axis"), [((40, 70, 33), 0), ((40, 7, 33), 1), ((300, 50), 0)])
+def test_logsumexp_along_another_axis_is_it_on_the_filled_logits(backend, dtype, shape, axis):
+    x = (_rng(24).standard_normal(shape) * 3).astype(dtype)
+    keep = _rng(25).random(shape) > 0.3
+    lane = [0] * len(shape)
+    lane[axis] = slice(None)
+    keep[tuple(lane)] = False  # a lane with nothing kept
+    x[(1,) * len(shape)] = np.nan  # and one with a kept NaN
+    keep[(1,) * len(shape)] = True
+    for t in (None, 0.7):
+        value = fastact.logsumexp(x, axis=axis, where=keep, temperature=t)
+        assert value.dtype == dtype
+        np.testing.assert_array_equal(value, fastact.logsumexp(np.where(keep, x, -np.inf) / dtype(t or 1), axis=axis))
+        assert (value[~keep.any(axis=axis)] == -np.inf).all() and np.isnan(value).sum() == 1
+
+
+@pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize(("shape", "axis"), [((40, 7, 33), 0), ((40, 7, 33), 1), ((300, 5), 0), ((6, 1100, 3), 1)])
+def test_another_axis_is_the_op_on_the_filled_inputs_along_it(backend, dtype, op, shape, axis):
+    """Along an axis that is not the last, where= and temperature= are the plain op along
+    that axis on the filled inputs (no rows moved last): the same bits, lanes with
+    nothing kept set to the empty row, masked gradients 0 (NaN only in a NaN lane)."""
+    fill, g_fill = (math.inf, 0.0) if op is fastact.softmin else (-math.inf, 0.0)
+    y_fill = -math.inf if op is fastact.log_softmax else 0.0
+    x = (_rng(21).standard_normal(shape) * 3).astype(dtype)
+    keep = _rng(22).random(shape) > 0.3
+    x.flat[5] = np.nan
+    x.flat[7] = -np.inf
+    lane = [0] * len(shape)
+    lane[axis] = slice(None)
+    keep[tuple(lane)] = False  # a lane with nothing kept
+    lane[-1] = 2
+    keep[tuple(lane)] = np.arange(shape[axis]) == 1
+    x[tuple(lane)] = fill  # one with nothing kept but the fill itself
+    g = _rng(23).standard_normal(shape).astype(dtype)
+    empty = ~(keep & (x != fill)).any(axis=axis, keepdims=True)
+    for t in (None, 0.7):
+        filled = np.where(keep, x, dtype(fill)) / dtype(t or 1)
+        y = op(x, axis=axis, where=keep, temperature=t)
+        assert y.dtype == dtype
+        np.testing.assert_array_equal(y, np.where(empty, dtype(y_fill), op(filled, axis=axis)))
+        dx = op.backward(g, y, axis=axis, where=keep, temperature=t)
+        expected = op.backward(np.where(keep, g, dtype(g_fill)), np.where(keep, y, dtype(y_fill)), axis=axis)
+        np.testing.assert_array_equal(dx, expected / dtype(t or 1))
+        nan_lanes = np.broadcast_to(np.isnan(y).any(axis=axis, keepdims=True), shape)  # (softmin's -inf too)
+        assert (dx[~keep & ~nan_lanes] == 0).all() and not nan_lanes.all()
+        np.testing.assert_array_equal(op(x, axis=axis, temperature=t), op(x / dtype(t or 1), axis=axis))
+        same = x.copy()
+        assert op(same, axis=axis, where=keep, temperature=t, out=same) is same  # out= is x
+        np.testing.assert_array_equal(same, y)
+        half = op(x.astype(np.float16), axis=axis, where=keep[0], temperature=t)  # a mask broadcast
+        assert half.dtype == np.float16
+        np.testing.assert_array_equal(half, op(x.astype(np.float16), axis=axis,
+                                               where=np.broadcast_to(keep[0], shape), temperature=t))
+
+
 def test_out_and_inputs(backend):
     x = _rng(13).standard_normal((4, 6)).astype(np.float32)
     keep = _rng(14).random((4, 6)) > 0.5
@@ -319,8 +375,8 @@ def test_out_and_inputs(backend):
     np.testing.assert_array_equal(out, fastact.softmax(x, where=keep, temperature=0.5))
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_array_equal(keep, keep_before)
-    fastact.softmax(x, axis=0, where=keep, out=out)  # moved back into out along another axis
-    np.testing.assert_array_equal(out, fastact.softmax(x.T.copy(), where=keep.T.copy()).T)
+    fastact.softmax(x, axis=0, where=keep, out=out)  # along another axis, into out
+    np.testing.assert_array_equal(out, fastact.softmax(np.where(keep, x, -np.inf), axis=0))
     half = fastact.softmax(x.astype(np.float16), where=keep)
     assert half.dtype == np.float16
     masked = np.ma.masked_array(x, mask=~keep)  # a masked array's mask and where= together
