@@ -1269,11 +1269,37 @@ def _kept_select_rows(fn: Any, *, empty: Any, token: Any) -> Callable[..., Any]:
     return kernel
 
 
+def _kept_select_rows_backward(fn: Any, *, fills: Any, token: Any) -> Callable[..., Any]:
+    """As _kept_rows_backward, with a backward's kept form (RowFunction.kept), which
+    selects the kept g and y as it reads them: no scratch rows."""
+
+    def kernel(g: Any, y: Any, keep: Any, t: Any, out: Any) -> None:
+        token  # noqa: B018
+        g = borrowed(g)  # (see _rows)
+        y = borrowed(y)
+        keep = borrowed(keep)
+        out = borrowed(out)
+        full_width()
+        period, td = keep.shape[0], like(g[0, 0], t)
+        rd = quotient(like(g[0, 0], 1.0), td)
+        fg, fy = like(g[0, 0], fills[0]), like(y[0, 0], fills[1])
+        for r in prange(out.shape[0]):
+            full_width()
+            o = out[r]
+            fn((g[r], y[r], keep[r % period], fg, fy), o)
+            if td != 1:
+                for i in range(o.shape[0]):
+                    o[i] = quotient_by(o[i], td, rd)
+
+    return kernel
+
+
 _KEPT_FORMS = {  # (form, backward) -> (template, the definition's field it runs)
     ("rows", False): (_kept_rows, "row"),
     ("select_rows", False): (_kept_select_rows, "kept"),
     ("blocks", False): (_kept_blocks, "block"),
     ("rows", True): (_kept_rows_backward, "row"),
+    ("select_rows", True): (_kept_select_rows_backward, "kept"),
     ("blocks", True): (_kept_blocks_backward, "block"),
 }
 
@@ -1294,13 +1320,16 @@ def kept_row_kernel(name: str, parallel: bool, form: str, cache: bool = True) ->
 
 def kept_form(name: str, form: str, t: float) -> str:
     """The form of kept_row_kernel for rows where the plain op runs ``form``: a
-    forward's rows with t == 1 take its kept form where it has one (RowFunction.kept),
-    which selects the kept x as each pass reads it.  Measured on znver4 only, one
-    thread, the masked op's time over the plain op's (float32; the scratch copy's in
-    parentheses): softmax rows of 32 1.11x (1.81x), 128 1.17x (1.56x), 512 1.18x
-    (1.28x), 4096 1.13x (1.28x); log_softmax 4096 1.17x (1.40x); float64 rows of 32
-    to 1024 1.01-1.17x (1.10-1.58x)."""
-    if form == "rows" and t == 1 and _rowops.ROW_FUNCTIONS[name].kept is not None:
+    forward's rows with t == 1, and a backward's rows, take the kept form where there is
+    one (RowFunction.kept), which selects the kept inputs as each pass reads them.
+    Measured on znver4 only, the masked op's time over the plain op's (float32; the
+    scratch copy's in parentheses).  One thread: softmax rows of 32 1.11x (1.81x), 128
+    1.17x (1.56x), 512 1.18x (1.28x), 4096 1.13x (1.28x); log_softmax 4096 1.17x
+    (1.40x); float64 rows of 32 to 1024 1.01-1.17x (1.10-1.58x).  Backwards, two
+    threads: softmax 4096 x 4096 1.18-1.39x (1.81x), log_softmax 1.04-1.21x (1.68x);
+    65536 x 128 1.20-1.29x (1.40x) and 1.25-1.27x (1.61x)."""
+    fn = _rowops.ROW_FUNCTIONS[name]
+    if form == "rows" and (t == 1 or len(fn.inputs) == 2) and fn.kept is not None:
         return "select_rows"
     return form
 

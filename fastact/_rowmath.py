@@ -114,6 +114,38 @@ def row_dot(a: Any, b: Any) -> Any:
 
 
 @row_function
+def row_kept_sum(a: Any, keep: Any, fill: Any) -> Any:
+    """row_sum of a with its entries where not ``keep`` taken as ``fill``, the same bits
+    as row_sum of the filled row; a[i] is read before the select (a plain load)."""
+    full_width()
+    total, err = 0.0, 0.0
+    for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK
+        block = 0.0
+        for i in range(min(ROW_SUM_BLOCK, a.shape[0] - start)):
+            v = a[start + i]
+            block += np.float64(v if keep[start + i] else fill)
+        total, err = compensated_add(total, err, block)
+    return total + err
+
+
+@row_function
+def row_kept_dot(a: Any, b: Any, keep: Any, fa: Any, fb: Any) -> Any:
+    """row_dot of a and b with their entries where not ``keep`` taken as fa and fb, the
+    same bits as row_dot of the filled rows."""
+    full_width()
+    total, err = 0.0, 0.0
+    for blk in range((a.shape[0] + ROW_SUM_BLOCK - 1) // ROW_SUM_BLOCK):
+        start = blk * ROW_SUM_BLOCK
+        block = 0.0
+        for i in range(min(ROW_SUM_BLOCK, a.shape[0] - start)):
+            u, v, k = a[start + i], b[start + i], keep[start + i]
+            block += np.float64(u if k else fa) * np.float64(v if k else fb)
+        total, err = compensated_add(total, err, block)
+    return total + err
+
+
+@row_function
 def row_exp_sum_below(x: Any, m: Any) -> Any:
     """(sum of exp(x - m) over the entries below m, count of entries equal to m),
     summed as in row_sum.  m is the row's maximum: the whole sum is ties + below."""

@@ -30,7 +30,7 @@ from ._backend import row_function, scalar_function
 from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, as_read, block_exps, block_exps_negated, block_exps_scaled,
                        block_exps_scaled_negated, block_sums, exp_of_difference, lanes_add, lanes_max,
                        lanes_max_negated, log_of_total, no_max, quotient_by, row_dot, row_exp_sum_below,
-                       row_exp_sum_below_scaled, row_max, row_max_negated, row_quotients_max,
+                       row_exp_sum_below_scaled, row_kept_dot, row_kept_sum, row_max, row_max_negated, row_quotients_max,
                        row_quotients_max_negated, row_kept_max, row_kept_max_negated, row_sum, spread)
 from ._scalar import exp, full_width, like, log1p, single_precision
 from ._validation import accumulator
@@ -60,11 +60,13 @@ class RowFunction:
     # there.  A backward's own forms serve it, the row divided by t as it goes
     # (_kernels.scaled_row_kernel).
     scaled: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
-    # a forward's row form with where= (and no temperature=) that copies no row to
-    # scratch, for ins = (x, keep): the row form's steps on x where kept and the fill
-    # elsewhere, each pass selecting as it reads x (the maximum over order keys,
-    # _rowmath.row_kept_max), the same bits as the row form on the filled row; it
-    # returns whether anything was kept (_kernels.kept_row_kernel's "select_rows")
+    # a row form with where= that copies no row to scratch (_kernels.kept_row_kernel's
+    # "select_rows"): the row form's steps on the inputs where kept and the fills
+    # elsewhere, each pass selecting as it reads, the same bits as the row form on the
+    # filled row.  A forward's (no temperature=) takes ins = (x, keep), its maximum
+    # over order keys (_rowmath.row_kept_max), and returns whether anything was kept; a
+    # backward's takes ins = (g, y, keep, g's fill, y's fill), and its kernel divides
+    # by t after
     kept: Callable[..., Any] | None = None
     # (ins, out) -> bool: the row form's common case as a function that calls nothing,
     # for a row form whose other cases need calls (an allocation, a second pass): with
@@ -246,12 +248,21 @@ def dot_backward(value: Callable[..., Any], name: str) -> Any:
         for i in range(g.shape[0]):
             out[i] = value(g[i], y[i], d[i])
 
-    for fn, fn_name in ((row, f"row_{name}"), (block, f"block_{name}")):
+    def kept(ins: Any, out: Any) -> None:
+        full_width()
+        g, y, keep, fg, fy = ins
+        dot = row_kept_dot(g, y, keep, fg, fy)
+        for i in range(g.shape[0]):
+            a, b, k = g[i], y[i], keep[i]
+            out[i] = value(a if k else fg, b if k else fy, dot)
+
+    for fn, fn_name in ((row, f"row_{name}"), (block, f"block_{name}"), (kept, f"kept_row_{name}")):
         fn.__name__ = fn.__qualname__ = fn_name
-    return row_function(row), row_function(block)
+    return row_function(row), row_function(block), row_function(kept)
 
 
-row_softmax_backward, block_softmax_backward = dot_backward(softmax_backward_value, "softmax_backward")
+row_softmax_backward, block_softmax_backward, kept_row_softmax_backward = dot_backward(softmax_backward_value,
+                                                                                       "softmax_backward")
 
 
 @row_function
@@ -314,7 +325,8 @@ SOFTMAX = RowDefinition(
                         kept=kept_row_softmax),
     backward=RowFunction("softmax_backward", ("grad_out", "y"), row_softmax_backward, block_softmax_backward,
                          (no_max, softmax_backward_dots, softmax_backward_values), numpy_softmax_backward,
-                         masked_fills=(0.0, 0.0)),  # no gradient, probability 0
+                         masked_fills=(0.0, 0.0),  # no gradient, probability 0
+                         kept=kept_row_softmax_backward),
     reference=_softmax_exact,
     example="array([3.34000e-04, 9.97071e-01, 1.23000e-04, 2.47100e-03])",
     torch="torch.softmax(x, dim)",
@@ -346,7 +358,8 @@ def softmin_backward_value(g: Any, y: Any, dot: Any) -> Any:
     return np.float64(y) * (dot - np.float64(g))
 
 
-row_softmin_backward, block_softmin_backward = dot_backward(softmin_backward_value, "softmin_backward")
+row_softmin_backward, block_softmin_backward, kept_row_softmin_backward = dot_backward(softmin_backward_value,
+                                                                                       "softmin_backward")
 softmin_backward_values = backward_values(softmin_backward_value, "softmin_backward_values")
 
 
@@ -374,7 +387,7 @@ SOFTMIN = RowDefinition(
                         kept=kept_row_softmin),
     backward=RowFunction("softmin_backward", ("grad_out", "y"), row_softmin_backward, block_softmin_backward,
                          (no_max, softmax_backward_dots, softmin_backward_values), numpy_softmin_backward,
-                         masked_fills=(0.0, 0.0)),
+                         masked_fills=(0.0, 0.0), kept=kept_row_softmin_backward),
     reference=lambda mp, row: _softmax_exact(mp, [-v for v in row]),
     example="array([2.59474e-01, 8.70000e-05, 7.05323e-01, 3.51160e-02])",
     torch="torch.nn.functional.softmin(x, dim)",
@@ -618,6 +631,21 @@ def row_log_softmax_backward(ins: Any, out: Any) -> None:
 
 
 @row_function
+def kept_row_log_softmax_backward(ins: Any, out: Any) -> None:
+    """row_log_softmax_backward of g and y with the entries where not keep taken as
+    fg and fy (out is neither: the kept kernels write fresh memory)."""
+    full_width()
+    g, y, keep, fg, fy = ins
+    total = row_kept_sum(g, keep, fg)
+    for i in range(g.shape[0]):
+        b = y[i]
+        out[i] = exp(b if keep[i] else fy)
+    for i in range(g.shape[0]):
+        a = g[i]
+        out[i] = np.float64(a if keep[i] else fg) - np.float64(out[i]) * total
+
+
+@row_function
 def block_log_softmax_backward(ins: Any, out: Any, n: Any) -> None:
     full_width()
     g, y = ins
@@ -664,7 +692,8 @@ LOG_SOFTMAX = RowDefinition(
     backward=RowFunction("log_softmax_backward", ("grad_out", "y"), row_log_softmax_backward,
                          block_log_softmax_backward, (no_max, log_softmax_backward_sums, log_softmax_backward_values),
                          numpy_log_softmax_backward,
-                         masked_fills=(0.0, -math.inf)),  # no gradient, log-probability -inf
+                         masked_fills=(0.0, -math.inf),  # no gradient, log-probability -inf
+                         kept=kept_row_log_softmax_backward),
     reference=_log_softmax_exact,
     torch="torch.log_softmax(x, dim)",
     example="array([-8.002933e+00, -2.933000e-03, -9.002933e+00, -6.002933e+00])",

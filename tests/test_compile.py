@@ -196,6 +196,22 @@ def test_row_kernels_are_vectorised(name, form, group):
     assert not re.search(r"call [^\n]*@(expf?|exp)\(", ir)
 
 
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+@pytest.mark.parametrize("name", sorted(n for n, f in _rowops.ROW_FUNCTIONS.items() if f.kept is not None))
+def test_kept_row_kernels_are_vectorised_and_borrow_their_rows(name):
+    # where= along the last axis (the "select_rows" forms): selecting as they read, with
+    # no scratch rows, and no reference counting per row.
+    kernel = _kernels.kept_row_kernel.__wrapped__(name, False, "select_rows", cache=False)
+    x, keep = np.ones((4, 128), np.float32), np.ones((1, 128), np.bool_)
+    if len(_rowops.ROW_FUNCTIONS[name].inputs) == 2:
+        kernel(x, x, keep, 0.5, np.empty_like(x))
+    else:
+        kernel(x, keep, 1.0, True, np.empty_like(x))
+    ir = kernel.inspect_llvm(kernel.signatures[-1])
+    assert ir.count("vector.body") >= 2
+    assert not re.search(r"call [^\n]*@NRT_(incref|decref)\b", _kernel_body(ir))
+
+
 def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
     # Numba's cache key ignores jit options: without the token in the closure the
     # serial and the parallel kernel of one template would load each other's code.

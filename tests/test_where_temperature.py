@@ -218,8 +218,8 @@ def test_a_row_is_empty_only_when_nothing_kept_differs_from_the_fill(backend, op
 def test_a_mask_gives_the_bits_of_the_op_on_the_filled_logits(backend, dtype, op, n):
     """softmax(x, where=m) is softmax of x with the masked entries set to the fill, bit
     for bit, in rows with something kept: the scratch copy of each row (log_softmax's
-    fused pass, backwards), and the kept forms, which select as they read x
-    (RowFunction.kept)."""
+    fused pass, short rows), and the kept forms, which select as they read x (or g and
+    y: RowFunction.kept)."""
     fill = math.inf if op is fastact.softmin else -math.inf
     rng = _rng(9)
     x = (rng.standard_normal((20, n)) * 4).astype(dtype)
@@ -231,7 +231,16 @@ def test_a_mask_gives_the_bits_of_the_op_on_the_filled_logits(backend, dtype, op
     x[4, 1:] = np.nan  # masked NaN
     keep[4, 1:] = False
     x[5, 0] = -math.copysign(60, fill)  # one entry dominates: log_softmax's fused pass
-    np.testing.assert_array_equal(op(x, where=keep), op(np.where(keep, x, dtype(fill))))
+    y = op(x, where=keep)
+    np.testing.assert_array_equal(y, op(np.where(keep, x, dtype(fill))))
+    # the backward likewise, g and y filled (whatever they hold where masked), divided by t
+    g = rng.standard_normal((20, n)).astype(dtype)
+    g[6, 1], keep[6, 1] = np.inf, False
+    y_fill = -math.inf if op is fastact.log_softmax else 0.0
+    for t in (None, 0.7):
+        np.testing.assert_array_equal(op.backward(g, y, where=keep, temperature=t),
+                                      op.backward(np.where(keep, g, dtype(0)), np.where(keep, y, dtype(y_fill)))
+                                      / dtype(t or 1))
 
 
 @pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
