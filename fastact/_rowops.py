@@ -438,20 +438,35 @@ def _log_softmax_forms(scaled: bool, suffix: str) -> Any:
     ins = (x, (t, 1 / t)), as _normalised_exps's."""
     over = quotient_by if scaled else as_read
 
-    def row_form(first: bool) -> Any:
-        """The row form; with ``first``, the long-row form, as _normalised_exps's: x / t
-        into out first, whose float32 exps then replace it (the last pass divides again)."""
+    def row_form(first: str) -> Any:
+        """The row form, reading x (``first`` "x"; x / t where ``scaled``); the long-row
+        form (``first`` "quotients", as _normalised_exps's: x / t into out first, whose
+        float32 exps then replace it, the last pass dividing again); or with where=
+        (``first`` "kept", the non-scaled definition's, for ins = (x, keep)) reading x
+        where kept and -inf elsewhere, selected as each pass reads x, with no scratch
+        row: a row that takes the fused pass (every float64 row) has the filled row
+        written into out first, and reads it there.  Returns whether anything was kept
+        (always, but for "kept")."""
 
-        def row(ins: Any, out: Any) -> None:
+        def row(ins: Any, out: Any) -> Any:
             full_width()
             x = ins[0]
             t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
+            live = True
             below = -1.0  # float64 rows take the fused pass
-            if first:
+            if first == "quotients":
                 m = row_quotients_max(x, t, r, out)
                 if x.itemsize == 4:
                     for i in range(x.shape[0]):
                         out[i] = exp_of_difference(out[i], m)
+                    below = row_sum(out) - 1.0
+            elif first == "kept":
+                keep, f = ins[1], like(x[0], -np.inf)
+                m = row_kept_max(x, keep)
+                live = m != f  # a kept entry above -inf, or a NaN
+                if x.itemsize == 4:
+                    for i in range(x.shape[0]):
+                        out[i] = exp_of_difference(x[i] if keep[i] else f, m)
                     below = row_sum(out) - 1.0
             else:
                 m = over(row_max(x), t, r)  # max(x / t): the quotient is monotone
@@ -464,15 +479,28 @@ def _log_softmax_forms(scaled: bool, suffix: str) -> Any:
             # log_total >= 0 never cancels, so each rounding is at most half an ULP of y.
             if below >= LOG_SOFTMAX_MIN_BELOW:
                 log_total = like(m, log1p(below))
+                if first == "kept":
+                    for i in range(x.shape[0]):
+                        out[i] = log_softmax_value(x[i] if keep[i] else f, m, log_total)
+                    return live
+            elif first == "kept":
+                for i in range(x.shape[0]):
+                    out[i] = x[i] if keep[i] else f
+                below, ties = row_exp_sum_below(out, m)
+                log_total = like(m, log_of_total(below, ties))
+                for i in range(x.shape[0]):
+                    out[i] = log_softmax_value(out[i], m, log_total)
+                return live
             else:
                 below, ties = row_exp_sum_below_scaled(x, m, t, r) if scaled else row_exp_sum_below(x, m)
                 log_total = like(m, log_of_total(below, ties))
             for i in range(x.shape[0]):
                 out[i] = log_softmax_value(over(x[i], t, r), m, log_total)
+            return live
 
         return row
 
-    row = row_form(False)
+    row = row_form("x")
 
     def fast_row(ins: Any, out: Any) -> Any:
         """row for float32 where out is not x, without the calls of its rare cases
@@ -515,39 +543,12 @@ def _log_softmax_forms(scaled: bool, suffix: str) -> Any:
         for i in range(x.shape[0]):
             out[i] = log_softmax_value(over(x[i], t, r), m[i], out[i])
 
-    def kept_row(ins: Any, out: Any) -> Any:
-        """row over x with where= (RowFunction.kept), for ins = (x, keep): row's steps on
-        x where kept and -inf elsewhere, selected as each pass reads x, with no scratch
-        row.  A row that takes the fused pass (every float64 row) has the filled row
-        written into out first, and reads it there.  Returns whether anything was kept."""
-        full_width()
-        x, keep = ins
-        f = like(x[0], -np.inf)
-        m = row_kept_max(x, keep)
-        below = -1.0
-        if x.itemsize == 4:
-            for i in range(x.shape[0]):
-                out[i] = exp_of_difference(x[i] if keep[i] else f, m)
-            below = row_sum(out) - 1.0
-        if below >= LOG_SOFTMAX_MIN_BELOW:
-            log_total = like(m, log1p(below))
-            for i in range(x.shape[0]):
-                out[i] = log_softmax_value(x[i] if keep[i] else f, m, log_total)
-        else:
-            for i in range(x.shape[0]):
-                out[i] = x[i] if keep[i] else f
-            below, ties = row_exp_sum_below(out, m)
-            log_total = like(m, log_of_total(below, ties))
-            for i in range(x.shape[0]):
-                out[i] = log_softmax_value(out[i], m, log_total)
-        return m != f  # a kept entry above -inf, or a NaN
-
     functions: tuple[tuple[Callable[..., Any], str], ...] = ((row, f"row_log_softmax{suffix}"),
                                                              (block, f"block_log_softmax{suffix}"))
     if scaled:
-        functions += ((row_form(True), f"long_row_log_softmax{suffix}"),)
+        functions += ((row_form("quotients"), f"long_row_log_softmax{suffix}"),)
     else:
-        functions += ((fast_row, "fast_row_log_softmax"), (kept_row, "kept_row_log_softmax"))
+        functions += ((fast_row, "fast_row_log_softmax"), (row_form("kept"), "kept_row_log_softmax"))
     for fn, fn_name in functions:
         fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
     return tuple(row_function(fn) for fn, _ in functions)
