@@ -1260,14 +1260,14 @@ def _lanes_with(fn: _rowops.RowFunction, arrays: list[np.ndarray], shape: tuple[
 def _filled(a: np.ndarray, keep: np.ndarray | None, fill: Any, t: Any, comp_dt: np.dtype) -> np.ndarray:
     """A new array of ``a / t`` where ``keep``, ``fill`` elsewhere (t and fill in
     ``comp_dt``, the quotient rounded in it; t = 1 exact), in x's layout."""
-    if not _backend.runs_numba(comp_dt):
+    if keep is None or not _backend.runs_numba(comp_dt):
         with np.errstate(all="ignore"):
             res: np.ndarray = np.divide(a, t, dtype=comp_dt)
             if keep is not None:
                 np.copyto(res, fill, where=~keep)
         return res
     x = np.ascontiguousarray(a, dtype=comp_dt).reshape(-1)
-    kept = np.ascontiguousarray(np.broadcast_to(True if keep is None else keep, a.shape)).reshape(-1)
+    kept = np.ascontiguousarray(np.broadcast_to(keep, a.shape)).reshape(-1)
     out = np.empty(x.shape[0], comp_dt)
     _kernels_module().fill_kept_kernel(_threads.rows_go_parallel(x.shape[0], tasks=x.shape[0]))(x, kept, fill, t, out)
     return out.reshape(a.shape)
