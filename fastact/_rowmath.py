@@ -489,22 +489,6 @@ def kept_quotients(x: Any, keep: Any, t: Any, fill: Any, out: Any) -> Any:
 
 
 @row_function
-def kept_pair(g: Any, y: Any, keep: Any, fills: Any, gs: Any, ys: Any) -> Any:
-    """kept_quotients of g and y with t == 1, in one pass: a backward's two inputs
-    (fills: theirs).  Returns whether any entry of either is not its fill; the test
-    reads g[i] and y[i], as kept_quotients's does, so that both are plain loads."""
-    full_width()
-    fg, fy = like(g[0], fills[0]), like(y[0], fills[1])
-    live = False
-    for i in range(g.shape[0]):
-        a, b, k = g[i], y[i], keep[i]
-        gs[i] = a if k else fg
-        ys[i] = b if k else fy
-        live |= k & ((a != fg) | (b != fy))
-    return live
-
-
-@row_function
 def kept_block_quotients(x: Any, keep: Any, r0: Any, t: Any, fill: Any, out: Any, live: Any) -> None:
     """kept_quotients over a flat block of short rows of n = keep.shape[1], the block's
     first row being row r0 (its mask row r0 % keep's rows): live[b] is row b's answer.

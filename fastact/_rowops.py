@@ -61,12 +61,12 @@ class RowFunction:
     # (_kernels.scaled_row_kernel).
     scaled: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
     # a row form with where= that copies no row to scratch (_kernels.kept_row_kernel's
-    # "select_rows"): the row form's steps on the inputs where kept and the fills
-    # elsewhere, each pass selecting as it reads, the same bits as the row form on the
-    # filled row.  A forward's (no temperature=) takes ins = (x, keep), its maximum
-    # over order keys (_rowmath.row_kept_max), and returns whether anything was kept; a
-    # backward's takes ins = (g, y, keep, g's fill, y's fill), and its kernel divides
-    # by t after
+    # "select_rows" for a forward, "rows" for a backward): the row form's steps on the
+    # inputs where kept and the fills elsewhere, each pass selecting as it reads, the
+    # same bits as the row form on the filled row.  A forward's (no temperature=) takes
+    # ins = (x, keep), its maximum over order keys (_rowmath.row_kept_max), and returns
+    # whether anything was kept; a backward's (every backward has one) takes ins = (g,
+    # y, keep, g's fill, y's fill), and its kernel divides by t after
     kept: Callable[..., Any] | None = None
     # (ins, out) -> bool: the row form's common case as a function that calls nothing,
     # for a row form whose other cases need calls (an allocation, a second pass): with

@@ -199,9 +199,9 @@ def test_row_kernels_are_vectorised(name, form, group):
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
 @pytest.mark.parametrize("name", sorted(n for n, f in _rowops.ROW_FUNCTIONS.items() if f.kept is not None))
 def test_kept_row_kernels_are_vectorised_and_borrow_their_rows(name):
-    # where= along the last axis (the "select_rows" forms): selecting as they read, with
-    # no scratch rows, and no reference counting per row.
-    kernel = _kernels.kept_row_kernel.__wrapped__(name, False, "select_rows", cache=False)
+    # where= along the last axis (the kept forms: a forward's "select_rows", a backward's
+    # rows): selecting as they read, with no scratch rows, and no reference counting per row.
+    kernel = _kernels.kept_row_kernel.__wrapped__(name, False, _kernels.kept_form(name, "rows", 1.0), cache=False)
     x, keep = np.ones((4, 128), np.float32), np.ones((1, 128), np.bool_)
     if len(_rowops.ROW_FUNCTIONS[name].inputs) == 2:
         kernel(x, x, keep, 0.5, np.empty_like(x))
