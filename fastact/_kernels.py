@@ -1554,8 +1554,16 @@ def fill_kept_kernel(parallel: bool, cache: bool = True) -> Any:
 # --- fused losses ----------------------------------------------------------------
 
 
-def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
-    def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
+def _loss_rows(fn: Any, block: Any = None, *, token: Any) -> Callable[..., Any]:
+    """kernel(x, labels, want_grad, grad, scale, losses, short).  With ``fn`` a row
+    function alone: fn row by row (short ignored).  With the task forms of a definition
+    (LossDefinition.task_forms: ``fn`` over a task's rows, _lossops.rows_xent_index, and
+    ``block`` over a block of short rows, block_xent_index): the rows in tasks of up to
+    LOSS_ROW_BLOCK rows, or with short true blocks of ROW_BLOCK rows, each a flat run of
+    elements (as _blocks).  What a task allocates (a scratch row or block) is allocated
+    in those functions, once a task: the kernel takes no reference counts."""
+
+    def kernel(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, short: Any) -> None:
         token  # noqa: B018
         x = borrowed(x)  # (see _rows)
         labels = borrowed(labels)
@@ -1566,7 +1574,32 @@ def _loss_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
             full_width()
             losses[r] = fn(x[r], labels[r], want_grad, grad[r], scale)
 
-    return kernel
+    if block is None:
+        return kernel
+    rows_of_task, block_of_rows = fn, block
+
+    def kernel_in_tasks(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any, short: Any) -> None:
+        token  # noqa: B018
+        x = borrowed(x)
+        labels = borrowed(labels)
+        grad = borrowed(grad)
+        losses = borrowed(losses)
+        full_width()
+        rows, n = x.shape
+        if short:
+            xf, gf = borrowed(x.reshape(-1)), borrowed(grad.reshape(-1))
+            for t in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+                full_width()
+                r0, r1 = t * ROW_BLOCK, min((t + 1) * ROW_BLOCK, rows)
+                block_of_rows(xf[r0 * n:r1 * n], labels[r0:r1], n, want_grad, gf[r0 * n:r1 * n] if want_grad else gf,
+                              scale, losses[r0:r1])
+            return
+        chunk = max(1, min(LOSS_ROW_BLOCK, rows // 16))  # a few rows of many classes still split
+        for t in prange((rows + chunk - 1) // chunk):
+            full_width()
+            rows_of_task(x, labels, t * chunk, min(rows, t * chunk + chunk), want_grad, grad, scale, losses)
+
+    return kernel_in_tasks
 
 
 @register_jitable
@@ -1740,4 +1773,5 @@ def loss_kernel(name: str, parallel: bool, cache: bool = True) -> Any:
     of the definition's NumPy fallback.  ``cache=False`` gives an uncached twin, whose
     code can be inspected."""
     loss = _lossops.LOSSES[name]
-    return _jit(_LOSS_TEMPLATES[loss.template], loss.kernel, parallel=parallel, fastmath=loss.fastmath, cache=cache)
+    fns = (loss.kernel,) if loss.task_forms is None else loss.task_forms
+    return _jit(_LOSS_TEMPLATES[loss.template], *fns, parallel=parallel, fastmath=loss.fastmath, cache=cache)

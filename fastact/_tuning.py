@@ -22,7 +22,8 @@ written on another CPU is never applied.  An unreadable file is ignored.
 - ``row_parallel_min_elements``: per threading layer, the elements from which
   the row ops' parallel kernels are faster (softmax over rows of 128).
 - ``short_row_max``: per row function (float32, float64), the longest row along
-  the last axis that runs in blocks of rows rather than row by row.
+  the last axis that runs in blocks of rows rather than row by row; the same for
+  softmax_cross_entropy's class rows.
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ DEFAULTS = Tuning(
     short_row_max={"softmax": (24, 20), "softmax_backward": (24, 8), "log_softmax": (48, 32),
                    "log_softmax_backward": (24, 16),
                    # not measured there: softmin's kernels are softmax's reading -x
-                   "softmin": (24, 20), "softmin_backward": (24, 8)},
+                   "softmin": (24, 20), "softmin_backward": (24, 8),
+                   # its value_and_grad's kernel (the loss alone gains more from blocks); measured
+                   # on znver4 (2**20 elements, blocks over rows: float32 rows of 96 0.86-0.92x,
+                   # 128 0.95-1.0x; float64 96 0.84x, 128 0.75-0.9x, forward 0.75-1.02x)
+                   "softmax_cross_entropy": (96, 96)},
     source="defaults (measured on an AMD EPYC, znver4, 2 cores)",
 )
 
@@ -296,7 +301,30 @@ def measure_short_row_max(repeat: int, parallel: bool, progress: Any = lambda ms
                     longest = n
             pair.append(longest)
         found[name] = (pair[0], pair[1])
+    progress("measuring the short rows of softmax_cross_entropy")
+    found["softmax_cross_entropy"] = _measure_loss_short_row_max(repeat, parallel)
     return found
+
+
+def _measure_loss_short_row_max(repeat: int, parallel: bool) -> tuple[int, int]:
+    """measure_short_row_max's figure for softmax_cross_entropy.value_and_grad's kernel."""
+    from . import _kernels
+
+    kernel = _kernels.loss_kernel("xent_index", parallel)
+    pair = []
+    for dtype in (np.float32, np.float64):
+        longest = 1
+        for n in SHORT_ROW_CANDIDATES:
+            rows = (1 << 20) // n
+            rng = np.random.default_rng(0)
+            x, labels = rng.normal(0, 2, (rows, n)).astype(dtype), rng.integers(0, n, rows)
+            grad, losses = np.empty_like(x), np.empty(rows)
+            times = _median_s({form: functools.partial(kernel, x, labels, True, grad, 1.0, losses, form == "blocks")
+                               for form in ("rows", "blocks")}, repeat)
+            if times["blocks"] < times["rows"]:
+                longest = n
+        pair.append(longest)
+    return pair[0], pair[1]
 
 
 def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[Any, Any]]:

@@ -170,7 +170,7 @@ def test_row_kernels_count_no_references_per_row(name, parallel):
         kernel = _kernels.loss_kernel.__wrapped__(name, parallel, cache=False)
         x = np.ones((4, 8), np.float32)
         labels = np.zeros(4, np.int64) if name == "xent_index" else np.full((4, 8), 0.125, np.float32)
-        kernel(x, labels, True, np.empty_like(x), 0.25, np.empty(4))
+        kernel(x, labels, True, np.empty_like(x), 0.25, np.empty(4), name == "xent_index")  # short rows: blocks
     else:
         kernel = _kernels.row_kernel.__wrapped__(name, parallel, cache=False)
         n_in = len(_rowops.ROW_FUNCTIONS[name].inputs)
@@ -252,7 +252,7 @@ print(json.dumps({
     "sigmoid parallel": registers(_kernels.elementwise_kernel("sigmoid", "forward", True, cache=False), v, v, ()),
     "softmax rows": registers(_kernels.row_kernel("softmax", False, cache=False, form="rows"), m, m),
     "xent rows": registers(_kernels.loss_kernel("xent_index", False), m, np.zeros(4, np.int64),
-                           True, m, 1.0, np.zeros(4)),
+                           True, m, 1.0, np.zeros(4), False),
 }))
 """
 

@@ -278,3 +278,85 @@ def test_parallel_loss_kernels_write_every_row(dtype, options):
     t = rng.uniform(0, 1, x.shape).astype(dtype)
     np.testing.assert_allclose(fastact.binary_cross_entropy_with_logits(x, t, reduction="none"),
                                _bce_reference(x, t, "none"), **tol)
+
+
+@pytest.mark.parametrize("n", [10, 96, 97])
+def test_cross_entropy_rows_and_blocks_within_4_ulp_of_mpmath(dtype, n):
+    """The kernel's two forms, short rows in blocks (block_xent_index) and row by row
+    (row_xent_index), each forced on the same batch: their losses within 4 ULP of
+    mpmath's with and without the gradient (a dominant label's tiny loss included),
+    their gradients within a few ULP of each other, serial and parallel the same bits,
+    and a row with NaN or inf as the rows' path gives it."""
+    from fastact import _kernels
+
+    from .conftest import assert_ulp_close
+
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.prec = 120
+    rng = np.random.default_rng(7)
+    rows = 300  # more than one block of ROW_BLOCK rows
+    x = (rng.standard_normal((rows, n)) * 5).astype(dtype)
+    labels = rng.integers(0, n, rows)
+    x[::9, 0], labels[::9] = 60.0, 0  # the label dominates: losses of e^-40 and below
+    x[5, 3] = 200.0  # one entry dominates another class: a loss near 200
+    exact = np.array([float(mpmath.log1p(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v)) - float(row[label]))
+                                                     for k, v in enumerate(row) if k != label)))
+                      if row[label] == max(row) else
+                      float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in row))
+                            - mpmath.mpf(float(row[label])))
+                      for row, label in zip(x, labels)])
+    results = {}
+    for short in (False, True):
+        for parallel in (False, True):
+            kernel = _kernels.loss_kernel("xent_index", parallel)
+            losses, grad, alone = np.empty(rows), np.empty_like(x), np.empty(rows)
+            kernel(x, labels, True, grad, 0.5, losses, short)
+            kernel(x, labels, False, np.empty((rows, 0), dtype), 0.5, alone, short)
+            results[short, parallel] = losses, grad, alone
+        for serial, parallel in zip(results[short, False], results[short, True]):
+            np.testing.assert_array_equal(serial, parallel)
+        losses, grad, alone = results[short, False]
+        assert_ulp_close(losses.astype(dtype), exact.astype(dtype), 4)
+        assert_ulp_close(alone.astype(dtype), exact.astype(dtype), 4)
+    (_, rows_grad, _), (_, blocks_grad, _) = results[False, False], results[True, False]
+    np.testing.assert_allclose(blocks_grad, rows_grad, rtol=8 * float(np.finfo(dtype).eps),
+                               atol=float(np.finfo(dtype).tiny))
+    x[1, 2], x[2, 1], x[3, 0] = np.nan, np.inf, -np.inf
+    outs = []
+    for short in (False, True):
+        losses, grad = np.empty(rows), np.empty_like(x)
+        _kernels.loss_kernel("xent_index", False)(x, labels, True, grad, 1.0, losses, short)
+        outs.append((losses[1:4], grad[1:4]))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(np.isnan(outs[0][1]), np.isnan(outs[1][1]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_small_batch_labels_are_checked_in_every_case(backend, reduction):
+    # The common small batch checks its labels only where the total is NaN (a label
+    # outside [0, n) gives a NaN loss in the kernel, never a read outside its row):
+    # labels outside still raise, with NaN logits too; ignore_index rows still get
+    # PyTorch's rule; NaN logits with good labels give NaN.
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(32, 10)).astype(np.float32)
+    for bad in (10, -1, 1 << 40):
+        labels = rng.integers(0, 10, 32)
+        labels[7] = bad
+        with pytest.raises(IndexError, match=f"got {bad}"):
+            XENT(x, labels, reduction=reduction)
+        with pytest.raises(IndexError, match=f"got {bad}"):
+            XENT.value_and_grad(np.where(np.arange(10) == 3, np.nan, x).astype(np.float32), labels,
+                                reduction=reduction)
+    labels = rng.integers(0, 10, 32)
+    ignored = labels.copy()
+    ignored[:4] = -100
+    loss, grad = XENT.value_and_grad(x, ignored, reduction=reduction)
+    want, want_grad = XENT.value_and_grad(x[4:], labels[4:], reduction="sum" if reduction == "sum" else "none")
+    want = want if reduction != "none" else np.concatenate([np.zeros(4, np.float32), want])
+    np.testing.assert_allclose(loss, want.mean() if reduction == "mean" else want, rtol=1e-6)
+    assert not grad[:4].any()
+    scale = 1 / 28 if reduction == "mean" else 1.0
+    np.testing.assert_allclose(grad[4:], want_grad * (scale if reduction != "sum" else 1.0), rtol=1e-5, atol=1e-8)
+    x[5, 2] = np.nan
+    loss = XENT(x, labels, reduction=reduction)
+    assert np.isnan(loss).any() and (reduction != "none" or np.isnan(loss).sum() == 1)

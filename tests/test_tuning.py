@@ -14,7 +14,7 @@ from .conftest import run_python
 
 def test_the_defaults_cover_the_ops():
     assert set(_tuning.DEFAULTS.serial_ns) <= set(_activations.ELEMENTWISE)  # an op added since: UNMEASURED
-    assert set(_tuning.DEFAULTS.short_row_max) == set(_rowops.ROW_FUNCTIONS)
+    assert set(_tuning.DEFAULTS.short_row_max) == {*_rowops.ROW_FUNCTIONS, "softmax_cross_entropy"}
     assert set(_tuning.DEFAULTS.parallel_min_ns) == set(_tuning.DEFAULTS.row_parallel_min_elements) == {"omp", "tbb"}
     assert _tuning.DEFAULTS.serial_cost("an op not measured", 8) == _tuning.UNMEASURED_SERIAL_NS[1]
     # no machine timing in the math definitions
@@ -83,7 +83,7 @@ def test_tune_measures_and_stores_for_this_machine(tmp_path):
     assert key in result.stdout
     assert set(entry["serial_ns"]) == set(_activations.ELEMENTWISE)
     assert all(0 < ns < 1000 for pair in entry["serial_ns"].values() for ns in pair)
-    assert set(entry["short_row_max"]) == set(_rowops.ROW_FUNCTIONS)
+    assert set(entry["short_row_max"]) == {*_rowops.ROW_FUNCTIONS, "softmax_cross_entropy"}
     assert all(n in (1, *_tuning.SHORT_ROW_CANDIDATES) for pair in entry["short_row_max"].values() for n in pair)
     shown = subprocess.run([sys.executable, "-m", "fastact", "tune", "--show"], capture_output=True, text=True,
                            env=env, timeout=120)
