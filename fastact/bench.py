@@ -15,6 +15,10 @@ A sample times as many calls as last about 0.2 ms (one call of a large
 array), after about 2 ms of untimed calls that let the previous library's
 spinning threads settle.  Reported times are medians of the samples, per call.
 
+softmax_cross_entropy and its value_and_grad (the mean over the rows of each
+shape) run against its NumPy backend, PyTorch's cross_entropy (autograd for the
+gradient) and JAX's (jitted, jax.value_and_grad for the gradient).
+
 The elementwise cases also run on one thread at small sizes (16, 1000 and 1e4
 elements by default), where the call's own cost shows: fastact's op against
 its bare ufunc, NumPy, SciPy and PyTorch.  ``--busy`` instead times single
@@ -51,10 +55,14 @@ ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for
     + tuple(ROW_REDUCTIONS) \
     + tuple(f"{name}.{option}" for name in ROW_OPS for option in ("where", "temperature")) \
     + tuple(f"{name}.{kind}" for name in ("relu", "sigmoid", "gelu", "silu") for kind in ("bias", "bias_backward")) \
-    + tuple(f"{name}.param_grads" for name in ("leaky_relu", "elu"))
+    + tuple(f"{name}.param_grads" for name in ("leaky_relu", "elu")) \
+    + ("softmax_cross_entropy", "softmax_cross_entropy.value_and_grad")
 # An elementwise op's ".bias" and ".bias_backward" cases run on the row shapes, with a bias
 # along the last axis (op(x, bias=b); op.backward(g, x=x, bias=b), which also sums dbias);
 # ".param_grads" cases (op.backward(g, x=x, param_grads=True)) on the row shapes too.
+# softmax_cross_entropy (the mean over the rows of the shape, random class indices, the
+# classes along the last axis whatever --axis says) and its ".value_and_grad" likewise.
+LOSSES = ("softmax_cross_entropy",)
 # logsumexp's backward is softmax's times grad_out; a row op's ".where" and ".temperature" cases
 # time it with a random mask keeping ROW_OPTION_KEEP of the entries, or at ROW_OPTION_TEMPERATURE
 ROW_OPTION_KEEP = 0.8
@@ -543,6 +551,53 @@ def _reduction_case(name: str, x: np.ndarray, out: np.ndarray, threads: int) -> 
     return impls
 
 
+def _loss_case(case: str, x: np.ndarray, threads: int) -> _Timed:
+    """softmax_cross_entropy (mean over the rows, random class indices along the last axis),
+    or its value_and_grad: fastact, its NumPy backend, PyTorch's cross_entropy (without
+    autograd, or its forward and autograd backward) and JAX's (jitted, with jax.value_and_grad);
+    a copy of the logits as the roofline (value_and_grad reads them and writes their shape;
+    the forward only reads them, so it can beat the copy)."""
+    op = fastact.softmax_cross_entropy
+    labels = np.random.default_rng(1).integers(0, x.shape[-1], x.shape[0])
+    grad = case.endswith(".value_and_grad")
+    call = op.value_and_grad if grad else op
+    impls: dict[str, Callable[..., Any]] = {"fastact": lambda: call(x, labels),
+                                           "numpy (fastact's backend)": lambda: _with_numpy_backend(
+                                               lambda: call(x, labels))}
+    torch = _optional("torch")
+    if torch:
+        torch.set_num_threads(threads)
+        tx, tl = torch.from_numpy(x), torch.from_numpy(labels)
+        if grad:
+            def torch_value_and_grad() -> Any:
+                leaf = tx.detach().requires_grad_(True)
+                loss = torch.nn.functional.cross_entropy(leaf, tl)
+                return loss, torch.autograd.grad(loss, leaf)[0]
+
+            impls["torch"] = torch_value_and_grad
+        else:
+            def torch_forward() -> Any:
+                with torch.no_grad():
+                    return torch.nn.functional.cross_entropy(tx, tl)
+
+            impls["torch"] = torch_forward
+    jax, _ = _jax_function("softmax")  # the module, float64 enabled
+    if jax is not None:
+        jx, jl = jax.device_put(x), jax.device_put(labels)
+
+        def jax_loss(v: Any, lab: Any) -> Any:
+            return -jax.numpy.take_along_axis(jax.nn.log_softmax(v, axis=-1), lab[:, None], axis=-1).mean()
+
+        jitted = jax.jit(jax.value_and_grad(jax_loss) if grad else jax_loss)
+        impls["jax"] = lambda: jax.block_until_ready(jitted(jx, jl))
+    from . import _kernels
+
+    out, copy = np.empty_like(x), _kernels.copy_kernel(True)
+    impls["np.copyto"] = lambda: np.copyto(out, x)
+    impls["numba copy"] = lambda: copy(x.reshape(-1), out.reshape(-1))
+    return impls
+
+
 def _measured(impls: dict[str, Callable[..., Any]], repeats: int) -> dict[str, float]:
     """The median times, the rooflines under their names: the faster copy, the 2-input pass."""
     with fastact.use_backend("numba"), np.errstate(over="ignore"):
@@ -561,6 +616,8 @@ def run_case(case: str, dtype: str, shape: tuple[int, ...], threads: int, repeat
     name = case.partition(".")[0]
     if name in ROW_REDUCTIONS:
         times = _measured(_reduction_case(case, x, np.empty(shape[0], dtype), threads), repeats)
+    elif name in LOSSES:
+        times = _measured(_loss_case(case, x, threads), repeats)
     elif name in GATED_OPS:
         g = rng.standard_normal(shape[:-1] + (shape[-1] // 2,)).astype(dtype)
         times = _measured(_gated_case(case, x, g, np.empty_like(x if case.endswith(".backward") else g), threads),
@@ -912,7 +969,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping {name}: not installed ({how})", file=sys.stderr)
     def shapes(case: str) -> list[tuple[int, ...]]:
         name = case.partition(".")[0]
-        if name in ROW_OPS or name in ROW_REDUCTIONS or case.endswith(("bias", "bias_backward", "param_grads")):
+        if (name in ROW_OPS or name in ROW_REDUCTIONS or name in LOSSES
+                or case.endswith(("bias", "bias_backward", "param_grads"))):
             return row_shapes
         gated_shapes: list[tuple[int, ...]] = args.gated_shapes
         return gated_shapes if name in GATED_OPS else [(n,) for n in sizes]

@@ -27,11 +27,12 @@ def test_demo_prints_the_tutorial_figures():
 
 def test_bench_writes_json(tmp_path):
     path = tmp_path / "bench.json"
-    out = _run("fastact", "bench", "--ops", "sigmoid,sigmoid.backward,softmax", "--sizes", "1000", "--shapes", "8x128",
-               "--dtypes", "float32", "--repeats", "2", "--json", str(path))
+    out = _run("fastact", "bench", "--ops", "sigmoid,sigmoid.backward,softmax,softmax_cross_entropy.value_and_grad",
+               "--sizes", "1000", "--shapes", "8x128", "--dtypes", "float32", "--repeats", "2", "--json", str(path))
     assert "copy roofline" in out
     data = json.loads(path.read_text())
-    assert {r["case"] for r in data["results"]} == {"sigmoid", "sigmoid.backward", "softmax"}
+    assert {r["case"] for r in data["results"]} == {"sigmoid", "sigmoid.backward", "softmax",
+                                                    "softmax_cross_entropy.value_and_grad"}
     for r in data["results"]:
         assert r["times_ms"]["fastact"] > 0 and r["times_ms"]["copy roofline"] > 0
     assert "numba" in data["environment"]
@@ -198,3 +199,26 @@ def test_bench_times_gated_units_and_logsumexp(tmp_path):
     for r in results.values():
         assert r["times_ms"]["fastact"] > 0 and "copy roofline" in r["times_ms"]
     assert "numpy (unfused: fastact op, np.multiply)" in results["swiglu"]["times_ms"]
+
+
+@pytest.mark.parametrize("case", ["softmax_cross_entropy", "softmax_cross_entropy.value_and_grad"])
+def test_bench_loss_peers_compute_the_same_loss(case):
+    # each implementation the loss cases time returns the mean loss (and its gradient)
+    # of the same logits and labels: fastact's, its NumPy backend's, PyTorch's, JAX's
+    import fastact
+    from fastact import bench
+
+    x = np.random.default_rng(3).normal(0, 3, (32, 10))
+    impls = bench._loss_case(case, x, 1)
+    assert {"fastact", "numpy (fastact's backend)"} <= set(impls)
+    want = impls["fastact"]()
+    want_value, want_grad = want if case.endswith("value_and_grad") else (want, None)
+    labels = np.random.default_rng(1).integers(0, 10, 32)  # the labels _loss_case draws
+    assert want_value == pytest.approx(fastact.softmax_cross_entropy(x, labels), rel=1e-12)
+    for name in set(impls) - {"fastact", "np.copyto", "numba copy"}:
+        got = impls[name]()
+        value, grad = got if want_grad is not None else (got, None)
+        value = value.detach() if hasattr(value, "detach") else value
+        assert float(value) == pytest.approx(float(want_value), rel=1e-9), name
+        if want_grad is not None:
+            np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=1e-9, atol=1e-15, err_msg=name)
