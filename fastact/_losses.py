@@ -189,13 +189,13 @@ class SoftmaxCrossEntropy:
         if not extra:  # the plain kernels' last argument: whether the rows run in blocks (_tuning)
             short = name == "xent_index" and n <= _tuning.current().short_row_max[_NAME][x2.itemsize != 4]
             tasks, extra = -(-rows // _config.ROW_BLOCK) if short else rows, (short,)
+        total = math.nan
         if rows and n:
-            _run_loss(name, _threads.rows_go_parallel(rows * n, tasks), x2, lab2, want_grad, grad, scale, losses,
-                      *extra)
+            total = _run_loss(name, _threads.rows_go_parallel(rows * n, tasks), x2, lab2, want_grad, grad, scale,
+                              losses, *extra)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
-        if every_row and reduction != "none":  # _reduce's total, without its steps (a small batch feels them)
-            total = _ADD(losses)
+        if every_row and reduction != "none":  # the kernel's total (xent_index's), without _reduce's steps
             if math.isnan(total) and _MAX(labels.view(_U64)) >= n:  # a label outside [0, n): its error, or
                 return self._run(logits, labels, axis, reduction, want_grad, options, fast=False)  # ignored rows
             return _reduced_total(total, reduction, count, res_dt), grad if want_grad else None

@@ -358,7 +358,7 @@ def _numpy_xent_parts(x: Any) -> Any:
 
 
 def numpy_xent_index(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any,
-                     short: Any = False) -> None:
+                     short: Any = False) -> Any:
     shifted, e, total, log_total = _numpy_xent_parts(x)
     valid = (labels >= 0) & (labels < x.shape[1])  # has_label's rows; the others give NaN
     rows, labels = np.arange(x.shape[0])[valid], labels[valid]
@@ -367,6 +367,7 @@ def numpy_xent_index(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any,
     if want_grad:
         np.multiply(e, scale / total, out=grad)
         grad[rows, labels] -= scale
+    return np.sum(losses)  # the total the kernel returns too
 
 
 def numpy_xent_index_lanes(x: Any, labels: Any, want_grad: Any, grad: Any, scale: Any, losses: Any) -> None:
