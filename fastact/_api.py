@@ -177,8 +177,10 @@ except ImportError:  # pragma: no cover - installed without a C compiler
         """Where _fastcall is not built (the ops' __call__ is then their _call)."""
 
         _small_name: str
+        _small_loss: str
 else:
     FASTCALL = True
+CallBase = _CallBase  # the base of _losses.SoftmaxCrossEntropy too
 
 
 def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
@@ -1050,8 +1052,14 @@ def _takes_row_out(out: object, values: tuple[Any, ...]) -> TypeGuard[np.ndarray
 # which every threading layer runs it serially; nothing of _rows_numba's
 # bookkeeping, which costs more than the softmax of a batch of 32 x 10.
 _SMALL_ROWS: dict[tuple[str, int], tuple[Any, int]] = {}
+# The same for a loss's common small batch (_losses.SoftmaxCrossEntropy._run): per
+# (name, row length, dtype) the serial kernel, the size below which it runs serially
+# and whether the rows run in blocks.  Both tables are filled by the first call in
+# Python and emptied when this machine's tuning changes (_tuning.tune).
+_SMALL_LOSSES: dict[tuple[str, int], tuple[Any, int, bool]] = {}
+_tuning.ON_CHANGE.extend((_SMALL_ROWS.clear, _SMALL_LOSSES.clear))
 if FASTCALL:
-    _configure_fastcall(_backend._override, vars(_backend), _SMALL_ROWS)
+    _configure_fastcall(_backend._override, vars(_backend), _SMALL_ROWS, _SMALL_LOSSES)
 
 
 def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -> Any:

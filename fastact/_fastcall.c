@@ -17,6 +17,9 @@
  * op.backward(g, x=x) or op.backward(g, y=y), g an ndarray of x's dtype and
  * shape, and hands the rest to the Python method (_api._small has the test).
  * A row op's call and backward take what _api._small_rows takes (row_shortcut).
+ * softmax_cross_entropy(logits, labels) and its value_and_grad, with the
+ * reduction "mean" or "sum" and no other option, take the common small batch of
+ * _losses.SoftmaxCrossEntropy._run (loss_shortcut).
  * Where the arrays are aligned, contiguous (or one-dimensional, of any stride),
  * o writeable and either an input itself or apart from them, and the parameters
  * Python floats, it calls the ufunc's inner loop for the dtype itself, as NumPy's
@@ -39,16 +42,19 @@
 
 static PyObject *str_forward, *str_grad, *str_value_and_grad, *str_backward_x, *str_backward_y;
 static PyObject *str_out, *str_x, *str_y, *str_axis, *str_numba, *str_default_backend, *str_call;
+static PyObject *str_reduction, *str_mean, *str_sum;
 static PyObject *small_rows;  /* _api._SMALL_ROWS: (name, n, or -n for float64) -> (kernel, size) */
+static PyObject *small_losses;  /* _api._SMALL_LOSSES: (name, n, or -n for float64) -> (kernel, size, short) */
 static PyObject *override_var;  /* _backend._override, a ContextVar */
 static PyObject *backend_dict;  /* _backend's globals: _default_backend */
-static PyArray_Descr *descr_f32, *descr_f64;
+static PyArray_Descr *descr_f32, *descr_f64, *descr_i64;
 
 /* The base of the ops (ElementwiseOp, RowOp): which small calls it takes in C */
 typedef struct {
     PyObject_HEAD
     PyObject *shortcuts;  /* an elementwise op's: kind -> shortcut tuple or None (ElementwiseOp._shortcuts) */
     PyObject *row_name;   /* a row op's: its name in _api._SMALL_ROWS (RowOp._small_name) */
+    PyObject *loss_name;  /* a loss's: its name in _api._SMALL_LOSSES (SoftmaxCrossEntropy._small_loss) */
 } Dispatch;
 
 /* 1 where the backend of this call is numba, 0 where not, -1 with an error set */
@@ -478,6 +484,166 @@ row_arguments(PyObject *args, Py_ssize_t first, PyObject *kwargs, PyObject **axi
     return 1;
 }
 
+/* --- softmax_cross_entropy's small batch ------------------------------------------ */
+
+/* The entry of _SMALL_LOSSES for loss name on rows of n (float64: -n), as
+ * (kernel, size, short), or NULL without an error */
+static PyObject *
+loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, int *short_rows)
+{
+    PyObject *key = Py_BuildValue("(On)", name, dt == descr_f32 ? n : -n);
+    if (key == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(small_losses, key);
+    Py_DECREF(key);
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1)) || !PyBool_Check(PyTuple_GET_ITEM(entry, 2))) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_ssize_t below = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
+    if (below == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (size >= below) {
+        return NULL;  /* parallel, or Python's decision */
+    }
+    *short_rows = PyTuple_GET_ITEM(entry, 2) == Py_True;
+    return entry;
+}
+
+/* loss(logits, labels, axis=-1, reduction="mean") or its value_and_grad (want_grad)
+ * as _losses.SoftmaxCrossEntropy._run's common small batch runs it: (rows, n)
+ * C-contiguous float32 or float64 logits, C-contiguous int64 labels of shape
+ * (rows,), axis -1 or 1, reduction "mean" or "sum" (as str), no other argument, the
+ * numba backend, and an entry in _SMALL_LOSSES for the row length with rows * n
+ * below its size (the serial kernel).  The kernel returns the losses' total; where
+ * it is NaN (a NaN or infinite logit, a label outside [0, n), ignore_index's -100)
+ * the call is Python's, which tells these apart.  NULL without an error where the
+ * call is not one for it. */
+static PyObject *
+loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (small_losses == NULL || nargs < 2 || nargs > 4) {
+        return NULL;
+    }
+    PyObject *axis = nargs > 2 ? PyTuple_GET_ITEM(args, 2) : NULL;
+    PyObject *reduction = nargs > 3 ? PyTuple_GET_ITEM(args, 3) : NULL;
+    if (kwargs != NULL) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(kwargs, &pos, &key, &value)) {
+            if (key_is(key, str_axis) && axis == NULL) {
+                axis = value;
+            }
+            else if (key_is(key, str_reduction) && reduction == NULL) {
+                reduction = value;
+            }
+            else {
+                PyErr_Clear();
+                return NULL;  /* the options (even at their defaults), dim=, twice given: Python's */
+            }
+        }
+    }
+    int sum = 0;
+    if (reduction != NULL) {
+        if (!PyUnicode_CheckExact(reduction)) {
+            return NULL;
+        }
+        sum = PyUnicode_Compare(reduction, str_sum) == 0;
+        if (!sum && PyUnicode_Compare(reduction, str_mean) != 0) {
+            PyErr_Clear();
+            return NULL;  /* "none", or Python's error */
+        }
+    }
+    if (axis != NULL) {
+        if (!PyLong_CheckExact(axis)) {
+            return NULL;
+        }
+        long ax = PyLong_AsLong(axis);
+        if (ax == -1 && PyErr_Occurred()) {  /* beyond a C long: Python's error */
+            PyErr_Clear();
+            return NULL;
+        }
+        if (ax != -1 && ax != 1) {
+            return NULL;
+        }
+    }
+    PyObject *x = PyTuple_GET_ITEM(args, 0), *labels = PyTuple_GET_ITEM(args, 1);
+    if (!PyArray_CheckExact(x) || !PyArray_CheckExact(labels)) {
+        return NULL;
+    }
+    PyArrayObject *xa = (PyArrayObject *)x, *la = (PyArrayObject *)labels;
+    PyArray_Descr *dt = PyArray_DESCR(xa);
+    if ((dt != descr_f32 && dt != descr_f64) || PyArray_NDIM(xa) != 2 || PyArray_SIZE(xa) == 0
+            || !PyArray_IS_C_CONTIGUOUS(xa) || PyArray_DESCR(la) != descr_i64 || PyArray_NDIM(la) != 1
+            || PyArray_DIMS(la)[0] != PyArray_DIMS(xa)[0] || !PyArray_IS_C_CONTIGUOUS(la)) {
+        return NULL;
+    }
+    int numba = numba_backend();
+    if (numba <= 0) {
+        return NULL;
+    }
+    npy_intp rows = PyArray_DIMS(xa)[0], n = PyArray_DIMS(xa)[1];
+    int short_rows = 0;
+    PyObject *entry = loss_entry(name, n, rows * n, dt, &short_rows);
+    if (entry == NULL) {
+        return NULL;
+    }
+    Py_INCREF(entry);  /* the table's entry may change during the call */
+    npy_intp grad_dims[2] = {rows, want_grad ? n : 0};
+    Py_INCREF(descr_f64);  /* each New steals one, also where it fails */
+    PyObject *losses = PyArray_SimpleNewFromDescr(1, &rows, descr_f64), *grad = NULL, *total = NULL;
+    if (losses != NULL) {
+        Py_INCREF(dt);
+        grad = PyArray_SimpleNewFromDescr(2, grad_dims, dt);
+    }
+    PyObject *scale = PyFloat_FromDouble(sum ? 1.0 : 1.0 / (double)rows);  /* as _run's: 1 / count */
+    if (losses != NULL && grad != NULL && scale != NULL) {
+        PyObject *stack[7] = {x, labels, want_grad ? Py_True : Py_False, grad, scale, losses,
+                              short_rows ? Py_True : Py_False};
+        total = PyObject_Vectorcall(PyTuple_GET_ITEM(entry, 0), stack, 7, NULL);
+    }
+    Py_DECREF(entry);
+    Py_XDECREF(losses);
+    Py_XDECREF(scale);
+    if (total == NULL) {
+        Py_XDECREF(grad);
+        return NULL;  /* the kernel's error (or none: Python's call) */
+    }
+    double t = PyFloat_AsDouble(total);
+    Py_DECREF(total);
+    if (t == -1.0 && PyErr_Occurred()) {
+        Py_XDECREF(grad);
+        return NULL;
+    }
+    if (t != t) {
+        Py_DECREF(grad);
+        return NULL;  /* Python's: a label outside, an ignored row, or a NaN loss */
+    }
+    PyObject *loss;
+    if (dt == descr_f32) {
+        float v = (float)(sum ? t : t / (double)rows);  /* as np.float32(total / count) */
+        loss = PyArray_Scalar(&v, descr_f32, NULL);
+    }
+    else {
+        double v = sum ? t : t / (double)rows;
+        loss = PyArray_Scalar(&v, descr_f64, NULL);
+    }
+    if (loss == NULL || !want_grad) {
+        Py_DECREF(grad);
+        return loss;
+    }
+    PyObject *pair = PyTuple_Pack(2, loss, grad);
+    Py_DECREF(loss);
+    Py_DECREF(grad);
+    return pair;
+}
+
 /* --- the ops' own call --------------------------------------------------------- */
 
 /* self._call(*args, **kwargs): the call in Python */
@@ -498,7 +664,10 @@ dispatch_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     Dispatch *op = (Dispatch *)self;
     PyObject *result = NULL, *axis, *out;
-    if (op->row_name != NULL && PyTuple_GET_SIZE(args) >= 1) {  /* op(x, axis=-1, out=None) */
+    if (op->loss_name != NULL) {  /* loss(logits, labels, axis=-1, reduction="mean") */
+        result = loss_shortcut(op->loss_name, args, kwargs, 0);
+    }
+    else if (op->row_name != NULL && PyTuple_GET_SIZE(args) >= 1) {  /* op(x, axis=-1, out=None) */
         int plain = row_arguments(args, 1, kwargs, &axis, &out);
         if (plain < 0) {
             return NULL;
@@ -529,6 +698,7 @@ dispatch_traverse(Dispatch *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->shortcuts);
     Py_VISIT(self->row_name);
+    Py_VISIT(self->loss_name);
     return 0;
 }
 
@@ -537,6 +707,7 @@ dispatch_clear(Dispatch *self)
 {
     Py_CLEAR(self->shortcuts);
     Py_CLEAR(self->row_name);
+    Py_CLEAR(self->loss_name);
     return 0;
 }
 
@@ -552,6 +723,7 @@ static PyMemberDef dispatch_members[] = {
     {"_shortcuts", T_OBJECT, offsetof(Dispatch, shortcuts), 0,
      "an elementwise op's: kind -> the shortcut tuple, or None before a call has armed it"},
     {"_small_name", T_OBJECT, offsetof(Dispatch, row_name), 0, "a row op's: its name in _api._SMALL_ROWS"},
+    {"_small_loss", T_OBJECT, offsetof(Dispatch, loss_name), 0, "a loss's: its name in _api._SMALL_LOSSES"},
     {NULL}
 };
 
@@ -571,13 +743,15 @@ static PyTypeObject DispatchType = {
 
 /* --- op.grad, op.value_and_grad and op.backward -------------------------------- */
 
-enum { KIND_GRAD, KIND_VALUE_AND_GRAD, KIND_BACKWARD, KIND_ROW_BACKWARD, KINDS };
-static const char *const kind_names[] = {"grad", "value_and_grad", "backward", "row_backward"};
+enum { KIND_GRAD, KIND_VALUE_AND_GRAD, KIND_BACKWARD, KIND_ROW_BACKWARD, KIND_LOSS_VALUE_AND_GRAD, KINDS };
+static const char *const kind_names[] = {"grad", "value_and_grad", "backward", "row_backward", "loss_value_and_grad"};
+/* the method each kind stands in front of */
+static const char *const method_names[] = {"grad", "value_and_grad", "backward", "backward", "value_and_grad"};
 
 typedef struct {
     PyObject_HEAD
     PyObject *bound;  /* the op's Python method, bound to the op (a Dispatch: its __self__) */
-    PyObject *name;   /* row_backward: the backward's name in _SMALL_ROWS */
+    PyObject *name;   /* row_backward: the backward's name in _SMALL_ROWS; loss_value_and_grad: in _SMALL_LOSSES */
     int kind;
 } Entry;
 
@@ -593,7 +767,10 @@ entry_call(PyObject *self_, PyObject *args, PyObject *kwargs)
     Entry *self = (Entry *)self_;
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     PyObject *result = NULL;
-    if (self->kind == KIND_ROW_BACKWARD) {  /* backward(grad_out, y, axis=-1, out=None) */
+    if (self->kind == KIND_LOSS_VALUE_AND_GRAD) {  /* value_and_grad(logits, labels, axis=-1, reduction="mean") */
+        result = loss_shortcut(self->name, args, kwargs, 1);
+    }
+    else if (self->kind == KIND_ROW_BACKWARD) {  /* backward(grad_out, y, axis=-1, out=None) */
         PyObject *axis, *out;
         int plain = nargs >= 2 ? row_arguments(args, 2, kwargs, &axis, &out) : 0;
         if (plain < 0) {
@@ -671,10 +848,10 @@ entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
     }
     PyObject *op = PyMethod_GET_SELF(bound);
-    int row = kind == KIND_ROW_BACKWARD;
+    int row = kind == KIND_ROW_BACKWARD || kind == KIND_LOSS_VALUE_AND_GRAD;
     if (kind < 0 || !PyObject_TypeCheck(op, &DispatchType) || row != (row_name != NULL)) {
         PyErr_SetString(PyExc_ValueError, "Entry(method, kind[, name]): a method of an op, kind grad, value_and_grad "
-                        "or backward, or row_backward with the backward's name");
+                        "or backward, or row_backward or loss_value_and_grad with the name of its kernels");
         return NULL;
     }
     Entry *self = (Entry *)type->tp_alloc(type, 0);
@@ -754,7 +931,7 @@ entry_reduce(Entry *self, PyObject *Py_UNUSED(ignored))
     if (getattr == NULL) {
         return NULL;
     }
-    return Py_BuildValue("O(Os)", getattr, (PyObject *)op_of(self), self->kind == KIND_ROW_BACKWARD ? "backward" : kind_names[self->kind]);
+    return Py_BuildValue("O(Os)", getattr, (PyObject *)op_of(self), method_names[self->kind]);
 }
 
 static PyMethodDef entry_methods[] = {
@@ -780,12 +957,13 @@ static PyTypeObject EntryType = {
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *var, *globals, *rows;
-    if (!PyArg_ParseTuple(args, "O!O!O!:configure", &PyContextVar_Type, &var, &PyDict_Type, &globals, &PyDict_Type,
-                          &rows)) {
+    PyObject *var, *globals, *rows, *losses;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:configure", &PyContextVar_Type, &var, &PyDict_Type, &globals, &PyDict_Type,
+                          &rows, &PyDict_Type, &losses)) {
         return NULL;
     }
     Py_XSETREF(small_rows, Py_NewRef(rows));
+    Py_XSETREF(small_losses, Py_NewRef(losses));
     Py_INCREF(var);
     Py_XSETREF(override_var, var);
     Py_INCREF(globals);
@@ -795,8 +973,8 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
 
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
-     PyDoc_STR("configure(override, backend_globals, small_rows): the ContextVar of fastact.use_backend(...), "
-               "_backend's globals and _api._SMALL_ROWS")},
+     PyDoc_STR("configure(override, backend_globals, small_rows, small_losses): the ContextVar of "
+               "fastact.use_backend(...), _backend's globals, _api._SMALL_ROWS and _api._SMALL_LOSSES")},
     {NULL}
 };
 
@@ -828,10 +1006,15 @@ PyInit__fastcall(void)
     str_numba = PyUnicode_InternFromString("numba");
     str_default_backend = PyUnicode_InternFromString("_default_backend");
     str_call = PyUnicode_InternFromString("_call");
+    str_reduction = PyUnicode_InternFromString("reduction");
+    str_mean = PyUnicode_InternFromString("mean");
+    str_sum = PyUnicode_InternFromString("sum");
     descr_f32 = PyArray_DescrFromType(NPY_FLOAT32);
     descr_f64 = PyArray_DescrFromType(NPY_FLOAT64);
+    descr_i64 = PyArray_DescrFromType(NPY_INT64);
     if (!str_forward || !str_grad || !str_value_and_grad || !str_backward_x || !str_backward_y
-            || !str_x || !str_y || !str_axis || !str_out || !str_numba || !str_default_backend || !str_call || !descr_f32 || !descr_f64) {
+            || !str_x || !str_y || !str_axis || !str_out || !str_numba || !str_default_backend || !str_call || !str_reduction
+            || !str_mean || !str_sum || !descr_f32 || !descr_f64 || !descr_i64) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module_def);

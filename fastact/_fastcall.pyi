@@ -3,19 +3,22 @@ from contextvars import ContextVar
 from typing import Any, Literal
 
 class Dispatch:
-    """Base of the ops (elementwise and row ops): small calls in C, else ``_call``."""
+    """Base of the ops (elementwise ops, row ops, softmax_cross_entropy): small calls in C, else ``_call``."""
 
     _shortcuts: dict[str, Any]
     _small_name: str
+    _small_loss: str
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
 class Entry:
-    """A method of an op (``grad``, ``value_and_grad``, ``backward``, a row op's ``backward``):
-    small calls in C, else the method."""
+    """A method of an op (``grad``, ``value_and_grad``, ``backward``, a row op's ``backward``,
+    a loss's ``value_and_grad``): small calls in C, else the method."""
 
-    def __init__(self, method: Callable[..., Any], kind: Literal["grad", "value_and_grad", "backward", "row_backward"],
+    def __init__(self, method: Callable[..., Any],
+                 kind: Literal["grad", "value_and_grad", "backward", "row_backward", "loss_value_and_grad"],
                  name: str = ...) -> None: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
 def configure(override: ContextVar[str | None], backend_globals: dict[str, Any],
-              small_rows: dict[tuple[str, int], tuple[Any, int]], /) -> None: ...
+              small_rows: dict[tuple[str, int], tuple[Any, int]],
+              small_losses: dict[tuple[str, int], tuple[Any, int, bool]], /) -> None: ...

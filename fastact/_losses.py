@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _backend, _config, _lossops, _threads, _tuning
 from ._activations import Param
-from ._api import _check_param, _kernels_module, _lanes_dims
+from ._api import _SMALL_LOSSES, FASTCALL, CallBase, _CallSignature, _check_param, _kernels_module, _lanes_dims
 from ._validation import (accumulator, as_real_array, compute_dtype, normalize_axis, prepare_call, quiet_casts,
                           result_dtype)
 
@@ -85,7 +85,7 @@ def _labels_kind(logits: np.ndarray, labels: object, ax: int, ignore_index: int)
     return "prob", arr
 
 
-class SoftmaxCrossEntropy:
+class SoftmaxCrossEntropy(CallBase):
     """softmax_cross_entropy(logits, labels, axis=-1, reduction="mean", *, weight=None,
     ignore_index=-100, label_smoothing=0.0, z_loss=0.0, softcap=None).
 
@@ -114,6 +114,17 @@ class SoftmaxCrossEntropy:
 
     __name__ = "softmax_cross_entropy"
     __module__ = "fastact"  # instances pickle by reference, as fastact.softmax_cross_entropy
+    __signature__ = _CallSignature()  # _call's (a call in C has none of its own)
+
+    def __init__(self) -> None:
+        # The common small batch in C (_fastcall.c, loss_shortcut), where it is built: the
+        # call and value_and_grad with no option but the reduction "mean" or "sum" take
+        # the serial kernel _run would, from _api._SMALL_LOSSES, which _run fills
+        self._small_loss = _NAME
+        if FASTCALL:
+            from ._fastcall import Entry
+
+            self.__dict__["value_and_grad"] = Entry(self.value_and_grad, "loss_value_and_grad", _NAME)
 
     def __reduce__(self) -> str:
         return self.__name__
@@ -121,12 +132,15 @@ class SoftmaxCrossEntropy:
     def __repr__(self) -> str:
         return "<fastact loss softmax_cross_entropy>"
 
-    def __call__(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", *, weight: Any = None,
-                 ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
-                 softcap: float | None = None, **kwargs: Any) -> Any:
+    def _call(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", *, weight: Any = None,
+              ignore_index: int = -100, label_smoothing: float = 0.0, z_loss: float = 0.0,
+              softcap: float | None = None, **kwargs: Any) -> Any:
         _no_other_keywords(self.__name__, kwargs)
         options = _XentOptions.of(weight, ignore_index, label_smoothing, z_loss, softcap)
         return self._run(logits, labels, axis, reduction, False, options)[0]
+
+    if not FASTCALL:  # pragma: no cover - installed without a C compiler
+        __call__ = _call
 
     def value_and_grad(self, logits: Any, labels: Any, axis: int = -1, reduction: str = "mean", *,
                        weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0,
@@ -191,8 +205,11 @@ class SoftmaxCrossEntropy:
             tasks, extra = -(-rows // _config.ROW_BLOCK) if short else rows, (short,)
         total = math.nan
         if rows and n:
-            total = _run_loss(name, _threads.rows_go_parallel(rows * n, tasks), x2, lab2, want_grad, grad, scale,
-                              losses, *extra)
+            parallel = _threads.rows_go_parallel(rows * n, tasks)
+            if every_row and not parallel and _backend.runs_numba(comp_dt):  # C's next time (__init__)
+                _SMALL_LOSSES[_NAME, n if comp_dt is _F32 else -n] = (
+                    _kernels_module().loss_kernel(name, False), _tuning.current().rows_serial_below, extra[0])
+            total = _run_loss(name, parallel, x2, lab2, want_grad, grad, scale, losses, *extra)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
         if every_row and reduction != "none":  # the kernel's total (xent_index's), without _reduce's steps

@@ -171,6 +171,10 @@ def _from_entry(entry: dict[Any, Any]) -> Tuning:
     return Tuning(**tables, source=str(entry.get("source", "tuned")))
 
 
+# What to call when this process's tuning changes: the tables of small calls built from it (_api)
+ON_CHANGE: list[Callable[[], None]] = []
+
+
 @functools.cache
 def current() -> Tuning:
     """This machine's thresholds: its stored entry over the defaults."""
@@ -358,6 +362,8 @@ def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[A
     tmp.write_text(json.dumps(stored, indent=1, sort_keys=True))
     os.replace(tmp, path)  # atomic: another process reads the old file or the new one
     current.cache_clear()
+    for changed in ON_CHANGE:
+        changed()
     return key, entry
 
 

@@ -443,6 +443,9 @@ def test_without_the_call_in_c():
         "import types; assert type(fastact.sigmoid.grad) is types.MethodType\n"
         "assert fastact.sigmoid.backward(np.ones_like(x), x=x, out=o) is o\n"
         "assert np.array_equal(o, fastact.sigmoid.grad(x))\n"
+        "xl, t = np.zeros((4, 4), np.float32), np.zeros(4, np.int64); loss = fastact.softmax_cross_entropy\n"
+        "assert type(loss).__call__ is type(loss)._call and type(loss.value_and_grad) is types.MethodType\n"
+        "for _ in range(2): assert loss(xl, t) == loss.value_and_grad(xl, t)[0] == np.float32(np.log(4))\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
@@ -543,3 +546,105 @@ def test_signatures_of_calls_in_c():
     assert "labels" in inspect.signature(fastact.softmax_cross_entropy).parameters
     assert "self" in inspect.signature(_api.ElementwiseOp.grad).parameters
     inspect.signature(_api.ElementwiseOp)  # the class: its __init__'s
+
+
+def _loss_cases(dtype):
+    """(logits, labels, positional arguments after them, keywords): the calls of
+    softmax_cross_entropy C takes (the first ones) and those it hands on."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((12, 10)) * 4).astype(dtype)
+    t = rng.integers(0, 10, 12)
+    special = x.copy()
+    special[2, 3], special[5, 0] = np.nan, np.inf
+    ignored, outside, negative = t.copy(), t.copy(), t.copy()
+    ignored[4], outside[7], negative[1] = -100, 10, -3
+    return [
+        (x, t, (), {}), (x, t, (-1,), {}), (x, t, (1, "sum"), {}), (x, t, (), {"reduction": "sum"}),
+        (x, t, (), {"axis": 1, "reduction": "mean"}), (x[:1], t[:1], (), {}), (x[:, :1], t * 0, (), {}),
+        (x, ignored, (), {}), (x, outside, (), {}), (x, negative, (), {}), (special, t, (), {}),
+        (x, t, (), {"reduction": "none"}), (x, t, (), {"reduction": "bogus"}), (x, t, (), {"reduction": None}),
+        (x, t, (0,), {}), (x, t, (True,), {}), (x, t, (np.int64(1),), {}), (x, t, (2**70,), {}),
+        (x, t, (), {"dim": 1}), (x, t, (), {"ignore_index": -100}), (x, t, (), {"weight": None}),
+        (x, t, (), {"label_smoothing": 0.1}), (x, t, (-1,), {"axis": -1}), (x, t, (-1, "mean", 3), {}),
+        (np.asfortranarray(x), t, (), {}), (x[:, ::2], t % 5, (), {}), (x, t.astype(np.int32), (), {}),
+        (x, t.astype(t.dtype.newbyteorder()), (), {}), (x, np.repeat(t, 2)[::2], (), {}), (x, t[:5], (), {}),
+        (x, t.reshape(3, 4), (), {}), (x.reshape(3, 4, 10), t.reshape(3, 4), (), {}), (x[:0], t[:0], (), {}),
+        (x.astype(np.float16), t, (), {}), (x.tolist(), t, (), {}), (x, t.tolist(), (), {}),
+        (x.astype(x.dtype.newbyteorder()), t, (), {}),
+    ]
+
+
+def _loss_outcome(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except (TypeError, ValueError, IndexError) as e:
+        return type(e), str(e)
+
+
+@pytest.mark.parametrize("value_and_grad", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_call_in_c_agrees_with_call_in_python(value_and_grad, dtype):
+    """softmax_cross_entropy(...) and its value_and_grad give what the Python methods
+    give for every case: the same type, dtype and bits, the same error; the inputs are
+    left as they were."""
+    op = fastact.softmax_cross_entropy
+    assert type(op).__call__ is not type(op)._call
+    in_c = op.value_and_grad if value_and_grad else op
+    in_python = (lambda *a, **kw: type(op).value_and_grad(op, *a, **kw)) if value_and_grad else op._call
+    for i, (x, t, args, kwargs) in enumerate(_loss_cases(dtype)):
+        x_before, t_before = np.copy(x), np.copy(t)
+        if isinstance(x, np.ndarray) and x.ndim == 2 and x.size:
+            in_c(np.zeros_like(x), np.zeros(len(x), np.int64))  # arms the entry of this row length
+        got, expected = _loss_outcome(in_c, x, t, *args, **kwargs), _loss_outcome(in_python, x, t, *args, **kwargs)
+        _same(got, expected, None, None, (i, value_and_grad))
+        assert np.array_equal(x, x_before, equal_nan=True) and np.array_equal(t, t_before), i
+
+
+def test_loss_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
+    """The common small batch with the defaults (or reduction="sum") never reaches
+    SoftmaxCrossEntropy._run; every other call does, as do the batches C hands back
+    (a NaN total: a bad label, an ignored row, a NaN logit) and calls too large for
+    the serial kernel."""
+    op = fastact.softmax_cross_entropy
+    cls = type(op)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 10)).astype(np.float32)
+    t = rng.integers(0, 10, 32)
+    op(x, t)
+    op(x.astype(np.float64), t)
+    calls = []
+    python_run = cls._run
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[3])  # the reduction
+        return python_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "_run", counting)
+    op(x, t)
+    op(x, t, reduction="sum")
+    op.value_and_grad(x, t, -1, "mean")
+    op.value_and_grad(x.astype(np.float64), t, axis=1)
+    assert calls == []
+    op(x, t, reduction="none")
+    op(x, t, ignore_index=-100)
+    bad = t.copy()
+    bad[0] = -100
+    op(x, bad)
+    with fastact.use_backend("numpy"):
+        op(x, t)
+    big = rng.standard_normal((_api._SMALL_LOSSES["softmax_cross_entropy", 10][1] // 10 + 1, 10)).astype(np.float32)
+    op(big, rng.integers(0, 10, len(big)))
+    assert calls == ["none", "mean", "mean", "mean", "mean", "mean"]  # the ignored row: _run, then its rerun
+
+
+def test_loss_entries_follow_the_tuning(monkeypatch):
+    """A new tuning (python -m fastact tune) empties the tables of small calls, which
+    were filled from the old one."""
+    from fastact import _tuning
+
+    fastact.softmax_cross_entropy(np.zeros((2, 10), np.float32), np.zeros(2, np.int64))
+    assert _api._SMALL_LOSSES and _api._SMALL_LOSSES.clear in _tuning.ON_CHANGE
+    assert _api._SMALL_ROWS.clear in _tuning.ON_CHANGE
+    for changed in _tuning.ON_CHANGE:
+        changed()
+    assert not _api._SMALL_LOSSES and not _api._SMALL_ROWS
