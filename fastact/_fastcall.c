@@ -486,10 +486,43 @@ row_arguments(PyObject *args, Py_ssize_t first, PyObject *kwargs, PyObject **axi
 
 /* --- softmax_cross_entropy's small batch ------------------------------------------ */
 
+/* A loss's serial kernel as a C function (_kernels.small_loss_function):
+ * total = f(x, labels, rows, n, flags, grad, scale, losses), flags bit 0
+ * want_grad (grad (rows, n), else (rows, 0)), bit 1 short rows (blocks) */
+typedef double (*small_loss_fn)(void *, npy_int64 *, npy_intp, npy_intp, npy_intp, void *, double, double *);
+
+/* rows whose losses the C call keeps on its stack (more: PyMem_Malloc) */
+#define STACK_ROWS 256
+
+/* f's total on (rows, n) x, labels, and grad (NULL for none), with scale: NaN
+ * and an error set where the losses' buffer cannot be had */
+static double
+run_small_loss(small_loss_fn f, PyArrayObject *x, PyArrayObject *labels, PyArrayObject *grad, int short_rows,
+               double scale)
+{
+    npy_intp rows = PyArray_DIMS(x)[0], n = PyArray_DIMS(x)[1];
+    double on_stack[STACK_ROWS], *losses = on_stack;
+    if (rows > STACK_ROWS) {
+        losses = PyMem_Malloc((size_t)rows * sizeof(double));
+        if (losses == NULL) {
+            PyErr_NoMemory();
+            return NAN;
+        }
+    }
+    double total = f(PyArray_DATA(x), (npy_int64 *)PyArray_DATA(labels), rows, n,
+                     (grad != NULL ? 1 : 0) | (short_rows ? 2 : 0), grad != NULL ? PyArray_DATA(grad) : (void *)losses,
+                     scale, losses);
+    if (losses != on_stack) {
+        PyMem_Free(losses);
+    }
+    return total;
+}
+
 /* The entry of _SMALL_LOSSES for loss name on rows of n (float64: -n), as
- * (kernel, size, short), or NULL without an error */
+ * (address of the kernel's C function, size, short), with *f that function; NULL
+ * without an error where there is none, or the size is not below its size */
 static PyObject *
-loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, int *short_rows)
+loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, small_loss_fn *f, int *short_rows)
 {
     PyObject *key = Py_BuildValue("(On)", name, dt == descr_f32 ? n : -n);
     if (key == NULL) {
@@ -499,7 +532,8 @@ loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, int *sh
     PyObject *entry = PyDict_GetItemWithError(small_losses, key);
     Py_DECREF(key);
     if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
-            || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1)) || !PyBool_Check(PyTuple_GET_ITEM(entry, 2))) {
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))
+            || !PyBool_Check(PyTuple_GET_ITEM(entry, 2))) {
         PyErr_Clear();
         return NULL;
     }
@@ -510,6 +544,11 @@ loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, int *sh
     }
     if (size >= below) {
         return NULL;  /* parallel, or Python's decision */
+    }
+    *f = (small_loss_fn)PyLong_AsVoidPtr(PyTuple_GET_ITEM(entry, 0));
+    if (*f == NULL) {
+        PyErr_Clear();
+        return NULL;
     }
     *short_rows = PyTuple_GET_ITEM(entry, 2) == Py_True;
     return entry;
@@ -590,40 +629,22 @@ loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
     }
     npy_intp rows = PyArray_DIMS(xa)[0], n = PyArray_DIMS(xa)[1];
     int short_rows = 0;
-    PyObject *entry = loss_entry(name, n, rows * n, dt, &short_rows);
-    if (entry == NULL) {
+    small_loss_fn f;
+    if (loss_entry(name, n, rows * n, dt, &f, &short_rows) == NULL) {
         return NULL;
     }
-    Py_INCREF(entry);  /* the table's entry may change during the call */
-    npy_intp grad_dims[2] = {rows, want_grad ? n : 0};
-    Py_INCREF(descr_f64);  /* each New steals one, also where it fails */
-    PyObject *losses = PyArray_SimpleNewFromDescr(1, &rows, descr_f64), *grad = NULL, *total = NULL;
-    if (losses != NULL) {
-        Py_INCREF(dt);
-        grad = PyArray_SimpleNewFromDescr(2, grad_dims, dt);
+    PyArrayObject *grad = NULL;
+    if (want_grad) {
+        Py_INCREF(dt);  /* for SimpleNewFromDescr, which steals it */
+        grad = (PyArrayObject *)PyArray_SimpleNewFromDescr(2, PyArray_DIMS(xa), dt);
+        if (grad == NULL) {
+            return NULL;
+        }
     }
-    PyObject *scale = PyFloat_FromDouble(sum ? 1.0 : 1.0 / (double)rows);  /* as _run's: 1 / count */
-    if (losses != NULL && grad != NULL && scale != NULL) {
-        PyObject *stack[7] = {x, labels, want_grad ? Py_True : Py_False, grad, scale, losses,
-                              short_rows ? Py_True : Py_False};
-        total = PyObject_Vectorcall(PyTuple_GET_ITEM(entry, 0), stack, 7, NULL);
-    }
-    Py_DECREF(entry);
-    Py_XDECREF(losses);
-    Py_XDECREF(scale);
-    if (total == NULL) {
-        Py_XDECREF(grad);
-        return NULL;  /* the kernel's error (or none: Python's call) */
-    }
-    double t = PyFloat_AsDouble(total);
-    Py_DECREF(total);
-    if (t == -1.0 && PyErr_Occurred()) {
-        Py_XDECREF(grad);
-        return NULL;
-    }
+    double t = run_small_loss(f, xa, la, grad, short_rows, sum ? 1.0 : 1.0 / (double)rows);  /* as _run's scale */
     if (t != t) {
-        Py_DECREF(grad);
-        return NULL;  /* Python's: a label outside, an ignored row, or a NaN loss */
+        Py_XDECREF(grad);
+        return NULL;  /* no memory (its error), or Python's: a label outside, an ignored row, a NaN loss */
     }
     PyObject *loss;
     if (dt == descr_f32) {
@@ -635,10 +656,10 @@ loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
         loss = PyArray_Scalar(&v, descr_f64, NULL);
     }
     if (loss == NULL || !want_grad) {
-        Py_DECREF(grad);
+        Py_XDECREF(grad);
         return loss;
     }
-    PyObject *pair = PyTuple_Pack(2, loss, grad);
+    PyObject *pair = PyTuple_Pack(2, loss, (PyObject *)grad);
     Py_DECREF(loss);
     Py_DECREF(grad);
     return pair;
@@ -971,7 +992,47 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* small_loss(address, x, labels, short, grad, scale): _run's serial call of the
+ * C function at address (the entry it puts in _SMALL_LOSSES), x (rows, n) float32
+ * or float64 and labels (rows,) int64, C-contiguous, grad x's dtype and shape or
+ * None; the losses' total */
+static PyObject *
+small_loss(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *address, *grad;
+    PyArrayObject *x, *labels;
+    int short_rows;
+    double scale;
+    if (!PyArg_ParseTuple(args, "O!O!O!pOd:small_loss", &PyLong_Type, &address, &PyArray_Type, &x, &PyArray_Type,
+                          &labels, &short_rows, &grad, &scale)) {
+        return NULL;
+    }
+    PyArray_Descr *dt = PyArray_DESCR(x);
+    int grad_ok = grad == Py_None || (PyArray_CheckExact(grad) && PyArray_DESCR((PyArrayObject *)grad) == dt
+                                      && PyArray_IS_C_CONTIGUOUS((PyArrayObject *)grad) && PyArray_ISWRITEABLE((PyArrayObject *)grad)
+                                      && PyArray_SAMESHAPE((PyArrayObject *)grad, x));
+    if ((dt != descr_f32 && dt != descr_f64) || PyArray_NDIM(x) != 2 || !PyArray_IS_C_CONTIGUOUS(x)
+            || PyArray_DESCR(labels) != descr_i64 || PyArray_NDIM(labels) != 1 || !PyArray_IS_C_CONTIGUOUS(labels)
+            || PyArray_DIMS(labels)[0] != PyArray_DIMS(x)[0] || !grad_ok) {
+        PyErr_SetString(PyExc_ValueError, "small_loss: (rows, n) float logits, (rows,) int64 labels, C-contiguous, "
+                        "grad None or the logits' like");
+        return NULL;
+    }
+    small_loss_fn f = (small_loss_fn)PyLong_AsVoidPtr(address);
+    if (f == NULL) {
+        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "small_loss: no function at 0");
+    }
+    double total = run_small_loss(f, x, labels, grad == Py_None ? NULL : (PyArrayObject *)grad, short_rows, scale);
+    if (total != total && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyFloat_FromDouble(total);
+}
+
 static PyMethodDef module_methods[] = {
+    {"small_loss", small_loss, METH_VARARGS,
+     PyDoc_STR("small_loss(address, x, labels, short, grad, scale): the losses' total from the C function of "
+               "a loss's serial kernel (_kernels.small_loss_function)")},
     {"configure", configure, METH_VARARGS,
      PyDoc_STR("configure(override, backend_globals, small_rows, small_losses): the ContextVar of "
                "fastact.use_backend(...), _backend's globals, _api._SMALL_ROWS and _api._SMALL_LOSSES")},

@@ -20,6 +20,9 @@ from ._api import _SMALL_LOSSES, FASTCALL, CallBase, _CallSignature, _check_para
 from ._validation import (accumulator, as_real_array, compute_dtype, normalize_axis, prepare_call, quiet_casts,
                           result_dtype)
 
+if FASTCALL:
+    from ._fastcall import small_loss as _small_loss
+
 REDUCTIONS = ("mean", "sum", "none")
 _F32, _F64, _I64, _U64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.uint64)
 _ADD, _MAX = np.add.reduce, np.maximum.reduce  # without ndarray.sum's and .max's Python wrappers
@@ -206,10 +209,18 @@ class SoftmaxCrossEntropy(CallBase):
         total = math.nan
         if rows and n:
             parallel = _threads.rows_go_parallel(rows * n, tasks)
-            if every_row and not parallel and _backend.runs_numba(comp_dt):  # C's next time (__init__)
-                _SMALL_LOSSES[_NAME, n if comp_dt is _F32 else -n] = (
-                    _kernels_module().loss_kernel(name, False), _tuning.current().rows_serial_below, extra[0])
-            total = _run_loss(name, parallel, x2, lab2, want_grad, grad, scale, losses, *extra)
+            if (FASTCALL and every_row and reduction != "none" and not parallel and _backend.runs_numba(comp_dt)
+                    and not _backend.numba.config.DISABLE_JIT):
+                # the serial kernel as a C function, which the next such call takes in C (__init__)
+                key = (_NAME, n if comp_dt is _F32 else -n)
+                entry = _SMALL_LOSSES.get(key)
+                if entry is None:
+                    entry = _SMALL_LOSSES[key] = (
+                        _kernels_module().small_loss_function(name, str(comp_dt)).address,
+                        _tuning.current().rows_serial_below, extra[0])
+                total = _small_loss(entry[0], x2, lab2, entry[2], grad if want_grad else None, scale)
+            else:
+                total = _run_loss(name, parallel, x2, lab2, want_grad, grad, scale, losses, *extra)
         elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
             losses[:] = np.nan
         if every_row and reduction != "none":  # the kernel's total (xent_index's), without _reduce's steps

@@ -21,7 +21,8 @@ gradient) and JAX's (jitted, jax.value_and_grad for the gradient).
 
 The elementwise cases also run on one thread at small sizes (16, 1000 and 1e4
 elements by default), where the call's own cost shows: fastact's op against
-its bare ufunc, NumPy, SciPy and PyTorch.  ``--busy`` instead times single
+its bare ufunc, NumPy, SciPy and PyTorch; so do the loss cases, on a batch of
+32 rows of 10 classes.  ``--busy`` instead times single
 calls beside a CPU-bound process (median and 99th percentile against one
 thread): the busy-machine guard of ``_threads``.
 """
@@ -63,6 +64,7 @@ ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for
 # softmax_cross_entropy (the mean over the rows of the shape, random class indices, the
 # classes along the last axis whatever --axis says) and its ".value_and_grad" likewise.
 LOSSES = ("softmax_cross_entropy",)
+SMALL_LOSS_BATCH = (32, 10)  # the loss cases' small batch on one thread (issue 18: 32 rows of 10 classes)
 # logsumexp's backward is softmax's times grad_out; a row op's ".where" and ".temperature" cases
 # time it with a random mask keeping ROW_OPTION_KEEP of the entries, or at ROW_OPTION_TEMPERATURE
 ROW_OPTION_KEEP = 0.8
@@ -737,16 +739,17 @@ SMALL_CALL_MAX = 10_000
 
 def format_small_calls(results: list[Result]) -> str:
     """One row per small call (N <= SMALL_CALL_MAX): fastact, its ufunc and the peers, in microseconds."""
-    lines = ["| case | dtype | N | fastact us | fastact ufunc us | NumPy best us | SciPy us | PyTorch us "
+    lines = ["| case | dtype | N or shape | fastact us | fastact ufunc us | NumPy best us | SciPy us | PyTorch us "
              "| vs SciPy | vs PyTorch |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if r.n > SMALL_CALL_MAX:
             continue
+        size = "x".join(map(str, r.shape)) if len(r.shape) > 1 else str(r.n)
         us = {k: v * 1e3 for k, v in r.times_ms.items()}
         numpy_us = min((t for impl, t in us.items() if impl.startswith("numpy")), default=float("nan"))
         scipy_us, torch_us = us.get("scipy", float("nan")), us.get("torch", float("nan"))
         ufunc_us = us.get("fastact ufunc", float("nan"))
-        lines.append(f"| {r.label} | {r.dtype} | {r.n} | {us['fastact']:.2f} | {ufunc_us:.2f} | {numpy_us:.2f} "
+        lines.append(f"| {r.label} | {r.dtype} | {size} | {us['fastact']:.2f} | {ufunc_us:.2f} | {numpy_us:.2f} "
                      f"| {scipy_us:.2f} | {torch_us:.2f} | {scipy_us / us['fastact']:.2f}x "
                      f"| {torch_us / us['fastact']:.2f}x |")
     return "\n".join(lines)
@@ -980,6 +983,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS
              and not c.endswith(("bias", "bias_backward", "param_grads"))
              for d in dtypes for n in args.one_thread_sizes]
+    jobs += [(c, d, SMALL_LOSS_BATCH, 1) for c in cases if c.partition(".")[0] in LOSSES for d in dtypes]
     done = [run_case(c, d, shape, threads, args.repeats, axis=args.axis)
             for c, d, shape, threads in _cli.track(jobs, "benchmarking", _job_label)]
     results, one_thread = done[:main_jobs], done[main_jobs:]

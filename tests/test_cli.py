@@ -201,6 +201,18 @@ def test_bench_times_gated_units_and_logsumexp(tmp_path):
     assert "numpy (unfused: fastact op, np.multiply)" in results["swiglu"]["times_ms"]
 
 
+def test_bench_times_the_losses_small_batch_on_one_thread(tmp_path):
+    from fastact import bench
+
+    path = tmp_path / "bench.json"
+    _run("fastact", "bench", "--ops", "softmax_cross_entropy", "--shapes", "8x16", "--dtypes", "float32",
+         "--repeats", "2", "--one-thread-sizes", "16", "--json", str(path))
+    results = json.loads(path.read_text())["results"]
+    assert [r["shape"] for r in results] == [[8, 16], list(bench.SMALL_LOSS_BATCH)] and results[1]["threads"] == 1
+    small = bench.Result.from_dict(results[1])
+    assert "| softmax_cross_entropy | float32 | 32x10 |" in bench.format_small_calls([small])
+
+
 @pytest.mark.parametrize("case", ["softmax_cross_entropy", "softmax_cross_entropy.value_and_grad"])
 def test_bench_loss_peers_compute_the_same_loss(case):
     # each implementation the loss cases time returns the mean loss (and its gradient)

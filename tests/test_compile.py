@@ -75,9 +75,23 @@ def test_works_when_no_cache_location_is_writable():
             raise OSError("read-only")
         caching._CacheLocator.ensure_cache_path = refuse
         import numpy as np, fastact
-        print(fastact.sigmoid(0.0), fastact.softmax([0.0, 0.0])[0])
+        x, t = np.zeros((2, 4), np.float32), np.zeros(2, np.int64)
+        losses = [fastact.softmax_cross_entropy(x, t) for _ in range(2)]  # the second in C: a C function
+        print(fastact.sigmoid(0.0), fastact.softmax([0.0, 0.0])[0], *losses)
     """)
-    assert out.split() == ["0.5", "0.5"]
+    assert out.split() == ["0.5", "0.5", "1.3862944", "1.3862944"]
+
+
+def test_the_c_functions_of_small_losses_are_cached_on_disk(tmp_path):
+    code = """
+        import json
+        from fastact import _kernels
+        f = _kernels.small_loss_function("xent_index", "float32")
+        print(json.dumps({"hits": f._cache_hits}))
+    """
+    first = json.loads(run_python(code, NUMBA_CACHE_DIR=str(tmp_path)))
+    second = json.loads(run_python(code, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert first["hits"] == 0 and second["hits"] == 1
 
 
 def test_works_with_an_unusable_cache_dir(tmp_path):

@@ -571,6 +571,7 @@ def _loss_cases(dtype):
         (x, t.reshape(3, 4), (), {}), (x.reshape(3, 4, 10), t.reshape(3, 4), (), {}), (x[:0], t[:0], (), {}),
         (x.astype(np.float16), t, (), {}), (x.tolist(), t, (), {}), (x, t.tolist(), (), {}),
         (x.astype(x.dtype.newbyteorder()), t, (), {}),
+        (np.tile(x[:, :3], (25, 1)), np.tile(t % 3, 25), (), {}),  # 300 rows: over C's STACK_ROWS
     ]
 
 
@@ -648,3 +649,31 @@ def test_loss_entries_follow_the_tuning(monkeypatch):
     for changed in _tuning.ON_CHANGE:
         changed()
     assert not _api._SMALL_LOSSES and not _api._SMALL_ROWS
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 10), (37, 10), (5, 1), (300, 3), (9, 200)])  # blocks, rows of many classes;
+# 300 rows: their losses in a buffer of their own (over STACK_ROWS)
+def test_small_loss_function_gives_the_kernels_bits(dtype, shape):
+    """The serial kernel as a C function (_kernels.small_loss_function, which C's small
+    batches call) gives the bits of the kernel Python calls: total, losses, gradient."""
+    from fastact import _fastcall, _kernels, _tuning
+
+    rng = np.random.default_rng(shape[1])
+    x = (rng.standard_normal(shape) * 6).astype(dtype)
+    t = rng.integers(0, shape[1], shape[0])
+    short = shape[1] <= _tuning.current().short_row_max["softmax_cross_entropy"][dtype == np.float64]
+    address = _kernels.small_loss_function("xent_index", np.dtype(dtype).name).address
+    kernel = _kernels.loss_kernel("xent_index", False)
+    for want_grad in (False, True):
+        grad, losses = np.empty(shape if want_grad else (shape[0], 0), dtype), np.empty(shape[0])
+        total = kernel(x, t, want_grad, grad, 0.25, losses, short)
+        grad_c = np.full(shape, np.nan, dtype)
+        total_c = _fastcall.small_loss(address, x, t, short, grad_c if want_grad else None, 0.25)
+        assert total_c == total == pytest.approx(losses.sum(), rel=1e-12)
+        if want_grad:
+            assert grad_c.tobytes() == grad.tobytes()
+    with pytest.raises(ValueError, match="small_loss"):
+        _fastcall.small_loss(address, x, t.astype(np.int32), short, None, 1.0)
+    with pytest.raises(ValueError, match="small_loss"):
+        _fastcall.small_loss(address, x, t, short, np.empty(shape, np.float16), 1.0)
