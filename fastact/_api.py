@@ -1054,10 +1054,11 @@ def _takes_row_out(out: object, values: tuple[Any, ...]) -> TypeGuard[np.ndarray
 _SMALL_ROWS: dict[tuple[str, int], tuple[Any, int]] = {}
 # The same for a loss's common small batch (_losses.SoftmaxCrossEntropy._run): per
 # (name, row length, dtype) the address of the serial kernel as a C function
-# (_kernels.small_loss_function), the size below which it runs serially and whether
-# the rows run in blocks.  Both tables are filled by the first call in Python and
-# emptied when this machine's tuning changes (_tuning.tune).
-_SMALL_LOSSES: dict[tuple[str, int], tuple[int, int, bool]] = {}
+# (_kernels.small_loss_function), the size below which it runs serially, whether
+# the rows run in blocks, and the Numba object that owns the function.  Both tables
+# are filled by the first call in Python and emptied when this machine's tuning
+# changes (_tuning.tune).
+_SMALL_LOSSES: dict[tuple[str, int], tuple[int, int, bool, Any]] = {}
 _tuning.ON_CHANGE.extend((_SMALL_ROWS.clear, _SMALL_LOSSES.clear))
 if FASTCALL:
     _configure_fastcall(_backend._override, vars(_backend), _SMALL_ROWS, _SMALL_LOSSES)

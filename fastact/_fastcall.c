@@ -44,7 +44,7 @@ static PyObject *str_forward, *str_grad, *str_value_and_grad, *str_backward_x, *
 static PyObject *str_out, *str_x, *str_y, *str_axis, *str_numba, *str_default_backend, *str_call;
 static PyObject *str_reduction, *str_mean, *str_sum;
 static PyObject *small_rows;  /* _api._SMALL_ROWS: (name, n, or -n for float64) -> (kernel, size) */
-static PyObject *small_losses;  /* _api._SMALL_LOSSES: (name, n, or -n for float64) -> (kernel, size, short) */
+static PyObject *small_losses;  /* _api._SMALL_LOSSES: (name, n, or -n for float64) -> (address, size, short, owner) */
 static PyObject *override_var;  /* _backend._override, a ContextVar */
 static PyObject *backend_dict;  /* _backend's globals: _default_backend */
 static PyArray_Descr *descr_f32, *descr_f64, *descr_i64;
@@ -519,8 +519,9 @@ run_small_loss(small_loss_fn f, PyArrayObject *x, PyArrayObject *labels, PyArray
 }
 
 /* The entry of _SMALL_LOSSES for loss name on rows of n (float64: -n), as
- * (address of the kernel's C function, size, short), with *f that function; NULL
- * without an error where there is none, or the size is not below its size */
+ * (address of the kernel's C function, size, short, the function's owner), with
+ * *f that function; NULL without an error where there is none, or the size is not
+ * below its size */
 static PyObject *
 loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, small_loss_fn *f, int *short_rows)
 {
@@ -531,7 +532,7 @@ loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, small_l
     }
     PyObject *entry = PyDict_GetItemWithError(small_losses, key);
     Py_DECREF(key);
-    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4
             || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))
             || !PyBool_Check(PyTuple_GET_ITEM(entry, 2))) {
         PyErr_Clear();

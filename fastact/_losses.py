@@ -214,10 +214,9 @@ class SoftmaxCrossEntropy(CallBase):
                 # the serial kernel as a C function, which the next such call takes in C (__init__)
                 key = (_NAME, n if comp_dt is _F32 else -n)
                 entry = _SMALL_LOSSES.get(key)
-                if entry is None:
-                    entry = _SMALL_LOSSES[key] = (
-                        _kernels_module().small_loss_function(name, str(comp_dt)).address,
-                        _tuning.current().rows_serial_below, extra[0])
+                if entry is None:  # the C function's owner keeps its code alive as long as the entry
+                    owner = _kernels_module().small_loss_function(name, str(comp_dt))
+                    entry = _SMALL_LOSSES[key] = (owner.address, _tuning.current().rows_serial_below, extra[0], owner)
                 total = _small_loss(entry[0], x2, lab2, entry[2], grad if want_grad else None, scale)
             else:
                 total = _run_loss(name, parallel, x2, lab2, want_grad, grad, scale, losses, *extra)
