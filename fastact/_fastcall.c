@@ -353,6 +353,25 @@ as_rows(PyArrayObject *a, npy_intp n)
     return PyArray_Newshape(a, &shape, NPY_CORDER);
 }
 
+/* 1 where axis (NULL: not given) is an int naming the last of nd axes, -1 or nd - 1;
+ * 0 where not (not an int, another axis, beyond a C long: Python's answer) */
+static int
+last_axis(PyObject *axis, int nd)
+{
+    if (axis == NULL) {
+        return 1;
+    }
+    if (!PyLong_CheckExact(axis)) {
+        return 0;
+    }
+    long ax = PyLong_AsLong(axis);
+    if (ax == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return ax == -1 || ax == nd - 1;
+}
+
 /* Row op name's serial kernel along the last axis of the nin C-contiguous
  * ndarrays in (grad_out first, then y; or x), into out (NULL: a new array), as
  * _api._small_rows runs it; NULL without an error where the call is not one for
@@ -370,18 +389,8 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
     if ((dt != descr_f32 && dt != descr_f64) || nd == 0 || PyArray_SIZE(xa) == 0 || !PyArray_IS_C_CONTIGUOUS(xa)) {
         return NULL;
     }
-    if (axis != NULL) {
-        if (!PyLong_CheckExact(axis)) {
-            return NULL;
-        }
-        long ax = PyLong_AsLong(axis);
-        if (ax == -1 && PyErr_Occurred()) {  /* beyond a C long: Python's error */
-            PyErr_Clear();
-            return NULL;
-        }
-        if (ax != -1 && ax != nd - 1) {
-            return NULL;
-        }
+    if (!last_axis(axis, nd)) {
+        return NULL;
     }
     int numba = numba_backend();
     if (numba <= 0) {
@@ -600,18 +609,8 @@ loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
             return NULL;  /* "none", or Python's error */
         }
     }
-    if (axis != NULL) {
-        if (!PyLong_CheckExact(axis)) {
-            return NULL;
-        }
-        long ax = PyLong_AsLong(axis);
-        if (ax == -1 && PyErr_Occurred()) {  /* beyond a C long: Python's error */
-            PyErr_Clear();
-            return NULL;
-        }
-        if (ax != -1 && ax != 1) {
-            return NULL;
-        }
+    if (!last_axis(axis, 2)) {
+        return NULL;
     }
     PyObject *x = PyTuple_GET_ITEM(args, 0), *labels = PyTuple_GET_ITEM(args, 1);
     if (!PyArray_CheckExact(x) || !PyArray_CheckExact(labels)) {
