@@ -1047,18 +1047,19 @@ def _takes_row_out(out: object, values: tuple[Any, ...]) -> TypeGuard[np.ndarray
             and not np.may_share_memory(out, x) and (len(values) == 1 or not np.may_share_memory(out, values[0])))
 
 
-# Small calls of a row op along the last axis of C-contiguous ndarrays: per (name,
-# row length, dtype) the serial kernel _rows_numba would run and the size below
-# which every threading layer runs it serially; nothing of _rows_numba's
-# bookkeeping, which costs more than the softmax of a batch of 32 x 10.
-_SMALL_ROWS: dict[tuple[str, int], tuple[Any, int]] = {}
+# Small calls of a row op along the last axis of C-contiguous ndarrays: per name,
+# then per row length n (float32) or -n (float64), the serial kernel _rows_numba
+# would run and the size below which every threading layer runs it serially;
+# nothing of _rows_numba's bookkeeping, which costs more than the softmax of a
+# batch of 32 x 10.  (Two lookups, so that C builds no (name, n) key.)
+_SMALL_ROWS: dict[str, dict[int, tuple[Any, int]]] = {}
 # The same for a loss's common small batch (_losses.SoftmaxCrossEntropy._run): per
-# (name, row length, dtype) the address of the serial kernel as a C function
+# name and row length the address of the serial kernel as a C function
 # (_kernels.small_loss_function), the size below which it runs serially, whether
 # the rows run in blocks, and the Numba object that owns the function.  Both tables
 # are filled by the first call in Python and emptied when this machine's tuning
 # changes (_tuning.tune).
-_SMALL_LOSSES: dict[tuple[str, int], tuple[int, int, bool, Any]] = {}
+_SMALL_LOSSES: dict[str, dict[int, tuple[int, int, bool, Any]]] = {}
 _tuning.ON_CHANGE.extend((_SMALL_ROWS.clear, _SMALL_LOSSES.clear))
 if FASTCALL:
     _configure_fastcall(_backend._override, vars(_backend), _SMALL_ROWS, _SMALL_LOSSES)
@@ -1074,13 +1075,14 @@ def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -
             or not x.flags.c_contiguous or (_override_get() or _backend._default_backend) != "numba"):
         return None
     n = x.shape[-1]
-    key = (name, n if dt is _F32 else -n)
-    entry = _SMALL_ROWS.get(key)
+    by_length = _SMALL_ROWS.setdefault(name, {})
+    entry = by_length.get(n if dt is _F32 else -n)
     if entry is None:
         if _backend.numba.config.DISABLE_JIT:
             return None
         form = "blocks" if _kernels_module().uses_blocks(name, n, dt.itemsize) else "rows"
-        entry = _SMALL_ROWS[key] = (_row_kernel(name, False, form), _tuning.current().rows_serial_below)
+        entry = by_length[n if dt is _F32 else -n] = (_row_kernel(name, False, form),
+                                                     _tuning.current().rows_serial_below)
     if x.size >= entry[1] and not _one_thread():
         return None
     if len(values) == 2:

@@ -43,8 +43,8 @@
 static PyObject *str_forward, *str_grad, *str_value_and_grad, *str_backward_x, *str_backward_y;
 static PyObject *str_out, *str_x, *str_y, *str_axis, *str_numba, *str_default_backend, *str_call;
 static PyObject *str_reduction, *str_mean, *str_sum;
-static PyObject *small_rows;  /* _api._SMALL_ROWS: (name, n, or -n for float64) -> (kernel, size) */
-static PyObject *small_losses;  /* _api._SMALL_LOSSES: (name, n, or -n for float64) -> (address, size, short, owner) */
+static PyObject *small_rows;  /* _api._SMALL_ROWS: name -> {n, or -n for float64: (kernel, size)} */
+static PyObject *small_losses;  /* _api._SMALL_LOSSES: name -> {n, or -n for float64: (address, size, short, owner)} */
 static PyObject *override_var;  /* _backend._override, a ContextVar */
 static PyObject *backend_dict;  /* _backend's globals: _default_backend */
 static PyArray_Descr *descr_f32, *descr_f64, *descr_i64;
@@ -372,6 +372,31 @@ last_axis(PyObject *axis, int nd)
     return ax == -1 || ax == nd - 1;
 }
 
+/* table[name][key], borrowed (_api's tables of small calls: name -> {row length
+ * n, or -n for float64: entry}); NULL without an error where there is none.  Two
+ * lookups without building a key: a (name, n) tuple cost a tenth of C's part of
+ * the call. */
+static PyObject *
+table_entry(PyObject *table, PyObject *name, npy_intp key)
+{
+    PyObject *by_length = PyDict_GetItemWithError(table, name);
+    if (by_length == NULL || !PyDict_CheckExact(by_length)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *k = PyLong_FromSsize_t(key);
+    if (k == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *entry = PyDict_GetItemWithError(by_length, k);
+    Py_DECREF(k);
+    if (entry == NULL) {
+        PyErr_Clear();
+    }
+    return entry;
+}
+
 /* Row op name's serial kernel along the last axis of the nin C-contiguous
  * ndarrays in (grad_out first, then y; or x), into out (NULL: a new array), as
  * _api._small_rows runs it; NULL without an error where the call is not one for
@@ -397,12 +422,7 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
         return NULL;
     }
     npy_intp n = PyArray_DIMS(xa)[nd - 1];
-    PyObject *key = Py_BuildValue("(On)", name, dt == descr_f32 ? n : -n);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *entry = PyDict_GetItemWithError(small_rows, key);
-    Py_DECREF(key);
+    PyObject *entry = table_entry(small_rows, name, dt == descr_f32 ? n : -n);
     if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2
             || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
         return NULL;
@@ -527,6 +547,29 @@ run_small_loss(small_loss_fn f, PyArrayObject *x, PyArrayObject *labels, PyArray
     return total;
 }
 
+/* Whether x and labels are the arrays of a loss's small batch: x (rows, n) float32 or
+ * float64, labels (rows,) int64, both C-contiguous in native byte order */
+static int
+small_batch(PyArrayObject *x, PyArrayObject *labels)
+{
+    PyArray_Descr *dt = PyArray_DESCR(x);
+    return (dt == descr_f32 || dt == descr_f64) && PyArray_NDIM(x) == 2 && PyArray_IS_C_CONTIGUOUS(x)
+           && PyArray_DESCR(labels) == descr_i64 && PyArray_NDIM(labels) == 1 && PyArray_IS_C_CONTIGUOUS(labels)
+           && PyArray_DIMS(labels)[0] == PyArray_DIMS(x)[0];
+}
+
+/* Whether every label is in [0, n) (none ignored, none outside) */
+static int
+labels_within(PyArrayObject *labels, npy_intp n)
+{
+    const npy_uint64 *l = (const npy_uint64 *)PyArray_DATA(labels);
+    npy_uint64 top = 0;
+    for (npy_intp i = 0; i < PyArray_DIMS(labels)[0]; i++) {
+        top = l[i] > top ? l[i] : top;  /* a negative label is above every n as unsigned */
+    }
+    return top < (npy_uint64)n;
+}
+
 /* The entry of _SMALL_LOSSES for loss name on rows of n (float64: -n), as
  * (address of the kernel's C function, size, short, the function's owner), with
  * *f that function; NULL without an error where there is none, or the size is not
@@ -534,13 +577,7 @@ run_small_loss(small_loss_fn f, PyArrayObject *x, PyArrayObject *labels, PyArray
 static PyObject *
 loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, small_loss_fn *f, int *short_rows)
 {
-    PyObject *key = Py_BuildValue("(On)", name, dt == descr_f32 ? n : -n);
-    if (key == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    PyObject *entry = PyDict_GetItemWithError(small_losses, key);
-    Py_DECREF(key);
+    PyObject *entry = table_entry(small_losses, name, dt == descr_f32 ? n : -n);
     if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4
             || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))
             || !PyBool_Check(PyTuple_GET_ITEM(entry, 2))) {
@@ -569,10 +606,10 @@ loss_entry(PyObject *name, npy_intp n, npy_intp size, PyArray_Descr *dt, small_l
  * C-contiguous float32 or float64 logits, C-contiguous int64 labels of shape
  * (rows,), axis -1 or 1, reduction "mean" or "sum" (as str), no other argument, the
  * numba backend, and an entry in _SMALL_LOSSES for the row length with rows * n
- * below its size (the serial kernel).  The kernel returns the losses' total; where
- * it is NaN (a NaN or infinite logit, a label outside [0, n), ignore_index's -100)
- * the call is Python's, which tells these apart.  NULL without an error where the
- * call is not one for it. */
+ * below its size (the serial kernel), and every label in [0, n) (Python's call
+ * tells a label outside from ignore_index's -100).  The kernel returns the losses'
+ * total (NaN for a NaN or infinite logit, as Python's).  NULL without an error where
+ * the call is not one for it. */
 static PyObject *
 loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
 {
@@ -618,9 +655,7 @@ loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
     }
     PyArrayObject *xa = (PyArrayObject *)x, *la = (PyArrayObject *)labels;
     PyArray_Descr *dt = PyArray_DESCR(xa);
-    if ((dt != descr_f32 && dt != descr_f64) || PyArray_NDIM(xa) != 2 || PyArray_SIZE(xa) == 0
-            || !PyArray_IS_C_CONTIGUOUS(xa) || PyArray_DESCR(la) != descr_i64 || PyArray_NDIM(la) != 1
-            || PyArray_DIMS(la)[0] != PyArray_DIMS(xa)[0] || !PyArray_IS_C_CONTIGUOUS(la)) {
+    if (!small_batch(xa, la) || PyArray_SIZE(xa) == 0) {
         return NULL;
     }
     int numba = numba_backend();
@@ -630,8 +665,8 @@ loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
     npy_intp rows = PyArray_DIMS(xa)[0], n = PyArray_DIMS(xa)[1];
     int short_rows = 0;
     small_loss_fn f;
-    if (loss_entry(name, n, rows * n, dt, &f, &short_rows) == NULL) {
-        return NULL;
+    if (loss_entry(name, n, rows * n, dt, &f, &short_rows) == NULL || !labels_within(la, n)) {
+        return NULL;  /* a label outside [0, n) or ignored (-100): Python's, which tells them apart */
     }
     PyArrayObject *grad = NULL;
     if (want_grad) {
@@ -642,9 +677,9 @@ loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
         }
     }
     double t = run_small_loss(f, xa, la, grad, short_rows, sum ? 1.0 : 1.0 / (double)rows);  /* as _run's scale */
-    if (t != t) {
+    if (t != t && PyErr_Occurred()) {
         Py_XDECREF(grad);
-        return NULL;  /* no memory (its error), or Python's: a label outside, an ignored row, a NaN loss */
+        return NULL;  /* no memory */
     }
     PyObject *loss;
     if (dt == descr_f32) {
@@ -1007,13 +1042,10 @@ small_loss(PyObject *Py_UNUSED(module), PyObject *args)
                           &labels, &short_rows, &grad, &scale)) {
         return NULL;
     }
-    PyArray_Descr *dt = PyArray_DESCR(x);
-    int grad_ok = grad == Py_None || (PyArray_CheckExact(grad) && PyArray_DESCR((PyArrayObject *)grad) == dt
-                                      && PyArray_IS_C_CONTIGUOUS((PyArrayObject *)grad) && PyArray_ISWRITEABLE((PyArrayObject *)grad)
-                                      && PyArray_SAMESHAPE((PyArrayObject *)grad, x));
-    if ((dt != descr_f32 && dt != descr_f64) || PyArray_NDIM(x) != 2 || !PyArray_IS_C_CONTIGUOUS(x)
-            || PyArray_DESCR(labels) != descr_i64 || PyArray_NDIM(labels) != 1 || !PyArray_IS_C_CONTIGUOUS(labels)
-            || PyArray_DIMS(labels)[0] != PyArray_DIMS(x)[0] || !grad_ok) {
+    PyArrayObject *g = (PyArrayObject *)grad;
+    int grad_ok = grad == Py_None || (PyArray_CheckExact(grad) && PyArray_DESCR(g) == PyArray_DESCR(x)
+                                      && PyArray_IS_C_CONTIGUOUS(g) && PyArray_ISWRITEABLE(g) && PyArray_SAMESHAPE(g, x));
+    if (!small_batch(x, labels) || !grad_ok) {
         PyErr_SetString(PyExc_ValueError, "small_loss: (rows, n) float logits, (rows,) int64 labels, C-contiguous, "
                         "grad None or the logits' like");
         return NULL;

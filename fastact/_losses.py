@@ -200,32 +200,35 @@ class SoftmaxCrossEntropy(CallBase):
             scale = 1.0
         else:  # a mean over no weight: inf, so that its rows' gradients are NaN (0 where ignored), as PyTorch's
             scale = 1.0 / count if count else math.inf
-        losses = np.empty(rows, accumulator(comp_dt))  # long double keeps its precision
         grad = np.empty((rows, n) if want_grad else (rows, 0), comp_dt)
         tasks = rows
         if not extra:  # the plain kernels' last argument: whether the rows run in blocks (_tuning)
             short = name == "xent_index" and n <= _tuning.current().short_row_max[_NAME][x2.itemsize != 4]
             tasks, extra = -(-rows // _config.ROW_BLOCK) if short else rows, (short,)
-        total = math.nan
+        total, losses = math.nan, cast("np.ndarray | None", None)  # (the C function keeps the losses on its stack)
         if rows and n:
             parallel = _threads.rows_go_parallel(rows * n, tasks)
             if (FASTCALL and every_row and reduction != "none" and not parallel and _backend.runs_numba(comp_dt)
                     and not _backend.numba.config.DISABLE_JIT):
                 # the serial kernel as a C function, which the next such call takes in C (__init__)
-                key = (_NAME, n if comp_dt is _F32 else -n)
-                entry = _SMALL_LOSSES.get(key)
+                by_length = _SMALL_LOSSES.setdefault(_NAME, {})
+                entry = by_length.get(n if comp_dt is _F32 else -n)
                 if entry is None:  # the C function's owner keeps its code alive as long as the entry
                     owner = _kernels_module().small_loss_function(name, str(comp_dt))
-                    entry = _SMALL_LOSSES[key] = (owner.address, _tuning.current().rows_serial_below, extra[0], owner)
+                    entry = by_length[n if comp_dt is _F32 else -n] = (owner.address,
+                                                                       _tuning.current().rows_serial_below,
+                                                                       extra[0], owner)
                 total = _small_loss(entry[0], x2, lab2, entry[2], grad if want_grad else None, scale)
             else:
+                losses = np.empty(rows, accumulator(comp_dt))  # long double keeps its precision
                 total = _run_loss(name, parallel, x2, lab2, want_grad, grad, scale, losses, *extra)
-        elif rows:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
-            losses[:] = np.nan
+        else:  # no classes: the softmax of an empty row; the loss is NaN as in PyTorch
+            losses = np.full(rows, np.nan, accumulator(comp_dt))
         if every_row and reduction != "none":  # the kernel's total (xent_index's), without _reduce's steps
             if math.isnan(total) and _MAX(labels.view(_U64)) >= n:  # a label outside [0, n): its error, or
                 return self._run(logits, labels, axis, reduction, want_grad, options, fast=False)  # ignored rows
             return _reduced_total(total, reduction, count, res_dt), grad if want_grad else None
+        assert losses is not None  # (reduction="none" runs _run_loss)
         g = None if not want_grad else grad if moved is logits else np.moveaxis(grad.reshape(moved.shape), -1, ax)
         return _delivered(losses.reshape(moved.shape[:-1]), g, reduction, count, res_dt, comp_dt)
 

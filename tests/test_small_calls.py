@@ -139,9 +139,9 @@ def test_row_shortcut_is_taken_and_agrees(monkeypatch, dtype, n):
     key = n if dtype == np.float32 else -n
     spies = {}
     for name in ("softmax", "softmax_backward"):
-        kernel, below = _api._SMALL_ROWS[name, key]
+        kernel, below = _api._SMALL_ROWS[name][key]
         spies[name] = Spy(kernel)
-        monkeypatch.setitem(_api._SMALL_ROWS, (name, key), (spies[name], below))
+        monkeypatch.setitem(_api._SMALL_ROWS[name], key, (spies[name], below))
     y = fastact.softmax(x)
     out = np.full_like(x, np.nan)
     assert fastact.softmax(x, axis=2, out=out) is out
@@ -236,10 +236,10 @@ def test_taken_at_every_size_on_one_thread(spied, one_thread, monkeypatch):
     assert spy.calls == 1
     rows = np.linspace(-5, 5, 256 * 300).reshape(256, 300)  # past the serial size of a row op
     fastact.softmax(rows[:2])
-    kernel, below = _api._SMALL_ROWS["softmax", -300]
+    kernel, below = _api._SMALL_ROWS["softmax"][-300]
     assert rows.size >= below
     row_spy = Spy(kernel)
-    monkeypatch.setitem(_api._SMALL_ROWS, ("softmax", -300), (row_spy, below))
+    monkeypatch.setitem(_api._SMALL_ROWS["softmax"], -300, (row_spy, below))
     p = fastact.softmax(rows)
     assert row_spy.calls == 1
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-14)
@@ -603,9 +603,9 @@ def test_loss_call_in_c_agrees_with_call_in_python(value_and_grad, dtype):
 
 def test_loss_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
     """The common small batch with the defaults (or reduction="sum") never reaches
-    SoftmaxCrossEntropy._run; every other call does, as do the batches C hands back
-    (a NaN total: a bad label, an ignored row, a NaN logit) and calls too large for
-    the serial kernel."""
+    SoftmaxCrossEntropy._run, nor does one with a NaN logit (its NaN total is the
+    answer); every other call does, as do the batches with a label outside [0, n)
+    (an error, or an ignored row) and calls too large for the serial kernel."""
     op = fastact.softmax_cross_entropy
     cls = type(op)
     rng = np.random.default_rng(0)
@@ -625,6 +625,9 @@ def test_loss_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
     op(x, t, reduction="sum")
     op.value_and_grad(x, t, -1, "mean")
     op.value_and_grad(x.astype(np.float64), t, axis=1)
+    nan_x = x.copy()
+    nan_x[3, 4] = np.nan
+    assert np.isnan(op(nan_x, t)) and np.isnan(op.value_and_grad(nan_x, t)[1][3]).all()
     assert calls == []
     op(x, t, reduction="none")
     op(x, t, ignore_index=-100)
@@ -633,7 +636,7 @@ def test_loss_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
     op(x, bad)
     with fastact.use_backend("numpy"):
         op(x, t)
-    big = rng.standard_normal((_api._SMALL_LOSSES["softmax_cross_entropy", 10][1] // 10 + 1, 10)).astype(np.float32)
+    big = rng.standard_normal((_api._SMALL_LOSSES["softmax_cross_entropy"][10][1] // 10 + 1, 10)).astype(np.float32)
     op(big, rng.integers(0, 10, len(big)))
     assert calls == ["none", "mean", "mean", "mean", "mean", "mean"]  # the ignored row: _run, then its rerun
 
