@@ -170,6 +170,7 @@ try:
     from ._fastcall import Dispatch as _CallBase
     from ._fastcall import Entry as _Entry
     from ._fastcall import configure as _configure_fastcall
+    from ._fastcall import small_rows as _small_row_call
 except ImportError:  # pragma: no cover - installed without a C compiler
     FASTCALL = False
 
@@ -1013,7 +1014,7 @@ def _rows_numba(name: str, ins: list[np.ndarray], dest: np.ndarray, temperature:
     serial_ns = _threads.ROW_SERIAL_NS[dest.itemsize == 8]
     fresh = dest.base is None  # allocated by the caller for this call (a user's out arrives as a view)
     if inner == 1:
-        form = "blocks" if _kernels_module().uses_blocks(name, n, dest.itemsize) else "rows"
+        form = _row_form(name, n, dest.itemsize)
         args: list[Any] = [a.reshape(outer, n) for a in ins]
         kernel = _row_kernel(name, parallel, form)
         if temperature is not None:
@@ -1039,6 +1040,11 @@ def _row_kernel(name: str, parallel: bool, form: str) -> Any:
     return _kernels_module().row_kernel(name, parallel, form=form)
 
 
+def _row_form(name: str, n: int, itemsize: int) -> str:
+    """The form of row_kernel for rows of n along the last axis: short rows in blocks."""
+    return "blocks" if _kernels_module().uses_blocks(name, n, itemsize) else "rows"
+
+
 def _takes_row_out(out: object, values: tuple[Any, ...]) -> TypeGuard[np.ndarray]:
     """Whether a row kernel may write straight into ``out``: an ndarray of the last
     input's dtype and shape, C-contiguous and writeable, overlapping no input."""
@@ -1048,11 +1054,13 @@ def _takes_row_out(out: object, values: tuple[Any, ...]) -> TypeGuard[np.ndarray
 
 
 # Small calls of a row op along the last axis of C-contiguous ndarrays: per name,
-# then per row length n (float32) or -n (float64), the serial kernel _rows_numba
-# would run and the size below which every threading layer runs it serially;
-# nothing of _rows_numba's bookkeeping, which costs more than the softmax of a
-# batch of 32 x 10.  (Two lookups, so that C builds no (name, n) key.)
-_SMALL_ROWS: dict[str, dict[int, tuple[Any, int]]] = {}
+# then per row length n (float32) or -n (float64), the address of the serial kernel
+# _rows_numba would run as a C function (_kernels.small_row_function; 0 without the
+# C module), the size below which every threading layer runs it serially, and the
+# Numba object that owns the function; nothing of _rows_numba's bookkeeping, which
+# costs more than the softmax of a batch of 32 x 10.  (Two lookups, so that C
+# builds no (name, n) key.)
+_SMALL_ROWS: dict[str, dict[int, tuple[int, int, Any]]] = {}
 # The same for a loss's common small batch (_losses.SoftmaxCrossEntropy._run): per
 # name and row length the address of the serial kernel as a C function
 # (_kernels.small_loss_function), the size below which it runs serially, whether
@@ -1068,11 +1076,14 @@ if FASTCALL:
 def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -> Any:
     """Row op ``name`` on small ndarrays along their last axis (of any size where this
     thread runs on one thread), or None where the call is not such: the caller then
-    takes _rows."""
+    takes _rows.  Below the serial size the kernel runs as a C function (the entry C's
+    calls take, _kernels.small_row_function), above it Numba's dispatch, which lets go
+    of the GIL."""
     x = values[-1]
     dt = x.dtype
     if ((dt is not _F32 and dt is not _F64) or not x.ndim or not x.size or (axis != -1 and axis != x.ndim - 1)
-            or not x.flags.c_contiguous or (_override_get() or _backend._default_backend) != "numba"):
+            or not x.flags.c_contiguous or not x.flags.aligned
+            or (_override_get() or _backend._default_backend) != "numba"):
         return None
     n = x.shape[-1]
     by_length = _SMALL_ROWS.setdefault(name, {})
@@ -1080,26 +1091,29 @@ def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -
     if entry is None:
         if _backend.numba.config.DISABLE_JIT:
             return None
-        form = "blocks" if _kernels_module().uses_blocks(name, n, dt.itemsize) else "rows"
-        entry = by_length[n if dt is _F32 else -n] = (_row_kernel(name, False, form),
-                                                     _tuning.current().rows_serial_below)
-    if x.size >= entry[1] and not _one_thread():
+        owner = (_kernels_module().small_row_function(name, _row_form(name, n, dt.itemsize), dt.name)
+                 if FASTCALL else None)
+        entry = by_length[n if dt is _F32 else -n] = (0 if owner is None else owner.address,
+                                                     _tuning.current().rows_serial_below, owner)
+    small = x.size < entry[1]
+    if not small and not _one_thread():
         return None
     if len(values) == 2:
         other = values[0]
         if (type(other) is not np.ndarray or other.dtype is not dt or other.shape != x.shape
-                or not other.flags.c_contiguous):
+                or not other.flags.c_contiguous or not other.flags.aligned):
             return None
     if out is None:
         dest = np.empty(x.shape, dt)
-    elif _takes_row_out(out, values):
+    elif _takes_row_out(out, values) and out.flags.aligned:
         dest = out
     else:
         return None
-    if x.ndim == 2:
-        entry[0](*values, dest)
+    if small and entry[2] is not None:
+        _small_row_call(entry[0], values[0], values[1] if len(values) == 2 else None, dest)
     else:
-        entry[0](*(v.reshape(-1, n) for v in values), dest.reshape(-1, n))
+        kernel = _row_kernel(name, False, _row_form(name, n, dt.itemsize))
+        kernel(*(v.reshape(-1, n) for v in values), dest.reshape(-1, n))
     return dest
 
 
@@ -1213,7 +1227,7 @@ def _rows_with(name: str, inputs: list[tuple[object, str]], axis: object, out: o
     dest: Any = view if _writable_view(user, view, comp_dt, ins, allow_identical=False) else np.empty(rows, comp_dt)
     safe = keep is not None
     if _backend.runs_numba(comp_dt):
-        form = "blocks" if _kernels_module().uses_blocks(name, n, comp_dt.itemsize) else "rows"
+        form = _row_form(name, n, comp_dt.itemsize)
         parallel = _threads.rows_go_parallel(size, tasks=rows[0])
         if keep is None and fn.runs_scaled:  # temperature= alone: no scratch copy of the rows
             kernel = _scaled_row_kernel(name, parallel, _kernels_module().scaled_form(name, form, n))

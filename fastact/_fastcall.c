@@ -19,7 +19,10 @@
  * A row op's call and backward take what _api._small_rows takes (row_shortcut).
  * softmax_cross_entropy(logits, labels) and its value_and_grad, with the
  * reduction "mean" or "sum" and no other option, take the common small batch of
- * _losses.SoftmaxCrossEntropy._run (loss_shortcut).
+ * _losses.SoftmaxCrossEntropy._run (loss_shortcut).  Both call the serial kernel
+ * compiled as a C function on the arrays' data (_kernels.small_row_function,
+ * small_loss_function), whose address _api's tables of small calls hold: Numba's
+ * dispatch of the kernel took more than half of such a call.
  * Where the arrays are aligned, contiguous (or one-dimensional, of any stride),
  * o writeable and either an input itself or apart from them, and the parameters
  * Python floats, it calls the ufunc's inner loop for the dtype itself, as NumPy's
@@ -43,7 +46,7 @@
 static PyObject *str_forward, *str_grad, *str_value_and_grad, *str_backward_x, *str_backward_y;
 static PyObject *str_out, *str_x, *str_y, *str_axis, *str_numba, *str_default_backend, *str_call;
 static PyObject *str_reduction, *str_mean, *str_sum;
-static PyObject *small_rows;  /* _api._SMALL_ROWS: name -> {n, or -n for float64: (kernel, size)} */
+static PyObject *small_rows;  /* _api._SMALL_ROWS: name -> {n, or -n for float64: (address, size, owner)} */
 static PyObject *small_losses;  /* _api._SMALL_LOSSES: name -> {n, or -n for float64: (address, size, short, owner)} */
 static PyObject *override_var;  /* _backend._override, a ContextVar */
 static PyObject *backend_dict;  /* _backend's globals: _default_backend */
@@ -341,16 +344,16 @@ contiguous_overlap(PyArrayObject *a, PyArrayObject *b)
     return na > 0 && nb > 0 && ab < bb + nb && bb < ab + na;
 }
 
-/* The 2-D view (rows, n) of the C-contiguous a, or a itself where it is 2-D */
-static PyObject *
-as_rows(PyArrayObject *a, npy_intp n)
+/* A row op's serial kernel as a C function (_kernels.small_row_function):
+ * f(in0, in1, out, rows, n) on (rows, n) C-contiguous buffers */
+typedef int (*small_row_fn)(void *, void *, void *, npy_intp, npy_intp);
+
+/* Whether a is an aligned C-contiguous ndarray: what the C functions of the
+ * kernels read and write (Numba's dispatch takes the others) */
+static int
+aligned_c(PyArrayObject *a)
 {
-    if (PyArray_NDIM(a) == 2) {
-        return Py_NewRef((PyObject *)a);
-    }
-    npy_intp dims[2] = {PyArray_SIZE(a) / n, n};
-    PyArray_Dims shape = {dims, 2};
-    return PyArray_Newshape(a, &shape, NPY_CORDER);
+    return PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a);
 }
 
 /* 1 where axis (NULL: not given) is an int naming the last of nd axes, -1 or nd - 1;
@@ -411,7 +414,7 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
     PyArrayObject *xa = (PyArrayObject *)x;
     PyArray_Descr *dt = PyArray_DESCR(xa);
     int nd = PyArray_NDIM(xa);
-    if ((dt != descr_f32 && dt != descr_f64) || nd == 0 || PyArray_SIZE(xa) == 0 || !PyArray_IS_C_CONTIGUOUS(xa)) {
+    if ((dt != descr_f32 && dt != descr_f64) || nd == 0 || PyArray_SIZE(xa) == 0 || !aligned_c(xa)) {
         return NULL;
     }
     if (!last_axis(axis, nd)) {
@@ -423,8 +426,8 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
     }
     npy_intp n = PyArray_DIMS(xa)[nd - 1];
     PyObject *entry = table_entry(small_rows, name, dt == descr_f32 ? n : -n);
-    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2
-            || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 0)) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
         return NULL;
     }
     Py_ssize_t below = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
@@ -436,21 +439,28 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
         return NULL;  /* Python's: serial where this thread runs on one thread */
     }
     for (int i = 0; i < nin - 1; i++) {
-        if (!like_x(in[i], xa) || !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)in[i])) {
+        if (!like_x(in[i], xa) || !aligned_c((PyArrayObject *)in[i])) {
             return NULL;
         }
+    }
+    small_row_fn f = (small_row_fn)PyLong_AsVoidPtr(PyTuple_GET_ITEM(entry, 0));
+    if (f == NULL) {
+        PyErr_Clear();
+        return NULL;
     }
     PyArrayObject *dest;
     if (out == NULL) {
         Py_INCREF(dt);  /* for SimpleNewFromDescr, which steals it */
+        Py_INCREF(entry);  /* its owner keeps f's code: the allocation may run a collection that empties the table */
         dest = (PyArrayObject *)PyArray_SimpleNewFromDescr(nd, PyArray_DIMS(xa), dt);
         if (dest == NULL) {
+            Py_DECREF(entry);
             return NULL;
         }
     }
     else {
         PyArrayObject *o = (PyArrayObject *)out;
-        if (!like_x(out, xa) || !PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISWRITEABLE(o)) {
+        if (!like_x(out, xa) || !aligned_c(o) || !PyArray_ISWRITEABLE(o)) {
             return NULL;
         }
         for (int i = 0; i < nin; i++) {
@@ -459,26 +469,11 @@ row_shortcut(PyObject *name, PyObject **in, int nin, PyObject *axis, PyObject *o
             }
         }
         dest = (PyArrayObject *)Py_NewRef(out);
+        Py_INCREF(entry);
     }
-    Py_INCREF(entry);  /* the table's entry may change during the call */
-    PyObject *stack[3] = {NULL, NULL, NULL};
-    int k = 0;
-    for (; k < nin + 1; k++) {
-        stack[k] = as_rows(k < nin ? (PyArrayObject *)in[k] : dest, n);
-        if (stack[k] == NULL) {
-            break;
-        }
-    }
-    PyObject *done = k == nin + 1 ? PyObject_Vectorcall(PyTuple_GET_ITEM(entry, 0), stack, nin + 1, NULL) : NULL;
-    for (int i = 0; i < k; i++) {
-        Py_DECREF(stack[i]);
-    }
+    f(PyArray_DATA((PyArrayObject *)in[0]), PyArray_DATA((PyArrayObject *)in[nin - 1]), PyArray_DATA(dest),
+      PyArray_SIZE(xa) / n, n);
     Py_DECREF(entry);
-    if (done == NULL) {
-        Py_DECREF(dest);
-        return NULL;  /* the kernel's error */
-    }
-    Py_DECREF(done);
     return (PyObject *)dest;
 }
 
@@ -548,13 +543,13 @@ run_small_loss(small_loss_fn f, PyArrayObject *x, PyArrayObject *labels, PyArray
 }
 
 /* Whether x and labels are the arrays of a loss's small batch: x (rows, n) float32 or
- * float64, labels (rows,) int64, both C-contiguous in native byte order */
+ * float64, labels (rows,) int64, both aligned, C-contiguous, in native byte order */
 static int
 small_batch(PyArrayObject *x, PyArrayObject *labels)
 {
     PyArray_Descr *dt = PyArray_DESCR(x);
-    return (dt == descr_f32 || dt == descr_f64) && PyArray_NDIM(x) == 2 && PyArray_IS_C_CONTIGUOUS(x)
-           && PyArray_DESCR(labels) == descr_i64 && PyArray_NDIM(labels) == 1 && PyArray_IS_C_CONTIGUOUS(labels)
+    return (dt == descr_f32 || dt == descr_f64) && PyArray_NDIM(x) == 2 && aligned_c(x)
+           && PyArray_DESCR(labels) == descr_i64 && PyArray_NDIM(labels) == 1 && aligned_c(labels)
            && PyArray_DIMS(labels)[0] == PyArray_DIMS(x)[0];
 }
 
@@ -665,18 +660,22 @@ loss_shortcut(PyObject *name, PyObject *args, PyObject *kwargs, int want_grad)
     npy_intp rows = PyArray_DIMS(xa)[0], n = PyArray_DIMS(xa)[1];
     int short_rows = 0;
     small_loss_fn f;
-    if (loss_entry(name, n, rows * n, dt, &f, &short_rows) == NULL || !labels_within(la, n)) {
+    PyObject *entry = loss_entry(name, n, rows * n, dt, &f, &short_rows);
+    if (entry == NULL || !labels_within(la, n)) {
         return NULL;  /* a label outside [0, n) or ignored (-100): Python's, which tells them apart */
     }
     PyArrayObject *grad = NULL;
+    Py_INCREF(entry);  /* its owner keeps f's code: an allocation may run a collection that empties the table */
     if (want_grad) {
         Py_INCREF(dt);  /* for SimpleNewFromDescr, which steals it */
         grad = (PyArrayObject *)PyArray_SimpleNewFromDescr(2, PyArray_DIMS(xa), dt);
         if (grad == NULL) {
+            Py_DECREF(entry);
             return NULL;
         }
     }
     double t = run_small_loss(f, xa, la, grad, short_rows, sum ? 1.0 : 1.0 / (double)rows);  /* as _run's scale */
+    Py_DECREF(entry);
     if (t != t && PyErr_Occurred()) {
         Py_XDECREF(grad);
         return NULL;  /* no memory */
@@ -1027,6 +1026,18 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The function at address (an int from _api's tables), or NULL with an error set
+ * (ValueError from caller where it is 0) */
+static void *
+function_at(PyObject *address, const char *caller)
+{
+    void *f = PyLong_AsVoidPtr(address);
+    if (f == NULL && !PyErr_Occurred()) {
+        PyErr_Format(PyExc_ValueError, "%s: no function at 0", caller);
+    }
+    return f;
+}
+
 /* small_loss(address, x, labels, short, grad, scale): _run's serial call of the
  * C function at address (the entry it puts in _SMALL_LOSSES), x (rows, n) float32
  * or float64 and labels (rows,) int64, C-contiguous, grad x's dtype and shape or
@@ -1044,15 +1055,15 @@ small_loss(PyObject *Py_UNUSED(module), PyObject *args)
     }
     PyArrayObject *g = (PyArrayObject *)grad;
     int grad_ok = grad == Py_None || (PyArray_CheckExact(grad) && PyArray_DESCR(g) == PyArray_DESCR(x)
-                                      && PyArray_IS_C_CONTIGUOUS(g) && PyArray_ISWRITEABLE(g) && PyArray_SAMESHAPE(g, x));
+                                      && aligned_c(g) && PyArray_ISWRITEABLE(g) && PyArray_SAMESHAPE(g, x));
     if (!small_batch(x, labels) || !grad_ok) {
-        PyErr_SetString(PyExc_ValueError, "small_loss: (rows, n) float logits, (rows,) int64 labels, C-contiguous, "
-                        "grad None or the logits' like");
+        PyErr_SetString(PyExc_ValueError, "small_loss: (rows, n) float logits, (rows,) int64 labels, aligned, "
+                        "C-contiguous, grad None or the logits' like");
         return NULL;
     }
-    small_loss_fn f = (small_loss_fn)PyLong_AsVoidPtr(address);
+    small_loss_fn f = (small_loss_fn)function_at(address, "small_loss");
     if (f == NULL) {
-        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "small_loss: no function at 0");
+        return NULL;
     }
     double total = run_small_loss(f, x, labels, grad == Py_None ? NULL : (PyArrayObject *)grad, short_rows, scale);
     if (total != total && PyErr_Occurred()) {
@@ -1061,7 +1072,42 @@ small_loss(PyObject *Py_UNUSED(module), PyObject *args)
     return PyFloat_FromDouble(total);
 }
 
+/* small_rows(address, in0, in1, out): _api._small_rows's serial call of the C
+ * function at address (the entry it puts in _SMALL_ROWS) on ndarrays of one float
+ * dtype and shape, aligned and C-contiguous, along their last axis (in1 None for a
+ * forward, whose in0 is x; a backward's are grad_out and y); out */
+static PyObject *
+small_rows_call(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *address, *in1;
+    PyArrayObject *in0, *out;
+    if (!PyArg_ParseTuple(args, "O!O!OO!:small_rows", &PyLong_Type, &address, &PyArray_Type, &in0, &in1,
+                          &PyArray_Type, &out)) {
+        return NULL;
+    }
+    PyArray_Descr *dt = PyArray_DESCR(out);
+    int nd = PyArray_NDIM(out);
+    if ((dt != descr_f32 && dt != descr_f64) || nd == 0 || PyArray_SIZE(out) == 0 || !aligned_c(out)
+            || !PyArray_ISWRITEABLE(out) || !like_x((PyObject *)in0, out) || !aligned_c(in0)
+            || (in1 != Py_None && (!like_x(in1, out) || !aligned_c((PyArrayObject *)in1)))) {
+        PyErr_SetString(PyExc_ValueError, "small_rows: ndarrays of one shape and float dtype, aligned, C-contiguous, "
+                        "not empty, out writeable");
+        return NULL;
+    }
+    small_row_fn f = (small_row_fn)function_at(address, "small_rows");
+    if (f == NULL) {
+        return NULL;
+    }
+    npy_intp n = PyArray_DIMS(out)[nd - 1];
+    f(PyArray_DATA(in0), PyArray_DATA(in1 == Py_None ? in0 : (PyArrayObject *)in1), PyArray_DATA(out),
+      PyArray_SIZE(out) / n, n);
+    return Py_NewRef((PyObject *)out);
+}
+
 static PyMethodDef module_methods[] = {
+    {"small_rows", small_rows_call, METH_VARARGS,
+     PyDoc_STR("small_rows(address, in0, in1, out): a row op's serial kernel as a C function "
+               "(_kernels.small_row_function) along the last axis; out")},
     {"small_loss", small_loss, METH_VARARGS,
      PyDoc_STR("small_loss(address, x, labels, short, grad, scale): the losses' total from the C function of "
                "a loss's serial kernel (_kernels.small_loss_function)")},

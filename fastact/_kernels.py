@@ -1452,12 +1452,18 @@ def uses_blocks(name: str, n: int, itemsize: int) -> bool:
 def row_kernel(name: str, parallel: bool, cache: bool = True, form: str = "rows") -> Any:
     """The kernel of row function ``name`` (``_rowops.ROW_FUNCTIONS``) in ``form``
     (see ROW_FORMS): ``kernel(*inputs, out, ...)``."""
+    template, fns = _row_template(name, form)
+    return _jit(template, *fns, parallel=parallel, fastmath=LOOP_MATH, cache=cache,
+                n_in=len(_rowops.ROW_FUNCTIONS[name].inputs))
+
+
+def _row_template(name: str, form: str) -> tuple[Any, tuple[Any, ...]]:
+    """(template, the functions it takes) of row function ``name``'s kernel in ``form``."""
     template, field = ROW_FORMS[form]
     fn = _rowops.ROW_FUNCTIONS[name]
-    fns = getattr(fn, field) if field == "phases" else (getattr(fn, field),)
     if form == "rows" and fn.fast_row is not None:
-        template, fns = _rows_fast_first, (fn.row, fn.fast_row)
-    return _jit(template, *fns, parallel=parallel, fastmath=LOOP_MATH, cache=cache, n_in=len(fn.inputs))
+        return _rows_fast_first, (fn.row, fn.fast_row)
+    return template, getattr(fn, field) if field == "phases" else (getattr(fn, field),)
 
 
 def _reduce_rows(fn: Any, *, token: Any) -> Callable[..., Any]:
@@ -1777,8 +1783,8 @@ def small_loss_function(name: str, dtype: str) -> Any:
     0.8 of the 1.7 us of (32 x 10 float32): ``double f(x, labels, rows, n, flags, grad,
     scale, losses)``, x and grad of ``dtype`` (rows, n) (grad (rows, 0) unless flags bit
     0, want_grad; bit 1: short), labels int64, losses float64; it returns the losses'
-    total.  The Numba object is returned: its ``address`` lives as long as it does."""
-    from numba.core import ccallback, sigutils, types
+    total.  The Numba object is returned (see _c_function)."""
+    from numba.core import types
     from numba.np.numpy_support import carray
 
     nb_types: Any = types  # (numba's own functions are untyped)
@@ -1796,8 +1802,17 @@ def small_loss_function(name: str, dtype: str) -> Any:
     pointer = nb_types.CPointer
     sig = nb_types.float64(pointer(ft), pointer(nb_types.int64), nb_types.intp, nb_types.intp, nb_types.intp,
                            pointer(ft), nb_types.float64, pointer(nb_types.float64))
-    made: Any = ccallback.CFunc(small, cast(Any, sigutils).normalize_signature(sig), locals={},
-                                options={"fastmath": set(loss.fastmath), "error_model": "numpy"})
+    return _c_function(small, sig, loss.fastmath)
+
+
+def _c_function(pyfunc: Any, sig: Any, fastmath: Any) -> Any:
+    """``pyfunc`` compiled as a Numba ``CFunc`` of signature ``sig``, cached on disk as the
+    kernels are (compiled in memory where no cache location is writable).  The Numba
+    object is returned: its ``address`` lives as long as it does."""
+    from numba.core import ccallback, sigutils
+
+    made: Any = ccallback.CFunc(pyfunc, cast(Any, sigutils).normalize_signature(sig), locals={},
+                                options={"fastmath": set(fastmath), "error_model": "numpy"})
     try:
         made.enable_caching()
     except RuntimeError:  # no writable cache location: compiled in memory only
@@ -1806,6 +1821,36 @@ def small_loss_function(name: str, dtype: str) -> Any:
         made._cache.__class__ = _TolerantCache
     made.compile()
     return made
+
+
+@functools.cache
+def small_row_function(name: str, form: str, dtype: str) -> Any:
+    """Row function ``name``'s serial kernel in ``form`` ("rows" or "blocks", as
+    row_kernel's) as a C function on raw buffers, for _fastcall's small calls of the
+    row ops (row_shortcut), which Numba's dispatch took 0.9 of the 1.3 us of (softmax,
+    32 x 10 float32): ``int f(in0, in1, out, rows, n)``, each a C-contiguous (rows, n)
+    array of ``dtype`` (in1 unused for a forward; a backward's in0 is grad_out, in1
+    y); it returns 0.  The Numba object is returned (see _c_function)."""
+    from numba.core import types
+    from numba.np.numpy_support import carray
+
+    nb_types: Any = types  # (numba's own functions are untyped)
+    template, fns = _row_template(name, form)
+    n_in = len(_rowops.ROW_FUNCTIONS[name].inputs)
+    body: Any = register_jitable(template(*fns, n_in=n_in, token=cache_token("c", LOOP_MATH)))
+
+    if n_in == 1:
+        def small(in0: Any, in1: Any, out: Any, rows: Any, n: Any) -> Any:
+            body(carray(in0, (rows, n)), carray(out, (rows, n)))
+            return 0
+    else:
+        def small(in0: Any, in1: Any, out: Any, rows: Any, n: Any) -> Any:
+            body(carray(in0, (rows, n)), carray(in1, (rows, n)), carray(out, (rows, n)))
+            return 0
+
+    small.__name__ = small.__qualname__ = f"small_{name}_{form}_{dtype}"
+    ft = nb_types.CPointer(nb_types.float32 if dtype == "float32" else nb_types.float64)
+    return _c_function(small, nb_types.intc(ft, ft, ft, nb_types.intp, nb_types.intp), LOOP_MATH)
 
 
 @functools.cache

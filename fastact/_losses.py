@@ -209,8 +209,10 @@ class SoftmaxCrossEntropy(CallBase):
         if rows and n:
             parallel = _threads.rows_go_parallel(rows * n, tasks)
             if (FASTCALL and every_row and reduction != "none" and not parallel and _backend.runs_numba(comp_dt)
-                    and not _backend.numba.config.DISABLE_JIT):
-                # the serial kernel as a C function, which the next such call takes in C (__init__)
+                    and not _backend.numba.config.DISABLE_JIT and rows * n < _tuning.current().rows_serial_below
+                    and x2.flags.aligned and lab2.flags.aligned):
+                # the serial kernel as a C function, which the next such call takes in C (__init__); a
+                # larger batch on one thread runs Numba's dispatch, which lets go of the GIL
                 by_length = _SMALL_LOSSES.setdefault(_NAME, {})
                 entry = by_length.get(n if comp_dt is _F32 else -n)
                 if entry is None:  # the C function's owner keeps its code alive as long as the entry

@@ -64,7 +64,9 @@ ALL_CASES = tuple(c for name in (*fastact.ACTIVATIONS, *ROW_OPS, *GATED_OPS) for
 # softmax_cross_entropy (the mean over the rows of the shape, random class indices, the
 # classes along the last axis whatever --axis says) and its ".value_and_grad" likewise.
 LOSSES = ("softmax_cross_entropy",)
-SMALL_LOSS_BATCH = (32, 10)  # the loss cases' small batch on one thread (issue 18: 32 rows of 10 classes)
+# the small batch the loss cases and the row ops' plain and backward cases run on one
+# thread (issue 18: 32 rows of 10 classes)
+SMALL_BATCH = (32, 10)
 # logsumexp's backward is softmax's times grad_out; a row op's ".where" and ".temperature" cases
 # time it with a random mask keeping ROW_OPTION_KEEP of the entries, or at ROW_OPTION_TEMPERATURE
 ROW_OPTION_KEEP = 0.8
@@ -983,7 +985,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs += [(c, d, (n,), 1) for c in cases if c.partition(".")[0] in fastact.ACTIVATIONS
              and not c.endswith(("bias", "bias_backward", "param_grads"))
              for d in dtypes for n in args.one_thread_sizes]
-    jobs += [(c, d, SMALL_LOSS_BATCH, 1) for c in cases if c.partition(".")[0] in LOSSES for d in dtypes]
+    jobs += [(c, d, SMALL_BATCH, 1) for c in cases if c.partition(".")[0] in LOSSES
+             or c.removesuffix(".backward") in ROW_OPS for d in dtypes]
     done = [run_case(c, d, shape, threads, args.repeats, axis=args.axis)
             for c, d, shape, threads in _cli.track(jobs, "benchmarking", _job_label)]
     results, one_thread = done[:main_jobs], done[main_jobs:]

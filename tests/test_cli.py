@@ -103,7 +103,8 @@ def test_bench_times_the_row_backward_ops_and_names_skipped_peers():
     assert "log_softmax.backward" in result.stdout and "softmax.backward" in result.stdout
     for name, how in bench.skipped_peers().items():
         assert f"skipping {name}: not installed ({how})" in result.stderr
-    assert "benchmarking [1/2] log_softmax.backward float32 (8, 128)" in result.stderr  # progress, off a terminal
+    assert "benchmarking [1/4] log_softmax.backward float32 (8, 128)" in result.stderr  # progress, off a terminal
+    assert "benchmarking [4/4] softmax.backward float32 (32, 10) on 1 thread" in result.stderr  # the small batch
 
 
 def test_accuracy_sweep_meets_its_bounds():
@@ -201,16 +202,19 @@ def test_bench_times_gated_units_and_logsumexp(tmp_path):
     assert "numpy (unfused: fastact op, np.multiply)" in results["swiglu"]["times_ms"]
 
 
-def test_bench_times_the_losses_small_batch_on_one_thread(tmp_path):
+def test_bench_times_the_small_batch_on_one_thread(tmp_path):
+    # the losses and the row ops' plain and backward cases (not where= or temperature=)
     from fastact import bench
 
     path = tmp_path / "bench.json"
-    _run("fastact", "bench", "--ops", "softmax_cross_entropy", "--shapes", "8x16", "--dtypes", "float32",
-         "--repeats", "2", "--one-thread-sizes", "16", "--json", str(path))
+    _run("fastact", "bench", "--ops", "softmax_cross_entropy,softmin.backward,softmax.where", "--shapes", "8x16",
+         "--dtypes", "float32", "--repeats", "2", "--one-thread-sizes", "16", "--json", str(path))
     results = json.loads(path.read_text())["results"]
-    assert [r["shape"] for r in results] == [[8, 16], list(bench.SMALL_LOSS_BATCH)] and results[1]["threads"] == 1
-    small = bench.Result.from_dict(results[1])
-    assert "| softmax_cross_entropy | float32 | 32x10 |" in bench.format_small_calls([small])
+    assert [(r["case"], r["shape"], r["threads"]) for r in results[3:]] == [
+        ("softmax_cross_entropy", list(bench.SMALL_BATCH), 1), ("softmin.backward", list(bench.SMALL_BATCH), 1)]
+    small = [bench.Result.from_dict(r) for r in results[3:]]
+    table = bench.format_small_calls(small)
+    assert "| softmax_cross_entropy | float32 | 32x10 |" in table and "| softmin.backward | float32 | 32x10 |" in table
 
 
 @pytest.mark.parametrize("case", ["softmax_cross_entropy", "softmax_cross_entropy.value_and_grad"])

@@ -77,17 +77,21 @@ def test_works_when_no_cache_location_is_writable():
         import numpy as np, fastact
         x, t = np.zeros((2, 4), np.float32), np.zeros(2, np.int64)
         losses = [fastact.softmax_cross_entropy(x, t) for _ in range(2)]  # the second in C: a C function
-        print(fastact.sigmoid(0.0), fastact.softmax([0.0, 0.0])[0], *losses)
+        rows = [fastact.softmax(x)[0, 0] for _ in range(2)]  # the same for a row op
+        print(fastact.sigmoid(0.0), fastact.softmax([0.0, 0.0])[0], *losses, *rows)
     """)
-    assert out.split() == ["0.5", "0.5", "1.3862944", "1.3862944"]
+    assert out.split() == ["0.5", "0.5", "1.3862944", "1.3862944", "0.25", "0.25"]
 
 
-def test_the_c_functions_of_small_losses_are_cached_on_disk(tmp_path):
-    code = """
+@pytest.mark.parametrize("make", ['small_loss_function("xent_index", "float32")',
+                                  'small_row_function("softmax", "blocks", "float64")',
+                                  'small_row_function("log_softmax_backward", "rows", "float32")'])
+def test_the_c_functions_of_small_calls_are_cached_on_disk(tmp_path, make):
+    code = f"""
         import json
         from fastact import _kernels
-        f = _kernels.small_loss_function("xent_index", "float32")
-        print(json.dumps({"hits": f._cache_hits}))
+        f = _kernels.{make}
+        print(json.dumps({{"hits": f._cache_hits}}))
     """
     first = json.loads(run_python(code, NUMBA_CACHE_DIR=str(tmp_path)))
     second = json.loads(run_python(code, NUMBA_CACHE_DIR=str(tmp_path)))

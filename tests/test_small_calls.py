@@ -2,11 +2,13 @@
 path's answer, and not where it could not (another backend, a large call, parameters,
 bias, an out or a grad_out the general path would refuse or handle differently)."""
 
+import ctypes
+
 import numpy as np
 import pytest
 
 import fastact
-from fastact import _api
+from fastact import _api, _kernels, _rowops
 
 KINDS = ("forward", "grad", "value_and_grad", "backward_x", "backward_y")
 
@@ -20,6 +22,28 @@ class Spy:
     def __call__(self, *args):
         self.calls += 1
         return self.ufunc(*args)
+
+
+ROW_FUNCTION = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t,
+                                ctypes.c_ssize_t)
+
+
+class RowSpy:
+    """Stands in for a row op's C function (_kernels.small_row_function) in its entry of
+    _api._SMALL_ROWS: a C callback that counts the calls and runs the real one."""
+
+    def __init__(self, monkeypatch, name, key):
+        address, below, owner = _api._SMALL_ROWS[name][key]
+        self.real, self.calls = ROW_FUNCTION(address), 0
+
+        def counted(*args):
+            self.calls += 1
+            return self.real(*args)
+
+        self.callback = ROW_FUNCTION(counted)
+        self.below = below
+        monkeypatch.setitem(_api._SMALL_ROWS[name], key,
+                            (ctypes.cast(self.callback, ctypes.c_void_p).value, below, (self, owner)))
 
 
 def _call(op, kind, x, g, **kw):
@@ -137,11 +161,7 @@ def test_row_shortcut_is_taken_and_agrees(monkeypatch, dtype, n):
     y = fastact.softmax(x)
     fastact.softmax.backward(g, y)
     key = n if dtype == np.float32 else -n
-    spies = {}
-    for name in ("softmax", "softmax_backward"):
-        kernel, below = _api._SMALL_ROWS[name][key]
-        spies[name] = Spy(kernel)
-        monkeypatch.setitem(_api._SMALL_ROWS[name], key, (spies[name], below))
+    spies = {name: RowSpy(monkeypatch, name, key) for name in ("softmax", "softmax_backward")}
     y = fastact.softmax(x)
     out = np.full_like(x, np.nan)
     assert fastact.softmax(x, axis=2, out=out) is out
@@ -236,12 +256,15 @@ def test_taken_at_every_size_on_one_thread(spied, one_thread, monkeypatch):
     assert spy.calls == 1
     rows = np.linspace(-5, 5, 256 * 300).reshape(256, 300)  # past the serial size of a row op
     fastact.softmax(rows[:2])
-    kernel, below = _api._SMALL_ROWS["softmax"][-300]
-    assert rows.size >= below
-    row_spy = Spy(kernel)
-    monkeypatch.setitem(_api._SMALL_ROWS["softmax"], -300, (row_spy, below))
+    row_spy = RowSpy(monkeypatch, "softmax", -300)
+    assert rows.size >= row_spy.below
+    kernels, general = [], []  # past it the serial kernel runs through Numba's dispatch (it lets go of the GIL)
+    monkeypatch.setattr(_api, "_row_kernel", lambda *args: kernels.append(Spy(_kernels.row_kernel(
+        args[0], args[1], form=args[2]))) or kernels[-1])
+    general_rows = _api._rows
+    monkeypatch.setattr(_api, "_rows", lambda *args: general.append(args) or general_rows(*args))
     p = fastact.softmax(rows)
-    assert row_spy.calls == 1
+    assert row_spy.calls == 0 and [k.calls for k in kernels] == [1] and not general
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-14)
     with fastact.use_backend("numpy"):
         np.testing.assert_allclose(p, fastact.softmax(rows), rtol=1e-13)
@@ -531,7 +554,13 @@ def test_row_call_in_c_hands_on_what_it_does_not_take(monkeypatch):
     fastact.softmax(x.astype(np.float16))
     fastact.softmax.backward(g, y=y)
     fastact.softmax(x, out=x)
-    assert calls == ["softmax", "softmax", "softmax_backward", "softmax"]
+    unaligned = np.frombuffer(b"\0" + x.tobytes(), np.float32, offset=1).reshape(x.shape)
+    assert not unaligned.flags.aligned
+    monkeypatch.undo()
+    np.testing.assert_array_equal(fastact.softmax(unaligned), fastact.softmax(x))  # Numba's dispatch, not C's
+    monkeypatch.setattr(_api, "_small_rows", refused)
+    fastact.softmax(unaligned)
+    assert calls == ["softmax", "softmax", "softmax_backward", "softmax", "softmax"]
 
 
 def test_signatures_of_calls_in_c():
@@ -572,6 +601,7 @@ def _loss_cases(dtype):
         (x.astype(np.float16), t, (), {}), (x.tolist(), t, (), {}), (x, t.tolist(), (), {}),
         (x.astype(x.dtype.newbyteorder()), t, (), {}),
         (np.tile(x[:, :3], (25, 1)), np.tile(t % 3, 25), (), {}),  # 300 rows: over C's STACK_ROWS
+        (np.frombuffer(b"\0" + x.tobytes(), dtype, offset=1).reshape(x.shape), t, (), {}),  # unaligned
     ]
 
 
@@ -652,6 +682,33 @@ def test_loss_entries_follow_the_tuning(monkeypatch):
     for changed in _tuning.ON_CHANGE:
         changed()
     assert not _api._SMALL_LOSSES and not _api._SMALL_ROWS
+
+
+@pytest.mark.parametrize("name", sorted(_rowops.ROW_FUNCTIONS))
+@pytest.mark.parametrize("form,dtype", [("rows", np.float32), ("blocks", np.float64)])
+def test_small_row_function_gives_the_kernels_bits(name, form, dtype):
+    """A row op's serial kernel as a C function (_kernels.small_row_function, which C's
+    small calls run) gives the bits of the kernel Numba's dispatch runs, with NaN, inf
+    and rows of one entry, and its caller refuses arrays it cannot take."""
+    from fastact import _fastcall
+
+    address = _kernels.small_row_function(name, form, np.dtype(dtype).name).address
+    kernel = _kernels.row_kernel(name, False, form=form)
+    rng = np.random.default_rng(len(name))
+    for shape in [(1, 1), (37, 10), (3, 300), (2, 3, 5)]:
+        ins = [(rng.standard_normal(shape) * 6).astype(dtype) for _ in _rowops.ROW_FUNCTIONS[name].inputs]
+        ins[-1].reshape(-1)[:3] = [np.inf, np.nan, -np.inf][:ins[-1].size]
+        expected = np.empty(shape, dtype)
+        kernel(*(a.reshape(-1, shape[-1]) for a in ins), expected.reshape(-1, shape[-1]))
+        out = np.full(shape, 7.0, dtype)
+        assert _fastcall.small_rows(address, ins[0], ins[1] if len(ins) == 2 else None, out) is out
+        assert out.tobytes() == expected.tobytes(), shape
+    x = np.ones((4, 8), dtype)
+    for bad in [(x, None, np.ones((4, 8), np.float16)), (x[:, ::2], None, np.empty((4, 4), dtype)),
+                (x, np.ones((4, 7), dtype), np.empty_like(x)), (x, None, np.empty((0, 8), dtype)),
+                (x, None, np.ndarray(x.shape, dtype, buffer=bytearray(x.nbytes + 1), offset=1))]:  # unaligned
+        with pytest.raises(ValueError, match="small_rows"):
+            _fastcall.small_rows(address, *bad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
