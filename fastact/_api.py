@@ -1086,15 +1086,16 @@ def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -
             or (_override_get() or _backend._default_backend) != "numba"):
         return None
     n = x.shape[-1]
+    key = n if dt is _F32 else -n
     by_length = _SMALL_ROWS.setdefault(name, {})
-    entry = by_length.get(n if dt is _F32 else -n)
+    entry = by_length.get(key)
+    form = None
     if entry is None:
         if _backend.numba.config.DISABLE_JIT:
             return None
-        owner = (_kernels_module().small_row_function(name, _row_form(name, n, dt.itemsize), dt.name)
-                 if FASTCALL else None)
-        entry = by_length[n if dt is _F32 else -n] = (0 if owner is None else owner.address,
-                                                     _tuning.current().rows_serial_below, owner)
+        form = _row_form(name, n, dt.itemsize)
+        owner = _kernels_module().small_row_function(name, form, dt.name) if FASTCALL else None
+        entry = by_length[key] = (0 if owner is None else owner.address, _tuning.current().rows_serial_below, owner)
     small = x.size < entry[1]
     if not small and not _one_thread():
         return None
@@ -1112,7 +1113,7 @@ def _small_rows(name: str, values: tuple[Any, ...], axis: object, out: object) -
     if small and entry[2] is not None:
         _small_row_call(entry[0], values[0], values[1] if len(values) == 2 else None, dest)
     else:
-        kernel = _row_kernel(name, False, _row_form(name, n, dt.itemsize))
+        kernel = _row_kernel(name, False, form or _row_form(name, n, dt.itemsize))
         kernel(*(v.reshape(-1, n) for v in values), dest.reshape(-1, n))
     return dest
 

@@ -205,7 +205,8 @@ class SoftmaxCrossEntropy(CallBase):
         if not extra:  # the plain kernels' last argument: whether the rows run in blocks (_tuning)
             short = name == "xent_index" and n <= _tuning.current().short_row_max[_NAME][x2.itemsize != 4]
             tasks, extra = -(-rows // _config.ROW_BLOCK) if short else rows, (short,)
-        total, losses = math.nan, cast("np.ndarray | None", None)  # (the C function keeps the losses on its stack)
+        total = math.nan
+        losses: np.ndarray | None = None  # (the C function keeps the losses on its stack)
         if rows and n:
             parallel = _threads.rows_go_parallel(rows * n, tasks)
             if (FASTCALL and every_row and reduction != "none" and not parallel and _backend.runs_numba(comp_dt)
@@ -214,12 +215,11 @@ class SoftmaxCrossEntropy(CallBase):
                 # the serial kernel as a C function, which the next such call takes in C (__init__); a
                 # larger batch on one thread runs Numba's dispatch, which lets go of the GIL
                 by_length = _SMALL_LOSSES.setdefault(_NAME, {})
-                entry = by_length.get(n if comp_dt is _F32 else -n)
+                key = n if comp_dt is _F32 else -n
+                entry = by_length.get(key)
                 if entry is None:  # the C function's owner keeps its code alive as long as the entry
                     owner = _kernels_module().small_loss_function(name, str(comp_dt))
-                    entry = by_length[n if comp_dt is _F32 else -n] = (owner.address,
-                                                                       _tuning.current().rows_serial_below,
-                                                                       extra[0], owner)
+                    entry = by_length[key] = (owner.address, _tuning.current().rows_serial_below, extra[0], owner)
                 total = _small_loss(entry[0], x2, lab2, entry[2], grad if want_grad else None, scale)
             else:
                 losses = np.empty(rows, accumulator(comp_dt))  # long double keeps its precision
