@@ -30,6 +30,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+try:
+    import resource
+except ImportError:  # (Windows)
+    resource = None  # type: ignore[assignment]
+
 import numpy as np
 
 from . import _backend, _config, _tuning
@@ -246,16 +251,36 @@ def run(kernel: Callable[..., Any], parallel: bool, n: int, serial_ns: float, *a
     if not parallel or fresh:
         return kernel(*args)
     compiled = len(getattr(kernel, "overloads", ()))
+    moved = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
+    faults = minor_faults() if moved >= FAULT_CHECK_BYTES else -1
     start = time.perf_counter()
     result = kernel(*args)
     seconds = time.perf_counter() - start
     if len(getattr(kernel, "overloads", ())) == compiled:  # not a call that compiled (or loaded) the kernel
-        moved = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
         serial_s = serial_ns * 1e-9
         if moved > MEMORY_PROBE_BYTES:  # beyond the caches: no faster than memory on one thread
             serial_s = max(serial_s, moved / max(n, 1) * memory_seconds_per_byte())
-        note_parallel_call((id(kernel), args[0].dtype.char, n.bit_length() // 3), n, serial_s, seconds)
+        note_parallel_call((id(kernel), args[0].dtype.char, n.bit_length() // 3), n, serial_s, seconds, faults)
     return result
+
+
+# Page faults are no stall.  A user's out= array fresh from the OS has its pages
+# mapped as the kernel first writes them, in the kernel's time: in this project's
+# VM (AMD EPYC, 2 cores) tanh on 1e7 float32 into a new out took 9-45 ms where it
+# takes 3 ms, relu on 1e6 float64 2.4 ms where it takes 0.13 ms, each "a stall"
+# that sent the next 0.1 s or more of calls to one thread (tanh 5.6 ms), and the
+# back-off doubled with every new array.  asv's setup makes a new out before each sample, so
+# the sample after it often ran on one thread: half the dashboard's 2-thread cases
+# varied 1.3-2x between runs of one commit.  So a call moving FAULT_CHECK_BYTES or
+# more reads the process's minor page faults before it (getrusage, 0.8 us), and a
+# slow call that took any is neither a stall nor a pace.  Smaller arrays come from
+# the allocator's reused memory, and their calls are too short to pay the read.
+FAULT_CHECK_BYTES = 4 << 20
+
+
+def minor_faults() -> int:
+    """The minor page faults this process has taken (-1 where getrusage is missing)."""
+    return -1 if resource is None else resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 # The serial ns per element in _tuning are timings in cache.  A call whose arrays are
@@ -283,14 +308,17 @@ def memory_seconds_per_byte() -> float:
     return best / (source.nbytes + dest.nbytes)
 
 
-def note_parallel_call(key: tuple[Any, ...], n: int, serial_s: float, seconds: float) -> bool:
+def note_parallel_call(key: tuple[Any, ...], n: int, serial_s: float, seconds: float, faults: int = -1) -> bool:
     """Records a parallel call of ``n`` elements (``serial_s`` each on one thread) that
-    took ``seconds``; whether it stalled."""
+    took ``seconds``; whether it stalled.  ``faults``: minor_faults() before the call
+    (-1: not read), for a slow call to be told from one slowed by page faults."""
     pace = min(_fastest.get(key, serial_s), serial_s)
     per_element = seconds / max(n, 1)
+    stalled = seconds > max(STALL_FACTOR * pace * n + STALL_SLACK_S, STALL_SERIAL_FACTOR * serial_s * n)
+    if stalled and faults >= 0 and minor_faults() != faults:
+        return False  # it mapped fresh pages (above)
     if per_element < _fastest.get(key, float("inf")):
         _fastest[key] = per_element
-    stalled = seconds > max(STALL_FACTOR * pace * n + STALL_SLACK_S, STALL_SERIAL_FACTOR * serial_s * n)
     if stalled:
         _busy["until"] = time.monotonic() + _busy["backoff"]
         _busy["backoff"] = min(2 * _busy["backoff"], BUSY_BACKOFF_S[1])

@@ -203,6 +203,50 @@ def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
     assert _threads.note_parallel_call(big, n, slow, 0.021)
 
 
+def test_a_call_slowed_by_page_faults_is_no_stall(monkeypatch):
+    # a user's out= array fresh from the OS is mapped page by page as the kernel
+    # writes it: tanh on 1e7 float32 took 9-45 ms instead of 5.6 ms, which passed for
+    # a stall and sent the next calls to one thread (asv's setup makes a new out
+    # before each sample, so its samples ran at half speed by chance)
+    from fastact import _threads
+
+    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    monkeypatch.setattr(_threads, "_fastest", {})
+    faults = [100]
+    monkeypatch.setattr(_threads, "minor_faults", lambda: faults[0])
+    big = np.zeros(_threads.FAULT_CHECK_BYTES // 16)
+    big_out = np.empty_like(big)
+    small, small_out = np.zeros(1000), np.empty(1000)
+
+    def kernel(seconds, new_faults):
+        def call(a, b):
+            faults[0] += new_faults
+            time.sleep(seconds)
+        return call
+
+    serial_ns = 0.1  # 0.1 ms for the big arrays on one thread: 20 ms is a stall by every measure
+    _threads.run(kernel(0.02, 50), True, big.size, serial_ns, big, big_out)
+    assert _threads._busy == {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]}  # faulted: not even a pace
+    assert not _threads._fastest
+    _threads.run(kernel(0.02, 0), True, big.size, serial_ns, big, big_out)
+    assert _threads._busy["until"] > 0.0  # no fault: a stall
+    # small arrays (short calls) are not worth the read: a slow one is a stall
+    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    _threads.run(kernel(0.01, 50), True, small.size, serial_ns, small, small_out)
+    assert _threads._busy["until"] > 0.0
+
+
+def test_minor_faults_counts_fresh_pages():
+    from fastact import _threads
+
+    before = _threads.minor_faults()
+    if before < 0:
+        pytest.skip("no getrusage")
+    pages = np.empty(64 << 20, np.uint8)
+    pages[::4096] = 1  # every page written for the first time
+    assert _threads.minor_faults() > before
+
+
 def test_parallel_calls_are_timed(monkeypatch):
     from fastact import _threads
 
