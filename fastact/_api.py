@@ -1317,8 +1317,10 @@ in SciPy; ``dim=`` is another name of it, as in PyTorch.
 
 ``where=`` (a bool array that broadcasts to x's shape) leaves the entries where it is False
 out of their row: they give {empty}, and so does a row with nothing left (PyTorch's safe
-softmax: not NaN).  ``temperature=`` t gives {name}(x / t), the quotient rounded in x's dtype
-as PyTorch's ``x / t``, fused.  ``backward`` takes the forward's ``where=`` and ``temperature=``.
+softmax: not NaN).
+
+``temperature=`` t gives {name}(x / t), fused{quotient}.
+``backward`` takes the forward's ``where=`` and ``temperature=``.
 
 Entry points:
     {name}(x, axis=-1, out=None, *, where=None, temperature=None)
@@ -1336,6 +1338,15 @@ Example (the tutorial's four scores):
 """
 
 
+def _quotient_note(name: str) -> str:
+    """How a row op's ``temperature=`` takes x / t (_rowops.EXACT_QUOTIENT_OPS)."""
+    if name in _rowops.EXACT_QUOTIENT_OPS:
+        return (":\nthe quotient taken exactly, inside exp, as fast as the plain op and within its few\n"
+                "ULPs of the exact value, where PyTorch's x / t, rounded first, errs by up to |x / t|\n"
+                "ULPs (x / t is rounded first along one axis that is not the last, and with where=)")
+    return ", x / t rounded in x's dtype as PyTorch's"
+
+
 class RowOp(_CallBase, _PublicOp):
     """A normalisation over one axis: ``op(x, axis=-1)`` and ``op.backward(grad_out, y, axis=-1)``."""
 
@@ -1344,7 +1355,8 @@ class RowOp(_CallBase, _PublicOp):
         self._name_as(definition.name)
         self.__doc__ = (f"{definition.name}(x, axis=-1, out=None): {definition.doc}"
                         + _ROW_ENTRY_POINTS.format(name=definition.name, example=definition.example,
-                                                   empty=f"{definition.forward.empty_row:g}"))
+                                                   empty=f"{definition.forward.empty_row:g}",
+                                                   quotient=_quotient_note(definition.name)))
         self._backward_name = definition.backward.name
         self._scaled = definition.forward.runs_scaled  # kernels for temperature= alone (RowFunction.scaled)
         if FASTCALL:  # the backward's small calls in C

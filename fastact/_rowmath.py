@@ -23,6 +23,7 @@ import numpy as np
 from ._backend import row_function, scalar_function
 from ._scalar import (
     exp_nonpositive,
+    exp_of_quotient,
     fma,
     from_order_key,
     full_width,
@@ -318,6 +319,31 @@ def _maxima(negate: bool, suffix: str) -> Any:
             out[i] = exp_of_difference(quotient_by(-x[i] if negate else x[i], t, r), m[i])
         return m
 
+    def block_exps_of_quotients(x: Any, n: Any, out: Any, t: Any, r: Any) -> Any:
+        """out = exp((x - row max) / t), the quotient in exp's reduction (exp_of_quotient)
+        in rows that allow it (quotient_fuses), x / t rounded first in the others.  One
+        loop over the block where every row allows it, a loop per row otherwise.
+        Returns a scratch array of x's size."""
+        full_width()
+        m = block_max(x, n)
+        fuses = True
+        for b in range(x.shape[0] // n):
+            fuses &= quotient_fuses(m[b * n], t)
+        if fuses:
+            for i in range(x.shape[0]):
+                out[i] = exp_of_quotient(-x[i] if negate else x[i], m[i], t, r)
+            return m
+        for b in range(x.shape[0] // n):
+            mb = m[b * n]
+            if quotient_fuses(mb, t):
+                for i in range(b * n, b * n + n):
+                    out[i] = exp_of_quotient(-x[i] if negate else x[i], mb, t, r)
+            else:
+                mq = quotient_by(mb, t, r)
+                for i in range(b * n, b * n + n):
+                    out[i] = exp_of_difference(quotient_by(-x[i] if negate else x[i], t, r), mq)
+        return m
+
     def lanes_max(ins: Any, o: Any, c0: Any, c1: Any, j0: Any, j1: Any) -> Any:
         """The maxima of lanes c0..c1 of the first input over rows j0..j1 (j0 < j1)."""
         full_width()
@@ -332,15 +358,17 @@ def _maxima(negate: bool, suffix: str) -> Any:
                 m[b] = maximum(m[b], -xj[b] if negate else xj[b])
         return m
 
-    functions = (row_max, row_quotients_max, row_kept_max, block_max, block_exps, block_exps_scaled, lanes_max)
+    functions = (row_max, row_quotients_max, row_kept_max, block_max, block_exps, block_exps_scaled,
+                 block_exps_of_quotients, lanes_max)
     for fn in functions:  # module attributes of these names (the kernels' disk cache finds them there)
         fn.__name__ = fn.__qualname__ = fn.__name__ + suffix
     return tuple(row_function(fn) for fn in functions)
 
 
-row_max, row_quotients_max, row_kept_max, block_max, block_exps, block_exps_scaled, lanes_max = _maxima(False, "")
+(row_max, row_quotients_max, row_kept_max, block_max, block_exps, block_exps_scaled, block_exps_of_quotients,
+ lanes_max) = _maxima(False, "")
 (row_max_negated, row_quotients_max_negated, row_kept_max_negated, block_max_negated, block_exps_negated,
- block_exps_scaled_negated, lanes_max_negated) = _maxima(True, "_negated")
+ block_exps_scaled_negated, block_exps_of_quotients_negated, lanes_max_negated) = _maxima(True, "_negated")
 
 
 @row_function
@@ -442,6 +470,16 @@ def quotient_of_finite(a: Any, b: Any, r: Any) -> Any:
     (its remainder is then NaN): quotient_by's answer there."""
     q = a * r
     return fma(fma(-q, b, a), r, q)
+
+
+@scalar_function
+def quotient_fuses(m: Any, t: Any) -> Any:
+    """Whether exp_of_quotient takes exp((x - m) / t) for a row of maximum m: m finite
+    and under 2**100 in magnitude (x - m cannot overflow), t within 2**-64..2**64 (t ln 2
+    and lo t, its constants, normal and finite).  A row that fails (a NaN, an infinity,
+    a huge logit or temperature) divides first, as PyTorch's x / t; so does t = 1, whose
+    quotients are x itself: the plain op's bits."""
+    return abs(m) < like(m, 2.0**100) and t >= like(t, 2.0**-64) and t <= like(t, 2.0**64) and t != 1
 
 
 @scalar_function

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from ._backend import row_function, scalar_function
-from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, as_read, block_exps, block_exps_negated, block_exps_scaled,
-                       block_exps_scaled_negated, block_sums, exp_of_difference, lanes_add, lanes_max,
-                       lanes_max_negated, log_of_total, no_max, quotient_by, row_dot, row_exp_sum_below,
+from ._rowmath import (LOG_SOFTMAX_MIN_BELOW, as_read, block_exps, block_exps_negated, block_exps_of_quotients,
+                       block_exps_of_quotients_negated, block_exps_scaled, block_sums, exp_of_difference, lanes_add, lanes_max,
+                       lanes_max_negated, log_of_total, no_max, quotient_by, quotient_fuses, row_dot, row_exp_sum_below,
                        row_exp_sum_below_scaled, row_kept_dot, row_kept_sum, row_max, row_max_negated, row_quotients_max,
                        row_quotients_max_negated, row_kept_max, row_kept_max_negated, row_sum, spread)
-from ._scalar import exp, full_width, like, log1p, single_precision
+from ._scalar import exp, exp_of_quotient, full_width, like, log1p, single_precision
 from ._validation import accumulator
 
 
@@ -57,7 +57,9 @@ class RowFunction:
     # 4096 x 4096 float32: 1.2x the plain op's time with the copy).  The row form divides
     # as it reads x; the long-row form, for rows of QUOTIENTS_FIRST_MIN or more, takes
     # x / t into out in its first pass (_rowmath.row_quotients_max) and reads it from
-    # there.  A backward's own forms serve it, the row divided by t as it goes
+    # there.  softmax's and softmin's (EXACT_QUOTIENT_OPS) take exp((x - max) / t) with
+    # the quotient exact instead (_rowmath.exp_of_quotient), in every row that allows it
+    # (quotient_fuses).  A backward's own forms serve it, the row divided by t as it goes
     # (_kernels.scaled_row_kernel).
     scaled: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None = None
     # a row form with where= that copies no row to scratch (_kernels.kept_row_kernel's
@@ -110,10 +112,11 @@ class RowDefinition:
 def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
     """softmax's forward functions (row, block, lanes exp sums) over x, or over -x
     (``negate``: softmin; the maxima are then those of -x, from ``_rowmath``).  With
-    ``scaled`` (row and block only) they read x / t, for ins = (x, (t, 1 / t)): see
-    RowFunction.scaled."""
+    ``scaled`` (row and block only) they take exp((x - max) / t) with the quotient exact
+    where quotient_fuses, and read x / t rounded elsewhere, for ins = (x, (t, 1 / t)):
+    see RowFunction.scaled and EXACT_QUOTIENT_OPS."""
     maximum_of_row, exps_of_block = (row_max_negated, block_exps_negated) if negate else (row_max, block_exps)
-    exps_of_block_scaled = block_exps_scaled_negated if negate else block_exps_scaled
+    exps_of_block_scaled = block_exps_of_quotients_negated if negate else block_exps_of_quotients
     quotients_max = row_quotients_max_negated if negate else row_quotients_max
     kept_max = row_kept_max_negated if negate else row_kept_max
     over = quotient_by if scaled else as_read
@@ -132,7 +135,11 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
             x = ins[0]
             t, r = (ins[1][0], ins[1][1]) if scaled else (1.0, 1.0)
             live = True
-            if first == "quotients":
+            m = maximum_of_row(x) if scaled else like(x[0], 0.0)
+            if scaled and quotient_fuses(m, t):  # the quotient taken in exp's reduction
+                for i in range(x.shape[0]):
+                    out[i] = exp_of_quotient(-x[i] if negate else x[i], m, t, r)
+            elif first == "quotients":
                 m = quotients_max(x, t, r, out)
                 for i in range(x.shape[0]):
                     out[i] = exp_of_difference(out[i], m)
@@ -144,7 +151,7 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
                     v = -x[i] if negate else x[i]
                     out[i] = exp_of_difference(v if keep[i] else f, m)
             else:
-                m = over(maximum_of_row(x), t, r)  # max(x / t): the quotient is monotone
+                m = over(m if scaled else maximum_of_row(x), t, r)  # max(x / t): the quotient is monotone
                 for i in range(x.shape[0]):
                     out[i] = exp_of_difference(over(-x[i] if negate else x[i], t, r), m)
             # A separate pass for the sum: fused with the stores above, LLVM would run
@@ -191,6 +198,13 @@ def _normalised_exps(negate: bool, name: str, scaled: bool = False) -> Any:
         fn.__name__ = fn.__qualname__ = fn_name  # the module attribute it is assigned to
     return tuple(row_function(fn) for fn in functions)
 
+
+# The row ops whose scaled forms take exp((x - max) / t) with the quotient exact, inside
+# exp's reduction (_rowmath.exp_of_quotient), rows of finite logits under 2**100 and t
+# not 1 (quotient_fuses): within the plain op's few ULPs of the exact op(x / t), where
+# PyTorch's x / t, rounded first, errs by up to |x / t| ULPs; and as fast as the plain op.
+# log_softmax (which returns x / t - max) still divides first.
+EXACT_QUOTIENT_OPS = ("softmax", "softmin")
 
 row_softmax, block_softmax, softmax_exp_sums, kept_row_softmax = _normalised_exps(False, "softmax")
 row_softmax_scaled, block_softmax_scaled, long_row_softmax_scaled = _normalised_exps(False, "softmax", scaled=True)

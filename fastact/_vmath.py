@@ -37,12 +37,13 @@ from numba.extending import register_jitable
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, EXP_TIMES_CLAMP, EXP_TIMES_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A,
                       PHI_TAIL32_W_MAX, borrowed, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled,
+                      exp_of_quotient,
                       exp_nonpositive_times_scaled, exp_times, exp_times_clamp, exp_times_scale, expm1, fma,
                       from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times,
                       order_key, single_precision, tanh)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_scaled",
-           "exp_nonpositive_times_scaled", "exp_times", "exp_times_clamp", "exp_times_scale", "expm1", "fma",
+           "exp_nonpositive_times_scaled", "exp_of_quotient", "exp_times", "exp_times_clamp", "exp_times_scale", "expm1", "fma",
            "from_order_key", "like", "log", "log1p", "maximum", "normal_cdf_plus_x_pdf", "normal_cdf_times", "order_key",
            "scalar_function", "tanh"]
 
@@ -482,6 +483,42 @@ def _exp(x: Any) -> Any:
 @overload(exp_nonpositive, jit_options=_INLINE_OPTIONS)
 def _exp_nonpositive(x: Any) -> Any:
     return _EXP.get((x, True))
+
+
+def _make_exp_of_quotient(constants: Any) -> Any:
+    """exp((a - b) / t) for a <= b: exp's reduction, k = round(z / ln 2), taken off a - b
+    (exact as a two-sum) before the quotient: (a - b - k t ln 2) / t is under ln 2 / 2
+    in magnitude, so the multiply by r = 1 / t rounds in the last bits of the reduced
+    argument only, where rounding z = (a - b) / t first would err by |z| ulps.  t ln 2
+    is carried as c_hi + c_lo; the clamp compares a - b with lo t.  Per element it is
+    the plain exp_of_difference's work plus one multiply, less its final correction."""
+    lo, _, log2e, shifter, ln2_hi, ln2_lo, coefs = constants
+    one, zero = type(lo)(1.0), type(lo)(0.0)
+    q_series = _exp_q_series(coefs)
+
+    def exp_of_quotient_impl(a: Any, b: Any, t: Any, r: Any) -> Any:
+        s = a - b
+        bb = s - a
+        err = (a - (s - bb)) + (-b - bb)  # a - b = s + err exactly
+        lo_t, c_hi = lo * t, t * ln2_hi
+        c_lo = _fma(t, ln2_hi, -c_hi) + t * ln2_lo
+        sc = zero if s < lo_t else s
+        shifted_k = _fma(sc, log2e * r, shifter)
+        k = shifted_k - shifter
+        u = (_fma(-k, c_lo, _fma(-k, c_hi, sc)) + err) * r
+        p = _fma(q_series(u), u, one)
+        p = _fma(p, u, one)
+        return zero if s < lo_t else _scale_nonpositive(p, shifted_k)
+
+    return exp_of_quotient_impl
+
+
+_EXP_OF_QUOTIENT = {types.float32: _make_exp_of_quotient(_E32), types.float64: _make_exp_of_quotient(_E64)}
+
+
+@overload(exp_of_quotient, jit_options=_INLINE_OPTIONS)
+def _exp_of_quotient(a: Any, b: Any, t: Any, r: Any) -> Any:
+    return _EXP_OF_QUOTIENT.get(a) if a == b == t == r else None
 
 
 _EXP_TIMES = {types.float32: _make_exp(_E32, True, times=True), types.float64: _make_exp(_E64, True, times=True)}

@@ -239,6 +239,11 @@ def _along_axis_0(op: Any) -> Any:
 OPTIONS_TEMPERATURE = 2.0
 
 
+# temperature= alone: 3/4, exact in both dtypes, where x / t is not; the kernels' softmax and
+# softmin take the quotient exactly (_rowops.EXACT_QUOTIENT_OPS), PyTorch's rounds it first.
+QUOTIENT_TEMPERATURE = 0.75
+
+
 def _kept(n: int) -> np.ndarray:
     kept: np.ndarray = np.arange(n) % 4 != 3
     return kept
@@ -272,6 +277,11 @@ def row_cases() -> list[Case]:
                           lambda dt, x, g, op=op: op(x, where=_kept(x.shape[-1]), temperature=OPTIONS_TEMPERATURE),
                           lambda mp, row, d=definition: _kept_exact(d, mp, row), rows=True,
                           torch_run=lambda torch, dt, x, g, d=definition: _torch_kept(torch, d, x)))
+        if name in _rowops.EXACT_QUOTIENT_OPS:
+            t = QUOTIENT_TEMPERATURE
+            cases.append(Case(f"{name}(temperature={t})", 8.0, lambda dt, x, g, op=op, t=t: op(x, temperature=t),
+                              lambda mp, row, d=definition, t=t: d.reference(mp, [v / mp.mpf(t) for v in row]),
+                              rows=True, torch_run=lambda torch, dt, x, g, r=torch_run, t=t: r(torch, dt, x / t, g)))
     for name, reduction in _rowops.ROW_REDUCTIONS.items():  # one value per row
         op = getattr(fastact, name)
         # near 0 the result is the difference of the maximum and a log, and is conditioned by

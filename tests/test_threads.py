@@ -205,7 +205,7 @@ def test_a_stalled_parallel_call_makes_calls_serial_for_a_while(monkeypatch):
 
 def test_a_call_slowed_by_page_faults_is_no_stall(monkeypatch):
     # a user's out= array fresh from the OS is mapped page by page as the kernel
-    # writes it: tanh on 1e7 float32 took 9-45 ms instead of 5.6 ms, which passed for
+    # writes it: tanh on 1e7 float32 took 9-45 ms instead of 3 ms, which passed for
     # a stall and sent the next calls to one thread (asv's setup makes a new out
     # before each sample, so its samples ran at half speed by chance)
     from fastact import _threads

@@ -251,3 +251,40 @@ def test_order_keys_order_values_and_every_nan_above_inf(dtype):
     by_key = values[np.argsort(keys[:-2], kind="stable")]
     assert (np.diff(by_key) >= 0).all()
     assert _scalar.order_key(dtype(-0.0)) < _scalar.order_key(dtype(0.0))
+
+
+_QUOTIENT_CASES = [(0.7, 0.0), (0.7, 5.3), (3.0, -40.0), (1e-3, 2.5), (123.4, 1e20), (2.0**-60, 1.0), (2.0**60, -3e25),
+                   (0.013, 2.0**99)]
+
+
+@njit(error_model="numpy")
+def _exp_of_quotient_loop(a, b, t, out):
+    r = _like(t, 1.0) / t
+    for i in range(a.shape[0]):
+        out[i] = _scalar.exp_of_quotient(a[i], b, t, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize(("t", "b"), _QUOTIENT_CASES)
+def test_exp_of_quotient_against_mpmath_in_ulps(dtype, t, b):
+    # exp((a - b) / t) for a <= b with neither a - b nor the quotient rounded: softmax's
+    # temperature=, over quotients from 0 down past exp's clamp (the rows' a near their
+    # maximum b, and far below it), every t and |b| that quotient_fuses lets through
+    t, b = dtype(t), dtype(b)
+    z = -np.concatenate([np.geomspace(1e-6, 120.0, 300), np.linspace(0.0, 110.0, 300), np.linspace(100, 800, 60)])
+    with np.errstate(over="ignore"):
+        a = np.unique(np.minimum((b + z * t).astype(dtype), b))
+    exact = [mpmath.exp((mpmath.mpf(float(v)) - mpmath.mpf(float(b))) / mpmath.mpf(float(t))) for v in a]
+    compiled = np.empty_like(a)
+    _exp_of_quotient_loop(a, b, t, compiled)
+    python = np.array([_scalar.exp_of_quotient(v, b, t, None) for v in a], dtype)
+    for label, result in (("_vmath", compiled), ("_scalar", python)):
+        errors = _ulp_errors(result, exact)
+        worst = int(np.argmax(errors))
+        assert errors.max() <= 1.5, f"{label}: a = {a[worst]!r}: {result[worst]!r}, {errors.max():.2f} ULP"
+    specials = np.array([-np.inf, np.nan, b], dtype)
+    out = np.empty_like(specials)
+    _exp_of_quotient_loop(specials, b, t, out)
+    np.testing.assert_array_equal(out, [0.0, np.nan, 1.0])
+    _exp_of_quotient_loop(np.array([1.0], dtype), dtype(np.nan), t, out[:1])
+    assert np.isnan(out[0])

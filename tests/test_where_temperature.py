@@ -10,7 +10,7 @@ import fastact
 from fastact import _rowops
 from fastact._rowmath import QUOTIENTS_FIRST_MIN
 
-from .conftest import assert_ulp_close
+from .conftest import assert_ulp_close, ulp_distance
 
 ROW_OPS = [fastact.softmax, fastact.softmin, fastact.log_softmax]
 
@@ -52,15 +52,39 @@ def test_masked_rows_against_mpmath(backend, dtype, op, n, t):
     assert y[4, 2] == probability
 
 
+def _exact_quotient_rows(op, x, t):
+    """mpmath's op over each row of x / t, the quotient exact (not rounded first)."""
+    definition = _rowops.ROW_OPS[op.name]
+    with mpmath.workdps(60):
+        return np.array([[float(v) for v in definition.reference(mpmath, [mpmath.mpf(v) / mpmath.mpf(float(t))
+                                                                          for v in row])] for row in x.tolist()])
+
+
+def _takes_exact_quotient(backend, op, axis=-1):
+    """Whether op(x, temperature=t) (no where=) takes the quotient inside exp
+    (_rowmath.exp_of_quotient): the kernels' softmax and softmin along the last axis or
+    axes merged last (a tuple, None); along one other axis the lanes kernels take x / t."""
+    return backend == "numba" and op.name in _rowops.EXACT_QUOTIENT_OPS and axis in (-1, None, (1, 2))
+
+
 @pytest.mark.parametrize("op", ROW_OPS, ids=lambda op: op.name)
 def test_temperature_divides_x_as_pytorch_does(backend, dtype, op):
     # softmax(x, temperature=t) is softmax(x / t) with the quotient rounded in x's dtype:
-    # the same bits as dividing first, along every axis form.
+    # the same bits as dividing first, along every axis form; but for the kernels'
+    # softmax and softmin along rows, which take the quotient exactly, inside exp: within
+    # the plain op's few ULPs of the exact softmax(x / t), where rounding x / t first
+    # errs by up to |x / t| ULPs (here more than 8).
     x = (_rng(2).standard_normal((6, 50, 3)) * 5).astype(dtype)
     for axis in (-1, 1, (1, 2), None):
         moved = op(x / dtype(0.3), axis=axis)
         with_t = op(x, axis=axis, temperature=0.3)
-        if axis == -1:
+        if _takes_exact_quotient(backend, op, axis):
+            rows = np.moveaxis(x, axis, -1) if isinstance(axis, int) else x.reshape(6, -1) if axis else x.reshape(1, -1)
+            exact = _exact_quotient_rows(op, rows.reshape(-1, rows.shape[-1]), dtype(0.3)).reshape(rows.shape)
+            exact = np.moveaxis(exact, -1, axis) if isinstance(axis, int) else exact.reshape(x.shape)
+            assert_ulp_close(with_t, exact, 8)  # the kernels' bound, the plain op's
+            assert ulp_distance(moved, exact.astype(dtype)).max() > 8  # PyTorch's rounded x / t
+        elif axis == -1:
             np.testing.assert_array_equal(with_t, moved)
         else:  # the plain op runs lanes along other axes, the kept kernels rows: sums in another order
             assert_ulp_close(with_t, moved, 4)
@@ -90,9 +114,18 @@ def test_temperature_alone_reads_x_over_t_in_the_row(backend, dtype, op, n, t):
         assert y.dtype == dtype
         with np.errstate(over="ignore"):
             quotients = xs / dtype(t)
-        np.testing.assert_array_equal(y, op(quotients))
-        np.testing.assert_array_equal(np.delete(y, empty, 0),
-                                      np.delete(op(xs, temperature=t, where=np.ones(n, bool)), empty, 0))
+        # softmax and softmin take rows whose maximum (softmin: of -x) is finite and under
+        # 2**100 with the quotient exact (exp_of_quotient), and divide the others (here
+        # some of rows 1 to 5) first
+        rounded = ~(abs(np.max(-xs if op is fastact.softmin else xs, axis=1)) < 2.0**100)
+        if not _takes_exact_quotient(backend, op):
+            rounded[:] = True
+        np.testing.assert_array_equal(y[rounded], op(quotients)[rounded])
+        if not rounded.all():
+            assert_ulp_close(y[6:12], _exact_quotient_rows(op, xs[6:12], dtype(t)), 8)
+        else:
+            np.testing.assert_array_equal(np.delete(y, empty, 0),
+                                          np.delete(op(xs, temperature=t, where=np.ones(n, bool)), empty, 0))
         assert np.isnan(y[empty]).all()
         # the backward runs its own forms, each row divided by t as it goes: the kept kernels' bits
         g = _rng(6).standard_normal(xs.shape).astype(dtype)
