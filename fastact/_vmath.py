@@ -37,8 +37,7 @@ from numba.extending import register_jitable
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, EXP_TIMES_CLAMP, EXP_TIMES_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A,
                       PHI_TAIL32_W_MAX, borrowed, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled,
-                      exp_of_quotient,
-                      exp_nonpositive_times_scaled, exp_times, exp_times_clamp, exp_times_scale, expm1, fma,
+                      exp_nonpositive_times_scaled, exp_of_quotient, exp_times, exp_times_clamp, exp_times_scale, expm1, fma,
                       from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times,
                       order_key, single_precision, tanh)
 
