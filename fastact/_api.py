@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeGuard
 import numpy as np
 
 from . import _activations, _backend, _config, _containers, _gatedops, _rowops, _threads, _tuning
+from ._scalar import STREAM_ALIGN
 from ._validation import (
     ROW_AXIS,
     as_real_array,
@@ -242,6 +243,27 @@ def _same_arrays(ins: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> tuple
     return None
 
 
+@functools.cache
+def _stream_min_bytes() -> float:
+    return _config.stream_min_bytes()
+
+
+def _streams(act: _activations.Activation, kind: str, outs: Sequence[np.ndarray]) -> bool:
+    """Whether ``kind`` of ``act`` writes ``outs`` (1-D, overlapping no input) with
+    streaming stores (_kernels._streamed): outputs of _config.stream_min_bytes() or more,
+    each aligned to its itemsize and at one address modulo STREAM_ALIGN, for a kernel
+    with a streamed form (_kernels.streams) that is bound by memory: its forward's serial
+    cost on this CPU (_tuning) at most _config.STREAM_MAX_NS_PER_BYTE."""
+    first = outs[0]
+    itemsize = first.itemsize
+    if first.nbytes < _stream_min_bytes():
+        return False
+    if any(o.ctypes.data % itemsize or (o.ctypes.data - first.ctypes.data) % STREAM_ALIGN for o in outs):
+        return False
+    return (_kernels_module().streams(act.name, kind)
+            and _tuning.current().serial_cost(act.name, itemsize) <= _config.STREAM_MAX_NS_PER_BYTE * itemsize)
+
+
 def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray], outs: Sequence[np.ndarray],
              params: tuple[Any, ...], fresh: bool = False) -> None:
     """``kind`` of ``act`` from the 1-D C-contiguous arrays ``ins`` into ``outs`` (one
@@ -254,8 +276,10 @@ def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray],
     if _goes_parallel(act, n, outs[0].itemsize):
         same = None if fresh else _same_arrays(ins, outs)
         kernels = _kernels_module()
-        kernel = (kernels.elementwise_kernel(act.name, kind, True) if same is None
-                  else kernels.in_place_kernel(act.name, kind, True, same))
+        if same is not None:
+            kernel = kernels.in_place_kernel(act.name, kind, True, same)
+        else:
+            kernel = kernels.elementwise_kernel(act.name, kind, True, streamed=_streams(act, kind, outs))
         _threads.run(kernel, True, n,
                      _tuning.current().serial_cost(act.name, outs[0].itemsize), *ins, *outs, params, fresh=fresh)
         return

@@ -6,7 +6,9 @@ which kernels may reassociate and which must not is visible in one place.
 
 from __future__ import annotations
 
+import math
 import os
+import platform
 
 # LLVM fast-math flags for Numba.  ``nnan`` and ``ninf`` are never used: under
 # them ``np.isnan`` folds to False and NaN/inf semantics are lost.
@@ -70,6 +72,69 @@ ROW_BLOCK = 256
 # silu over 1e5 elements took 24.4, 21.1, 18.6, 18.7 and 19.2 us with blocks of
 # 64, 128, 256, 512 and 1024 (27.5 in one stage).
 STAGE_BLOCK = 256
+
+# Outputs of at least stream_min_bytes() bytes are written with streaming stores
+# (_kernels._streamed), in tasks of STREAM_TASK_BLOCKS blocks of STAGE_BLOCK elements,
+# where the kernel is bound by memory (_api._streams).  They pass the caches and skip the
+# read of each line that a store makes first: relu, leaky_relu and hardswish over 1e7
+# elements, forward, grad and value_and_grad, took 0.74-0.89x the time in float64 and
+# 0.81-0.98x in float32 (2 threads, AMD EPYC znver4, 32 MiB of L3; relu over 2**24 and
+# 2**25: 0.71-0.87x on one and two threads).  An output that fits in the last-level
+# cache, though, is then read back from memory (relu 2**22 float32, 16 MiB out and 32
+# MiB moved: 1.32x the time on two threads), so the bound is the size of that cache, as
+# the system gives it (32 MiB where it does not).  FASTACT_STREAM_MIN_BYTES sets it (an
+# integer; "off": never).  x86-64 only (the stores and the fence are LLVM's own, but
+# untried elsewhere).
+#
+# A kernel is bound by memory when its forward's serial cost (_tuning, measured per CPU)
+# is at most STREAM_MAX_NS_PER_BYTE per byte of an element: about one core's share of
+# the memory's bandwidth.  On znver4 relu (0.021 float32, 0.026 float64), leaky_relu and
+# hardswish are; tanh (0.14) and gelu (0.28) are not, and ran 1.03-1.19x slower streamed.
+STREAM_TASK_BLOCKS = 64
+STREAM_MAX_NS_PER_BYTE = 0.06
+_STREAM_DEFAULT_BYTES = 32 << 20
+
+
+def _last_level_cache_bytes() -> int:
+    """The size of the largest data cache, as the system gives it (0 where it does not):
+    Linux's sysfs, else sysconf (glibc's, 0 in some virtual machines)."""
+    sizes = [0]
+    caches = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        indices = [name for name in os.listdir(caches) if name.startswith("index")]
+    except OSError:
+        indices = []
+    for index in indices:
+        try:
+            with open(os.path.join(caches, index, "type")) as kind, open(os.path.join(caches, index, "size")) as size:
+                text = size.read().strip().upper()
+                if kind.read().strip() != "Instruction" and text:
+                    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
+                    sizes.append(int(text.rstrip("KMG")) * scale)
+        except (OSError, ValueError):
+            pass
+    for name in ("SC_LEVEL4_CACHE_SIZE", "SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
+        try:
+            sizes.append(int(os.sysconf(name)))
+        except (ValueError, OSError, AttributeError):
+            pass
+    return max(sizes)
+
+
+def stream_min_bytes() -> float:
+    """The output size from which the elementwise kernels write with streaming stores
+    (inf: never)."""
+    setting = os.environ.get("FASTACT_STREAM_MIN_BYTES", "").strip().lower()
+    if setting == "off":
+        return math.inf
+    if setting:
+        try:
+            return max(int(setting), 0)
+        except ValueError:
+            raise ValueError(f"FASTACT_STREAM_MIN_BYTES must be a number of bytes or 'off', got {setting!r}") from None
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return math.inf
+    return _last_level_cache_bytes() or _STREAM_DEFAULT_BYTES
 
 # The gated units' parallel kernels give each task this many outputs (whole rows
 # or pieces of rows): tasks of equal size whatever the row length.

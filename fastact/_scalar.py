@@ -246,6 +246,22 @@ def borrowed(a: Any) -> Any:
     return a
 
 
+STREAM_ALIGN = 64  # bytes: a cache line, and the alignment of a 512-bit streaming store
+
+
+def stream_store(dst: Any, start: Any, src: Any, n: Any) -> None:
+    """dst[start:start + n] = src[:n]; under Numba with streaming stores, which write
+    past the caches (x86's movntps): for n a multiple of STREAM_ALIGN bytes, and
+    dst[start] at an address that is a multiple of STREAM_ALIGN.  A kernel that
+    calls it calls stream_fence before it returns."""
+    dst[start:start + n] = src[:n]
+
+
+def stream_fence() -> None:
+    """Under Numba a full memory fence: the streaming stores before it are seen by
+    every thread (they are weakly ordered, also against the threads' join)."""
+
+
 def single_precision(x: Any) -> bool:
     """Whether array x holds float32.  Under Numba a constant of the compiled function,
     so that a branch on it leaves one path: a branch on ``x.itemsize`` compiles both,

@@ -36,10 +36,11 @@ from numba.extending import register_jitable
 
 from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, EXP_TIMES_CLAMP, EXP_TIMES_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A,
-                      PHI_TAIL32_W_MAX, borrowed, exp, exp_nonpositive, exp_nonpositive_and_times, exp_nonpositive_scaled,
-                      exp_nonpositive_times_scaled, exp_of_quotient, exp_times, exp_times_clamp, exp_times_scale, expm1, fma,
-                      from_order_key, full_width, like, log, log1p, maximum, normal_cdf_plus_x_pdf, normal_cdf_times,
-                      order_key, single_precision, tanh)
+                      PHI_TAIL32_W_MAX, STREAM_ALIGN, borrowed, exp, exp_nonpositive, exp_nonpositive_and_times,
+                      exp_nonpositive_scaled, exp_nonpositive_times_scaled, exp_of_quotient, exp_times, exp_times_clamp,
+                      exp_times_scale, expm1, fma, from_order_key, full_width, like, log, log1p, maximum,
+                      normal_cdf_plus_x_pdf, normal_cdf_times, order_key, single_precision, stream_fence, stream_store,
+                      tanh)
 
 __all__ = ["exp", "exp_nonpositive", "exp_nonpositive_and_times", "exp_nonpositive_scaled",
            "exp_nonpositive_times_scaled", "exp_of_quotient", "exp_times", "exp_times_clamp", "exp_times_scale", "expm1", "fma",
@@ -195,6 +196,54 @@ def _borrowed_aliases(lhs: str, args: Any, alias_map: Any, arg_aliases: Any) -> 
 
 
 _numba_ir_utils.alias_func_extensions[(borrowed.__name__, borrowed.__module__)] = _borrowed_aliases
+
+
+@intrinsic
+def _stream_store(typingctx: Any, dst: Any, start: Any, src: Any, n: Any) -> Any:
+    """stream_store's loop: n // W vectors of W = STREAM_ALIGN / itemsize elements, loaded
+    from src (any alignment) and stored at dst[start] on with LLVM's !nontemporal
+    stores, aligned (as stream_store requires)."""
+    if not (isinstance(dst, types.Array) and isinstance(src, types.Array) and dst.dtype == src.dtype
+            and isinstance(dst.dtype, types.Float) and isinstance(start, types.Integer)
+            and isinstance(n, types.Integer)):
+        return None
+    sig = types.void(dst, types.intp, src, types.intp)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        dst_v, first, src_v, count = args
+        itemsize = sig.args[0].dtype.bitwidth // 8
+        width = STREAM_ALIGN // itemsize
+        vector = ir.VectorType(_llvm_float(sig.args[0].dtype), width).as_pointer()
+        to = builder.gep(context.make_array(sig.args[0])(context, builder, dst_v).data, [first])
+        frm = context.make_array(sig.args[2])(context, builder, src_v).data
+        nontemporal = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        with cgutils.for_range(builder, builder.sdiv(count, count.type(width))) as loop:
+            offset = builder.mul(loop.index, count.type(width))
+            value = builder.load(builder.bitcast(builder.gep(frm, [offset]), vector), align=itemsize)
+            store = builder.store(value, builder.bitcast(builder.gep(to, [offset]), vector), align=STREAM_ALIGN)
+            store.set_metadata("nontemporal", nontemporal)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(stream_store, jit_options=_JIT_OPTIONS)
+def _stream_store_overload(dst: Any, start: Any, src: Any, n: Any) -> Any:
+    return lambda dst, start, src, n: _stream_store(dst, start, src, n)
+
+
+@intrinsic
+def _stream_fence(typingctx: Any) -> Any:
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@overload(stream_fence, jit_options=_JIT_OPTIONS)
+def _stream_fence_overload() -> Any:
+    return lambda: _stream_fence()
 
 
 @overload(full_width, inline="always")  # inlined by Numba: the mark lands in the caller's function
