@@ -5,7 +5,7 @@ the fastest plain-NumPy formulation with ``out=``, and the peers that are
 importable (SciPy; PyTorch's ATen kernels through their ``out=`` overloads, on
 ``torch.from_numpy`` views, with its thread count matched; JAX jitted, with
 ``block_until_ready``; numexpr with its thread count matched), next to the
-copy roofline: the faster of ``np.copyto`` and a parallel Numba copy loop over
+copy roofline: the fastest of ``np.copyto`` and a parallel Numba copy loop (plain or streaming stores) over
 the same arrays (for the gated units the passes over the memory they move, for
 logsumexp a read pass, ``np.max`` along the rows).  Compilation is excluded (every implementation runs once
 before timing), and the implementations alternate within each repeat, each
@@ -467,9 +467,10 @@ def _implementations(case: str, x: np.ndarray, g: np.ndarray, out: np.ndarray, t
     from . import _kernels
 
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
-    parallel_copy = _kernels.copy_kernel(True)
+    parallel_copy, stream_copy = _kernels.copy_kernel(True), _kernels.copy_kernel(True, streamed=True)
     impls["np.copyto"] = lambda: np.copyto(out, x)
     impls["numba copy"] = lambda: parallel_copy(flat_x, flat_out)
+    impls["numba stream copy"] = lambda: stream_copy(flat_x, flat_out, ())
     if kind in ("backward", "bias_backward", "param_grads"):  # two inputs, one output: a fused backward's roofline
         impls["np.add (2 inputs)"] = lambda: np.add(g, x, out=out)
     return impls
@@ -596,9 +597,10 @@ def _loss_case(case: str, x: np.ndarray, threads: int) -> _Timed:
         impls["jax"] = lambda: jax.block_until_ready(jitted(jx, jl))
     from . import _kernels
 
-    out, copy = np.empty_like(x), _kernels.copy_kernel(True)
+    out, copy, stream_copy = np.empty_like(x), _kernels.copy_kernel(True), _kernels.copy_kernel(True, streamed=True)
     impls["np.copyto"] = lambda: np.copyto(out, x)
     impls["numba copy"] = lambda: copy(x.reshape(-1), out.reshape(-1))
+    impls["numba stream copy"] = lambda: stream_copy(x.reshape(-1), out.reshape(-1), ())
     return impls
 
 
@@ -606,7 +608,8 @@ def _measured(impls: dict[str, Callable[..., Any]], repeats: int) -> dict[str, f
     """The median times, the rooflines under their names: the faster copy, the 2-input pass."""
     with fastact.use_backend("numba"), np.errstate(over="ignore"):
         times = median_times(impls, repeats)
-    times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy", math.inf))
+    times["copy roofline"] = min(times.pop("np.copyto"), times.pop("numba copy", math.inf),
+                                 times.pop("numba stream copy", math.inf))
     if "np.add (2 inputs)" in times:
         times["2-input roofline"] = times.pop("np.add (2 inputs)")
     return times
@@ -864,7 +867,7 @@ def _job_label(job: Any) -> str:
 
 
 # the environment variables that change what a run measures, shown in its report's command
-REPORTED_ENVIRONMENT = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "FASTACT_VECTOR_WIDTH", "FASTACT_TUNING",
+REPORTED_ENVIRONMENT = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "FASTACT_VECTOR_WIDTH", "FASTACT_TUNING", "FASTACT_STREAM_MIN_BYTES",
                         "NUMBA_THREADING_LAYER", "ATEN_CPU_CAPABILITY", "OMP_WAIT_POLICY")
 REPORT_TITLE = "# fastact benchmarks"
 REPORT_INTRO = """One section per CPU, each written by `python -m fastact bench --report BENCHMARKS.md` on
