@@ -357,7 +357,7 @@ def _streamed(fn1: Any, fn2: Any, *, loop: Any, token: Any) -> Callable[..., Any
     blocks that start at the first output's STREAM_ALIGN-byte boundaries go through a
     scratch row per output and stream_store; the elements before the first boundary and
     after the last whole block are written in place.  The caller sees that the outputs
-    (two for a pair) share their address modulo STREAM_ALIGN and overlap x; the
+    (two for a pair) share their address modulo STREAM_ALIGN and do not overlap x; the
     formulas, and so the bits, are the map templates' own."""
     pair = loop == "pair"
 
@@ -415,14 +415,18 @@ def staged_loop(loop: str, fns: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return (stages[0][0], *(then for _, then in stages))
 
 
+def _has_streamed_form(kind: str, loop: str) -> bool:
+    """Whether loop ``loop`` of ``kind`` has a streamed form (_streamed): one input, map or pair."""
+    return loop in ("map", "pair") and len(_activations.KINDS[kind].inputs) == 1
+
+
 @functools.cache
 def streams(name: str, kind: str) -> bool:
     """Whether elementwise_kernel(name, kind, ...) has a streamed form that _api uses:
     one input, a map or pair loop, formulas in one stage (two-stage kernels, whose first
     stage's values wait in the output, ran 1.04-1.11x slower streamed: sigmoid, silu)."""
     loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
-    return (None not in fns and loop in ("map", "pair") and len(_activations.KINDS[kind].inputs) == 1
-            and staged_loop(loop, fns) is None)
+    return None not in fns and _has_streamed_form(kind, loop) and staged_loop(loop, fns) is None
 
 
 @functools.cache
@@ -433,13 +437,13 @@ def elementwise_kernel(name: str, kind: str, parallel: bool, cache: bool = True,
 
     ``cache=False`` gives an uncached twin, whose machine code can be inspected;
     ``staged=False`` runs formulas in two stages in one (for the tests); ``streamed``:
-    with streaming stores (_streamed: one input, outputs that overlap it, one stage).
+    with streaming stores (_streamed: one input, outputs that do not overlap it, one stage).
     """
     loop, fns = _activations.KINDS[kind].loop(_activations.ELEMENTWISE[name])
     if None in fns:
         raise ValueError(f"{name} has no {kind} formula")
     if streamed:
-        if loop not in ("map", "pair") or len(_activations.KINDS[kind].inputs) != 1:
+        if not _has_streamed_form(kind, loop):
             raise ValueError(f"{kind} has no streaming kernel (one input, map or pair loops)")
         return _jit(_streamed, fns[0], fns[-1], parallel=parallel, cache=cache, loop=loop)
     stages = staged_loop(loop, fns) if staged else None
