@@ -1,5 +1,6 @@
 """The thread policy under load: many Python threads, forked workers, each threading layer."""
 
+import mmap
 import os
 import subprocess
 import sys
@@ -242,9 +243,13 @@ def test_minor_faults_counts_fresh_pages():
     before = _threads.minor_faults()
     if before < 0:
         pytest.skip("no getrusage")
-    pages = np.empty(64 << 20, np.uint8)
-    pages[::4096] = 1  # every page written for the first time
-    assert _threads.minor_faults() > before
+    # pages mapped here: a large np.empty may reuse heap memory already touched (glibc raises
+    # its mmap threshold after freeing a large block, as test_streaming's 16 MB arrays)
+    with mmap.mmap(-1, 64 << 20) as region:
+        pages = np.frombuffer(region, np.uint8)
+        pages[::4096] = 1  # every page written for the first time
+        del pages
+        assert _threads.minor_faults() > before
 
 
 def test_parallel_calls_are_timed(monkeypatch):
