@@ -253,15 +253,17 @@ def _streams(act: _activations.Activation, kind: str, outs: Sequence[np.ndarray]
     streaming stores (_kernels._streamed): outputs of _config.stream_min_bytes() or more,
     each aligned to its itemsize and at one address modulo STREAM_ALIGN, for a kernel
     with a streamed form (_kernels.streams) that is bound by memory: its forward's serial
-    cost on this CPU (_tuning) at most _config.STREAM_MAX_NS_PER_BYTE."""
+    cost on this CPU (_tuning) at most _config.STREAM_MAX_NS_PER_BYTE, for a dtype for
+    which streaming pays on this CPU (_tuning's streamed_over_plain)."""
     first = outs[0]
     itemsize = first.itemsize
     if first.nbytes < _stream_min_bytes():
         return False
     if any(o.ctypes.data % itemsize or (o.ctypes.data - first.ctypes.data) % STREAM_ALIGN for o in outs):
         return False
-    return (_kernels_module().streams(act.name, kind)
-            and _tuning.current().serial_cost(act.name, itemsize) <= _config.STREAM_MAX_NS_PER_BYTE * itemsize)
+    tuning = _tuning.current()
+    return (_kernels_module().streams(act.name, kind) and tuning.streams(itemsize)
+            and tuning.serial_cost(act.name, itemsize) <= _config.STREAM_MAX_NS_PER_BYTE * itemsize)
 
 
 def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray], outs: Sequence[np.ndarray],

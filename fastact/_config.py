@@ -90,9 +90,15 @@ STAGE_BLOCK = 256
 # is at most STREAM_MAX_NS_PER_BYTE per byte of an element: about one core's share of
 # the memory's bandwidth.  On znver4 relu (0.021 float32, 0.026 float64), leaky_relu and
 # hardswish are; tanh (0.14) and gelu (0.28) are not, and ran 1.03-1.19x slower streamed.
+#
+# And it streams only for a dtype where streaming pays on this CPU: relu's streamed
+# kernel takes at most STREAM_MAX_RATIO times its plain kernel's time, as `python -m
+# fastact tune` measures it (_tuning's streamed_over_plain; the defaults are znver4's).
+# On znver5 float32 streamed took 0.77-0.80x, float64 0.99-1.08x (64 MiB out, 2 threads).
 STREAM_TASK_BLOCKS = 64
 STREAM_MAX_NS_PER_BYTE = 0.06
-_STREAM_DEFAULT_BYTES = 32 << 20
+STREAM_MAX_RATIO = 0.95
+STREAM_DEFAULT_BYTES = 32 << 20
 
 
 def _last_level_cache_bytes() -> int:
@@ -134,7 +140,7 @@ def stream_min_bytes() -> float:
             raise ValueError(f"FASTACT_STREAM_MIN_BYTES must be a number of bytes or 'off', got {setting!r}") from None
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return math.inf
-    return _last_level_cache_bytes() or _STREAM_DEFAULT_BYTES
+    return _last_level_cache_bytes() or STREAM_DEFAULT_BYTES
 
 # The gated units' parallel kernels give each task this many outputs (whole rows
 # or pieces of rows): tasks of equal size whatever the row length.

@@ -24,6 +24,11 @@ written on another CPU is never applied.  An unreadable file is ignored.
 - ``short_row_max``: per row function (float32, float64), the longest row along
   the last axis that runs in blocks of rows rather than row by row; the same for
   softmax_cross_entropy's class rows.
+- ``streamed_over_plain``: (float32, float64) for the probe op relu, the time of its
+  parallel kernel with streaming stores over the time with plain stores, on outputs
+  twice the size from which fastact streams (_config.stream_min_bytes), on all threads.
+  The memory-bound kernels stream only for a dtype where it is at most
+  ``_config.STREAM_MAX_RATIO``: streaming pays on some CPUs and not on others.
 """
 
 from __future__ import annotations
@@ -54,11 +59,17 @@ class Tuning:
     parallel_min_ns: dict[str, float]
     row_parallel_min_elements: dict[str, int]
     short_row_max: dict[str, tuple[int, int]]
+    streamed_over_plain: dict[str, tuple[float, float]]
     source: str = "defaults"  # or "tuned <date> (<layer>, <threads> threads)"
 
     def serial_cost(self, name: str, itemsize: int) -> float:
         """ns per element of op ``name``'s serial forward kernel."""
         return self.serial_ns.get(name, UNMEASURED_SERIAL_NS)[itemsize == 8]
+
+    def streams(self, itemsize: int) -> bool:
+        """Whether the memory-bound kernels write large outputs of this itemsize with
+        streaming stores here (streamed_over_plain)."""
+        return self.streamed_over_plain["relu"][itemsize == 8] <= _config.STREAM_MAX_RATIO
 
     @functools.cached_property
     def serial_below_ns(self) -> float:
@@ -99,6 +110,10 @@ DEFAULTS = Tuning(
                    # on znver4 (2**20 elements, blocks over rows: float32 rows of 96 0.86-0.92x,
                    # 128 0.95-1.0x; float64 96 0.84x, 128 0.75-0.9x, forward 0.75-1.02x)
                    "softmax_cross_entropy": (96, 96)},
+    # relu over 1e7 elements, 2 threads, through the API: float32 0.80-0.98x, float64
+    # 0.74-0.86x (znver4).  On znver5 (32 MiB of L3, 2 cores) tune measured float32
+    # 0.77-0.80x and float64 0.99-1.08x, and float64 relu took 1.07-1.5x its plain time.
+    streamed_over_plain={"relu": (0.89, 0.8)},
     source="defaults (measured on an AMD EPYC, znver4, 2 cores)",
 )
 
@@ -160,7 +175,7 @@ def _shaped_like(value: Any, default: Any) -> bool:
 def _from_entry(entry: dict[Any, Any]) -> Tuning:
     """The defaults overlaid with a stored entry's values (unknown or malformed parts ignored)."""
     tables = {}
-    for table in ("serial_ns", "parallel_min_ns", "row_parallel_min_elements", "short_row_max"):
+    for table in ("serial_ns", "parallel_min_ns", "row_parallel_min_elements", "short_row_max", "streamed_over_plain"):
         values = dict(getattr(DEFAULTS, table))
         stored = entry.get(table, {})
         if isinstance(stored, dict):
@@ -331,6 +346,37 @@ def _measure_loss_short_row_max(repeat: int, parallel: bool) -> tuple[int, int]:
     return pair[0], pair[1]
 
 
+def measure_streamed_over_plain(repeat: int) -> dict[str, tuple[float, float]]:
+    """streamed_over_plain: relu's parallel kernel with streaming stores against the one
+    with plain stores (float32, float64), 64-byte aligned outputs of twice the bound, 3 *
+    repeat samples (a call takes milliseconds; the ratio moved by 0.15 between runs of 7)."""
+    import math
+
+    from . import _kernels
+    from ._scalar import STREAM_ALIGN
+
+    bound = _config.stream_min_bytes()
+    nbytes = int(2 * (bound if math.isfinite(bound) and bound > 0 else _config.STREAM_DEFAULT_BYTES))
+    streamed, plain = (_kernels.elementwise_kernel("relu", "forward", True, streamed=s) for s in (True, False))
+    ratios = []
+    for dtype in (np.float32, np.float64):
+        n = nbytes // np.dtype(dtype).itemsize
+        x, out = (_aligned(n, dtype, STREAM_ALIGN) for _ in range(2))
+        x[:] = np.random.default_rng(0).normal(0, 4, n)
+        times = _median_s({"streamed": functools.partial(streamed, x, out, ()),
+                           "plain": functools.partial(plain, x, out, ())}, 3 * repeat)
+        ratios.append(round(times["streamed"] / times["plain"], 3))
+    return {"relu": (ratios[0], ratios[1])}
+
+
+def _aligned(n: int, dtype: Any, alignment: int) -> np.ndarray:
+    """A new array of n elements whose first is at a multiple of ``alignment`` bytes."""
+    itemsize = np.dtype(dtype).itemsize
+    buffer = np.empty(n + alignment // itemsize, dtype)
+    skip = (-buffer.ctypes.data % alignment) // itemsize
+    return buffer[skip:skip + n]
+
+
 def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[Any, Any]]:
     """Measure this machine's thresholds and store them; (key, stored entry)."""
     from . import _threads
@@ -356,6 +402,9 @@ def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[A
         entry.setdefault("parallel_min_ns", {})[layer] = ns if ns is not None else 10 ** 12
         entry.setdefault("row_parallel_min_elements", {})[layer] = rows if rows is not None else 1 << 40
     entry["short_row_max"] = measure_short_row_max(repeat, threads > 1, progress)
+    if threads > 1:  # the streamed kernels run on the parallel path only
+        progress("measuring streaming stores against plain ones")
+        entry["streamed_over_plain"] = measure_streamed_over_plain(repeat)
     entry["source"] = f"tuned {time.strftime('%Y-%m-%d %H:%M')} ({layer}, {threads} threads, load {load:.1f})"
     stored[key] = entry
     tmp = path.with_name(f"tuning.json.{os.getpid()}")

@@ -17,6 +17,8 @@ def test_the_defaults_cover_the_ops():
     assert set(_tuning.DEFAULTS.short_row_max) == {*_rowops.ROW_FUNCTIONS, "softmax_cross_entropy"}
     assert set(_tuning.DEFAULTS.parallel_min_ns) == set(_tuning.DEFAULTS.row_parallel_min_elements) == {"omp", "tbb"}
     assert _tuning.DEFAULTS.serial_cost("an op not measured", 8) == _tuning.UNMEASURED_SERIAL_NS[1]
+    assert set(_tuning.DEFAULTS.streamed_over_plain) == {"relu"}
+    assert _tuning.DEFAULTS.streams(4) and _tuning.DEFAULTS.streams(8)  # znver4's figures: streaming pays
     # no machine timing in the math definitions
     assert not hasattr(_activations.SIGMOID, "serial_ns")
     assert not hasattr(_rowops.SOFTMAX.forward, "short_row_max")
@@ -38,6 +40,7 @@ print(json.dumps({
     "sigmoid ns": t.serial_cost("sigmoid", 4),
     "gufunc agrees": bool((fastact.softmax.gufunc(x) == fastact.softmax(x)).all()),
     "tiny sigmoid parallel": _api._goes_parallel(fastact.sigmoid._act, 64, 4),
+    "relu streams": [_api._streams(fastact.relu._act, "forward", [np.empty(1 << 14, d)]) for d in ("f4", "f8")],
 }))
 """
 
@@ -52,13 +55,16 @@ def test_a_process_loads_the_entry_for_its_machine(tmp_path):
     entry = {"source": "test", "serial_ns": {"sigmoid": [1e6, 1e6]},
              "parallel_min_ns": {"omp": 0, "tbb": 0},
              # malformed values are ignored: the defaults stand
-             "row_parallel_min_elements": {"tbb": "fast"}, "short_row_max": {"softmax": [2, 2], "log_softmax": [7]}}
-    out = json.loads(run_python(_REPORT, **_stored(tmp_path, key, entry)))
+             "row_parallel_min_elements": {"tbb": "fast"}, "short_row_max": {"softmax": [2, 2], "log_softmax": [7]},
+             # streaming pays for float32 on this machine, not for float64
+             "streamed_over_plain": {"relu": [0.5, 1.02]}}
+    out = json.loads(run_python(_REPORT, **_stored(tmp_path, key, entry), FASTACT_STREAM_MIN_BYTES="1024"))
     assert out["source"] == "test" and out["softmax short rows"] == [2, 2]
     assert out["blocks at 2"] and not out["blocks at 3"]
     assert out["sigmoid ns"] == 1e6 and out["gufunc agrees"]
     assert out["log_softmax short rows"] == list(_tuning.DEFAULTS.short_row_max["log_softmax"])
     assert out["tbb rows"] == _tuning.DEFAULTS.row_parallel_min_elements["tbb"]
+    assert out["relu streams"] == [True, False]
     import fastact
 
     assert out["tiny sigmoid parallel"] == (fastact.get_num_threads() > 1)
@@ -85,6 +91,9 @@ def test_tune_measures_and_stores_for_this_machine(tmp_path):
     assert all(0 < ns < 1000 for pair in entry["serial_ns"].values() for ns in pair)
     assert set(entry["short_row_max"]) == {*_rowops.ROW_FUNCTIONS, "softmax_cross_entropy"}
     assert all(n in (1, *_tuning.SHORT_ROW_CANDIDATES) for pair in entry["short_row_max"].values() for n in pair)
+    if "1 threads" not in entry["source"]:  # measured on the parallel path only
+        assert set(entry["streamed_over_plain"]) == {"relu"}
+        assert all(0 < ratio < 10 for ratio in entry["streamed_over_plain"]["relu"])
     shown = subprocess.run([sys.executable, "-m", "fastact", "tune", "--show"], capture_output=True, text=True,
                            env=env, timeout=120)
     assert f"machine: {key}" in shown.stdout and entry["source"] in shown.stdout
