@@ -94,7 +94,7 @@ STAGE_BLOCK = 256
 # And it streams only for a dtype where streaming pays on this CPU: relu's streamed
 # kernel takes at most STREAM_MAX_RATIO times its plain kernel's time, as `python -m
 # fastact tune` measures it (_tuning's streamed_over_plain; the defaults are znver4's).
-# On znver5 float32 streamed took 0.77-0.80x, float64 0.99-1.08x (64 MiB out, 2 threads).
+# On znver5 float32 streamed took 0.77-0.99x, float64 0.99-1.88x (64 MiB out, 2 threads).
 STREAM_TASK_BLOCKS = 64
 STREAM_MAX_NS_PER_BYTE = 0.06
 STREAM_MAX_RATIO = 0.95

@@ -111,8 +111,8 @@ DEFAULTS = Tuning(
                    # 128 0.95-1.0x; float64 96 0.84x, 128 0.75-0.9x, forward 0.75-1.02x)
                    "softmax_cross_entropy": (96, 96)},
     # relu over 1e7 elements, 2 threads, through the API: float32 0.80-0.98x, float64
-    # 0.74-0.86x (znver4).  On znver5 (32 MiB of L3, 2 cores) tune measured float32
-    # 0.77-0.80x and float64 0.99-1.08x, and float64 relu took 1.07-1.5x its plain time.
+    # 0.74-0.86x (znver4).  On znver5 (32 MiB of L3, 2 cores) the kernels on 64 MiB took
+    # float32 0.77-0.99x and float64 0.99-1.88x, and float64 relu 1.07-1.5x its plain time.
     streamed_over_plain={"relu": (0.89, 0.8)},
     source="defaults (measured on an AMD EPYC, znver4, 2 cores)",
 )
@@ -430,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m fastact tune",
-        description="Measure where calls go parallel and which rows are short on this CPU, and store it "
+        description="Measure where calls go parallel, which rows are short and whether streaming stores pay "
+                    "on this CPU, and store it "
                     f"in {tuning_dir() / 'tuning.json'} (FASTACT_TUNING_DIR to change).")
     parser.add_argument("--quick", action="store_true", help="3 samples per figure instead of 7")
     parser.add_argument("--show", action="store_true", help="print the thresholds in use here, and measure nothing")
