@@ -151,12 +151,21 @@ def one_thread() -> bool:
     0.6 us and the general path's parallel decision 1.3 us: with
     ``set_num_threads(1)``, an elementwise call of 1e4 elements spent more time
     deciding than computing.  False before Numba has started its threads."""
-    count = _numba_count[0]
-    if count is None:
-        count = _numba_count[0] = getattr(sys.modules.get("numba.np.ufunc.parallel"), "_get_num_threads", None)
-        if count is None:
-            return False
-    return bool(count() == 1)
+    count = _numba_count[0] or _count_reader()  # (inline: a call costs what the rest does)
+    return count is not None and bool(count() == 1)
+
+
+def started_count() -> int | None:
+    """Numba's thread count for the calling thread, or None before its threading layer
+    has started (read without starting it)."""
+    count = _count_reader()
+    return None if count is None else int(count())
+
+
+def _count_reader() -> Any:
+    if _numba_count[0] is None:
+        _numba_count[0] = getattr(sys.modules.get("numba.np.ufunc.parallel"), "_get_num_threads", None)
+    return _numba_count[0]
 
 
 _numba_count: list[Any] = [None]  # Numba's reader of its per-thread count, once its threads have started

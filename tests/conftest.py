@@ -36,22 +36,17 @@ def dtype(request):
     return request.param
 
 
-def _numba_thread_count():
-    """Numba's thread count for the calling thread, or None before its threading layer
-    has started (read without starting it, as _threads.one_thread does)."""
-    read = getattr(sys.modules.get("numba.np.ufunc.parallel"), "_get_num_threads", None)
-    return None if read is None else read()
-
-
 @pytest.fixture(autouse=True)
 def _thread_count_restored():
     """Each test leaves the thread count as it found it (Numba's default where its layer
     had not started): a test that sets it and fails before restoring it would send the
     calls of every later test in the process serial, and the tests that need two threads
     would skip or fail far from the cause."""
-    before = _numba_thread_count()
+    from fastact import _threads
+
+    before = _threads.started_count()
     yield
-    after = _numba_thread_count()
+    after = _threads.started_count()
     if after is not None:
         import numba
 
