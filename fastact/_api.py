@@ -254,16 +254,18 @@ def _streams(act: _activations.Activation, kind: str, outs: Sequence[np.ndarray]
     each aligned to its itemsize and at one address modulo STREAM_ALIGN, for a kernel
     with a streamed form (_kernels.streams) that is bound by memory: its forward's serial
     cost on this CPU (_tuning) at most _config.STREAM_MAX_NS_PER_BYTE, for a dtype for
-    which streaming pays on this CPU (_tuning's streamed_over_plain)."""
+    which streaming pays on this CPU (_tuning's streamed_over_plain, measured by the first such
+    call where neither `tune` nor another process has)."""
     first = outs[0]
     itemsize = first.itemsize
     if first.nbytes < _stream_min_bytes():
         return False
     if any(o.ctypes.data % itemsize or (o.ctypes.data - first.ctypes.data) % STREAM_ALIGN for o in outs):
         return False
-    tuning = _tuning.current()
-    return (_kernels_module().streams(act.name, kind) and tuning.streams(itemsize)
-            and tuning.serial_cost(act.name, itemsize) <= _config.STREAM_MAX_NS_PER_BYTE * itemsize)
+    if not (_kernels_module().streams(act.name, kind)
+            and _tuning.current().serial_cost(act.name, itemsize) <= _config.STREAM_MAX_NS_PER_BYTE * itemsize):
+        return False
+    return _tuning.with_streaming_measured().streams(itemsize)  # measured here on the first such call
 
 
 def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray], outs: Sequence[np.ndarray],

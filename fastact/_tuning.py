@@ -29,6 +29,10 @@ written on another CPU is never applied.  An unreadable file is ignored.
   twice the size from which fastact streams (_config.stream_min_bytes), on all threads.
   The memory-bound kernels stream only for a dtype where it is at most
   ``_config.STREAM_MAX_RATIO``: streaming pays on some CPUs and not on others.
+  Where neither ``tune`` nor an earlier process has measured it, the first call
+  that would stream measures it (``with_streaming_measured``: a few tenths of a
+  second, once per machine) and stores it in the entry; the defaults are then
+  never applied to a large call on an untried CPU.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +66,7 @@ class Tuning:
     short_row_max: dict[str, tuple[int, int]]
     streamed_over_plain: dict[str, tuple[float, float]]
     source: str = "defaults"  # or "tuned <date> (<layer>, <threads> threads)"
+    streaming_source: str = "defaults"  # where streamed_over_plain comes from (not measured here: "defaults")
 
     def serial_cost(self, name: str, itemsize: int) -> float:
         """ns per element of op ``name``'s serial forward kernel."""
@@ -168,22 +174,27 @@ def _shaped_like(value: Any, default: Any) -> bool:
     def number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
     if isinstance(default, tuple):
-        return isinstance(value, list) and len(value) == len(default) and all(map(number, value))
+        return isinstance(value, (list, tuple)) and len(value) == len(default) and all(map(number, value))
     return number(value)
 
 
 def _from_entry(entry: dict[Any, Any]) -> Tuning:
     """The defaults overlaid with a stored entry's values (unknown or malformed parts ignored)."""
     tables = {}
-    for table in ("serial_ns", "parallel_min_ns", "row_parallel_min_elements", "short_row_max", "streamed_over_plain"):
+    for table in (f.name for f in fields(Tuning) if isinstance(getattr(DEFAULTS, f.name), dict)):
         values = dict(getattr(DEFAULTS, table))
         stored = entry.get(table, {})
         if isinstance(stored, dict):
             for name, value in stored.items():
                 if _shaped_like(value, next(iter(values.values()))):
-                    values[name] = tuple(value) if isinstance(value, list) else value
+                    values[name] = tuple(value) if isinstance(value, (list, tuple)) else value
         tables[table] = values
-    return Tuning(**tables, source=str(entry.get("source", "tuned")))
+    source = str(entry.get("source", "tuned"))
+    stored_streaming = entry.get("streamed_over_plain")
+    measured = isinstance(stored_streaming, dict) and _shaped_like(stored_streaming.get("relu"),
+                                                                    DEFAULTS.streamed_over_plain["relu"])
+    streaming = str(entry.get("streaming_source", source)) if measured else DEFAULTS.streaming_source
+    return Tuning(**tables, source=source, streaming_source=streaming)
 
 
 # What to call when this process's tuning changes: the tables of small calls built from it (_api)
@@ -193,14 +204,71 @@ ON_CHANGE: list[Callable[[], None]] = []
 @functools.cache
 def current() -> Tuning:
     """This machine's thresholds: its stored entry over the defaults."""
-    if os.environ.get("FASTACT_TUNING") == "defaults":
+    if _defaults_asked():
         return DEFAULTS
     try:
         key = machine_key()
     except Exception:  # no numba: nothing runs in parallel anyway
         return DEFAULTS
     entry = _read(tuning_dir() / "tuning.json").get(key)
+    if _measured_here:  # measured by this process where it could not store it
+        entry = {"source": DEFAULTS.source, **(entry if isinstance(entry, dict) else {}), **_measured_here}
     return _from_entry(entry) if isinstance(entry, dict) else DEFAULTS
+
+
+def _changed() -> None:
+    current.cache_clear()
+    for changed in ON_CHANGE:
+        changed()
+
+
+def _write(path: Path, stored: dict[Any, Any]) -> None:
+    tmp = path.with_name(f"tuning.json.{os.getpid()}")
+    tmp.write_text(json.dumps(stored, indent=1, sort_keys=True))
+    os.replace(tmp, path)  # atomic: another process reads the old file or the new one
+
+
+# Measuring streaming on first use: repeat (3 x 2 samples of each kernel and dtype, on
+# 2 x 64 MiB where the bound is 32 MiB).  What this process measured (its entry could
+# not be stored: a read-only cache directory), and one measurement at a time.
+CALIBRATION_REPEAT = 2
+_measured_here: dict[str, Any] = {}
+_calibrating = threading.Lock()
+
+
+def with_streaming_measured() -> Tuning:
+    """current(), with streamed_over_plain measured on this CPU: where neither ``tune`` nor
+    an earlier process has, it is measured now (measure_streamed_over_plain, with
+    CALIBRATION_REPEAT; a few tenths of a second once the kernels are compiled) and stored
+    in this machine's entry (kept in this process where it cannot be stored).  The
+    defaults stand with FASTACT_TUNING=defaults.  Called where a call would stream."""
+    tuning = current()
+    if tuning.streaming_source != DEFAULTS.streaming_source or _defaults_asked():
+        return tuning
+    with _calibrating:
+        tuning = current()
+        if tuning.streaming_source != DEFAULTS.streaming_source:
+            return tuning  # another thread measured it meanwhile
+        from . import _threads
+
+        measured = {"streamed_over_plain": measure_streamed_over_plain(CALIBRATION_REPEAT),
+                    "streaming_source": f"measured on first use {time.strftime('%Y-%m-%d %H:%M')} "
+                                        f"({_threads.get_num_threads()} threads)"}
+        try:
+            key, path = machine_key(), tuning_dir() / "tuning.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stored = _read(path)
+            entry = stored[key] if isinstance(stored.get(key), dict) else {"source": DEFAULTS.source}
+            stored[key] = {**entry, **measured}
+            _write(path, stored)
+        except OSError:
+            _measured_here.update(measured)
+        _changed()
+        return current()
+
+
+def _defaults_asked() -> bool:
+    return os.environ.get("FASTACT_TUNING") == "defaults"
 
 
 # --- measuring -------------------------------------------------------------------------
@@ -362,7 +430,7 @@ def measure_streamed_over_plain(repeat: int) -> dict[str, tuple[float, float]]:
     for dtype in (np.float32, np.float64):
         n = nbytes // np.dtype(dtype).itemsize
         x, out = (_aligned(n, dtype, STREAM_ALIGN) for _ in range(2))
-        x[:] = np.random.default_rng(0).normal(0, 4, n)
+        x[:] = np.resize(np.random.default_rng(0).normal(0, 4, 1 << 16), n)  # (drawing all n took 0.4 s)
         times = _median_s({"streamed": functools.partial(streamed, x, out, ()),
                            "plain": functools.partial(plain, x, out, ())}, 3 * repeat)
         ratios.append(round(times["streamed"] / times["plain"], 3))
@@ -405,19 +473,16 @@ def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[A
     if threads > 1:  # the streamed kernels run on the parallel path only
         progress("measuring streaming stores against plain ones")
         entry["streamed_over_plain"] = measure_streamed_over_plain(repeat)
+        entry.pop("streaming_source", None)  # measured with the rest: the entry's source says when
     entry["source"] = f"tuned {time.strftime('%Y-%m-%d %H:%M')} ({layer}, {threads} threads, load {load:.1f})"
     stored[key] = entry
-    tmp = path.with_name(f"tuning.json.{os.getpid()}")
-    tmp.write_text(json.dumps(stored, indent=1, sort_keys=True))
-    os.replace(tmp, path)  # atomic: another process reads the old file or the new one
-    current.cache_clear()
-    for changed in ON_CHANGE:
-        changed()
+    _write(path, stored)
+    _changed()
     return key, entry
 
 
 def describe(tuning: Tuning) -> str:
-    lines = [f"source: {tuning.source}"]
+    lines = [f"source: {tuning.source}", f"streaming: {tuning.streaming_source}"]
     for table, values in asdict(tuning).items():
         if isinstance(values, dict):
             lines.append(f"{table}:")

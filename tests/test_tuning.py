@@ -41,6 +41,7 @@ print(json.dumps({
     "gufunc agrees": bool((fastact.softmax.gufunc(x) == fastact.softmax(x)).all()),
     "tiny sigmoid parallel": _api._goes_parallel(fastact.sigmoid._act, 64, 4),
     "relu streams": [_api._streams(fastact.relu._act, "forward", [np.empty(1 << 14, d)]) for d in ("f4", "f8")],
+    "streaming": _tuning.current().streaming_source,
 }))
 """
 
@@ -65,6 +66,7 @@ def test_a_process_loads_the_entry_for_its_machine(tmp_path):
     assert out["log_softmax short rows"] == list(_tuning.DEFAULTS.short_row_max["log_softmax"])
     assert out["tbb rows"] == _tuning.DEFAULTS.row_parallel_min_elements["tbb"]
     assert out["relu streams"] == [True, False]
+    assert out["streaming"] == "test"  # stored with the entry: not measured again
     import fastact
 
     assert out["tiny sigmoid parallel"] == (fastact.get_num_threads() > 1)
@@ -74,7 +76,7 @@ def test_a_process_loads_the_entry_for_its_machine(tmp_path):
 def test_an_unreadable_file_or_another_machines_entry_gives_the_defaults(tmp_path, content):
     (tmp_path / "tuning.json").write_text(content)
     out = json.loads(run_python(_REPORT, FASTACT_TUNING_DIR=str(tmp_path), FASTACT_TUNING=""))
-    assert out["source"] == _tuning.DEFAULTS.source
+    assert out["source"] == _tuning.DEFAULTS.source and out["streaming"] == "defaults"
     assert out["softmax short rows"] == list(_tuning.DEFAULTS.short_row_max["softmax"])
 
 
@@ -108,3 +110,62 @@ def test_tune_says_when_it_cannot_store(tmp_path):
     assert result.returncode == 1
     assert "python -m fastact tune: cannot store the results:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+_FIRST_USE = """
+import json
+import numpy as np
+import fastact
+from fastact import _api, _tuning
+measured = []
+real = _tuning.measure_streamed_over_plain
+_tuning.measure_streamed_over_plain = lambda repeat: measured.append(repeat) or real(repeat)
+small = _api._streams(fastact.relu._act, "forward", [np.empty(1000)])  # under the bound
+before = (_tuning.current().streaming_source, len(measured))
+x = np.linspace(-3, 3, 1 << 20)  # 8 MiB: parallel, over the bound
+ok = [bool((fastact.relu(x) == np.maximum(x, 0)).all()) for _ in range(2)]
+t = _tuning.current()
+print(json.dumps({"small": small, "before": before, "measured": measured, "ok": ok, "streaming": t.streaming_source,
+                  "ratios": t.streamed_over_plain["relu"], "threads": fastact.get_num_threads(),
+                  "streams": [_api._streams(fastact.relu._act, "forward", [np.empty(1 << 15, d)]) for d in ("f4", "f8")],
+                  "shown": _tuning.describe(t)}))
+"""
+
+
+def _first_use(tuning_dir, **env) -> dict:
+    return json.loads(run_python(_FIRST_USE, FASTACT_TUNING_DIR=str(tuning_dir), FASTACT_STREAM_MIN_BYTES="65536",
+                                 **{"FASTACT_TUNING": "", **env}))
+
+
+def test_the_first_call_that_would_stream_measures_streaming_once_per_machine(tmp_path):
+    out = _first_use(tmp_path)
+    assert out["ok"] == [True, True] and not out["small"]
+    assert out["before"] == ["defaults", 0]  # the small call measured nothing
+    if out["threads"] == 1:  # no parallel call, so nothing streams and nothing is measured
+        assert out["measured"] == [] and out["streaming"] == "defaults"
+        return
+    assert out["measured"] == [_tuning.CALIBRATION_REPEAT]  # once, not on the second call
+    assert out["streaming"].startswith("measured on first use") and out["streaming"] in out["shown"]
+    assert all(0 < ratio < 10 for ratio in out["ratios"])
+    assert out["streams"] == [ratio <= _tuning._config.STREAM_MAX_RATIO for ratio in out["ratios"]]
+    (entry,) = json.loads((tmp_path / "tuning.json").read_text()).values()
+    assert entry["streamed_over_plain"]["relu"] == out["ratios"] and entry["source"] == _tuning.DEFAULTS.source
+    again = _first_use(tmp_path)  # the next process reads it
+    assert again["measured"] == [] and again["streaming"] == out["streaming"] and again["ratios"] == out["ratios"]
+
+
+def test_streaming_measured_where_it_cannot_be_stored_is_kept_in_the_process(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = _first_use(blocker / "sub")
+    assert out["ok"] == [True, True]
+    if out["threads"] > 1:
+        assert out["measured"] == [_tuning.CALIBRATION_REPEAT] and out["streaming"].startswith("measured on first use")
+    assert not (blocker / "sub").exists()
+
+
+def test_the_defaults_asked_for_measure_nothing(tmp_path):
+    out = _first_use(tmp_path, FASTACT_TUNING="defaults")
+    assert out["ok"] == [True, True] and out["measured"] == [] and out["streaming"] == "defaults"
+    assert out["ratios"] == list(_tuning.DEFAULTS.streamed_over_plain["relu"])
+    assert not (tmp_path / "tuning.json").exists()
