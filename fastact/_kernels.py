@@ -668,7 +668,7 @@ def _group_sum(d: Any, s: Any, length: Any, m: Any, sum_r: Any, err_r: Any, firs
 
 def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, *, loop: Any, n_in: Any, n_out: Any,
             adds: Any, reduces: Any, n_params: Any, weighted: Any, same: Any, staged: Any, apart: Any,
-            token: Any) -> Callable[..., Any]:
+            streamed: Any, token: Any) -> Callable[..., Any]:
     """kernel(*ins, *outs, b, partial, p, rows, length, channels, rb, cb, by_column), the
     loop ``loop`` ("map", "pair" or "times" of _MAP_TEMPLATES) over f(v + bias) for the last
     input v (``adds``; not for f' from y), or over f(v) with the parameters (b's value,)
@@ -681,7 +681,10 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
     _map_staged), run in two loops over each piece of STAGE_BLOCK elements of a row, the
     first stage's values waiting in the first output (never in place).  ``apart``: for
     float32, the parameters' terms go into a row of the input's dtype first, their float64
-    products in a loop of their own (_add_products; Activation.dparams_apart)."""
+    products in a loop of their own (_add_products; Activation.dparams_apart).
+    ``streamed`` (one output, no sums, not in place): each row's piece is written as
+    _streamed writes, its blocks of STAGE_BLOCK from the output's STREAM_ALIGN-byte
+    boundaries through a scratch row and stream_store."""
     end = n_in + n_out
     value_of = _added if adds else _as_is
     through_g, through_x, so = _read_through(same, n_in)
@@ -763,6 +766,31 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
 
     by_element, by_plane = segment_of(1), segment_of(0)
 
+    def streamed_of(segment: Any, step: int) -> Any:
+        """piece(ins, outs, bs, n, p, scratch): ``segment`` over the n elements, the blocks
+        that start at the output's STREAM_ALIGN-byte boundaries into the scratch row
+        (STAGE_BLOCK elements) and from there past the caches; the head before the first
+        boundary and the tail after the last whole block in place."""
+
+        @register_jitable(inline="always")
+        def piece(ins: Any, outs: Any, bs: Any, n: Any, p: Any, scratch: Any) -> None:
+            out = outs[0]
+            misaligned = np.intp(out.ctypes.data) % STREAM_ALIGN
+            head = min(n, ((STREAM_ALIGN - misaligned) % STREAM_ALIGN) // out.itemsize)
+            segment(sliced(ins, 0, head), sliced(outs, 0, head), bs, head, p)
+            blocks = (n - head) // STAGE_BLOCK
+            for k in range(blocks):
+                s0 = head + k * STAGE_BLOCK
+                ins_b = sliced(ins, s0, s0 + STAGE_BLOCK)
+                segment(ins_b, (scratch,), bs[s0 * step:], STAGE_BLOCK, p)
+                stream_store(out, s0, scratch, STAGE_BLOCK)
+            rest = head + blocks * STAGE_BLOCK
+            segment(sliced(ins, rest, n), sliced(outs, rest, n), bs[rest * step:], n - rest, p)
+
+        return piece
+
+    by_element_streamed, by_plane_streamed = streamed_of(by_element, 1), streamed_of(by_plane, 0)
+
     def kernel(*args: Any) -> None:
         token  # noqa: B018
         full_width()
@@ -777,7 +805,18 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
             c0 = col * cb
             m = min(cb, length - c0)
             stop = min(rows, block * rb + rb)
-            if by_column and not n_sums:
+            if streamed:
+                scratch = np.empty(STAGE_BLOCK, outs[0].dtype)
+                for r in range(block * rb, stop):
+                    s = r * length + c0
+                    n = min(m, size - s)  # the last row may be short
+                    if n > 0 and by_column:
+                        by_element_streamed(sliced(ins, s, s + n), sliced(outs, s, s + n), b[c0:c0 + m], n, p, scratch)
+                    elif n > 0:
+                        c = r % channels
+                        by_plane_streamed(sliced(ins, s, s + n), sliced(outs, s, s + n), b[c:c + 1], n, p, scratch)
+                stream_fence()
+            elif by_column and not n_sums:
                 b_r = b[c0:c0 + m]
                 for r in range(block * rb, stop):
                     s = r * length + c0
@@ -888,14 +927,15 @@ def _times_in_place(g: Any, terms: Any, out: Any, n: Any) -> None:
 @functools.cache
 def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_grads: bool = False,
                 weighted: bool = False, biased: bool = True, same: tuple[int, int] | None = None,
-                staged: bool = True) -> Any:
+                staged: bool = True, streamed: bool = False) -> Any:
     """The kernel of ``kind`` for activation ``name`` with a bias added to its input:
     ``kernel(*inputs, *outputs, b, partial, params, rows, length, channels, rb, cb, by_column)``
     (``_biased``), 1-D arrays, b of the inputs' dtype, partial (2 n, ., .) float64 for n
     sums; ``param_grads``: also the parameters' gradients (kind backward_x); ``weighted``:
     b is prelu's weight per channel (float64), not added; not ``biased``: b is 0 and not
     added (the parameters' gradients alone); ``same`` (output, input): in place;
-    ``staged=False`` as for elementwise_kernel."""
+    ``staged=False`` as for elementwise_kernel; ``streamed``: with streaming stores (a
+    kind with a streamed form, _has_streamed_form, and one output; no sums, not in place)."""
     act = _activations.ELEMENTWISE[name]
     if same is not None and param_grads:
         raise ValueError("the parameters' gradients read the inputs after the outputs are written: not in place")
@@ -903,6 +943,9 @@ def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_
     if None in fns:
         raise ValueError(f"{name} has no {kind} formula")
     spec = _activations.KINDS[kind]
+    if streamed and not (_has_streamed_form(kind, loop) and spec.outputs == 1 and same is None and not param_grads
+                         and not weighted and not kind.startswith("backward")):
+        raise ValueError(f"{kind} with a bias has no streaming kernel (one input and one output, no sums)")
     n_params = len(act.grad_params) if param_grads else 0
     stages = staged_loop(loop, fns) if staged and same is None and not weighted else None
     first, then, then2 = (stages[0], stages[1], stages[-1]) if stages else (fns[0], _no_second_stage, _no_second_stage)
@@ -911,7 +954,8 @@ def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_
                 n_out=spec.outputs,
                 adds=biased and kind != "backward_y" and not weighted,
                 reduces=biased and kind.startswith("backward") and not weighted,
-                n_params=n_params, weighted=weighted, same=same, apart=bool(n_params) and act.dparams_apart)
+                n_params=n_params, weighted=weighted, same=same, apart=bool(n_params) and act.dparams_apart,
+                streamed=streamed)
 
 
 def _bias_totals(*, token: Any) -> Callable[..., Any]:

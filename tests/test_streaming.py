@@ -135,3 +135,42 @@ def test_the_bound(monkeypatch):
     monkeypatch.delenv("FASTACT_STREAM_MIN_BYTES")
     bound = _config.stream_min_bytes()
     assert bound == math.inf or bound >= 1 << 20  # a last-level cache, or 32 MiB
+
+
+# a bias per column (rows of odd length, and short rows tiled), per plane of NCHW data,
+# and a scalar one; each a parallel size
+BIAS_SHAPES = [((300, 1001), (1001,)), ((60000, 5), (5,)), ((4, 3, 160, 161), (3, 1, 1)), (((1 << 18) + 7,), ())]
+
+
+@pytest.mark.parametrize("shape,bias_shape", BIAS_SHAPES)
+def test_bias_calls_stream_with_the_plain_kernels_bits(monkeypatch, dtype, steady_threads, two_threads, shape,
+                                                       bias_shape):
+    chosen = []
+    real = _kernels.bias_kernel
+
+    def spy(name, kind, parallel, *args, **kwargs):
+        chosen.append((name, kind, kwargs.get("streamed", False)))
+        return real(name, kind, parallel, *args, **kwargs)
+
+    monkeypatch.setattr(_kernels, "bias_kernel", spy)
+    x = _inputs(dtype, math.prod(shape)).reshape(shape)
+    b = _inputs(dtype, math.prod(bias_shape), seed=1).reshape(bias_shape)
+    g = _inputs(dtype, x.size, seed=2).reshape(shape)
+    ops = (fastact.relu, fastact.elu)  # elu: a parameter, and bound by its arithmetic (not streamed)
+    monkeypatch.setattr(_api, "_stream_min_bytes", lambda: math.inf)
+    want = {op.name: (op(x, bias=b), op.grad(x, bias=b), op.backward(g, x=x, bias=b)[0]) for op in ops}
+    assert chosen and not any(s for *_, s in chosen)
+    monkeypatch.setattr(_api, "_stream_min_bytes", lambda: 0)
+    for op in ops:
+        chosen.clear()
+        out = _at_offset(x.size, dtype, 3, np.nan).reshape(shape)
+        got = (op(x, bias=b), op.grad(x, bias=b), op.backward(g, x=x, bias=b)[0], op(x, bias=b, out=out))
+        # the forward kinds of relu; never a backward (two inputs, and dbias's sums)
+        assert chosen and all(s == (op.name == "relu" and kind != "backward_x") for _, kind, s in chosen), chosen
+        assert all(_same_bits(a, w) for a, w in zip(got, (*want[op.name], want[op.name][0]))), op.name
+
+
+def test_bias_kernels_without_a_streamed_form_refuse_it():
+    for kind, extra in [("backward_x", {}), ("value_and_grad", {}), ("forward", {"same": (0, 0)})]:
+        with pytest.raises(ValueError, match="no streaming kernel"):
+            _kernels.bias_kernel("relu", kind, True, streamed=True, **extra)
