@@ -73,15 +73,21 @@ def two_threads():
     fastact.set_num_threads(before)
 
 
-def test_calls_stream_large_memory_bound_outputs(monkeypatch, dtype, steady_threads, two_threads):
+def _chosen(monkeypatch, maker):
+    """The (name, kind, streamed) of each kernel that _kernels' ``maker`` gives from now on."""
     chosen = []
-    real = _kernels.elementwise_kernel
+    real = getattr(_kernels, maker)
 
     def spy(name, kind, parallel, *args, **kwargs):
         chosen.append((name, kind, kwargs.get("streamed", False)))
         return real(name, kind, parallel, *args, **kwargs)
 
-    monkeypatch.setattr(_kernels, "elementwise_kernel", spy)
+    monkeypatch.setattr(_kernels, maker, spy)
+    return chosen
+
+
+def test_calls_stream_large_memory_bound_outputs(monkeypatch, dtype, steady_threads, two_threads):
+    chosen = _chosen(monkeypatch, "elementwise_kernel")
     x = _inputs(dtype, (1 << 21) + 3)  # parallel sizes for every op here, relu the cheapest
     assert _api._goes_parallel(_activations.ELEMENTWISE["relu"], x.size, x.itemsize)
     g = _inputs(dtype, x.size, seed=1)
@@ -145,14 +151,7 @@ BIAS_SHAPES = [((300, 1001), (1001,)), ((60000, 5), (5,)), ((4, 3, 160, 161), (3
 @pytest.mark.parametrize("shape,bias_shape", BIAS_SHAPES)
 def test_bias_calls_stream_with_the_plain_kernels_bits(monkeypatch, dtype, steady_threads, two_threads, shape,
                                                        bias_shape):
-    chosen = []
-    real = _kernels.bias_kernel
-
-    def spy(name, kind, parallel, *args, **kwargs):
-        chosen.append((name, kind, kwargs.get("streamed", False)))
-        return real(name, kind, parallel, *args, **kwargs)
-
-    monkeypatch.setattr(_kernels, "bias_kernel", spy)
+    chosen = _chosen(monkeypatch, "bias_kernel")
     x = _inputs(dtype, math.prod(shape)).reshape(shape)
     b = _inputs(dtype, math.prod(bias_shape), seed=1).reshape(bias_shape)
     g = _inputs(dtype, x.size, seed=2).reshape(shape)
