@@ -256,10 +256,9 @@ def _launch(act: _activations.Activation, kind: str, lay: Layout, ins: list[np.n
     same = None if fresh else _same_arrays(flat_ins, flat_outs)
     # streaming stores as the op without a bias has them (relu float32 on 4096 x 4096, znver5:
     # 1.22-1.42x the plain op's time without)
-    streamed = (parallel and same is None and len(outs) == 1 and not kind.startswith("backward")
-                and variant.get("biased", True) and not (variant.get("param_grads") or variant.get("weighted"))
-                and _streams(act, kind, flat_outs))
-    kernel = _kernels_module().bias_kernel(act.name, kind, parallel, **variant, same=same, streamed=streamed)
+    kernels = _kernels_module()
+    streamed = parallel and kernels.bias_streams(act.name, kind, **variant, same=same) and _streams(act, kind, flat_outs)
+    kernel = kernels.bias_kernel(act.name, kind, parallel, **variant, same=same, streamed=streamed)
     _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, itemsize),
                  *flat_ins, *flat_outs, lay.bias_values(b), partial,
                  p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column, fresh=fresh)

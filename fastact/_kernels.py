@@ -352,6 +352,16 @@ def _map_pair_staged(first: Any, then1: Any, then2: Any, *, n_in: Any, token: An
 # 0.80-0.94x in float32.
 
 
+@register_jitable(inline="always")
+def _stream_span(out: Any, n: Any) -> Any:
+    """(head, lines): out[head:head + lines] is the part of out[:n] in whole
+    STREAM_ALIGN-byte lines, those that stream_store may write; head elements before it."""
+    per_line = STREAM_ALIGN // out.itemsize
+    misaligned = np.intp(out.ctypes.data) % STREAM_ALIGN
+    head = min(n, ((STREAM_ALIGN - misaligned) % STREAM_ALIGN) // out.itemsize)
+    return head, (n - head) // per_line * per_line
+
+
 def _streamed(fn1: Any, fn2: Any, *, loop: Any, token: Any) -> Callable[..., Any]:
     """kernel(x, *outs, p) of _map (one input) or _map_pair with streaming stores: the
     blocks that start at the first output's STREAM_ALIGN-byte boundaries go through a
@@ -378,9 +388,8 @@ def _streamed(fn1: Any, fn2: Any, *, loop: Any, token: Any) -> Callable[..., Any
         out2 = borrowed(args[-2])  # (out1 again but for a pair)
         p = args[-1]
         n = out1.shape[0]
-        misaligned = np.intp(out1.ctypes.data) % STREAM_ALIGN
-        head = min(n, ((STREAM_ALIGN - misaligned) % STREAM_ALIGN) // out1.itemsize)
-        blocks = (n - head) // STAGE_BLOCK
+        head, lines = _stream_span(out1, n)
+        blocks = lines // STAGE_BLOCK  # (the few lines after them are written in place)
         tasks = (blocks + STREAM_TASK_BLOCKS - 1) // STREAM_TASK_BLOCKS
         for task in prange(tasks):
             full_width()
@@ -767,24 +776,23 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
     by_element, by_plane = segment_of(1), segment_of(0)
 
     def streamed_of(segment: Any, step: int) -> Any:
-        """piece(ins, outs, bs, n, p, scratch): ``segment`` over the n elements, the blocks
-        that start at the output's STREAM_ALIGN-byte boundaries into the scratch row
-        (STAGE_BLOCK elements) and from there past the caches; the head before the first
-        boundary and the tail after the last whole block in place."""
+        """piece(ins, outs, bs, n, p, scratch): ``segment`` over the n elements, those in
+        the output's whole STREAM_ALIGN-byte lines (_stream_span) in blocks of up to
+        STAGE_BLOCK into the scratch row and from there past the caches (a row shorter
+        than a block too: rows of 128 float32 streamed nothing before); the head before
+        the first line and the tail after the last in place."""
 
         @register_jitable(inline="always")
         def piece(ins: Any, outs: Any, bs: Any, n: Any, p: Any, scratch: Any) -> None:
             out = outs[0]
-            misaligned = np.intp(out.ctypes.data) % STREAM_ALIGN
-            head = min(n, ((STREAM_ALIGN - misaligned) % STREAM_ALIGN) // out.itemsize)
+            head, lines = _stream_span(out, n)
             segment(sliced(ins, 0, head), sliced(outs, 0, head), bs, head, p)
-            blocks = (n - head) // STAGE_BLOCK
-            for k in range(blocks):
+            rest = head + lines
+            for k in range((lines + STAGE_BLOCK - 1) // STAGE_BLOCK):
                 s0 = head + k * STAGE_BLOCK
-                ins_b = sliced(ins, s0, s0 + STAGE_BLOCK)
-                segment(ins_b, (scratch,), bs[s0 * step:], STAGE_BLOCK, p)
-                stream_store(out, s0, scratch, STAGE_BLOCK)
-            rest = head + blocks * STAGE_BLOCK
+                m = min(STAGE_BLOCK, rest - s0)
+                segment(sliced(ins, s0, s0 + m), (scratch,), bs[s0 * step:], m, p)
+                stream_store(out, s0, scratch, m)
             segment(sliced(ins, rest, n), sliced(outs, rest, n), bs[rest * step:], n - rest, p)
 
         return piece
@@ -925,6 +933,18 @@ def _times_in_place(g: Any, terms: Any, out: Any, n: Any) -> None:
 
 
 @functools.cache
+def bias_streams(name: str, kind: str, param_grads: bool = False, weighted: bool = False, biased: bool = True,
+                 same: tuple[int, int] | None = None) -> bool:
+    """Whether bias_kernel with these arguments has a streamed form (``streamed=True``):
+    a kind with one input, one output and a streamed form (_has_streamed_form), a bias
+    added, no sums (no backward, no parameters' gradients), not in place."""
+    spec = _activations.KINDS[kind]
+    loop, _ = spec.loop(_activations.ELEMENTWISE[name])
+    return (_has_streamed_form(kind, loop) and spec.outputs == 1 and same is None and biased and not param_grads
+            and not weighted and not kind.startswith("backward"))
+
+
+@functools.cache
 def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_grads: bool = False,
                 weighted: bool = False, biased: bool = True, same: tuple[int, int] | None = None,
                 staged: bool = True, streamed: bool = False) -> Any:
@@ -943,8 +963,7 @@ def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_
     if None in fns:
         raise ValueError(f"{name} has no {kind} formula")
     spec = _activations.KINDS[kind]
-    if streamed and not (_has_streamed_form(kind, loop) and spec.outputs == 1 and same is None and not param_grads
-                         and not weighted and not kind.startswith("backward")):
+    if streamed and not bias_streams(name, kind, param_grads=param_grads, weighted=weighted, biased=biased, same=same):
         raise ValueError(f"{kind} with a bias has no streaming kernel (one input and one output, no sums)")
     n_params = len(act.grad_params) if param_grads else 0
     stages = staged_loop(loop, fns) if staged and same is None and not weighted else None

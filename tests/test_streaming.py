@@ -143,9 +143,10 @@ def test_the_bound(monkeypatch):
     assert bound == math.inf or bound >= 1 << 20  # a last-level cache, or 32 MiB
 
 
-# a bias per column (rows of odd length, and short rows tiled), per plane of NCHW data,
-# and a scalar one; each a parallel size
-BIAS_SHAPES = [((300, 1001), (1001,)), ((60000, 5), (5,)), ((4, 3, 160, 161), (3, 1, 1)), (((1 << 18) + 7,), ())]
+# a bias per column (rows of odd length, rows shorter than a block, and short rows tiled),
+# per plane of NCHW data, and a scalar one; each a parallel size
+BIAS_SHAPES = [((300, 1001), (1001,)), ((2500, 128), (128,)), ((60000, 5), (5,)), ((4, 3, 160, 161), (3, 1, 1)),
+               (((1 << 18) + 7,), ())]
 
 
 @pytest.mark.parametrize("shape,bias_shape", BIAS_SHAPES)
@@ -170,6 +171,9 @@ def test_bias_calls_stream_with_the_plain_kernels_bits(monkeypatch, dtype, stead
 
 
 def test_bias_kernels_without_a_streamed_form_refuse_it():
+    assert _kernels.bias_streams("relu", "forward") and _kernels.bias_streams("relu", "grad")
+    assert not _kernels.bias_streams("relu", "forward", param_grads=True)
+    assert not _kernels.bias_streams("leaky_relu", "forward", weighted=True)
     for kind, extra in [("backward_x", {}), ("value_and_grad", {}), ("forward", {"same": (0, 0)})]:
         with pytest.raises(ValueError, match="no streaming kernel"):
             _kernels.bias_kernel("relu", kind, True, streamed=True, **extra)
