@@ -622,6 +622,16 @@ def _added(v: Any, t: Any) -> Any:
 
 
 @register_jitable(inline="always")
+def _first_row(a: Any) -> Any:
+    return (a[0],)
+
+
+@register_jitable(inline="always")
+def _two_rows(a: Any) -> Any:
+    return (a[0], a[1])
+
+
+@register_jitable(inline="always")
 def _as_is(v: Any, t: Any) -> Any:
     return v
 
@@ -691,9 +701,9 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
     first stage's values waiting in the first output (never in place).  ``apart``: for
     float32, the parameters' terms go into a row of the input's dtype first, their float64
     products in a loop of their own (_add_products; Activation.dparams_apart).
-    ``streamed`` (one output, no sums, not in place): each row's piece is written as
-    _streamed writes, its blocks of STAGE_BLOCK from the output's STREAM_ALIGN-byte
-    boundaries through a scratch row and stream_store."""
+    ``streamed`` (one input, no sums, not in place): each row's piece is written as
+    _streamed writes, its blocks of STAGE_BLOCK from the outputs' STREAM_ALIGN-byte
+    boundaries through a scratch row per output and stream_store."""
     end = n_in + n_out
     value_of = _added if adds else _as_is
     through_g, through_x, so = _read_through(same, n_in)
@@ -777,10 +787,10 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
 
     def streamed_of(segment: Any, step: int) -> Any:
         """piece(ins, outs, bs, n, p, scratch): ``segment`` over the n elements, those in
-        the output's whole STREAM_ALIGN-byte lines (_stream_span) in blocks of up to
-        STAGE_BLOCK into the scratch row and from there past the caches (a row shorter
-        than a block too: rows of 128 float32 streamed nothing before); the head before
-        the first line and the tail after the last in place."""
+        the outputs' whole STREAM_ALIGN-byte lines (_stream_span) in blocks of up to
+        STAGE_BLOCK into the scratch rows (one per output) and from there past the caches
+        (a row shorter than a block too: rows of 128 float32 streamed nothing before); the
+        head before the first line and the tail after the last in place."""
 
         @register_jitable(inline="always")
         def piece(ins: Any, outs: Any, bs: Any, n: Any, p: Any, scratch: Any) -> None:
@@ -791,12 +801,15 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
             for k in range((lines + STAGE_BLOCK - 1) // STAGE_BLOCK):
                 s0 = head + k * STAGE_BLOCK
                 m = min(STAGE_BLOCK, rest - s0)
-                segment(sliced(ins, s0, s0 + m), (scratch,), bs[s0 * step:], m, p)
-                stream_store(out, s0, scratch, m)
+                segment(sliced(ins, s0, s0 + m), scratch_rows(scratch), bs[s0 * step:], m, p)
+                stream_store(out, s0, scratch[0], m)
+                if n_out == 2:
+                    stream_store(outs[-1], s0, scratch[-1], m)
             segment(sliced(ins, rest, n), sliced(outs, rest, n), bs[rest * step:], n - rest, p)
 
         return piece
 
+    scratch_rows = _first_row if n_out == 1 else _two_rows
     by_element_streamed, by_plane_streamed = streamed_of(by_element, 1), streamed_of(by_plane, 0)
 
     def kernel(*args: Any) -> None:
@@ -814,7 +827,7 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
             m = min(cb, length - c0)
             stop = min(rows, block * rb + rb)
             if streamed:
-                scratch = np.empty(STAGE_BLOCK, outs[0].dtype)
+                scratch = np.empty((n_out, STAGE_BLOCK), outs[0].dtype)
                 for r in range(block * rb, stop):
                     s = r * length + c0
                     n = min(m, size - s)  # the last row may be short
@@ -936,12 +949,13 @@ def _times_in_place(g: Any, terms: Any, out: Any, n: Any) -> None:
 def bias_streams(name: str, kind: str, param_grads: bool = False, weighted: bool = False, biased: bool = True,
                  same: tuple[int, int] | None = None) -> bool:
     """Whether bias_kernel with these arguments has a streamed form (``streamed=True``):
-    a kind with one input, one output and a streamed form (_has_streamed_form), a bias
-    added, no sums (no backward, no parameters' gradients), not in place."""
+    a kind with one input and a streamed form (_has_streamed_form: forward, grad and
+    value_and_grad), a bias added, no sums (no backward, no parameters' gradients), not
+    in place."""
     spec = _activations.KINDS[kind]
     loop, _ = spec.loop(_activations.ELEMENTWISE[name])
-    return (_has_streamed_form(kind, loop) and spec.outputs == 1 and same is None and biased and not param_grads
-            and not weighted and not kind.startswith("backward"))
+    return (_has_streamed_form(kind, loop) and same is None and biased and not param_grads and not weighted
+            and not kind.startswith("backward"))
 
 
 @functools.cache
@@ -955,7 +969,7 @@ def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_
     b is prelu's weight per channel (float64), not added; not ``biased``: b is 0 and not
     added (the parameters' gradients alone); ``same`` (output, input): in place;
     ``staged=False`` as for elementwise_kernel; ``streamed``: with streaming stores (a
-    kind with a streamed form, _has_streamed_form, and one output; no sums, not in place)."""
+    kind with a streamed form, _has_streamed_form: bias_streams; no sums, not in place)."""
     act = _activations.ELEMENTWISE[name]
     if same is not None and param_grads:
         raise ValueError("the parameters' gradients read the inputs after the outputs are written: not in place")
@@ -964,7 +978,7 @@ def bias_kernel(name: str, kind: str, parallel: bool, cache: bool = True, param_
         raise ValueError(f"{name} has no {kind} formula")
     spec = _activations.KINDS[kind]
     if streamed and not bias_streams(name, kind, param_grads=param_grads, weighted=weighted, biased=biased, same=same):
-        raise ValueError(f"{kind} with a bias has no streaming kernel (one input and one output, no sums)")
+        raise ValueError(f"{kind} with a bias has no streaming kernel (one input, no sums, not in place)")
     n_params = len(act.grad_params) if param_grads else 0
     stages = staged_loop(loop, fns) if staged and same is None and not weighted else None
     first, then, then2 = (stages[0], stages[1], stages[-1]) if stages else (fns[0], _no_second_stage, _no_second_stage)

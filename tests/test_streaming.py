@@ -158,22 +158,28 @@ def test_bias_calls_stream_with_the_plain_kernels_bits(monkeypatch, dtype, stead
     g = _inputs(dtype, x.size, seed=2).reshape(shape)
     ops = (fastact.relu, fastact.elu)  # elu: a parameter, and bound by its arithmetic (not streamed)
     monkeypatch.setattr(_api, "_stream_min_bytes", lambda: math.inf)
-    want = {op.name: (op(x, bias=b), op.grad(x, bias=b), op.backward(g, x=x, bias=b)[0]) for op in ops}
+    want = {op.name: (op(x, bias=b), op.grad(x, bias=b), op.backward(g, x=x, bias=b)[0], *op.value_and_grad(x, bias=b))
+            for op in ops}
     assert chosen and not any(s for *_, s in chosen)
     monkeypatch.setattr(_api, "_stream_min_bytes", lambda: 0)
     for op in ops:
         chosen.clear()
         out = _at_offset(x.size, dtype, 3, np.nan).reshape(shape)
-        got = (op(x, bias=b), op.grad(x, bias=b), op.backward(g, x=x, bias=b)[0], op(x, bias=b, out=out))
-        # the forward kinds of relu; never a backward (two inputs, and dbias's sums)
-        assert chosen and all(s == (op.name == "relu" and kind != "backward_x") for _, kind, s in chosen), chosen
-        assert all(_same_bits(a, w) for a, w in zip(got, (*want[op.name], want[op.name][0]))), op.name
+        outs = tuple(_at_offset(x.size, dtype, 5, np.nan).reshape(shape) for _ in range(2))  # alike modulo STREAM_ALIGN
+        got = (op(x, bias=b), op.grad(x, bias=b), op.backward(g, x=x, bias=b)[0], op(x, bias=b, out=out),
+               *op.value_and_grad(x, bias=b, out=outs))
+        # the forward kinds of relu, value_and_grad's two outputs too; never a backward (two
+        # inputs, and dbias's sums)
+        assert [k for _, k, _ in chosen] == ["forward", "grad", "backward_x", "forward", "value_and_grad"], chosen
+        assert all(s == (op.name == "relu" and kind != "backward_x") for _, kind, s in chosen), chosen
+        expected = want[op.name]
+        assert all(_same_bits(a, w) for a, w in zip(got, (*expected[:3], expected[0], *expected[3:]))), op.name
 
 
 def test_bias_kernels_without_a_streamed_form_refuse_it():
-    assert _kernels.bias_streams("relu", "forward") and _kernels.bias_streams("relu", "grad")
+    assert all(_kernels.bias_streams("relu", kind) for kind in ("forward", "grad", "value_and_grad"))
     assert not _kernels.bias_streams("relu", "forward", param_grads=True)
     assert not _kernels.bias_streams("leaky_relu", "forward", weighted=True)
-    for kind, extra in [("backward_x", {}), ("value_and_grad", {}), ("forward", {"same": (0, 0)})]:
+    for kind, extra in [("backward_x", {}), ("value_and_grad", {"same": (0, 0)}), ("forward", {"same": (0, 0)})]:
         with pytest.raises(ValueError, match="no streaming kernel"):
             _kernels.bias_kernel("relu", kind, True, streamed=True, **extra)
