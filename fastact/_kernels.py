@@ -788,9 +788,9 @@ def _biased(fn: Any, fn2: Any, dparams: Any, first: Any, then: Any, then2: Any, 
     def streamed_of(segment: Any, step: int) -> Any:
         """piece(ins, outs, bs, n, p, scratch): ``segment`` over the n elements, those in
         the outputs' whole STREAM_ALIGN-byte lines (_stream_span) in blocks of up to
-        STAGE_BLOCK into the scratch rows (one per output) and from there past the caches
-        (a row shorter than a block too: rows of 128 float32 streamed nothing before); the
-        head before the first line and the tail after the last in place."""
+        STAGE_BLOCK (the last one shorter) into the scratch rows (one per output) and from
+        there past the caches; the head before the first line and the tail after the last
+        in place."""
 
         @register_jitable(inline="always")
         def piece(ins: Any, outs: Any, bs: Any, n: Any, p: Any, scratch: Any) -> None:

@@ -143,8 +143,9 @@ def test_the_bound(monkeypatch):
     assert bound == math.inf or bound >= 1 << 20  # a last-level cache, or 32 MiB
 
 
-# a bias per column (rows of odd length, rows shorter than a block, and short rows tiled),
-# per plane of NCHW data, and a scalar one; each a parallel size
+# a bias per column (rows of odd length, and short rows tiled: pieces of whole blocks, a
+# head, and a last partial block), per plane of NCHW data, and a scalar one; each a
+# parallel size
 BIAS_SHAPES = [((300, 1001), (1001,)), ((2500, 128), (128,)), ((60000, 5), (5,)), ((4, 3, 160, 161), (3, 1, 1)),
                (((1 << 18) + 7,), ())]
 
