@@ -127,7 +127,7 @@ def _route(act: _activations.Activation, kind: str) -> list[Any]:
     route = [0, 0, None]
     if _backend.numba is not None and not _backend.numba.config.DISABLE_JIT:
         tuning = _tuning.current()
-        route[:2] = [math.ceil(tuning.serial_below_ns / tuning.serial_cost(act.name, size)) for size in (4, 8)]
+        route[:2] = [math.ceil(tuning.serial_below_ns / tuning.serial_cost(act.name, size, kind)) for size in (4, 8)]
     _ROUTES[(act.name, kind)] = route
     return route
 
@@ -193,7 +193,7 @@ def _shortcut(act: _activations.Activation, kind: str) -> _Shortcut | None:
     if layer is not None:  # serial below go_parallel's threshold under this layer
         tuning = _tuning.current()
         ns = _threads.parallel_min_ns() * _threads.threshold_factor()
-        sizes = [max(math.ceil(ns / tuning.serial_cost(act.name, size)), limit)
+        sizes = [max(math.ceil(ns / tuning.serial_cost(act.name, size, kind)), limit)
                  for size, limit in zip((4, 8), route[:2])]
     return (route[2], sizes[0], sizes[1], _DEFAULT_PARAMS[act.name], layer)
 
@@ -221,13 +221,12 @@ def _small(cut: _Shortcut, x: np.ndarray, out: object, grad_out: np.ndarray | No
     return None
 
 
-def _goes_parallel(act: _activations.Activation, n: int, itemsize: int) -> bool:
-    """Whether a call of ``n`` elements runs the parallel kernel: where the serial run
-    would take longer than this machine's parallel_min_ns (_tuning: the threads'
-    start-up then pays).  The cost is the forward's for every kind; a derivative
-    costs about as much."""
+def _goes_parallel(act: _activations.Activation, n: int, itemsize: int, kind: str = "forward") -> bool:
+    """Whether a call of ``n`` elements of ``kind`` runs the parallel kernel: where the
+    serial run would take longer than this machine's parallel_min_ns (_tuning: the
+    threads' start-up then pays), with the kind's own cost (_tuning's backward_ratio)."""
     tuning = _tuning.current()
-    work = n * tuning.serial_cost(act.name, itemsize)
+    work = n * tuning.serial_cost(act.name, itemsize, kind)
     # serial under every layer: the threads are not even asked
     return work >= tuning.serial_below_ns and _threads.go_parallel(work, _threads.parallel_min_ns())
 
@@ -277,7 +276,7 @@ def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray],
     n = outs[0].size
     if not n:
         return
-    if _goes_parallel(act, n, outs[0].itemsize):
+    if _goes_parallel(act, n, outs[0].itemsize, kind):
         same = None if fresh else _same_arrays(ins, outs)
         kernels = _kernels_module()
         if same is not None:
@@ -285,7 +284,8 @@ def _compute(act: _activations.Activation, kind: str, ins: Sequence[np.ndarray],
         else:
             kernel = kernels.elementwise_kernel(act.name, kind, True, streamed=_streams(act, kind, outs))
         _threads.run(kernel, True, n,
-                     _tuning.current().serial_cost(act.name, outs[0].itemsize), *ins, *outs, params, fresh=fresh)
+                     _tuning.current().serial_cost(act.name, outs[0].itemsize, kind), *ins, *outs, params,
+                     fresh=fresh)
         return
     if _backend.numba.config.DISABLE_JIT:
         _serial_kernel(act.name, kind)(*ins, *outs, params)
@@ -1759,11 +1759,11 @@ class ChannelOp(_PublicOp):
                     _compute(act, kind, flat_ins, flat_outs, (float(w[0]),))
                 elif flat_outs[0].size:
                     n = flat_outs[0].size
-                    parallel = _goes_parallel(act, n, comp_dt.itemsize)
+                    parallel = _goes_parallel(act, n, comp_dt.itemsize, kind)
                     kernel = _kernels_module().channel_kernel(act.name, kind, parallel,
                                                               same=_same_arrays(flat_ins, flat_outs))
                     _threads.run(kernel, parallel, n,
-                                 _tuning.current().serial_cost(act.name, comp_dt.itemsize), *flat_ins, *flat_outs,
+                                 _tuning.current().serial_cost(act.name, comp_dt.itemsize, kind), *flat_ins, *flat_outs,
                                  w.astype(np.float64), w.size, inner)
             else:
                 broadcast = w.astype(comp_dt).reshape((w.size,) + (1,) * (len(shape) - ax - 1) if w.size > 1 else ())

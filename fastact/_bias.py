@@ -251,7 +251,7 @@ def _launch(act: _activations.Activation, kind: str, lay: Layout, ins: list[np.n
     (else an output may be an input: the kernel in place, bias_kernel's ``same``)."""
     size = outs[0].size
     itemsize = outs[0].dtype.itemsize
-    parallel = _goes_parallel(act, size, itemsize)
+    parallel = _goes_parallel(act, size, itemsize, kind)
     flat_ins, flat_outs = [a.reshape(-1) for a in ins], [o.reshape(-1) for o in outs]
     same = None if fresh else _same_arrays(flat_ins, flat_outs)
     # streaming stores as the op without a bias has them (relu float32 on 4096 x 4096, znver5:
@@ -259,7 +259,7 @@ def _launch(act: _activations.Activation, kind: str, lay: Layout, ins: list[np.n
     kernels = _kernels_module()
     streamed = parallel and kernels.bias_streams(act.name, kind, **variant, same=same) and _streams(act, kind, flat_outs)
     kernel = kernels.bias_kernel(act.name, kind, parallel, **variant, same=same, streamed=streamed)
-    _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, itemsize),
+    _threads.run(kernel, parallel, size, _tuning.current().serial_cost(act.name, itemsize, kind),
                  *flat_ins, *flat_outs, lay.bias_values(b), partial,
                  p, lay.rows, lay.length, lay.channels, lay.rb, lay.cb, lay.by_column, fresh=fresh)
 

@@ -16,6 +16,12 @@ written on another CPU is never applied.  An unreadable file is ignored.
   float64), measured on 1e5 elements (in cache).  An elementwise call goes
   parallel where n * serial_ns reaches ``parallel_min_ns``: heavy formulas go
   parallel on smaller arrays.
+- ``backward_ratio``: (float32, float64) per op, the time of its serial backward kernel
+  (``op.backward(g, x=x)``, also f' alone) over its forward's, measured beside it: from
+  0.33 (celu float32: the forward's expm1 against the derivative's exp) to 2.6
+  (relu_squared: one more array to read).  A backward call goes parallel where its own cost reaches the
+  threshold, not the forward's (celu float64 backward on 1e4 elements took 2.4x its
+  serial time in parallel, under tbb on znver5).
 - ``parallel_min_ns``: per threading layer, the serial time from which the
   parallel kernel is faster (waking the other threads costs a few us under
   omp, more under tbb).
@@ -61,6 +67,7 @@ _T = TypeVar("_T")
 @dataclass(frozen=True)
 class Tuning:
     serial_ns: dict[str, tuple[float, float]]
+    backward_ratio: dict[str, tuple[float, float]]
     parallel_min_ns: dict[str, float]
     row_parallel_min_elements: dict[str, int]
     short_row_max: dict[str, tuple[int, int]]
@@ -68,9 +75,16 @@ class Tuning:
     source: str = "defaults"  # or "tuned <date> (<layer>, <threads> threads)"
     streaming_source: str = "defaults"  # where streamed_over_plain comes from (not measured here: "defaults")
 
-    def serial_cost(self, name: str, itemsize: int) -> float:
-        """ns per element of op ``name``'s serial forward kernel."""
-        return self.serial_ns.get(name, UNMEASURED_SERIAL_NS)[itemsize == 8]
+    def serial_cost(self, name: str, itemsize: int, kind: str = "forward") -> float:
+        """ns per element of op ``name``'s serial ``kind`` kernel: the forward's, times
+        backward_ratio for grad and backward_x; value_and_grad takes the larger of the two,
+        backward_y (f' from the output, where that is cheaper) the smaller.  Other kinds
+        (the gated units') count as the forward."""
+        forward = self.serial_ns.get(name, UNMEASURED_SERIAL_NS)[itemsize == 8]
+        if kind not in _BACKWARD_KINDS:
+            return forward
+        ratio = self.backward_ratio.get(name, (1.0, 1.0))[itemsize == 8]
+        return forward * _BACKWARD_KINDS[kind](ratio)
 
     def streams(self, itemsize: int) -> bool:
         """Whether the memory-bound kernels write large outputs of this itemsize with
@@ -86,6 +100,12 @@ class Tuning:
     def rows_serial_below(self) -> int:
         """Below this many elements a row op or cross-entropy is serial under every layer."""
         return min(self.row_parallel_min_elements.values())
+
+
+# how each kind's cost follows from the forward's and backward_ratio
+_BACKWARD_KINDS: dict[str, Callable[[float], float]] = {
+    "grad": lambda r: r, "backward_x": lambda r: r, "value_and_grad": lambda r: max(1.0, r),
+    "backward_y": lambda r: min(1.0, r)}
 
 
 def for_layer(values: dict[str, _T], layer: str | None) -> _T:
@@ -105,6 +125,17 @@ DEFAULTS = Tuning(
         # the two measured on an Intel Xeon (1 thread, 1e5 in cache)
         "threshold": (0.089, 0.19), "relu_squared": (0.09, 0.24), "quick_gelu": (0.74, 1.86),
         "tanhshrink": (0.87, 2.6),
+    },
+    # measured on an AMD EPYC, znver5, 1 thread, 1e5 in cache (the ratios travel between
+    # CPUs better than the times)
+    backward_ratio={
+        "sigmoid": (1.24, 1.13), "tanh": (1.25, 1.05), "tanhshrink": (0.6, 0.71), "log_sigmoid": (0.38, 0.44),
+        "relu": (2.25, 1.61), "leaky_relu": (1.35, 1.58), "rrelu": (1.52, 1.58), "relu6": (2.19, 1.63),
+        "hardtanh": (2.33, 1.66), "hardshrink": (1.89, 1.6), "softshrink": (1.17, 1.61), "threshold": (2.14, 1.63),
+        "relu_squared": (2.56, 1.67), "elu": (0.68, 0.65), "selu": (0.68, 0.66), "celu": (0.33, 0.54),
+        "gelu": (1.05, 1.24), "gelu_tanh": (0.77, 0.88), "silu": (1.42, 1.3), "quick_gelu": (1.22, 1.19),
+        "mish": (1.34, 1.31), "softplus": (0.4, 0.44), "softsign": (1.21, 1.46), "hardsigmoid": (1.61, 1.47),
+        "hardswish": (1.43, 1.39),
     },
     parallel_min_ns={"omp": 5_000, "tbb": 20_000},
     row_parallel_min_elements={"omp": 1 << 16, "tbb": 1 << 16},
@@ -300,6 +331,29 @@ def measure_serial_ns(repeat: int, progress: Any = lambda msg: None) -> dict[str
     return costs
 
 
+def measure_backward_ratio(repeat: int, progress: Any = lambda msg: None) -> dict[str, tuple[float, float]]:
+    """backward_ratio: each op's serial backward_x ufunc against its forward one, timed in
+    turns on 1e5 elements (in cache)."""
+    from . import _activations, _ufuncs
+
+    n = 100_000
+    ratios = {}
+    for name, act in _activations.ELEMENTWISE.items():
+        progress(f"measuring the serial cost of {name}.backward")
+        forward, backward = (_ufuncs.elementwise_ufunc(name, kind) for kind in ("forward", "backward_x"))
+        params = tuple(p.default for p in act.params)
+        pair: list[float] = []
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            x, g = rng.normal(0, 4, n).astype(dtype), rng.normal(0, 1, n).astype(dtype)
+            out = np.empty_like(x)
+            times = _median_s({"forward": functools.partial(forward, x, *params, out),
+                               "backward": functools.partial(backward, g, x, *params, out)}, repeat)
+            pair.append(round(times["backward"] / times["forward"], 2))
+        ratios[name] = (pair[0], pair[1])
+    return ratios
+
+
 def _crossover(sizes: Any, serial: Any, parallel: Any, repeat: int) -> Any:
     """The smallest size from which parallel() beats serial() at it and every larger size
     (None where it never does), and the serial seconds per call at that size."""
@@ -461,6 +515,7 @@ def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[A
     stored = _read(path)
     entry: dict[str, Any] = stored[key] if isinstance(stored.get(key), dict) else {}
     entry["serial_ns"] = measure_serial_ns(repeat, progress)
+    entry["backward_ratio"] = measure_backward_ratio(repeat, progress)
     if threads > 1 and layer in ("omp", "tbb"):  # workqueue, the last resort, scales tbb's (see for_layer)
         progress("measuring the parallel crossover of the elementwise ops")
         ns = measure_parallel_min_ns(repeat)

@@ -44,6 +44,24 @@ def test_parallel_thresholds_follow_the_threading_layer(monkeypatch, layer):
     assert _threads.threshold_factor() == (_config.WORKQUEUE_THRESHOLD_FACTOR if layer == "workqueue" else 1)
 
 
+def test_a_backward_call_goes_parallel_at_its_own_cost(monkeypatch):
+    # celu float64's derivative costs about half its forward: a backward call of the size
+    # from which the forward goes parallel stays serial, and goes parallel at twice it
+    from fastact import _api, _threads, _tuning
+
+    if fastact.get_num_threads() < 2:
+        pytest.skip("one thread")
+    act = fastact.celu._act
+    monkeypatch.setitem(_threads._state, "layer", "tbb")
+    tuning = _tuning.current()
+    ratio = tuning.backward_ratio["celu"][1]
+    n = int(1.1 * tuning.parallel_min_ns["tbb"] / tuning.serial_cost("celu", 8))
+    assert ratio < 1 / 1.1
+    assert _api._goes_parallel(act, n, 8) and _api._goes_parallel(act, n, 8, "value_and_grad")
+    assert not _api._goes_parallel(act, n, 8, "backward_x") and not _api._goes_parallel(act, n, 8, "grad")
+    assert _api._goes_parallel(act, int(1.1 * n / ratio), 8, "backward_x")
+
+
 def test_policy_off_the_main_thread():
     n = fastact.get_num_threads()
     assert threading.current_thread() is threading.main_thread()

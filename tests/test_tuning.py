@@ -17,11 +17,27 @@ def test_the_defaults_cover_the_ops():
     assert set(_tuning.DEFAULTS.short_row_max) == {*_rowops.ROW_FUNCTIONS, "softmax_cross_entropy"}
     assert set(_tuning.DEFAULTS.parallel_min_ns) == set(_tuning.DEFAULTS.row_parallel_min_elements) == {"omp", "tbb"}
     assert _tuning.DEFAULTS.serial_cost("an op not measured", 8) == _tuning.UNMEASURED_SERIAL_NS[1]
+    assert set(_tuning.DEFAULTS.backward_ratio) == set(_tuning.DEFAULTS.serial_ns)
     assert set(_tuning.DEFAULTS.streamed_over_plain) == {"relu"}
     assert _tuning.DEFAULTS.streams(4) and _tuning.DEFAULTS.streams(8)  # znver4's figures: streaming pays
     # no machine timing in the math definitions
     assert not hasattr(_activations.SIGMOID, "serial_ns")
     assert not hasattr(_rowops.SOFTMAX.forward, "short_row_max")
+
+
+def test_each_kind_costs_the_forward_times_its_backward_ratio():
+    t = _tuning.DEFAULTS
+    forward, ratio = t.serial_ns["celu"][1], t.backward_ratio["celu"][1]
+    assert ratio < 1 < t.backward_ratio["relu"][1]  # celu's derivative is the cheaper, relu's the dearer
+    assert t.serial_cost("celu", 8) == t.serial_cost("celu", 8, "forward") == forward
+    assert t.serial_cost("celu", 8, "backward_x") == t.serial_cost("celu", 8, "grad") == forward * ratio
+    assert t.serial_cost("celu", 8, "value_and_grad") == forward  # the larger of the two
+    assert t.serial_cost("celu", 8, "backward_y") == forward * ratio  # the smaller
+    relu, relu_ratio = t.serial_ns["relu"][0], t.backward_ratio["relu"][0]
+    assert t.serial_cost("relu", 4, "value_and_grad") == relu * relu_ratio
+    assert t.serial_cost("relu", 4, "backward_y") == relu
+    assert t.serial_cost("celu", 8, "a gated kind") == forward
+    assert t.serial_cost("an op not measured", 4, "backward_x") == _tuning.UNMEASURED_SERIAL_NS[0]
 
 
 _REPORT = """
@@ -38,6 +54,7 @@ print(json.dumps({
     "tbb rows": t.row_parallel_min_elements["tbb"],
     "blocks at 2": _kernels.uses_blocks("softmax", 2, 4), "blocks at 3": _kernels.uses_blocks("softmax", 3, 4),
     "sigmoid ns": t.serial_cost("sigmoid", 4),
+    "sigmoid backward ns": [t.serial_cost("sigmoid", 4, "backward_x"), t.serial_cost("sigmoid", 8, "backward_x")],
     "gufunc agrees": bool((fastact.softmax.gufunc(x) == fastact.softmax(x)).all()),
     "tiny sigmoid parallel": _api._goes_parallel(fastact.sigmoid._act, 64, 4),
     "relu streams": [_api._streams(fastact.relu._act, "forward", [np.empty(1 << 14, d)]) for d in ("f4", "f8")],
@@ -53,7 +70,7 @@ def _stored(tmp_path, key: str, entry: dict) -> dict:
 
 def test_a_process_loads_the_entry_for_its_machine(tmp_path):
     key = run_python("from fastact import _tuning; print(_tuning.machine_key())").strip()
-    entry = {"source": "test", "serial_ns": {"sigmoid": [1e6, 1e6]},
+    entry = {"source": "test", "serial_ns": {"sigmoid": [1e6, 1e6]}, "backward_ratio": {"sigmoid": [0.5, 3]},
              "parallel_min_ns": {"omp": 0, "tbb": 0},
              # malformed values are ignored: the defaults stand
              "row_parallel_min_elements": {"tbb": "fast"}, "short_row_max": {"softmax": [2, 2], "log_softmax": [7]},
@@ -63,6 +80,7 @@ def test_a_process_loads_the_entry_for_its_machine(tmp_path):
     assert out["source"] == "test" and out["softmax short rows"] == [2, 2]
     assert out["blocks at 2"] and not out["blocks at 3"]
     assert out["sigmoid ns"] == 1e6 and out["gufunc agrees"]
+    assert out["sigmoid backward ns"] == [5e5, 3e6]
     assert out["log_softmax short rows"] == list(_tuning.DEFAULTS.short_row_max["log_softmax"])
     assert out["tbb rows"] == _tuning.DEFAULTS.row_parallel_min_elements["tbb"]
     assert out["relu streams"] == [True, False]
@@ -89,7 +107,8 @@ def test_tune_measures_and_stores_for_this_machine(tmp_path):
     stored = json.loads((tmp_path / "tuning.json").read_text())
     (key, entry), = stored.items()
     assert key in result.stdout
-    assert set(entry["serial_ns"]) == set(_activations.ELEMENTWISE)
+    assert set(entry["serial_ns"]) == set(entry["backward_ratio"]) == set(_activations.ELEMENTWISE)
+    assert all(0 < ratio < 100 for pair in entry["backward_ratio"].values() for ratio in pair)
     assert all(0 < ns < 1000 for pair in entry["serial_ns"].values() for ns in pair)
     assert set(entry["short_row_max"]) == {*_rowops.ROW_FUNCTIONS, "softmax_cross_entropy"}
     assert all(n in (1, *_tuning.SHORT_ROW_CANDIDATES) for pair in entry["short_row_max"].values() for n in pair)
