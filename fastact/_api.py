@@ -235,9 +235,9 @@ def _same_arrays(ins: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> tuple
     """(output, input) where an output is an input (as _compute takes them: identical
     or not overlapping), for the kernels in place; None where none is."""
     for o, out in enumerate(outs):
-        start = out.ctypes.data
         for k, a in enumerate(ins):
-            if a.ctypes.data == start:
+            # the bounds first (0.17 us): reading an address through .ctypes costs 0.8 us
+            if np.may_share_memory(a, out) and a.ctypes.data == out.ctypes.data:
                 return o, k
     return None
 
