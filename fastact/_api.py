@@ -118,6 +118,19 @@ def _plain_arrays(values: tuple[Any, ...]) -> bool:
 # layer (the tuned threshold, _goes_parallel), and the ufunc.  Without a compiler
 # (NUMBA_DISABLE_JIT) there is no ufunc, and the sizes are 0.
 _ROUTES: dict[tuple[str, str], list[Any]] = {}  # [float32 size, float64 size, the ufunc or None]
+_SHORTCUT_TABLES: list[dict[str, Any]] = []  # each ElementwiseOp's _shortcuts (the C calls read them)
+
+
+def _forget_routes() -> None:
+    """Where the tuning changes (a first-use measurement): the routes and shortcuts are
+    built again from it, by the next calls."""
+    _ROUTES.clear()
+    for table in _SHORTCUT_TABLES:
+        for kind in table:
+            table[kind] = None
+
+
+_tuning.ON_CHANGE.append(_forget_routes)
 # the default parameters of each op, as the op passes them (known to fit float32)
 _DEFAULT_PARAMS: dict[str, tuple[Any, ...]] = {}
 
@@ -224,11 +237,20 @@ def _small(cut: _Shortcut, x: np.ndarray, out: object, grad_out: np.ndarray | No
 def _goes_parallel(act: _activations.Activation, n: int, itemsize: int, kind: str = "forward") -> bool:
     """Whether a call of ``n`` elements of ``kind`` runs the parallel kernel: where the
     serial run would take longer than this machine's parallel_min_ns (_tuning: the
-    threads' start-up then pays), with the kind's own cost (_tuning's backward_ratio)."""
+    threads' start-up then pays), with the kind's own cost (_tuning's backward_ratio).
+    Where the defaults would send it parallel with costs measured on another CPU, they
+    are first scaled to this one (_tuning.with_speed_measured, once per machine)."""
     tuning = _tuning.current()
     work = n * tuning.serial_cost(act.name, itemsize, kind)
-    # serial under every layer: the threads are not even asked
-    return work >= tuning.serial_below_ns and _threads.go_parallel(work, _threads.parallel_min_ns())
+    if work < tuning.serial_below_ns:  # serial under every layer: the threads are not even asked
+        return False
+    parallel = _threads.go_parallel(work, _threads.parallel_min_ns())
+    if parallel and tuning.speed_source == _tuning.DEFAULTS.speed_source and not _backend.numba.config.DISABLE_JIT:
+        # the defaults' costs, from another CPU: scaled to this one before the first parallel call
+        tuning = _tuning.with_speed_measured()
+        work = n * tuning.serial_cost(act.name, itemsize, kind)
+        parallel = work >= tuning.serial_below_ns and _threads.go_parallel(work, _threads.parallel_min_ns())
+    return parallel
 
 
 def _same_arrays(ins: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> tuple[int, int] | None:
@@ -655,6 +677,7 @@ class ElementwiseOp(_CallBase, _PublicOp):
         self._default_params = tuple(p.default for p in act.params)
         _DEFAULT_PARAMS[act.name] = self._default_params
         self._shortcuts: dict[str, _Shortcut | None] = dict.fromkeys(_activations.KINDS)
+        _SHORTCUT_TABLES.append(self._shortcuts)
         self.__doc__ = self._document()
         if FASTCALL:  # the methods' small calls in C
             for method in ("grad", "value_and_grad", "backward"):

@@ -74,6 +74,7 @@ class Tuning:
     streamed_over_plain: dict[str, tuple[float, float]]
     source: str = "defaults"  # or "tuned <date> (<layer>, <threads> threads)"
     streaming_source: str = "defaults"  # where streamed_over_plain comes from (not measured here: "defaults")
+    speed_source: str = "defaults"  # where serial_ns comes from (the defaults' CPU: "defaults")
 
     def serial_cost(self, name: str, itemsize: int, kind: str = "forward") -> float:
         """ns per element of op ``name``'s serial ``kind`` kernel: the forward's, times
@@ -225,7 +226,10 @@ def _from_entry(entry: dict[Any, Any]) -> Tuning:
     measured = isinstance(stored_streaming, dict) and _shaped_like(stored_streaming.get("relu"),
                                                                     DEFAULTS.streamed_over_plain["relu"])
     streaming = str(entry.get("streaming_source", source)) if measured else DEFAULTS.streaming_source
-    return Tuning(**tables, source=source, streaming_source=streaming)
+    stored_costs = entry.get("serial_ns")
+    speed = (str(entry.get("speed_source", source)) if isinstance(stored_costs, dict) and stored_costs
+             else DEFAULTS.speed_source)
+    return Tuning(**tables, source=source, streaming_source=streaming, speed_source=speed)
 
 
 # What to call when this process's tuning changes: the tables of small calls built from it (_api)
@@ -273,18 +277,40 @@ def with_streaming_measured() -> Tuning:
     CALIBRATION_REPEAT; a few tenths of a second once the kernels are compiled) and stored
     in this machine's entry (kept in this process where it cannot be stored).  The
     defaults stand with FASTACT_TUNING=defaults.  Called where a call would stream."""
+    def measure() -> dict[str, Any]:
+        from . import _threads
+
+        return {"streamed_over_plain": measure_streamed_over_plain(CALIBRATION_REPEAT),
+                "streaming_source": f"measured on first use {time.strftime('%Y-%m-%d %H:%M')} "
+                                    f"({_threads.get_num_threads()} threads)"}
+
+    return _on_first_use("streaming_source", measure)
+
+
+def with_speed_measured() -> Tuning:
+    """current(), with serial_ns scaled to this CPU where neither ``tune`` nor an earlier
+    process has measured it (measure_speed: tens of ms once sigmoid's ufunc is compiled),
+    stored as with_streaming_measured stores.  The defaults' costs were measured on
+    another CPU: on znver5 the ops ran in 0.3-0.65x the defaults' (znver4's) times, so
+    calls of 1e4-4e4 elements went parallel where that made them up to 1.5x slower.
+    Called by the first call that may go parallel."""
+    return _on_first_use("speed_source", lambda: {
+        "serial_ns": measure_speed(3 * CALIBRATION_REPEAT),
+        "speed_source": f"scaled on first use {time.strftime('%Y-%m-%d %H:%M')} by sigmoid's serial time"})
+
+
+def _on_first_use(field: str, measure: Callable[[], dict[str, Any]]) -> Tuning:
+    """current(), after ``measure()`` where ``field`` (a source of Tuning) is still the
+    defaults': its values stored in this machine's entry, or kept in this process where
+    they cannot be stored; one measurement at a time."""
     tuning = current()
-    if tuning.streaming_source != DEFAULTS.streaming_source or _defaults_asked():
+    if getattr(tuning, field) != getattr(DEFAULTS, field) or _defaults_asked():
         return tuning
     with _calibrating:
         tuning = current()
-        if tuning.streaming_source != DEFAULTS.streaming_source:
+        if getattr(tuning, field) != getattr(DEFAULTS, field):
             return tuning  # another thread measured it meanwhile
-        from . import _threads
-
-        measured = {"streamed_over_plain": measure_streamed_over_plain(CALIBRATION_REPEAT),
-                    "streaming_source": f"measured on first use {time.strftime('%Y-%m-%d %H:%M')} "
-                                        f"({_threads.get_num_threads()} threads)"}
+        measured = measure()
         try:
             key, path = machine_key(), tuning_dir() / "tuning.json"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -312,12 +338,15 @@ def _median_s(impls: dict[Any, Any], repeat: int) -> dict[str, float]:
     return {name: ms / 1e3 for name, ms in median_times(impls, repeat).items()}
 
 
-def measure_serial_ns(repeat: int, progress: Any = lambda msg: None) -> dict[str, tuple[float, float]]:
+def measure_serial_ns(repeat: int, progress: Any = lambda msg: None,
+                      names: Any = None) -> dict[str, tuple[float, float]]:
+    """serial_ns of the ops ``names`` (every elementwise op by default)."""
     from . import _activations, _ufuncs
 
     n = 100_000
     costs = {}
-    for name, act in _activations.ELEMENTWISE.items():
+    for name in names or _activations.ELEMENTWISE:
+        act = _activations.ELEMENTWISE[name]
         progress(f"measuring the serial cost of {name}")
         ufunc = _ufuncs.elementwise_ufunc(name, "forward")  # what serial calls run
         params = tuple(p.default for p in act.params)
@@ -329,6 +358,14 @@ def measure_serial_ns(repeat: int, progress: Any = lambda msg: None) -> dict[str
             pair.append(round(seconds / n * 1e9, 3))
         costs[name] = (pair[0], pair[1])
     return costs
+
+
+def measure_speed(repeat: int) -> dict[str, tuple[float, float]]:
+    """The defaults' serial_ns scaled to this CPU, per dtype by the ratio of sigmoid's serial
+    time here to the defaults' (one probe, not every op: a fraction of tune's time)."""
+    here = measure_serial_ns(repeat, names=("sigmoid",))["sigmoid"]
+    scale = [m / d for m, d in zip(here, DEFAULTS.serial_ns["sigmoid"])]
+    return {name: (round(f32 * scale[0], 3), round(f64 * scale[1], 3)) for name, (f32, f64) in DEFAULTS.serial_ns.items()}
 
 
 def measure_backward_ratio(repeat: int, progress: Any = lambda msg: None) -> dict[str, tuple[float, float]]:
@@ -515,6 +552,7 @@ def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[A
     stored = _read(path)
     entry: dict[str, Any] = stored[key] if isinstance(stored.get(key), dict) else {}
     entry["serial_ns"] = measure_serial_ns(repeat, progress)
+    entry.pop("speed_source", None)  # measured op by op: the entry's source says when
     entry["backward_ratio"] = measure_backward_ratio(repeat, progress)
     if threads > 1 and layer in ("omp", "tbb"):  # workqueue, the last resort, scales tbb's (see for_layer)
         progress("measuring the parallel crossover of the elementwise ops")
@@ -537,7 +575,7 @@ def tune(repeat: int = 7, progress: Any = lambda msg: None) -> tuple[str, dict[A
 
 
 def describe(tuning: Tuning) -> str:
-    lines = [f"source: {tuning.source}", f"streaming: {tuning.streaming_source}"]
+    lines = [f"source: {tuning.source}", f"streaming: {tuning.streaming_source}", f"serial costs: {tuning.speed_source}"]
     for table, values in asdict(tuning).items():
         if isinstance(values, dict):
             lines.append(f"{table}:")

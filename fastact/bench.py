@@ -784,11 +784,12 @@ def environment() -> dict[str, str]:
 
     from . import _tuning
 
-    tuning = _tuning.current()
+    tuning = _tuning.with_speed_measured()  # as the first parallel call would
     f32, f64 = tuning.streamed_over_plain["relu"]
     info = {"python": platform.python_version(), "machine": platform.machine(), "cpu": _tuning.cpu_model(),
             "cores": str(os.cpu_count()), "numba target": _tuning.numba_target(), "vector width": _vector_width(),
             "threading layer": str(fastact.threading_layer()), "thresholds": tuning.source,
+            "serial costs": tuning.speed_source,
             "streaming stores": f"relu streamed / plain: float32 {f32}, float64 {f64} ({tuning.streaming_source})",
             "numpy": np.__version__, "numba": numba.__version__, "fastact": fastact.__version__}
     for name in ("scipy", "torch", "jax", "numexpr"):

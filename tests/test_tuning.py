@@ -173,6 +173,46 @@ def test_the_first_call_that_would_stream_measures_streaming_once_per_machine(tm
     assert again["measured"] == [] and again["streaming"] == out["streaming"] and again["ratios"] == out["ratios"]
 
 
+_SPEED = """
+import json
+import numpy as np
+import fastact
+from fastact import _api, _tuning
+probes = []
+real = _tuning.measure_speed
+_tuning.measure_speed = lambda repeat: probes.append(repeat) or real(repeat)
+small = fastact.sigmoid(np.linspace(-3, 3, 1000))  # serial by any costs
+before = (_tuning.current().speed_source, len(probes))
+x = np.linspace(-3, 3, 200_000)  # parallel by the defaults' costs (220 us on one thread)
+ok = [bool(np.allclose(fastact.sigmoid(x), 1 / (1 + np.exp(-x)), rtol=1e-14, atol=0)) for _ in range(2)]
+t = _tuning.current()
+print(json.dumps({"before": before, "probes": probes, "ok": ok, "threads": fastact.get_num_threads(),
+                  "speed": t.speed_source, "serial_ns": t.serial_ns, "shown": _tuning.describe(t)}))
+"""
+
+
+def test_the_first_call_that_may_go_parallel_scales_the_costs_to_this_cpu_once(tmp_path):
+    run = lambda: json.loads(run_python(_SPEED, FASTACT_TUNING_DIR=str(tmp_path), FASTACT_TUNING=""))
+    out = run()
+    assert out["ok"] == [True, True] and out["before"] == ["defaults", 0]  # the small call measured nothing
+    if out["threads"] == 1:  # never parallel: the defaults' costs decide nothing
+        assert out["probes"] == [] and out["speed"] == "defaults"
+        return
+    assert out["probes"] == [3 * _tuning.CALIBRATION_REPEAT]  # once, not on the second call
+    assert out["speed"].startswith("scaled on first use") and out["speed"] in out["shown"]
+    defaults = _tuning.DEFAULTS.serial_ns
+    assert set(out["serial_ns"]) == set(defaults)
+    for dtype in (0, 1):  # every op's cost by one factor per dtype, sigmoid's measured one
+        scale = out["serial_ns"]["sigmoid"][dtype] / defaults["sigmoid"][dtype]
+        assert 0.01 < scale < 100
+        for name, pair in out["serial_ns"].items():
+            assert pair[dtype] == pytest.approx(defaults[name][dtype] * scale, rel=0.01, abs=0.001), name
+    (entry,) = json.loads((tmp_path / "tuning.json").read_text()).values()
+    assert entry["source"] == _tuning.DEFAULTS.source and entry["speed_source"] == out["speed"]
+    again = run()  # the next process reads it
+    assert again["probes"] == [] and again["before"][0] == out["speed"] and again["serial_ns"] == out["serial_ns"]
+
+
 def test_streaming_measured_where_it_cannot_be_stored_is_kept_in_the_process(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
