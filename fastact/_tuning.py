@@ -15,7 +15,9 @@ written on another CPU is never applied.  An unreadable file is ignored.
 - ``serial_ns``: ns per element of each op's serial forward kernel (float32,
   float64), measured on 1e5 elements (in cache).  An elementwise call goes
   parallel where n * serial_ns reaches ``parallel_min_ns``: heavy formulas go
-  parallel on smaller arrays.
+  parallel on smaller arrays.  Where ``tune`` has not measured them, the first call
+  that the defaults would send parallel scales them to this CPU by sigmoid's serial
+  time (``with_speed_measured``, stored in the entry; ``speed_source`` says so).
 - ``backward_ratio``: (float32, float64) per op, the time of its serial backward kernel
   (``op.backward(g, x=x)``, also f' alone) over its forward's, measured beside it: from
   0.33 (celu float32: the forward's expm1 against the derivative's exp) to 2.6
@@ -293,7 +295,12 @@ def with_speed_measured() -> Tuning:
     stored as with_streaming_measured stores.  The defaults' costs were measured on
     another CPU: on znver5 the ops ran in 0.3-0.65x the defaults' (znver4's) times, so
     calls of 1e4-4e4 elements went parallel where that made them up to 1.5x slower.
-    Called by the first call that may go parallel."""
+    Called by the first call that may go parallel.  Without a compiler (no numba, or
+    NUMBA_DISABLE_JIT) nothing runs in parallel, and nothing is measured."""
+    from . import _backend
+
+    if _backend.numba is None or _backend.numba.config.DISABLE_JIT:
+        return current()
     return _on_first_use("speed_source", lambda: {
         "serial_ns": measure_speed(3 * CALIBRATION_REPEAT),
         "speed_source": f"scaled on first use {time.strftime('%Y-%m-%d %H:%M')} by sigmoid's serial time"})
