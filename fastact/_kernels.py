@@ -39,11 +39,12 @@ from numba.extending import register_jitable
 
 from . import _activations, _backend, _gatedops, _lossops, _rowmath, _rowops, _tuning
 from ._config import (BIAS_GROUP, BIAS_STAGED_MAX, GATED_TASK, LANE_BLOCK, LOOP_MATH, LOSS_ELEMENT_BLOCK, LOSS_PIECE,
-                      LOSS_ROW_BLOCK, ROW_BLOCK, STAGE_BLOCK, STREAM_TASK_BLOCKS, STRICT_MATH, VECTOR_WIDTH)
+                      LOSS_ROW_BLOCK, ROW_BLOCK, STAGE_BLOCK, STREAM_TASK_BLOCKS, STRICT_MATH, VECTOR_WIDTH,
+                      INTERLEAVE)
 from ._rowmath import (QUOTIENTS_FIRST_MIN, combine_maxima, combine_sums, compensated_add, fold_max, fold_sum,
                        kept_block_quotients, kept_quotients, quotient, quotient_by, row_sum, task_rows)
 from ._scalar import STREAM_ALIGN, borrowed, full_width, like, single_precision, stream_fence, stream_store
-from ._vmath import overload
+from ._vmath import interleaved, overload
 
 # Numba's on-disk cache key holds the signature, the bytecode and a hash of the
 # closure, but neither the jit options (parallel, fastmath) nor the sources of
@@ -99,8 +100,9 @@ def _quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def cache_token(build: str, fastmath: Any) -> str:
     """The token a kernel's closure carries: the formula sources, how it is built,
-    its fast-math flags and vector width (see _SOURCE_TOKEN)."""
-    return f"{_SOURCE_TOKEN}:{build}:fastmath={','.join(sorted(fastmath))}:width={VECTOR_WIDTH}"
+    its fast-math flags, vector width and interleave count (see _SOURCE_TOKEN)."""
+    return (f"{_SOURCE_TOKEN}:{build}:fastmath={','.join(sorted(fastmath))}:width={VECTOR_WIDTH}"
+            f":interleave={INTERLEAVE}")
 
 
 def _jit(template: Any, *fns: Any, parallel: bool, fastmath: Any = STRICT_MATH, cache: bool = True,
@@ -111,6 +113,7 @@ def _jit(template: Any, *fns: Any, parallel: bool, fastmath: Any = STRICT_MATH, 
     options: Any = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
     if _backend.numba.config.DISABLE_JIT:  # njit gives fn back: the formulas run as Python on NumPy scalars
         return _quiet(fn)
+    dispatcher = None
     if cache:
         try:
             dispatcher = njit(cache=True, **options)(fn)
@@ -119,8 +122,26 @@ def _jit(template: Any, *fns: Any, parallel: bool, fastmath: Any = STRICT_MATH, 
         else:
             if type(dispatcher._cache) is FunctionCache:
                 dispatcher._cache.__class__ = _TolerantCache
-            return dispatcher
-    return njit(**options)(fn)
+    if dispatcher is None:
+        dispatcher = njit(**options)(fn)
+    if "reassoc" not in fastmath:
+        dispatcher.compile = _interleaved_compile(dispatcher.compile)
+    return dispatcher
+
+
+def _interleaved_compile(compile_: Callable[..., Any]) -> Callable[..., Any]:
+    """A dispatcher's ``compile`` (every lazy compilation, and every load from the disk
+    cache, goes through it) under _vmath.interleaved: for the kernels of elementwise
+    formulas.  Those with ``reassoc`` (rows, reductions, losses) keep LLVM's count: it
+    interleaves their reductions already, and forcing 4 ran short rows up to 1.4x slower
+    (softmax.backward float32 on 65536 x 128)."""
+
+    @functools.wraps(compile_)
+    def compile(sig: Any) -> Any:
+        with interleaved():
+            return compile_(sig)
+
+    return compile
 
 
 # --- tuples of arrays ----------------------------------------------------------------

@@ -188,11 +188,12 @@ def numba_target() -> str:
 
 
 def machine_key() -> str:
-    """What a tuning entry is measured for: CPU model, Numba's target, cores, vector width, version."""
+    """What a tuning entry is measured for: CPU model, Numba's target, cores, vector width,
+    interleave count, version."""
     from . import __version__
 
     return (f"{cpu_model()} / {numba_target()} / {os.cpu_count()} cores / vector width {_config.VECTOR_WIDTH}"
-            f" / fastact {__version__}")
+            f" / interleave {_config.INTERLEAVE or 'auto'} / fastact {__version__}")
 
 
 def _read(path: Path) -> dict[Any, Any]:

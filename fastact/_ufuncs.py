@@ -30,6 +30,7 @@ from ._config import LOOP_MATH, STAGE_BLOCK, STRICT_MATH
 from ._kernels import cache_token, is_short_row, staged_loop
 from ._rowops import ROW_FUNCTIONS
 from ._scalar import full_width
+from ._vmath import interleaved
 
 # --- the floating-point status, and strided views, for the ufunc loops ---------------
 # x86-64 keeps the SSE status flags in MXCSR, read and written by one instruction
@@ -303,12 +304,13 @@ def _compiled_loop(fn: Any, cache: bool) -> Any:
     """``fn`` as a C callback with NumPy's loop signature, cached on disk where there
     is a writable cache directory (and ``cache``)."""
     options: Any = dict(fastmath=set(STRICT_MATH), error_model="numpy")  # Any: numba's stubs take a TypedDict
-    if cache:
-        try:
-            return cfunc(_LOOP_SIGNATURE, cache=True, **options)(fn)
-        except RuntimeError:  # no writable cache location: compile in memory only
-            pass
-    return cfunc(_LOOP_SIGNATURE, **options)(fn)
+    with interleaved():
+        if cache:
+            try:
+                return cfunc(_LOOP_SIGNATURE, cache=True, **options)(fn)
+            except RuntimeError:  # no writable cache location: compile in memory only
+                pass
+        return cfunc(_LOOP_SIGNATURE, **options)(fn)
 
 
 # A gufunc's rows may be strided (axes=, or a transposed block).  The row function
@@ -354,4 +356,4 @@ def row_gufunc(name: str) -> np.ufunc:
     signatures = [f"void({', '.join([f'{t}[:]'] * (len(fn.inputs) + 1))})" for t in ("float32", "float64")]
     kernel.__name__ = name
     gufunc = guvectorize(signatures, layout, cache=True, fastmath=set(LOOP_MATH))  # type: ignore[no-untyped-call]
-    return _by_reference(gufunc(kernel).ufunc)
+    return _by_reference(gufunc(kernel).ufunc)  # a row kernel: LLVM's interleave count (see _kernels._jit)

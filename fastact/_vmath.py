@@ -17,24 +17,27 @@ implementations.  Importing it compiles nothing.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import functools
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from llvmlite import ir  # type: ignore[import-untyped]
+import llvmlite.binding as _llvm  # type: ignore[import-untyped]
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core import ir_utils as _numba_ir_utils
 from numba.extending import intrinsic as _intrinsic
 from numba.extending import overload as _numba_overload
 from numba.extending import register_jitable
 
-from ._config import LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
+from ._config import INTERLEAVE, LOOP_MATH, STRICT_MATH, VECTOR_WIDTH
 from ._scalar import (ERFC_CHEBYSHEV, EXP_SCALED_BITS, EXP_TIMES_CLAMP, EXP_TIMES_SCALED_BITS, PHI_TAIL32, PHI_TAIL32_A,
                       PHI_TAIL32_W_MAX, STREAM_ALIGN, borrowed, exp, exp_nonpositive, exp_nonpositive_and_times,
                       exp_nonpositive_scaled, exp_nonpositive_times_scaled, exp_of_quotient, exp_times, exp_times_clamp,
@@ -128,6 +131,25 @@ def _from_order_key(typingctx: Any, k: Any) -> Any:
         return builder.bitcast(builder.xor(args[0], flip), _llvm_float(sig.return_type))
 
     return (types.float32 if width == 32 else types.float64)(k), codegen
+
+
+@contextlib.contextmanager
+def interleaved() -> Iterator[None]:
+    """Numba compiles what it compiles in this block with ``_config.INTERLEAVE``
+    vectors per loop iteration.  LLVM takes the count only as a process-wide option
+    (-force-vector-interleave), so it is set while Numba's compiler lock is held and
+    put back to LLVM's default (0: its cost model decides) before the lock is released:
+    Numba functions compiled outside the block, the user's own, keep LLVM's choice (a
+    library helper that Numba first compiles inside it, and keeps, keeps its count)."""
+    if not INTERLEAVE:
+        yield
+        return
+    with global_compiler_lock:
+        _llvm.set_option("fastact", f"-force-vector-interleave={INTERLEAVE}")
+        try:
+            yield
+        finally:
+            _llvm.set_option("fastact", "-force-vector-interleave=0")
 
 
 @intrinsic

@@ -761,7 +761,14 @@ def format_small_calls(results: list[Result]) -> str:
 
 
 def _vector_width() -> str:
-    """The widest vectors fastact's kernels use on this CPU, and the setting asked for."""
+    """The widest vectors fastact's kernels use on this CPU, and the settings asked for
+    (and the elementwise loops' interleave count)."""
+    from ._config import INTERLEAVE
+
+    return f"{_widest()}, interleave {INTERLEAVE or 'auto'} (FASTACT_INTERLEAVE)"
+
+
+def _widest() -> str:
     import llvmlite.binding as llvm  # type: ignore[import-untyped]
     import numba
 
@@ -871,8 +878,8 @@ def _job_label(job: Any) -> str:
 
 
 # the environment variables that change what a run measures, shown in its report's command
-REPORTED_ENVIRONMENT = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "FASTACT_VECTOR_WIDTH", "FASTACT_TUNING", "FASTACT_STREAM_MIN_BYTES",
-                        "NUMBA_THREADING_LAYER", "ATEN_CPU_CAPABILITY", "OMP_WAIT_POLICY")
+REPORTED_ENVIRONMENT = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "FASTACT_VECTOR_WIDTH", "FASTACT_INTERLEAVE", "FASTACT_TUNING",
+                        "FASTACT_STREAM_MIN_BYTES", "NUMBA_THREADING_LAYER", "ATEN_CPU_CAPABILITY", "OMP_WAIT_POLICY")
 REPORT_TITLE = "# fastact benchmarks"
 REPORT_INTRO = """One section per CPU, each written by `python -m fastact bench --report BENCHMARKS.md` on
 that CPU: a run replaces its own CPU's section (the same CPU model, Numba target and core

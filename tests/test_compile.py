@@ -310,3 +310,50 @@ def test_an_unknown_vector_width_is_refused_at_import():
                             env={**os.environ, "FASTACT_VECTOR_WIDTH": "1024"})
     assert result.returncode != 0
     assert "FASTACT_VECTOR_WIDTH must be one of ('512', '256', 'native'), got '1024'" in result.stderr
+
+
+# --- interleave count ------------------------------------------------------------------
+# fastact's kernels are compiled with _config.INTERLEAVE vectors per loop iteration
+# (LLVM's -force-vector-interleave, set only while they compile): a sigmoid kernel's
+# float64 loop divides four vectors per iteration where LLVM's cost model gives one.
+# A function of the user's, compiled before and after, keeps LLVM's own choice.
+
+_INTERLEAVES = """
+import json
+import numpy as np, numba
+from numba.core.typing.typeof import typeof
+from fastact import _kernels
+
+def divisions(dispatcher, *arrays):
+    _, argtypes = dispatcher.fold_argument_types(tuple(typeof(a) for a in arrays), {})
+    dispatcher.compile(argtypes)
+    return dispatcher.inspect_asm(argtypes).count("vdivpd")
+
+def users():
+    @numba.njit(error_model="numpy")
+    def user(x, out):
+        for i in range(x.size):
+            v = x[i]
+            out[i] = (((((v * 0.1 + 0.2) * v + 0.3) * v + 0.4) * v + 0.5) * v + 1.0) / (1.0 + v * v)
+    return user
+
+v = np.ones(64)
+before = divisions(users(), v, v)
+ours = divisions(_kernels.elementwise_kernel("sigmoid", "forward", False, cache=False, staged=False), v, v, ())
+print(json.dumps({"before": before, "ours": ours, "after": divisions(users(), v, v)}))
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 assembly")
+def test_kernels_interleave_their_loops_and_user_functions_keep_llvms_choice(tmp_path):
+    four = json.loads(run_python(_INTERLEAVES, NUMBA_CACHE_DIR=str(tmp_path / "a"), FASTACT_INTERLEAVE="4"))
+    auto = json.loads(run_python(_INTERLEAVES, NUMBA_CACHE_DIR=str(tmp_path / "b"), FASTACT_INTERLEAVE="auto"))
+    assert four["before"] == four["after"] == auto["before"] == auto["after"] > 0
+    assert four["ours"] >= 4 * auto["ours"] > 0, (four, auto)
+
+
+def test_an_unknown_interleave_count_is_refused_at_import():
+    result = subprocess.run([sys.executable, "-c", "import fastact"], capture_output=True, text=True,
+                            env={**os.environ, "FASTACT_INTERLEAVE": "many"})
+    assert result.returncode != 0
+    assert "FASTACT_INTERLEAVE must be an integer from 1 to 16 or 'auto', got 'many'" in result.stderr
