@@ -106,8 +106,9 @@ def cache_token(build: str, fastmath: Any) -> str:
 
 
 def _jit(template: Any, *fns: Any, parallel: bool, fastmath: Any = STRICT_MATH, cache: bool = True,
-         **template_args: Any) -> Any:
-    """Compile ``template(*fns, **template_args)`` lazily, with its cache token in the closure."""
+         interleave: bool | None = None, **template_args: Any) -> Any:
+    """Compile ``template(*fns, **template_args)`` lazily, with its cache token in the closure;
+    ``interleave``: under _vmath.interleaved (by default, where ``fastmath`` has no reassoc)."""
     token = cache_token(f"parallel={parallel}", fastmath)
     fn = template(*fns, token=token, **template_args)
     options: Any = dict(parallel=parallel, fastmath=set(fastmath), error_model="numpy", nogil=True)
@@ -124,7 +125,7 @@ def _jit(template: Any, *fns: Any, parallel: bool, fastmath: Any = STRICT_MATH, 
                 dispatcher._cache.__class__ = _TolerantCache
     if dispatcher is None:
         dispatcher = njit(**options)(fn)
-    if "reassoc" not in fastmath:
+    if interleave if interleave is not None else "reassoc" not in fastmath:
         dispatcher.compile = _interleaved_compile(dispatcher.compile)
     return dispatcher
 
@@ -134,7 +135,9 @@ def _interleaved_compile(compile_: Callable[..., Any]) -> Callable[..., Any]:
     cache, goes through it) under _vmath.interleaved: for the kernels of elementwise
     formulas.  Those with ``reassoc`` (rows, reductions, losses) keep LLVM's count: it
     interleaves their reductions already, and forcing 4 ran short rows up to 1.4x slower
-    (softmax.backward float32 on 65536 x 128)."""
+    (softmax.backward float32 on 65536 x 128).  So do the gated units': memory-bound at
+    the sizes they run, they have nothing to gain, and swiglu float32 on 8192 x 22016
+    took 1.1-1.5x its time in three runs of four (this machine's noise is +-30 % there)."""
 
     @functools.wraps(compile_)
     def compile(sig: Any) -> Any:
@@ -1134,7 +1137,8 @@ def gated_kernel(name: str, activation: str, kind: str, parallel: bool, cache: b
     needs_g, writes_y, writes_d = _gatedops.GATED_KINDS[kind]
     stages = staged_loop("pair", (act.f, act.df)) if staged else None
     first, then_f, then_df = stages or (act.f, _no_second_stage, _no_second_stage)
-    return _jit(_gated, act.f, act.df, first, then_f, then_df, parallel=parallel, cache=cache, staged=stages is not None,
+    return _jit(_gated, act.f, act.df, first, then_f, then_df, parallel=parallel, cache=cache, interleave=False,
+                staged=stages is not None,
                 activated=_gatedops.GATED_OPS[name].activated, needs_g=needs_g, writes_y=writes_y, writes_d=writes_d)
 
 

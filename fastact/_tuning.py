@@ -24,9 +24,10 @@ written on another CPU is never applied.  An unreadable file is ignored.
   (relu_squared: one more array to read).  A backward call goes parallel where its own cost reaches the
   threshold, not the forward's (celu float64 backward on 1e4 elements took 2.4x its
   serial time in parallel, under tbb on znver5).
-- ``parallel_min_ns``: per threading layer, the serial time from which the
-  parallel kernel is faster (waking the other threads costs a few us under
-  omp, more under tbb).
+- ``parallel_min_ns``: per threading layer, the serial time from which a call
+  that runs the parallel kernel is faster, timed through the public call (waking
+  the other threads costs a few us under omp, more under tbb; the API's own cost
+  of a parallel call counts too).
 - ``row_parallel_min_elements``: per threading layer, the elements from which
   the row ops' parallel kernels are faster (softmax over rows of 128).
 - ``short_row_max``: per row function (float32, float64), the longest row along
@@ -45,6 +46,7 @@ written on another CPU is never applied.  An unreadable file is ignored.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -52,8 +54,8 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -239,9 +241,16 @@ def _from_entry(entry: dict[Any, Any]) -> Tuning:
 ON_CHANGE: list[Callable[[], None]] = []
 
 
+# what current() gives instead of this machine's thresholds, while measure_parallel_min_ns
+# sends every call parallel (_forcing)
+_forced: list[Tuning] = []
+
+
 @functools.cache
 def current() -> Tuning:
     """This machine's thresholds: its stored entry over the defaults."""
+    if _forced:
+        return _forced[-1]
     if _defaults_asked():
         return DEFAULTS
     try:
@@ -258,6 +267,18 @@ def _changed() -> None:
     current.cache_clear()
     for changed in ON_CHANGE:
         changed()
+
+
+@contextlib.contextmanager
+def _forcing(tuning: Tuning) -> Iterator[None]:
+    """``tuning`` as current() in this block, and the routes built on it (ON_CHANGE)."""
+    _forced.append(tuning)
+    _changed()
+    try:
+        yield
+    finally:
+        _forced.pop()
+        _changed()
 
 
 def _write(path: Path, stored: dict[Any, Any]) -> None:
@@ -416,22 +437,28 @@ def _crossover(sizes: Any, serial: Any, parallel: Any, repeat: int) -> Any:
 
 
 def measure_parallel_min_ns(repeat: int) -> float | None:
-    """The serial time (ns) of sigmoid float32 at the size from which its parallel kernel is faster
-    than its ufunc (which serial calls run)."""
-    from . import _kernels, _ufuncs
+    """The serial time (ns) of sigmoid float32's ufunc (which serial calls run) at the size
+    from which ``fastact.sigmoid`` running its parallel kernel is faster.  The parallel
+    side is the public call, with every call sent parallel (_forcing): what the API adds
+    to a parallel call (its checks, the decision, the dispatch; about 6 us on znver5)
+    counts.  Timing the bare parallel kernel put the crossover at 10 us of serial time
+    under tbb there, where calls through the API paid from 20-25 us."""
+    from . import _ufuncs, sigmoid
 
     ufunc = _ufuncs.elementwise_ufunc("sigmoid", "forward")
-    parallel = _kernels.elementwise_kernel("sigmoid", "forward", True)
     arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def make(call: Any) -> Callable[..., Any]:
         def call_at(n: Any) -> Any:
             x, out = arrays.setdefault(n, (np.random.default_rng(0).normal(0, 4, n).astype(np.float32),
                                            np.empty(n, np.float32)))
-            return lambda: call(x, out, ())
+            return lambda: call(x, out)
         return call_at
 
-    found = _crossover([1 << k for k in range(9, 21)], make(lambda x, out, p: ufunc(x, out)), make(parallel), repeat)
+    always = replace(current(), parallel_min_ns=dict.fromkeys(DEFAULTS.parallel_min_ns, 0.0),
+                     speed_source="every call parallel")
+    with _forcing(always):
+        found = _crossover([1 << k for k in range(9, 21)], make(ufunc), make(lambda x, out: sigmoid(x, out=out)), repeat)
     return None if found is None else round(found[1] * 1e9)
 
 

@@ -120,6 +120,38 @@ def test_tune_measures_and_stores_for_this_machine(tmp_path):
     assert f"machine: {key}" in shown.stdout and entry["source"] in shown.stdout
 
 
+def test_the_parallel_crossover_is_timed_through_the_public_call(monkeypatch):
+    # measure_parallel_min_ns sends every fastact.sigmoid call it times to the parallel
+    # kernel (what the API adds to a parallel call counts), and leaves the thresholds as
+    # they were: a small call is serial again afterwards
+    import numpy as np
+
+    import fastact
+    from fastact import _threads
+
+    if fastact.get_num_threads() < 2 or fastact.get_backend() != "numba":
+        pytest.skip("no parallel kernels")
+    monkeypatch.setattr(_threads, "note_parallel_call", lambda *args: False)  # (a busy machine's stall)
+    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    parallel_sizes = []
+    run = _threads.run
+
+    def recording(kernel, parallel, n, *args, **kwargs):
+        if parallel:
+            parallel_sizes.append(n)
+        return run(kernel, parallel, n, *args, **kwargs)
+
+    monkeypatch.setattr(_threads, "run", recording)
+    before = _tuning.current()
+    ns = _tuning.measure_parallel_min_ns(1)
+    assert set(parallel_sizes) == {1 << k for k in range(9, 21)}
+    assert ns is None or ns > 0
+    assert _tuning.current() == before
+    parallel_sizes.clear()
+    fastact.sigmoid(np.ones(1 << 12, np.float32))
+    assert not parallel_sizes
+
+
 def test_tune_says_when_it_cannot_store(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
