@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import importlib.metadata
@@ -27,7 +28,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 try:
@@ -258,10 +259,31 @@ _busy = {"until": 0.0, "backoff": BUSY_BACKOFF_S[0]}
 _fastest: dict[tuple[Any, ...], float] = {}  # (id of the kernel, dtype, size class): seconds per element
 
 
+_unguarded = [0]  # unguarded() blocks open
+
+
+@contextlib.contextmanager
+def unguarded() -> Iterator[None]:
+    """No busy guard in this block: parallel calls are neither timed nor held back by a
+    back-off, which resumes afterwards where it was.  For tune's crossover: a call taken
+    for a stall (the VM's noise, or the first call after a pause, its workers asleep)
+    sends the forced parallel calls to one thread for the back-off.  Under omp on znver5
+    one in three measurements saw a stall; with a stricter guard tried here, the
+    crossover came out at 83-180 us of serial time where it is 20 us."""
+    saved = dict(_busy)
+    _busy["until"] = 0.0
+    _unguarded[0] += 1
+    try:
+        yield
+    finally:
+        _unguarded[0] -= 1
+        _busy.update(saved)
+
+
 def run(kernel: Callable[..., Any], parallel: bool, n: int, serial_ns: float, *args: Any, fresh: bool = False) -> Any:
     """``kernel(*args)``, over ``n`` elements that take about ``serial_ns`` each on one
     thread; a parallel kernel is timed (above) unless it writes ``fresh`` memory."""
-    if not parallel or fresh:
+    if not parallel or fresh or _unguarded[0]:
         return kernel(*args)
     compiled = len(getattr(kernel, "overloads", ()))
     moved = sum(a.nbytes for a in args if isinstance(a, np.ndarray))

@@ -443,7 +443,7 @@ def measure_parallel_min_ns(repeat: int) -> float | None:
     to a parallel call (its checks, the decision, the dispatch; about 6 us on znver5)
     counts.  Timing the bare parallel kernel put the crossover at 10 us of serial time
     under tbb there, where calls through the API paid from 20-25 us."""
-    from . import _ufuncs, sigmoid
+    from . import _threads, _ufuncs, sigmoid
 
     ufunc = _ufuncs.elementwise_ufunc("sigmoid", "forward")
     arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -457,7 +457,7 @@ def measure_parallel_min_ns(repeat: int) -> float | None:
 
     always = replace(current(), parallel_min_ns=dict.fromkeys(DEFAULTS.parallel_min_ns, 0.0),
                      speed_source="every call parallel")
-    with _forcing(always):
+    with _forcing(always), _threads.unguarded():
         found = _crossover([1 << k for k in range(9, 21)], make(ufunc), make(lambda x, out: sigmoid(x, out=out)), repeat)
     return None if found is None else round(found[1] * 1e9)
 

@@ -122,8 +122,12 @@ def test_tune_measures_and_stores_for_this_machine(tmp_path):
 
 def test_the_parallel_crossover_is_timed_through_the_public_call(monkeypatch):
     # measure_parallel_min_ns sends every fastact.sigmoid call it times to the parallel
-    # kernel (what the API adds to a parallel call counts), and leaves the thresholds as
-    # they were: a small call is serial again afterwards
+    # kernel (what the API adds to a parallel call counts), past the busy guard (a
+    # back-off in progress, or a cold call taken for a stall, would send them to one
+    # thread), and leaves the thresholds and the guard as they were: a small call is
+    # serial again afterwards
+    import time
+
     import numpy as np
 
     import fastact
@@ -131,8 +135,10 @@ def test_the_parallel_crossover_is_timed_through_the_public_call(monkeypatch):
 
     if fastact.get_num_threads() < 2 or fastact.get_backend() != "numba":
         pytest.skip("no parallel kernels")
-    monkeypatch.setattr(_threads, "note_parallel_call", lambda *args: False)  # (a busy machine's stall)
-    monkeypatch.setattr(_threads, "_busy", {"until": 0.0, "backoff": _threads.BUSY_BACKOFF_S[0]})
+    busy = {"until": time.monotonic() + 1e6, "backoff": 0.4}  # a back-off in progress
+    monkeypatch.setattr(_threads, "_busy", dict(busy))
+    noted = []
+    monkeypatch.setattr(_threads, "note_parallel_call", lambda *args: noted.append(args) or True)
     parallel_sizes = []
     run = _threads.run
 
@@ -147,6 +153,7 @@ def test_the_parallel_crossover_is_timed_through_the_public_call(monkeypatch):
     assert set(parallel_sizes) == {1 << k for k in range(9, 21)}
     assert ns is None or ns > 0
     assert _tuning.current() == before
+    assert not noted and _threads._busy == busy
     parallel_sizes.clear()
     fastact.sigmoid(np.ones(1 << 12, np.float32))
     assert not parallel_sizes
