@@ -142,7 +142,11 @@ DEFAULTS = Tuning(
         "mish": (1.34, 1.31), "softplus": (0.4, 0.44), "softsign": (1.21, 1.46), "hardsigmoid": (1.61, 1.47),
         "hardswish": (1.43, 1.39),
     },
-    parallel_min_ns={"omp": 5_000, "tbb": 20_000},
+    # omp's crossover was 5 us on znver4, timed on the bare kernel; through the API (tune's
+    # measure, the busy guard off) both layers cross at 20-22 us on znver5: omp
+    # 19.7-22.5, tbb 20.8-21.5 (sigmoid float32 on 1e5, 16 us serial, took 17.5-19.3 us
+    # on two omp threads)
+    parallel_min_ns={"omp": 20_000, "tbb": 20_000},
     row_parallel_min_elements={"omp": 1 << 16, "tbb": 1 << 16},
     short_row_max={"softmax": (24, 20), "softmax_backward": (24, 8), "log_softmax": (48, 32),
                    "log_softmax_backward": (24, 16),
