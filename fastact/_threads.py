@@ -235,7 +235,10 @@ def go_parallel(work: float, threshold: float, tasks: int = 2) -> bool:
 # parallel calls are tried again.  Each stall doubles the back-off (up to
 # BUSY_BACKOFF_S[1]), each call that did not stall shrinks it by BUSY_BACKOFF_DECAY
 # (down to BUSY_BACKOFF_S[0]): while half the tries stall it grows (starting afresh after one good call let
-# workqueue stall 1-2 % of 1000 calls of 1e6 elements).  At most one call per
+# workqueue stall 1-2 % of 1000 calls of 1e6 elements; shrinking by 0.8 let omp
+# on znver5 stall often enough for a p99 of 2.1-4.2x the one-thread call in 2 of
+# 6 runs of bench --busy, where 0.95 kept every p99 within 1.61x, with as many
+# parallel calls and stalls as 0.8 on an idle machine).  At most one call per
 # back-off period pays a stall, and a serial call is never slower than on one
 # thread.  A call that writes into memory it has just allocated is not timed: a
 # page fault per 4 KiB of fresh output makes it slow without any stall (1e7
@@ -251,7 +254,7 @@ STALL_FACTOR = 3.0
 STALL_SERIAL_FACTOR = 2.0
 STALL_SLACK_S = 5e-4
 BUSY_BACKOFF_S = (0.1, 5.0)
-BUSY_BACKOFF_DECAY = 0.8
+BUSY_BACKOFF_DECAY = 0.95
 # The serial ns per element assumed for a row op (float32, float64): above their
 # cost (softmax on 4096 x 16 float32: 3.5 ns)
 ROW_SERIAL_NS = (4.0, 8.0)
