@@ -2,8 +2,8 @@
 
 Where a call goes parallel and which rows count as short are timings, so they
 belong to a CPU and a threading layer, not to the math.  ``DEFAULTS`` were
-measured on one CPU (an AMD EPYC, Numba target znver4, 2 cores; see
-CHANGELOG.md) and hold until ``python -m fastact tune`` has measured this one.
+measured on AMD EPYCs (Numba targets znver4 and znver5, 2 cores; each table says
+which; see CHANGELOG.md) and hold until ``python -m fastact tune`` has measured this one.
 ``tune`` stores its figures in the user's cache directory (``FASTACT_TUNING_DIR``,
 else ``$XDG_CACHE_HOME/fastact``, else ``~/.cache/fastact``), in ``tuning.json``
 under a key naming the CPU model, Numba's target CPU, the core count, the vector
@@ -120,16 +120,19 @@ def for_layer(values: dict[str, _T], layer: str | None) -> _T:
 
 
 DEFAULTS = Tuning(
+    # sigmoid's figures from znver4 (scaled to the user's CPU by sigmoid's time on first
+    # use, so only the ratios matter); every other op's is its ratio to sigmoid measured on
+    # an AMD EPYC, znver5, 1 thread, 1e5 in cache (at de73710), times sigmoid's.  The
+    # ratios they replace were znver4's for kernels since rebuilt: gelu float64's was 1.9x
+    # what its kernel takes now, which sent gelu float64 on 1e4 elements parallel
+    # (1.44-1.6x its serial time beside a busy process)
     serial_ns={
-        "sigmoid": (0.37, 1.1), "tanh": (0.55, 1.9), "log_sigmoid": (1.2, 3.3), "relu": (0.084, 0.21),
-        "leaky_relu": (0.19, 0.25), "relu6": (0.087, 0.21), "hardtanh": (0.09, 0.2), "elu": (0.78, 1.6),
-        "selu": (0.97, 1.6), "celu": (0.98, 2.1), "gelu": (1.1, 6.6), "gelu_tanh": (1.2, 2.7), "silu": (0.51, 1.4),
-        "mish": (2.1, 2.1), "softplus": (1.3, 3.5), "softsign": (0.16, 0.4), "hardsigmoid": (0.15, 0.35),
-        "hardswish": (0.21, 0.44), "rrelu": (0.2, 0.25), "hardshrink": (0.15, 0.2), "softshrink": (0.3, 0.25),
-        # not measured there: a kindred op's figure (relu's, silu's, tanh's) times the ratio of
-        # the two measured on an Intel Xeon (1 thread, 1e5 in cache)
-        "threshold": (0.089, 0.19), "relu_squared": (0.09, 0.24), "quick_gelu": (0.74, 1.86),
-        "tanhshrink": (0.87, 2.6),
+        "sigmoid": (0.37, 1.1), "tanh": (0.62, 1.9), "log_sigmoid": (0.98, 2.5), "relu": (0.1, 0.32),
+        "leaky_relu": (0.17, 0.33), "relu6": (0.099, 0.32), "hardtanh": (0.11, 0.33), "elu": (0.73, 1.4),
+        "selu": (0.73, 1.4), "celu": (0.96, 1.7), "gelu": (1.2, 3.5), "gelu_tanh": (1.7, 2.7), "silu": (0.45, 1.2),
+        "mish": (2.0, 1.9), "softplus": (1.1, 2.7), "softsign": (0.2, 0.41), "hardsigmoid": (0.15, 0.35),
+        "hardswish": (0.21, 0.42), "rrelu": (0.17, 0.34), "hardshrink": (0.12, 0.33), "softshrink": (0.22, 0.33),
+        "threshold": (0.13, 0.34), "relu_squared": (0.12, 0.33), "quick_gelu": (0.7, 1.8), "tanhshrink": (1.2, 3.0),
     },
     # measured on an AMD EPYC, znver5, 1 thread, 1e5 in cache (the ratios travel between
     # CPUs better than the times)
@@ -160,7 +163,7 @@ DEFAULTS = Tuning(
     # 0.74-0.86x (znver4).  On znver5 (32 MiB of L3, 2 cores) the kernels on 64 MiB took
     # float32 0.77-0.99x and float64 0.99-1.88x, and float64 relu 1.07-1.5x its plain time.
     streamed_over_plain={"relu": (0.89, 0.8)},
-    source="defaults (measured on an AMD EPYC, znver4, 2 cores)",
+    source="defaults (measured on AMD EPYCs, znver4 and znver5, 2 cores)",
 )
 
 
